@@ -1,0 +1,14 @@
+package main
+
+import (
+	"context"
+	"io"
+)
+
+func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("broker", "Run a Kafka-protocol broker.", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return errNotImplemented
+}
