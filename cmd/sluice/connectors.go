@@ -27,7 +27,7 @@ func runDeleteConnector(ctx context.Context, args []string, stdout, stderr io.Wr
 
 func notYet(name, summary string, args []string, stderr io.Writer) error {
 	fs := newFlagSet(name, summary, stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	return errNotImplemented

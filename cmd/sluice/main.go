@@ -117,3 +117,13 @@ func newFlagSet(name, summary string, stderr io.Writer) *flag.FlagSet {
 	}
 	return fs
 }
+
+// parseFlags parses args with fs, turning parse errors into usage errors
+// (exit status 2). --help returns flag.ErrHelp (exit status 0).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return &exitError{code: 2, err: err}
+}
