@@ -6,7 +6,7 @@ PKGS    ?= ./...
 RACE    ?= -race
 TIMEOUT ?= 20m
 
-.PHONY: all build setup test vet bench demo clean
+.PHONY: all build setup test vet bench bench-broker bench-pg bench-s3 demo clean
 
 all: build
 
@@ -24,9 +24,22 @@ vet:
 test: setup vet
 	$(GO) test $(RACE) -count=1 -timeout $(TIMEOUT) $(PKGS)
 
-# Benchmarks; results are recorded in BENCHMARKS.md.
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+# Benchmarks; results are recorded in BENCHMARKS.md with the command and
+# machine. They are not part of `make test`.
+bench: bench-broker bench-pg bench-s3
+
+# Broker produce/consume MB/s against kfake, in one run.
+bench-broker:
+	scripts/bench-broker
+
+# Postgres CDC rows/s into the broker against pg_recvlogical on the same
+# WAL, and snapshot rows/s.
+bench-pg: setup
+	scripts/bench-pg
+
+# S3 sink rows/s written against raw parquet-go encoding.
+bench-s3: setup
+	scripts/bench-s3
 
 demo:
 	@echo "make demo arrives with issue #7 (CDC into a data lake quick start)"; exit 2
