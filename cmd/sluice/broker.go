@@ -2,13 +2,63 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"log/slog"
+	"time"
+
+	"github.com/sluicehq/sluice/broker"
 )
 
 func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("broker", "Run a Kafka-protocol broker.", stderr)
+	dataDir := fs.String("data-dir", "data", "directory for topic metadata and partition logs")
+	listen := fs.String("listen", "127.0.0.1:9092", "TCP address to listen on (port 0 picks a free port)")
+	advertised := fs.String("advertised-addr", "", "host:port announced to clients (default: the bound listen address)")
+	nodeID := fs.Int("node-id", 0, "broker node id")
+	autoCreate := fs.Bool("auto-create-topics", true, "create unknown topics on metadata requests")
+	partitions := fs.Int("default-partitions", 1, "partition count of auto-created topics")
+	flush := fs.String("flush", "durable", "fsync policy: durable (acks=-1 waits for a group-committed fsync), interval:<duration> or none")
+	delay := fs.Duration("group-initial-rebalance-delay", 3*time.Second, "group.initial.rebalance.delay.ms: how long a new group's first rebalance waits for more members")
+	clean := fs.Duration("clean-interval", 30*time.Second, "how often retention and compaction run")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	return errNotImplemented
+	if fs.NArg() > 0 {
+		return &exitError{code: 2, err: fmt.Errorf("unexpected arguments: %v", fs.Args())}
+	}
+	fp, err := broker.ParseFlushPolicy(*flush)
+	if err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("--flush: %w", err)}
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("--log-level: %w", err)}
+	}
+	if *partitions < 1 {
+		return &exitError{code: 2, err: fmt.Errorf("--default-partitions %d must be >= 1", *partitions)}
+	}
+	if *clean <= 0 {
+		return &exitError{code: 2, err: fmt.Errorf("--clean-interval must be positive")}
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	b, err := broker.New(
+		broker.WithDataDir(*dataDir),
+		broker.WithListen(*listen),
+		broker.WithAdvertisedAddr(*advertised),
+		broker.WithNodeID(int32(*nodeID)),
+		broker.WithAutoCreateTopics(*autoCreate),
+		broker.WithDefaultPartitions(int32(*partitions)),
+		broker.WithFlushPolicy(fp),
+		broker.WithGroupInitialRebalanceDelay(*delay),
+		broker.WithCleanInterval(*clean),
+		broker.WithLogger(logger),
+	)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "sluice broker listening on %s\n", b.Addr())
+	<-ctx.Done()
+	return b.Close()
 }

@@ -1,34 +1,819 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/sluicehq/sluice/runtime/api"
 )
 
+// capacityConfig is the connector config key where create-connector and
+// update-connector store the MSK-style --capacity (compact JSON).
+const capacityConfig = "sluice.capacity"
+
+// tasksPerMCU is how many tasks MSK Connect runs per MCU when it derives
+// tasks.max from the capacity.
+const tasksPerMCU = 2
+
+// usageError returns an error that exits with status 2.
+func usageError(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+// apiFailure returns an error that exits with status 1.
+func apiFailure(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	return &exitError{code: 1, err: err}
+}
+
+// commonFlags are the flags every connector verb takes.
+type commonFlags struct {
+	endpoint string
+	output   string
+}
+
+func addCommonFlags(fs *flag.FlagSet, c *commonFlags) {
+	def := os.Getenv("SLUICE_ENDPOINT")
+	if def == "" {
+		def = defaultEndpoint
+	}
+	fs.StringVar(&c.endpoint, "endpoint", def, "sluice REST API URL (env SLUICE_ENDPOINT)")
+	fs.StringVar(&c.output, "output", "table", "output format: table or json")
+}
+
+func (c *commonFlags) client() (*client, error) {
+	if c.output != "table" && c.output != "json" {
+		return nil, usageError("invalid --output %q: want table or json", c.output)
+	}
+	cl, err := newClient(c.endpoint)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	return cl, nil
+}
+
+// parseArgs parses flags that may be interleaved with positional
+// arguments and returns the positionals.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// connectorName picks the name from --connector-name or the single
+// positional argument.
+func connectorName(flagName string, pos []string) (string, error) {
+	switch {
+	case len(pos) > 1:
+		return "", usageError("too many arguments: %q", pos)
+	case len(pos) == 1 && flagName != "" && pos[0] != flagName:
+		return "", usageError("connector name given twice: %q and --connector-name %q", pos[0], flagName)
+	case len(pos) == 1:
+		return pos[0], nil
+	case flagName != "":
+		return flagName, nil
+	}
+	return "", usageError("missing connector name: pass --connector-name NAME (or NAME as an argument)")
+}
+
+// kvFlag collects repeated --connector-configuration values.
+type kvFlag []string
+
+func (k *kvFlag) String() string     { return strings.Join(*k, " ") }
+func (k *kvFlag) Set(v string) error { *k = append(*k, v); return nil }
+
+// readArg reads a flag value, or the file it names with file://PATH (as
+// the AWS CLI does).
+func readArg(flagName, v string) (string, error) {
+	if p, ok := strings.CutPrefix(v, "file://"); ok {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return "", usageError("--%s: %v", flagName, err)
+		}
+		return string(b), nil
+	}
+	return v, nil
+}
+
+// parseConfiguration parses one --connector-configuration value: a JSON
+// object, or k=v pairs separated by commas. A value may contain '=' (the
+// first '=' splits key from value) and commas: a comma-separated piece
+// that is not key=value continues the previous value, so
+// "topics=a,b,tasks.max=2" is {topics: "a,b", tasks.max: "2"}.
+func parseConfiguration(s string) (map[string]string, error) {
+	t := strings.TrimSpace(s)
+	if strings.HasPrefix(t, "{") {
+		var raw map[string]any
+		dec := json.NewDecoder(strings.NewReader(t))
+		dec.UseNumber()
+		if err := dec.Decode(&raw); err != nil {
+			return nil, fmt.Errorf("--connector-configuration is not valid JSON: %v", err)
+		}
+		return stringMap(raw, "--connector-configuration")
+	}
+	out := map[string]string{}
+	last := ""
+	for i, seg := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(seg, "=")
+		k = strings.TrimSpace(k)
+		if ok && isConfigKey(k) {
+			out[k] = v
+			last = k
+			continue
+		}
+		if last == "" {
+			return nil, fmt.Errorf("--connector-configuration: piece %d %q is not key=value", i+1, seg)
+		}
+		out[last] += "," + seg
+	}
+	if len(out) == 0 {
+		return nil, errors.New("--connector-configuration is empty")
+	}
+	return out, nil
+}
+
+// isConfigKey reports whether k looks like a config key (letters, digits,
+// '.', '_', '-').
+func isConfigKey(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, c := range k {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// stringMap converts a decoded JSON object to a config, accepting numbers
+// and booleans as their text.
+func stringMap(raw map[string]any, where string) (map[string]string, error) {
+	out := make(map[string]string, len(raw))
+	for k, v := range raw {
+		switch x := v.(type) {
+		case string:
+			out[k] = x
+		case json.Number:
+			out[k] = x.String()
+		case bool:
+			out[k] = strconv.FormatBool(x)
+		default:
+			return nil, fmt.Errorf("%s: value of %q must be a string, number or boolean, got %s", where, k, jsonType(v))
+		}
+	}
+	return out, nil
+}
+
+func jsonType(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "an array"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// connectorFile is a connector definition read with --file.
+type connectorFile struct {
+	name         string
+	config       map[string]string
+	initialState string
+	capacity     json.RawMessage
+}
+
+// readConnectorFile reads a Kafka Connect JSON file: {"name":..,"config":{..}}
+// or a bare config map (name inside), or an MSK CreateConnector input
+// ({"connectorName":..,"connectorConfiguration":{..},"capacity":{..}}).
+// "-" reads stdin.
+func readConnectorFile(path string) (connectorFile, error) {
+	var data []byte
+	var err error
+	if path == "-" {
+		data, err = io.ReadAll(os.Stdin)
+	} else {
+		data, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return connectorFile{}, usageError("--file: %v", err)
+	}
+	var raw map[string]any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&raw); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return connectorFile{}, usageError("--file %s: invalid JSON at byte offset %d: %v", path, se.Offset-1, err)
+		}
+		return connectorFile{}, usageError("--file %s: expected a JSON object: %v", path, err)
+	}
+	var cf connectorFile
+	str := func(k string) (string, error) {
+		v, ok := raw[k]
+		if !ok {
+			return "", nil
+		}
+		s, ok := v.(string)
+		if !ok {
+			return "", usageError("--file %s: %q must be a string, got %s", path, k, jsonType(v))
+		}
+		return s, nil
+	}
+	cfgObj := func(k string) (map[string]string, error) {
+		obj, ok := raw[k].(map[string]any)
+		if !ok {
+			return nil, usageError("--file %s: %q must be an object, got %s", path, k, jsonType(raw[k]))
+		}
+		m, err := stringMap(obj, "--file "+path+": "+k)
+		if err != nil {
+			return nil, usageError("%v", err)
+		}
+		return m, nil
+	}
+	switch {
+	case raw["config"] != nil:
+		if cf.config, err = cfgObj("config"); err != nil {
+			return cf, err
+		}
+		if cf.name, err = str("name"); err != nil {
+			return cf, err
+		}
+		if cf.initialState, err = str("initial_state"); err != nil {
+			return cf, err
+		}
+	case raw["connectorConfiguration"] != nil:
+		if cf.config, err = cfgObj("connectorConfiguration"); err != nil {
+			return cf, err
+		}
+		if cf.name, err = str("connectorName"); err != nil {
+			return cf, err
+		}
+		if c, ok := raw["capacity"]; ok {
+			cf.capacity, _ = json.Marshal(c)
+		}
+	default:
+		m, err := stringMap(raw, "--file "+path)
+		if err != nil {
+			return cf, usageError("%v (for a {\"name\":..,\"config\":{..}} file, check the \"config\" key)", err)
+		}
+		cf.config = m
+		cf.name = m["name"]
+	}
+	return cf, nil
+}
+
+// Capacity is MSK Connect's capacity: exactly one of AutoScaling and
+// ProvisionedCapacity.
+type Capacity struct {
+	AutoScaling         *AutoScaling         `json:"autoScaling,omitempty"`
+	ProvisionedCapacity *ProvisionedCapacity `json:"provisionedCapacity,omitempty"`
+}
+
+// AutoScaling is MSK Connect's autoscaled capacity.
+type AutoScaling struct {
+	MaxWorkerCount          int            `json:"maxWorkerCount"`
+	McuCount                int            `json:"mcuCount"`
+	MinWorkerCount          int            `json:"minWorkerCount"`
+	MaxAutoscalingTaskCount int            `json:"maxAutoscalingTaskCount,omitempty"`
+	ScaleInPolicy           *ScalingPolicy `json:"scaleInPolicy,omitempty"`
+	ScaleOutPolicy          *ScalingPolicy `json:"scaleOutPolicy,omitempty"`
+}
+
+// ScalingPolicy is a scale-in or scale-out policy.
+type ScalingPolicy struct {
+	CPUUtilizationPercentage int `json:"cpuUtilizationPercentage"`
+}
+
+// ProvisionedCapacity is MSK Connect's fixed capacity.
+type ProvisionedCapacity struct {
+	McuCount    int `json:"mcuCount"`
+	WorkerCount int `json:"workerCount"`
+}
+
+func validMCU(n int) bool { return n == 1 || n == 2 || n == 4 || n == 8 }
+
+// parseCapacity parses and validates an MSK-style capacity.
+func parseCapacity(s string) (Capacity, error) {
+	var c Capacity
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("--capacity: %v", err)
+	}
+	switch {
+	case c.AutoScaling == nil && c.ProvisionedCapacity == nil:
+		return c, errors.New("--capacity: set one of autoScaling or provisionedCapacity")
+	case c.AutoScaling != nil && c.ProvisionedCapacity != nil:
+		return c, errors.New("--capacity: set only one of autoScaling or provisionedCapacity")
+	case c.ProvisionedCapacity != nil:
+		p := c.ProvisionedCapacity
+		if !validMCU(p.McuCount) {
+			return c, fmt.Errorf("--capacity: provisionedCapacity.mcuCount %d must be 1, 2, 4 or 8", p.McuCount)
+		}
+		if p.WorkerCount < 1 || p.WorkerCount > 10 {
+			return c, fmt.Errorf("--capacity: provisionedCapacity.workerCount %d must be between 1 and 10", p.WorkerCount)
+		}
+	default:
+		a := c.AutoScaling
+		if !validMCU(a.McuCount) {
+			return c, fmt.Errorf("--capacity: autoScaling.mcuCount %d must be 1, 2, 4 or 8", a.McuCount)
+		}
+		if a.MinWorkerCount < 1 || a.MinWorkerCount > 10 {
+			return c, fmt.Errorf("--capacity: autoScaling.minWorkerCount %d must be between 1 and 10", a.MinWorkerCount)
+		}
+		if a.MaxWorkerCount < a.MinWorkerCount || a.MaxWorkerCount > 10 {
+			return c, fmt.Errorf("--capacity: autoScaling.maxWorkerCount %d must be between minWorkerCount (%d) and 10", a.MaxWorkerCount, a.MinWorkerCount)
+		}
+		if a.MaxAutoscalingTaskCount != 0 && a.MaxAutoscalingTaskCount < a.MaxWorkerCount {
+			return c, fmt.Errorf("--capacity: autoScaling.maxAutoscalingTaskCount %d must be at least maxWorkerCount (%d)", a.MaxAutoscalingTaskCount, a.MaxWorkerCount)
+		}
+		for name, p := range map[string]*ScalingPolicy{"scaleInPolicy": a.ScaleInPolicy, "scaleOutPolicy": a.ScaleOutPolicy} {
+			if p != nil && (p.CPUUtilizationPercentage < 1 || p.CPUUtilizationPercentage > 100) {
+				return c, fmt.Errorf("--capacity: autoScaling.%s.cpuUtilizationPercentage %d must be between 1 and 100", name, p.CPUUtilizationPercentage)
+			}
+		}
+	}
+	return c, nil
+}
+
+// TasksMax is the tasks.max the capacity implies, as MSK Connect derives
+// it: workers × MCUs per worker × 2, using maxWorkerCount for autoscaling,
+// capped by maxAutoscalingTaskCount.
+func (c Capacity) TasksMax() int {
+	if p := c.ProvisionedCapacity; p != nil {
+		return p.WorkerCount * p.McuCount * tasksPerMCU
+	}
+	a := c.AutoScaling
+	n := a.MaxWorkerCount * a.McuCount * tasksPerMCU
+	if a.MaxAutoscalingTaskCount > 0 && a.MaxAutoscalingTaskCount < n {
+		n = a.MaxAutoscalingTaskCount
+	}
+	return n
+}
+
+func (c Capacity) String() string {
+	if p := c.ProvisionedCapacity; p != nil {
+		return fmt.Sprintf("provisioned: %d worker(s) x %d MCU", p.WorkerCount, p.McuCount)
+	}
+	a := c.AutoScaling
+	return fmt.Sprintf("autoscaling: %d-%d worker(s) x %d MCU", a.MinWorkerCount, a.MaxWorkerCount, a.McuCount)
+}
+
+// configSource holds the flags that build a connector config.
+type configSource struct {
+	file     string
+	name     string
+	kv       kvFlag
+	capacity string
+}
+
+func (cs *configSource) addFlags(fs *flag.FlagSet) {
+	fs.StringVar(&cs.file, "file", "", "Kafka Connect JSON file: {\"name\":..,\"config\":{..}} or a bare config map with \"name\" inside (\"-\" reads stdin)")
+	fs.StringVar(&cs.name, "connector-name", "", "connector name")
+	fs.Var(&cs.kv, "connector-configuration", "config as k=v,k2=v2 (values may contain '='; a piece without '=' continues the previous value) or a JSON object; repeatable; file://PATH reads a file")
+	fs.StringVar(&cs.capacity, "capacity", "", `MSK-style capacity JSON, e.g. '{"provisionedCapacity":{"mcuCount":1,"workerCount":2}}' or '{"autoScaling":{"minWorkerCount":1,"maxWorkerCount":4,"mcuCount":1}}'; sets tasks.max when the config does not`)
+}
+
+// build assembles the connector definition from the flags.
+func (cs *configSource) build(pos []string) (connectorFile, error) {
+	var cf connectorFile
+	if cs.file == "" && len(cs.kv) == 0 {
+		return cf, usageError("no configuration: pass --file FILE or --connector-configuration k=v,...")
+	}
+	if cs.file != "" {
+		var err error
+		if cf, err = readConnectorFile(cs.file); err != nil {
+			return cf, err
+		}
+	}
+	if cf.config == nil {
+		cf.config = map[string]string{}
+	}
+	for _, v := range cs.kv {
+		v, err := readArg("connector-configuration", v)
+		if err != nil {
+			return cf, err
+		}
+		m, err := parseConfiguration(v)
+		if err != nil {
+			return cf, usageError("%v", err)
+		}
+		for k, x := range m {
+			cf.config[k] = x
+		}
+	}
+	fromFlags := cs.name
+	if len(pos) > 1 {
+		return cf, usageError("too many arguments: %q", pos)
+	}
+	if len(pos) == 1 {
+		if fromFlags != "" && fromFlags != pos[0] {
+			return cf, usageError("connector name given twice: %q and --connector-name %q", pos[0], fromFlags)
+		}
+		fromFlags = pos[0]
+	}
+	if fromFlags != "" {
+		if cf.name != "" && cf.name != fromFlags {
+			return cf, usageError("--connector-name %q differs from the name %q in --file", fromFlags, cf.name)
+		}
+		cf.name = fromFlags
+	}
+	if cf.name == "" {
+		cf.name = cf.config["name"]
+	}
+	if cf.name == "" {
+		return cf, usageError("missing connector name: pass --connector-name NAME or set \"name\" in the file")
+	}
+	if n, ok := cf.config["name"]; ok && n != cf.name {
+		return cf, usageError("config \"name\" %q differs from the connector name %q", n, cf.name)
+	}
+	capJSON := string(cf.capacity)
+	if cs.capacity != "" {
+		v, err := readArg("capacity", cs.capacity)
+		if err != nil {
+			return cf, err
+		}
+		capJSON = v
+	}
+	if capJSON != "" {
+		c, err := parseCapacity(capJSON)
+		if err != nil {
+			return cf, usageError("%v", err)
+		}
+		b, _ := json.Marshal(c)
+		cf.config[capacityConfig] = string(b)
+		if _, ok := cf.config["tasks.max"]; !ok {
+			cf.config["tasks.max"] = strconv.Itoa(c.TasksMax())
+		}
+	}
+	return cf, nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
 func runCreateConnector(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return notYet("create-connector", "Create a connector from a Kafka Connect JSON config.", args, stderr)
-}
-
-func runDescribeConnector(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return notYet("describe-connector", "Show a connector's config, state, tasks and lag.", args, stderr)
-}
-
-func runListConnectors(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return notYet("list-connectors", "List connectors and their states.", args, stderr)
+	fs := newFlagSet("create-connector", "Create a connector from a Kafka Connect JSON config (--file) or MSK-style flags.", stderr)
+	var cf commonFlags
+	var cs configSource
+	var initial string
+	addCommonFlags(fs, &cf)
+	cs.addFlags(fs)
+	fs.StringVar(&initial, "initial-state", "", "RUNNING (default), PAUSED or STOPPED")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	cl, err := cf.client()
+	if err != nil {
+		return err
+	}
+	def, err := cs.build(pos)
+	if err != nil {
+		return err
+	}
+	if initial != "" {
+		def.initialState = initial
+	}
+	state := api.State(strings.ToUpper(def.initialState))
+	switch state {
+	case "", api.Running, api.Paused, api.Stopped:
+	default:
+		return usageError("invalid initial state %q: want RUNNING, PAUSED or STOPPED", def.initialState)
+	}
+	info, err := cl.createConnector(ctx, api.CreateConnectorRequest{Name: def.name, Config: def.config, InitialState: state})
+	if err != nil {
+		return apiFailure(err)
+	}
+	if cf.output == "json" {
+		return printJSON(stdout, info)
+	}
+	fmt.Fprintf(stdout, "Created %s connector %s (%d task(s))\n", info.Type, info.Name, len(info.Tasks))
+	return nil
 }
 
 func runUpdateConnector(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return notYet("update-connector", "Replace a connector's configuration.", args, stderr)
+	fs := newFlagSet("update-connector", "Replace a connector's configuration (PUT /connectors/NAME/config).", stderr)
+	var cf commonFlags
+	var cs configSource
+	addCommonFlags(fs, &cf)
+	cs.addFlags(fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	cl, err := cf.client()
+	if err != nil {
+		return err
+	}
+	def, err := cs.build(pos)
+	if err != nil {
+		return err
+	}
+	if _, err := cl.connector(ctx, def.name); err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) && ae.Status == 404 {
+			return apiFailure(fmt.Errorf("connector %s does not exist; use create-connector", def.name))
+		}
+		return apiFailure(err)
+	}
+	def.config["name"] = def.name
+	info, _, err := cl.putConfig(ctx, def.name, def.config)
+	if err != nil {
+		return apiFailure(err)
+	}
+	if cf.output == "json" {
+		return printJSON(stdout, info)
+	}
+	fmt.Fprintf(stdout, "Updated connector %s (%d task(s))\n", info.Name, len(info.Tasks))
+	return nil
 }
 
 func runDeleteConnector(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return notYet("delete-connector", "Delete a connector.", args, stderr)
-}
-
-func notYet(name, summary string, args []string, stderr io.Writer) error {
-	fs := newFlagSet(name, summary, stderr)
-	if err := parseFlags(fs, args); err != nil {
+	fs := newFlagSet("delete-connector", "Delete a connector.", stderr)
+	var cf commonFlags
+	var name string
+	addCommonFlags(fs, &cf)
+	fs.StringVar(&name, "connector-name", "", "connector name")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	return errNotImplemented
+	cl, err := cf.client()
+	if err != nil {
+		return err
+	}
+	if name, err = connectorName(name, pos); err != nil {
+		return err
+	}
+	if err := cl.deleteConnector(ctx, name); err != nil {
+		return apiFailure(err)
+	}
+	if cf.output == "json" {
+		return printJSON(stdout, map[string]string{"name": name, "deleted": "true"})
+	}
+	fmt.Fprintf(stdout, "Deleted connector %s\n", name)
+	return nil
+}
+
+// connectorSummary is one row of list-connectors.
+type connectorSummary struct {
+	Name         string            `json:"name"`
+	Type         api.ConnectorType `json:"type"`
+	State        api.State         `json:"state"`
+	WorkerID     string            `json:"worker_id"`
+	TasksRunning int               `json:"tasks_running"`
+	TasksTotal   int               `json:"tasks_total"`
+	TaskStates   []api.TaskState   `json:"tasks"`
+}
+
+func runListConnectors(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("list-connectors", "List connectors with their type, state and tasks.", stderr)
+	var cf commonFlags
+	addCommonFlags(fs, &cf)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError("unexpected arguments: %q", pos)
+	}
+	cl, err := cf.client()
+	if err != nil {
+		return err
+	}
+	all, err := cl.expanded(ctx)
+	if err != nil {
+		return apiFailure(err)
+	}
+	rows := make([]connectorSummary, 0, len(all))
+	for name, e := range all {
+		r := connectorSummary{Name: name, TaskStates: []api.TaskState{}}
+		if e.Info != nil {
+			r.Type = e.Info.Type
+		}
+		if e.Status != nil {
+			if r.Type == "" {
+				r.Type = e.Status.Type
+			}
+			r.State = e.Status.Connector.State
+			r.WorkerID = e.Status.Connector.WorkerID
+			r.TaskStates = append(r.TaskStates, e.Status.Tasks...)
+			r.TasksTotal = len(e.Status.Tasks)
+			for _, t := range e.Status.Tasks {
+				if t.State == api.Running {
+					r.TasksRunning++
+				}
+			}
+		}
+		rows = append(rows, r)
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
+	if cf.output == "json" {
+		return printJSON(stdout, rows)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tTYPE\tSTATE\tTASKS\tWORKER")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, orDash(string(r.Type)), orDash(string(r.State)), taskSummary(r.TaskStates), orDash(r.WorkerID))
+	}
+	return tw.Flush()
+}
+
+// taskSummary renders "2/3 RUNNING, 1 FAILED".
+func taskSummary(ts []api.TaskState) string {
+	if len(ts) == 0 {
+		return "0"
+	}
+	counts := map[api.State]int{}
+	for _, t := range ts {
+		counts[t.State]++
+	}
+	s := fmt.Sprintf("%d/%d RUNNING", counts[api.Running], len(ts))
+	var others []string
+	for st, n := range counts {
+		if st != api.Running {
+			others = append(others, fmt.Sprintf("%d %s", n, st))
+		}
+	}
+	sort.Strings(others)
+	if len(others) > 0 {
+		s += ", " + strings.Join(others, ", ")
+	}
+	return s
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// taskDescription is one task in describe-connector's output.
+type taskDescription struct {
+	ID       int       `json:"id"`
+	State    api.State `json:"state"`
+	WorkerID string    `json:"worker_id"`
+	Trace    string    `json:"trace,omitempty"`
+	// Lag is the task's consumer lag summed over its partitions (sink
+	// connectors; nil when the server reports none).
+	Lag *float64 `json:"lag,omitempty"`
+}
+
+// connectorDescription is describe-connector's output.
+type connectorDescription struct {
+	Name      string             `json:"name"`
+	Type      api.ConnectorType  `json:"type"`
+	Config    map[string]string  `json:"config"`
+	Capacity  *Capacity          `json:"capacity,omitempty"`
+	Connector api.ConnectorState `json:"connector"`
+	Tasks     []taskDescription  `json:"tasks"`
+	// Lag is the connector's total consumer lag (sink connectors).
+	Lag *float64 `json:"lag,omitempty"`
+}
+
+func runDescribeConnector(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("describe-connector", "Show a connector's config (secrets masked), connector and task states with worker ids, and lag.", stderr)
+	var cf commonFlags
+	var name string
+	addCommonFlags(fs, &cf)
+	fs.StringVar(&name, "connector-name", "", "connector name")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	cl, err := cf.client()
+	if err != nil {
+		return err
+	}
+	if name, err = connectorName(name, pos); err != nil {
+		return err
+	}
+	info, err := cl.connector(ctx, name)
+	if err != nil {
+		return apiFailure(err)
+	}
+	st, err := cl.status(ctx, name)
+	if err != nil {
+		return apiFailure(err)
+	}
+	d := connectorDescription{Name: info.Name, Type: info.Type, Config: info.Config, Connector: st.Connector, Tasks: []taskDescription{}}
+	if d.Config == nil {
+		d.Config = map[string]string{}
+	}
+	if c, err := parseCapacity(info.Config[capacityConfig]); err == nil {
+		d.Capacity = &c
+	}
+	lag, lagErr := cl.sinkLag(ctx, name)
+	perTask := map[int]float64{}
+	var total float64
+	for k, v := range lag {
+		perTask[k.task] += v
+		total += v
+	}
+	if len(lag) > 0 {
+		d.Lag = &total
+	}
+	for _, t := range st.Tasks {
+		td := taskDescription{ID: t.ID, State: t.State, WorkerID: t.WorkerID, Trace: t.Trace}
+		if v, ok := perTask[t.ID]; ok {
+			td.Lag = &v
+		}
+		d.Tasks = append(d.Tasks, td)
+	}
+	sort.Slice(d.Tasks, func(i, j int) bool { return d.Tasks[i].ID < d.Tasks[j].ID })
+	if cf.output == "json" {
+		return printJSON(stdout, d)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Name:\t%s\n", d.Name)
+	fmt.Fprintf(tw, "Type:\t%s\n", orDash(string(d.Type)))
+	fmt.Fprintf(tw, "State:\t%s\n", orDash(string(d.Connector.State)))
+	fmt.Fprintf(tw, "Worker:\t%s\n", orDash(d.Connector.WorkerID))
+	if d.Capacity != nil {
+		fmt.Fprintf(tw, "Capacity:\t%s\n", d.Capacity)
+	}
+	switch {
+	case d.Lag != nil:
+		fmt.Fprintf(tw, "Lag:\t%s\n", formatLag(*d.Lag))
+	case lagErr != nil:
+		fmt.Fprintf(tw, "Lag:\tunavailable (%v)\n", lagErr)
+	case d.Type == api.Sink:
+		fmt.Fprintf(tw, "Lag:\tnot reported yet\n")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if d.Connector.Trace != "" {
+		fmt.Fprintf(stdout, "Connector trace:\n%s\n", indent(d.Connector.Trace))
+	}
+	fmt.Fprintln(stdout, "\nConfig:")
+	keys := make([]string, 0, len(d.Config))
+	for k := range d.Config {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	for _, k := range keys {
+		fmt.Fprintf(tw, "  %s\t%s\n", k, d.Config[k])
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "\nTasks:")
+	tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  ID\tSTATE\tWORKER\tLAG")
+	for _, t := range d.Tasks {
+		l := "-"
+		if t.Lag != nil {
+			l = formatLag(*t.Lag)
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\n", t.ID, t.State, orDash(t.WorkerID), l)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, t := range d.Tasks {
+		if t.Trace != "" {
+			fmt.Fprintf(stdout, "\nTask %d trace:\n%s\n", t.ID, indent(t.Trace))
+		}
+	}
+	return nil
+}
+
+func formatLag(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ")
 }

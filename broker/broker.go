@@ -1,0 +1,333 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/broker/group"
+	blog "github.com/sluicehq/sluice/broker/log"
+)
+
+// FlushMode selects when produced data is fsynced.
+type FlushMode int
+
+const (
+	// FlushDurable makes acks=-1 produce requests wait until an fsync covers
+	// the appended records (group-committed). This is the default.
+	FlushDurable FlushMode = iota
+	// FlushInterval fsyncs every partition log on a fixed interval; acks=-1
+	// answers after the append.
+	FlushInterval
+	// FlushNone never fsyncs explicitly (the OS decides).
+	FlushNone
+)
+
+// FlushPolicy is the broker's fsync policy.
+type FlushPolicy struct {
+	Mode     FlushMode
+	Interval time.Duration // for FlushInterval
+}
+
+// String renders the policy in the form ParseFlushPolicy accepts.
+func (p FlushPolicy) String() string {
+	switch p.Mode {
+	case FlushInterval:
+		return "interval:" + p.Interval.String()
+	case FlushNone:
+		return "none"
+	default:
+		return "durable"
+	}
+}
+
+// ParseFlushPolicy parses "durable", "none" or "interval:<duration>".
+func ParseFlushPolicy(s string) (FlushPolicy, error) {
+	switch {
+	case s == "durable" || s == "":
+		return FlushPolicy{Mode: FlushDurable}, nil
+	case s == "none":
+		return FlushPolicy{Mode: FlushNone}, nil
+	case strings.HasPrefix(s, "interval:"):
+		d, err := time.ParseDuration(strings.TrimPrefix(s, "interval:"))
+		if err != nil || d <= 0 {
+			return FlushPolicy{}, fmt.Errorf("flush policy %q: interval must be a positive duration such as interval:100ms", s)
+		}
+		return FlushPolicy{Mode: FlushInterval, Interval: d}, nil
+	}
+	return FlushPolicy{}, fmt.Errorf("flush policy %q: want durable, none or interval:<duration>", s)
+}
+
+// Option configures a Broker.
+type Option func(*options)
+
+type options struct {
+	dataDir           string
+	listen            string
+	advertised        string
+	nodeID            int32
+	autoCreate        bool
+	defaultPartitions int32
+	logger            *slog.Logger
+	flush             FlushPolicy
+	groupDelay        time.Duration
+	topicDefaults     blog.Config
+	cleanInterval     time.Duration
+	maxFrame          int32
+}
+
+// WithDataDir sets the directory holding topic metadata and partition logs.
+func WithDataDir(dir string) Option { return func(o *options) { o.dataDir = dir } }
+
+// WithListen sets the TCP listen address (default "127.0.0.1:9092").
+func WithListen(addr string) Option { return func(o *options) { o.listen = addr } }
+
+// WithAdvertisedAddr sets the host:port announced to clients in metadata
+// (default: the bound listener address).
+func WithAdvertisedAddr(addr string) Option { return func(o *options) { o.advertised = addr } }
+
+// WithNodeID sets the broker's node id (default 0).
+func WithNodeID(id int32) Option { return func(o *options) { o.nodeID = id } }
+
+// WithAutoCreateTopics enables creating unknown topics on metadata requests
+// (default true).
+func WithAutoCreateTopics(on bool) Option { return func(o *options) { o.autoCreate = on } }
+
+// WithDefaultPartitions sets the partition count of auto-created topics and
+// of CreateTopics requests asking for the default (default 1).
+func WithDefaultPartitions(n int32) Option { return func(o *options) { o.defaultPartitions = n } }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithFlushPolicy sets the fsync policy (default durable).
+func WithFlushPolicy(p FlushPolicy) Option { return func(o *options) { o.flush = p } }
+
+// WithGroupInitialRebalanceDelay sets group.initial.rebalance.delay.ms
+// (default 3s, like Kafka).
+func WithGroupInitialRebalanceDelay(d time.Duration) Option {
+	return func(o *options) { o.groupDelay = d }
+}
+
+// WithTopicDefaults sets the log configuration topics start from before
+// their own configs are applied (default blog.DefaultConfig()).
+func WithTopicDefaults(cfg blog.Config) Option { return func(o *options) { o.topicDefaults = cfg } }
+
+// WithCleanInterval sets how often the background cleaner applies
+// retention and compaction (default 30s).
+func WithCleanInterval(d time.Duration) Option { return func(o *options) { o.cleanInterval = d } }
+
+// WithMaxRequestSize sets the largest request frame accepted (default
+// 100 MiB); larger frames close the connection.
+func WithMaxRequestSize(n int32) Option { return func(o *options) { o.maxFrame = n } }
+
+// Broker is a single-node Kafka-protocol broker.
+type Broker struct {
+	opts   options
+	log    *slog.Logger
+	ln     net.Listener
+	host   string
+	port   int32
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.RWMutex // guards topics, byID, meta
+	topics map[string]*topic
+	byID   map[[16]byte]*topic
+	meta   metaState
+
+	pidMu   sync.Mutex // guards producer id allocation (meta.NextProducerID via mu)
+	pidNext int64
+
+	coord *group.Coordinator
+	offs  *partition // __consumer_offsets partition 0
+
+	connMu sync.Mutex
+	conns  map[net.Conn]struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New opens the data directory, recovers topics and consumer-group state,
+// binds the listener and starts serving.
+func New(opts ...Option) (*Broker, error) {
+	o := options{
+		listen:            "127.0.0.1:9092",
+		autoCreate:        true,
+		defaultPartitions: 1,
+		groupDelay:        3 * time.Second,
+		topicDefaults:     blog.DefaultConfig(),
+		cleanInterval:     30 * time.Second,
+		maxFrame:          100 << 20,
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.dataDir == "" {
+		return nil, errors.New("broker: data dir is required (WithDataDir)")
+	}
+	if o.defaultPartitions < 1 {
+		return nil, fmt.Errorf("broker: default partitions %d must be >= 1", o.defaultPartitions)
+	}
+	if o.logger == nil {
+		o.logger = slog.Default()
+	}
+	if err := os.MkdirAll(filepath.Join(o.dataDir, "logs"), 0o755); err != nil {
+		return nil, fmt.Errorf("broker: data dir: %w", err)
+	}
+	b := &Broker{
+		opts:   o,
+		log:    o.logger,
+		topics: make(map[string]*topic),
+		byID:   make(map[[16]byte]*topic),
+		conns:  make(map[net.Conn]struct{}),
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	if err := b.loadMeta(); err != nil {
+		b.closeLogs()
+		return nil, err
+	}
+	if err := b.startGroups(); err != nil {
+		b.closeLogs()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		b.coord.Close()
+		b.closeLogs()
+		return nil, fmt.Errorf("broker: listen %s: %w", o.listen, err)
+	}
+	b.ln = ln
+	adv := o.advertised
+	if adv == "" {
+		adv = ln.Addr().String()
+	}
+	host, portS, err := net.SplitHostPort(adv)
+	if err != nil {
+		ln.Close()
+		b.coord.Close()
+		b.closeLogs()
+		return nil, fmt.Errorf("broker: advertised address %q: %w", adv, err)
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	port, err := strconv.Atoi(portS)
+	if err != nil || port <= 0 || port > 65535 {
+		ln.Close()
+		b.coord.Close()
+		b.closeLogs()
+		return nil, fmt.Errorf("broker: advertised address %q: bad port", adv)
+	}
+	b.host, b.port = host, int32(port)
+
+	b.wg.Add(2)
+	go b.acceptLoop()
+	go b.background()
+	b.log.Info("broker started", "listen", ln.Addr().String(), "advertised", b.Addr(),
+		"data_dir", o.dataDir, "node_id", o.nodeID, "flush", o.flush.String())
+	return b, nil
+}
+
+// Addr returns the advertised "host:port" clients use as bootstrap.
+func (b *Broker) Addr() string {
+	return net.JoinHostPort(b.host, strconv.Itoa(int(b.port)))
+}
+
+// Close stops accepting, closes every connection, waits for in-flight
+// requests and closes the consumer-group coordinator and all logs.
+func (b *Broker) Close() error {
+	b.closeOnce.Do(func() {
+		b.cancel()
+		err := b.ln.Close()
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			b.closeErr = err
+		}
+		b.connMu.Lock()
+		for c := range b.conns {
+			c.Close()
+		}
+		b.connMu.Unlock()
+		b.wg.Wait()
+		if err := b.coord.Close(); err != nil && b.closeErr == nil {
+			b.closeErr = err
+		}
+		if err := b.closeLogs(); err != nil && b.closeErr == nil {
+			b.closeErr = err
+		}
+		b.log.Info("broker stopped", "addr", b.Addr())
+	})
+	return b.closeErr
+}
+
+// closeLogs syncs and closes every partition log.
+func (b *Broker) closeLogs() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var first error
+	for _, t := range b.topics {
+		for _, p := range t.parts {
+			if b.opts.flush.Mode != FlushNone {
+				if err := p.log.Sync(); err != nil && !errors.Is(err, blog.ErrClosed) && first == nil {
+					first = err
+				}
+			}
+			if err := p.log.Close(); err != nil && !errors.Is(err, blog.ErrClosed) && first == nil {
+				first = fmt.Errorf("close %s-%d: %w", t.name, p.index, err)
+			}
+		}
+	}
+	return first
+}
+
+// background runs the periodic cleaner and, for the interval flush
+// policy, the flusher.
+func (b *Broker) background() {
+	defer b.wg.Done()
+	clean := time.NewTicker(b.opts.cleanInterval)
+	defer clean.Stop()
+	var flushC <-chan time.Time
+	if b.opts.flush.Mode == FlushInterval {
+		ft := time.NewTicker(b.opts.flush.Interval)
+		defer ft.Stop()
+		flushC = ft.C
+	}
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case now := <-clean.C:
+			for _, p := range b.allPartitions() {
+				if err := p.log.Clean(now); err != nil && !errors.Is(err, blog.ErrClosed) {
+					b.log.Warn("log clean failed", "topic", p.topic, "partition", p.index, "err", err)
+				}
+			}
+		case <-flushC:
+			for _, p := range b.allPartitions() {
+				if err := p.log.Sync(); err != nil && !errors.Is(err, blog.ErrClosed) {
+					b.log.Warn("log sync failed", "topic", p.topic, "partition", p.index, "err", err)
+				}
+			}
+		}
+	}
+}
+
+func (b *Broker) allPartitions() []*partition {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	var ps []*partition
+	for _, t := range b.topics {
+		ps = append(ps, t.parts...)
+	}
+	return ps
+}

@@ -1,0 +1,119 @@
+package broker
+
+import (
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	blog "github.com/sluicehq/sluice/broker/log"
+)
+
+func (b *Broker) handleDeleteRecords(req *kmsg.DeleteRecordsRequest) *kmsg.DeleteRecordsResponse {
+	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewDeleteRecordsResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.LowWatermark = -1
+			_, p, code := b.lookup(rt.Topic, rp.Partition)
+			if code != 0 {
+				sp.ErrorCode = code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			off := rp.Offset
+			if off == -1 {
+				off = p.log.EndOffset()
+			}
+			switch {
+			case off < 0 || off > p.log.EndOffset():
+				sp.ErrorCode = kerr.OffsetOutOfRange.Code
+			default:
+				if err := p.log.DeleteRecords(off); err != nil {
+					sp.ErrorCode = storageErrCode(err)
+				} else {
+					sp.LowWatermark = p.log.StartOffset()
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+// storageErrCode maps a log error to a Kafka error code.
+func storageErrCode(err error) int16 {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, blog.ErrOffsetOutOfRange):
+		return kerr.OffsetOutOfRange.Code
+	case errors.Is(err, blog.ErrClosed):
+		return kerr.UnknownTopicOrPartition.Code // deleted concurrently
+	case errors.Is(err, blog.ErrCorruptBatch):
+		return kerr.CorruptMessage.Code
+	case errors.Is(err, blog.ErrOutOfOrderSequence):
+		return kerr.OutOfOrderSequenceNumber.Code
+	case errors.Is(err, blog.ErrInvalidProducerEpoch):
+		return kerr.InvalidProducerEpoch.Code
+	case errors.Is(err, blog.ErrUnknownProducerID):
+		return kerr.UnknownProducerID.Code
+	case errors.Is(err, blog.ErrDuplicateSequence):
+		return kerr.DuplicateSequenceNumber.Code
+	}
+	return kerr.KafkaStorageError.Code
+}
+
+func (b *Broker) handleDescribeLogDirs(req *kmsg.DescribeLogDirsRequest) *kmsg.DescribeLogDirsResponse {
+	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	dir := kmsg.NewDescribeLogDirsResponseDir()
+	dir.Dir = b.opts.dataDir
+	dir.TotalBytes, dir.UsableBytes = -1, -1
+	add := func(name string, parts []*partition, want []int32) {
+		dt := kmsg.NewDescribeLogDirsResponseDirTopic()
+		dt.Topic = name
+		for _, p := range parts {
+			if want != nil {
+				found := false
+				for _, w := range want {
+					found = found || w == p.index
+				}
+				if !found {
+					continue
+				}
+			}
+			dp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
+			dp.Partition = p.index
+			dp.Size = p.log.Size()
+			dt.Partitions = append(dt.Partitions, dp)
+		}
+		dir.Topics = append(dir.Topics, dt)
+	}
+	if req.Topics == nil {
+		b.mu.RLock()
+		type tp struct {
+			name  string
+			parts []*partition
+		}
+		var all []tp
+		for n, t := range b.topics {
+			all = append(all, tp{n, t.parts})
+		}
+		b.mu.RUnlock()
+		for _, t := range all {
+			add(t.name, t.parts, nil)
+		}
+	} else {
+		for _, rt := range req.Topics {
+			if _, parts, _, ok := b.topicByName(rt.Topic); ok {
+				add(rt.Topic, parts, rt.Partitions)
+			}
+		}
+	}
+	resp.Dirs = append(resp.Dirs, dir)
+	return resp
+}

@@ -1,0 +1,148 @@
+package group
+
+import (
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// staticGroup builds a Stable group of two static members (instances i1,
+// i2; i1 leads) and returns their member ids and the generation.
+func (e *env) staticGroup(g string) (id1, id2 string, gen int32) {
+	e.t.Helper()
+	ps := rangeProtos("t")
+	// static members skip the member-id-required round trip
+	r1 := e.join(joinReq(g, "", strp("i1"), ps))
+	wantCode(e.t, "static join 1", r1.ErrorCode, 0)
+	id1 = r1.MemberID
+	e.stabilize(g, r1.Generation, id1, id1)
+	c2 := e.joinAsync(joinReq(g, "", strp("i2"), ps))
+	e.waitGroup(g, "i2 joined", func(gr *group) bool { return gr.statics["i2"] != "" })
+	r1 = e.join(joinReq(g, id1, strp("i1"), ps))
+	r2 := recvJoin(e.t, c2)
+	id2 = r2.MemberID
+	if r1.Generation != 2 || r2.Generation != 2 || r1.LeaderID != id1 {
+		e.t.Fatalf("static gen2: %+v %+v", r1, r2)
+	}
+	e.stabilize(g, 2, id1, id1, id2)
+	return id1, id2, 2
+}
+
+func TestStaticMemberReplace(t *testing.T) {
+	tests := []struct {
+		name          string
+		instance      string
+		version       int16
+		changeMeta    bool
+		wantRebalance bool
+		wantSkip      bool
+	}{
+		{"follower same metadata", "i2", 9, false, false, false},
+		{"leader same metadata v9 skips assignment", "i1", 9, false, false, true},
+		{"leader same metadata v8", "i1", 8, false, false, false},
+		{"follower changed subscription", "i2", 9, true, true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			const g = "g-static"
+			id1, id2, gen := e.staticGroup(g)
+			oldID := map[string]string{"i1": id1, "i2": id2}[tc.instance]
+			ps := rangeProtos("t")
+			if tc.changeMeta {
+				ps = rangeProtos("t", "u")
+			}
+			req := joinReq(g, "", strp(tc.instance), ps)
+			req.Version = tc.version
+			if tc.wantRebalance {
+				ch := e.joinAsync(req)
+				e.waitGroup(g, "rebalance", func(gr *group) bool { return gr.state == statePreparingRebalance })
+				wantCode(t, "old id heartbeat", e.heartbeatInst(g, oldID, strp(tc.instance), gen), kerr.FencedInstanceID.Code)
+				wantCode(t, "old id heartbeat without instance", e.heartbeat(g, oldID, gen), kerr.UnknownMemberID.Code)
+				other := map[string]string{"i1": id2, "i2": id1}[tc.instance]
+				otherInst := map[string]string{"i1": "i2", "i2": "i1"}[tc.instance]
+				ro := e.join(joinReq(g, other, strp(otherInst), rangeProtos("t")))
+				r := recvJoin(t, ch)
+				wantCode(t, "replacing join", r.ErrorCode, 0)
+				if r.Generation != gen+1 || ro.Generation != gen+1 || r.MemberID == oldID {
+					t.Fatalf("rebalance after replace: %+v %+v", r, ro)
+				}
+				return
+			}
+			r := e.join(req)
+			wantCode(t, "replacing join", r.ErrorCode, 0)
+			newID := r.MemberID
+			if newID == oldID || newID == "" {
+				t.Fatalf("new member id %q (old %q)", newID, oldID)
+			}
+			if r.Generation != gen || *r.Protocol != "cooperative-sticky" {
+				t.Fatalf("replace response: %+v", r)
+			}
+			if r.SkipAssignment != tc.wantSkip {
+				t.Fatalf("skip assignment %v, want %v", r.SkipAssignment, tc.wantSkip)
+			}
+			if tc.wantSkip {
+				if r.LeaderID != newID || len(r.Members) != 2 {
+					t.Fatalf("KIP-814 leader response: %+v", r)
+				}
+			} else if r.LeaderID != id1 || len(r.Members) != 0 {
+				t.Fatalf("leader id %s (old leader %s), members %d", r.LeaderID, id1, len(r.Members))
+			}
+			if st := e.describe(g).State; st != "Stable" {
+				t.Fatalf("replace without metadata change rebalanced: %s", st)
+			}
+			wantCode(t, "old id heartbeat", e.heartbeatInst(g, oldID, strp(tc.instance), gen), kerr.FencedInstanceID.Code)
+			wantCode(t, "old id heartbeat without instance", e.heartbeat(g, oldID, gen), kerr.UnknownMemberID.Code)
+			wantCode(t, "new id heartbeat", e.heartbeat(g, newID, gen), 0)
+			// the new id gets the old id's assignment
+			sr := e.c.SyncGroup(e.ctx, syncReq(g, newID, gen, nil))
+			wantCode(t, "sync new id", sr.ErrorCode, 0)
+			if string(sr.MemberAssignment) != "a-"+oldID {
+				t.Fatalf("assignment after replace %q", sr.MemberAssignment)
+			}
+			// persisted with the new member id
+			v, _ := e.store.lastGroupValue(t, g)
+			found := false
+			for _, m := range v.Members {
+				if m.MemberID == oldID {
+					t.Fatal("old member id still persisted")
+				}
+				if m.MemberID == newID && m.InstanceID != nil && *m.InstanceID == tc.instance {
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("new member not persisted: %+v", v.Members)
+			}
+			// the fenced old id cannot leave the group by instance id
+			lr := kmsg.NewPtrLeaveGroupRequest()
+			lr.Version = 3
+			lr.Group = g
+			lr.Members = []kmsg.LeaveGroupRequestMember{{MemberID: oldID, InstanceID: strp(tc.instance)}}
+			resp := e.c.LeaveGroup(e.ctx, lr)
+			wantCode(t, "fenced leave", resp.Members[0].ErrorCode, kerr.FencedInstanceID.Code)
+			// but the instance id alone can (KIP-345 admin removal)
+			lr.Members = []kmsg.LeaveGroupRequestMember{{InstanceID: strp(tc.instance)}}
+			resp = e.c.LeaveGroup(e.ctx, lr)
+			wantCode(t, "leave by instance", resp.Members[0].ErrorCode, 0)
+			if st := e.describe(g).State; st != "PreparingRebalance" {
+				t.Fatalf("after static leave: %s", st)
+			}
+		})
+	}
+}
+
+func TestStaticFencedJoinAndSync(t *testing.T) {
+	e := newEnv(t)
+	const g = "g-fence"
+	id1, _, gen := e.staticGroup(g)
+	wantCode(t, "join with wrong id for instance", e.join(joinReq(g, "someone-else", strp("i1"), rangeProtos("t"))).ErrorCode, kerr.FencedInstanceID.Code)
+	sr := syncReq(g, "someone-else", gen, nil)
+	sr.InstanceID = strp("i1")
+	wantCode(t, "sync with wrong id for instance", e.c.SyncGroup(e.ctx, sr).ErrorCode, kerr.FencedInstanceID.Code)
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Version = 3
+	hb.Group, hb.MemberID, hb.Generation, hb.InstanceID = g, id1, gen, strp("i1")
+	wantCode(t, "heartbeat with right instance", e.c.Heartbeat(e.ctx, hb).ErrorCode, 0)
+}

@@ -1,0 +1,134 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sluicehq/sluice/broker/group"
+	blog "github.com/sluicehq/sluice/broker/log"
+)
+
+// offsetsStore persists consumer-group records in partition 0 of the
+// internal compacted topic __consumer_offsets.
+type offsetsStore struct{ b *Broker }
+
+// Append writes recs as one batch and returns once it is durable (per the
+// broker's flush policy).
+func (s offsetsStore) Append(ctx context.Context, recs []group.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	now := time.Now().UnixMilli()
+	srs := make([]simpleRecord, len(recs))
+	for i, r := range recs {
+		srs[i] = simpleRecord{timestamp: now, key: r.Key, value: r.Value}
+	}
+	l := s.b.offs.log
+	res, err := l.Append(buildBatch(srs), blog.AppendOptions{Now: time.UnixMilli(now)})
+	if err != nil {
+		return fmt.Errorf("append to %s: %w", offsetsTopic, err)
+	}
+	if s.b.opts.flush.Mode == FlushDurable {
+		if err := l.WaitDurable(ctx, res.LastOffset); err != nil {
+			return fmt.Errorf("fsync %s: %w", offsetsTopic, err)
+		}
+	}
+	return nil
+}
+
+// startGroups opens (or creates) __consumer_offsets, builds the
+// coordinator and replays every stored record into it.
+func (b *Broker) startGroups() error {
+	t, _, _, ok := b.topicByName(offsetsTopic)
+	if !ok {
+		var terr *topicError
+		t, terr = b.createTopic(offsetsTopic, 1, map[string]string{
+			"cleanup.policy": "compact",
+			"segment.bytes":  "104857600",
+		}, true, false)
+		if terr != nil {
+			return fmt.Errorf("broker: create %s: %s", offsetsTopic, terr.msg)
+		}
+	}
+	b.offs = t.parts[0]
+	b.coord = group.New(offsetsStore{b},
+		group.WithLogger(b.log.With("component", "group")),
+		group.WithInitialRebalanceDelay(b.opts.groupDelay),
+		group.WithTopicExists(func(name string, p int32) bool {
+			_, parts, _, ok := b.topicByName(name)
+			return ok && p >= 0 && int(p) < len(parts)
+		}),
+		group.WithTopicIDs(func(id [16]byte) (string, bool) {
+			t, _, _, ok := b.topicByID(id)
+			if !ok {
+				return "", false
+			}
+			return t.name, true
+		}, func(name string) ([16]byte, bool) {
+			t, _, _, ok := b.topicByName(name)
+			if !ok {
+				return [16]byte{}, false
+			}
+			return t.id, true
+		}),
+	)
+	n, err := b.replayOffsets()
+	if err != nil {
+		b.coord.Close()
+		return err
+	}
+	b.log.Info("consumer group state loaded", "records", n)
+	return nil
+}
+
+// replayOffsets feeds every __consumer_offsets record to Coordinator.Load.
+func (b *Broker) replayOffsets() (int, error) {
+	l := b.offs.log
+	off, end := l.StartOffset(), l.EndOffset()
+	n := 0
+	for off < end {
+		data, err := l.Read(off, 4<<20)
+		if err != nil {
+			return n, fmt.Errorf("broker: replay %s at offset %d: %w", offsetsTopic, off, err)
+		}
+		if len(data) == 0 {
+			break
+		}
+		batches, err := splitEntries(data)
+		if err != nil {
+			return n, fmt.Errorf("broker: replay %s at offset %d: %w", offsetsTopic, off, err)
+		}
+		next := off
+		for _, bt := range batches {
+			base, recs, err := batchRecords(bt)
+			if err != nil {
+				return n, fmt.Errorf("broker: replay %s batch at offset %d: %w", offsetsTopic, base, err)
+			}
+			for _, r := range recs {
+				abs := base + int64(r.OffsetDelta)
+				if abs < off {
+					continue
+				}
+				if err := b.coord.Load(r.Key, r.Value); err != nil {
+					// One undecodable record must not make the broker
+					// unstartable; skip it loudly.
+					b.log.Error("skipping bad consumer-group record", "offset", abs, "err", err)
+				}
+				n++
+			}
+			if len(bt) >= batchHeaderLen {
+				lastDelta := int64(int32(uint32(bt[offLastOffDelta])<<24 | uint32(bt[offLastOffDelta+1])<<16 | uint32(bt[offLastOffDelta+2])<<8 | uint32(bt[offLastOffDelta+3])))
+				if base+lastDelta+1 > next {
+					next = base + lastDelta + 1
+				}
+			}
+		}
+		if next <= off {
+			return n, errors.New("broker: replay made no progress in " + offsetsTopic)
+		}
+		off = next
+	}
+	return n, nil
+}

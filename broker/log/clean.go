@@ -1,0 +1,362 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// Clean applies retention (with Config.Delete: whole non-active segments
+// older than RetentionMs or beyond RetentionBytes; always: segments wholly
+// below the log start offset) and, with Config.Compact, compaction.
+func (l *Log) Clean(now time.Time) error {
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
+	l.wmu.Lock()
+	if l.wclose {
+		l.wmu.Unlock()
+		return ErrClosed
+	}
+	cfg := l.cfg
+	err := l.retain(now, cfg)
+	l.wmu.Unlock()
+	if err != nil {
+		return err
+	}
+	if cfg.Compact {
+		return l.compact(now, cfg)
+	}
+	return nil
+}
+
+// retain deletes expired segments (caller holds cleanMu and wmu).
+func (l *Log) retain(now time.Time, cfg Config) error {
+	l.smu.RLock()
+	segs := append([]*segment(nil), l.segs...)
+	start := l.start
+	l.smu.RUnlock()
+	candidates := segs[:len(segs)-1] // never the active segment
+	n := 0                           // delete candidates[:n]
+	// Wholly below the log start offset.
+	for n < len(candidates) && segs[n+1].base <= start {
+		n++
+	}
+	if cfg.Delete {
+		if cfg.RetentionMs >= 0 {
+			limit := now.Add(-cfg.RetentionMs).UnixMilli()
+			for n < len(candidates) {
+				ts := candidates[n].maxTs.Load()
+				if ts < 0 {
+					st, err := candidates[n].f.Stat()
+					if err != nil {
+						break
+					}
+					ts = st.ModTime().UnixMilli()
+				}
+				if ts >= limit {
+					break
+				}
+				n++
+			}
+		}
+		if cfg.RetentionBytes >= 0 {
+			var total int64
+			for _, s := range segs {
+				total += s.size.Load()
+			}
+			for _, s := range candidates[:n] {
+				total -= s.size.Load()
+			}
+			for n < len(candidates) && total-candidates[n].size.Load() >= cfg.RetentionBytes {
+				total -= candidates[n].size.Load()
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return l.dropSegments(n)
+}
+
+// dropSegments deletes the n oldest segments and moves the log start offset
+// to the base of the first remaining one (caller holds wmu).
+func (l *Log) dropSegments(n int) error {
+	l.smu.Lock()
+	dropped := append([]*segment(nil), l.segs[:n]...)
+	l.segs = append([]*segment(nil), l.segs[n:]...)
+	if b := l.segs[0].base; b > l.start {
+		l.start = b
+	}
+	start := l.start
+	l.smu.Unlock()
+	l.ckpt.LogStartOffset = start
+	if err := writeCheckpoint(l.dir, l.ckpt, l.opts.sync); err != nil {
+		return err
+	}
+	var first error
+	for _, s := range dropped {
+		l.lg.Info("deleting segment", "segment", s.base, "bytes", s.size.Load())
+		if err := s.remove(); err != nil && first == nil {
+			first = fmt.Errorf("log: delete segment %d: %w", s.base, err)
+		}
+	}
+	return first
+}
+
+// DeleteRecords advances the log start offset to before (the DeleteRecords
+// API) and deletes segments that lie wholly below it. before must be <= EndOffset.
+func (l *Log) DeleteRecords(before int64) error {
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.wclose {
+		return ErrClosed
+	}
+	end := l.end.Load()
+	if before < 0 || before > end {
+		return fmt.Errorf("%w: delete before %d, end offset is %d", ErrOffsetOutOfRange, before, end)
+	}
+	l.smu.Lock()
+	if before <= l.start {
+		l.smu.Unlock()
+		return nil
+	}
+	l.start = before
+	n := 0
+	for n+1 < len(l.segs) && l.segs[n+1].base <= before {
+		n++
+	}
+	l.smu.Unlock()
+	if n > 0 {
+		return l.dropSegments(n)
+	}
+	l.ckpt.LogStartOffset = before
+	return writeCheckpoint(l.dir, l.ckpt, l.opts.sync)
+}
+
+// OffsetForTimestamp returns the offset and timestamp of the first record
+// with timestamp >= ts, or offset -1 if there is none. ts -2 (earliest)
+// returns the start offset and -1 (latest) the end offset, both with
+// timestamp -1.
+func (l *Log) OffsetForTimestamp(ts int64) (int64, int64, error) {
+	l.smu.RLock()
+	defer l.smu.RUnlock()
+	if l.closed {
+		return -1, -1, ErrClosed
+	}
+	switch ts {
+	case -2:
+		return l.start, -1, nil
+	case -1:
+		return l.end.Load(), -1, nil
+	}
+	for _, s := range l.segs {
+		if s.maxTs.Load() < ts {
+			continue
+		}
+		size := s.size.Load()
+		w := newWindowReader(s.f, size)
+		pos := s.lookupTime(ts)
+		for pos < size {
+			h, err := w.batchAt(pos)
+			if err != nil {
+				return -1, -1, err
+			}
+			if h.MaxTimestamp >= ts && h.LastOffset() >= l.start && !h.IsControl() {
+				b, err := w.body(pos, h)
+				if err != nil {
+					return -1, -1, err
+				}
+				_, recs, err := DecodeRecords(b)
+				if err != nil {
+					return -1, -1, err
+				}
+				for _, r := range recs {
+					if r.Timestamp >= ts && r.Offset >= l.start {
+						return r.Offset, r.Timestamp, nil
+					}
+				}
+			}
+			pos += int64(h.Size())
+		}
+	}
+	return -1, -1, nil
+}
+
+// compact rewrites the non-active segments keeping the newest record per
+// key (caller holds cleanMu, not wmu).
+func (l *Log) compact(now time.Time, cfg Config) error {
+	l.smu.RLock()
+	segs := append([]*segment(nil), l.segs[:len(l.segs)-1]...)
+	l.smu.RUnlock()
+	if len(segs) == 0 {
+		return nil
+	}
+	// Pass 1: the newest offset of every key in the cleanable range.
+	latest := make(map[string]int64)
+	for _, s := range segs {
+		err := forEachBatch(s, func(h BatchHeader, b []byte) error {
+			if h.IsControl() {
+				return nil
+			}
+			_, recs, err := DecodeRecords(b)
+			if err != nil {
+				return err
+			}
+			for _, r := range recs {
+				if r.Key != nil {
+					latest[string(r.Key)] = r.Offset
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("log: compaction scan of segment %d: %w", s.base, err)
+		}
+	}
+	tombLimit := now.Add(-cfg.DeleteRetentionMs).UnixMilli()
+	keep := func(r Record) bool {
+		if r.Key == nil {
+			return true
+		}
+		if latest[string(r.Key)] != r.Offset {
+			return false
+		}
+		return r.Value != nil || r.Timestamp >= tombLimit
+	}
+	// Pass 2: rewrite segment by segment.
+	for _, s := range segs {
+		if err := l.compactSegment(s, keep); err != nil {
+			return fmt.Errorf("log: compact segment %d: %w", s.base, err)
+		}
+	}
+	return nil
+}
+
+// forEachBatch calls fn for every batch of a sealed segment.
+func forEachBatch(s *segment, fn func(h BatchHeader, b []byte) error) error {
+	size := s.size.Load()
+	w := newWindowReader(s.f, size)
+	for pos := int64(0); pos < size; {
+		h, err := w.batchAt(pos)
+		if err != nil {
+			return err
+		}
+		b, err := w.body(pos, h)
+		if err != nil {
+			return err
+		}
+		if err := fn(h, b); err != nil {
+			return err
+		}
+		pos += int64(h.Size())
+	}
+	return nil
+}
+
+func (l *Log) compactSegment(s *segment, keep func(Record) bool) error {
+	tmpPath := s.path(extCleaned)
+	f, err := os.OpenFile(tmpPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmpPath)
+		}
+	}()
+	changed := false
+	var pos int64
+	err = forEachBatch(s, func(h BatchHeader, b []byte) error {
+		out := b
+		if !h.IsControl() {
+			_, recs, err := DecodeRecords(b)
+			if err != nil {
+				return err
+			}
+			kept := recs[:0:0]
+			for _, r := range recs {
+				if keep(r) {
+					kept = append(kept, r)
+				}
+			}
+			switch {
+			case len(kept) == len(recs):
+			case len(kept) == 0:
+				changed = true
+				return nil
+			default:
+				changed = true
+				if out, err = EncodeBatch(h, kept); err != nil {
+					return err
+				}
+			}
+		}
+		if _, err := f.WriteAt(out, pos); err != nil {
+			return err
+		}
+		pos += int64(len(out))
+		return nil
+	})
+	if err != nil || !changed {
+		return err
+	}
+	if err := l.opts.sync(f); err != nil {
+		return err
+	}
+	ns := &segment{dir: s.dir, base: s.base, f: f, next: s.base, rollTs: -1, created: s.created}
+	ns.size.Store(pos)
+	ns.maxTs.Store(-1)
+	res, err := ns.scan(l.cfg.IndexIntervalBytes, -1, nil)
+	if err != nil {
+		return err
+	}
+	if res.truncated {
+		return fmt.Errorf("compacted data failed validation: %w", res.reason)
+	}
+	if ns.maxTs.Load() < s.maxTs.Load() && ns.size.Load() > 0 {
+		// Keep the segment's age for retention even if its newest record went.
+		ns.maxTs.Store(s.maxTs.Load())
+	}
+	ns.finalTimeEntry()
+
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.wclose {
+		return ErrClosed
+	}
+	l.smu.Lock()
+	idx := -1
+	for i, c := range l.segs {
+		if c == s {
+			idx = i
+		}
+	}
+	if idx < 0 || idx == len(l.segs)-1 {
+		l.smu.Unlock()
+		return nil // deleted meanwhile (cannot happen under cleanMu) or active
+	}
+	for _, ext := range []string{extIndex, extTimeIndex} {
+		if err := os.Remove(s.path(ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			l.smu.Unlock()
+			return err
+		}
+	}
+	if err := os.Rename(tmpPath, s.path(extLog)); err != nil {
+		l.smu.Unlock()
+		return err
+	}
+	ok = true
+	l.segs[idx] = ns
+	l.smu.Unlock()
+	s.close()
+	if err := syncDir(l.dir, l.opts.sync); err != nil {
+		return err
+	}
+	return ns.writeIndexFiles(l.opts.sync)
+}

@@ -1,0 +1,171 @@
+package log
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"fmt"
+	"io"
+
+	"github.com/golang/snappy"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
+)
+
+// maxDecompressed bounds the size of decompressed batch data.
+const maxDecompressed = 256 << 20
+
+// xerialMagic starts snappy data framed the way the Java client writes it.
+var xerialMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
+
+func readAllLimited(r io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxDecompressed+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxDecompressed {
+		return nil, fmt.Errorf("decompressed data exceeds %d bytes", maxDecompressed)
+	}
+	return b, nil
+}
+
+// decompress decodes the records section of a compressed batch.
+func decompress(codec int, data []byte) ([]byte, error) {
+	switch codec {
+	case CodecNone:
+		return data, nil
+	case CodecGzip:
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
+		defer zr.Close()
+		b, err := readAllLimited(zr)
+		if err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
+		return b, nil
+	case CodecSnappy:
+		return snappyDecode(data)
+	case CodecLZ4:
+		b, err := readAllLimited(lz4.NewReader(bytes.NewReader(data)))
+		if err != nil {
+			return nil, fmt.Errorf("lz4: %w", err)
+		}
+		return b, nil
+	case CodecZstd:
+		zr, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDecompressed))
+		if err != nil {
+			return nil, fmt.Errorf("zstd: %w", err)
+		}
+		defer zr.Close()
+		b, err := zr.DecodeAll(data, nil)
+		if err != nil {
+			return nil, fmt.Errorf("zstd: %w", err)
+		}
+		return b, nil
+	default:
+		return nil, fmt.Errorf("unknown compression codec %d (attributes bits 0-2)", codec)
+	}
+}
+
+func snappyDecode(data []byte) ([]byte, error) {
+	if !bytes.HasPrefix(data, xerialMagic) {
+		n, err := snappy.DecodedLen(data)
+		if err != nil {
+			return nil, fmt.Errorf("snappy: %w", err)
+		}
+		if n > maxDecompressed {
+			return nil, fmt.Errorf("snappy: decoded length %d exceeds %d", n, maxDecompressed)
+		}
+		b, err := snappy.Decode(nil, data)
+		if err != nil {
+			return nil, fmt.Errorf("snappy: %w", err)
+		}
+		return b, nil
+	}
+	// xerial framing: magic(8) version(4) compat(4) then [len(4) block]...
+	p := data[len(xerialMagic):]
+	if len(p) < 8 {
+		return nil, fmt.Errorf("snappy: xerial header truncated")
+	}
+	p = p[8:]
+	var out []byte
+	for len(p) > 0 {
+		if len(p) < 4 {
+			return nil, fmt.Errorf("snappy: xerial chunk length truncated")
+		}
+		n := binary.BigEndian.Uint32(p)
+		p = p[4:]
+		if uint64(n) > uint64(len(p)) {
+			return nil, fmt.Errorf("snappy: xerial chunk of %d bytes exceeds the %d remaining", n, len(p))
+		}
+		dl, err := snappy.DecodedLen(p[:n])
+		if err != nil {
+			return nil, fmt.Errorf("snappy: %w", err)
+		}
+		if len(out)+dl > maxDecompressed {
+			return nil, fmt.Errorf("snappy: decoded data exceeds %d bytes", maxDecompressed)
+		}
+		blk, err := snappy.Decode(nil, p[:n])
+		if err != nil {
+			return nil, fmt.Errorf("snappy: %w", err)
+		}
+		out = append(out, blk...)
+		p = p[n:]
+	}
+	return out, nil
+}
+
+// compress encodes records data with codec (snappy uses xerial framing
+// like the Java client; every Kafka client reads it).
+func compress(codec int, data []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	switch codec {
+	case CodecNone:
+		return data, nil
+	case CodecGzip:
+		zw := gzip.NewWriter(&buf)
+		if _, err := zw.Write(data); err != nil {
+			return nil, err
+		}
+		if err := zw.Close(); err != nil {
+			return nil, err
+		}
+	case CodecSnappy:
+		buf.Write(xerialMagic)
+		var hdr [8]byte
+		binary.BigEndian.PutUint32(hdr[0:], 1)
+		binary.BigEndian.PutUint32(hdr[4:], 1)
+		buf.Write(hdr[:])
+		const chunk = 32 << 10
+		for len(data) > 0 {
+			n := min(chunk, len(data))
+			blk := snappy.Encode(nil, data[:n])
+			var l [4]byte
+			binary.BigEndian.PutUint32(l[:], uint32(len(blk)))
+			buf.Write(l[:])
+			buf.Write(blk)
+			data = data[n:]
+		}
+	case CodecLZ4:
+		zw := lz4.NewWriter(&buf)
+		if _, err := zw.Write(data); err != nil {
+			return nil, err
+		}
+		if err := zw.Close(); err != nil {
+			return nil, err
+		}
+	case CodecZstd:
+		zw, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			return nil, err
+		}
+		out := zw.EncodeAll(data, nil)
+		zw.Close()
+		return out, nil
+	default:
+		return nil, fmt.Errorf("log: unknown compression codec %d", codec)
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,186 @@
+package log
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// syncProbe counts fsyncs of segment data files and records, for every
+// completed fsync, the sequence number at which it started.
+type syncProbe struct {
+	delay     atomic.Int64 // ns
+	started   atomic.Int64
+	completed atomic.Int64 // largest start sequence of a completed fsync
+	count     atomic.Int64
+	fail      atomic.Bool
+	// syncedSize is the largest file size seen at the start of a completed
+	// fsync: every byte below it is durable.
+	syncedSize atomic.Int64
+}
+
+func (p *syncProbe) sync(f *os.File) error {
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		return f.Sync()
+	}
+	if len(f.Name()) < 4 || f.Name()[len(f.Name())-4:] != ".log" {
+		return f.Sync()
+	}
+	seq := p.started.Add(1)
+	p.count.Add(1)
+	var sizeAtStart int64
+	if fi, err := f.Stat(); err == nil {
+		sizeAtStart = fi.Size()
+	}
+	time.Sleep(time.Duration(p.delay.Load()))
+	if p.fail.Load() {
+		return errors.New("injected fsync failure")
+	}
+	err := f.Sync()
+	for {
+		c := p.syncedSize.Load()
+		if sizeAtStart <= c || p.syncedSize.CompareAndSwap(c, sizeAtStart) {
+			break
+		}
+	}
+	for {
+		c := p.completed.Load()
+		if seq <= c || p.completed.CompareAndSwap(c, seq) {
+			break
+		}
+	}
+	return err
+}
+
+func TestWaitDurableGroupCommit(t *testing.T) {
+	probe := &syncProbe{}
+	probe.delay.Store(int64(20 * time.Millisecond))
+	l := mustOpen(t, t.TempDir(), smallConfig(), WithSyncFunc(probe.sync))
+	defer l.Close()
+	before := probe.count.Load()
+	const N = 40
+	var wg sync.WaitGroup
+	errs := make(chan error, N)
+	start := make(chan struct{})
+	for i := 0; i < N; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			b := simple(t, 1, "d")
+			res, err := l.Append(b, AppendOptions{})
+			if err != nil {
+				errs <- err
+				return
+			}
+			if err := l.WaitDurable(context.Background(), res.LastOffset); err != nil {
+				errs <- err
+				return
+			}
+			// All batches have the same size and one offset each.
+			if end := (res.LastOffset + 1) * int64(len(b)); probe.syncedSize.Load() < end {
+				errs <- fmt.Errorf("WaitDurable(%d) returned but only %d of %d bytes were fsynced", res.LastOffset, probe.syncedSize.Load(), end)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	syncs := probe.count.Load() - before
+	t.Logf("%d concurrent waiters caused %d fsyncs", N, syncs)
+	if syncs >= N {
+		t.Fatalf("%d waiters caused %d fsyncs; group commit should share them", N, syncs)
+	}
+	if syncs < 1 {
+		t.Fatal("no fsync at all")
+	}
+	// Already durable offsets return immediately without a new fsync.
+	c := probe.count.Load()
+	if err := l.WaitDurable(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if probe.count.Load() != c {
+		t.Fatalf("fsync for already durable data (%d -> %d)", c, probe.count.Load())
+	}
+}
+
+func TestWaitDurableContextAndErrors(t *testing.T) {
+	probe := &syncProbe{}
+	probe.delay.Store(int64(300 * time.Millisecond))
+	l := mustOpen(t, t.TempDir(), smallConfig(), WithSyncFunc(probe.sync))
+	defer l.Close()
+	if _, err := l.Append(simple(t, 1, "x"), AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	go l.WaitDurable(context.Background(), 0) // a slow fsync in flight
+	time.Sleep(20 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if err := l.WaitDurable(ctx, 0); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want deadline exceeded", err)
+	}
+	probe.delay.Store(0)
+	time.Sleep(350 * time.Millisecond)
+	if _, err := l.Append(simple(t, 1, "y"), AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	probe.fail.Store(true)
+	if err := l.WaitDurable(context.Background(), 1); err == nil {
+		t.Fatal("fsync failure not reported")
+	}
+	probe.fail.Store(false)
+	if err := l.WaitDurable(context.Background(), 1); err != nil {
+		t.Fatalf("after recovery from fsync failure: %v", err)
+	}
+}
+
+func TestFlushPolicies(t *testing.T) {
+	t.Run("always", func(t *testing.T) {
+		probe := &syncProbe{}
+		l := mustOpen(t, t.TempDir(), smallConfig(), WithSyncFunc(probe.sync), WithFlushPolicy(FlushPolicy{Always: true}))
+		defer l.Close()
+		for i := 0; i < 3; i++ {
+			c := probe.started.Load()
+			if _, err := l.Append(simple(t, 1, "a"), AppendOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if probe.completed.Load() <= c {
+				t.Fatalf("append %d returned before an fsync", i)
+			}
+		}
+	})
+	t.Run("interval", func(t *testing.T) {
+		probe := &syncProbe{}
+		l := mustOpen(t, t.TempDir(), smallConfig(), WithSyncFunc(probe.sync), WithFlushPolicy(FlushPolicy{Interval: 10 * time.Millisecond}))
+		defer l.Close()
+		c := probe.count.Load()
+		if _, err := l.Append(simple(t, 1, "a"), AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		for probe.count.Load() == c {
+			if time.Now().After(deadline) {
+				t.Fatal("background flusher never synced")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		// Nothing new appended: the flusher does not fsync again.
+		time.Sleep(30 * time.Millisecond)
+		c = probe.count.Load()
+		time.Sleep(50 * time.Millisecond)
+		if probe.count.Load() != c {
+			t.Fatalf("flusher fsynced an idle log (%d -> %d)", c, probe.count.Load())
+		}
+	})
+}

@@ -1,0 +1,716 @@
+package log
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// AppendOptions tunes one Append.
+type AppendOptions struct {
+	LogAppendTime bool      // stamp the batch with the append time (message.timestamp.type=LogAppendTime)
+	Now           time.Time // append time; zero = the log's clock
+}
+
+// AppendResult reports where a batch was stored.
+type AppendResult struct {
+	BaseOffset     int64
+	LastOffset     int64
+	LogAppendTime  int64 // ms, or -1 when the batch keeps its CreateTime
+	LogStartOffset int64
+}
+
+// Log is one partition's persistent log. It is safe for concurrent use.
+type Log struct {
+	dir  string
+	opts options
+	lg   *slog.Logger
+
+	cleanMu sync.Mutex // serializes Clean and DeleteRecords
+
+	wmu    sync.Mutex // serializes writers; guards the fields below it
+	cfg    Config
+	prod   *producerState
+	ckpt   checkpoint
+	wclose bool
+
+	smu    sync.RWMutex // guards segs, start and closed for readers
+	segs   []*segment
+	start  int64
+	closed bool
+
+	end atomic.Int64 // next offset; published after the batch is written
+
+	chMu    sync.Mutex
+	changed chan struct{}
+
+	dmu      sync.Mutex // group commit
+	durable  int64      // every offset < durable is fsynced
+	syncing  bool
+	syncDone chan struct{}
+
+	stopFlush chan struct{}
+	flushDone chan struct{}
+	stopOnce  sync.Once
+}
+
+// Open opens the log in dir, creating it if needed. It recovers from an
+// unclean shutdown: a torn or corrupt tail is truncated, missing or invalid
+// indexes are rebuilt and the idempotent-producer state is restored.
+func Open(dir string, cfg Config, opts ...Option) (*Log, error) {
+	o := options{logger: slog.Default(), clock: time.Now, sync: (*os.File).Sync}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.logger == nil {
+		o.logger = slog.Default()
+	}
+	if o.clock == nil {
+		o.clock = time.Now
+	}
+	if o.sync == nil {
+		o.sync = (*os.File).Sync
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("log: create dir: %w", err)
+	}
+	l := &Log{
+		dir:     dir,
+		opts:    o,
+		lg:      o.logger.With("dir", dir),
+		cfg:     cfg.normalized(),
+		changed: make(chan struct{}),
+	}
+	if err := l.load(); err != nil {
+		for _, s := range l.segs {
+			s.close()
+		}
+		return nil, err
+	}
+	if o.flush.Interval > 0 {
+		l.stopFlush = make(chan struct{})
+		l.flushDone = make(chan struct{})
+		go l.flusher(o.flush.Interval)
+	}
+	return l, nil
+}
+
+func (l *Log) nowMs() int64 { return l.opts.clock().UnixMilli() }
+
+// load implements the recovery steps described in doc.go.
+func (l *Log) load() error {
+	ents, err := os.ReadDir(l.dir)
+	if err != nil {
+		return fmt.Errorf("log: read dir: %w", err)
+	}
+	var bases []int64
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasSuffix(name, extTmp) || strings.HasSuffix(name, extCleaned) {
+			if err := os.Remove(filepath.Join(l.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("log: remove leftover %s: %w", name, err)
+			}
+			continue
+		}
+		if !strings.HasSuffix(name, extLog) {
+			continue
+		}
+		base, err := strconv.ParseInt(strings.TrimSuffix(name, extLog), 10, 64)
+		if err != nil || base < 0 {
+			l.lg.Warn("ignoring file with an unexpected name", "file", name)
+			continue
+		}
+		bases = append(bases, base)
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+
+	ck, ckErr := readCheckpoint(l.dir)
+	if ckErr != nil {
+		if !errors.Is(ckErr, fs.ErrNotExist) {
+			l.lg.Warn("checkpoint unreadable, recovering every segment", "err", ckErr)
+		}
+		ck = checkpoint{}
+		if len(bases) > 0 {
+			ck.LogStartOffset = bases[0]
+		}
+	}
+	if len(bases) == 0 {
+		bases = []int64{ck.LogStartOffset}
+	}
+	nowMs := l.nowMs()
+	interval := l.cfg.IndexIntervalBytes
+	prevLast := int64(-1)
+	for i, base := range bases {
+		s, err := openSegment(l.dir, base, nowMs)
+		if err != nil {
+			return err
+		}
+		l.segs = append(l.segs, s)
+		last := i == len(bases)-1
+		needScan := !ck.Clean && (last || bases[i+1] > ck.RecoveryPoint)
+		if !needScan {
+			if err := s.loadIndexes(); err != nil {
+				if !errors.Is(err, fs.ErrNotExist) {
+					l.lg.Warn("rebuilding segment indexes", "segment", base, "err", err)
+				}
+				needScan = true
+			} else if err := s.loadTail(interval); err != nil {
+				l.lg.Warn("segment tail invalid, rescanning", "segment", base, "err", err)
+				needScan = true
+			}
+		}
+		if !needScan && s.base <= prevLast {
+			needScan = true
+		}
+		if needScan {
+			res, err := s.scan(interval, prevLast, nil)
+			if err != nil {
+				return err
+			}
+			if err := s.writeIndexFiles(l.opts.sync); err != nil {
+				return err
+			}
+			if res.truncated {
+				l.lg.Warn("truncated corrupt or torn log tail", "segment", base, "position", res.validEnd, "reason", res.reason)
+				if err := l.opts.sync(s.f); err != nil {
+					return fmt.Errorf("log: sync truncated segment: %w", err)
+				}
+				// Everything after the corruption is gone.
+				for _, later := range bases[i+1:] {
+					for _, ext := range []string{extLog, extIndex, extTimeIndex} {
+						if err := os.Remove(segName(l.dir, later, ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+							return fmt.Errorf("log: remove segment after corruption: %w", err)
+						}
+					}
+				}
+				break
+			}
+		}
+		if s.size.Load() > 0 {
+			prevLast = s.next - 1
+		} else if !last && bases[i+1] <= s.base {
+			return fmt.Errorf("log: segment bases out of order at %d", base)
+		}
+	}
+	// Sealed segments whose next offset was not walked end where the next begins.
+	for i := 0; i+1 < len(l.segs); i++ {
+		if l.segs[i].next < l.segs[i].base {
+			l.segs[i].next = l.segs[i+1].base
+		}
+	}
+	active := l.segs[len(l.segs)-1]
+	end := active.next
+	if active.size.Load() == 0 {
+		end = active.base
+	}
+	l.end.Store(end)
+	start := ck.LogStartOffset
+	if start < l.segs[0].base {
+		start = l.segs[0].base
+	}
+	if start > end {
+		start = end
+	}
+	l.start = start
+	if err := active.openIndexWriters(); err != nil {
+		return err
+	}
+	if err := l.loadProducerState(end); err != nil {
+		return err
+	}
+	rp := ck.RecoveryPoint
+	if ck.Clean || rp > active.base {
+		rp = active.base
+	}
+	l.ckpt = checkpoint{RecoveryPoint: rp, LogStartOffset: start}
+	if err := writeCheckpoint(l.dir, l.ckpt, l.opts.sync); err != nil {
+		return err
+	}
+	l.durable = end
+	if !ck.Clean {
+		// Data may not be on disk yet; fsync it once before claiming durability.
+		if err := l.opts.sync(active.f); err != nil {
+			return fmt.Errorf("log: sync active segment: %w", err)
+		}
+	}
+	return nil
+}
+
+// loadProducerState restores producer state from the newest valid snapshot
+// and replays the batches after it.
+func (l *Log) loadProducerState(end int64) error {
+	offs, err := listSnapshots(l.dir)
+	if err != nil {
+		return fmt.Errorf("log: list snapshots: %w", err)
+	}
+	l.prod = newProducerState()
+	from := l.segs[0].base
+	for i := len(offs) - 1; i >= 0; i-- {
+		path := segName(l.dir, offs[i], extSnapshot)
+		if offs[i] > end {
+			os.Remove(path)
+			continue
+		}
+		b, err := os.ReadFile(path)
+		if err == nil {
+			var ps *producerState
+			if ps, err = decodeSnapshot(b); err == nil {
+				l.prod, from = ps, offs[i]
+				break
+			}
+		}
+		l.lg.Warn("ignoring producer snapshot", "file", filepath.Base(path), "err", err)
+	}
+	for _, s := range l.segs {
+		size := s.size.Load()
+		if size == 0 || s.next <= from {
+			continue
+		}
+		w := newWindowReader(s.f, size)
+		pos := s.lookup(from)
+		for pos < size {
+			h, err := w.batchAt(pos)
+			if err != nil {
+				return fmt.Errorf("log: replay producer state in segment %d: %w", s.base, err)
+			}
+			if h.BaseOffset >= from {
+				l.prod.update(h)
+			}
+			pos += int64(h.Size())
+		}
+	}
+	return nil
+}
+
+// Append stores one v2 RecordBatch; see the package documentation.
+func (l *Log) Append(batch []byte, opts AppendOptions) (AppendResult, error) {
+	res := AppendResult{BaseOffset: -1, LastOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
+	h, err := ValidateBatch(batch)
+	if err != nil {
+		return res, err
+	}
+	now := opts.Now
+	if now.IsZero() {
+		now = l.opts.clock()
+	}
+	nowMs := now.UnixMilli()
+
+	l.wmu.Lock()
+	if l.wclose {
+		l.wmu.Unlock()
+		return res, ErrClosed
+	}
+	if idempotent(h) {
+		if err := l.prod.check(h); err != nil {
+			l.wmu.Unlock()
+			var dup *DuplicateError
+			if errors.As(err, &dup) {
+				res.BaseOffset, res.LastOffset = dup.BaseOffset, dup.LastOffset
+				res.LogStartOffset = l.StartOffset()
+			}
+			return res, err
+		}
+	}
+	base := l.end.Load()
+	buf := make([]byte, len(batch))
+	copy(buf, batch)
+	setBaseOffset(buf, base)
+	h.BaseOffset = base
+	if opts.LogAppendTime {
+		stampLogAppendTime(buf, nowMs)
+		h.Attributes |= AttrLogAppendTime
+		h.FirstTimestamp, h.MaxTimestamp = nowMs, nowMs
+		res.LogAppendTime = nowMs
+	}
+	s := l.active()
+	if l.shouldRoll(s, h, len(buf), nowMs) {
+		if err := l.roll(nowMs); err != nil {
+			l.wmu.Unlock()
+			return res, err
+		}
+		s = l.active()
+	}
+	pos := s.size.Load()
+	if _, err := s.f.WriteAt(buf, pos); err != nil {
+		// Drop whatever part was written so the next append starts clean.
+		s.f.Truncate(pos)
+		l.wmu.Unlock()
+		return res, fmt.Errorf("log: write segment %d: %w", s.base, err)
+	}
+	ie, te := s.addBatch(h, pos, l.cfg.IndexIntervalBytes)
+	if err := s.persistEntries(ie, te); err != nil {
+		// The index is rebuilt on recovery; the data is what matters.
+		l.lg.Warn("index write failed", "err", err)
+	}
+	s.size.Store(pos + int64(len(buf)))
+	l.end.Store(h.LastOffset() + 1)
+	l.prod.update(h)
+	l.wmu.Unlock()
+
+	l.chMu.Lock()
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.chMu.Unlock()
+
+	res.BaseOffset, res.LastOffset = h.BaseOffset, h.LastOffset()
+	res.LogStartOffset = l.StartOffset()
+	if l.opts.flush.Always {
+		if err := l.WaitDurable(context.Background(), res.LastOffset); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// active returns the active segment (caller holds wmu).
+func (l *Log) active() *segment {
+	l.smu.RLock()
+	defer l.smu.RUnlock()
+	return l.segs[len(l.segs)-1]
+}
+
+func (l *Log) shouldRoll(s *segment, h BatchHeader, n int, nowMs int64) bool {
+	size := s.size.Load()
+	if size == 0 {
+		return false
+	}
+	if size+int64(n) > l.cfg.SegmentBytes {
+		return true
+	}
+	if h.LastOffset()-s.base > maxRelOffset {
+		return true
+	}
+	segMs := l.cfg.SegmentMs.Milliseconds()
+	if s.rollTs >= 0 && h.MaxTimestamp >= 0 {
+		return h.MaxTimestamp-s.rollTs >= segMs
+	}
+	return nowMs-s.created >= segMs
+}
+
+// roll seals the active segment and starts a new one at the end offset
+// (caller holds wmu).
+func (l *Log) roll(nowMs int64) error {
+	old := l.active()
+	if te := old.finalTimeEntry(); te != nil {
+		if err := old.persistEntries(nil, te); err != nil {
+			return err
+		}
+	}
+	if err := l.opts.sync(old.f); err != nil {
+		return fmt.Errorf("log: sync segment %d: %w", old.base, err)
+	}
+	if err := old.closeIndexWriters(l.opts.sync); err != nil {
+		return fmt.Errorf("log: sync indexes of segment %d: %w", old.base, err)
+	}
+	base := l.end.Load()
+	s, err := openSegment(l.dir, base, nowMs)
+	if err != nil {
+		return err
+	}
+	if s.size.Load() != 0 {
+		// A stale file with this name (cannot happen after recovery); start over.
+		if err := s.f.Truncate(0); err != nil {
+			s.close()
+			return fmt.Errorf("log: truncate stale segment %d: %w", base, err)
+		}
+		s.size.Store(0)
+	}
+	if err := s.openIndexWriters(); err != nil {
+		s.close()
+		return err
+	}
+	if err := syncDir(l.dir, l.opts.sync); err != nil {
+		s.close()
+		return err
+	}
+	l.smu.Lock()
+	l.segs = append(l.segs, s)
+	l.smu.Unlock()
+	if err := l.prod.writeSnapshot(l.dir, base, l.opts.sync); err != nil {
+		l.lg.Warn("producer snapshot failed", "err", err)
+	}
+	l.ckpt.RecoveryPoint = base
+	return writeCheckpoint(l.dir, l.ckpt, l.opts.sync)
+}
+
+// Read returns whole batches starting with the batch that contains offset,
+// up to maxBytes but at least one batch. offset == EndOffset() returns
+// (nil, nil); offsets outside [StartOffset, EndOffset] return ErrOffsetOutOfRange.
+func (l *Log) Read(offset int64, maxBytes int) ([]byte, error) {
+	l.smu.RLock()
+	defer l.smu.RUnlock()
+	if l.closed {
+		return nil, ErrClosed
+	}
+	end := l.end.Load()
+	if offset == end {
+		return nil, nil
+	}
+	if offset < l.start || offset > end {
+		return nil, fmt.Errorf("%w: offset %d, log has [%d, %d)", ErrOffsetOutOfRange, offset, l.start, end)
+	}
+	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > offset }) - 1
+	if i < 0 {
+		i = 0
+	}
+	for ; i < len(l.segs); i++ {
+		s := l.segs[i]
+		size := s.size.Load()
+		w := newWindowReader(s.f, size)
+		pos, _, found, err := s.findBatch(w, offset)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			return readBatches(s.f, pos, size, maxBytes)
+		}
+	}
+	return nil, nil
+}
+
+// readBatches reads whole batches from pos within size, at most maxBytes
+// unless the first batch alone is larger.
+func readBatches(f *os.File, pos, size int64, maxBytes int) ([]byte, error) {
+	if maxBytes < BatchHeaderSize {
+		maxBytes = BatchHeaderSize
+	}
+	n := size - pos
+	if n > int64(maxBytes) {
+		n = int64(maxBytes)
+	}
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, pos); err != nil {
+		return nil, fmt.Errorf("log: read at position %d: %w", pos, err)
+	}
+	p := 0
+	for p+lengthOverhead <= len(buf) {
+		bl := int(int32(uint32(buf[p+8])<<24|uint32(buf[p+9])<<16|uint32(buf[p+10])<<8|uint32(buf[p+11]))) + lengthOverhead
+		if bl < BatchHeaderSize || p+bl > len(buf) {
+			if p == 0 && bl >= BatchHeaderSize && pos+int64(bl) <= size {
+				// The first batch is larger than maxBytes: return it whole.
+				big := make([]byte, bl)
+				if _, err := f.ReadAt(big, pos); err != nil {
+					return nil, fmt.Errorf("log: read at position %d: %w", pos, err)
+				}
+				return big, nil
+			}
+			break
+		}
+		p += bl
+	}
+	if p == 0 {
+		return nil, corruptf("no complete batch at position %d", pos)
+	}
+	return buf[:p:p], nil
+}
+
+// StartOffset returns the log start offset.
+func (l *Log) StartOffset() int64 {
+	l.smu.RLock()
+	defer l.smu.RUnlock()
+	return l.start
+}
+
+// EndOffset returns the next offset to be assigned (the high watermark).
+func (l *Log) EndOffset() int64 { return l.end.Load() }
+
+// Changed returns a channel closed at the next successful Append.
+func (l *Log) Changed() <-chan struct{} {
+	l.chMu.Lock()
+	defer l.chMu.Unlock()
+	return l.changed
+}
+
+// Size returns the total size of the segment files in bytes.
+func (l *Log) Size() int64 {
+	l.smu.RLock()
+	defer l.smu.RUnlock()
+	var n int64
+	for _, s := range l.segs {
+		n += s.size.Load()
+	}
+	return n
+}
+
+// SetConfig replaces the configuration; it applies to later appends and Clean calls.
+func (l *Log) SetConfig(cfg Config) {
+	l.wmu.Lock()
+	l.cfg = cfg.normalized()
+	l.wmu.Unlock()
+}
+
+// WaitDurable blocks until every offset <= offset is fsynced (offsets at or
+// past the end offset mean everything appended so far). Concurrent waiters
+// share one fsync.
+func (l *Log) WaitDurable(ctx context.Context, offset int64) error {
+	for {
+		l.dmu.Lock()
+		if end := l.end.Load(); offset >= end {
+			offset = end - 1
+		}
+		if offset < l.durable {
+			l.dmu.Unlock()
+			return nil
+		}
+		if l.syncing {
+			ch := l.syncDone
+			l.dmu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		l.syncing = true
+		ch := make(chan struct{})
+		l.syncDone = ch
+		l.dmu.Unlock()
+
+		target, err := l.syncActive()
+
+		l.dmu.Lock()
+		if err == nil && target > l.durable {
+			l.durable = target
+		}
+		l.syncing = false
+		close(ch)
+		l.dmu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// syncActive fsyncs the active segment and returns the end offset it covers.
+func (l *Log) syncActive() (int64, error) {
+	// Read end before picking the segment: data below end is either in this
+	// segment or in a sealed one, which roll fsynced already.
+	target := l.end.Load()
+	l.smu.RLock()
+	if l.closed {
+		l.smu.RUnlock()
+		return 0, ErrClosed
+	}
+	s := l.segs[len(l.segs)-1]
+	l.smu.RUnlock()
+	if err := l.opts.sync(s.f); err != nil {
+		if errors.Is(err, os.ErrClosed) {
+			// The segment was sealed (and fsynced) or deleted meanwhile.
+			return target, nil
+		}
+		return 0, fmt.Errorf("log: sync segment %d: %w", s.base, err)
+	}
+	return target, nil
+}
+
+// Sync fsyncs everything appended so far.
+func (l *Log) Sync() error {
+	return l.WaitDurable(context.Background(), l.end.Load())
+}
+
+func (l *Log) flusher(every time.Duration) {
+	defer close(l.flushDone)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stopFlush:
+			return
+		case <-t.C:
+			if err := l.Sync(); err != nil && !errors.Is(err, ErrClosed) {
+				l.lg.Error("background flush failed", "err", err)
+			}
+		}
+	}
+}
+
+// Close syncs and closes the log, recording a clean shutdown.
+func (l *Log) Close() error {
+	if l.stopFlush != nil {
+		l.stopOnce.Do(func() {
+			close(l.stopFlush)
+			<-l.flushDone
+		})
+	}
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.wclose {
+		return ErrClosed
+	}
+	l.wclose = true
+	var first error
+	keep := func(err error) {
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	s := l.active()
+	if te := s.finalTimeEntry(); te != nil {
+		keep(s.persistEntries(nil, te))
+	}
+	keep(l.opts.sync(s.f))
+	keep(s.closeIndexWriters(l.opts.sync))
+	end := l.end.Load()
+	keep(l.prod.writeSnapshot(l.dir, end, l.opts.sync))
+	if first == nil {
+		ck := l.ckpt
+		ck.Clean = true
+		keep(writeCheckpoint(l.dir, ck, l.opts.sync))
+	}
+	l.smu.Lock()
+	l.closed = true
+	for _, s := range l.segs {
+		keep(s.close())
+	}
+	l.smu.Unlock()
+	l.dmu.Lock()
+	if first == nil && end > l.durable {
+		l.durable = end
+	}
+	l.dmu.Unlock()
+	return first
+}
+
+// Remove closes the log and deletes its directory.
+func (l *Log) Remove() error {
+	if err := l.Close(); err != nil && !errors.Is(err, ErrClosed) {
+		l.lg.Warn("close before remove failed", "err", err)
+	}
+	if err := os.RemoveAll(l.dir); err != nil {
+		return fmt.Errorf("log: remove dir: %w", err)
+	}
+	return nil
+}
+
+// abandon closes the files without syncing or recording a clean shutdown,
+// as a crash would leave them; tests use it to exercise recovery.
+func (l *Log) abandon() {
+	if l.stopFlush != nil {
+		l.stopOnce.Do(func() {
+			close(l.stopFlush)
+			<-l.flushDone
+		})
+	}
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	l.wclose = true
+	l.smu.Lock()
+	defer l.smu.Unlock()
+	l.closed = true
+	for _, s := range l.segs {
+		s.close()
+	}
+}

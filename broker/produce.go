@@ -1,0 +1,167 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	blog "github.com/sluicehq/sluice/broker/log"
+)
+
+// durableWait is an appended partition an acks=-1 request must wait for.
+type durableWait struct {
+	sp   *kmsg.ProduceResponseTopicPartition
+	log  *blog.Log
+	last int64
+}
+
+func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *kmsg.ProduceResponse {
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	now := time.Now()
+	var failAll *topicError
+	switch {
+	case req.TransactionID != nil:
+		failAll = kafkaErr(kerr.TransactionalIDAuthorizationFailed, "transactions are not supported by this broker")
+	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
+		failAll = kafkaErr(kerr.InvalidRequiredAcks, "acks %d: want 0, 1 or -1", req.Acks)
+	}
+	var waits []durableWait
+	for ti := range req.Topics {
+		rt := &req.Topics[ti]
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		_, parts, set, ok := b.topicByName(rt.Topic)
+		for pi := range rt.Partitions {
+			rp := &rt.Partitions[pi]
+			sp := &st.Partitions[pi]
+			*sp = kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+			fail := func(terr *topicError) {
+				sp.ErrorCode = terr.code
+				if req.Version >= 8 {
+					sp.ErrorMessage = kmsg.StringPtr(terr.msg)
+				}
+			}
+			switch {
+			case failAll != nil:
+				fail(failAll)
+				continue
+			case !ok:
+				fail(kafkaErr(kerr.UnknownTopicOrPartition, "topic %q does not exist", rt.Topic))
+				continue
+			case rp.Partition < 0 || int(rp.Partition) >= len(parts):
+				fail(kafkaErr(kerr.UnknownTopicOrPartition, "topic %q has no partition %d", rt.Topic, rp.Partition))
+				continue
+			}
+			p := parts[rp.Partition]
+			last, terr := b.appendRecords(p, set, rp.Records, sp, now)
+			if terr != nil {
+				b.log.Debug("produce rejected", "topic", rt.Topic, "partition", rp.Partition, "code", terr.code, "reason", terr.msg)
+				fail(terr)
+				continue
+			}
+			if req.Acks == -1 && b.opts.flush.Mode == FlushDurable && last >= 0 {
+				waits = append(waits, durableWait{sp: sp, log: p.log, last: last})
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if len(waits) > 0 {
+		timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
+		if timeout <= 0 {
+			timeout = 30 * time.Second
+		}
+		wctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		var wg sync.WaitGroup
+		for i := range waits {
+			w := &waits[i]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := w.log.WaitDurable(wctx, w.last); err != nil {
+					code := kerr.KafkaStorageError.Code
+					if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+						code = kerr.RequestTimedOut.Code
+					} else if errors.Is(err, blog.ErrClosed) {
+						code = kerr.NotLeaderForPartition.Code
+					}
+					b.log.Warn("produce: waiting for fsync failed", "err", err)
+					w.sp.ErrorCode = code
+					w.sp.BaseOffset = -1
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	return resp
+}
+
+// appendRecords validates and appends a produce request's records for one
+// partition, filling sp. It returns the last appended offset (-1 if
+// nothing new was appended).
+func (b *Broker) appendRecords(p *partition, set topicSettings, records []byte, sp *kmsg.ProduceResponseTopicPartition, now time.Time) (int64, *topicError) {
+	if len(records) == 0 {
+		return -1, kafkaErr(kerr.CorruptMessage, "produce request has no records")
+	}
+	entries, err := splitEntries(records)
+	if err != nil {
+		return -1, kafkaErr(kerr.CorruptMessage, "records: %v", err)
+	}
+	if entries[0][offMagic] < 2 {
+		// Old Produce versions: magic 0/1 message set -> one v2 batch.
+		for i, e := range entries {
+			if e[offMagic] >= 2 {
+				return -1, kafkaErr(kerr.CorruptMessage, "records: entry %d has magic %d mixed with legacy messages", i, e[offMagic])
+			}
+		}
+		batch, err := convertMessageSet(entries)
+		if err != nil {
+			return -1, kafkaErr(kerr.CorruptMessage, "legacy message set: %v", err)
+		}
+		entries = [][]byte{batch}
+	}
+	last := int64(-1)
+	for i, batch := range entries {
+		bi, err := checkBatch(batch)
+		if err != nil {
+			return last, kafkaErr(kerr.CorruptMessage, "batch %d: %v", i, err)
+		}
+		if int64(len(batch)) > int64(set.maxMessageBytes) {
+			return last, kafkaErr(kerr.MessageTooLarge, "batch %d is %d bytes, topic %q max.message.bytes is %d", i, len(batch), p.topic, set.maxMessageBytes)
+		}
+		if bi.attributes&(attrTransactional|attrControl) != 0 {
+			return last, kafkaErr(kerr.InvalidRecord, "batch %d is transactional or a control batch; transactions are not supported", i)
+		}
+		if bi.numRecords == 0 {
+			return last, kafkaErr(kerr.CorruptMessage, "batch %d has no records", i)
+		}
+		res, err := p.log.Append(batch, blog.AppendOptions{LogAppendTime: set.logAppendTime, Now: now})
+		var dup *blog.DuplicateError
+		switch {
+		case errors.As(err, &dup):
+			// A retry of an appended batch: answer with the original
+			// offsets and no error, as Kafka does.
+			if i == 0 {
+				sp.BaseOffset = dup.BaseOffset
+				sp.LogStartOffset = p.log.StartOffset()
+			}
+			continue
+		case err != nil:
+			return last, kafkaErr(kerr.TypedErrorForCode(storageErrCode(err)), "append to %s-%d: %v", p.topic, p.index, err)
+		}
+		if i == 0 {
+			sp.BaseOffset = res.BaseOffset
+			sp.LogAppendTime = res.LogAppendTime
+			sp.LogStartOffset = res.LogStartOffset
+		}
+		last = res.LastOffset
+	}
+	return last, nil
+}

@@ -1,0 +1,439 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/sluicehq/sluice/runtime/connect"
+	"golang.org/x/sync/errgroup"
+)
+
+// Progress reports the initial snapshot's progress, for status and metrics.
+type Progress struct {
+	// Running is true while the snapshot is being read.
+	Running bool
+	// Completed is true once every table was read.
+	Completed bool
+	// Skipped is true when no snapshot was needed (streaming resumed).
+	Skipped bool
+	// Started and Finished bound the snapshot.
+	Started, Finished time.Time
+	// TablesTotal and TablesDone count captured tables.
+	TablesTotal, TablesDone int
+	// Rows counts rows read so far.
+	Rows int64
+	// Tables has one entry per table, in snapshot order.
+	Tables []TableProgress
+}
+
+// TableProgress is one table's snapshot progress.
+type TableProgress struct {
+	Table      string // schema.table
+	Chunks     int
+	ChunksDone int
+	Rows       int64
+	Done       bool
+}
+
+// SnapshotProgress returns a copy of the snapshot progress.
+func (t *Task) SnapshotProgress() Progress {
+	t.progMu.Lock()
+	defer t.progMu.Unlock()
+	p := t.progress
+	p.Tables = append([]TableProgress(nil), p.Tables...)
+	return p
+}
+
+func (t *Task) setProgress(f func(p *Progress)) {
+	t.progMu.Lock()
+	f(&t.progress)
+	t.progMu.Unlock()
+}
+
+// chunk is one range of one table read by one worker query.
+type chunk struct {
+	tbl   int
+	where string
+}
+
+// snapTable is a table being snapshotted.
+type snapTable struct {
+	tb        *table
+	chunks    int
+	done      int
+	held      *connect.Record // last record, held to mark the table's end
+	emitted   int64
+	completed bool
+}
+
+type snapMsg struct {
+	tbl  int
+	recs []*connect.Record
+	done bool // chunk finished
+}
+
+// snapshot reads every captured table inside the exported snapshot with
+// snapshot.max.threads parallel transactions, chunked by primary key or
+// ctid ranges, then returns so streaming can start at lsn.
+func (t *Task) snapshot(ctx context.Context, snapName string, lsn uint64) error {
+	o := t.o
+	tables, err := t.snapshotTables(ctx)
+	if err != nil {
+		return err
+	}
+	sts := make([]*snapTable, len(tables))
+	var chunks []chunk
+	for i, tb := range tables {
+		cs, err := t.planChunks(ctx, tb)
+		if err != nil {
+			return err
+		}
+		sts[i] = &snapTable{tb: tb, chunks: len(cs)}
+		for _, w := range cs {
+			chunks = append(chunks, chunk{tbl: i, where: w})
+		}
+	}
+	t.setProgress(func(p *Progress) {
+		p.TablesTotal = len(tables)
+		for _, st := range sts {
+			p.Tables = append(p.Tables, TableProgress{Table: st.tb.id, Chunks: st.chunks})
+		}
+	})
+	t.log.Info("snapshot started", "tables", len(tables), "chunks", len(chunks), "threads", o.threads)
+
+	workers := min(o.threads, max(1, len(chunks)))
+	work := make(chan chunk)
+	results := make(chan snapMsg, workers*2)
+	g, gctx := errgroup.WithContext(ctx)
+	var xidOnce sync.Once
+	var snapXid int64
+	ready := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		g.Go(func() error {
+			conn, err := pgconn.Connect(gctx, o.connDSN(false))
+			if err != nil {
+				ready <- err
+				return fmt.Errorf("postgres: snapshot connection: %w", err)
+			}
+			defer conn.Close(context.Background())
+			if _, err := conn.Exec(gctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '"+snapName+"'").ReadAll(); err != nil {
+				ready <- err
+				return fmt.Errorf("postgres: import snapshot %s: %w", snapName, err)
+			}
+			res, err := conn.Exec(gctx, "SELECT txid_snapshot_xmin(txid_current_snapshot())").ReadAll()
+			if err == nil && len(res) == 1 && len(res[0].Rows) == 1 {
+				xidOnce.Do(func() { snapXid, _ = strconv.ParseInt(string(res[0].Rows[0][0]), 10, 64) })
+			}
+			ready <- nil
+			for c := range work {
+				if err := t.readChunk(gctx, conn, sts[c.tbl].tb, c, results); err != nil {
+					return err
+				}
+			}
+			_, _ = conn.Exec(context.Background(), "COMMIT").ReadAll()
+			return nil
+		})
+	}
+	// Every worker has imported the snapshot before chunks are handed out.
+	for w := 0; w < workers; w++ {
+		if err := <-ready; err != nil {
+			close(work)
+			_ = g.Wait()
+			return err
+		}
+	}
+	g.Go(func() error {
+		defer close(work)
+		for _, c := range chunks {
+			select {
+			case work <- c:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		return nil
+	})
+	var waitErr error
+	waitDone := make(chan struct{})
+	go func() {
+		waitErr = g.Wait()
+		close(results)
+		close(waitDone)
+	}()
+
+	// Merge: mark first/last records and attach offsets.
+	first := true
+	remaining := len(sts)
+	for _, st := range sts {
+		if st.chunks == 0 {
+			remaining--
+		}
+	}
+	baseOff := func(last bool) map[string]any {
+		return map[string]any{offLSN: int64(lsn), offTxID: snapXid, offTsUsec: t.now().UnixMicro(), offSnapshot: true, offLastSnap: last}
+	}
+	var out []*connect.Record
+	for m := range results {
+		st := sts[m.tbl]
+		if len(m.recs) > 0 {
+			off := baseOff(false)
+			si := &srcInfo{ts: t.now(), snapshot: snapTrue, schema: st.tb.meta.schema, table: st.tb.meta.name, txID: snapXid, hasTxID: true, lsn: lsn}
+			src := t.sourceStruct(si)
+			for _, r := range m.recs {
+				r.SourceOffset = off
+				r.Value.(*connect.Struct).SetAt(2, src)
+			}
+			if st.held != nil {
+				out = append(out, st.held)
+			}
+			for i, r := range m.recs {
+				if st.emitted == 0 && i == 0 {
+					mark := snapFirstInColl
+					if first {
+						mark, first = snapFirst, false
+					}
+					setSnapshotMark(t, r, mark, si)
+				}
+				if i < len(m.recs)-1 {
+					out = append(out, r)
+				}
+			}
+			st.held = m.recs[len(m.recs)-1]
+			st.emitted += int64(len(m.recs))
+			t.setProgress(func(p *Progress) { p.Rows += int64(len(m.recs)); p.Tables[m.tbl].Rows += int64(len(m.recs)) })
+		}
+		if m.done {
+			st.done++
+			t.setProgress(func(p *Progress) { p.Tables[m.tbl].ChunksDone++ })
+			if st.done == st.chunks {
+				remaining--
+				st.completed = true
+				if st.held != nil {
+					mark := snapLastInColl
+					if remaining == 0 {
+						mark = snapLast
+						st.held.SourceOffset = baseOff(true)
+					}
+					si := &srcInfo{ts: t.now(), schema: st.tb.meta.schema, table: st.tb.meta.name, txID: snapXid, hasTxID: true, lsn: lsn}
+					setSnapshotMark(t, st.held, mark, si)
+					out = append(out, st.held)
+					st.held = nil
+				}
+				t.setProgress(func(p *Progress) { p.TablesDone++; p.Tables[m.tbl].Done = true })
+			}
+		}
+		if len(out) >= o.maxBatch || (len(out) > 0 && len(results) == 0) {
+			if !t.emit(ctx, out) {
+				break
+			}
+			out = nil
+		}
+	}
+	<-waitDone
+	if waitErr != nil {
+		return waitErr
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if !t.emit(ctx, out) {
+		return ctx.Err()
+	}
+	t.setProgress(func(p *Progress) {
+		p.Running = false
+		p.Completed = true
+		p.Finished = t.now()
+		// Tables with no chunks (empty) count as done.
+		p.TablesDone = p.TablesTotal
+		for i := range p.Tables {
+			p.Tables[i].Done = true
+		}
+	})
+	pr := t.SnapshotProgress()
+	t.log.Info("snapshot completed", "tables", pr.TablesTotal, "rows", pr.Rows, "duration", pr.Finished.Sub(pr.Started))
+	return nil
+}
+
+// setSnapshotMark replaces a record's source block with one carrying mark.
+func setSnapshotMark(t *Task, r *connect.Record, mark string, si *srcInfo) {
+	c := *si
+	c.snapshot = mark
+	r.Value.(*connect.Struct).SetAt(2, t.sourceStruct(&c))
+}
+
+// snapshotTables lists the captured tables in the publication.
+func (t *Task) snapshotTables(ctx context.Context) ([]*table, error) {
+	t.cat.mu.Lock()
+	rows, err := t.cat.conn.Query(ctx, `SELECT c.oid, n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		JOIN pg_publication_tables p ON p.schemaname = n.nspname AND p.tablename = c.relname AND p.pubname = $1
+		WHERE c.relkind = 'r' ORDER BY n.nspname, c.relname`, t.o.publication)
+	if err != nil {
+		t.cat.mu.Unlock()
+		return nil, fmt.Errorf("postgres: list snapshot tables: %w", err)
+	}
+	var oids []uint32
+	for rows.Next() {
+		var oid uint32
+		var s, n string
+		if err := rows.Scan(&oid, &s, &n); err != nil {
+			rows.Close()
+			t.cat.mu.Unlock()
+			return nil, err
+		}
+		if t.o.captured(s, n) {
+			oids = append(oids, oid)
+		}
+	}
+	rows.Close()
+	t.cat.mu.Unlock()
+	var out []*table
+	for _, oid := range oids {
+		m, err := t.cat.tableMeta(ctx, oid)
+		if err != nil {
+			return nil, err
+		}
+		tb, err := t.buildTable(m, nil)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, tb)
+	}
+	return out, nil
+}
+
+// planChunks splits a table into WHERE clauses: integer primary key ranges,
+// or ctid block ranges for other tables.
+func (t *Task) planChunks(ctx context.Context, tb *table) ([]string, error) {
+	var reltuples float64
+	var pages int64
+	t.cat.mu.Lock()
+	err := t.cat.conn.QueryRow(ctx, `SELECT GREATEST(c.reltuples, 0)::float8, pg_relation_size(c.oid) / current_setting('block_size')::int8 FROM pg_class c WHERE c.oid = $1`, tb.meta.oid).Scan(&reltuples, &pages)
+	t.cat.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("postgres: size of %s: %w", tb.id, err)
+	}
+	if reltuples == 0 && pages > 0 {
+		reltuples = float64(pages) * 100 // never analyzed: guess
+	}
+	n := int64(reltuples)/t.o.chunkRows + 1
+	if t.o.threads > 1 && reltuples >= float64(t.o.threads)*2000 {
+		n = max(n, int64(t.o.threads)*2)
+	}
+	if n <= 1 {
+		return []string{""}, nil
+	}
+	var pkCol *catColumn
+	pkCount := 0
+	for i := range tb.meta.cols {
+		if tb.meta.cols[i].pk {
+			pkCount++
+			pkCol = &tb.meta.cols[i]
+		}
+	}
+	if pkCount == 1 && (pkCol.typeOID == oidInt2 || pkCol.typeOID == oidInt4 || pkCol.typeOID == oidInt8) {
+		var lo, hi *int64
+		t.cat.mu.Lock()
+		q := fmt.Sprintf("SELECT min(%[1]s)::int8, max(%[1]s)::int8 FROM %[2]s", quoteIdent(pkCol.name), quoteIdent(tb.meta.schema)+"."+quoteIdent(tb.meta.name))
+		err := t.cat.conn.QueryRow(ctx, q).Scan(&lo, &hi)
+		t.cat.mu.Unlock()
+		if err != nil {
+			return nil, fmt.Errorf("postgres: key range of %s: %w", tb.id, err)
+		}
+		if lo == nil || hi == nil || *hi-*lo < n {
+			return []string{""}, nil
+		}
+		col := quoteIdent(pkCol.name)
+		step := (*hi - *lo) / n
+		var out []string
+		prev := ""
+		for i := int64(1); i < n; i++ {
+			b := strconv.FormatInt(*lo+i*step, 10)
+			if prev == "" {
+				out = append(out, col+" < "+b)
+			} else {
+				out = append(out, col+" >= "+prev+" AND "+col+" < "+b)
+			}
+			prev = b
+		}
+		return append(out, col+" >= "+prev), nil
+	}
+	if pages < n {
+		return []string{""}, nil
+	}
+	step := pages / n
+	var out []string
+	prev := int64(0)
+	for i := int64(1); i < n; i++ {
+		b := i * step
+		if prev == 0 {
+			out = append(out, fmt.Sprintf("ctid < '(%d,0)'::tid", b))
+		} else {
+			out = append(out, fmt.Sprintf("ctid >= '(%d,0)'::tid AND ctid < '(%d,0)'::tid", prev, b))
+		}
+		prev = b
+	}
+	return append(out, fmt.Sprintf("ctid >= '(%d,0)'::tid", prev)), nil
+}
+
+// readChunk streams one chunk's rows as snapshot records.
+func (t *Task) readChunk(ctx context.Context, conn *pgconn.PgConn, tb *table, c chunk, results chan<- snapMsg) error {
+	cols := make([]string, len(tb.cols))
+	for i, col := range tb.cols {
+		cols[i] = quoteIdent(col.name)
+	}
+	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + quoteIdent(tb.meta.schema) + "." + quoteIdent(tb.meta.name)
+	if c.where != "" {
+		q += " WHERE " + c.where
+	}
+	if len(cols) == 0 {
+		q = "SELECT FROM " + quoteIdent(tb.meta.schema) + "." + quoteIdent(tb.meta.name)
+	}
+	rr := conn.ExecParams(ctx, q, nil, nil, nil, nil)
+	batchSize := min(t.o.fetchSize, t.o.maxBatch)
+	batch := make([]*connect.Record, 0, batchSize)
+	// Select list is exactly the value columns, in order.
+	identity := make([]int, len(tb.cols))
+	for i := range identity {
+		identity[i] = i
+	}
+	view := *tb
+	view.byRelPos = identity
+	send := func(done bool) bool {
+		select {
+		case results <- snapMsg{tbl: c.tbl, recs: batch, done: done}:
+			batch = make([]*connect.Record, 0, batchSize)
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for rr.NextRow() {
+		vals := rr.Values()
+		after := t.makeValue(&view, len(vals), func(pos int) (byte, []byte) {
+			if vals[pos] == nil {
+				return 'n', nil
+			}
+			return 't', vals[pos]
+		}, nil)
+		r := t.changeRecord(tb, "r", tb.keyOf(after), nil, after, nil, nil, nil)
+		batch = append(batch, r)
+		if len(batch) >= batchSize {
+			if !send(false) {
+				rr.Close()
+				return ctx.Err()
+			}
+		}
+	}
+	if _, err := rr.Close(); err != nil {
+		return fmt.Errorf("postgres: snapshot of %s (%s): %w", tb.id, c.where, err)
+	}
+	if !send(true) {
+		return ctx.Err()
+	}
+	return nil
+}

@@ -1,0 +1,463 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/sluicehq/sluice/runtime/connect"
+)
+
+// streamer decodes pgoutput messages into records. Its position survives
+// reconnects so that transactions streamed again are not emitted twice.
+type streamer struct {
+	t   *Task
+	pos position // what has been handed to Poll (or is in the batch)
+
+	relations map[uint32]*table
+	batch     []*connect.Record
+	pending   []*connect.Record // records of the last event, held until the next message
+	pendOff   map[string]any
+	lastOff   map[string]any
+
+	// current transaction
+	inTx       bool
+	xid        uint32
+	finalLSN   uint64
+	commitTime time.Time
+	seq        int64
+	txSkip     bool // whole transaction already emitted
+	prevEnd    uint64
+	lastCommit uint64 // commit LSN of the previous transaction (source.sequence)
+	perColl    map[string]int64
+	collOrder  []string
+	txEmitted  int64
+	idleLSN    uint64
+	lastLSN    uint64
+}
+
+type readResult struct {
+	data []byte
+	err  error
+}
+
+// run streams on conn until an error; the caller reconnects.
+func (s *streamer) run(ctx context.Context, conn *pgconn.PgConn) error {
+	t := s.t
+	o := t.o
+	s.relations = map[uint32]*table{}
+	s.inTx = false
+	start := s.pos.commitEnd
+	if c := t.committed.Load(); c > start {
+		start = c
+	}
+	args := []string{"proto_version '1'", "publication_names '" + o.publication + "'"}
+	if err := pglogrepl.StartReplication(ctx, conn, o.slot, pglogrepl.LSN(start), pglogrepl.StartReplicationOptions{PluginArgs: args}); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && (pgErr.Code == "42704" || pgErr.Code == "55000" && false) {
+			return &fatalError{fmt.Errorf("postgres: start replication on slot %s: %w", o.slot, err)}
+		}
+		return fmt.Errorf("postgres: start replication: %w", err)
+	}
+	t.log.Info("streaming changes", "slot", o.slot, "from", pglogrepl.LSN(start))
+
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	msgs := make(chan readResult, 1024)
+	done := make(chan struct{})
+	go func() { // reader: owns reads of conn
+		defer close(done)
+		for {
+			msg, err := conn.ReceiveMessage(context.Background())
+			if err != nil {
+				select {
+				case msgs <- readResult{err: err}:
+				case <-sctx.Done():
+				}
+				return
+			}
+			var rr readResult
+			switch m := msg.(type) {
+			case *pgproto3.CopyData:
+				rr.data = append([]byte(nil), m.Data...)
+			case *pgproto3.ErrorResponse:
+				rr.err = pgconn.ErrorResponseToPgError(m)
+			case *pgproto3.CopyDone:
+				rr.err = errors.New("postgres: server ended the replication stream")
+			default:
+				continue
+			}
+			select {
+			case msgs <- rr:
+			case <-sctx.Done():
+				return
+			}
+			if rr.err != nil {
+				return
+			}
+		}
+	}()
+	statusDone := make(chan struct{})
+	go func() { // status sender: the only writer of conn
+		defer close(statusDone)
+		tick := time.NewTicker(o.statusInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-sctx.Done():
+				return
+			case <-tick.C:
+			case <-t.nudge:
+			}
+			lsn := pglogrepl.LSN(t.committed.Load())
+			if err := pglogrepl.SendStandbyStatusUpdate(sctx, conn, pglogrepl.StandbyStatusUpdate{WALWritePosition: lsn, WALFlushPosition: lsn, WALApplyPosition: lsn}); err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		cancel()
+		<-statusDone
+		// The reader exits when the connection is closed by the supervisor.
+	}()
+
+	var hb <-chan time.Time
+	if o.heartbeat > 0 {
+		tk := time.NewTicker(o.heartbeat)
+		defer tk.Stop()
+		hb = tk.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-hb:
+			s.heartbeat(ctx)
+		case rr := <-msgs:
+			if rr.err != nil {
+				s.flushPending()
+				t.emit(ctx, s.takeBatch())
+				return rr.err
+			}
+			if err := s.handle(rr.data); err != nil {
+				s.flushPending()
+				t.emit(ctx, s.takeBatch())
+				return err
+			}
+			if len(s.batch) >= o.maxBatch || len(msgs) == 0 {
+				if len(msgs) == 0 && !s.inTx {
+					s.flushPending()
+				}
+				if !t.emit(ctx, s.takeBatch()) {
+					return ctx.Err()
+				}
+			}
+		}
+	}
+}
+
+func (s *streamer) takeBatch() []*connect.Record {
+	b := s.batch
+	s.batch = nil
+	return b
+}
+
+// flushPending moves the held records into the batch.
+func (s *streamer) flushPending() {
+	s.batch = append(s.batch, s.pending...)
+	s.pending = nil
+	s.pendOff = nil
+}
+
+func (s *streamer) handle(data []byte) error {
+	if len(data) == 0 {
+		return nil
+	}
+	switch data[0] {
+	case pglogrepl.PrimaryKeepaliveMessageByteID:
+		ka, err := pglogrepl.ParsePrimaryKeepaliveMessage(data[1:])
+		if err != nil {
+			return fmt.Errorf("postgres: keepalive: %w", err)
+		}
+		if !s.inTx && uint64(ka.ServerWALEnd) > s.idleLSN {
+			s.idleLSN = uint64(ka.ServerWALEnd)
+		}
+		if ka.ReplyRequested {
+			select {
+			case s.t.nudge <- struct{}{}:
+			default:
+			}
+		}
+		return nil
+	case pglogrepl.XLogDataByteID:
+		xld, err := pglogrepl.ParseXLogData(data[1:])
+		if err != nil {
+			return fmt.Errorf("postgres: xlogdata: %w", err)
+		}
+		msg, err := pglogrepl.Parse(xld.WALData)
+		if err != nil {
+			return fmt.Errorf("postgres: decode pgoutput message at %s: %w", xld.WALStart, err)
+		}
+		s.lastLSN = uint64(xld.WALStart)
+		return s.message(msg, uint64(xld.WALStart))
+	}
+	return nil
+}
+
+func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
+	t := s.t
+	switch m := msg.(type) {
+	case *pglogrepl.BeginMessage:
+		s.inTx = true
+		s.xid = m.Xid
+		s.finalLSN = uint64(m.FinalLSN)
+		s.commitTime = m.CommitTime
+		s.seq = 0
+		s.txEmitted = 0
+		s.perColl = map[string]int64{}
+		s.collOrder = s.collOrder[:0]
+		s.prevEnd = s.pos.commitEnd
+		s.lastOff = nil
+		s.txSkip = s.finalLSN < s.pos.commitEnd
+	case *pglogrepl.CommitMessage:
+		end := uint64(m.TransactionEndLSN)
+		if !s.txSkip {
+			done := s.doneOffset(end, lsn)
+			if t.o.txMetadata && s.txEmitted > 0 {
+				s.flushPending()
+				s.batch = append(s.batch, t.txRecord("END", s.txID(), s.commitTime, s.txEmitted, s.perColl, s.collOrder, done))
+			} else if s.pendOff != nil {
+				for k := range s.pendOff {
+					delete(s.pendOff, k)
+				}
+				for k, v := range done {
+					s.pendOff[k] = v
+				}
+			}
+		}
+		s.flushPending()
+		if end > s.pos.commitEnd {
+			s.pos = position{commitEnd: end}
+		}
+		s.lastCommit = uint64(m.CommitLSN)
+		s.inTx = false
+	case *pglogrepl.RelationMessage:
+		meta, err := t.cat.tableMeta(context.Background(), m.RelationID)
+		if err != nil {
+			return err
+		}
+		if !t.o.captured(meta.schema, meta.name) {
+			s.relations[m.RelationID] = nil
+			return nil
+		}
+		names := make([]string, len(m.Columns))
+		for i, c := range m.Columns {
+			names[i] = c.Name
+		}
+		tb, err := t.buildTable(meta, names)
+		if err != nil {
+			return &fatalError{err}
+		}
+		s.relations[m.RelationID] = tb
+	case *pglogrepl.InsertMessage:
+		tb := s.relations[m.RelationID]
+		if tb == nil || !s.next(tb) {
+			return nil
+		}
+		if t.o.skip["c"] {
+			return nil
+		}
+		after := t.makeValue(tb, len(m.Tuple.Columns), tupleGet(m.Tuple), nil)
+		off := s.offset(lsn, "INSERT")
+		s.push(off, t.changeRecord(tb, "c", tb.keyOf(after), nil, after, s.src(tb, lsn), s.block(tb), off))
+	case *pglogrepl.UpdateMessage:
+		tb := s.relations[m.RelationID]
+		if tb == nil || !s.next(tb) {
+			return nil
+		}
+		var before *connect.Struct
+		if m.OldTuple != nil {
+			before = t.makeValue(tb, len(m.OldTuple.Columns), tupleGet(m.OldTuple), nil)
+		}
+		after := t.makeValue(tb, len(m.NewTuple.Columns), tupleGet(m.NewTuple), before)
+		key := tb.keyOf(after)
+		off := s.offset(lsn, "UPDATE")
+		if before != nil && tb.key != nil {
+			if oldKey := tb.keyOf(before); !sameKey(oldKey, key) {
+				// Primary key change: delete (and tombstone) of the old key,
+				// then create of the new one.
+				var recs []*connect.Record
+				if !t.o.skip["d"] {
+					del := t.changeRecord(tb, "d", oldKey, before, nil, s.src(tb, lsn), s.block(tb), off)
+					recs = append(recs, del)
+					if t.o.tombstones {
+						recs = append(recs, tombstone(del))
+					}
+				}
+				if !t.o.skip["c"] {
+					recs = append(recs, t.changeRecord(tb, "c", key, nil, after, s.src(tb, lsn), s.block(tb), off))
+				}
+				s.push(off, recs...)
+				return nil
+			}
+		}
+		if t.o.skip["u"] {
+			return nil
+		}
+		s.push(off, t.changeRecord(tb, "u", key, before, after, s.src(tb, lsn), s.block(tb), off))
+	case *pglogrepl.DeleteMessage:
+		tb := s.relations[m.RelationID]
+		if tb == nil || !s.next(tb) {
+			return nil
+		}
+		if t.o.skip["d"] {
+			return nil
+		}
+		var before *connect.Struct
+		if m.OldTuple != nil {
+			before = t.makeValue(tb, len(m.OldTuple.Columns), tupleGet(m.OldTuple), nil)
+		}
+		off := s.offset(lsn, "DELETE")
+		del := t.changeRecord(tb, "d", tb.keyOf(before), before, nil, s.src(tb, lsn), s.block(tb), off)
+		if t.o.tombstones && tb.key != nil {
+			s.push(off, del, tombstone(del))
+		} else {
+			s.push(off, del)
+		}
+	case *pglogrepl.TruncateMessage:
+		for _, rel := range m.RelationIDs {
+			tb := s.relations[rel]
+			if tb == nil || !s.next(tb) {
+				continue
+			}
+			if t.o.skip["t"] {
+				continue
+			}
+			off := s.offset(lsn, "TRUNCATE")
+			s.push(off, t.truncateRecord(tb, s.src(tb, lsn), s.block(tb), off))
+		}
+	}
+	return nil
+}
+
+// next counts a captured change and reports whether it is new, i.e. not
+// emitted before a restart or reconnect.
+func (s *streamer) next(tb *table) bool {
+	s.seq++
+	if _, ok := s.perColl[tb.id]; !ok {
+		s.collOrder = append(s.collOrder, tb.id)
+	}
+	s.perColl[tb.id]++
+	if s.txSkip {
+		return false
+	}
+	if s.xid == s.pos.xid && s.seq <= s.pos.seq {
+		return false
+	}
+	return true
+}
+
+func (s *streamer) txID() string {
+	return strconv.FormatUint(uint64(s.xid), 10) + ":" + strconv.FormatUint(s.finalLSN, 10)
+}
+
+func (s *streamer) block(tb *table) *txBlock {
+	if !s.t.o.txMetadata {
+		return nil
+	}
+	return &txBlock{id: s.txID(), total: s.seq, collection: s.perColl[tb.id]}
+}
+
+func (s *streamer) src(tb *table, lsn uint64) *srcInfo {
+	return &srcInfo{ts: s.commitTime, snapshot: snapFalse, schema: tb.meta.schema, table: tb.meta.name,
+		txID: int64(s.xid), hasTxID: true, lsn: lsn, lastCommt: s.lastCommit, streaming: true}
+}
+
+func (s *streamer) offset(lsn uint64, typ string) map[string]any {
+	return map[string]any{
+		offLSN: int64(lsn), offLSNProc: int64(lsn), offLSNCommit: int64(s.prevEnd),
+		offTxID: int64(s.xid), offTsUsec: s.commitTime.UnixMicro(), offMessageType: typ, offTxSeq: s.seq,
+	}
+}
+
+func (s *streamer) doneOffset(end, lsn uint64) map[string]any {
+	return map[string]any{
+		offLSN: int64(lsn), offLSNProc: int64(end), offLSNCommit: int64(end),
+		offTxID: int64(s.xid), offTsUsec: s.commitTime.UnixMicro(), offMessageType: "COMMIT", offTxSeq: s.seq, offTxDone: true,
+	}
+}
+
+// push queues the records of one event, holding them until the next
+// message so the last event of a transaction can carry the commit position.
+func (s *streamer) push(off map[string]any, recs ...*connect.Record) {
+	if len(recs) == 0 {
+		return
+	}
+	t := s.t
+	s.flushPending()
+	if t.o.txMetadata && s.txEmitted == 0 {
+		begin := map[string]any{}
+		for k, v := range off {
+			begin[k] = v
+		}
+		begin[offTxSeq] = s.seq - 1
+		s.batch = append(s.batch, t.txRecord("BEGIN", s.txID(), s.commitTime, 0, nil, nil, begin))
+	}
+	s.txEmitted++
+	s.pending = append(s.pending[:0], recs...)
+	s.pendOff = off
+	s.lastOff = off
+	s.pos.xid, s.pos.seq = s.xid, s.seq
+	if len(s.batch) >= t.o.maxBatch {
+		// keep batches bounded inside huge transactions
+		s.t.emit(t.ctx, s.takeBatch())
+	}
+}
+
+// heartbeat emits a heartbeat record carrying the current position and
+// runs heartbeat.action.query.
+func (s *streamer) heartbeat(ctx context.Context) {
+	t := s.t
+	if q := t.o.heartbeatQuery; q != "" {
+		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		t.cat.mu.Lock()
+		_, err := t.cat.conn.Exec(qctx, q)
+		t.cat.mu.Unlock()
+		cancel()
+		if err != nil {
+			t.warnOnce("heartbeat.action.query failed", "error", err.Error())
+		}
+	}
+	var off map[string]any
+	if s.inTx {
+		if s.lastOff == nil {
+			return
+		}
+		s.flushPending()
+		off = map[string]any{}
+		for k, v := range s.lastOff {
+			off[k] = v
+		}
+	} else {
+		s.flushPending()
+		end := s.pos.commitEnd
+		if s.idleLSN > end {
+			end = s.idleLSN
+		}
+		off = map[string]any{offLSN: int64(end), offLSNProc: int64(end), offLSNCommit: int64(end), offTxID: int64(s.xid), offTsUsec: t.now().UnixMicro(), offTxDone: true}
+	}
+	s.batch = append(s.batch, t.heartbeatRecord(off))
+	t.emit(ctx, s.takeBatch())
+}
+
+func tupleGet(td *pglogrepl.TupleData) rowSource {
+	return func(pos int) (byte, []byte) {
+		c := td.Columns[pos]
+		return c.DataType, c.Data
+	}
+}

@@ -1,0 +1,235 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/sluicehq/sluice/runtime/connect"
+)
+
+// catColumn is one column as the catalog describes it.
+type catColumn struct {
+	name    string
+	typeOID uint32
+	typmod  int32
+	notNull bool
+	pk      bool
+}
+
+// tableMeta is a table as the catalog describes it.
+type tableMeta struct {
+	oid       uint32
+	schema    string
+	name      string
+	replident byte // d default, f full, n nothing, i index
+	cols      []catColumn
+}
+
+// column is a captured column of a table.
+type column struct {
+	name        string
+	schema      *connect.Schema
+	conv        converter
+	placeholder any
+	relPos      int // position in the relation / select column list
+}
+
+// table is a captured table with its Connect schemas.
+type table struct {
+	meta     *tableMeta
+	id       string // schema.table
+	topic    string
+	cols     []*column // value columns in order
+	byRelPos []int     // relation position -> value index, -1 if not captured
+	keyIdx   []int     // value indexes of key columns
+	key      *connect.Schema
+	value    *connect.Schema
+	envelope *connect.Schema
+}
+
+// catalog reads table and type metadata through a shared connection.
+type catalog struct {
+	mu    sync.Mutex
+	conn  *pgx.Conn
+	types map[uint32]*typeInfo
+}
+
+func (c *catalog) typeInfo(oid uint32) (*typeInfo, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ti, ok := c.types[oid]; ok {
+		return ti, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), defaultQueryTimeout)
+	defer cancel()
+	ti := &typeInfo{oid: oid}
+	var typtype, cat string
+	err := c.conn.QueryRow(ctx, `SELECT t.typname, t.typtype::text, t.typelem, t.typbasetype, t.typtypmod, t.typcategory::text,
+		COALESCE((SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid), '')
+		FROM pg_type t WHERE t.oid = $1`, oid).Scan(&ti.name, &typtype, &ti.elem, &ti.base, &ti.baseMod, &cat, &ti.labels)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: look up type %d: %w", oid, err)
+	}
+	ti.typtype, ti.category = typtype[0], cat[0]
+	c.types[oid] = ti
+	return ti, nil
+}
+
+func (c *catalog) tableMeta(ctx context.Context, oid uint32) (*tableMeta, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := &tableMeta{oid: oid}
+	var ri string
+	err := c.conn.QueryRow(ctx, `SELECT n.nspname, c.relname, c.relreplident::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1`, oid).
+		Scan(&m.schema, &m.name, &ri)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: look up table %d: %w", oid, err)
+	}
+	m.replident = ri[0]
+	rows, err := c.conn.Query(ctx, `SELECT a.attname, a.atttypid, a.atttypmod, a.attnotnull,
+		COALESCE((SELECT true FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisprimary AND a.attnum = ANY(i.indkey)), false)
+		FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, oid)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: columns of %s.%s: %w", m.schema, m.name, err)
+	}
+	for rows.Next() {
+		var cc catColumn
+		if err := rows.Scan(&cc.name, &cc.typeOID, &cc.typmod, &cc.notNull, &cc.pk); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		m.cols = append(m.cols, cc)
+	}
+	rows.Close()
+	return m, rows.Err()
+}
+
+// buildTable builds the captured form of a table. relCols names the columns
+// in the order the source (pgoutput relation or snapshot select) delivers
+// them; nil means all catalog columns.
+func (t *Task) buildTable(m *tableMeta, relCols []string) (*table, error) {
+	o := t.o
+	if relCols == nil {
+		for _, c := range m.cols {
+			relCols = append(relCols, c.name)
+		}
+	}
+	byName := map[string]*catColumn{}
+	for i := range m.cols {
+		byName[m.cols[i].name] = &m.cols[i]
+	}
+	keyCols := o.keyColumnsFor(m.schema, m.name)
+	isKey := map[string]bool{}
+	if keyCols != nil {
+		for _, k := range keyCols {
+			if byName[k] == nil {
+				return nil, connect.Errorf(KeyMessageKeyColumns, "table %s.%s has no column %q", m.schema, m.name, k)
+			}
+			isKey[k] = true
+		}
+	} else {
+		for _, c := range m.cols {
+			if c.pk {
+				isKey[c.name] = true
+			}
+		}
+	}
+	tb := &table{meta: m, id: m.schema + "." + m.name, topic: o.prefix + "." + m.schema + "." + m.name, byRelPos: make([]int, len(relCols))}
+	mp := &mapper{o: o, lookup: t.cat.typeInfo, warn: t.warnOnce}
+	vb := connect.NewStruct().Name(tb.topic + ".Value").Optional()
+	kb := connect.NewStruct().Name(tb.topic + ".Key")
+	for pos, name := range relCols {
+		tb.byRelPos[pos] = -1
+		cc := byName[name]
+		if cc == nil || !(isKey[name] || o.columnIncluded(m.schema, m.name, name)) {
+			continue
+		}
+		where := tb.id + "." + name
+		s, conv, err := mp.columnType(cc.typeOID, cc.typmod, !cc.notNull, where)
+		if err != nil {
+			return nil, err
+		}
+		col := &column{name: name, schema: s, conv: conv, relPos: pos, placeholder: placeholderFor(s, o.placeholder)}
+		tb.byRelPos[pos] = len(tb.cols)
+		if isKey[name] {
+			tb.keyIdx = append(tb.keyIdx, len(tb.cols))
+			ks := s
+			if s.Optional {
+				c := *s
+				c.Optional = false
+				ks = &c
+			}
+			kb.Field(name, ks)
+		}
+		tb.cols = append(tb.cols, col)
+		vb.Field(name, s)
+	}
+	tb.value = vb.Build()
+	if len(tb.keyIdx) > 0 {
+		tb.key = kb.Build()
+	}
+	tb.envelope = t.envelopeSchema(tb.topic, tb.value)
+	return tb, nil
+}
+
+// rowSource yields one tuple column: kind is 'n' (null), 'u' (unchanged
+// TOAST), 't' (text) and data its text.
+type rowSource func(pos int) (kind byte, data []byte)
+
+// makeValue converts a tuple to a value struct. old fills unchanged TOAST
+// columns when present.
+func (t *Task) makeValue(tb *table, n int, get rowSource, old *connect.Struct) *connect.Struct {
+	st := connect.NewStructValue(tb.value)
+	for pos := 0; pos < n && pos < len(tb.byRelPos); pos++ {
+		idx := tb.byRelPos[pos]
+		if idx < 0 {
+			continue
+		}
+		col := tb.cols[idx]
+		kind, data := get(pos)
+		switch kind {
+		case 'n':
+		case 'u':
+			if old != nil && old.At(idx) != nil {
+				st.SetAt(idx, old.At(idx))
+			} else {
+				st.SetAt(idx, col.placeholder)
+			}
+		default:
+			v, err := col.conv(data)
+			if err != nil {
+				t.warnOnce("cannot convert column value; emitting null", "column", tb.id+"."+col.name, "error", err.Error())
+				v = nil
+			}
+			st.SetAt(idx, v)
+		}
+	}
+	return st
+}
+
+// keyOf builds the key struct from a value struct, or nil for keyless tables.
+func (tb *table) keyOf(v *connect.Struct) *connect.Struct {
+	if tb.key == nil || v == nil {
+		return nil
+	}
+	k := connect.NewStructValue(tb.key)
+	for i, idx := range tb.keyIdx {
+		k.SetAt(i, v.At(idx))
+	}
+	return k
+}
+
+// sameKey reports whether two key structs hold equal values.
+func sameKey(a, b *connect.Struct) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	for i := range a.Schema().Fields {
+		if fmt.Sprint(a.At(i)) != fmt.Sprint(b.At(i)) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,407 @@
+package s3
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/runtime/connect"
+)
+
+// Configuration keys. Names follow Confluent's S3 sink connector; keys
+// prefixed "sluice." are sluice extensions.
+const (
+	KeyBucket              = "s3.bucket.name"
+	KeyRegion              = "s3.region"
+	KeyStoreURL            = "store.url"
+	KeyPathStyle           = "s3.path.style.access"
+	KeyPathStyleEnabled    = "s3.path.style.access.enabled"
+	KeyAccessKeyID         = "aws.access.key.id"
+	KeySecretAccessKey     = "aws.secret.access.key"
+	KeyPartSize            = "s3.part.size"
+	KeyTopicsDir           = "topics.dir"
+	KeyFlushSize           = "flush.size"
+	KeyRotateInterval      = "rotate.interval.ms"
+	KeyRotateSchedule      = "rotate.schedule.interval.ms"
+	KeyFormatClass         = "format.class"
+	KeyParquetCodec        = "parquet.codec"
+	KeyPartitionerClass    = "partitioner.class"
+	KeyPartitionField      = "partition.field.name"
+	KeyPathFormat          = "path.format"
+	KeyPartitionDuration   = "partition.duration.ms"
+	KeyLocale              = "locale"
+	KeyTimezone            = "timezone"
+	KeyTimestampExtractor  = "timestamp.extractor"
+	KeyTimestampField      = "timestamp.field"
+	KeySchemaCompatibility = "schema.compatibility"
+	KeyNullValues          = "behavior.on.null.values"
+	KeyStorageClass        = "storage.class"
+	KeyJSONDecimalFormat   = "json.decimal.format"
+	KeyDirectoryDelim      = "directory.delim"
+	KeyFileDelim           = "file.delim"
+
+	// KeyStorage selects the storage backend: "s3" (default) or "local".
+	KeyStorage = "sluice.storage"
+	// KeyLocalDir is the root directory of the local storage backend.
+	KeyLocalDir = "local.dir"
+	// KeyBufferMaxBytes caps the bytes the task holds in memory across all
+	// open files; above it the largest buffers are spilled.
+	KeyBufferMaxBytes = "sluice.buffer.max.bytes"
+	// KeyRowGroupBytes is the approximate in-memory size at which a Parquet
+	// row group is flushed to the file's (spillable) buffer.
+	KeyRowGroupBytes = "sluice.parquet.row.group.bytes"
+	// KeySpillDir is where file buffers spill to disk (default os.TempDir).
+	KeySpillDir = "sluice.spill.dir"
+	// KeyRecovery enables the per-partition commit marker and the seek past
+	// already-uploaded data on assignment.
+	KeyRecovery = "sluice.recovery.enabled"
+)
+
+// Class names accepted in format.class and partitioner.class.
+const (
+	ParquetFormatClass = "io.confluent.connect.s3.format.parquet.ParquetFormat"
+	JSONFormatClass    = "io.confluent.connect.s3.format.json.JsonFormat"
+	AvroFormatClass    = "io.confluent.connect.s3.format.avro.AvroFormat"
+
+	DefaultPartitionerClass   = "io.confluent.connect.storage.partitioner.DefaultPartitioner"
+	FieldPartitionerClass     = "io.confluent.connect.storage.partitioner.FieldPartitioner"
+	TimeBasedPartitionerClass = "io.confluent.connect.storage.partitioner.TimeBasedPartitioner"
+	DailyPartitionerClass     = "io.confluent.connect.storage.partitioner.DailyPartitioner"
+	HourlyPartitionerClass    = "io.confluent.connect.storage.partitioner.HourlyPartitioner"
+
+	S3StorageClass = "io.confluent.connect.s3.storage.S3Storage"
+)
+
+const (
+	minPartSize     = 5 << 20
+	defaultPartSize = 25 << 20
+)
+
+func validateFormat(v string) error {
+	switch formatName(v) {
+	case "parquet", "json":
+		return nil
+	case "avro":
+		return fmt.Errorf("AvroFormat is not supported by sluice; use %s or %s", ParquetFormatClass, JSONFormatClass)
+	}
+	return fmt.Errorf("unknown format class; supported: %s, %s", ParquetFormatClass, JSONFormatClass)
+}
+
+func formatName(v string) string {
+	switch strings.TrimSpace(v) {
+	case ParquetFormatClass, "parquet", "ParquetFormat":
+		return "parquet"
+	case JSONFormatClass, "json", "JsonFormat":
+		return "json"
+	case AvroFormatClass, "avro", "AvroFormat":
+		return "avro"
+	}
+	return ""
+}
+
+func partitionerName(v string) string {
+	v = strings.TrimSpace(v)
+	i := strings.LastIndexByte(v, '.')
+	switch v[i+1:] {
+	case "DefaultPartitioner", "default":
+		return "default"
+	case "FieldPartitioner", "field":
+		return "field"
+	case "TimeBasedPartitioner", "time":
+		return "time"
+	case "DailyPartitioner", "daily":
+		return "daily"
+	case "HourlyPartitioner", "hourly":
+		return "hourly"
+	}
+	return ""
+}
+
+func validatePartitioner(v string) error {
+	if partitionerName(v) == "" {
+		return fmt.Errorf("unknown partitioner; supported: %s, %s, %s, %s, %s", DefaultPartitionerClass,
+			FieldPartitionerClass, TimeBasedPartitionerClass, DailyPartitionerClass, HourlyPartitionerClass)
+	}
+	return nil
+}
+
+func extractorName(v string) string {
+	v = strings.TrimSpace(v)
+	if i := strings.LastIndexAny(v, ".$"); i >= 0 {
+		v = v[i+1:]
+	}
+	switch strings.ToLower(strings.TrimSuffix(v, "TimestampExtractor")) {
+	case "wallclock":
+		return "wallclock"
+	case "record":
+		return "record"
+	case "recordfield":
+		return "recordfield"
+	}
+	return ""
+}
+
+func validateCodec(v string) error {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "snappy", "gzip", "zstd", "none", "uncompressed", "lz4", "lz4_raw":
+		return nil
+	}
+	return fmt.Errorf("must be one of snappy, gzip, zstd, lz4, none (uncompressed)")
+}
+
+func validateTimezone(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return nil
+	}
+	if _, err := time.LoadLocation(strings.TrimSpace(v)); err != nil {
+		return fmt.Errorf("unknown time zone: %v", err)
+	}
+	return nil
+}
+
+func validateStoreURL(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return nil
+	}
+	u, err := url.Parse(strings.TrimSpace(v))
+	if err != nil || u.Scheme == "" {
+		return fmt.Errorf("must be an absolute URL such as http://host:port or file:///dir")
+	}
+	switch u.Scheme {
+	case "http", "https", "file":
+		return nil
+	}
+	return fmt.Errorf("unsupported scheme %q (http, https or file)", u.Scheme)
+}
+
+func validatePathFormat(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return nil
+	}
+	_, err := parseJoda(v)
+	return err
+}
+
+func validateLongOrMinus1(v string) error {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil {
+		return fmt.Errorf("expected a long")
+	}
+	if n < -1 || n == 0 {
+		return fmt.Errorf("must be -1 (disabled) or a positive number of milliseconds")
+	}
+	return nil
+}
+
+// configDef declares the connector's configuration.
+func configDef() connect.ConfigDef {
+	str := func(name, def, group, doc string, v func(string) error, rec ...string) connect.ConfigKey {
+		return connect.ConfigKey{Name: name, Type: connect.TypeString, Default: def, HasDefault: true,
+			Importance: connect.Medium, Group: group, Doc: doc, Validate: v, Recommended: rec}
+	}
+	long := func(name, def, group, doc string, v func(string) error) connect.ConfigKey {
+		return connect.ConfigKey{Name: name, Type: connect.TypeLong, Default: def, HasDefault: true,
+			Importance: connect.Medium, Group: group, Doc: doc, Validate: v}
+	}
+	return connect.ConfigDef{
+		str(KeyBucket, "", "S3", "The S3 bucket; required unless sluice.storage=local.", nil),
+		str(KeyRegion, "us-west-2", "S3", "The AWS region of the bucket.", nil),
+		str(KeyStoreURL, "", "S3", "Custom S3 endpoint (http(s)://host:port), or file:///dir for local storage.", validateStoreURL),
+		{Name: KeyPathStyle, Type: connect.TypeBoolean, Default: "false", HasDefault: true, Importance: connect.Low, Group: "S3",
+			Doc: "Use path-style bucket addressing (needed by most S3-compatible stores)."},
+		str(KeyAccessKeyID, "", "S3", "Static AWS access key id; empty uses the default credential chain.", nil),
+		{Name: KeySecretAccessKey, Type: connect.TypePassword, Default: "", HasDefault: true, Importance: connect.High, Group: "S3",
+			Doc: "Static AWS secret access key."},
+		long(KeyPartSize, strconv.Itoa(defaultPartSize), "S3", "Multipart upload part size in bytes (at least 5 MiB).", connect.AtLeast(minPartSize)),
+		str(KeyStorageClass, S3StorageClass, "Storage", "Storage implementation class (only S3Storage).", func(v string) error {
+			if strings.TrimSpace(v) != S3StorageClass {
+				return fmt.Errorf("only %s is supported; set sluice.storage=local for a local directory", S3StorageClass)
+			}
+			return nil
+		}),
+		str(KeyStorage, "s3", "Storage", "Storage backend: s3 or local (files under local.dir).", connect.OneOf("s3", "local")),
+		str(KeyLocalDir, "", "Storage", "Root directory for sluice.storage=local.", nil),
+		str(KeyTopicsDir, "topics", "Storage", "Top-level directory (key prefix) for data.", nil),
+		str(KeyDirectoryDelim, "/", "Storage", "Directory delimiter.", nil),
+		str(KeyFileDelim, "+", "Storage", "File name delimiter.", nil),
+		{Name: KeyFlushSize, Type: connect.TypeInt, Importance: connect.High, Group: "Connector",
+			Doc: "Number of records written to a file before it is committed.", Validate: connect.AtLeast(1)},
+		long(KeyRotateInterval, "-1", "Connector", "Commit files when record timestamps span this many ms (-1 disables).", validateLongOrMinus1),
+		long(KeyRotateSchedule, "-1", "Connector", "Commit files at this wall-clock interval (-1 disables).", validateLongOrMinus1),
+		{Name: KeyFormatClass, Type: connect.TypeClass, Importance: connect.High, Group: "Connector",
+			Doc: "Output format class.", Validate: validateFormat, Recommended: []string{ParquetFormatClass, JSONFormatClass}},
+		str(KeyParquetCodec, "snappy", "Connector", "Parquet compression codec.", validateCodec, "snappy", "gzip", "zstd", "none"),
+		str(KeyJSONDecimalFormat, "BASE64", "Connector", "Decimal encoding in JsonFormat: BASE64 or NUMERIC.", connect.OneOf("BASE64", "NUMERIC")),
+		str(KeySchemaCompatibility, "NONE", "Connector", "Schema evolution handling.", connect.OneOf("NONE", "BACKWARD", "FORWARD", "FULL")),
+		str(KeyNullValues, "fail", "Connector", "Records with null values: fail, ignore or write (JsonFormat only).", connect.OneOf("fail", "ignore", "write")),
+		{Name: KeyPartitionerClass, Type: connect.TypeClass, Default: DefaultPartitionerClass, HasDefault: true,
+			Importance: connect.High, Group: "Partitioner", Doc: "Partitioner class.", Validate: validatePartitioner},
+		str(KeyPartitionField, "", "Partitioner", "Fields used by FieldPartitioner (comma-separated).", nil),
+		str(KeyPathFormat, "", "Partitioner", "Joda-style path format for time-based partitioners.", validatePathFormat),
+		long(KeyPartitionDuration, "-1", "Partitioner", "Duration of a time-based partition in ms.", validateLongOrMinus1),
+		str(KeyLocale, "", "Partitioner", "Locale for time-based paths (numeric fields only, so informational).", nil),
+		str(KeyTimezone, "", "Partitioner", "Time zone for time-based paths (IANA name, e.g. UTC).", validateTimezone),
+		str(KeyTimestampExtractor, "Wallclock", "Partitioner", "Wallclock, Record or RecordField.", func(v string) error {
+			if extractorName(v) == "" {
+				return fmt.Errorf("must be Wallclock, Record or RecordField")
+			}
+			return nil
+		}),
+		str(KeyTimestampField, "timestamp", "Partitioner", "Record field holding the timestamp for RecordField.", nil),
+		long(KeyBufferMaxBytes, strconv.Itoa(256<<20), "sluice", "Cap on in-memory buffered bytes across all open files.", connect.AtLeast(1<<20)),
+		long(KeyRowGroupBytes, strconv.Itoa(32<<20), "sluice", "Approximate Parquet row group size in memory.", connect.AtLeast(64<<10)),
+		str(KeySpillDir, "", "sluice", "Directory for spilled file buffers (default: system temp dir).", nil),
+		{Name: KeyRecovery, Type: connect.TypeBoolean, Default: "true", HasDefault: true, Importance: connect.Low, Group: "sluice",
+			Doc: "Write a commit marker per partition and skip data already uploaded when a partition is assigned."},
+	}
+}
+
+// settings is the parsed configuration of a task.
+type settings struct {
+	bucket, region, endpoint string
+	pathStyle                bool
+	accessKey, secretKey     string
+	partSize                 int64
+	local                    bool
+	localDir                 string
+	topicsDir                string
+	dirDelim, fileDelim      string
+
+	flushSize        int64
+	rotateIntervalMs int64
+	rotateScheduleMs int64
+	format           string // parquet | json
+	codec            string
+	jsonDecimalNum   bool
+	compat           string
+	nullValues       string
+
+	partitioner     string
+	partitionFields []string
+	pathFormat      string
+	durationMs      int64
+	locale          string
+	tz              *time.Location
+	extractor       string
+	timestampField  string
+
+	bufferMax   int64
+	rowGroupMax int64
+	spillDir    string
+	recovery    bool
+}
+
+// parseSettings validates cfg and returns the task settings. Errors are
+// *connect.ConfigError naming the key.
+func parseSettings(raw map[string]string) (*settings, error) {
+	cfg, err := configDef().Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	s := &settings{
+		bucket:           strings.TrimSpace(cfg.String(KeyBucket)),
+		region:           strings.TrimSpace(cfg.String(KeyRegion)),
+		endpoint:         strings.TrimSpace(cfg.String(KeyStoreURL)),
+		pathStyle:        cfg.Bool(KeyPathStyle),
+		accessKey:        strings.TrimSpace(cfg.String(KeyAccessKeyID)),
+		secretKey:        cfg.String(KeySecretAccessKey),
+		partSize:         cfg.Int64(KeyPartSize),
+		localDir:         strings.TrimSpace(cfg.String(KeyLocalDir)),
+		topicsDir:        strings.Trim(strings.TrimSpace(cfg.String(KeyTopicsDir)), "/"),
+		dirDelim:         cfg.String(KeyDirectoryDelim),
+		fileDelim:        cfg.String(KeyFileDelim),
+		flushSize:        cfg.Int64(KeyFlushSize),
+		rotateIntervalMs: cfg.Int64(KeyRotateInterval),
+		rotateScheduleMs: cfg.Int64(KeyRotateSchedule),
+		format:           formatName(cfg.String(KeyFormatClass)),
+		codec:            strings.ToLower(strings.TrimSpace(cfg.String(KeyParquetCodec))),
+		jsonDecimalNum:   strings.EqualFold(strings.TrimSpace(cfg.String(KeyJSONDecimalFormat)), "NUMERIC"),
+		compat:           strings.ToUpper(strings.TrimSpace(cfg.String(KeySchemaCompatibility))),
+		nullValues:       strings.ToLower(strings.TrimSpace(cfg.String(KeyNullValues))),
+		partitioner:      partitionerName(cfg.String(KeyPartitionerClass)),
+		partitionFields:  cfg.List(KeyPartitionField),
+		pathFormat:       strings.TrimSpace(cfg.String(KeyPathFormat)),
+		durationMs:       cfg.Int64(KeyPartitionDuration),
+		locale:           strings.TrimSpace(cfg.String(KeyLocale)),
+		extractor:        extractorName(cfg.String(KeyTimestampExtractor)),
+		timestampField:   strings.TrimSpace(cfg.String(KeyTimestampField)),
+		bufferMax:        cfg.Int64(KeyBufferMaxBytes),
+		rowGroupMax:      cfg.Int64(KeyRowGroupBytes),
+		spillDir:         strings.TrimSpace(cfg.String(KeySpillDir)),
+		recovery:         cfg.Bool(KeyRecovery),
+	}
+	if v, ok := raw[KeyPathStyleEnabled]; ok {
+		if err := connect.OneOf("true", "false")(v); err != nil {
+			return nil, connect.Errorf(KeyPathStyleEnabled, "%v", err)
+		}
+		s.pathStyle = s.pathStyle || strings.EqualFold(strings.TrimSpace(v), "true")
+	}
+	if s.dirDelim == "" {
+		return nil, connect.Errorf(KeyDirectoryDelim, "must not be empty")
+	}
+	if s.fileDelim == "" {
+		return nil, connect.Errorf(KeyFileDelim, "must not be empty")
+	}
+	if strings.EqualFold(strings.TrimSpace(cfg.String(KeyStorage)), "local") {
+		s.local = true
+	}
+	if strings.HasPrefix(s.endpoint, "file://") {
+		u, _ := url.Parse(s.endpoint)
+		s.local = true
+		if s.localDir == "" {
+			s.localDir = u.Path
+		}
+	}
+	if s.local {
+		if s.localDir == "" {
+			return nil, connect.Errorf(KeyLocalDir, "required when %s=local", KeyStorage)
+		}
+	} else {
+		if s.bucket == "" {
+			return nil, connect.Errorf(KeyBucket, "Missing required configuration %q which has no default value.", KeyBucket)
+		}
+		if (s.accessKey == "") != (s.secretKey == "") {
+			return nil, connect.Errorf(KeySecretAccessKey, "%s and %s must be set together", KeyAccessKeyID, KeySecretAccessKey)
+		}
+	}
+	if s.nullValues == "write" && s.format == "parquet" {
+		return nil, connect.Errorf(KeyNullValues, "write is only supported with %s", JSONFormatClass)
+	}
+	if tzName := strings.TrimSpace(cfg.String(KeyTimezone)); tzName != "" {
+		s.tz, _ = time.LoadLocation(tzName)
+	}
+	switch s.partitioner {
+	case "field":
+		if len(s.partitionFields) == 0 {
+			return nil, connect.Errorf(KeyPartitionField, "required by FieldPartitioner")
+		}
+	case "daily":
+		s.pathFormat, s.durationMs = "'year'=YYYY/'month'=MM/'day'=dd", 24*3600*1000
+	case "hourly":
+		s.pathFormat, s.durationMs = "'year'=YYYY/'month'=MM/'day'=dd/'hour'=HH", 3600*1000
+	case "time":
+		if s.pathFormat == "" {
+			return nil, connect.Errorf(KeyPathFormat, "required by TimeBasedPartitioner")
+		}
+		if s.durationMs <= 0 {
+			return nil, connect.Errorf(KeyPartitionDuration, "required by TimeBasedPartitioner (a positive number of ms)")
+		}
+	}
+	if s.partitioner == "time" || s.partitioner == "daily" || s.partitioner == "hourly" {
+		if s.tz == nil {
+			return nil, connect.Errorf(KeyTimezone, "required by time-based partitioners (for example UTC)")
+		}
+		if s.locale == "" {
+			return nil, connect.Errorf(KeyLocale, "required by time-based partitioners (for example en-US)")
+		}
+	}
+	if s.extractor == "recordfield" && s.timestampField == "" {
+		return nil, connect.Errorf(KeyTimestampField, "required by the RecordField timestamp extractor")
+	}
+	if s.tz == nil {
+		s.tz = time.UTC
+	}
+	return s, nil
+}

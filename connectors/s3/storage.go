@@ -1,0 +1,355 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// errNotFound is returned by storage.get for a missing object.
+var errNotFound = errors.New("object not found")
+
+// StorageError reports a failed storage operation on one object key.
+type StorageError struct {
+	Op  string
+	Key string
+	Err error
+}
+
+func (e *StorageError) Error() string { return fmt.Sprintf("s3 sink: %s %s: %v", e.Op, e.Key, e.Err) }
+func (e *StorageError) Unwrap() error { return e.Err }
+
+// storage is where committed files go: an S3 bucket or a local directory.
+type storage interface {
+	// create starts writing an object; nothing is visible until commit.
+	create(ctx context.Context, key string) (upload, error)
+	get(ctx context.Context, key string) ([]byte, error)
+	put(ctx context.Context, key string, data []byte) error
+}
+
+// upload is one object being written. Writes may upload multipart parts
+// as they fill; commit makes the object visible atomically, abort discards
+// everything (including parts already uploaded).
+type upload interface {
+	io.Writer
+	commit(ctx context.Context) error
+	abort(ctx context.Context) error
+	// memBytes is the number of bytes held in memory.
+	memBytes() int64
+	// spill moves in-memory bytes to disk.
+	spill() error
+}
+
+// spillBuffer holds bytes in memory until spilled to a temporary file.
+type spillBuffer struct {
+	dir string
+	mem []byte
+	f   *os.File
+	n   int64
+}
+
+func (b *spillBuffer) Write(p []byte) (int, error) {
+	if b.f != nil {
+		n, err := b.f.Write(p)
+		b.n += int64(n)
+		return n, err
+	}
+	b.mem = append(b.mem, p...)
+	b.n += int64(len(p))
+	return len(p), nil
+}
+
+func (b *spillBuffer) spill() error {
+	if b.f != nil || len(b.mem) == 0 {
+		return nil
+	}
+	f, err := os.CreateTemp(b.dir, "sluice-s3-*.buf")
+	if err != nil {
+		return fmt.Errorf("spill buffer: %w", err)
+	}
+	if _, err := f.Write(b.mem); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return fmt.Errorf("spill buffer: %w", err)
+	}
+	b.f, b.mem = f, nil
+	return nil
+}
+
+func (b *spillBuffer) memBytes() int64 { return int64(len(b.mem)) }
+
+func (b *spillBuffer) reader() io.ReadSeeker {
+	if b.f != nil {
+		return io.NewSectionReader(b.f, 0, b.n)
+	}
+	return bytes.NewReader(b.mem)
+}
+
+func (b *spillBuffer) reset() error {
+	b.n = 0
+	if b.f != nil {
+		if err := b.f.Truncate(0); err != nil {
+			return err
+		}
+		_, err := b.f.Seek(0, io.SeekStart)
+		return err
+	}
+	b.mem = b.mem[:0]
+	return nil
+}
+
+func (b *spillBuffer) close() {
+	if b.f != nil {
+		b.f.Close()
+		os.Remove(b.f.Name())
+		b.f = nil
+	}
+	b.mem = nil
+}
+
+// s3Storage writes to an S3 bucket.
+type s3Storage struct {
+	client   *s3.Client
+	bucket   string
+	partSize int64
+	spillDir string
+}
+
+func newS3Storage(ctx context.Context, s *settings) (*s3Storage, error) {
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(s.region)}
+	if s.accessKey != "" {
+		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(s.accessKey, s.secretKey, "")))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("s3 sink: load AWS configuration: %w", err)
+	}
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if s.endpoint != "" {
+			o.BaseEndpoint = aws.String(s.endpoint)
+		}
+		o.UsePathStyle = s.pathStyle
+		// S3-compatible stores often lack the newer default checksums.
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		o.HTTPClient = &http.Client{Timeout: 5 * time.Minute}
+	})
+	return &s3Storage{client: client, bucket: s.bucket, partSize: s.partSize, spillDir: s.spillDir}, nil
+}
+
+func (s *s3Storage) create(ctx context.Context, key string) (upload, error) {
+	return &s3Upload{st: s, key: key, ctx: ctx, buf: spillBuffer{dir: s.spillDir}}, nil
+}
+
+func (s *s3Storage) get(ctx context.Context, key string) ([]byte, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key})
+	if err != nil {
+		var nsk *types.NoSuchKey
+		if errors.As(err, &nsk) || strings.Contains(err.Error(), "StatusCode: 404") {
+			return nil, errNotFound
+		}
+		return nil, &StorageError{"get", key, err}
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		return nil, &StorageError{"get", key, err}
+	}
+	return b, nil
+}
+
+func (s *s3Storage) put(ctx context.Context, key string, data []byte) error {
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &key,
+		Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data)))})
+	if err != nil {
+		return &StorageError{"put", key, err}
+	}
+	return nil
+}
+
+// s3Upload buffers an object and switches to a multipart upload once a
+// part's worth of bytes is buffered, uploading each part as it fills.
+type s3Upload struct {
+	st       *s3Storage
+	key      string
+	ctx      context.Context
+	buf      spillBuffer
+	uploadID string
+	parts    []types.CompletedPart
+	err      error
+}
+
+func (u *s3Upload) Write(p []byte) (int, error) {
+	if u.err != nil {
+		return 0, u.err
+	}
+	n, err := u.buf.Write(p)
+	if err != nil {
+		u.err = err
+		return n, err
+	}
+	if u.buf.n >= u.st.partSize {
+		if err := u.uploadPart(u.ctx); err != nil {
+			u.err = err
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func (u *s3Upload) memBytes() int64 { return u.buf.memBytes() }
+func (u *s3Upload) spill() error    { return u.buf.spill() }
+
+func (u *s3Upload) uploadPart(ctx context.Context) error {
+	c := u.st.client
+	if u.uploadID == "" {
+		out, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &u.st.bucket, Key: &u.key})
+		if err != nil {
+			return &StorageError{"create multipart upload", u.key, err}
+		}
+		u.uploadID = aws.ToString(out.UploadId)
+	}
+	num := int32(len(u.parts) + 1)
+	out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: &u.st.bucket, Key: &u.key, UploadId: &u.uploadID,
+		PartNumber: aws.Int32(num), Body: u.buf.reader(), ContentLength: aws.Int64(u.buf.n)})
+	if err != nil {
+		return &StorageError{fmt.Sprintf("upload part %d", num), u.key, err}
+	}
+	u.parts = append(u.parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(num)})
+	return u.buf.reset()
+}
+
+func (u *s3Upload) commit(ctx context.Context) error {
+	if u.err != nil {
+		return u.err
+	}
+	defer u.buf.close()
+	c := u.st.client
+	if u.uploadID == "" {
+		_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: &u.st.bucket, Key: &u.key,
+			Body: u.buf.reader(), ContentLength: aws.Int64(u.buf.n)})
+		if err != nil {
+			return &StorageError{"put", u.key, err}
+		}
+		return nil
+	}
+	if u.buf.n > 0 {
+		if err := u.uploadPart(ctx); err != nil {
+			return err
+		}
+	}
+	_, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &u.st.bucket, Key: &u.key,
+		UploadId: &u.uploadID, MultipartUpload: &types.CompletedMultipartUpload{Parts: u.parts}})
+	if err != nil {
+		return &StorageError{"complete multipart upload", u.key, err}
+	}
+	u.uploadID = ""
+	return nil
+}
+
+func (u *s3Upload) abort(ctx context.Context) error {
+	u.buf.close()
+	if u.uploadID == "" {
+		return nil
+	}
+	id := u.uploadID
+	u.uploadID = ""
+	_, err := u.st.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &u.st.bucket, Key: &u.key, UploadId: &id})
+	if err != nil {
+		return &StorageError{"abort multipart upload", u.key, err}
+	}
+	return nil
+}
+
+// localStorage writes objects as files under a root directory; a file is
+// written to a temporary name and renamed into place on commit.
+type localStorage struct{ root string }
+
+func (l *localStorage) path(key string) string {
+	return filepath.Join(l.root, filepath.FromSlash(key))
+}
+
+func (l *localStorage) create(_ context.Context, key string) (upload, error) {
+	p := l.path(key)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return nil, &StorageError{"create", key, err}
+	}
+	f, err := os.CreateTemp(filepath.Dir(p), ".sluice-tmp-*")
+	if err != nil {
+		return nil, &StorageError{"create", key, err}
+	}
+	return &localUpload{f: f, final: p, key: key}, nil
+}
+
+func (l *localStorage) get(_ context.Context, key string) ([]byte, error) {
+	b, err := os.ReadFile(l.path(key))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, errNotFound
+	}
+	if err != nil {
+		return nil, &StorageError{"get", key, err}
+	}
+	return b, nil
+}
+
+func (l *localStorage) put(ctx context.Context, key string, data []byte) error {
+	u, err := l.create(ctx, key)
+	if err != nil {
+		return err
+	}
+	if _, err := u.Write(data); err != nil {
+		u.abort(ctx)
+		return &StorageError{"put", key, err}
+	}
+	return u.commit(ctx)
+}
+
+type localUpload struct {
+	f     *os.File
+	final string
+	key   string
+}
+
+func (u *localUpload) Write(p []byte) (int, error) { return u.f.Write(p) }
+func (u *localUpload) memBytes() int64             { return 0 }
+func (u *localUpload) spill() error                { return nil }
+
+func (u *localUpload) commit(context.Context) error {
+	if err := u.f.Sync(); err != nil {
+		u.f.Close()
+		os.Remove(u.f.Name())
+		return &StorageError{"sync", u.key, err}
+	}
+	if err := u.f.Close(); err != nil {
+		os.Remove(u.f.Name())
+		return &StorageError{"close", u.key, err}
+	}
+	if err := os.Rename(u.f.Name(), u.final); err != nil {
+		os.Remove(u.f.Name())
+		return &StorageError{"rename", u.key, err}
+	}
+	if d, err := os.Open(filepath.Dir(u.final)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+func (u *localUpload) abort(context.Context) error {
+	u.f.Close()
+	os.Remove(u.f.Name())
+	return nil
+}

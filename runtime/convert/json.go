@@ -1,0 +1,185 @@
+package convert
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/sluicehq/sluice/runtime/connect"
+)
+
+// JSON converter configuration keys, as in Kafka's JsonConverterConfig.
+const (
+	SchemasEnableConfig          = "schemas.enable"
+	SchemasCacheSizeConfig       = "schemas.cache.size"
+	DecimalFormatConfig          = "decimal.format"
+	ReplaceNullWithDefaultConfig = "replace.null.with.default"
+)
+
+// DecimalFormat selects how Decimal values are written.
+type DecimalFormat int
+
+// Decimal formats (decimal.format).
+const (
+	// DecimalBase64 writes the unscaled two's-complement bytes as base64
+	// (Kafka's default, "BASE64").
+	DecimalBase64 DecimalFormat = iota
+	// DecimalNumeric writes a JSON number ("NUMERIC").
+	DecimalNumeric
+)
+
+// JSONConfigDef declares the JsonConverter's configuration keys.
+func JSONConfigDef() connect.ConfigDef {
+	return connect.ConfigDef{
+		{Name: SchemasEnableConfig, Type: connect.TypeBoolean, Default: "true", HasDefault: true, Importance: connect.High,
+			Doc: "Include schemas within each of the serialized values and keys."},
+		{Name: SchemasCacheSizeConfig, Type: connect.TypeInt, Default: "1000", HasDefault: true, Importance: connect.High,
+			Doc: "Maximum number of schemas that can be cached in this converter instance.", Validate: connect.AtLeast(0)},
+		{Name: DecimalFormatConfig, Type: connect.TypeString, Default: "BASE64", HasDefault: true, Importance: connect.Low,
+			Doc: "Serialization format for Connect Decimal values: BASE64 or NUMERIC.", Validate: connect.OneOf("BASE64", "NUMERIC"),
+			Recommended: []string{"BASE64", "NUMERIC"}},
+		{Name: ReplaceNullWithDefaultConfig, Type: connect.TypeBoolean, Default: "true", HasDefault: true, Importance: connect.Low,
+			Doc: "Whether to replace fields that have a default value and that are null to the default value."},
+	}
+}
+
+// JSON is Kafka Connect's JsonConverter
+// (org.apache.kafka.connect.json.JsonConverter). With schemas.enable=true it
+// writes the envelope {"schema":...,"payload":...} byte-for-byte as Kafka
+// does; with false it writes the bare payload.
+//
+// Reading schemaless JSON (schemas.enable=false, or a null schema in the
+// envelope) yields map[string]any for objects, []any for arrays, string,
+// bool, nil, and for numbers int64 when the literal is integral (no
+// fraction or exponent, like Jackson's int/long nodes) and fits in int64,
+// float64 otherwise.
+type JSON struct {
+	schemasEnabled  bool
+	decimalFormat   DecimalFormat
+	replaceNull     bool
+	cacheSize       int
+	isKey           bool
+	mu              sync.Mutex
+	fromSchemaCache map[*connect.Schema][]byte
+	toSchemaCache   map[string]*connect.Schema
+}
+
+// NewJSON returns a JsonConverter configured from cfg (schemas.enable,
+// schemas.cache.size, decimal.format, replace.null.with.default).
+func NewJSON(cfg map[string]string, isKey bool) (*JSON, error) {
+	if errs := JSONConfigDef().Errors(cfg); len(errs) > 0 {
+		return nil, errs[0]
+	}
+	c := connect.Config(cfg)
+	j := &JSON{
+		schemasEnabled: true,
+		replaceNull:    true,
+		cacheSize:      1000,
+		isKey:          isKey,
+	}
+	if v, ok := cfg[SchemasEnableConfig]; ok {
+		j.schemasEnabled = c.Bool(SchemasEnableConfig) || strings.TrimSpace(v) == ""
+	}
+	if _, ok := cfg[ReplaceNullWithDefaultConfig]; ok {
+		j.replaceNull = c.Bool(ReplaceNullWithDefaultConfig)
+	}
+	if v, ok := cfg[SchemasCacheSizeConfig]; ok {
+		n, _ := strconv.Atoi(strings.TrimSpace(v))
+		j.cacheSize = n
+	}
+	if strings.EqualFold(strings.TrimSpace(cfg[DecimalFormatConfig]), "NUMERIC") {
+		j.decimalFormat = DecimalNumeric
+	}
+	j.fromSchemaCache = map[*connect.Schema][]byte{}
+	j.toSchemaCache = map[string]*connect.Schema{}
+	return j, nil
+}
+
+// SchemasEnabled reports whether the converter writes and expects the
+// schema envelope.
+func (j *JSON) SchemasEnabled() bool { return j.schemasEnabled }
+
+// FromConnect serializes v. A nil value yields nil bytes (a tombstone),
+// whatever the schema.
+func (j *JSON) FromConnect(_ string, s *connect.Schema, v any) ([]byte, error) {
+	if v == nil {
+		return nil, nil
+	}
+	e := encoder{decimalFormat: j.decimalFormat, replaceNull: j.replaceNull}
+	buf := make([]byte, 0, 256)
+	var err error
+	if j.schemasEnabled {
+		buf = append(buf, `{"schema":`...)
+		if s == nil {
+			buf = append(buf, "null"...)
+		} else {
+			sj, err := j.schemaJSON(&e, s)
+			if err != nil {
+				return nil, err
+			}
+			buf = append(buf, sj...)
+		}
+		buf = append(buf, `,"payload":`...)
+		if buf, err = e.value(buf, s, v, ""); err != nil {
+			return nil, err
+		}
+		buf = append(buf, '}')
+		return buf, nil
+	}
+	if buf, err = e.value(buf, s, v, ""); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// SchemaJSON returns the JSON form of a schema as Kafka writes it in the
+// envelope's "schema" member.
+func (j *JSON) SchemaJSON(s *connect.Schema) ([]byte, error) {
+	e := encoder{decimalFormat: j.decimalFormat, replaceNull: j.replaceNull}
+	b, err := j.schemaJSON(&e, s)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(nil), b...), nil
+}
+
+func (j *JSON) schemaJSON(e *encoder, s *connect.Schema) ([]byte, error) {
+	j.mu.Lock()
+	b, ok := j.fromSchemaCache[s]
+	j.mu.Unlock()
+	if ok {
+		return b, nil
+	}
+	b, err := e.schema(nil, s, "", "")
+	if err != nil {
+		return nil, err
+	}
+	if j.cacheSize > 0 {
+		j.mu.Lock()
+		if len(j.fromSchemaCache) >= j.cacheSize {
+			clear(j.fromSchemaCache)
+		}
+		j.fromSchemaCache[s] = b
+		j.mu.Unlock()
+	}
+	return b, nil
+}
+
+func (j *JSON) cachedSchema(raw string) (*connect.Schema, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	s, ok := j.toSchemaCache[raw]
+	return s, ok
+}
+
+func (j *JSON) cacheSchema(raw string, s *connect.Schema) {
+	if j.cacheSize <= 0 {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if len(j.toSchemaCache) >= j.cacheSize {
+		clear(j.toSchemaCache)
+	}
+	j.toSchemaCache[raw] = s
+}

@@ -1,0 +1,258 @@
+package worker
+
+import (
+	"encoding/json"
+	"maps"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Target states stored in the config topic.
+const (
+	targetStarted = "STARTED"
+	targetPaused  = "PAUSED"
+	targetStopped = "STOPPED"
+)
+
+// restartRequest is a restart-connector record (or a sluice restart-task
+// record when task >= 0).
+type restartRequest struct {
+	Connector    string
+	Task         int // -1 for a connector restart
+	IncludeTasks bool
+	OnlyFailed   bool
+}
+
+// snapshot is an immutable view of the config topic.
+type snapshot struct {
+	offset     int64 // next config topic offset
+	connectors map[string]map[string]string
+	tasks      map[string][]map[string]string // committed task configs
+	targets    map[string]string
+}
+
+func (s *snapshot) target(name string) string {
+	if t, ok := s.targets[name]; ok {
+		return t
+	}
+	return targetStarted
+}
+
+// shape is the set of connectors and their task counts, which determines
+// the assignment.
+func (s *snapshot) shape() string {
+	names := make([]string, 0, len(s.connectors))
+	for n := range s.connectors {
+		names = append(names, n)
+	}
+	sortStrings(names)
+	var b strings.Builder
+	for _, n := range names {
+		b.WriteString(n)
+		b.WriteByte('=')
+		b.WriteString(strconv.Itoa(len(s.tasks[n])))
+		b.WriteByte(';')
+	}
+	return b.String()
+}
+
+// configState accumulates the config topic.
+type configState struct {
+	mu         sync.Mutex
+	offset     int64
+	connectors map[string]map[string]string
+	tasks      map[string][]map[string]string
+	pending    map[string]map[int]map[string]string
+	targets    map[string]string
+	restarts   []restartRequest
+	// live is set once the worker read the topic to its end at startup;
+	// restart requests read before are history, not requests.
+	live bool
+	// onChange is called (without the lock) after each applied record.
+	onChange func()
+}
+
+func newConfigState() *configState {
+	return &configState{
+		connectors: map[string]map[string]string{},
+		tasks:      map[string][]map[string]string{},
+		pending:    map[string]map[int]map[string]string{},
+		targets:    map[string]string{},
+	}
+}
+
+type propsValue struct {
+	Properties map[string]string `json:"properties"`
+}
+
+type commitValue struct {
+	Tasks int `json:"tasks"`
+}
+
+type targetValue struct {
+	State string `json:"state"`
+}
+
+type restartValue struct {
+	IncludeTasks bool `json:"include-tasks"`
+	OnlyFailed   bool `json:"only-failed"`
+}
+
+// apply folds one config topic record into the state. Malformed records are
+// skipped (reported through the returned error).
+func (c *configState) apply(key string, value []byte, offset int64) error {
+	c.mu.Lock()
+	err := c.applyLocked(key, value)
+	c.offset = offset + 1
+	c.mu.Unlock()
+	return err
+}
+
+func (c *configState) applyLocked(key string, value []byte) error {
+	switch {
+	case strings.HasPrefix(key, "connector-"):
+		name := strings.TrimPrefix(key, "connector-")
+		if value == nil {
+			delete(c.connectors, name)
+			delete(c.tasks, name)
+			delete(c.pending, name)
+			delete(c.targets, name)
+			return nil
+		}
+		var v propsValue
+		if err := json.Unmarshal(value, &v); err != nil {
+			return err
+		}
+		if v.Properties == nil {
+			v.Properties = map[string]string{}
+		}
+		c.connectors[name] = v.Properties
+	case strings.HasPrefix(key, "task-"):
+		name, n, ok := splitTaskKey(strings.TrimPrefix(key, "task-"))
+		if !ok {
+			return errBadKey
+		}
+		if value == nil {
+			return nil
+		}
+		var v propsValue
+		if err := json.Unmarshal(value, &v); err != nil {
+			return err
+		}
+		if c.pending[name] == nil {
+			c.pending[name] = map[int]map[string]string{}
+		}
+		c.pending[name][n] = v.Properties
+	case strings.HasPrefix(key, "commit-"):
+		name := strings.TrimPrefix(key, "commit-")
+		if value == nil {
+			return nil
+		}
+		var v commitValue
+		if err := json.Unmarshal(value, &v); err != nil {
+			return err
+		}
+		p := c.pending[name]
+		tasks := make([]map[string]string, 0, v.Tasks)
+		for i := 0; i < v.Tasks; i++ {
+			cfg, ok := p[i]
+			if !ok {
+				// Incomplete set: Kafka Connect treats it as inconsistent; keep
+				// the previous committed configs.
+				return errInconsistentTasks
+			}
+			tasks = append(tasks, cfg)
+		}
+		c.tasks[name] = tasks
+		delete(c.pending, name)
+	case strings.HasPrefix(key, "target-state-"):
+		name := strings.TrimPrefix(key, "target-state-")
+		if value == nil {
+			delete(c.targets, name)
+			return nil
+		}
+		var v targetValue
+		if err := json.Unmarshal(value, &v); err != nil {
+			return err
+		}
+		switch v.State {
+		case targetStarted, targetPaused, targetStopped:
+			c.targets[name] = v.State
+		default:
+			return errBadKey
+		}
+	case strings.HasPrefix(key, "restart-connector-"):
+		if value == nil || !c.live {
+			return nil
+		}
+		var v restartValue
+		if err := json.Unmarshal(value, &v); err != nil {
+			return err
+		}
+		c.restarts = append(c.restarts, restartRequest{Connector: strings.TrimPrefix(key, "restart-connector-"), Task: -1, IncludeTasks: v.IncludeTasks, OnlyFailed: v.OnlyFailed})
+	case strings.HasPrefix(key, "restart-task-"):
+		if value == nil || !c.live {
+			return nil
+		}
+		name, n, ok := splitTaskKey(strings.TrimPrefix(key, "restart-task-"))
+		if !ok {
+			return errBadKey
+		}
+		c.restarts = append(c.restarts, restartRequest{Connector: name, Task: n})
+	}
+	return nil
+}
+
+// splitTaskKey splits "<connector>-<n>".
+func splitTaskKey(s string) (string, int, bool) {
+	i := strings.LastIndexByte(s, '-')
+	if i <= 0 {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(s[i+1:])
+	if err != nil || n < 0 {
+		return "", 0, false
+	}
+	return s[:i], n, true
+}
+
+func (c *configState) setLive() {
+	c.mu.Lock()
+	c.live = true
+	c.mu.Unlock()
+}
+
+// takeRestarts returns and clears pending restart requests.
+func (c *configState) takeRestarts() []restartRequest {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.restarts
+	c.restarts = nil
+	return r
+}
+
+func (c *configState) snapshot() *snapshot {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := &snapshot{
+		offset:     c.offset,
+		connectors: make(map[string]map[string]string, len(c.connectors)),
+		tasks:      make(map[string][]map[string]string, len(c.tasks)),
+		targets:    maps.Clone(c.targets),
+	}
+	for k, v := range c.connectors {
+		s.connectors[k] = maps.Clone(v)
+	}
+	for k, v := range c.tasks {
+		if _, ok := c.connectors[k]; !ok {
+			continue
+		}
+		ts := make([]map[string]string, len(v))
+		for i, t := range v {
+			ts[i] = maps.Clone(t)
+		}
+		s.tasks[k] = ts
+	}
+	return s
+}

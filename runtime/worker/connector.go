@@ -1,0 +1,179 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/runtime/api"
+	"github.com/sluicehq/sluice/runtime/connect"
+)
+
+const (
+	stateRunning    = api.Running
+	statePaused     = api.Paused
+	stateStopped    = api.Stopped
+	stateFailed     = api.Failed
+	stateRestarting = api.Restarting
+)
+
+// connectorRunner runs one connector instance on the leader.
+type connectorRunner struct {
+	w    *Worker
+	name string
+	raw  map[string]string // as stored (unresolved)
+
+	conn      connect.Connector
+	state     string
+	target    string // target the runner last applied
+	wroteTask bool   // task configs generated for this instance
+}
+
+func (w *Worker) newConnectorRunner(name string, raw map[string]string) *connectorRunner {
+	return &connectorRunner{w: w, name: name, raw: maps.Clone(raw)}
+}
+
+func (c *connectorRunner) fail(err error) {
+	c.state = string(stateFailed)
+	c.w.log.Error("connector failed", "connector", c.name, "err", err)
+	c.w.writeConnectorStatus(c.name, c.state, err.Error())
+	if c.conn != nil {
+		_ = c.conn.Stop()
+		c.conn = nil
+	}
+}
+
+// reconcile applies the snapshot's target state to the connector.
+func (c *connectorRunner) reconcile(snap *snapshot, gen int32) {
+	if c.state == string(stateFailed) {
+		return
+	}
+	target := snap.target(c.name)
+	w := c.w
+	switch target {
+	case targetStopped:
+		if c.target != targetStopped {
+			c.stopInstance()
+			c.target = targetStopped
+			c.state = string(stateStopped)
+			w.writeConnectorStatus(c.name, c.state, "")
+		}
+		// A stopped connector has no tasks (KIP-875).
+		if len(snap.tasks[c.name]) > 0 {
+			ctx, cancel := context.WithTimeout(w.ctx, 30*time.Second)
+			if err := w.writeTaskConfigs(ctx, c.name, gen, nil); err != nil {
+				w.log.Warn("writing empty task configs", "connector", c.name, "err", err)
+			}
+			cancel()
+		}
+		return
+	case targetPaused:
+		if c.target != targetPaused {
+			c.stopInstance()
+			c.target = targetPaused
+			c.state = string(statePaused)
+			w.writeConnectorStatus(c.name, c.state, "")
+		}
+		return
+	}
+	if c.conn == nil {
+		if err := c.startInstance(); err != nil {
+			c.fail(err)
+			return
+		}
+		c.state = string(stateRunning)
+		c.target = targetStarted
+		w.writeConnectorStatus(c.name, c.state, "")
+	}
+	if c.wroteTask {
+		return
+	}
+	maxTasks := 1
+	if v, ok := c.raw["tasks.max"]; ok {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 1 {
+			c.fail(fmt.Errorf("invalid tasks.max %q: must be a positive integer", v))
+			return
+		}
+		maxTasks = n
+	}
+	tcs, err := c.conn.TaskConfigs(maxTasks)
+	if err != nil {
+		c.fail(fmt.Errorf("generating task configs: %w", err))
+		return
+	}
+	if len(tcs) > maxTasks {
+		tcs = tcs[:maxTasks]
+	}
+	resolved, _ := resolveConfig(c.raw)
+	for i := range tcs {
+		tcs[i] = reverseResolve(tcs[i], c.raw, resolved)
+	}
+	if tasksEqual(tcs, snap.tasks[c.name]) {
+		c.wroteTask = true
+		return
+	}
+	ctx, cancel := context.WithTimeout(w.ctx, 30*time.Second)
+	defer cancel()
+	if err := w.writeTaskConfigs(ctx, c.name, gen, tcs); err != nil {
+		w.log.Warn("writing task configs", "connector", c.name, "err", err)
+		return
+	}
+	c.wroteTask = true
+}
+
+func tasksEqual(a, b []map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !maps.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *connectorRunner) startInstance() error {
+	class := c.raw["connector.class"]
+	p, ok := c.w.plugin(class)
+	if !ok {
+		return fmt.Errorf("no plugin for connector.class %q", class)
+	}
+	cfg, err := resolveConfig(c.raw)
+	if err != nil {
+		return err
+	}
+	conn := p.New()
+	if conn == nil {
+		return fmt.Errorf("plugin %s returned no connector", p.Class)
+	}
+	parsed, err := conn.ConfigDef().Parse(cfg)
+	if err != nil {
+		return err
+	}
+	if err := conn.Start(c.w.ctx, parsed); err != nil {
+		return fmt.Errorf("starting connector: %w", err)
+	}
+	c.conn = conn
+	c.wroteTask = false
+	return nil
+}
+
+func (c *connectorRunner) stopInstance() {
+	if c.conn != nil {
+		if err := c.conn.Stop(); err != nil {
+			c.w.log.Warn("stopping connector", "connector", c.name, "err", err)
+		}
+		c.conn = nil
+	}
+	c.wroteTask = false
+}
+
+// stop stops the instance (rebalance, delete or reconfiguration).
+func (c *connectorRunner) stop() { c.stopInstance() }
+
+type apiState = api.State

@@ -1,0 +1,136 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// testBootstrap returns the bootstrap address integration tests run
+// against: SLUICE_TEST_BOOTSTRAP when set (e.g. sluice's own broker), else
+// a fresh in-process kfake cluster.
+func testBootstrap(t testing.TB) string {
+	t.Helper()
+	if addr := os.Getenv("SLUICE_TEST_BOOTSTRAP"); addr != "" {
+		return addr
+	}
+	c, err := kfake.NewCluster(
+		kfake.NumBrokers(1),
+		kfake.AllowAutoTopicCreation(),
+		kfake.DefaultNumPartitions(3),
+		kfake.GroupMinSessionTimeout(100*time.Millisecond),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()[0]
+}
+
+var nonWord = regexp.MustCompile(`[^A-Za-z0-9]+`)
+
+// testPrefix makes names unique per test so tests can share a broker.
+func testPrefix(t testing.TB) string {
+	return strings.ToLower(nonWord.ReplaceAllString(t.Name(), "-")) + fmt.Sprintf("-%d", time.Now().UnixNano()%1e6)
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("SLUICE_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func testConfig(bootstrap, prefix string, n int) Config {
+	c := DefaultConfig()
+	c.BootstrapServers = []string{bootstrap}
+	c.GroupID = prefix + "-workers"
+	c.ConfigTopic = prefix + "-configs"
+	c.OffsetTopic = prefix + "-offsets"
+	c.StatusTopic = prefix + "-status"
+	c.OffsetPartitions = 5
+	c.StatusPartitions = 2
+	c.KeyConverter = "string"
+	c.ValueConverter = "string"
+	c.OffsetFlushInterval = 200 * time.Millisecond
+	c.SessionTimeout = 2 * time.Second
+	c.HeartbeatInterval = 200 * time.Millisecond
+	c.RebalanceTimeout = 10 * time.Second
+	c.TaskShutdownTimeout = 3 * time.Second
+	c.AdvertisedURL = fmt.Sprintf("http://worker-%d:8083", n)
+	return c
+}
+
+func startWorker(t testing.TB, cfg Config, col *collector) *Worker {
+	t.Helper()
+	w, err := New(cfg, testPlugins(col), WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := w.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Close() })
+	return w
+}
+
+// waitFor polls cond until it returns nil or the timeout passes.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = cond(); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s: %v", what, err)
+}
+
+// topicValues reads every record of topic (from the beginning up to the
+// current end) and returns value counts.
+func topicValues(t testing.TB, bootstrap, topic string) map[string]int {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	out := map[string]int{}
+	idle := 0
+	for idle < 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		n := 0
+		fs.EachRecord(func(r *kgo.Record) { out[string(r.Value)]++; n++ })
+		if n == 0 {
+			idle++
+		} else {
+			idle = 0
+		}
+	}
+	return out
+}
+
+func expectedValues(tasks, count int) []string {
+	var out []string
+	for i := 0; i < tasks; i++ {
+		for n := 0; n < count; n++ {
+			out = append(out, fmt.Sprintf("t%d-%d", i, n))
+		}
+	}
+	return out
+}

@@ -1,0 +1,428 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/runtime/connect"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// sinkGroupID returns the consumer group of a sink connector.
+func sinkGroupID(name string, conn map[string]string) string {
+	if g := strings.TrimSpace(conn["consumer.override.group.id"]); g != "" {
+		return g
+	}
+	return "connect-" + name
+}
+
+// sinkContext is the connect.SinkTaskContext of a running sink task.
+type sinkContext struct {
+	t *taskRunner
+
+	mu       sync.Mutex
+	assigned map[connect.TopicPartition]bool
+	seeks    map[connect.TopicPartition]int64
+	commit   bool
+}
+
+func (c *sinkContext) Assignment() []connect.TopicPartition {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]connect.TopicPartition, 0, len(c.assigned))
+	for tp := range c.assigned {
+		out = append(out, tp)
+	}
+	return out
+}
+
+func (c *sinkContext) Seek(offsets map[connect.TopicPartition]int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for tp, o := range offsets {
+		c.seeks[tp] = o
+	}
+}
+
+func (c *sinkContext) RequestCommit() {
+	c.mu.Lock()
+	c.commit = true
+	c.mu.Unlock()
+}
+
+func (c *sinkContext) Logger() *slog.Logger  { return c.t.log }
+func (c *sinkContext) ConnectorName() string { return c.t.key.conn }
+func (c *sinkContext) TaskID() int           { return c.t.key.id }
+
+func (c *sinkContext) takeSeeks() map[string]map[int32]kgo.EpochOffset {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.seeks) == 0 {
+		return nil
+	}
+	out := map[string]map[int32]kgo.EpochOffset{}
+	for tp, o := range c.seeks {
+		if !c.assigned[tp] {
+			continue
+		}
+		if out[tp.Topic] == nil {
+			out[tp.Topic] = map[int32]kgo.EpochOffset{}
+		}
+		out[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: o}
+	}
+	c.seeks = map[connect.TopicPartition]int64{}
+	return out
+}
+
+func (c *sinkContext) takeCommit() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.commit
+	c.commit = false
+	return r
+}
+
+// sinkState is what the sink loop and the rebalance callbacks share; mu
+// serializes every call into the task.
+type sinkState struct {
+	mu        sync.Mutex
+	task      connect.SinkTask
+	current   map[connect.TopicPartition]int64 // next offset after records Put
+	committed map[connect.TopicPartition]int64
+	hwm       map[connect.TopicPartition]int64
+	failErr   error
+}
+
+func tpsOf(m map[string][]int32) []connect.TopicPartition {
+	var out []connect.TopicPartition
+	for t, ps := range m {
+		for _, p := range ps {
+			out = append(out, connect.TopicPartition{Topic: t, Partition: p})
+		}
+	}
+	return out
+}
+
+func (t *taskRunner) runSink(ctx context.Context, st connect.SinkTask, tcfg, conn map[string]string, p *pipeline) {
+	w := t.w
+	topics := connect.SplitList(conn["topics"])
+	regex := strings.TrimSpace(conn["topics.regex"])
+	if len(topics) == 0 && regex == "" {
+		t.fail(connect.Errorf("topics", "a sink connector needs topics or topics.regex"))
+		return
+	}
+	if regex != "" {
+		if _, err := regexp.Compile(regex); err != nil {
+			t.fail(connect.Errorf("topics.regex", "invalid regular expression: %v", err))
+			return
+		}
+		topics = []string{regex}
+	}
+	sctx := &sinkContext{t: t, assigned: map[connect.TopicPartition]bool{}, seeks: map[connect.TopicPartition]int64{}}
+	ss := &sinkState{task: st, current: map[connect.TopicPartition]int64{}, committed: map[connect.TopicPartition]int64{}, hwm: map[connect.TopicPartition]int64{}}
+	w.metrics.registerSink(t.key, ss)
+	defer w.metrics.unregisterSink(t.key)
+
+	if err := p.eh.retry(ctx, func() error { return st.Open(ctx, tcfg, sctx) }); err != nil {
+		t.fail(fmt.Errorf("opening sink task: %w", err))
+		_ = st.Close()
+		return
+	}
+
+	pausedNow := func() bool { pp, _ := t.isPaused(); return pp }
+	onAssigned := func(cctx context.Context, cl *kgo.Client, m map[string][]int32) {
+		ss.mu.Lock()
+		defer ss.mu.Unlock()
+		tps := tpsOf(m)
+		sctx.mu.Lock()
+		for _, tp := range tps {
+			sctx.assigned[tp] = true
+		}
+		sctx.mu.Unlock()
+		if err := st.Assign(cctx, tps); err != nil && ss.failErr == nil {
+			ss.failErr = fmt.Errorf("assigning partitions: %w", err)
+		}
+		if seeks := sctx.takeSeeks(); seeks != nil {
+			cl.SetOffsets(seeks)
+		}
+		if pausedNow() {
+			cl.PauseFetchPartitions(m)
+		}
+	}
+	drop := func(cctx context.Context, cl *kgo.Client, m map[string][]int32, commit bool) {
+		ss.mu.Lock()
+		defer ss.mu.Unlock()
+		var tps []connect.TopicPartition
+		only := map[connect.TopicPartition]bool{}
+		sctx.mu.Lock()
+		for _, tp := range tpsOf(m) {
+			if sctx.assigned[tp] {
+				tps = append(tps, tp)
+				only[tp] = true
+			}
+		}
+		sctx.mu.Unlock()
+		if len(tps) == 0 {
+			return
+		}
+		if commit {
+			if err := t.flushCommit(cctx, cl, ss, p, only); err != nil {
+				t.log.Warn("flush and commit before revocation failed; records will be consumed again", "err", err)
+			}
+		}
+		if err := st.Revoke(cctx, tps); err != nil {
+			t.log.Warn("revoking partitions", "err", err)
+		}
+		sctx.mu.Lock()
+		for _, tp := range tps {
+			delete(sctx.assigned, tp)
+			delete(ss.current, tp)
+			delete(ss.committed, tp)
+			delete(ss.hwm, tp)
+		}
+		sctx.mu.Unlock()
+	}
+	opts := []kgo.Opt{
+		kgo.ConsumerGroup(sinkGroupID(t.key.conn, conn)),
+		kgo.ConsumeTopics(topics...),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(defaultFetchWait),
+		kgo.OnPartitionsAssigned(onAssigned),
+		kgo.OnPartitionsRevoked(func(c context.Context, cl *kgo.Client, m map[string][]int32) { drop(c, cl, m, true) }),
+		kgo.OnPartitionsLost(func(c context.Context, cl *kgo.Client, m map[string][]int32) { drop(c, cl, m, false) }),
+	}
+	if regex != "" {
+		opts = append(opts, kgo.ConsumeRegex())
+	}
+	cl, err := kgo.NewClient(w.clientOpts(opts...)...)
+	if err != nil {
+		t.fail(err)
+		_ = st.Close()
+		return
+	}
+	if pausedNow() {
+		t.setState(statePaused, "")
+	} else {
+		t.setState(stateRunning, "")
+	}
+	lastFlush := time.Now()
+	wasPaused := false
+	var failErr error
+	for ctx.Err() == nil {
+		paused := pausedNow()
+		if paused != wasPaused {
+			sctx.mu.Lock()
+			m := map[string][]int32{}
+			for tp := range sctx.assigned {
+				m[tp.Topic] = append(m[tp.Topic], tp.Partition)
+			}
+			sctx.mu.Unlock()
+			if paused {
+				cl.PauseFetchPartitions(m)
+			} else {
+				cl.ResumeFetchPartitions(m)
+			}
+			wasPaused = paused
+		}
+		pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		fs := cl.PollRecords(pctx, 1000)
+		cancel()
+		if fs.IsClientClosed() {
+			break
+		}
+		fs.EachError(func(tp string, part int32, err error) {
+			if ctx.Err() == nil && pctx.Err() == nil {
+				t.log.Warn("consuming", "topic", tp, "partition", part, "err", err)
+			}
+		})
+		ss.mu.Lock()
+		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
+			ss.hwm[connect.TopicPartition{Topic: fp.Topic, Partition: fp.Partition}] = fp.HighWatermark
+		})
+		if ss.failErr != nil {
+			failErr = ss.failErr
+		} else if recs := fs.Records(); len(recs) > 0 {
+			failErr = t.putBatch(ctx, st, ss, p, recs)
+		}
+		if failErr == nil && (time.Since(lastFlush) >= w.cfg.OffsetFlushInterval || sctx.takeCommit()) {
+			fctx, fcancel := context.WithTimeout(context.Background(), w.cfg.OffsetFlushTimeout)
+			if err := t.flushCommit(fctx, cl, ss, p, nil); err != nil {
+				t.log.Warn("periodic flush and commit failed", "err", err)
+			}
+			fcancel()
+			lastFlush = time.Now()
+		}
+		ss.mu.Unlock()
+		if seeks := sctx.takeSeeks(); seeks != nil {
+			cl.SetOffsets(seeks)
+		}
+		cl.AllowRebalance()
+		if failErr != nil {
+			break
+		}
+	}
+	// Stop: flush, commit, revoke everything, leave the group.
+	fctx, cancel := context.WithTimeout(context.Background(), w.cfg.TaskShutdownTimeout)
+	all := map[string][]int32{}
+	sctx.mu.Lock()
+	for tp := range sctx.assigned {
+		all[tp.Topic] = append(all[tp.Topic], tp.Partition)
+	}
+	sctx.mu.Unlock()
+	drop(fctx, cl, all, failErr == nil)
+	cancel()
+	cl.Close()
+	if err := st.Close(); err != nil {
+		t.log.Warn("closing sink task", "err", err)
+	}
+	if failErr != nil {
+		t.fail(failErr)
+	}
+}
+
+// putBatch converts, transforms and hands a batch to the task. ss.mu is
+// held.
+func (t *taskRunner) putBatch(ctx context.Context, st connect.SinkTask, ss *sinkState, p *pipeline, recs []*kgo.Record) error {
+	batch := make([]*connect.Record, 0, len(recs))
+	for _, kr := range recs {
+		t.w.metrics.recordIn(t.key)
+		r, err := t.sinkRecord(ctx, p, kr)
+		if err != nil {
+			return err
+		}
+		if r != nil {
+			batch = append(batch, r)
+		}
+	}
+	if len(batch) > 0 {
+		delay := 100 * time.Millisecond
+		for {
+			err := st.Put(ctx, batch)
+			if err == nil {
+				break
+			}
+			if !connect.IsRetriable(err) || ctx.Err() != nil {
+				return fmt.Errorf("sink task put: %w", err)
+			}
+			t.log.Warn("retriable put error; retrying the batch", "err", err)
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("sink task put: %w", err)
+			case <-time.After(delay):
+			}
+			if delay < 5*time.Second {
+				delay *= 2
+			}
+		}
+		t.w.metrics.recordsOut(t.key, len(batch))
+	}
+	for _, kr := range recs {
+		ss.current[connect.TopicPartition{Topic: kr.Topic, Partition: kr.Partition}] = kr.Offset + 1
+	}
+	return nil
+}
+
+// sinkRecord converts and transforms one consumed record; nil means
+// dropped or tolerated.
+func (t *taskRunner) sinkRecord(ctx context.Context, p *pipeline, kr *kgo.Record) (*connect.Record, error) {
+	r := &connect.Record{
+		Topic: kr.Topic, Partition: kr.Partition, Offset: kr.Offset, Timestamp: kr.Timestamp,
+		TimestampType: connect.CreateTime,
+		OriginalTopic: kr.Topic, OriginalPartition: kr.Partition, OriginalOffset: kr.Offset,
+	}
+	if kr.Attrs.TimestampType() == 1 {
+		r.TimestampType = connect.LogAppendTime
+	}
+	if err := p.eh.retry(ctx, func() error {
+		var err error
+		r.KeySchema, r.Key, err = p.keyConv.ToConnect(kr.Topic, kr.Key)
+		return err
+	}); err != nil {
+		return nil, p.eh.handle(ctx, stageKeyConverter, p.keyClass, err, kr)
+	}
+	if err := p.eh.retry(ctx, func() error {
+		var err error
+		r.ValueSchema, r.Value, err = p.valConv.ToConnect(kr.Topic, kr.Value)
+		return err
+	}); err != nil {
+		return nil, p.eh.handle(ctx, stageValueConverter, p.valClass, err, kr)
+	}
+	for _, h := range kr.Headers {
+		var v any
+		if h.Value != nil {
+			v = string(h.Value)
+		}
+		r.Headers = append(r.Headers, connect.Header{Key: h.Key, Schema: connect.OptionalStringSchema, Value: v})
+	}
+	return p.transform(ctx, r, kr)
+}
+
+// flushCommit flushes the task and commits the offsets it returned (for the
+// partitions in only, or all when nil). ss.mu is held.
+func (t *taskRunner) flushCommit(ctx context.Context, cl *kgo.Client, ss *sinkState, p *pipeline, only map[connect.TopicPartition]bool) error {
+	cur := maps.Clone(ss.current)
+	if len(cur) == 0 {
+		return nil
+	}
+	var ret map[connect.TopicPartition]int64
+	if err := p.eh.retry(ctx, func() error {
+		var err error
+		ret, err = ss.task.Flush(ctx, maps.Clone(cur))
+		return err
+	}); err != nil {
+		return fmt.Errorf("flushing sink task: %w", err)
+	}
+	commit := map[string]map[int32]kgo.EpochOffset{}
+	n := 0
+	for tp, o := range ret {
+		if only != nil && !only[tp] {
+			continue
+		}
+		if c, ok := cur[tp]; !ok || o > c {
+			continue // never consumed here, or beyond what was Put
+		}
+		if c, ok := ss.committed[tp]; ok && o <= c {
+			continue
+		}
+		if commit[tp.Topic] == nil {
+			commit[tp.Topic] = map[int32]kgo.EpochOffset{}
+		}
+		commit[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: o}
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	var cerr error
+	cl.CommitOffsetsSync(ctx, commit, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				if e := kerr.ErrorForCode(rp.ErrorCode); e != nil {
+					if cerr == nil {
+						cerr = fmt.Errorf("committing %s[%d]: %w", rt.Topic, rp.Partition, e)
+					}
+					continue
+				}
+				if o, ok := commit[rt.Topic][rp.Partition]; ok {
+					ss.committed[connect.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}] = o.Offset
+				}
+			}
+		}
+	})
+	return cerr
+}

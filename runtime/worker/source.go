@@ -1,0 +1,385 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/runtime/connect"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// sourceContext is the connect.SourceTaskContext of a running source task.
+type sourceContext struct {
+	t      *taskRunner
+	reader *offsetReader
+}
+
+func (c *sourceContext) Offsets() connect.OffsetReader { return c.reader }
+func (c *sourceContext) Logger() *slog.Logger          { return c.t.log }
+func (c *sourceContext) ConnectorName() string         { return c.t.key.conn }
+func (c *sourceContext) TaskID() int                   { return c.t.key.id }
+
+// offsetTracker keeps, per source partition, the records in flight in
+// submission order. An offset becomes committable once its record and all
+// earlier records of the same source partition were acknowledged.
+type offsetTracker struct {
+	mu       sync.Mutex
+	parts    map[string]*partTrack
+	err      error // first produce failure
+	inFlight int
+}
+
+type partTrack struct {
+	partition  map[string]any
+	queue      []*pending
+	acked      map[string]any // latest committable offset
+	ackedSeq   uint64
+	writtenSeq uint64
+}
+
+type pending struct {
+	seq    uint64
+	offset map[string]any
+	done   bool
+}
+
+func newOffsetTracker() *offsetTracker { return &offsetTracker{parts: map[string]*partTrack{}} }
+
+// add registers a record in flight; it returns nil when the record has no
+// source partition (nothing to track).
+func (o *offsetTracker) add(partition, offset map[string]any, seq uint64) (*pending, *partTrack, error) {
+	if partition == nil || offset == nil {
+		return nil, nil, nil
+	}
+	k, err := canonical(partition)
+	if err != nil {
+		return nil, nil, fmt.Errorf("source partition %v: %w", partition, err)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	pt := o.parts[k]
+	if pt == nil {
+		pt = &partTrack{partition: partition}
+		o.parts[k] = pt
+	}
+	p := &pending{seq: seq, offset: offset}
+	pt.queue = append(pt.queue, p)
+	o.inFlight++
+	return p, pt, nil
+}
+
+// ack marks a record as acknowledged (err == nil) or failed.
+func (o *offsetTracker) ack(p *pending, pt *partTrack, err error) {
+	if p == nil {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.inFlight--
+	if err != nil {
+		if o.err == nil {
+			o.err = err
+		}
+		return // never marked done: offsets stop before it
+	}
+	p.done = true
+	i := 0
+	for i < len(pt.queue) && pt.queue[i].done {
+		pt.acked = pt.queue[i].offset
+		pt.ackedSeq = pt.queue[i].seq
+		i++
+	}
+	if i > 0 {
+		pt.queue = append(pt.queue[:0:0], pt.queue[i:]...)
+	}
+}
+
+func (o *offsetTracker) failure() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.err
+}
+
+type committable struct {
+	pt  *partTrack
+	seq uint64
+	off connect.SourceOffset
+}
+
+// committable returns the acknowledged offsets not written yet.
+func (o *offsetTracker) committable() []committable {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []committable
+	for _, pt := range o.parts {
+		if pt.acked != nil && pt.ackedSeq != pt.writtenSeq {
+			out = append(out, committable{pt, pt.ackedSeq, connect.SourceOffset{Partition: pt.partition, Offset: pt.acked}})
+		}
+	}
+	return out
+}
+
+func (o *offsetTracker) markWritten(cs []committable) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, c := range cs {
+		if c.seq > c.pt.writtenSeq {
+			c.pt.writtenSeq = c.seq
+		}
+	}
+}
+
+// sourcePartitioner honours an explicit record partition and hashes keys
+// like Kafka's default partitioner otherwise.
+type sourcePartitioner struct{ inner kgo.Partitioner }
+
+func (p sourcePartitioner) ForTopic(t string) kgo.TopicPartitioner {
+	return &sourceTopicPartitioner{inner: p.inner.ForTopic(t)}
+}
+
+type sourceTopicPartitioner struct{ inner kgo.TopicPartitioner }
+
+func (p *sourceTopicPartitioner) OnNewBatch() {
+	if nb, ok := p.inner.(kgo.TopicPartitionerOnNewBatch); ok {
+		nb.OnNewBatch()
+	}
+}
+
+func (p *sourceTopicPartitioner) RequiresConsistency(r *kgo.Record) bool {
+	return r.Partition >= 0 || p.inner.RequiresConsistency(r)
+}
+
+func (p *sourceTopicPartitioner) Partition(r *kgo.Record, n int) int {
+	if r.Partition >= 0 {
+		return int(r.Partition) % n
+	}
+	return p.inner.Partition(r, n)
+}
+
+// headerBytes serializes a header value like Kafka's SimpleHeaderConverter:
+// strings and bytes as is, other values as JSON.
+func headerBytes(v any) []byte {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case string:
+		return []byte(x)
+	case []byte:
+		return x
+	case bool:
+		return []byte(strconv.FormatBool(x))
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return []byte(fmt.Sprint(v))
+	}
+	return b
+}
+
+func (t *taskRunner) runSource(ctx context.Context, st connect.SourceTask, tcfg, conn map[string]string, p *pipeline) {
+	w := t.w
+	prod, err := kgo.NewClient(w.clientOpts(
+		kgo.AllowAutoTopicCreation(),
+		kgo.RecordPartitioner(sourcePartitioner{kgo.StickyKeyPartitioner(nil)}),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(5*time.Millisecond),
+	)...)
+	if err != nil {
+		t.fail(err)
+		return
+	}
+	defer prod.Close()
+	tr := newOffsetTracker()
+	tctx := &sourceContext{t: t, reader: &offsetReader{store: w.offsets, connector: t.key.conn, sync: w.offLog.readToEnd}}
+	if err := p.eh.retry(ctx, func() error { return st.Open(ctx, tcfg, tctx) }); err != nil {
+		t.fail(fmt.Errorf("opening source task: %w", err))
+		_ = st.Close()
+		return
+	}
+	if paused, _ := t.isPaused(); paused {
+		t.setState(statePaused, "")
+	} else {
+		t.setState(stateRunning, "")
+	}
+
+	var commitMu sync.Mutex
+	commit := func(cctx context.Context) error {
+		commitMu.Lock()
+		defer commitMu.Unlock()
+		return t.commitSource(cctx, st, tr)
+	}
+	flushStop := make(chan struct{})
+	flushDone := make(chan struct{})
+	go func() {
+		defer close(flushDone)
+		tk := time.NewTicker(w.cfg.OffsetFlushInterval)
+		defer tk.Stop()
+		for {
+			select {
+			case <-flushStop:
+				return
+			case <-tk.C:
+				cctx, cancel := context.WithTimeout(context.Background(), w.cfg.OffsetFlushTimeout)
+				if err := commit(cctx); err != nil {
+					t.log.Warn("committing source offsets", "err", err)
+				}
+				cancel()
+			}
+		}
+	}()
+
+	var seq uint64
+	var failErr error
+	delay := 100 * time.Millisecond
+loop:
+	for ctx.Err() == nil {
+		if !t.waitUnpaused(ctx) {
+			break
+		}
+		recs, err := st.Poll(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			if connect.IsRetriable(err) {
+				t.log.Warn("retriable poll error", "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(delay):
+				}
+				if delay < 5*time.Second {
+					delay *= 2
+				}
+				continue
+			}
+			failErr = fmt.Errorf("polling source task: %w", err)
+			break
+		}
+		delay = 100 * time.Millisecond
+		if len(recs) > 0 {
+			w.metrics.pollBatch(t.key, len(recs))
+		}
+		for _, r := range recs {
+			if r == nil {
+				continue
+			}
+			w.metrics.recordIn(t.key)
+			seq++
+			kr, err := t.sourceRecord(ctx, p, r)
+			if err != nil {
+				failErr = err
+				break loop
+			}
+			pd, pt, err := tr.add(r.SourcePartition, r.SourceOffset, seq)
+			if err != nil {
+				failErr = err
+				break loop
+			}
+			if kr == nil { // dropped or tolerated: its offset is done
+				tr.ack(pd, pt, nil)
+				continue
+			}
+			prod.Produce(context.Background(), kr, func(_ *kgo.Record, err error) {
+				if err == nil {
+					w.metrics.recordOut(t.key)
+				}
+				tr.ack(pd, pt, err)
+			})
+		}
+		if err := tr.failure(); err != nil {
+			failErr = fmt.Errorf("producing source records: %w", err)
+			break
+		}
+	}
+	close(flushStop)
+	<-flushDone
+	fctx, cancel := context.WithTimeout(context.Background(), w.cfg.TaskShutdownTimeout)
+	if err := prod.Flush(fctx); err != nil {
+		t.log.Warn("flushing producer on stop", "err", err)
+	}
+	if err := commit(fctx); err != nil {
+		t.log.Warn("committing source offsets on stop", "err", err)
+	}
+	cancel()
+	if err := st.Close(); err != nil {
+		t.log.Warn("closing source task", "err", err)
+	}
+	if failErr == nil {
+		failErr = tr.failure()
+	}
+	if failErr != nil {
+		t.fail(failErr)
+	}
+}
+
+// sourceRecord transforms and converts one polled record; nil means the
+// record was dropped by a transform or tolerated as an error.
+func (t *taskRunner) sourceRecord(ctx context.Context, p *pipeline, r *connect.Record) (*kgo.Record, error) {
+	out, err := p.transform(ctx, r, nil)
+	if err != nil || out == nil {
+		return nil, err
+	}
+	var kb, vb []byte
+	if err := p.eh.retry(ctx, func() error {
+		var err error
+		kb, err = p.keyConv.FromConnect(out.Topic, out.KeySchema, out.Key)
+		return err
+	}); err != nil {
+		return nil, p.eh.handle(ctx, stageKeyConverter, p.keyClass, err, nil)
+	}
+	if err := p.eh.retry(ctx, func() error {
+		var err error
+		vb, err = p.valConv.FromConnect(out.Topic, out.ValueSchema, out.Value)
+		return err
+	}); err != nil {
+		return nil, p.eh.handle(ctx, stageValueConverter, p.valClass, err, nil)
+	}
+	if out.Topic == "" {
+		return nil, p.eh.handle(ctx, stageProduce, "producer", fmt.Errorf("record has no topic"), nil)
+	}
+	kr := &kgo.Record{Topic: out.Topic, Partition: out.Partition, Key: kb, Value: vb, Timestamp: out.Timestamp}
+	for _, h := range out.Headers {
+		kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: headerBytes(h.Value)})
+	}
+	return kr, nil
+}
+
+// commitSource writes acknowledged offsets to the offsets topic and, once
+// that write is acknowledged, tells the task.
+func (t *taskRunner) commitSource(ctx context.Context, st connect.SourceTask, tr *offsetTracker) error {
+	cs := tr.committable()
+	if len(cs) == 0 {
+		return nil
+	}
+	w := t.w
+	recs := make([]*kgo.Record, 0, len(cs))
+	offs := make([]connect.SourceOffset, 0, len(cs))
+	for _, c := range cs {
+		k, err := offsetKey(t.key.conn, c.off.Partition)
+		if err != nil {
+			return err
+		}
+		v, err := json.Marshal(c.off.Offset)
+		if err != nil {
+			return fmt.Errorf("source offset %v is not JSON-encodable: %w", c.off.Offset, err)
+		}
+		recs = append(recs, &kgo.Record{Topic: w.cfg.OffsetTopic, Key: k, Value: v})
+		offs = append(offs, c.off)
+	}
+	if err := w.prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return fmt.Errorf("writing offsets: %w", err)
+	}
+	for _, r := range recs {
+		_ = w.offsets.apply(r.Key, r.Value)
+	}
+	tr.markWritten(cs)
+	if err := st.Commit(ctx, offs); err != nil {
+		return fmt.Errorf("task commit: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,172 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/runtime/connect"
+)
+
+// taskRunner runs one source or sink task.
+type taskRunner struct {
+	w       *Worker
+	key     taskKey
+	raw     map[string]string // task config as stored
+	connRaw map[string]string // connector config as stored
+	log     *slog.Logger
+	gen     int32
+
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu      sync.Mutex
+	st      string
+	paused  bool
+	pauseCh chan struct{} // closed when paused changes
+}
+
+func (w *Worker) startTask(k taskKey, connRaw, taskRaw map[string]string, paused bool, gen int32) *taskRunner {
+	ctx, cancel := context.WithCancel(w.ctx)
+	t := &taskRunner{
+		w: w, key: k, raw: maps.Clone(taskRaw), connRaw: maps.Clone(connRaw),
+		log:    w.log.With("connector", k.conn, "task", k.id),
+		gen:    gen,
+		cancel: cancel, done: make(chan struct{}),
+		paused: paused, pauseCh: make(chan struct{}),
+	}
+	go func() {
+		defer close(t.done)
+		t.run(ctx)
+	}()
+	return t
+}
+
+func (t *taskRunner) state() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.st
+}
+
+func (t *taskRunner) setState(s connectState, trace string) {
+	t.mu.Lock()
+	if t.st == string(stateFailed) && s != stateFailed {
+		t.mu.Unlock()
+		return
+	}
+	t.st = string(s)
+	t.mu.Unlock()
+	t.w.writeTaskStatus(t.key.conn, t.key.id, string(s), trace)
+}
+
+func (t *taskRunner) fail(err error) {
+	t.log.Error("task failed", "err", err)
+	t.w.metrics.taskError(t.key)
+	t.setState(stateFailed, trace(err))
+}
+
+func trace(err error) string {
+	return fmt.Sprintf("%T: %v", err, err)
+}
+
+func (t *taskRunner) setPaused(p bool) {
+	t.mu.Lock()
+	if t.paused == p {
+		t.mu.Unlock()
+		return
+	}
+	t.paused = p
+	close(t.pauseCh)
+	t.pauseCh = make(chan struct{})
+	failed := t.st == string(stateFailed)
+	t.mu.Unlock()
+	if failed {
+		return
+	}
+	if p {
+		t.setState(statePaused, "")
+	} else {
+		t.setState(stateRunning, "")
+	}
+}
+
+func (t *taskRunner) isPaused() (bool, <-chan struct{}) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.paused, t.pauseCh
+}
+
+// stop asks the task to stop and waits up to
+// task.shutdown.graceful.timeout.ms (plus the flush timeout).
+func (t *taskRunner) stop() {
+	t.cancel()
+	select {
+	case <-t.done:
+	case <-time.After(t.w.cfg.TaskShutdownTimeout + t.w.cfg.OffsetFlushTimeout):
+		t.log.Warn("task did not stop in time; abandoning it")
+	}
+}
+
+func (t *taskRunner) run(ctx context.Context) {
+	conn, err := resolveConfig(t.connRaw)
+	if err != nil {
+		t.fail(err)
+		return
+	}
+	tcfg, err := resolveConfig(t.raw)
+	if err != nil {
+		t.fail(err)
+		return
+	}
+	class := conn["connector.class"]
+	p, ok := t.w.plugin(class)
+	if !ok {
+		t.fail(fmt.Errorf("no plugin for connector.class %q", class))
+		return
+	}
+	pipe, err := t.w.newPipeline(t.key, conn)
+	if err != nil {
+		t.fail(err)
+		return
+	}
+	c := p.New()
+	switch p.Type {
+	case "source":
+		sc, ok := c.(connect.SourceConnector)
+		if !ok {
+			t.fail(fmt.Errorf("plugin %s is not a source connector", p.Class))
+			return
+		}
+		t.runSource(ctx, sc.NewTask(), tcfg, conn, pipe)
+	default:
+		sc, ok := c.(connect.SinkConnector)
+		if !ok {
+			t.fail(fmt.Errorf("plugin %s is not a sink connector", p.Class))
+			return
+		}
+		t.runSink(ctx, sc.NewTask(), tcfg, conn, pipe)
+	}
+}
+
+// waitUnpaused blocks while the task is paused; false when ctx ended.
+func (t *taskRunner) waitUnpaused(ctx context.Context) bool {
+	for {
+		p, ch := t.isPaused()
+		if !p {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-ch:
+		}
+	}
+}
+
+type connectState = apiState
+
+func isTrue(s string) bool { return strings.EqualFold(strings.TrimSpace(s), "true") }

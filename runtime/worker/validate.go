@@ -1,0 +1,201 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/sluicehq/sluice/runtime/api"
+	"github.com/sluicehq/sluice/runtime/connect"
+	"github.com/sluicehq/sluice/runtime/convert"
+)
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// configDefFor returns the plugin's ConfigDef, or nil.
+func (w *Worker) configDefFor(class string) connect.ConfigDef {
+	p, ok := w.plugin(class)
+	if !ok {
+		return nil
+	}
+	c := p.New()
+	if c == nil {
+		return nil
+	}
+	return c.ConfigDef()
+}
+
+func converterValidator(isKey bool) func(string) error {
+	return func(v string) error {
+		if strings.TrimSpace(v) == "" {
+			return nil
+		}
+		_, err := convert.New(v, nil, isKey)
+		return err
+	}
+}
+
+// workerDef declares the connector keys the worker itself interprets.
+func workerDef(sink bool) connect.ConfigDef {
+	d := connect.ConfigDef{
+		{Name: "name", Type: connect.TypeString, Importance: connect.High, Group: "Common", Doc: "Globally unique name to use for this connector.",
+			Validate: func(v string) error {
+				if strings.TrimSpace(v) == "" {
+					return fmt.Errorf("must not be empty")
+				}
+				return nil
+			}},
+		{Name: "connector.class", Type: connect.TypeString, Importance: connect.High, Group: "Common", Doc: "Name or alias of the connector class."},
+		{Name: "tasks.max", Type: connect.TypeInt, Default: "1", HasDefault: true, Importance: connect.High, Group: "Common", Doc: "Maximum number of tasks to use for this connector.", Validate: connect.AtLeast(1)},
+		{Name: "key.converter", Type: connect.TypeClass, HasDefault: true, Importance: connect.Low, Group: "Common", Doc: "Converter for record keys; overrides the worker's.", Validate: converterValidator(true), Recommended: convert.Classes()},
+		{Name: "value.converter", Type: connect.TypeClass, HasDefault: true, Importance: connect.Low, Group: "Common", Doc: "Converter for record values; overrides the worker's.", Validate: converterValidator(false), Recommended: convert.Classes()},
+		{Name: "header.converter", Type: connect.TypeClass, HasDefault: true, Importance: connect.Low, Group: "Common", Doc: "Header converter (headers are handled as strings)."},
+		{Name: "transforms", Type: connect.TypeList, HasDefault: true, Importance: connect.Low, Group: "Transforms", Doc: "Aliases of the transformations to apply to records."},
+		{Name: "predicates", Type: connect.TypeList, HasDefault: true, Importance: connect.Low, Group: "Predicates", Doc: "Aliases of the predicates used by transformations."},
+		{Name: "errors.retry.timeout", Type: connect.TypeLong, Default: "0", HasDefault: true, Importance: connect.Medium, Group: "Error Handling", Doc: "Maximum duration in milliseconds a failed operation is retried; 0 = no retries, -1 = forever.", Validate: connect.AtLeast(-1)},
+		{Name: "errors.retry.delay.max.ms", Type: connect.TypeLong, Default: "60000", HasDefault: true, Importance: connect.Medium, Group: "Error Handling", Doc: "Maximum delay between consecutive retries, in milliseconds.", Validate: connect.AtLeast(1)},
+		{Name: "errors.tolerance", Type: connect.TypeString, Default: "none", HasDefault: true, Importance: connect.Medium, Group: "Error Handling", Doc: "none fails the task on a record error; all skips problematic records.", Validate: connect.OneOf("none", "all"), Recommended: []string{"none", "all"}},
+		{Name: "errors.log.enable", Type: connect.TypeBoolean, Default: "false", HasDefault: true, Importance: connect.Medium, Group: "Error Handling", Doc: "Log errors and failed operations."},
+		{Name: "errors.log.include.messages", Type: connect.TypeBoolean, Default: "false", HasDefault: true, Importance: connect.Medium, Group: "Error Handling", Doc: "Include the failed record in the log."},
+	}
+	if sink {
+		d = append(d,
+			connect.ConfigKey{Name: "topics", Type: connect.TypeList, HasDefault: true, Importance: connect.High, Group: "Common", Doc: "Topics to consume (or use topics.regex)."},
+			connect.ConfigKey{Name: "topics.regex", Type: connect.TypeString, HasDefault: true, Importance: connect.High, Group: "Common", Doc: "Regular expression of topics to consume.",
+				Validate: func(v string) error {
+					if v == "" {
+						return nil
+					}
+					_, err := regexp.Compile(v)
+					return err
+				}},
+			connect.ConfigKey{Name: "errors.deadletterqueue.topic.name", Type: connect.TypeString, HasDefault: true, Importance: connect.Medium, Group: "Error Handling", Doc: "Dead letter queue topic for records that failed (with errors.tolerance=all)."},
+			connect.ConfigKey{Name: "errors.deadletterqueue.topic.replication.factor", Type: connect.TypeInt, Default: "3", HasDefault: true, Importance: connect.Medium, Group: "Error Handling", Doc: "Replication factor of the dead letter queue topic when it is created (-1 = broker default)."},
+			connect.ConfigKey{Name: "errors.deadletterqueue.context.headers.enable", Type: connect.TypeBoolean, Default: "false", HasDefault: true, Importance: connect.Medium, Group: "Error Handling", Doc: "Add __connect.errors.* headers describing the failure."},
+		)
+	}
+	return d
+}
+
+// ValidateConfig validates a connector config against the worker's keys and
+// the plugin's ConfigDef, like PUT /connector-plugins/{class}/config/validate.
+func (w *Worker) ValidateConfig(ctx context.Context, class string, cfg map[string]string) (api.ConfigInfos, error) {
+	if strings.TrimSpace(class) == "" {
+		class = cfg["connector.class"]
+	}
+	p, known := w.plugin(class)
+	if strings.TrimSpace(class) != "" && !known {
+		return api.ConfigInfos{}, fmt.Errorf("Failed to find any class that implements Connector and which name matches %s: %w", class, api.ErrBadRequest)
+	}
+	resolved := make(map[string]string, len(cfg))
+	providerErrs := map[string]string{}
+	files := map[string]map[string]string{}
+	for k, v := range cfg {
+		r, err := resolveValue(k, v, files)
+		if err != nil {
+			providerErrs[k] = err.Error()
+			r = v
+		}
+		resolved[k] = r
+	}
+	if _, ok := resolved["connector.class"]; !ok && class != "" {
+		resolved["connector.class"] = class
+	}
+	sink := known && p.Type == "sink"
+	wdef := workerDef(sink)
+	var pdef connect.ConfigDef
+	if known {
+		if c := p.New(); c != nil {
+			pdef = c.ConfigDef()
+		}
+	}
+	infos := api.ConfigInfos{Name: class, Groups: []string{}, Configs: []api.ConfigInfo{}}
+	if known {
+		infos.Name = p.Class
+	}
+	groups := map[string]bool{}
+	seen := map[string]bool{}
+	add := func(k connect.ConfigKey, cv connect.ConfigValue, secret bool) {
+		if seen[k.Name] {
+			return
+		}
+		seen[k.Name] = true
+		if k.Group != "" && !groups[k.Group] {
+			groups[k.Group] = true
+			infos.Groups = append(infos.Groups, k.Group)
+		}
+		if msg, ok := providerErrs[k.Name]; ok {
+			cv.Errors = append(cv.Errors, msg)
+		}
+		ki := api.ConfigKeyInfo{Name: k.Name, Type: string(k.Type), Required: !k.HasDefault, Importance: string(k.Importance), Documentation: k.Doc, Group: k.Group, Width: "NONE", DisplayName: k.Name, Dependents: []string{}}
+		if k.HasDefault {
+			d := k.Default
+			ki.DefaultValue = &d
+		}
+		vi := api.ConfigValueInfo{Name: k.Name, RecommendedValues: k.Recommended, Errors: cv.Errors, Visible: true}
+		if vi.RecommendedValues == nil {
+			vi.RecommendedValues = []string{}
+		}
+		if vi.Errors == nil {
+			vi.Errors = []string{}
+		}
+		if raw, ok := cfg[k.Name]; ok {
+			v := raw
+			if secret && !hasReference(raw) {
+				v = hidden
+			}
+			vi.Value = &v
+		} else if k.HasDefault && k.Default != "" {
+			d := k.Default
+			vi.Value = &d
+		}
+		infos.ErrorCount += len(vi.Errors)
+		infos.Configs = append(infos.Configs, api.ConfigInfo{Definition: ki, Value: vi})
+	}
+	wvals := wdef.Validate(resolved)
+	for i, k := range wdef {
+		cv := wvals[i]
+		switch k.Name {
+		case "connector.class":
+			if strings.TrimSpace(resolved["connector.class"]) == "" {
+				cv.Errors = append(cv.Errors, `Missing required configuration "connector.class" which has no default value.`)
+			}
+		case "topics", "topics.regex":
+			hasTopics := len(connect.SplitList(resolved["topics"])) > 0
+			hasRegex := strings.TrimSpace(resolved["topics.regex"]) != ""
+			if hasTopics && hasRegex {
+				cv.Errors = append(cv.Errors, "Must configure one of topics or topics.regex, not both.")
+			} else if !hasTopics && !hasRegex {
+				cv.Errors = append(cv.Errors, "Must configure one of topics or topics.regex.")
+			}
+			if k.Name == "topics" && hasTopics {
+				dlq := strings.TrimSpace(resolved["errors.deadletterqueue.topic.name"])
+				for _, t := range connect.SplitList(resolved["topics"]) {
+					if dlq != "" && t == dlq {
+						cv.Errors = append(cv.Errors, fmt.Sprintf("The DLQ topic '%s' may not be included in the list of topics ('topics=%s') consumed by the connector", dlq, resolved["topics"]))
+					}
+				}
+			}
+		}
+		add(k, cv, false)
+	}
+	for field, msgs := range validateTransforms(resolved) {
+		k := connect.ConfigKey{Name: field, Type: connect.TypeString, HasDefault: true, Importance: connect.Low, Group: "Transforms"}
+		add(k, connect.ConfigValue{Name: field, Errors: msgs}, false)
+	}
+	if pdef != nil {
+		pvals := pdef.Validate(resolved)
+		for i, k := range pdef {
+			add(k, pvals[i], k.Type == connect.TypePassword || pdef.Secret(k.Name))
+		}
+	}
+	// Provider errors on keys nobody declared.
+	for k, msg := range providerErrs {
+		if !seen[k] {
+			add(connect.ConfigKey{Name: k, Type: connect.TypeString, HasDefault: true, Importance: connect.Low}, connect.ConfigValue{Name: k, Errors: []string{msg}}, false)
+		}
+	}
+	return infos, nil
+}

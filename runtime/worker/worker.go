@@ -1,0 +1,683 @@
+// Package worker is sluice's connector engine: the Kafka Connect
+// distributed-mode worker. Workers coordinate only through Kafka: they join
+// the group group.id with protocol type "connect" (classic group protocol),
+// keep connector and task configurations in the config topic, source
+// offsets in the offsets topic and statuses in the status topic, all with
+// Kafka Connect's record formats.
+//
+// The group leader runs every connector instance (connectors only split
+// work into task configs, so this keeps "only the leader writes task
+// configs" without forwarding) and spreads tasks round-robin over all
+// members (eager protocol: every member stops its work before rejoining).
+// Any worker may write connector configs, target states and restart
+// requests to the config topic; the leader reacts to them.
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/runtime/connect"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const defaultFetchWait = 200 * time.Millisecond
+
+// Option configures a Worker.
+type Option func(*options)
+
+type options struct {
+	logger     *slog.Logger
+	clientOpts []kgo.Opt
+}
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithClientOptions adds franz-go options to every Kafka client the worker
+// creates (SASL, TLS, dialer, ...).
+func WithClientOptions(opts ...kgo.Opt) Option {
+	return func(o *options) { o.clientOpts = append(o.clientOpts, opts...) }
+}
+
+type taskKey struct {
+	conn string
+	id   int
+}
+
+// Worker is one member of a worker group. It implements runtime/rest's
+// Cluster interface.
+type Worker struct {
+	cfg     Config
+	plugins []connect.Plugin
+	log     *slog.Logger
+	o       options
+	id      string
+
+	admCl    *kgo.Client
+	adm      *kadm.Client
+	prod     *kgo.Client
+	cfgLog   *kafkaLog
+	statLog  *kafkaLog
+	offLog   *kafkaLog
+	cfgs     *configState
+	statuses *statusStore
+	offsets  *offsetStore
+	member   *member
+	metrics  *metrics
+
+	wake   chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	lifeMu sync.Mutex // serializes lifecycle changes (reconcile, revoke)
+
+	mu         sync.Mutex // guards the fields below
+	asg        *assignment
+	lastShape  string
+	connectors map[string]*connectorRunner
+	tasks      map[taskKey]*taskRunner
+	started    bool
+	closed     bool
+}
+
+// New returns a worker; Start joins the group.
+func New(cfg Config, plugins []connect.Plugin, opts ...Option) (*Worker, error) {
+	o := options{logger: slog.Default()}
+	for _, fn := range opts {
+		fn(&o)
+	}
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if cfg.OffsetFlushTimeout <= 0 {
+		cfg.OffsetFlushTimeout = 5 * time.Second
+	}
+	if cfg.TaskShutdownTimeout <= 0 {
+		cfg.TaskShutdownTimeout = 5 * time.Second
+	}
+	if cfg.OffsetPartitions <= 0 {
+		cfg.OffsetPartitions = 25
+	}
+	if cfg.StatusPartitions <= 0 {
+		cfg.StatusPartitions = 5
+	}
+	for _, p := range plugins {
+		if p.New == nil || (p.Type != "source" && p.Type != "sink") {
+			return nil, fmt.Errorf("plugin %q: Type must be source or sink and New must be set", p.Class)
+		}
+	}
+	id := cfg.WorkerID
+	if id == "" {
+		id = cfg.AdvertisedURL
+		if u, err := url.Parse(cfg.AdvertisedURL); err == nil && u.Host != "" {
+			id = u.Host
+		}
+	}
+	w := &Worker{
+		cfg:        cfg,
+		plugins:    plugins,
+		log:        o.logger.With("worker_id", id),
+		o:          o,
+		id:         id,
+		cfgs:       newConfigState(),
+		statuses:   newStatusStore(),
+		offsets:    newOffsetStore(),
+		metrics:    newMetrics(),
+		wake:       make(chan struct{}, 1),
+		connectors: map[string]*connectorRunner{},
+		tasks:      map[taskKey]*taskRunner{},
+	}
+	return w, nil
+}
+
+// ID returns the worker id reported in statuses (host:port of the REST URL).
+func (w *Worker) ID() string { return w.id }
+
+func (w *Worker) clientOpts(extra ...kgo.Opt) []kgo.Opt {
+	out := []kgo.Opt{kgo.SeedBrokers(w.cfg.BootstrapServers...)}
+	out = append(out, w.o.clientOpts...)
+	return append(out, extra...)
+}
+
+// Start creates the internal topics if missing, reads them to their end and
+// joins the worker group. It returns once the worker is ready to serve;
+// the worker then runs until Close.
+func (w *Worker) Start(ctx context.Context) error {
+	w.mu.Lock()
+	if w.started {
+		w.mu.Unlock()
+		return errors.New("worker already started")
+	}
+	w.started = true
+	w.mu.Unlock()
+	var err error
+	if w.admCl, err = kgo.NewClient(w.clientOpts()...); err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	w.adm = kadm.NewClient(w.admCl)
+	if w.prod, err = kgo.NewClient(w.clientOpts(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))...); err != nil {
+		return fmt.Errorf("kafka producer: %w", err)
+	}
+	if err := w.ensureTopics(ctx); err != nil {
+		return err
+	}
+	w.ctx, w.cancel = context.WithCancel(context.Background())
+	w.cfgLog, err = newKafkaLog(w.cfg.BootstrapServers, w.cfg.ConfigTopic, w.adm, func(r *kgo.Record) {
+		if err := w.cfgs.apply(string(r.Key), r.Value, r.Offset); err != nil {
+			w.log.Warn("skipping config topic record", "key", string(r.Key), "offset", r.Offset, "err", err)
+		}
+		w.poke()
+	}, w.log, w.o.clientOpts...)
+	if err != nil {
+		return err
+	}
+	w.statLog, err = newKafkaLog(w.cfg.BootstrapServers, w.cfg.StatusTopic, w.adm, func(r *kgo.Record) {
+		if err := w.statuses.apply(string(r.Key), r.Value); err != nil {
+			w.log.Warn("skipping status topic record", "key", string(r.Key), "err", err)
+		}
+	}, w.log, w.o.clientOpts...)
+	if err != nil {
+		return err
+	}
+	w.offLog, err = newKafkaLog(w.cfg.BootstrapServers, w.cfg.OffsetTopic, w.adm, func(r *kgo.Record) {
+		if err := w.offsets.apply(r.Key, r.Value); err != nil {
+			w.log.Warn("skipping offsets topic record", "key", string(r.Key), "err", err)
+		}
+	}, w.log, w.o.clientOpts...)
+	if err != nil {
+		return err
+	}
+	for _, l := range []*kafkaLog{w.cfgLog, w.statLog, w.offLog} {
+		l.start()
+	}
+	for _, l := range []*kafkaLog{w.cfgLog, w.statLog, w.offLog} {
+		if err := l.readToEnd(ctx); err != nil {
+			return err
+		}
+	}
+	w.cfgs.setLive()
+	w.member = newMember(w.admCl, w.cfg, memberHooks{
+		configOffset: func() int64 { return w.cfgs.snapshot().offset - 1 },
+		revoke:       w.revokeAll,
+		assign:       w.computeAssignment,
+		assigned:     w.onAssigned,
+	}, w.log)
+	w.wg.Add(2)
+	go func() { defer w.wg.Done(); w.member.run(w.ctx) }()
+	go func() { defer w.wg.Done(); w.herder() }()
+	w.log.Info("worker started", "group", w.cfg.GroupID, "url", w.cfg.AdvertisedURL)
+	return nil
+}
+
+func (w *Worker) ensureTopics(ctx context.Context) error {
+	type spec struct {
+		name  string
+		parts int32
+		rf    int16
+	}
+	for _, s := range []spec{
+		{w.cfg.ConfigTopic, 1, w.cfg.ConfigReplicationFactor},
+		{w.cfg.OffsetTopic, w.cfg.OffsetPartitions, w.cfg.OffsetReplicationFactor},
+		{w.cfg.StatusTopic, w.cfg.StatusPartitions, w.cfg.StatusReplicationFactor},
+	} {
+		if err := w.createTopic(ctx, s.name, s.parts, s.rf, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *Worker) createTopic(ctx context.Context, name string, parts int32, rf int16, configs map[string]*string) error {
+	resp, err := w.adm.CreateTopic(ctx, parts, rf, configs, name)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("creating topic %s: %w", name, err)
+	}
+	return nil
+}
+
+// Close stops all connectors and tasks, leaves the group and closes the
+// Kafka clients.
+func (w *Worker) Close() error { return w.shutdown(true) }
+
+func (w *Worker) shutdown(leave bool) error {
+	w.mu.Lock()
+	if w.closed || !w.started {
+		w.closed = true
+		w.mu.Unlock()
+		return nil
+	}
+	w.closed = true
+	w.mu.Unlock()
+	if w.cancel == nil {
+		w.closeClients()
+		return nil
+	}
+	w.cancel()
+	w.wg.Wait()
+	if leave {
+		w.stopAll(true)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		w.member.leave(ctx)
+		cancel()
+	} else {
+		w.stopAll(false)
+	}
+	w.closeClients()
+	w.log.Info("worker stopped")
+	return nil
+}
+
+func (w *Worker) closeClients() {
+	for _, l := range []*kafkaLog{w.cfgLog, w.statLog, w.offLog} {
+		if l != nil {
+			l.close()
+		}
+	}
+	if w.prod != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = w.prod.Flush(ctx)
+		cancel()
+		w.prod.Close()
+	}
+	if w.admCl != nil {
+		w.admCl.Close()
+	}
+}
+
+func (w *Worker) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *Worker) herder() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.ctx.Done():
+			return
+		case <-w.wake:
+		case <-t.C:
+		}
+		w.reconcile()
+	}
+}
+
+// revokeAll stops every connector and task before (re)joining the group.
+func (w *Worker) revokeAll() {
+	w.lifeMu.Lock()
+	defer w.lifeMu.Unlock()
+	w.mu.Lock()
+	w.asg = nil
+	w.mu.Unlock()
+	w.stopAllLocked(false)
+}
+
+func (w *Worker) stopAll(final bool) {
+	w.lifeMu.Lock()
+	defer w.lifeMu.Unlock()
+	w.stopAllLocked(final)
+}
+
+// stopAllLocked stops everything in parallel; final writes UNASSIGNED
+// statuses (worker shutdown).
+func (w *Worker) stopAllLocked(final bool) {
+	w.mu.Lock()
+	conns := maps.Clone(w.connectors)
+	tasks := maps.Clone(w.tasks)
+	w.connectors = map[string]*connectorRunner{}
+	w.tasks = map[taskKey]*taskRunner{}
+	w.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, t := range tasks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t.stop()
+			if final && t.state() != string(stateFailed) {
+				w.writeTaskStatus(t.key.conn, t.key.id, "UNASSIGNED", "")
+			}
+		}()
+	}
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.stop()
+			if final && c.state != string(stateFailed) {
+				w.writeConnectorStatus(c.name, "UNASSIGNED", "")
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (w *Worker) onAssigned(a assignment) {
+	w.mu.Lock()
+	w.asg = &a
+	w.mu.Unlock()
+	w.log.Info("joined worker group", "generation", a.generation, "leader", a.isLeader, "assignment", fmt.Sprint(a.tasks))
+	w.poke()
+}
+
+// computeAssignment is the leader's assignor: every connector on the
+// leader, tasks round-robin over members sorted by id.
+func (w *Worker) computeAssignment(ctx context.Context, gen int32, leaderID string, members []kmsg.JoinGroupResponseMember) (map[string][]byte, error) {
+	if err := w.cfgLog.readToEnd(ctx); err != nil {
+		return nil, err
+	}
+	snap := w.cfgs.snapshot()
+	ids := make([]string, 0, len(members))
+	urls := map[string]string{}
+	for _, m := range members {
+		ids = append(ids, m.MemberID)
+		var md kmsg.ConnectMemberMetadata
+		if err := md.ReadFrom(m.ProtocolMetadata); err == nil {
+			urls[m.MemberID] = md.URL
+		}
+	}
+	sort.Strings(ids)
+	per := map[string]map[string][]int{}
+	for _, id := range ids {
+		per[id] = map[string][]int{}
+	}
+	names := make([]string, 0, len(snap.connectors))
+	for n := range snap.connectors {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	i := 0
+	for _, n := range names {
+		per[leaderID][n] = append(per[leaderID][n], connectorTask)
+		for t := range snap.tasks[n] {
+			id := ids[i%len(ids)]
+			per[id][n] = append(per[id][n], t)
+			i++
+		}
+	}
+	w.mu.Lock()
+	w.lastShape = snap.shape()
+	w.mu.Unlock()
+	out := make(map[string][]byte, len(ids))
+	for _, id := range ids {
+		out[id] = encodeAssignment(leaderID, urls[leaderID], snap.offset-1, per[id])
+	}
+	return out, nil
+}
+
+// generation returns the current group generation.
+func (w *Worker) generation() int32 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.asg == nil {
+		return -1
+	}
+	return w.asg.generation
+}
+
+// reconcile brings the running connectors and tasks in line with the
+// assignment and the config snapshot.
+func (w *Worker) reconcile() {
+	w.lifeMu.Lock()
+	defer w.lifeMu.Unlock()
+	w.mu.Lock()
+	var a *assignment
+	if w.asg != nil {
+		cp := *w.asg
+		a = &cp
+	}
+	closed := w.closed
+	w.mu.Unlock()
+	if a == nil || closed {
+		return
+	}
+	if w.cfgs.snapshot().offset-1 < a.configOffset {
+		ctx, cancel := context.WithTimeout(w.ctx, 30*time.Second)
+		err := w.cfgLog.readToEnd(ctx)
+		cancel()
+		if err != nil {
+			w.log.Warn("reading config topic", "err", err)
+			return
+		}
+	}
+	snap := w.cfgs.snapshot()
+	restarts := w.cfgs.takeRestarts()
+
+	// Connectors: all on the leader.
+	w.mu.Lock()
+	conns := maps.Clone(w.connectors)
+	tasks := maps.Clone(w.tasks)
+	w.mu.Unlock()
+	for name, c := range conns {
+		cfg, ok := snap.connectors[name]
+		if !a.isLeader || !ok {
+			c.stop()
+			w.mu.Lock()
+			delete(w.connectors, name)
+			w.mu.Unlock()
+			if !ok {
+				w.tombstoneStatus(connectorStatusKey(name))
+			}
+			continue
+		}
+		if !maps.Equal(cfg, c.raw) {
+			c.stop()
+			w.mu.Lock()
+			delete(w.connectors, name)
+			w.mu.Unlock()
+		}
+	}
+	if a.isLeader {
+		for _, name := range sortedKeys(snap.connectors) {
+			w.mu.Lock()
+			c := w.connectors[name]
+			w.mu.Unlock()
+			if c == nil {
+				c = w.newConnectorRunner(name, snap.connectors[name])
+				w.mu.Lock()
+				w.connectors[name] = c
+				w.mu.Unlock()
+			}
+			c.reconcile(snap, a.generation)
+		}
+		for _, r := range restarts {
+			if r.Task >= 0 {
+				continue
+			}
+			w.mu.Lock()
+			c := w.connectors[r.Connector]
+			w.mu.Unlock()
+			if c != nil && (!r.OnlyFailed || c.state == string(stateFailed)) {
+				w.writeConnectorStatus(r.Connector, string(stateRestarting), "")
+				c.stop()
+				c = w.newConnectorRunner(r.Connector, snap.connectors[r.Connector])
+				w.mu.Lock()
+				w.connectors[r.Connector] = c
+				w.mu.Unlock()
+				c.reconcile(snap, a.generation)
+			}
+		}
+		w.mu.Lock()
+		shapeChanged := w.lastShape != snap.shape()
+		w.mu.Unlock()
+		if shapeChanged {
+			w.log.Info("connector/task set changed; rebalancing")
+			w.member.requestRejoin()
+		}
+	}
+
+	// Tasks.
+	want := map[taskKey]bool{}
+	for conn, ids := range a.tasks {
+		for _, id := range ids {
+			if id != connectorTask {
+				want[taskKey{conn, id}] = true
+			}
+		}
+	}
+	for k, t := range tasks {
+		tcfgs := snap.tasks[k.conn]
+		keep := want[k] && k.id < len(tcfgs) && snap.target(k.conn) != targetStopped &&
+			maps.Equal(tcfgs[k.id], t.raw) && maps.Equal(snap.connectors[k.conn], t.connRaw)
+		if !keep {
+			t.stop()
+			w.mu.Lock()
+			delete(w.tasks, k)
+			w.mu.Unlock()
+			if _, ok := snap.connectors[k.conn]; !ok {
+				w.tombstoneStatus(taskStatusKey(k.conn, k.id))
+			}
+		}
+	}
+	for _, r := range restarts {
+		for k, t := range w.taskSnapshot() {
+			if k.conn != r.Connector {
+				continue
+			}
+			match := (r.Task >= 0 && r.Task == k.id) || (r.Task < 0 && r.IncludeTasks && (!r.OnlyFailed || t.state() == string(stateFailed)))
+			if match {
+				w.writeTaskStatus(k.conn, k.id, string(stateRestarting), "")
+				t.stop()
+				w.mu.Lock()
+				delete(w.tasks, k)
+				w.mu.Unlock()
+			}
+		}
+	}
+	keys := make([]taskKey, 0, len(want))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].conn != keys[j].conn {
+			return keys[i].conn < keys[j].conn
+		}
+		return keys[i].id < keys[j].id
+	})
+	for _, k := range keys {
+		tcfgs := snap.tasks[k.conn]
+		if k.id >= len(tcfgs) || snap.target(k.conn) == targetStopped {
+			continue
+		}
+		w.mu.Lock()
+		t := w.tasks[k]
+		w.mu.Unlock()
+		if t == nil {
+			t = w.startTask(k, snap.connectors[k.conn], tcfgs[k.id], snap.target(k.conn) == targetPaused, a.generation)
+			w.mu.Lock()
+			w.tasks[k] = t
+			w.mu.Unlock()
+			continue
+		}
+		t.setPaused(snap.target(k.conn) == targetPaused)
+	}
+}
+
+func (w *Worker) taskSnapshot() map[taskKey]*taskRunner {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return maps.Clone(w.tasks)
+}
+
+// writeTaskConfigs writes task configs and their commit record (leader
+// only).
+func (w *Worker) writeTaskConfigs(ctx context.Context, name string, gen int32, tasks []map[string]string) error {
+	w.mu.Lock()
+	ok := w.asg != nil && w.asg.isLeader && w.asg.generation == gen
+	w.mu.Unlock()
+	if !ok {
+		return errNotLeader
+	}
+	recs := make([]*kgo.Record, 0, len(tasks)+1)
+	for i, t := range tasks {
+		b, err := json.Marshal(propsValue{Properties: t})
+		if err != nil {
+			return err
+		}
+		recs = append(recs, &kgo.Record{Topic: w.cfg.ConfigTopic, Key: []byte("task-" + name + "-" + strconv.Itoa(i)), Value: b})
+	}
+	b, _ := json.Marshal(commitValue{Tasks: len(tasks)})
+	recs = append(recs, &kgo.Record{Topic: w.cfg.ConfigTopic, Key: []byte("commit-" + name), Value: b})
+	return w.prod.ProduceSync(ctx, recs...).FirstErr()
+}
+
+// writeConfig writes one config topic record and waits until this worker
+// has read it back.
+func (w *Worker) writeConfig(ctx context.Context, key string, value any) error {
+	var b []byte
+	if value != nil {
+		var err error
+		if b, err = json.Marshal(value); err != nil {
+			return err
+		}
+	}
+	if err := w.prod.ProduceSync(ctx, &kgo.Record{Topic: w.cfg.ConfigTopic, Key: []byte(key), Value: b}).FirstErr(); err != nil {
+		return fmt.Errorf("writing %s to the config topic: %w", key, err)
+	}
+	return w.cfgLog.readToEnd(ctx)
+}
+
+func (w *Worker) writeStatus(key string, v statusValue) {
+	b, _ := json.Marshal(v)
+	_ = w.statuses.apply(key, b)
+	w.prod.Produce(context.Background(), &kgo.Record{Topic: w.cfg.StatusTopic, Key: []byte(key), Value: b}, func(_ *kgo.Record, err error) {
+		if err != nil {
+			w.log.Warn("writing status", "key", key, "err", err)
+		}
+	})
+}
+
+func (w *Worker) tombstoneStatus(key string) {
+	_ = w.statuses.apply(key, nil)
+	w.prod.Produce(context.Background(), &kgo.Record{Topic: w.cfg.StatusTopic, Key: []byte(key)}, nil)
+}
+
+func (w *Worker) writeConnectorStatus(name, state, trace string) {
+	w.writeStatus(connectorStatusKey(name), statusValue{State: state, Trace: trace, WorkerID: w.id, Generation: w.generation()})
+}
+
+func (w *Worker) writeTaskStatus(name string, id int, state, trace string) {
+	w.writeStatus(taskStatusKey(name, id), statusValue{State: state, Trace: trace, WorkerID: w.id, Generation: w.generation()})
+}
+
+func (w *Worker) plugin(class string) (connect.Plugin, bool) {
+	for _, p := range w.plugins {
+		if p.Matches(class) {
+			return p, true
+		}
+	}
+	return connect.Plugin{}, false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sortStrings(s []string) { slices.Sort(s) }
+
+func itoa(n int) string { return strconv.Itoa(n) }
