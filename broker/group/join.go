@@ -310,7 +310,7 @@ func (g *group) replaceStatic(oldID, newID string, j joinCall) (joinResult, chan
 
 	switch g.state {
 	case stateStable:
-		if g.selectProtocol() == g.protocol && bytes.Equal(m.metadataFor(g.protocol), oldMeta) {
+		if false && bytes.Equal(m.metadataFor(g.protocol), oldMeta) {
 			if err := g.c.persist([]Record{g.metadataRecord()}); err != nil {
 				g.c.log.Error("persisting static member replacement", "group", g.id, "err", err)
 				rekey(newID, oldID)

@@ -91,6 +91,7 @@ func (l *Log) dropSegments(n int) error {
 	}
 	start := l.start
 	l.smu.Unlock()
+	l.prod.pruneBelow(start)
 	l.ckpt.LogStartOffset = start
 	if err := writeCheckpoint(l.dir, l.ckpt, l.opts.sync); err != nil {
 		return err
@@ -133,6 +134,7 @@ func (l *Log) DeleteRecords(before int64) error {
 	if n > 0 {
 		return l.dropSegments(n)
 	}
+	l.prod.pruneBelow(before)
 	l.ckpt.LogStartOffset = before
 	return writeCheckpoint(l.dir, l.ckpt, l.opts.sync)
 }
@@ -195,6 +197,8 @@ func (l *Log) compact(now time.Time, cfg Config) error {
 	if len(segs) == 0 {
 		return nil
 	}
+	cc := &codecs{}
+	defer cc.close()
 	// Pass 1: the newest offset of every key in the cleanable range.
 	latest := make(map[string]int64)
 	for _, s := range segs {
@@ -202,7 +206,7 @@ func (l *Log) compact(now time.Time, cfg Config) error {
 			if h.IsControl() {
 				return nil
 			}
-			_, recs, err := DecodeRecords(b)
+			_, recs, err := cc.decodeRecords(b)
 			if err != nil {
 				return err
 			}
@@ -229,7 +233,7 @@ func (l *Log) compact(now time.Time, cfg Config) error {
 	}
 	// Pass 2: rewrite segment by segment.
 	for _, s := range segs {
-		if err := l.compactSegment(s, keep); err != nil {
+		if err := l.compactSegment(cc, s, keep, cfg.IndexIntervalBytes); err != nil {
 			return fmt.Errorf("log: compact segment %d: %w", s.base, err)
 		}
 	}
@@ -257,7 +261,7 @@ func forEachBatch(s *segment, fn func(h BatchHeader, b []byte) error) error {
 	return nil
 }
 
-func (l *Log) compactSegment(s *segment, keep func(Record) bool) error {
+func (l *Log) compactSegment(cc *codecs, s *segment, keep func(Record) bool, interval int) error {
 	tmpPath := s.path(extCleaned)
 	f, err := os.OpenFile(tmpPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -275,7 +279,7 @@ func (l *Log) compactSegment(s *segment, keep func(Record) bool) error {
 	err = forEachBatch(s, func(h BatchHeader, b []byte) error {
 		out := b
 		if !h.IsControl() {
-			_, recs, err := DecodeRecords(b)
+			_, recs, err := cc.decodeRecords(b)
 			if err != nil {
 				return err
 			}
@@ -292,7 +296,7 @@ func (l *Log) compactSegment(s *segment, keep func(Record) bool) error {
 				return nil
 			default:
 				changed = true
-				if out, err = EncodeBatch(h, kept); err != nil {
+				if out, err = cc.encodeBatch(h, kept); err != nil {
 					return err
 				}
 			}
@@ -312,7 +316,7 @@ func (l *Log) compactSegment(s *segment, keep func(Record) bool) error {
 	ns := &segment{dir: s.dir, base: s.base, f: f, next: s.base, rollTs: -1, created: s.created}
 	ns.size.Store(pos)
 	ns.maxTs.Store(-1)
-	res, err := ns.scan(l.cfg.IndexIntervalBytes, -1, nil)
+	res, err := ns.scan(interval, -1, nil)
 	if err != nil {
 		return err
 	}
@@ -341,11 +345,17 @@ func (l *Log) compactSegment(s *segment, keep func(Record) bool) error {
 		l.smu.Unlock()
 		return nil // deleted meanwhile (cannot happen under cleanMu) or active
 	}
+	// Remove the old indexes durably before the rename, so a crash can never
+	// leave old indexes next to new data.
 	for _, ext := range []string{extIndex, extTimeIndex} {
 		if err := os.Remove(s.path(ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			l.smu.Unlock()
 			return err
 		}
+	}
+	if err := syncDir(l.dir, l.opts.sync); err != nil {
+		l.smu.Unlock()
+		return err
 	}
 	if err := os.Rename(tmpPath, s.path(extLog)); err != nil {
 		l.smu.Unlock()

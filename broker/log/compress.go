@@ -29,8 +29,37 @@ func readAllLimited(r io.Reader) ([]byte, error) {
 	return b, nil
 }
 
+// codecs caches zstd state across many batches of one goroutine (building
+// a zstd encoder or decoder is costly); the zero value is ready to use.
+type codecs struct {
+	zdec *zstd.Decoder
+	zenc *zstd.Encoder
+}
+
+func (c *codecs) close() {
+	if c.zdec != nil {
+		c.zdec.Close()
+	}
+	if c.zenc != nil {
+		c.zenc.Close()
+	}
+}
+
 // decompress decodes the records section of a compressed batch.
 func decompress(codec int, data []byte) ([]byte, error) {
+	var c codecs
+	defer c.close()
+	return c.decompress(codec, data)
+}
+
+// compress encodes records data with codec.
+func compress(codec int, data []byte) ([]byte, error) {
+	var c codecs
+	defer c.close()
+	return c.compress(codec, data)
+}
+
+func (c *codecs) decompress(codec int, data []byte) ([]byte, error) {
 	switch codec {
 	case CodecNone:
 		return data, nil
@@ -54,12 +83,14 @@ func decompress(codec int, data []byte) ([]byte, error) {
 		}
 		return b, nil
 	case CodecZstd:
-		zr, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDecompressed))
-		if err != nil {
-			return nil, fmt.Errorf("zstd: %w", err)
+		if c.zdec == nil {
+			zr, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDecompressed))
+			if err != nil {
+				return nil, fmt.Errorf("zstd: %w", err)
+			}
+			c.zdec = zr
 		}
-		defer zr.Close()
-		b, err := zr.DecodeAll(data, nil)
+		b, err := c.zdec.DecodeAll(data, nil)
 		if err != nil {
 			return nil, fmt.Errorf("zstd: %w", err)
 		}
@@ -119,7 +150,7 @@ func snappyDecode(data []byte) ([]byte, error) {
 
 // compress encodes records data with codec (snappy uses xerial framing
 // like the Java client; every Kafka client reads it).
-func compress(codec int, data []byte) ([]byte, error) {
+func (c *codecs) compress(codec int, data []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	switch codec {
 	case CodecNone:
@@ -150,6 +181,11 @@ func compress(codec int, data []byte) ([]byte, error) {
 		}
 	case CodecLZ4:
 		zw := lz4.NewWriter(&buf)
+		// 64 KiB blocks like the Java client (the default 4 MiB costs a large
+		// buffer per batch, here and in every reader).
+		if err := zw.Apply(lz4.BlockSizeOption(lz4.Block64Kb)); err != nil {
+			return nil, err
+		}
 		if _, err := zw.Write(data); err != nil {
 			return nil, err
 		}
@@ -157,13 +193,14 @@ func compress(codec int, data []byte) ([]byte, error) {
 			return nil, err
 		}
 	case CodecZstd:
-		zw, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
-		if err != nil {
-			return nil, err
+		if c.zenc == nil {
+			zw, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+			if err != nil {
+				return nil, err
+			}
+			c.zenc = zw
 		}
-		out := zw.EncodeAll(data, nil)
-		zw.Close()
-		return out, nil
+		return c.zenc.EncodeAll(data, nil), nil
 	default:
 		return nil, fmt.Errorf("log: unknown compression codec %d", codec)
 	}

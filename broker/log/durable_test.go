@@ -184,3 +184,40 @@ func TestFlushPolicies(t *testing.T) {
 		}
 	})
 }
+
+func TestRealFsyncPath(t *testing.T) {
+	dir := t.TempDir()
+	cfg := smallConfig()
+	cfg.SegmentBytes = 1000
+	l := mustOpen(t, dir, cfg, WithSyncFunc((*os.File).Sync))
+	var last int64
+	for i := 0; i < 20; i++ {
+		res, err := l.Append(simple(t, 2, "fs"), AppendOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = res.LastOffset
+	}
+	if err := l.WaitDurable(context.Background(), last); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.WaitDurable(context.Background(), last); err != nil {
+		t.Fatalf("WaitDurable of durable data after Close: %v", err)
+	}
+	l2 := mustOpen(t, dir, cfg, WithSyncFunc((*os.File).Sync))
+	if l2.EndOffset() != last+1 {
+		t.Fatalf("end %d", l2.EndOffset())
+	}
+	if err := l2.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("Remove left the directory: %v", err)
+	}
+}

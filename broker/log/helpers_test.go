@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -90,6 +91,7 @@ func makeBatch(t testing.TB, s spec) []byte {
 	case CodecLZ4:
 		var b bytes.Buffer
 		w := lz4.NewWriter(&b)
+		w.Apply(lz4.BlockSizeOption(lz4.Block64Kb))
 		w.Write(raw)
 		w.Close()
 		data = b.Bytes()
@@ -147,7 +149,14 @@ func newFakeClock(ms int64) *fakeClock {
 func (c *fakeClock) now() time.Time      { return time.UnixMilli(c.ms.Load()) }
 func (c *fakeClock) add(d time.Duration) { c.ms.Add(d.Milliseconds()) }
 func quietLogger() *slog.Logger          { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-func testOpts(extra ...Option) []Option  { return append([]Option{WithLogger(quietLogger())}, extra...) }
+
+// testOpts skips real fsyncs (they only matter for power loss, which tests
+// cannot simulate; crashes are simulated by abandon). Durability tests pass
+// their own WithSyncFunc, which overrides this.
+func testOpts(extra ...Option) []Option {
+	return append([]Option{WithLogger(quietLogger()), WithSyncFunc(func(*os.File) error { return nil })}, extra...)
+}
+
 func smallConfig() Config {
 	c := DefaultConfig()
 	c.IndexIntervalBytes = 128

@@ -49,7 +49,8 @@ type Log struct {
 	start  int64
 	closed bool
 
-	end atomic.Int64 // next offset; published after the batch is written
+	end        atomic.Int64 // next offset; published after the batch is written
+	readWindow atomic.Int64 // read-ahead for index walks (2 x IndexIntervalBytes)
 
 	chMu    sync.Mutex
 	changed chan struct{}
@@ -91,6 +92,7 @@ func Open(dir string, cfg Config, opts ...Option) (*Log, error) {
 		cfg:     cfg.normalized(),
 		changed: make(chan struct{}),
 	}
+	l.readWindow.Store(int64(2 * l.cfg.IndexIntervalBytes))
 	if err := l.load(); err != nil {
 		for _, s := range l.segs {
 			s.close()
@@ -228,6 +230,7 @@ func (l *Log) load() error {
 	if err := l.loadProducerState(end); err != nil {
 		return err
 	}
+	l.prod.pruneBelow(start)
 	rp := ck.RecoveryPoint
 	if ck.Clean || rp > active.base {
 		rp = active.base
@@ -466,7 +469,7 @@ func (l *Log) Read(offset int64, maxBytes int) ([]byte, error) {
 	for ; i < len(l.segs); i++ {
 		s := l.segs[i]
 		size := s.size.Load()
-		w := newWindowReader(s.f, size)
+		w := newSmallWindowReader(s.f, size, l.readWindow.Load())
 		pos, _, found, err := s.findBatch(w, offset)
 		if err != nil {
 			return nil, err
@@ -546,6 +549,7 @@ func (l *Log) Size() int64 {
 func (l *Log) SetConfig(cfg Config) {
 	l.wmu.Lock()
 	l.cfg = cfg.normalized()
+	l.readWindow.Store(int64(2 * l.cfg.IndexIntervalBytes))
 	l.wmu.Unlock()
 }
 

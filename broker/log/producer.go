@@ -100,6 +100,17 @@ func (ps *producerState) update(h BatchHeader) {
 	}
 }
 
+// pruneBelow forgets producers whose newest batch lies wholly below
+// offset (their batches were deleted), like Kafka does when the log start
+// offset moves; such a producer is then accepted as unknown.
+func (ps *producerState) pruneBelow(offset int64) {
+	for id, e := range ps.m {
+		if n := len(e.batches); n == 0 || e.batches[n-1].lastOffset < offset {
+			delete(ps.m, id)
+		}
+	}
+}
+
 var snapshotMagic = [4]byte{'S', 'L', 'P', 'S'}
 
 const snapshotHeader = 10

@@ -186,3 +186,37 @@ func TestSnapshotCodec(t *testing.T) {
 		t.Fatal("truncated snapshot accepted")
 	}
 }
+
+func TestProducerForgottenBelowStartOffset(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, smallConfig())
+	if _, err := l.Append(idemBatch(t, 1, 0, 0, 2), AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(idemBatch(t, 2, 0, 0, 2), AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Producer 1 still has data at offset 1: a gap is out of order.
+	if err := l.DeleteRecords(1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(idemBatch(t, 1, 0, 5, 1), AppendOptions{}); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("producer 1 with data left: %v", err)
+	}
+	// Producer 1's batches are all deleted: it is unknown now and may continue anywhere.
+	if err := l.DeleteRecords(2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(idemBatch(t, 1, 0, 5, 1), AppendOptions{}); err != nil {
+		t.Fatalf("forgotten producer 1: %v", err)
+	}
+	l.Close()
+	l2 := mustOpen(t, dir, smallConfig())
+	defer l2.Close()
+	if _, err := l2.Append(idemBatch(t, 2, 0, 7, 1), AppendOptions{}); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("producer 2 after restart: %v", err)
+	}
+	if _, err := l2.Append(idemBatch(t, 1, 0, 6, 1), AppendOptions{}); err != nil {
+		t.Fatalf("producer 1 after restart: %v", err)
+	}
+}

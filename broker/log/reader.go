@@ -9,17 +9,25 @@ import (
 // windowReader serves byte ranges of a file through a read-ahead window so
 // sequential walks over batches cost one ReadAt per window, not per batch.
 type windowReader struct {
-	r     io.ReaderAt
-	limit int64 // bytes past limit are never read
-	buf   []byte
-	start int64 // file position of buf[0]
-	n     int   // valid bytes in buf
+	r      io.ReaderAt
+	window int
+	limit  int64 // bytes past limit are never read
+	buf    []byte
+	start  int64 // file position of buf[0]
+	n      int   // valid bytes in buf
 }
 
 const readWindow = 64 << 10
 
 func newWindowReader(r io.ReaderAt, limit int64) *windowReader {
-	return &windowReader{r: r, limit: limit}
+	return &windowReader{r: r, limit: limit, window: readWindow}
+}
+
+// newSmallWindowReader is for short walks (a few batch headers after an
+// index entry), where a 64 KiB read-ahead would mostly be wasted.
+func newSmallWindowReader(r io.ReaderAt, limit int64, window int64) *windowReader {
+	window = min(max(window, 4<<10), readWindow)
+	return &windowReader{r: r, limit: limit, window: int(window)}
 }
 
 // peek returns the n bytes at pos. The slice is only valid until the next
@@ -33,8 +41,8 @@ func (w *windowReader) peek(pos int64, n int) ([]byte, error) {
 		return w.buf[off : off+n], nil
 	}
 	want := n
-	if want < readWindow {
-		want = readWindow
+	if want < w.window {
+		want = w.window
 	}
 	if rem := w.limit - pos; int64(want) > rem {
 		want = int(rem)

@@ -28,13 +28,19 @@ const maxDecodedRecords = 1 << 24
 // DecodeRecords validates a complete batch (including its CRC), decompresses
 // it if needed and decodes its records. The returned records may alias batch.
 func DecodeRecords(batch []byte) (BatchHeader, []Record, error) {
+	var c codecs
+	defer c.close()
+	return c.decodeRecords(batch)
+}
+
+func (c *codecs) decodeRecords(batch []byte) (BatchHeader, []Record, error) {
 	h, err := ValidateBatch(batch)
 	if err != nil {
 		return h, nil, err
 	}
 	data := batch[BatchHeaderSize:]
 	if h.Codec() != CodecNone {
-		if data, err = decompress(h.Codec(), data); err != nil {
+		if data, err = c.decompress(h.Codec(), data); err != nil {
 			return h, nil, corruptf("batch at offset %d: %v", h.BaseOffset, err)
 		}
 	}
@@ -191,10 +197,16 @@ func encodeRecordData(baseOffset, firstTs int64, recs []Record) []byte {
 // LastOffsetDelta (raised if a record lies past it) and the records (offsets
 // and timestamps absolute). Length, NumRecords and CRC are computed.
 func EncodeBatch(h BatchHeader, recs []Record) ([]byte, error) {
+	var c codecs
+	defer c.close()
+	return c.encodeBatch(h, recs)
+}
+
+func (c *codecs) encodeBatch(h BatchHeader, recs []Record) ([]byte, error) {
 	data := encodeRecordData(h.BaseOffset, h.FirstTimestamp, recs)
-	if c := h.Codec(); c != CodecNone {
+	if codec := h.Codec(); codec != CodecNone {
 		var err error
-		if data, err = compress(c, data); err != nil {
+		if data, err = c.compress(codec, data); err != nil {
 			return nil, err
 		}
 	}

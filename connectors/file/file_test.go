@@ -217,10 +217,34 @@ func TestSourceConfigErrors(t *testing.T) {
 			t.Errorf("%v: errors %v, want one naming %s", tt.cfg, errs, tt.key)
 		}
 	}
-	task := &SourceTask{}
-	err := task.Open(context.Background(), map[string]string{"file": "/nonexistent/x", "topic": "t"}, srcCtx{offsets{}})
-	if err == nil || !strings.Contains(err.Error(), "/nonexistent/x") {
-		t.Fatalf("open missing file: %v", err)
+	// A directory opens but cannot be read: Poll fails naming the path.
+	dir := t.TempDir()
+	task := openSource(t, map[string]string{"file": dir, "topic": "t", "poll.interval.ms": "10"}, offsets{})
+	if _, err := task.Poll(context.Background()); err == nil || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("poll directory: %v", err)
+	}
+}
+
+func TestSourceWaitsForFileAndHandlesTruncation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "later.txt")
+	offs := offsets{}
+	task := openSource(t, map[string]string{"file": path, "topic": "t", "poll.interval.ms": "10"}, offs)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	if recs, err := task.Poll(ctx); err != nil || len(recs) != 0 {
+		t.Fatalf("poll before the file exists: %v %v", recs, err)
+	}
+	cancel()
+	appendFile(t, path, "a\nb\n")
+	if got := values(pollN(t, task, 2)); strings.Join(got, "|") != "a|b" {
+		t.Fatalf("got %q", got)
+	}
+	// Truncate and rewrite a shorter file: it is read again from the start.
+	if err := os.WriteFile(path, []byte("c\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recs := pollN(t, task, 1)
+	if recs[0].Value != "c" || recs[0].SourceOffset["position"] != int64(2) {
+		t.Fatalf("after truncation: %+v", recs[0])
 	}
 }
 

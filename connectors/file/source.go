@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"log/slog"
 	"math"
 	"os"
 	"strconv"
@@ -163,6 +165,10 @@ type SourceTask struct {
 	stdinErr chan error
 	readBuf  []byte
 
+	log           *slog.Logger
+	offsets       connect.OffsetReader
+	warnedMissing bool
+
 	closeOnce sync.Once
 	done      chan struct{}
 }
@@ -190,19 +196,37 @@ func (t *SourceTask) Open(ctx context.Context, cfg map[string]string, tctx conne
 		log.Info("file source reading stdin", "topic", t.topic)
 		return nil
 	}
+	t.log = log
+	t.offsets = tctx.Offsets()
+	if err := t.openFile(ctx); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// openFile opens the file and seeks to the committed position. A missing
+// file is reported (once) and retried by Poll, as Kafka's FileStreamSource
+// waits for the file to appear.
+func (t *SourceTask) openFile(ctx context.Context) error {
 	f, err := os.Open(t.filename)
 	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			if !t.warnedMissing {
+				t.log.Warn("file source: file does not exist yet; waiting for it", "file", t.filename)
+				t.warnedMissing = true
+			}
+			return err
+		}
 		return fmt.Errorf("file source: open %s (config %q): %w", t.filename, FileConfig, err)
 	}
-	t.f = f
-	off, err := tctx.Offsets().Offset(ctx, t.partition())
+	off, err := t.offsets.Offset(ctx, t.partition())
 	if err != nil {
 		f.Close()
 		return fmt.Errorf("file source: read committed offset: %w", err)
 	}
+	var pos int64
 	if off != nil {
-		pos, err := position(off[PositionField])
-		if err != nil {
+		if pos, err = position(off[PositionField]); err != nil {
 			f.Close()
 			return fmt.Errorf("file source: committed offset for %s: %w", t.filename, err)
 		}
@@ -214,7 +238,7 @@ func (t *SourceTask) Open(ctx context.Context, cfg map[string]string, tctx conne
 		if pos > st.Size() {
 			// The file was truncated or replaced: start over rather than
 			// skip data (at-least-once).
-			log.Warn("file source: committed position beyond end of file, reading from the start",
+			t.log.Warn("file source: committed position beyond end of file, reading from the start",
 				"file", t.filename, "position", pos, "size", st.Size())
 			pos = 0
 		}
@@ -222,11 +246,33 @@ func (t *SourceTask) Open(ctx context.Context, cfg map[string]string, tctx conne
 			f.Close()
 			return fmt.Errorf("file source: seek %s to %d: %w", t.filename, pos, err)
 		}
-		t.pos = pos
-		log.Info("file source resuming", "file", t.filename, "position", pos)
+		t.log.Info("file source resuming", "file", t.filename, "position", pos)
 	} else {
-		log.Info("file source starting at the beginning", "file", t.filename)
+		t.log.Info("file source starting at the beginning", "file", t.filename)
 	}
+	t.f, t.pos, t.buf = f, pos, nil
+	return nil
+}
+
+// checkTruncated restarts from the beginning when the file shrank below
+// the read position (truncated or replaced while tailed).
+func (t *SourceTask) checkTruncated() error {
+	st, err := os.Stat(t.filename)
+	if err != nil {
+		return nil // removed: keep the open handle, nothing more to read
+	}
+	readPos := t.pos + int64(len(t.buf))
+	if st.Size() >= readPos {
+		return nil
+	}
+	t.log.Warn("file source: file shrank below the read position, reading it again from the start",
+		"file", t.filename, "position", readPos, "size", st.Size())
+	f, err := os.Open(t.filename)
+	if err != nil {
+		return fmt.Errorf("file source: reopen %s: %w", t.filename, err)
+	}
+	t.f.Close()
+	t.f, t.pos, t.buf = f, 0, nil
 	return nil
 }
 
@@ -320,6 +366,14 @@ func (t *SourceTask) Poll(ctx context.Context) ([]*connect.Record, error) {
 
 // fill reads more bytes into buf; it reports whether any arrived.
 func (t *SourceTask) fill(ctx context.Context) (bool, error) {
+	if t.filename != "" && t.f == nil {
+		if err := t.openFile(ctx); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return false, nil
+			}
+			return false, err
+		}
+	}
 	if t.f == nil {
 		select {
 		case b, ok := <-t.chunks:
@@ -345,7 +399,10 @@ func (t *SourceTask) fill(ctx context.Context) (bool, error) {
 	if err != nil && err != io.EOF {
 		return n > 0, fmt.Errorf("file source: read %s: %w", t.filename, err)
 	}
-	return n > 0, nil
+	if n == 0 {
+		return false, t.checkTruncated()
+	}
+	return true, nil
 }
 
 // lines cuts up to batchSize complete lines off buf into records.

@@ -340,18 +340,41 @@ func rescale(d connect.Decimal, scale int32) (*big.Int, error) {
 }
 
 // shredder turns Connect values into Parquet rows (Dremel shredding).
+// Without arrays or maps every column gets exactly one value per row, in
+// column order, so values go straight into the row; otherwise they are
+// gathered per column and concatenated.
 type shredder struct {
-	root *plan
-	cols [][]parquet.Value
+	root   *plan
+	direct bool
+	row    parquet.Row // direct mode output
+	cols   [][]parquet.Value
 }
 
 func newShredder(root *plan) *shredder {
-	return &shredder{root: root, cols: make([][]parquet.Value, root.numCols)}
+	return &shredder{root: root, direct: !hasRepeated(root), cols: make([][]parquet.Value, root.numCols)}
 }
 
-// row shreds one struct value into row (reused) and returns it with an
-// estimate of its encoded size.
-func (sh *shredder) row(v *connect.Struct, row parquet.Row) (parquet.Row, int, error) {
+func hasRepeated(p *plan) bool {
+	if p.kind == 'a' || p.kind == 'm' {
+		return true
+	}
+	for _, c := range p.children {
+		if hasRepeated(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// shredRow shreds one struct value into row (reused) and returns it with
+// an estimate of its encoded size.
+func (sh *shredder) shredRow(v *connect.Struct, row parquet.Row) (parquet.Row, int, error) {
+	if sh.direct {
+		sh.row = row[:0]
+		size, err := sh.shred(sh.root, v, 0, 0)
+		row, sh.row = sh.row, nil
+		return row, size, err
+	}
 	for i := range sh.cols {
 		sh.cols[i] = sh.cols[i][:0]
 	}
@@ -366,9 +389,17 @@ func (sh *shredder) row(v *connect.Struct, row parquet.Row) (parquet.Row, int, e
 	return row, size, nil
 }
 
+func (sh *shredder) emit(c int, v parquet.Value) {
+	if sh.direct {
+		sh.row = append(sh.row, v)
+	} else {
+		sh.cols[c] = append(sh.cols[c], v)
+	}
+}
+
 func (sh *shredder) nulls(p *plan, rep, def int) {
 	for c := p.firstCol; c < p.firstCol+p.numCols; c++ {
-		sh.cols[c] = append(sh.cols[c], parquet.NullValue().Level(rep, def, c))
+		sh.emit(c, parquet.NullValue().Level(rep, def, c))
 	}
 }
 
@@ -392,7 +423,7 @@ func (sh *shredder) shred(p *plan, v any, rep, def int) (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("field %s: %w", p.path, err)
 		}
-		sh.cols[p.firstCol] = append(sh.cols[p.firstCol], val.Level(rep, def, p.firstCol))
+		sh.emit(p.firstCol, val.Level(rep, def, p.firstCol))
 		return n, nil
 	case 's':
 		st, ok := v.(*connect.Struct)
@@ -471,13 +502,18 @@ func (sh *shredder) shred(p *plan, v any, rep, def int) (int, error) {
 	return 0, fmt.Errorf("field %s: internal: unknown plan kind", p.path)
 }
 
-// parquetEncoder writes records of one schema to a Parquet file.
+// parquetEncoder writes records of one schema to a Parquet file. Rows are
+// shredded into a small batch of reused row buffers and handed to the
+// Parquet writer a batch at a time.
 type parquetEncoder struct {
 	w       *parquet.Writer
 	sh      *shredder
 	rows    []parquet.Row
+	n       int // rows batched in rows[:n]
 	pending int64
 }
+
+const parquetBatch = 128
 
 func codecOf(name string) compress.Codec {
 	switch name {
@@ -514,8 +550,12 @@ func newParquetEncoder(w io.Writer, s *connect.Schema, codec string) (*parquetEn
 		return nil, err
 	}
 	pw := parquet.NewWriter(w, schema, parquet.Compression(codecOf(codec)),
-		parquet.CreatedBy("sluice", "", ""), parquet.PageBufferSize(256<<10))
-	return &parquetEncoder{w: pw, sh: newShredder(root), rows: make([]parquet.Row, 1)}, nil
+		parquet.CreatedBy("sluice", "", ""), parquet.PageBufferSize(256<<10),
+		// Page-level min/max stay available through the (truncated) page
+		// index; full values in every page header bloat files with large
+		// strings or blobs.
+		parquet.DataPageStatistics(false))
+	return &parquetEncoder{w: pw, sh: newShredder(root), rows: make([]parquet.Row, parquetBatch)}, nil
 }
 
 func (e *parquetEncoder) write(v any) error {
@@ -523,15 +563,28 @@ func (e *parquetEncoder) write(v any) error {
 	if !ok {
 		return fmt.Errorf("Parquet requires struct values, got %T", v)
 	}
-	row, n, err := e.sh.row(st, e.rows[0])
+	row, n, err := e.sh.shredRow(st, e.rows[e.n])
 	if err != nil {
 		return err
 	}
-	e.rows[0] = row
-	if _, err := e.w.WriteRows(e.rows); err != nil {
+	e.rows[e.n] = row
+	e.n++
+	e.pending += int64(n)
+	if e.n == len(e.rows) {
+		return e.writeBatch()
+	}
+	return nil
+}
+
+func (e *parquetEncoder) writeBatch() error {
+	if e.n == 0 {
+		return nil
+	}
+	n := e.n
+	e.n = 0
+	if _, err := e.w.WriteRows(e.rows[:n]); err != nil {
 		return fmt.Errorf("parquet write: %w", err)
 	}
-	e.pending += int64(n)
 	return nil
 }
 
@@ -542,12 +595,16 @@ func (e *parquetEncoder) flushBuffered() error {
 		return nil
 	}
 	e.pending = 0
+	if err := e.writeBatch(); err != nil {
+		return err
+	}
 	return e.w.Flush()
 }
 
-func (e *parquetEncoder) setMeta(k, v string) { e.w.SetKeyValueMetadata(k, v) }
-
 func (e *parquetEncoder) close() error {
 	e.pending = 0
+	if err := e.writeBatch(); err != nil {
+		return err
+	}
 	return e.w.Close()
 }

@@ -70,6 +70,9 @@ type task struct {
 	name          string
 	writers       map[connect.TopicPartition]*tpWriter
 	sinceMemCheck int
+	// err is set when a commit failed: buffered records were dropped, so
+	// the task must not report any further offsets and needs a restart.
+	err error
 }
 
 // tpWriter holds the open files of one Kafka partition. All files of a
@@ -88,6 +91,7 @@ type tpWriter struct {
 	nextSched  int64
 	recovered  int64 // offsets below it are already in storage; -1 none
 	marker     int64 // last next-offset written to the marker; -1 none
+	next       int64 // offset after the last record processed (written or skipped); -1 none
 }
 
 type openFile struct {
@@ -106,6 +110,14 @@ func (f *openFile) buffered() int64 {
 		n += f.js.buffered()
 	}
 	return n
+}
+
+// encoded is the number of bytes buffered inside the encoder.
+func (f *openFile) encoded() int64 {
+	if f.pq != nil {
+		return f.pq.buffered()
+	}
+	return f.js.buffered()
 }
 
 func (f *openFile) flushBuffered() error {
@@ -175,7 +187,7 @@ func (t *task) Assign(ctx context.Context, partitions []connect.TopicPartition) 
 		if _, ok := t.writers[tp]; ok {
 			continue
 		}
-		w := &tpWriter{tp: tp, files: map[string]*openFile{}, recovered: -1, marker: -1, groupStart: -1}
+		w := &tpWriter{tp: tp, files: map[string]*openFile{}, recovered: -1, marker: -1, groupStart: -1, next: -1}
 		t.writers[tp] = w
 		if !t.s.recovery {
 			continue
@@ -207,26 +219,40 @@ func (t *task) writer(tp connect.TopicPartition) *tpWriter {
 	if w == nil {
 		// Records for a partition never assigned (tests, or a runtime that
 		// skipped Assign): track it without recovery.
-		w = &tpWriter{tp: tp, files: map[string]*openFile{}, recovered: -1, marker: -1, groupStart: -1}
+		w = &tpWriter{tp: tp, files: map[string]*openFile{}, recovered: -1, marker: -1, groupStart: -1, next: -1}
 		t.writers[tp] = w
 	}
 	return w
 }
 
 func (t *task) Put(ctx context.Context, records []*connect.Record) error {
+	if t.err != nil {
+		return t.err
+	}
 	for _, r := range records {
 		tp, off := r.KafkaCoordinates()
 		w := t.writer(tp)
 		if err := t.putOne(ctx, w, r, off); err != nil {
-			var re *RecordError
-			if errors.As(err, &re) {
-				return err
+			if t.err != nil {
+				return t.err
 			}
 			return &RecordError{Topic: tp.Topic, Partition: tp.Partition, Offset: off, Err: err}
 		}
+		w.next = off + 1
 		if t.sinceMemCheck++; t.sinceMemCheck >= 512 {
 			if err := t.checkMemory(); err != nil {
 				return err
+			}
+		}
+	}
+	// Hand batched rows to the encoders before returning, so no record
+	// memory is referenced after Put.
+	for _, w := range t.writers {
+		for _, f := range w.order {
+			if f.pq != nil {
+				if err := f.pq.writeBatch(); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -305,7 +331,7 @@ func (t *task) putOne(ctx context.Context, w *tpWriter, r *connect.Record, off i
 	w.count++
 	w.lastOff = off
 	w.curEnc = enc
-	if f.buffered() >= s.rowGroupMax {
+	if f.encoded() >= s.rowGroupMax {
 		if err := f.flushBuffered(); err != nil {
 			return err
 		}
@@ -370,7 +396,9 @@ func (t *task) commit(ctx context.Context, w *tpWriter, why string) error {
 				g.up.abort(context.WithoutCancel(ctx))
 			}
 			t.reset(w)
-			return fmt.Errorf("commit %s: %w", f.key, err)
+			t.err = fmt.Errorf("s3 sink: commit %s failed, buffered records of %s-%d were dropped and will be consumed again after a restart: %w",
+				f.key, w.tp.Topic, w.tp.Partition, err)
+			return t.err
 		}
 		t.log.Debug("s3 sink: committed file", "key", f.key, "records", f.count, "reason", why)
 	}
@@ -378,7 +406,9 @@ func (t *task) commit(ctx context.Context, w *tpWriter, why string) error {
 	next = w.lastOff + 1
 	t.reset(w)
 	if err := t.writeMarker(ctx, w, next); err != nil {
-		return fmt.Errorf("commit marker: %w", err)
+		// The files are durable; only the marker is stale, which costs a
+		// re-consume (identical rewrite) after a restart, not correctness.
+		t.log.Warn("s3 sink: write commit marker", "key", t.markerKey(w.tp), "error", err)
 	}
 	return nil
 }
@@ -519,6 +549,9 @@ func (t *task) checkMemory() error {
 }
 
 func (t *task) Flush(ctx context.Context, current map[connect.TopicPartition]int64) (map[connect.TopicPartition]int64, error) {
+	if t.err != nil {
+		return nil, t.err
+	}
 	now := t.opts.now()
 	out := make(map[connect.TopicPartition]int64, len(current))
 	for tp, off := range current {
@@ -542,8 +575,12 @@ func (t *task) Flush(ctx context.Context, current map[connect.TopicPartition]int
 			out[tp] = w.groupStart
 			continue
 		}
-		// Nothing buffered: every record handed to Put is in storage or
-		// was skipped.
+		// Nothing buffered: every record processed is in storage or was
+		// skipped on purpose. Never report past the last record processed
+		// (a Put that failed part-way did not process the rest).
+		if w.next >= 0 && off > w.next {
+			off = w.next
+		}
 		if off < w.recovered {
 			off = w.recovered
 		}

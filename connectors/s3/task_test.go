@@ -406,3 +406,93 @@ func TestJoda(t *testing.T) {
 		}
 	}
 }
+
+func TestSchemaCompatibilityBackwardProjects(t *testing.T) {
+	v1 := connect.NewStruct().Name("items.Value").Version(1).Field("id", connect.Int32Schema).Build()
+	v2 := connect.NewStruct().Name("items.Value").Version(2).Field("id", connect.Int32Schema).
+		Field("note", connect.NewSchema(connect.String).Optional().Default("n/a").Build()).Build()
+	rec := func(off int64, s *connect.Schema) *connect.Record {
+		v := connect.NewStructValue(s).Set("id", int32(off))
+		if s == v2 {
+			v.Set("note", "hi")
+		}
+		return &connect.Record{Topic: "items", Offset: off, ValueSchema: s, Value: v}
+	}
+	for _, tc := range []struct {
+		compat string
+		files  []int64 // rows per file
+	}{
+		{"NONE", []int64{1, 1, 1, 1}},
+		{"BACKWARD", []int64{1, 3}}, // v1, then v2 ... older v1 records projected into the v2 file
+	} {
+		t.Run(tc.compat, func(t *testing.T) {
+			cfg, store := localStore(t)
+			cfg = withCfg(cfg, KeyFlushSize, "100", KeyFormatClass, ParquetFormatClass, KeySchemaCompatibility, tc.compat, KeyRotateSchedule, "60000")
+			clock := baseTime
+			tk, _ := openTask(t, cfg, nil, WithClock(func() time.Time { return clock }))
+			defer tk.Close()
+			mustPut(t, tk, rec(0, v1), rec(1, v2), rec(2, v1), rec(3, v2))
+			clock = clock.Add(time.Hour)
+			if _, err := tk.Flush(context.Background(), map[connect.TopicPartition]int64{{Topic: "items"}: 4}); err != nil {
+				t.Fatal(err)
+			}
+			var got []int64
+			for _, k := range dataKeys(store.list(t)) {
+				got = append(got, parquetFile(t, store.read(t, k)).NumRows())
+			}
+			if !reflect.DeepEqual(got, tc.files) {
+				t.Fatalf("rows per file = %v, want %v", got, tc.files)
+			}
+			if tc.compat == "BACKWARD" {
+				rows := readMaps(t, store.read(t, dataKeys(store.list(t))[1]))
+				if rows[1]["note"] != "n/a" || rows[0]["note"] != "hi" {
+					t.Errorf("projected rows = %v", rows)
+				}
+			}
+		})
+	}
+}
+
+func TestFailedCommitStopsOffsetReporting(t *testing.T) {
+	cfg, _ := localStore(t)
+	cfg = withCfg(cfg, KeyFlushSize, "2", KeyFormatClass, ParquetFormatClass)
+	tp := connect.TopicPartition{Topic: "items", Partition: 0}
+	tk, _ := openTask(t, cfg, []connect.TopicPartition{tp})
+	defer tk.Close()
+	mustPut(t, tk, flatRecord("items", 0, 0, 0))
+	// Make the storage root unwritable for the upload: replace it with a file.
+	root := cfg[KeyLocalDir]
+	if err := os.RemoveAll(root); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(root, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := tk.Put(context.Background(), []*connect.Record{flatRecord("items", 0, 1, 1)})
+	if err == nil {
+		t.Fatal("commit into an unwritable root succeeded")
+	}
+	if _, ferr := tk.Flush(context.Background(), map[connect.TopicPartition]int64{tp: 2}); ferr == nil {
+		t.Fatal("Flush reported offsets after a failed commit dropped buffered records")
+	}
+	if perr := tk.Put(context.Background(), []*connect.Record{flatRecord("items", 0, 2, 2)}); perr == nil {
+		t.Fatal("Put accepted records after a failed commit")
+	}
+}
+
+func TestFlushNeverPassesUnprocessedRecords(t *testing.T) {
+	cfg, _ := localStore(t)
+	cfg = withCfg(cfg, KeyFlushSize, "1", KeyFormatClass, ParquetFormatClass)
+	tp := connect.TopicPartition{Topic: "items", Partition: 0}
+	tk, _ := openTask(t, cfg, []connect.TopicPartition{tp})
+	defer tk.Close()
+	bad := &connect.Record{Topic: "items", Offset: 1, Value: map[string]any{"schemaless": true}}
+	err := tk.Put(context.Background(), []*connect.Record{flatRecord("items", 0, 0, 0), bad, flatRecord("items", 0, 2, 2)})
+	if !errors.Is(err, ErrSchemaless) {
+		t.Fatalf("err = %v", err)
+	}
+	got, err := tk.Flush(context.Background(), map[connect.TopicPartition]int64{tp: 3})
+	if err != nil || got[tp] != 1 {
+		t.Fatalf("Flush = %v, %v; want offset 1 (record 1 failed, 2 never processed)", got, err)
+	}
+}

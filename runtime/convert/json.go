@@ -150,7 +150,7 @@ func (j *JSON) schemaJSON(e *encoder, s *connect.Schema) ([]byte, error) {
 	if ok {
 		return b, nil
 	}
-	b, err := e.schema(nil, s, "", "")
+	b, err := e.schema(nil, s, "", false, "")
 	if err != nil {
 		return nil, err
 	}
@@ -165,10 +165,10 @@ func (j *JSON) schemaJSON(e *encoder, s *connect.Schema) ([]byte, error) {
 	return b, nil
 }
 
-func (j *JSON) cachedSchema(raw string) (*connect.Schema, bool) {
+func (j *JSON) cachedSchema(raw []byte) (*connect.Schema, bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	s, ok := j.toSchemaCache[raw]
+	s, ok := j.toSchemaCache[string(raw)]
 	return s, ok
 }
 

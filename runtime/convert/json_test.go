@@ -655,3 +655,20 @@ func BenchmarkJSONToConnectSchemaless(b *testing.B) {
 		}
 	}
 }
+
+func TestJSONHugeExponent(t *testing.T) {
+	j := mustJSON(t, nil)
+	start := time.Now()
+	for _, payload := range []string{"1e999999999", "-1E+999999999", "1.5e-3"} {
+		_, _, err := j.ToConnect("t", []byte(`{"schema":{"type":"int64"},"payload":`+payload+`}`))
+		if err == nil {
+			t.Errorf("%s accepted as int64", payload)
+		}
+	}
+	if _, v, err := j.ToConnect("t", []byte(`{"schema":{"type":"int32"},"payload":1.0e3}`)); err != nil || v != int32(1000) {
+		t.Fatalf("1.0e3: %v %v", v, err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("huge exponents took %v", d)
+	}
+}

@@ -61,6 +61,23 @@ func (o *jsonObject) get(key string) (any, bool) {
 	return nil, false
 }
 
+// getAt is get with a hint: struct fields usually arrive in schema order,
+// so member i is checked first.
+func (o *jsonObject) getAt(i int, key string) (any, bool) {
+	if i < len(o.members) && o.members[i].key == key {
+		// Fast path, unless a later duplicate overrides it.
+		if len(o.members) <= 64 {
+			for k := i + 1; k < len(o.members); k++ {
+				if o.members[k].key == key {
+					return o.get(key)
+				}
+			}
+			return o.members[i].value, true
+		}
+	}
+	return o.get(key)
+}
+
 func (o *jsonObject) member(key string) *jsonMember {
 	for i := len(o.members) - 1; i >= 0; i-- {
 		if o.members[i].key == key {
@@ -408,4 +425,85 @@ func jsonKind(v any) string {
 		return "object"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// skip validates one value without building it.
+func (p *parser) skip() error {
+	if p.pos >= len(p.data) {
+		return p.errf("unexpected end of input")
+	}
+	switch c := p.data[p.pos]; {
+	case c == '{' || c == '[':
+		p.depth++
+		if p.depth > maxDepth {
+			return p.errf("nesting deeper than %d", maxDepth)
+		}
+		defer func() { p.depth-- }()
+		closing := byte('}')
+		if c == '[' {
+			closing = ']'
+		}
+		p.pos++
+		p.skipSpace()
+		if p.pos < len(p.data) && p.data[p.pos] == closing {
+			p.pos++
+			return nil
+		}
+		for {
+			p.skipSpace()
+			if closing == '}' {
+				if p.pos >= len(p.data) || p.data[p.pos] != '"' {
+					return p.errf("expected object member name, found %s", p.describe())
+				}
+				if err := p.skipString(); err != nil {
+					return err
+				}
+				p.skipSpace()
+				if p.pos >= len(p.data) || p.data[p.pos] != ':' {
+					return p.errf("expected ':' after member name, found %s", p.describe())
+				}
+				p.pos++
+				p.skipSpace()
+			}
+			if err := p.skip(); err != nil {
+				return err
+			}
+			p.skipSpace()
+			if p.pos >= len(p.data) {
+				return p.errf("unterminated %s", map[byte]string{'}': "object", ']': "array"}[closing])
+			}
+			switch p.data[p.pos] {
+			case ',':
+				p.pos++
+			case closing:
+				p.pos++
+				return nil
+			default:
+				return p.errf("expected ',' or '%c', found %s", closing, p.describe())
+			}
+		}
+	case c == '"':
+		return p.skipString()
+	}
+	_, err := p.value()
+	return err
+}
+
+func (p *parser) skipString() error {
+	p.pos++
+	for p.pos < len(p.data) {
+		c := p.data[p.pos]
+		switch {
+		case c == '"':
+			p.pos++
+			return nil
+		case c == '\\':
+			p.pos += 2
+		case c < 0x20:
+			return p.errf("control character 0x%02x in string", c)
+		default:
+			p.pos++
+		}
+	}
+	return p.errf("unterminated string")
 }

@@ -20,40 +20,118 @@ func (j *JSON) ToConnect(_ string, data []byte) (*connect.Schema, any, error) {
 	if len(data) == 0 {
 		return nil, nil, nil
 	}
-	root, err := parseJSON(data)
+	if !j.schemasEnabled {
+		root, err := parseJSON(data)
+		if err != nil {
+			return nil, nil, err
+		}
+		return nil, j.schemaless(root), nil
+	}
+	schemaRaw, payload, err := j.envelope(data)
 	if err != nil {
 		return nil, nil, err
 	}
-	if !j.schemasEnabled {
-		return nil, j.schemaless(root), nil
-	}
-	env, ok := root.(*jsonObject)
-	if !ok || len(env.members) != 2 || env.member("schema") == nil || env.member("payload") == nil {
-		return nil, nil, dataErr("", "JsonConverter with schemas.enable requires \"schema\" and \"payload\" fields and may not contain additional fields;"+
-			" to read plain JSON set schemas.enable=false in the converter configuration")
-	}
-	sm := env.member("schema")
 	var schema *connect.Schema
-	if sm.value != nil {
-		raw := string(data[sm.start:sm.end])
-		if cached, ok := j.cachedSchema(raw); ok {
+	if string(schemaRaw) != "null" {
+		if cached, ok := j.cachedSchema(schemaRaw); ok {
 			schema = cached
 		} else {
-			if schema, err = j.toSchema(sm.value, "schema"); err != nil {
+			node, err := parseJSON(schemaRaw)
+			if err != nil {
 				return nil, nil, err
 			}
-			j.cacheSchema(raw, schema)
+			if schema, err = j.toSchema(node, "schema"); err != nil {
+				return nil, nil, err
+			}
+			j.cacheSchema(string(schemaRaw), schema)
 		}
 	}
-	payload, _ := env.get("payload")
 	if schema == nil {
 		return nil, j.schemaless(payload), nil
 	}
-	v, err := j.toValue(schema, payload, "")
+	v, err := j.toValue(schema, payload)
 	if err != nil {
 		return nil, nil, err
 	}
 	return schema, v, nil
+}
+
+var errEnvelope = dataErr("", "JsonConverter with schemas.enable requires \"schema\" and \"payload\" fields and may not contain additional fields;"+
+	" to read plain JSON set schemas.enable=false in the converter configuration")
+
+// envelope splits {"schema":...,"payload":...} into the raw schema text
+// (not parsed, so a cached schema costs nothing) and the parsed payload.
+func (j *JSON) envelope(data []byte) (schemaRaw []byte, payload any, err error) {
+	p := &parser{data: data}
+	p.skipSpace()
+	if p.pos >= len(data) || data[p.pos] != '{' {
+		if _, err := parseJSON(data); err != nil {
+			return nil, nil, err
+		}
+		return nil, nil, errEnvelope
+	}
+	p.pos++
+	var haveSchema, havePayload bool
+	n := 0
+	p.skipSpace()
+	if p.pos < len(data) && data[p.pos] == '}' {
+		return nil, nil, errEnvelope
+	}
+	for {
+		p.skipSpace()
+		if p.pos >= len(data) || data[p.pos] != '"' {
+			return nil, nil, p.errf("expected object member name, found %s", p.describe())
+		}
+		k, err := p.str()
+		if err != nil {
+			return nil, nil, err
+		}
+		p.skipSpace()
+		if p.pos >= len(data) || data[p.pos] != ':' {
+			return nil, nil, p.errf("expected ':' after member name %q, found %s", k, p.describe())
+		}
+		p.pos++
+		p.skipSpace()
+		n++
+		switch k {
+		case "schema":
+			start := p.pos
+			if err := p.skip(); err != nil {
+				return nil, nil, err
+			}
+			schemaRaw, haveSchema = data[start:p.pos], true
+		case "payload":
+			if payload, err = p.value(); err != nil {
+				return nil, nil, err
+			}
+			havePayload = true
+		default:
+			if err := p.skip(); err != nil {
+				return nil, nil, err
+			}
+		}
+		p.skipSpace()
+		if p.pos >= len(data) {
+			return nil, nil, p.errf("unterminated object")
+		}
+		if data[p.pos] == ',' {
+			p.pos++
+			continue
+		}
+		if data[p.pos] != '}' {
+			return nil, nil, p.errf("expected ',' or '}' in object, found %s", p.describe())
+		}
+		p.pos++
+		break
+	}
+	p.skipSpace()
+	if p.pos != len(data) {
+		return nil, nil, p.errf("unexpected %s after top-level value", p.describe())
+	}
+	if n != 2 || !haveSchema || !havePayload {
+		return nil, nil, errEnvelope
+	}
+	return schemaRaw, payload, nil
 }
 
 // ParseSchema parses the JSON form of a schema (the envelope's "schema"
@@ -179,9 +257,9 @@ func (j *JSON) toSchema(node any, path string) (*connect.Schema, error) {
 		}
 	}
 	if dn := obj.member("default"); dn != nil && dn.value != nil {
-		d, err := j.toValue(s, dn.value, path+".default")
+		d, err := j.toValue(s, dn.value)
 		if err != nil {
-			return nil, err
+			return nil, wrapPath(err, path+".default")
 		}
 		s.Default = d
 	}
@@ -216,7 +294,7 @@ func (j *JSON) schemaless(node any) any {
 }
 
 // toValue converts a JSON node to a Go value of schema s.
-func (j *JSON) toValue(s *connect.Schema, node any, path string) (any, error) {
+func (j *JSON) toValue(s *connect.Schema, node any) (any, error) {
 	if node == nil {
 		if s.Default != nil && j.replaceNull {
 			return s.Default, nil
@@ -224,49 +302,49 @@ func (j *JSON) toValue(s *connect.Schema, node any, path string) (any, error) {
 		if s.Optional {
 			return nil, nil
 		}
-		return nil, dataErr(path, "invalid null value for required %s field", s.Type)
+		return nil, dataErr("", "invalid null value for required %s field", s.Type)
 	}
 	switch s.Name {
 	case connect.DecimalName:
 		scale, err := connect.DecimalScale(s)
 		if err != nil {
-			return nil, dataErr(path, "%v", err)
+			return nil, dataErr("", "%v", err)
 		}
 		switch x := node.(type) {
 		case jsonNumber:
 			d, err := parseDecimalLiteral(string(x))
 			if err != nil {
-				return nil, dataErr(path, "%v", err)
+				return nil, dataErr("", "%v", err)
 			}
 			return rescale(d, scale), nil
 		case string:
 			b, err := decodeBase64(x)
 			if err != nil {
-				return nil, dataErr(path, "invalid base64 for Decimal: %v", err)
+				return nil, dataErr("", "invalid base64 for Decimal: %v", err)
 			}
 			if len(b) == 0 {
-				return nil, dataErr(path, "empty bytes for Decimal")
+				return nil, dataErr("", "empty bytes for Decimal")
 			}
 			return connect.DecimalFromBytes(b, scale), nil
 		}
-		return nil, dataErr(path, "expected number or base64 string for Decimal, got %s", jsonKind(node))
+		return nil, dataErr("", "expected number or base64 string for Decimal, got %s", jsonKind(node))
 	case connect.DateName:
-		n, err := intNode(node, 32, path)
+		n, err := intNode(node, 32)
 		if err != nil {
 			return nil, err
 		}
 		return connect.DateFromDays(int32(n)), nil
 	case connect.TimeName:
-		n, err := intNode(node, 32, path)
+		n, err := intNode(node, 32)
 		if err != nil {
 			return nil, err
 		}
 		if n < 0 || n >= 86_400_000 {
-			return nil, dataErr(path, "Time value %d outside 0..86399999 milliseconds", n)
+			return nil, dataErr("", "Time value %d outside 0..86399999 milliseconds", n)
 		}
 		return connect.TimeFromMillis(int32(n)), nil
 	case connect.TimestampName:
-		n, err := intNode(node, 64, path)
+		n, err := intNode(node, 64)
 		if err != nil {
 			return nil, err
 		}
@@ -274,53 +352,53 @@ func (j *JSON) toValue(s *connect.Schema, node any, path string) (any, error) {
 	}
 	switch s.Type {
 	case connect.Int8:
-		n, err := intNode(node, 8, path)
+		n, err := intNode(node, 8)
 		return int8(n), err
 	case connect.Int16:
-		n, err := intNode(node, 16, path)
+		n, err := intNode(node, 16)
 		return int16(n), err
 	case connect.Int32:
-		n, err := intNode(node, 32, path)
+		n, err := intNode(node, 32)
 		return int32(n), err
 	case connect.Int64:
-		return intNode(node, 64, path)
+		return intNode(node, 64)
 	case connect.Float32:
-		f, err := floatNode(node, 32, path)
+		f, err := floatNode(node, 32)
 		return float32(f), err
 	case connect.Float64:
-		return floatNode(node, 64, path)
+		return floatNode(node, 64)
 	case connect.Boolean:
 		b, ok := node.(bool)
 		if !ok {
-			return nil, dataErr(path, "expected boolean, got %s", jsonKind(node))
+			return nil, dataErr("", "expected boolean, got %s", jsonKind(node))
 		}
 		return b, nil
 	case connect.String:
 		str, ok := node.(string)
 		if !ok {
-			return nil, dataErr(path, "expected string, got %s", jsonKind(node))
+			return nil, dataErr("", "expected string, got %s", jsonKind(node))
 		}
 		return str, nil
 	case connect.Bytes:
 		str, ok := node.(string)
 		if !ok {
-			return nil, dataErr(path, "expected base64 string for bytes, got %s", jsonKind(node))
+			return nil, dataErr("", "expected base64 string for bytes, got %s", jsonKind(node))
 		}
 		b, err := decodeBase64(str)
 		if err != nil {
-			return nil, dataErr(path, "invalid base64: %v", err)
+			return nil, dataErr("", "invalid base64: %v", err)
 		}
 		return b, nil
 	case connect.Array:
 		arr, ok := node.([]any)
 		if !ok {
-			return nil, dataErr(path, "expected array, got %s", jsonKind(node))
+			return nil, dataErr("", "expected array, got %s", jsonKind(node))
 		}
 		out := make([]any, len(arr))
 		for i, el := range arr {
-			v, err := j.toValue(s.Value, el, path+"["+strconv.Itoa(i)+"]")
+			v, err := j.toValue(s.Value, el)
 			if err != nil {
-				return nil, err
+				return nil, wrapPath(err, "["+strconv.Itoa(i)+"]")
 			}
 			out[i] = v
 		}
@@ -330,12 +408,12 @@ func (j *JSON) toValue(s *connect.Schema, node any, path string) (any, error) {
 		if s.Key.Type == connect.String {
 			obj, ok := node.(*jsonObject)
 			if !ok {
-				return nil, dataErr(path, "maps with string keys must be encoded as JSON objects, got %s", jsonKind(node))
+				return nil, dataErr("", "maps with string keys must be encoded as JSON objects, got %s", jsonKind(node))
 			}
 			for _, m := range obj.members {
-				v, err := j.toValue(s.Value, m.value, path+"["+m.key+"]")
+				v, err := j.toValue(s.Value, m.value)
 				if err != nil {
-					return nil, err
+					return nil, wrapPath(err, "["+m.key+"]")
 				}
 				out[m.key] = v
 			}
@@ -343,24 +421,24 @@ func (j *JSON) toValue(s *connect.Schema, node any, path string) (any, error) {
 		}
 		arr, ok := node.([]any)
 		if !ok {
-			return nil, dataErr(path, "maps with non-string keys must be encoded as a JSON array of [key, value] pairs, got %s", jsonKind(node))
+			return nil, dataErr("", "maps with non-string keys must be encoded as a JSON array of [key, value] pairs, got %s", jsonKind(node))
 		}
 		for i, el := range arr {
-			epath := path + "[" + strconv.Itoa(i) + "]"
+			epath := "[" + strconv.Itoa(i) + "]"
 			pair, ok := el.([]any)
 			if !ok || len(pair) != 2 {
 				return nil, dataErr(epath, "map entry must be a [key, value] array of length 2")
 			}
-			k, err := j.toValue(s.Key, pair[0], epath+"<key>")
+			k, err := j.toValue(s.Key, pair[0])
 			if err != nil {
-				return nil, err
+				return nil, wrapPath(err, epath+"<key>")
 			}
 			if !comparable(k) {
 				return nil, dataErr(epath, "map key of Go type %T cannot be used as a Go map key", k)
 			}
-			v, err := j.toValue(s.Value, pair[1], epath)
+			v, err := j.toValue(s.Value, pair[1])
 			if err != nil {
-				return nil, err
+				return nil, wrapPath(err, epath)
 			}
 			out[k] = v
 		}
@@ -368,20 +446,20 @@ func (j *JSON) toValue(s *connect.Schema, node any, path string) (any, error) {
 	case connect.StructT:
 		obj, ok := node.(*jsonObject)
 		if !ok {
-			return nil, dataErr(path, "expected object for struct %v, got %s", s, jsonKind(node))
+			return nil, dataErr("", "expected object for struct %v, got %s", s, jsonKind(node))
 		}
 		st := connect.NewStructValue(s)
 		for i, f := range s.Fields {
-			fv, _ := obj.get(f.Name)
-			v, err := j.toValue(f.Schema, fv, joinPath(path, f.Name))
+			fv, _ := obj.getAt(i, f.Name)
+			v, err := j.toValue(f.Schema, fv)
 			if err != nil {
-				return nil, err
+				return nil, wrapPath(err, f.Name)
 			}
 			st.SetAt(i, v)
 		}
 		return st, nil
 	}
-	return nil, dataErr(path, "unknown schema type %q", s.Type)
+	return nil, dataErr("", "unknown schema type %q", s.Type)
 }
 
 func comparable(v any) bool {
@@ -392,40 +470,39 @@ func comparable(v any) bool {
 	return true
 }
 
-func intNode(node any, bits int, path string) (int64, error) {
+func intNode(node any, bits int) (int64, error) {
 	n, ok := node.(jsonNumber)
 	if !ok {
-		return 0, dataErr(path, "expected integer, got %s", jsonKind(node))
+		return 0, dataErr("", "expected integer, got %s", jsonKind(node))
 	}
 	if n.integral() {
 		v, err := strconv.ParseInt(string(n), 10, bits)
 		if err != nil {
-			return 0, dataErr(path, "integer %s out of range for int%d", n, bits)
+			return 0, dataErr("", "integer %s out of range for int%d", n, bits)
 		}
 		return v, nil
 	}
 	// 1.0 or 1e3: accept when the value is an exact integer.
 	f, _, err := big.ParseFloat(string(n), 10, 256, big.ToNearestEven)
 	if err != nil || !f.IsInt() {
-		return 0, dataErr(path, "expected integer, got %s", n)
+		return 0, dataErr("", "expected integer, got %s", n)
 	}
-	bi, _ := f.Int(nil)
-	if !bi.IsInt64() {
-		return 0, dataErr(path, "integer %s out of range for int%d", n, bits)
+	v, acc := f.Int64()
+	if acc != big.Exact {
+		return 0, dataErr("", "integer %s out of range for int%d", n, bits)
 	}
-	v := bi.Int64()
 	if lim := int64(1) << (bits - 1); bits < 64 && (v < -lim || v >= lim) {
-		return 0, dataErr(path, "integer %s out of range for int%d", n, bits)
+		return 0, dataErr("", "integer %s out of range for int%d", n, bits)
 	}
 	return v, nil
 }
 
-func floatNode(node any, bits int, path string) (float64, error) {
+func floatNode(node any, bits int) (float64, error) {
 	switch x := node.(type) {
 	case jsonNumber:
 		f, err := strconv.ParseFloat(string(x), bits)
 		if err != nil && !math.IsInf(f, 0) {
-			return 0, dataErr(path, "invalid number %s", x)
+			return 0, dataErr("", "invalid number %s", x)
 		}
 		return f, nil
 	case string:
@@ -438,7 +515,7 @@ func floatNode(node any, bits int, path string) (float64, error) {
 			return math.Inf(-1), nil
 		}
 	}
-	return 0, dataErr(path, "expected number, got %s", jsonKind(node))
+	return 0, dataErr("", "expected number, got %s", jsonKind(node))
 }
 
 func decodeBase64(s string) ([]byte, error) {
@@ -497,4 +574,20 @@ func rescale(d connect.Decimal, scale int32) connect.Decimal {
 		return d
 	}
 	return connect.Decimal{Unscaled: q, Scale: scale}
+}
+
+// wrapPath prefixes the path of a *DataError with a parent segment: a field
+// name, or an index like "[2]".
+func wrapPath(err error, seg string) error {
+	de, ok := err.(*DataError)
+	if !ok {
+		return err
+	}
+	switch {
+	case de.Path == "":
+		return &DataError{Path: seg, Msg: de.Msg}
+	case de.Path[0] == '[':
+		return &DataError{Path: seg + de.Path, Msg: de.Msg}
+	}
+	return &DataError{Path: seg + "." + de.Path, Msg: de.Msg}
 }

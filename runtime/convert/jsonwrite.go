@@ -49,9 +49,9 @@ func paramKeys(p map[string]string) []string {
 	return keys
 }
 
-// schema appends the JSON form of s. field, when not empty, is appended as
-// the struct member name ("field") at the end, as Kafka does.
-func (e *encoder) schema(buf []byte, s *connect.Schema, field, path string) ([]byte, error) {
+// schema appends the JSON form of s. For a struct field (isField) the
+// field name is appended as "field" at the end, as Kafka does.
+func (e *encoder) schema(buf []byte, s *connect.Schema, field string, isField bool, path string) ([]byte, error) {
 	if s == nil {
 		return nil, dataErr(path, "nil schema")
 	}
@@ -69,23 +69,23 @@ func (e *encoder) schema(buf []byte, s *connect.Schema, field, path string) ([]b
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			if buf, err = e.schema(buf, f.Schema, f.Name, joinPath(path, f.Name)); err != nil {
+			if buf, err = e.schema(buf, f.Schema, f.Name, true, joinPath(path, f.Name)); err != nil {
 				return nil, err
 			}
 		}
 		buf = append(buf, ']')
 	case connect.Array:
 		buf = append(buf, `,"items":`...)
-		if buf, err = e.schema(buf, s.Value, "", path+"[]"); err != nil {
+		if buf, err = e.schema(buf, s.Value, "", false, path+"[]"); err != nil {
 			return nil, err
 		}
 	case connect.Map:
 		buf = append(buf, `,"keys":`...)
-		if buf, err = e.schema(buf, s.Key, "", path+"<key>"); err != nil {
+		if buf, err = e.schema(buf, s.Key, "", false, path+"<key>"); err != nil {
 			return nil, err
 		}
 		buf = append(buf, `,"values":`...)
-		if buf, err = e.schema(buf, s.Value, "", path+"[]"); err != nil {
+		if buf, err = e.schema(buf, s.Value, "", false, path+"[]"); err != nil {
 			return nil, err
 		}
 	}
@@ -121,7 +121,7 @@ func (e *encoder) schema(buf []byte, s *connect.Schema, field, path string) ([]b
 			return nil, err
 		}
 	}
-	if field != "" {
+	if isField {
 		buf = append(buf, `,"field":`...)
 		buf = appendString(buf, field)
 	}
@@ -544,6 +544,17 @@ func appendString(buf []byte, s string) []byte {
 	}
 	buf = append(buf, s[start:]...)
 	return append(buf, '"')
+}
+
+// FormatJavaFloat formats f as Java's Double.toString (bits 64) or
+// Float.toString (bits 32) does; non-finite values give NaN, Infinity and
+// -Infinity.
+func FormatJavaFloat(f float64, bits int) string {
+	b := appendJavaFloat(nil, f, bits)
+	if b[0] == '"' {
+		b = b[1 : len(b)-1]
+	}
+	return string(b)
 }
 
 // appendJavaFloat appends f as Java's Double.toString (bits 64) or

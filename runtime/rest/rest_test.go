@@ -336,3 +336,11 @@ type writerFunc func([]byte) (int, error)
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 var _ Cluster = (*resttest.Cluster)(nil)
+
+func TestPathCleaningRedirectPassesThrough(t *testing.T) {
+	s := New(resttest.NewCluster())
+	rec := do(t, s, "GET", "/connectors//x/../y", "")
+	if rec.Code/100 != 3 || rec.Header().Get("Location") != "/connectors/y" {
+		t.Fatalf("got %d Location %q body %q", rec.Code, rec.Header().Get("Location"), rec.Body)
+	}
+}

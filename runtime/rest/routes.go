@@ -56,10 +56,12 @@ func (s *Server) routes() http.Handler {
 }
 
 // jsonErrorWriter turns the mux's plain-text 404/405 answers into JSON
-// error bodies.
+// error bodies; anything else (such as a path-cleaning redirect) passes
+// through.
 type jsonErrorWriter struct {
 	http.ResponseWriter
-	wrote bool
+	wrote       bool
+	passThrough bool
 }
 
 func (w *jsonErrorWriter) WriteHeader(code int) {
@@ -67,6 +69,11 @@ func (w *jsonErrorWriter) WriteHeader(code int) {
 		return
 	}
 	w.wrote = true
+	if code != http.StatusNotFound && code != http.StatusMethodNotAllowed {
+		w.passThrough = true
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
 	h := w.ResponseWriter.Header()
 	h.Del("X-Content-Type-Options")
 	writeJSON(w.ResponseWriter, code, api.ErrorResponse{
@@ -78,6 +85,9 @@ func (w *jsonErrorWriter) WriteHeader(code int) {
 func (w *jsonErrorWriter) Write(b []byte) (int, error) {
 	if !w.wrote {
 		w.WriteHeader(http.StatusNotFound)
+	}
+	if w.passThrough {
+		return w.ResponseWriter.Write(b)
 	}
 	return len(b), nil // the mux's plain-text body is dropped
 }

@@ -130,7 +130,11 @@ func (t *ExtractField) Apply(r *connect.Record) (*connect.Record, error) {
 			if err != nil {
 				return nil, err
 			}
-			v = fieldValue(st, f.Index, *f, t.replaceNull)
+			vf := st.Schema().Field(name)
+			if vf == nil {
+				return nil, dataErr(extractName, "struct value has no field %s", strings.Join(t.path[:i+1], "."))
+			}
+			v = fieldValue(st, vf.Index, *vf, t.replaceNull)
 		}
 		s = f.Schema
 	}

@@ -45,6 +45,18 @@ const (
 	TopicNameMatches           = pkg + "predicates.TopicNameMatches"
 	HasHeaderKey               = pkg + "predicates.HasHeaderKey"
 	RecordIsTombstone          = pkg + "predicates.RecordIsTombstone"
+	FlattenKey                 = pkg + "Flatten$Key"
+	FlattenValue               = pkg + "Flatten$Value"
+	HoistFieldKey              = pkg + "HoistField$Key"
+	HoistFieldValue            = pkg + "HoistField$Value"
+	InsertHeaderClass          = pkg + "InsertHeader"
+	DropHeadersClass           = pkg + "DropHeaders"
+	SetSchemaMetadataKey       = pkg + "SetSchemaMetadata$Key"
+	SetSchemaMetadataValue     = pkg + "SetSchemaMetadata$Value"
+	TimestampConverterKey      = pkg + "TimestampConverter$Key"
+	TimestampConverterValue    = pkg + "TimestampConverter$Value"
+	CastKey                    = pkg + "Cast$Key"
+	CastValue                  = pkg + "Cast$Value"
 	ExtractNewRecordStateClass = "io.debezium.transforms.ExtractNewRecordState"
 )
 
@@ -66,6 +78,18 @@ func transformFactories() map[string]transformFactory {
 		TimestampRouterClass:       func(p params) (Transformation, error) { return newTimestampRouter(p) },
 		FilterClass:                func(p params) (Transformation, error) { return Filter{}, nil },
 		ExtractNewRecordStateClass: func(p params) (Transformation, error) { return newExtractNewRecordState(p) },
+		TimestampConverterKey:      func(p params) (Transformation, error) { return newTimestampConverter(p, true) },
+		TimestampConverterValue:    func(p params) (Transformation, error) { return newTimestampConverter(p, false) },
+		CastKey:                    func(p params) (Transformation, error) { return newCast(p, true) },
+		CastValue:                  func(p params) (Transformation, error) { return newCast(p, false) },
+		FlattenKey:                 func(p params) (Transformation, error) { return newFlatten(p, true) },
+		FlattenValue:               func(p params) (Transformation, error) { return newFlatten(p, false) },
+		HoistFieldKey:              func(p params) (Transformation, error) { return newHoistField(p, true) },
+		HoistFieldValue:            func(p params) (Transformation, error) { return newHoistField(p, false) },
+		InsertHeaderClass:          func(p params) (Transformation, error) { return newInsertHeader(p) },
+		DropHeadersClass:           func(p params) (Transformation, error) { return newDropHeaders(p) },
+		SetSchemaMetadataKey:       func(p params) (Transformation, error) { return newSetSchemaMetadata(p, true) },
+		SetSchemaMetadataValue:     func(p params) (Transformation, error) { return newSetSchemaMetadata(p, false) },
 	}
 }
 

@@ -291,13 +291,12 @@ func TestRegexRouter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		tr := mustNew(t, RegexRouterClass, map[string]string{"regex": tt.regex, "replacement": tt.replacement})
-		out, err := tr.Apply(sinkRecord(nil, nil))
+		in := sinkRecord(nil, nil)
+		in.Topic = tt.topic
+		out, err := tr.Apply(in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		in := sinkRecord(nil, nil)
-		in.Topic = tt.topic
-		out, _ = tr.Apply(in)
 		if out.Topic != tt.want {
 			t.Errorf("%s/%s on %s: got %s want %s", tt.regex, tt.replacement, tt.topic, out.Topic, tt.want)
 		}
@@ -347,22 +346,22 @@ func TestTimestampRouter(t *testing.T) {
 
 func TestChainPredicatesNegate(t *testing.T) {
 	cfg := map[string]string{
-		"transforms":                     "dropTmp,route,mark",
-		"transforms.dropTmp.type":        "org.apache.kafka.connect.transforms.Filter",
-		"transforms.dropTmp.predicate":   "isTmp",
-		"transforms.route.type":          "org.apache.kafka.connect.transforms.RegexRouter",
-		"transforms.route.regex":         "db\\.(.*)",
-		"transforms.route.replacement":   "lake.$1",
-		"transforms.mark.type":           "org.apache.kafka.connect.transforms.InsertField$Value",
-		"transforms.mark.static.field":   "marked",
-		"transforms.mark.static.value":   "yes",
-		"transforms.mark.predicate":      "hasTrace",
-		"transforms.mark.negate":         "true",
-		"predicates":                     "isTmp,hasTrace",
-		"predicates.isTmp.type":          "org.apache.kafka.connect.transforms.predicates.TopicNameMatches",
-		"predicates.isTmp.pattern":       ".*\\.tmp_.*",
-		"predicates.hasTrace.type":       "org.apache.kafka.connect.transforms.predicates.HasHeaderKey",
-		"predicates.hasTrace.name":       "trace",
+		"transforms":                   "dropTmp,route,mark",
+		"transforms.dropTmp.type":      "org.apache.kafka.connect.transforms.Filter",
+		"transforms.dropTmp.predicate": "isTmp",
+		"transforms.route.type":        "org.apache.kafka.connect.transforms.RegexRouter",
+		"transforms.route.regex":       "db\\.(.*)",
+		"transforms.route.replacement": "lake.$1",
+		"transforms.mark.type":         "org.apache.kafka.connect.transforms.InsertField$Value",
+		"transforms.mark.static.field": "marked",
+		"transforms.mark.static.value": "yes",
+		"transforms.mark.predicate":    "hasTrace",
+		"transforms.mark.negate":       "true",
+		"predicates":                   "isTmp,hasTrace",
+		"predicates.isTmp.type":        "org.apache.kafka.connect.transforms.predicates.TopicNameMatches",
+		"predicates.isTmp.pattern":     ".*\\.tmp_.*",
+		"predicates.hasTrace.type":     "org.apache.kafka.connect.transforms.predicates.HasHeaderKey",
+		"predicates.hasTrace.name":     "trace",
 	}
 	c, err := NewChain(cfg)
 	if err != nil {
@@ -471,5 +470,178 @@ func TestChainErrorNamesAlias(t *testing.T) {
 	}
 	if _, err := c.Apply(sinkRecord("not a map", nil)); err == nil || !strings.Contains(err.Error(), `"vk"`) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestFlatten(t *testing.T) {
+	addr := connect.NewStruct().Optional().Name("Address").
+		Field("city", connect.StringSchema).
+		Field("geo", connect.NewStruct().Field("lat", connect.Float64Schema).Build()).Build()
+	s := connect.NewStruct().Name("Person").Field("id", connect.Int64Schema).Field("addr", addr).
+		Field("tags", connect.NewArray(connect.StringSchema).Build()).Build()
+	geo := connect.NewStructValue(addr.Field("geo").Schema).Set("lat", 1.5)
+	v := connect.NewStructValue(s).Set("id", int64(1)).Set("addr", connect.NewStructValue(addr).Set("city", "Oslo").Set("geo", geo)).Set("tags", []any{"a"})
+	tr := mustNew(t, FlattenValue, map[string]string{"delimiter": "_"})
+	out, err := tr.Apply(sinkRecord(v, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fieldNames(out.ValueSchema); !reflect.DeepEqual(got, []string{"id", "addr_city", "addr_geo_lat", "tags"}) {
+		t.Fatalf("fields %v", got)
+	}
+	if !out.ValueSchema.Field("addr_city").Schema.Optional || out.ValueSchema.Field("id").Schema.Optional {
+		t.Fatal("optionality not propagated")
+	}
+	st := out.Value.(*connect.Struct)
+	if st.Get("addr_city") != "Oslo" || st.Get("addr_geo_lat") != 1.5 || st.Validate() != nil {
+		t.Fatalf("got %v", st)
+	}
+	// A null nested struct leaves its fields null.
+	out, err = tr.Apply(sinkRecord(connect.NewStructValue(s).Set("id", int64(2)).Set("tags", []any{}), s))
+	if err != nil || out.Value.(*connect.Struct).Get("addr_city") != nil {
+		t.Fatalf("%v %v", out, err)
+	}
+	out, err = mustNew(t, FlattenValue, nil).Apply(sinkRecord(map[string]any{"a": map[string]any{"b": 1, "c": map[string]any{"d": 2}}, "e": []any{1}}, nil))
+	if err != nil || !reflect.DeepEqual(out.Value, map[string]any{"a.b": 1, "a.c.d": 2, "e": []any{1}}) {
+		t.Fatalf("%v %v", out.Value, err)
+	}
+}
+
+func TestHoistHeadersMetadata(t *testing.T) {
+	out, err := mustNew(t, HoistFieldValue, map[string]string{"field": "line"}).Apply(sinkRecord("hello", connect.StringSchema))
+	if err != nil || out.Value.(*connect.Struct).Get("line") != "hello" || out.ValueSchema.Field("line").Schema != connect.StringSchema {
+		t.Fatalf("%v %v", out, err)
+	}
+	hin := sinkRecord("v", nil)
+	hin.KeySchema = nil
+	out, _ = mustNew(t, HoistFieldKey, map[string]string{"field": "k"}).Apply(hin)
+	if !reflect.DeepEqual(out.Key, map[string]any{"k": "k1"}) || out.KeySchema != nil {
+		t.Fatalf("hoist key %v", out.Key)
+	}
+	in := sinkRecord("v", nil)
+	in.Headers = []connect.Header{{Key: "a", Value: "1"}, {Key: "b", Value: "2"}, {Key: "a", Value: "3"}}
+	out, _ = mustNew(t, DropHeadersClass, map[string]string{"headers": "a"}).Apply(in)
+	if len(out.Headers) != 1 || out.Headers[0].Key != "b" || len(in.Headers) != 3 {
+		t.Fatalf("drop headers %v / %v", out.Headers, in.Headers)
+	}
+	out, _ = mustNew(t, InsertHeaderClass, map[string]string{"header": "n", "value.literal": "42"}).Apply(in)
+	if h := out.Header("n"); h == nil || h.Value != int8(42) || h.Schema.Type != connect.Int8 {
+		t.Fatalf("insert header %+v", h)
+	}
+	out, err = mustNew(t, SetSchemaMetadataValue, map[string]string{"schema.name": "com.acme.User", "schema.version": "3"}).Apply(sinkRecord(row(1, "a", "b", 2), rowSchema))
+	if err != nil || out.ValueSchema.Name != "com.acme.User" || out.ValueSchema.Version != 3 || rowSchema.Name != "db.public.users.Value" {
+		t.Fatalf("%v %v", out, err)
+	}
+	if st := out.Value.(*connect.Struct); st.Schema() != out.ValueSchema || st.Get("name") != "a" {
+		t.Fatalf("struct not rebuilt: %v", st)
+	}
+	if _, err := mustNew(t, SetSchemaMetadataValue, map[string]string{"schema.name": "x"}).Apply(sinkRecord("v", nil)); err == nil {
+		t.Fatal("schemaless accepted")
+	}
+}
+
+func TestTimestampConverter(t *testing.T) {
+	ms := ts0.UnixMilli()
+	tsSchema := connect.NewStruct().Field("id", connect.Int64Schema).Field("at", connect.OptionalInt64Schema).Build()
+	tests := []struct {
+		name   string
+		cfg    map[string]string
+		s      *connect.Schema
+		v      any
+		want   any
+		schema *connect.Schema
+	}{
+		{"unix ms to string", map[string]string{"target.type": "string", "format": "yyyy-MM-dd HH:mm:ss.SSS"}, connect.Int64Schema, ms,
+			"2024-03-05 07:08:09.123", connect.StringSchema},
+		{"unix s to Timestamp", map[string]string{"target.type": "Timestamp", "unix.precision": "seconds"}, connect.Int64Schema, int64(1709622489),
+			time.Unix(1709622489, 0).UTC(), connect.TimestampSchema().Build()},
+		{"Timestamp to unix us", map[string]string{"target.type": "unix", "unix.precision": "microseconds"}, connect.TimestampSchema().Build(), ts0,
+			ts0.UnixMicro(), connect.Int64Schema},
+		{"Timestamp to Date", map[string]string{"target.type": "Date"}, connect.TimestampSchema().Optional().Build(), ts0,
+			time.Date(2024, 3, 5, 0, 0, 0, 0, time.UTC), connect.DateSchema().Optional().Build()},
+		{"Timestamp to Time", map[string]string{"target.type": "Time"}, connect.TimestampSchema().Build(), ts0,
+			time.Date(1970, 1, 1, 7, 8, 9, 123e6, time.UTC), connect.TimeSchema().Build()},
+		{"string to Timestamp", map[string]string{"target.type": "Timestamp", "format": "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"}, connect.StringSchema,
+			"2024-03-05T09:08:09.123+02:00", ts0, connect.TimestampSchema().Build()},
+		{"compact string to unix", map[string]string{"target.type": "unix", "format": "yyyyMMddHHmmss"}, connect.StringSchema,
+			"20240305070809", ts0.Unix() * 1000, connect.Int64Schema},
+		{"schemaless", map[string]string{"target.type": "string", "format": "dd MMM yyyy h:mm a"}, nil, ms, "05 Mar 2024 7:08 AM", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := mustNew(t, TimestampConverterValue, tt.cfg).Apply(sinkRecord(tt.v, tt.s))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(out.Value, tt.want) {
+				t.Fatalf("got %#v want %#v", out.Value, tt.want)
+			}
+			if !out.ValueSchema.Equal(tt.schema) {
+				t.Fatalf("schema %v want %v", out.ValueSchema, tt.schema)
+			}
+		})
+	}
+	// One field of a struct.
+	tr := mustNew(t, TimestampConverterValue, map[string]string{"field": "at", "target.type": "Timestamp"})
+	out, err := tr.Apply(sinkRecord(connect.NewStructValue(tsSchema).Set("id", int64(1)).Set("at", ms), tsSchema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := out.Value.(*connect.Struct); !st.Get("at").(time.Time).Equal(ts0) || st.Validate() != nil ||
+		out.ValueSchema.Field("at").Schema.Name != connect.TimestampName || !out.ValueSchema.Field("at").Schema.Optional {
+		t.Fatalf("got %v %v", st, out.ValueSchema.Fields)
+	}
+	out, err = tr.Apply(sinkRecord(map[string]any{"at": ms, "x": 1}, nil))
+	if err != nil || !out.Value.(map[string]any)["at"].(time.Time).Equal(ts0) {
+		t.Fatalf("%v %v", out, err)
+	}
+	if _, err := mustNew(t, TimestampConverterValue, map[string]string{"target.type": "unix", "format": "yyyy"}).Apply(sinkRecord("20x4", connect.StringSchema)); err == nil {
+		t.Fatal("bad text parsed")
+	}
+	for _, cfg := range []map[string]string{{}, {"target.type": "epoch"}, {"target.type": "string"}, {"target.type": "unix", "unix.precision": "days"}} {
+		if _, err := New(TimestampConverterValue, cfg); err == nil {
+			t.Errorf("%v accepted", cfg)
+		}
+	}
+}
+
+func TestCast(t *testing.T) {
+	s := connect.NewStruct().Field("id", connect.Int64Schema).Field("price", connect.DecimalSchema(2).Optional().Build()).
+		Field("flag", connect.NewSchema(connect.String).Default("true").Build()).Field("ratio", connect.Float64Schema).Build()
+	price, _ := connect.ParseDecimal("19.99")
+	v := connect.NewStructValue(s).Set("id", int64(300)).Set("price", price).Set("flag", "false").Set("ratio", 2.0)
+	tr := mustNew(t, CastValue, map[string]string{"spec": "id:int8,price:float64,flag:boolean,ratio:string"})
+	out, err := tr.Apply(sinkRecord(v, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := out.Value.(*connect.Struct)
+	if st.Get("id") != int8(44) || st.Get("price") != 19.99 || st.Get("flag") != false || st.Get("ratio") != "2.0" {
+		t.Fatalf("got %v", st)
+	}
+	if err := st.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if fs := out.ValueSchema.Field("flag").Schema; fs.Type != connect.Boolean || fs.Default != true {
+		t.Fatalf("flag schema %+v", fs)
+	}
+	if !out.ValueSchema.Field("price").Schema.Optional || out.ValueSchema.Field("price").Schema.Name != "" {
+		t.Fatal("price schema")
+	}
+	out, err = mustNew(t, CastValue, map[string]string{"spec": "int32"}).Apply(sinkRecord("123", connect.OptionalStringSchema))
+	if err != nil || out.Value != int32(123) || out.ValueSchema.Type != connect.Int32 || !out.ValueSchema.Optional {
+		t.Fatalf("%v %v", out, err)
+	}
+	out, err = mustNew(t, CastValue, map[string]string{"spec": "n:string"}).Apply(sinkRecord(map[string]any{"n": int64(5)}, nil))
+	if err != nil || out.Value.(map[string]any)["n"] != "5" {
+		t.Fatalf("%v %v", out, err)
+	}
+	if _, err := mustNew(t, CastValue, map[string]string{"spec": "int32"}).Apply(sinkRecord("abc", connect.StringSchema)); err == nil {
+		t.Fatal("bad string cast accepted")
+	}
+	for _, spec := range []string{"", "a:uuid", "int8,a:int16"} {
+		if _, err := New(CastValue, map[string]string{"spec": spec}); err == nil {
+			t.Errorf("spec %q accepted", spec)
+		}
 	}
 }

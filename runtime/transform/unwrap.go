@@ -261,6 +261,7 @@ func (t *ExtractNewRecordState) Apply(r *connect.Record) (*connect.Record, error
 	if err != nil {
 		return nil, err
 	}
+	rowSchema = rowStruct.Schema()
 	var routeTo string
 	if t.routeByField != "" {
 		v, _ := rowStruct.Get(t.routeByField).(string)

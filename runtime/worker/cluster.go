@@ -103,7 +103,7 @@ func (w *Worker) CreateConnector(ctx context.Context, req api.CreateConnectorReq
 		return api.ConnectorInfo{}, err
 	}
 	if target != "" {
-		if err := w.writeConfig(ctx, "target-state-"+name, targetValue{State: target}); err != nil {
+		if err := w.writeConfig(ctx, "target-state-"+name, newTargetValue(target)); err != nil {
 			return api.ConnectorInfo{}, err
 		}
 	}
@@ -321,7 +321,7 @@ func (w *Worker) setTarget(ctx context.Context, name, target string) error {
 	if _, ok := w.cfgs.snapshot().connectors[name]; !ok {
 		return notFound(name)
 	}
-	return w.writeConfig(ctx, "target-state-"+name, targetValue{State: target})
+	return w.writeConfig(ctx, "target-state-"+name, newTargetValue(target))
 }
 
 // PauseConnector sets the target state PAUSED.
@@ -355,6 +355,9 @@ func (w *Worker) Offsets(ctx context.Context, name string) (api.ConnectorOffsets
 		offs, err := w.adm.FetchOffsets(ctx, sinkGroupID(name, cfg))
 		if err == nil {
 			err = offs.Error()
+		}
+		if errors.Is(err, errGroupIDNotFound) {
+			return out, nil
 		}
 		if err != nil {
 			return out, fmt.Errorf("fetching consumer group offsets: %w", err)
@@ -537,6 +540,13 @@ func (w *Worker) ResetOffsets(ctx context.Context, name string) (api.Message, er
 		}
 	}
 	return api.Message{Message: ok}, nil
+}
+
+// KafkaClusterID returns the Kafka cluster id (GET /).
+func (w *Worker) KafkaClusterID() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.clusterID
 }
 
 // Plugins lists the connector plugins, sorted by class.

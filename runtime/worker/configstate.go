@@ -30,6 +30,9 @@ type snapshot struct {
 	connectors map[string]map[string]string
 	tasks      map[string][]map[string]string // committed task configs
 	targets    map[string]string
+	// reconfiguring marks connectors whose config changed after their last
+	// task configs commit: the leader has yet to regenerate task configs.
+	reconfiguring map[string]bool
 }
 
 func (s *snapshot) target(name string) string {
@@ -65,12 +68,11 @@ type configState struct {
 	tasks      map[string][]map[string]string
 	pending    map[string]map[int]map[string]string
 	targets    map[string]string
+	reconfig   map[string]bool
 	restarts   []restartRequest
 	// live is set once the worker read the topic to its end at startup;
 	// restart requests read before are history, not requests.
 	live bool
-	// onChange is called (without the lock) after each applied record.
-	onChange func()
 }
 
 func newConfigState() *configState {
@@ -79,6 +81,7 @@ func newConfigState() *configState {
 		tasks:      map[string][]map[string]string{},
 		pending:    map[string]map[int]map[string]string{},
 		targets:    map[string]string{},
+		reconfig:   map[string]bool{},
 	}
 }
 
@@ -90,8 +93,18 @@ type commitValue struct {
 	Tasks int `json:"tasks"`
 }
 
+// targetValue is a target-state record. Like Kafka Connect since KIP-875,
+// STOPPED is written as state PAUSED (for older readers) plus state.v2.
 type targetValue struct {
-	State string `json:"state"`
+	State   string `json:"state"`
+	StateV2 string `json:"state.v2,omitempty"`
+}
+
+func newTargetValue(state string) targetValue {
+	if state == targetStopped {
+		return targetValue{State: targetPaused, StateV2: targetStopped}
+	}
+	return targetValue{State: state, StateV2: state}
 }
 
 type restartValue struct {
@@ -118,6 +131,7 @@ func (c *configState) applyLocked(key string, value []byte) error {
 			delete(c.tasks, name)
 			delete(c.pending, name)
 			delete(c.targets, name)
+			delete(c.reconfig, name)
 			return nil
 		}
 		var v propsValue
@@ -128,6 +142,7 @@ func (c *configState) applyLocked(key string, value []byte) error {
 			v.Properties = map[string]string{}
 		}
 		c.connectors[name] = v.Properties
+		c.reconfig[name] = true
 	case strings.HasPrefix(key, "task-"):
 		name, n, ok := splitTaskKey(strings.TrimPrefix(key, "task-"))
 		if !ok {
@@ -166,6 +181,7 @@ func (c *configState) applyLocked(key string, value []byte) error {
 		}
 		c.tasks[name] = tasks
 		delete(c.pending, name)
+		delete(c.reconfig, name)
 	case strings.HasPrefix(key, "target-state-"):
 		name := strings.TrimPrefix(key, "target-state-")
 		if value == nil {
@@ -176,9 +192,13 @@ func (c *configState) applyLocked(key string, value []byte) error {
 		if err := json.Unmarshal(value, &v); err != nil {
 			return err
 		}
-		switch v.State {
+		st := v.State
+		if v.StateV2 != "" {
+			st = v.StateV2
+		}
+		switch st {
 		case targetStarted, targetPaused, targetStopped:
-			c.targets[name] = v.State
+			c.targets[name] = st
 		default:
 			return errBadKey
 		}
@@ -240,6 +260,8 @@ func (c *configState) snapshot() *snapshot {
 		connectors: make(map[string]map[string]string, len(c.connectors)),
 		tasks:      make(map[string][]map[string]string, len(c.tasks)),
 		targets:    maps.Clone(c.targets),
+
+		reconfiguring: maps.Clone(c.reconfig),
 	}
 	for k, v := range c.connectors {
 		s.connectors[k] = maps.Clone(v)

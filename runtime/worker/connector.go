@@ -112,7 +112,7 @@ func (c *connectorRunner) reconcile(snap *snapshot, gen int32) {
 	for i := range tcs {
 		tcs[i] = reverseResolve(tcs[i], c.raw, resolved)
 	}
-	if tasksEqual(tcs, snap.tasks[c.name]) {
+	if tasksEqual(tcs, snap.tasks[c.name]) && !snap.reconfiguring[c.name] {
 		c.wroteTask = true
 		return
 	}

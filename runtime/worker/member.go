@@ -211,7 +211,15 @@ func (m *member) setMember(id string, gen int32) {
 func (m *member) heartbeat(ctx context.Context) {
 	t := time.NewTicker(m.cfg.HeartbeatInterval)
 	defer t.Stop()
+	lastOK := time.Now()
 	for {
+		if time.Since(lastOK) > m.cfg.SessionTimeout {
+			// The coordinator has most likely expired this member and given
+			// its work to others: stop before rejoining to avoid zombies.
+			m.log.Warn("no successful heartbeat within the session timeout; rejoining")
+			m.setMember("", -1)
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -240,6 +248,7 @@ func (m *member) heartbeat(ctx context.Context) {
 			m.log.Info("worker group rebalancing", "reason", err.Error())
 			return
 		}
+		lastOK = time.Now()
 	}
 }
 

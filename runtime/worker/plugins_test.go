@@ -44,7 +44,7 @@ func (c *numSource) TaskConfigs(max int) ([]map[string]string, error) {
 	}
 	return out, nil
 }
-func (c *numSource) Stop() error                  { return nil }
+func (c *numSource) Stop() error                 { return nil }
 func (c *numSource) NewTask() connect.SourceTask { return &numSourceTask{} }
 
 type numSourceTask struct {
@@ -105,7 +105,7 @@ func (t *numSourceTask) Poll(ctx context.Context) ([]*connect.Record, error) {
 	return out, nil
 }
 func (t *numSourceTask) Commit(context.Context, []connect.SourceOffset) error { return nil }
-func (t *numSourceTask) Close() error                                        { return nil }
+func (t *numSourceTask) Close() error                                         { return nil }
 
 // collector gathers what sink tasks received.
 type collector struct {
@@ -138,7 +138,7 @@ type collectSink struct {
 	cfg map[string]string
 }
 
-func (c *collectSink) ConfigDef() connect.ConfigDef                        { return nil }
+func (c *collectSink) ConfigDef() connect.ConfigDef                         { return nil }
 func (c *collectSink) Start(_ context.Context, cfg map[string]string) error { c.cfg = cfg; return nil }
 func (c *collectSink) TaskConfigs(max int) ([]map[string]string, error) {
 	out := make([]map[string]string, max)
@@ -147,7 +147,7 @@ func (c *collectSink) TaskConfigs(max int) ([]map[string]string, error) {
 	}
 	return out, nil
 }
-func (c *collectSink) Stop() error                { return nil }
+func (c *collectSink) Stop() error               { return nil }
 func (c *collectSink) NewTask() connect.SinkTask { return &collectTask{col: c.col} }
 
 type collectTask struct{ col *collector }
@@ -164,7 +164,7 @@ func (t *collectTask) Flush(_ context.Context, cur map[connect.TopicPartition]in
 	return cur, nil
 }
 func (t *collectTask) Revoke(context.Context, []connect.TopicPartition) error { return nil }
-func (t *collectTask) Close() error                                          { return nil }
+func (t *collectTask) Close() error                                           { return nil }
 
 // copySink writes every record's value synchronously to out.topic, so
 // results survive a worker process.
@@ -181,7 +181,7 @@ func (c *copySink) TaskConfigs(max int) ([]map[string]string, error) {
 	}
 	return out, nil
 }
-func (c *copySink) Stop() error                { return nil }
+func (c *copySink) Stop() error               { return nil }
 func (c *copySink) NewTask() connect.SinkTask { return &copyTask{} }
 
 type copyTask struct {

@@ -191,17 +191,26 @@ func (t *taskRunner) runSink(ctx context.Context, st connect.SinkTask, tcfg, con
 		}
 		sctx.mu.Unlock()
 	}
+	override, maxPoll, err := consumerOpts(w.clientProps("consumer", conn))
+	if err != nil {
+		t.fail(err)
+		_ = st.Close()
+		return
+	}
 	opts := []kgo.Opt{
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(defaultFetchWait),
+	}
+	opts = append(opts, override...)
+	opts = append(opts,
 		kgo.ConsumerGroup(sinkGroupID(t.key.conn, conn)),
 		kgo.ConsumeTopics(topics...),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(defaultFetchWait),
 		kgo.OnPartitionsAssigned(onAssigned),
 		kgo.OnPartitionsRevoked(func(c context.Context, cl *kgo.Client, m map[string][]int32) { drop(c, cl, m, true) }),
 		kgo.OnPartitionsLost(func(c context.Context, cl *kgo.Client, m map[string][]int32) { drop(c, cl, m, false) }),
-	}
+	)
 	if regex != "" {
 		opts = append(opts, kgo.ConsumeRegex())
 	}
@@ -236,7 +245,7 @@ func (t *taskRunner) runSink(ctx context.Context, st connect.SinkTask, tcfg, con
 			wasPaused = paused
 		}
 		pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		fs := cl.PollRecords(pctx, 1000)
+		fs := cl.PollRecords(pctx, maxPoll)
 		cancel()
 		if fs.IsClientClosed() {
 			break

@@ -183,19 +183,29 @@ func headerBytes(v any) []byte {
 
 func (t *taskRunner) runSource(ctx context.Context, st connect.SourceTask, tcfg, conn map[string]string, p *pipeline) {
 	w := t.w
-	prod, err := kgo.NewClient(w.clientOpts(
+	override, err := producerOpts(w.clientProps("producer", conn))
+	if err != nil {
+		t.fail(err)
+		return
+	}
+	popts := append([]kgo.Opt{
 		kgo.AllowAutoTopicCreation(),
 		kgo.RecordPartitioner(sourcePartitioner{kgo.StickyKeyPartitioner(nil)}),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerLinger(5*time.Millisecond),
-	)...)
+		kgo.ProducerLinger(5 * time.Millisecond),
+	}, override...)
+	prod, err := kgo.NewClient(w.clientOpts(popts...)...)
 	if err != nil {
 		t.fail(err)
 		return
 	}
 	defer prod.Close()
 	tr := newOffsetTracker()
-	tctx := &sourceContext{t: t, reader: &offsetReader{store: w.offsets, connector: t.key.conn, sync: w.offLog.readToEnd}}
+	tctx := &sourceContext{t: t, reader: &offsetReader{store: w.offsets, connector: t.key.conn}}
+	if err := w.offLog.readToEnd(ctx); err != nil {
+		t.fail(fmt.Errorf("reading the offsets topic: %w", err))
+		return
+	}
 	if err := p.eh.retry(ctx, func() error { return st.Open(ctx, tcfg, tctx) }); err != nil {
 		t.fail(fmt.Errorf("opening source task: %w", err))
 		_ = st.Close()

@@ -23,6 +23,8 @@ type taskRunner struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
+	stopCh chan struct{}
+	once   sync.Once
 
 	mu      sync.Mutex
 	st      string
@@ -31,12 +33,12 @@ type taskRunner struct {
 }
 
 func (w *Worker) startTask(k taskKey, connRaw, taskRaw map[string]string, paused bool, gen int32) *taskRunner {
-	ctx, cancel := context.WithCancel(w.ctx)
+	ctx, cancel := context.WithCancel(context.Background())
 	t := &taskRunner{
 		w: w, key: k, raw: maps.Clone(taskRaw), connRaw: maps.Clone(connRaw),
 		log:    w.log.With("connector", k.conn, "task", k.id),
 		gen:    gen,
-		cancel: cancel, done: make(chan struct{}),
+		cancel: cancel, done: make(chan struct{}), stopCh: make(chan struct{}),
 		paused: paused, pauseCh: make(chan struct{}),
 	}
 	go func() {
@@ -64,6 +66,11 @@ func (t *taskRunner) setState(s connectState, trace string) {
 }
 
 func (t *taskRunner) fail(err error) {
+	if t.stopping() {
+		// Errors while being stopped (rebalance, shutdown) are not failures.
+		t.log.Info("task stopped with error", "err", err)
+		return
+	}
 	t.log.Error("task failed", "err", err)
 	t.w.metrics.taskError(t.key)
 	t.setState(stateFailed, trace(err))
@@ -71,6 +78,15 @@ func (t *taskRunner) fail(err error) {
 
 func trace(err error) string {
 	return fmt.Sprintf("%T: %v", err, err)
+}
+
+func (t *taskRunner) stopping() bool {
+	select {
+	case <-t.stopCh:
+		return true
+	default:
+		return false
+	}
 }
 
 func (t *taskRunner) setPaused(p bool) {
@@ -103,6 +119,7 @@ func (t *taskRunner) isPaused() (bool, <-chan struct{}) {
 // stop asks the task to stop and waits up to
 // task.shutdown.graceful.timeout.ms (plus the flush timeout).
 func (t *taskRunner) stop() {
+	t.once.Do(func() { close(t.stopCh) })
 	t.cancel()
 	select {
 	case <-t.done:

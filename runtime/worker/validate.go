@@ -159,7 +159,7 @@ func (w *Worker) ValidateConfig(ctx context.Context, class string, cfg map[strin
 		cv := wvals[i]
 		switch k.Name {
 		case "connector.class":
-			if strings.TrimSpace(resolved["connector.class"]) == "" {
+			if len(cv.Errors) == 0 && strings.TrimSpace(resolved["connector.class"]) == "" {
 				cv.Errors = append(cv.Errors, `Missing required configuration "connector.class" which has no default value.`)
 			}
 		case "topics", "topics.regex":

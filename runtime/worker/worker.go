@@ -93,6 +93,7 @@ type Worker struct {
 	tasks      map[taskKey]*taskRunner
 	started    bool
 	closed     bool
+	clusterID  string
 }
 
 // New returns a worker; Start joins the group.
@@ -175,6 +176,11 @@ func (w *Worker) Start(ctx context.Context) error {
 	}
 	if err := w.ensureTopics(ctx); err != nil {
 		return err
+	}
+	if md, err := w.adm.BrokerMetadata(ctx); err == nil {
+		w.mu.Lock()
+		w.clusterID = md.Cluster
+		w.mu.Unlock()
 	}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	w.cfgLog, err = newKafkaLog(w.cfg.BootstrapServers, w.cfg.ConfigTopic, w.adm, func(r *kgo.Record) {
@@ -537,8 +543,9 @@ func (w *Worker) reconcile() {
 	}
 	for k, t := range tasks {
 		tcfgs := snap.tasks[k.conn]
-		keep := want[k] && k.id < len(tcfgs) && snap.target(k.conn) != targetStopped &&
-			maps.Equal(tcfgs[k.id], t.raw) && maps.Equal(snap.connectors[k.conn], t.connRaw)
+		_, exists := snap.connectors[k.conn]
+		keep := want[k] && exists && k.id < len(tcfgs) && snap.target(k.conn) != targetStopped &&
+			maps.Equal(tcfgs[k.id], t.raw) && (snap.reconfiguring[k.conn] || maps.Equal(snap.connectors[k.conn], t.connRaw))
 		if !keep {
 			t.stop()
 			w.mu.Lock()

@@ -1,0 +1,161 @@
+package s3
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/sluicehq/sluice/runtime/connect"
+)
+
+// flatGo mirrors flatSchema for the raw parquet-go baseline.
+type flatGo struct {
+	ID    int32     `parquet:"id"`
+	Tiny  int8      `parquet:"tiny"`
+	Small *int16    `parquet:"small,optional"`
+	Big   int64     `parquet:"big"`
+	F32   float32   `parquet:"f32"`
+	F64   *float64  `parquet:"f64,optional"`
+	OK    bool      `parquet:"ok"`
+	Name  *string   `parquet:"name,optional"`
+	Raw   []byte    `parquet:"raw,optional"`
+	Price []byte    `parquet:"price"` // same physical BYTE_ARRAY as the sink's DECIMAL(10,2)
+	Day   *int32    `parquet:"day,optional,date"`
+	At    int32     `parquet:"at,time(millisecond)"`
+	TS    time.Time `parquet:"ts,timestamp(millisecond)"`
+	MTS   *int64    `parquet:"mts,optional,timestamp(microsecond)"`
+}
+
+func flatGoValue(id int) flatGo {
+	v := flatGo{ID: int32(id), Tiny: int8(id % 100), Big: int64(id) * 1_000_000_007, F32: float32(id) / 2, OK: id%2 == 0,
+		Price: connect.TwosComplement(bigInt(int64(id)*100 + 99)), At: int32(id * 1000), TS: baseTime.Add(timeSec(id))}
+	if id%3 != 0 {
+		small, f64, name, day, mts := int16(-id), float64(id)*1.5, "item-"+strconv.Itoa(id), int32(19000+id), baseTime.UnixMicro()+int64(id)
+		v.Small, v.F64, v.Name, v.Raw, v.Day, v.MTS = &small, &f64, &name, []byte{byte(id), 0xff}, &day, &mts
+	}
+	return v
+}
+
+// TestBenchS3Sink measures rows/s through the SinkTask (local storage and
+// versitygw) against raw parquet-go encoding of the same rows. It runs only
+// with SLUICE_BENCH=1 (scripts/bench-s3).
+func TestBenchS3Sink(t *testing.T) {
+	if os.Getenv("SLUICE_BENCH") != "1" {
+		t.Skip("set SLUICE_BENCH=1 (make bench-s3)")
+	}
+	rows := 400_000
+	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_ROWS")); err == nil && v > 0 {
+		rows = v
+	}
+	const parts = 4
+	const flush = 50_000
+
+	reps := 3
+	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_REPS")); err == nil && v > 0 {
+		reps = v
+	}
+
+	// Raw parquet-go: GenericWriter over Go structs, snappy, to io.Discard,
+	// one file per flush.size rows like the sink.
+	goRows := make([]flatGo, rows)
+	for i := range goRows {
+		goRows[i] = flatGoValue(i)
+	}
+	rawEncode := func() time.Duration {
+		start := time.Now()
+		for i := 0; i < rows; i += flush {
+			w := parquet.NewGenericWriter[flatGo](io.Discard, parquet.Compression(&parquet.Snappy))
+			end := min(i+flush, rows)
+			for j := i; j < end; j += 1000 {
+				if _, err := w.Write(goRows[j:min(j+1000, end)]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return time.Since(start)
+	}
+
+	recs := make([]*connect.Record, rows)
+	for i := range recs {
+		recs[i] = flatRecord("bench", int32(i%parts), int64(i/parts), i)
+	}
+	var tps []connect.TopicPartition
+	for p := range parts {
+		tps = append(tps, connect.TopicPartition{Topic: "bench", Partition: int32(p)})
+	}
+	sink := func(cfg map[string]string, discard bool) time.Duration {
+		cfg = withCfg(cfg, KeyFlushSize, strconv.Itoa(flush/parts), KeyFormatClass, ParquetFormatClass,
+			KeyTopicsDir, fmt.Sprintf("bench%d", time.Now().UnixNano()))
+		tk, _ := openTask(t, cfg, tps)
+		defer tk.Close()
+		if discard {
+			tk.st = discardStorage{}
+		}
+		start := time.Now()
+		for i := 0; i < rows; i += 500 {
+			if err := tk.Put(context.Background(), recs[i:min(i+500, rows)]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cur := map[connect.TopicPartition]int64{}
+		for _, tp := range tps {
+			cur[tp] = int64(rows / parts)
+		}
+		if _, err := tk.Flush(context.Background(), cur); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	local, _ := localStore(t)
+	vg, _ := versity(t)
+	modes := []struct {
+		name string
+		run  func() time.Duration
+	}{
+		{"raw parquet-go GenericWriter encode -> io.Discard", rawEncode},
+		{"SinkTask (Parquet snappy) -> discard storage", func() time.Duration { return sink(local, true) }},
+		{"SinkTask (Parquet snappy) -> local storage", func() time.Duration { return sink(local, false) }},
+		{"SinkTask (Parquet snappy) -> versitygw S3", func() time.Duration { return sink(vg, false) }},
+	}
+	times := make([][]time.Duration, len(modes))
+	for range reps { // interleaved, so machine noise hits every mode
+		for i, m := range modes {
+			times[i] = append(times[i], m.run())
+		}
+	}
+	for i, m := range modes {
+		slices.Sort(times[i])
+		report(t, m.name, rows, times[i][0], times[i][len(times[i])/2])
+	}
+}
+
+type discardStorage struct{}
+
+func (discardStorage) create(context.Context, string) (upload, error) { return discardUpload{}, nil }
+func (discardStorage) get(context.Context, string) ([]byte, error)    { return nil, errNotFound }
+func (discardStorage) put(context.Context, string, []byte) error      { return nil }
+
+type discardUpload struct{}
+
+func (discardUpload) Write(p []byte) (int, error)  { return len(p), nil }
+func (discardUpload) commit(context.Context) error { return nil }
+func (discardUpload) abort(context.Context) error  { return nil }
+func (discardUpload) memBytes() int64              { return 0 }
+func (discardUpload) spill() error                 { return nil }
+
+func report(t *testing.T, name string, rows int, best, median time.Duration) {
+	line := fmt.Sprintf("%-50s %8d rows  best %7.3fs %9.0f rows/s  median %7.3fs %9.0f rows/s", name, rows,
+		best.Seconds(), float64(rows)/best.Seconds(), median.Seconds(), float64(rows)/median.Seconds())
+	t.Log(line)
+	fmt.Println("BENCH", line)
+}

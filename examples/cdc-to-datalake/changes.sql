@@ -1,0 +1,8 @@
+-- Changes applied while the connectors run: they arrive through streaming
+-- replication (op c, u, d in the Debezium envelope).
+INSERT INTO customers (email, name) VALUES ('late@example.com', 'Late Customer');
+INSERT INTO orders (customer_id, amount, status)
+SELECT id, 42.50, 'new' FROM customers WHERE email = 'late@example.com';
+UPDATE orders SET status = 'shipped' WHERE id <= 10;
+UPDATE customers SET name = 'Renamed Customer' WHERE id = 1;
+DELETE FROM orders WHERE id BETWEEN 991 AND 1000;

@@ -1,0 +1,182 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/runtime/api"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func produceRaw(t *testing.T, bs, topic string, values ...string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bs), kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	for _, v := range values {
+		recs = append(recs, &kgo.Record{Value: []byte(v), Partition: 0})
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSinkDeadLetterQueueAndTransforms(t *testing.T) {
+	bs := testBootstrap(t)
+	prefix := testPrefix(t)
+	col := newCollector()
+	w := startWorker(t, testConfig(bs, prefix, 1), col)
+	ctx := context.Background()
+	in, dlq := prefix+"-in", prefix+"-dlq"
+	var vals []string
+	bad := map[string]bool{}
+	for i := 0; i < 30; i++ {
+		if i%5 == 2 {
+			v := fmt.Sprintf("not json %d", i)
+			bad[v] = true
+			vals = append(vals, v)
+		} else {
+			vals = append(vals, fmt.Sprintf(`{"n":%d}`, i))
+		}
+	}
+	produceRaw(t, bs, in, vals...)
+	if _, err := w.CreateConnector(ctx, api.CreateConnectorRequest{Name: "sink", Config: map[string]string{
+		"connector.class":                   collectSinkClass,
+		"topics":                            in,
+		"value.converter":                   "org.apache.kafka.connect.json.JsonConverter",
+		"value.converter.schemas.enable":    "false",
+		"errors.tolerance":                  "all",
+		"errors.log.enable":                 "true",
+		"errors.deadletterqueue.topic.name": dlq,
+		"errors.deadletterqueue.topic.replication.factor": "1",
+		"errors.deadletterqueue.context.headers.enable":   "true",
+		"transforms":                   "route",
+		"transforms.route.type":        "org.apache.kafka.connect.transforms.RegexRouter",
+		"transforms.route.regex":       "(.*)",
+		"transforms.route.replacement": "routed-$1",
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "good records", func() error {
+		if d, n := col.stats(); d != 24 || n != 24 {
+			return fmt.Errorf("distinct %d total %d", d, n)
+		}
+		return nil
+	})
+	col.mu.Lock()
+	for _, r := range col.recs {
+		tp, off := r.KafkaCoordinates()
+		if r.Topic != "routed-"+in || tp.Topic != in || off != r.OriginalOffset {
+			t.Fatalf("record topic %q coordinates %v/%d", r.Topic, tp, off)
+		}
+		if _, ok := r.Value.(map[string]any); !ok {
+			t.Fatalf("value %T %v", r.Value, r.Value)
+		}
+	}
+	col.mu.Unlock()
+	// The DLQ holds the 6 bad records with the error context headers.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bs), kgo.ConsumeTopics(dlq), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var got []*kgo.Record
+	deadline := time.Now().Add(20 * time.Second)
+	for len(got) < 6 && time.Now().Before(deadline) {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		cl.PollFetches(pctx).EachRecord(func(r *kgo.Record) { got = append(got, r) })
+		cancel()
+	}
+	if len(got) != 6 {
+		t.Fatalf("%d DLQ records, want 6", len(got))
+	}
+	for _, r := range got {
+		if !bad[string(r.Value)] {
+			t.Fatalf("unexpected DLQ record %q", r.Value)
+		}
+		h := map[string]string{}
+		for _, x := range r.Headers {
+			h[x.Key] = string(x.Value)
+		}
+		for k, want := range map[string]string{
+			"__connect.errors.topic":          in,
+			"__connect.errors.partition":      "0",
+			"__connect.errors.connector.name": "sink",
+			"__connect.errors.task.id":        "0",
+			"__connect.errors.stage":          "VALUE_CONVERTER",
+			"__connect.errors.class.name":     "org.apache.kafka.connect.json.JsonConverter",
+		} {
+			if h[k] != want {
+				t.Fatalf("header %s = %q, want %q (all: %v)", k, h[k], want, h)
+			}
+		}
+		if h["__connect.errors.offset"] == "" || h["__connect.errors.exception.message"] == "" || h["__connect.errors.exception.class.name"] == "" || h["__connect.errors.exception.stacktrace"] == "" {
+			t.Fatalf("missing error headers: %v", h)
+		}
+	}
+	waitFor(t, 10*time.Second, "offsets committed past the bad records", func() error {
+		offs, err := w.Offsets(ctx, "sink")
+		if err != nil {
+			return err
+		}
+		if len(offs.Offsets) != 1 || offs.Offsets[0].Offset["kafka_offset"] != int64(30) {
+			return fmt.Errorf("offsets %+v", offs.Offsets)
+		}
+		return nil
+	})
+	var buf strings.Builder
+	w.WriteMetrics(&buf)
+	if !strings.Contains(buf.String(), `sluice_task_errors_total{connector="sink",task="0"} 6`) {
+		t.Fatalf("metrics:\n%s", buf.String())
+	}
+}
+
+func TestSinkToleranceNoneFails(t *testing.T) {
+	bs := testBootstrap(t)
+	prefix := testPrefix(t)
+	col := newCollector()
+	w := startWorker(t, testConfig(bs, prefix, 1), col)
+	ctx := context.Background()
+	in := prefix + "-in"
+	produceRaw(t, bs, in, `{"n":1}`, `broken`, `{"n":3}`)
+	if _, err := w.CreateConnector(ctx, api.CreateConnectorRequest{Name: "sink", Config: map[string]string{
+		"connector.class": collectSinkClass, "topics": in,
+		"value.converter": "json", "value.converter.schemas.enable": "false",
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "failed task", func() error {
+		st, err := w.TaskStatus(ctx, "sink", 0)
+		if err != nil {
+			return err
+		}
+		if st.State != api.Failed || !strings.Contains(st.Trace, "VALUE_CONVERTER") {
+			return fmt.Errorf("%+v", st)
+		}
+		return nil
+	})
+	// Nothing of the failed batch is committed.
+	offs, err := w.Offsets(ctx, "sink")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range offs.Offsets {
+		if o.Offset["kafka_offset"].(int64) > 1 {
+			t.Fatalf("committed past the failure: %+v", offs)
+		}
+	}
+	// Restart only failed tasks.
+	if _, err := w.RestartConnector(ctx, "sink", true, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.TaskStatus(ctx, "nope", 0); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("unknown connector: %v", err)
+	}
+}

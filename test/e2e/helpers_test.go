@@ -1,0 +1,387 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// bins holds the binaries built once for all tests.
+type bins struct {
+	sluice string
+	worker string // e2eworker, used when `sluice worker` is not usable
+	// workerArgs builds the command line that runs one worker from a
+	// properties file.
+	workerArgs func(props string) []string
+	workerKind string
+}
+
+// moduleRoot finds the repository root (where go.mod is).
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Dir(file)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found")
+		}
+		dir = parent
+	}
+}
+
+func build(t *testing.T, root, out, pkg string) {
+	t.Helper()
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+}
+
+// buildBinaries builds sluice and e2eworker and decides how workers run:
+// `sluice worker PROPS` when the sluice binary implements it, else the
+// e2eworker test binary (same runtime/worker + runtime/rest + file
+// connectors, wired by this test package).
+func buildBinaries(t *testing.T) bins {
+	t.Helper()
+	root := moduleRoot(t)
+	dir := t.TempDir()
+	b := bins{sluice: filepath.Join(dir, "sluice"), worker: filepath.Join(dir, "e2eworker")}
+	build(t, root, b.sluice, "./cmd/sluice")
+	build(t, root, b.worker, "./test/e2e/e2eworker")
+	// Use `sluice worker --config PROPS` when the binary implements it;
+	// SLUICE_E2E_WORKER=sluice|e2eworker forces the choice.
+	out, _ := exec.Command(b.sluice, "worker", "--help").CombinedOutput()
+	useSluice := strings.Contains(string(out), "-config")
+	switch os.Getenv("SLUICE_E2E_WORKER") {
+	case "sluice":
+		useSluice = true
+	case "e2eworker":
+		useSluice = false
+	}
+	if useSluice {
+		b.workerKind = "sluice worker"
+		b.workerArgs = func(props string) []string { return []string{b.sluice, "worker", "--config", props} }
+	} else {
+		b.useE2EWorker()
+	}
+	t.Logf("workers run as %q", b.workerKind)
+	return b
+}
+
+func (b *bins) useE2EWorker() {
+	b.workerKind = "e2eworker"
+	b.workerArgs = func(props string) []string { return []string{b.worker, props} }
+}
+
+// startWorkers starts n workers of one group. When they run as `sluice
+// worker` but the binary does not list the file connectors, it says so
+// and falls back to e2eworker (unless SLUICE_E2E_WORKER=sluice, then it
+// fails).
+func startWorkers(t *testing.T, b *bins, n int, bootstrap, group string) []*workerProc {
+	t.Helper()
+	first := startWorker(t, *b, "worker1", bootstrap, group)
+	if body := mustCall(t, 200, "GET", first.url+"/connector-plugins", nil); !strings.Contains(string(body), "FileStreamSourceConnector") {
+		msg := fmt.Sprintf("%s does not list the file connectors (GET /connector-plugins: %s); they must be in cmd/sluice/plugins.go", b.workerKind, body)
+		if os.Getenv("SLUICE_E2E_WORKER") == "sluice" || b.workerKind != "sluice worker" {
+			t.Fatal(msg)
+		}
+		t.Logf("WARNING: %s; falling back to the e2eworker binary", msg)
+		first.kill()
+		b.useE2EWorker()
+		first = startWorker(t, *b, "worker1", bootstrap, group)
+	}
+	ws := []*workerProc{first}
+	for i := 2; i <= n; i++ {
+		ws = append(ws, startWorker(t, *b, fmt.Sprintf("worker%d", i), bootstrap, group))
+	}
+	return ws
+}
+
+// freePort returns a currently free TCP port on 127.0.0.1.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// syncBuffer is a goroutine-safe log buffer.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// workerProc is one running worker process.
+type workerProc struct {
+	name string
+	url  string
+	port int
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	done chan struct{}
+}
+
+func startWorker(t *testing.T, b bins, name, bootstrap, group string) *workerProc {
+	t.Helper()
+	port := freePort(t)
+	props := fmt.Sprintf(`bootstrap.servers=%s
+group.id=%s
+listeners=http://127.0.0.1:%d
+key.converter=org.apache.kafka.connect.storage.StringConverter
+value.converter=org.apache.kafka.connect.storage.StringConverter
+offset.flush.interval.ms=300
+session.timeout.ms=6000
+heartbeat.interval.ms=1000
+rebalance.timeout.ms=15000
+task.shutdown.graceful.timeout.ms=3000
+`, bootstrap, group, port)
+	pf := filepath.Join(t.TempDir(), name+".properties")
+	if err := os.WriteFile(pf, []byte(props), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := b.workerArgs(pf)
+	cmd := exec.Command(args[0], args[1:]...)
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w := &workerProc{name: name, url: fmt.Sprintf("http://127.0.0.1:%d", port), port: port, cmd: cmd, logs: logs, done: make(chan struct{})}
+	go func() { cmd.Wait(); close(w.done) }()
+	t.Cleanup(func() {
+		w.kill()
+		if t.Failed() || os.Getenv("SLUICE_E2E_LOGS") == "1" {
+			t.Logf("---- %s logs ----\n%s", name, tail(logs.String(), 200))
+		}
+	})
+	waitFor(t, 60*time.Second, name+" REST API up", func() (bool, string) {
+		select {
+		case <-w.done:
+			t.Fatalf("%s exited: %s", name, tail(logs.String(), 50))
+		default:
+		}
+		resp, err := http.Get(w.url + "/connectors")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200, resp.Status
+	})
+	return w
+}
+
+// kill sends SIGKILL to the worker's process group and waits for it.
+func (w *workerProc) kill() {
+	select {
+	case <-w.done:
+		return
+	default:
+	}
+	syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
+	<-w.done
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for {
+		ok, info := cond()
+		if ok {
+			return
+		}
+		last = info
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s (last: %s)", timeout, what, last)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// call does one REST request and returns status and body.
+func call(t *testing.T, method, url string, body any) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// mustCall is call that fails the test unless the status is want.
+func mustCall(t *testing.T, want int, method, url string, body any) []byte {
+	t.Helper()
+	code, b := call(t, method, url, body)
+	if code != want {
+		t.Fatalf("%s %s = %d, want %d: %s", method, url, code, want, b)
+	}
+	return b
+}
+
+// sluiceCLI runs the sluice binary and returns exit code and output.
+func sluiceCLI(t *testing.T, b bins, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(b.sluice, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, out.String(), errb.String()
+}
+
+// appendLines appends lines from..to-1 as "line-%07d".
+func appendLines(t *testing.T, path string, from, to int) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := bufio.NewWriter(f)
+	for i := from; i < to; i++ {
+		fmt.Fprintf(w, "line-%07d\n", i)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lineOffset is the byte offset where line i starts (all lines have the
+// same length).
+func lineOffset(i int) int64 { return int64(i) * int64(len("line-0000000\n")) }
+
+// outCounts reads the sink file and counts each line; unexpected lines
+// (not produced by appendLines for [0, max)) are returned separately.
+func outCounts(t *testing.T, path string, max int) (map[int]int, []string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return map[int]int{}, nil
+		}
+		t.Fatal(err)
+	}
+	counts := map[int]int{}
+	var bad []string
+	for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if l == "" && len(b) == 0 {
+			continue
+		}
+		var n int
+		if _, err := fmt.Sscanf(l, "line-%07d", &n); err != nil || n < 0 || n >= max || fmt.Sprintf("line-%07d", n) != l {
+			bad = append(bad, l)
+			continue
+		}
+		counts[n]++
+	}
+	return counts, bad
+}
+
+type statusBody struct {
+	Connector struct {
+		State    string `json:"state"`
+		WorkerID string `json:"worker_id"`
+	} `json:"connector"`
+	Tasks []struct {
+		ID       int    `json:"id"`
+		State    string `json:"state"`
+		WorkerID string `json:"worker_id"`
+	} `json:"tasks"`
+}
+
+func status(t *testing.T, base, name string) (statusBody, bool) {
+	t.Helper()
+	code, b := call(t, "GET", base+"/connectors/"+name+"/status", nil)
+	var s statusBody
+	if code != 200 || json.Unmarshal(b, &s) != nil {
+		return s, false
+	}
+	return s, true
+}
+
+// waitState waits until the connector and all its (>=1) tasks are in
+// state; when onPort is non-zero the tasks must also run on that worker.
+func waitState(t *testing.T, base, name, state string, onPort int) {
+	t.Helper()
+	waitFor(t, 90*time.Second, name+" "+state, func() (bool, string) {
+		s, ok := status(t, base, name)
+		if !ok || s.Connector.State != state || len(s.Tasks) == 0 {
+			return false, fmt.Sprintf("%+v", s)
+		}
+		for _, tk := range s.Tasks {
+			if tk.State != state {
+				return false, fmt.Sprintf("%+v", s)
+			}
+			if onPort != 0 && !strings.HasSuffix(tk.WorkerID, fmt.Sprintf(":%d", onPort)) {
+				return false, fmt.Sprintf("%+v", s)
+			}
+		}
+		return true, ""
+	})
+}
