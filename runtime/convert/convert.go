@@ -1,9 +1,3 @@
-// Package convert holds sluice's converters: the translation between the
-// runtime's data model (runtime/connect) and the bytes stored in Kafka
-// record keys, values and headers. The converters are compatible with Kafka
-// Connect's: JsonConverter, StringConverter and ByteArrayConverter accept
-// the same class names and configuration keys and read and write the same
-// bytes.
 package convert
 
 import (
@@ -82,4 +76,20 @@ func joinPath(path, name string) string {
 		return name
 	}
 	return path + "." + name
+}
+
+// ConfigDef returns the configuration keys of a converter class (or alias),
+// without the key.converter./value.converter. prefix.
+func ConfigDef(class string) (connect.ConfigDef, error) {
+	switch strings.TrimSpace(class) {
+	case JSONClass, "json", "JsonConverter":
+		return JSONConfigDef(), nil
+	case StringClass, "string", "StringConverter":
+		return connect.ConfigDef{{Name: "converter.encoding", Type: connect.TypeString, Default: "UTF-8", HasDefault: true,
+			Importance: connect.High, Doc: "The name of the Java character set to use for encoding strings as byte arrays.",
+			Validate: connect.OneOf("UTF-8", "UTF8", "ISO-8859-1", "LATIN1", "US-ASCII", "ASCII")}}, nil
+	case ByteArrayClass, "bytes", "ByteArrayConverter", SimpleHeaderClass, "simple", "SimpleHeaderConverter":
+		return connect.ConfigDef{}, nil
+	}
+	return nil, fmt.Errorf("%w %q", ErrUnknownClass, class)
 }

@@ -2,7 +2,6 @@ package convert
 
 import (
 	"testing"
-	"time"
 )
 
 // FuzzJSONToConnect checks that no input makes the JSON converter panic and
@@ -21,12 +20,6 @@ func FuzzJSONToConnect(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		start := time.Now()
-		defer func() {
-			if d := time.Since(start); d > 500*time.Millisecond {
-				t.Fatalf("slow input (%v): %q", d, data)
-			}
-		}()
 		s, v, err := j.ToConnect("t", data)
 		if err != nil || v == nil {
 			return

@@ -93,9 +93,9 @@ func (SimpleHeader) FromConnectHeader(_, key string, s *connect.Schema, v any) (
 		return []byte(x.String()), nil
 	}
 	e := encoder{}
-	b, err := e.value(nil, s, v, key)
+	b, err := e.value(nil, s, v)
 	if err != nil {
-		return nil, err
+		return nil, wrapPath(err, key)
 	}
 	return b, nil
 }

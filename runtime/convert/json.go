@@ -101,32 +101,35 @@ func (j *JSON) SchemasEnabled() bool { return j.schemasEnabled }
 
 // FromConnect serializes v. A nil value yields nil bytes (a tombstone),
 // whatever the schema.
-func (j *JSON) FromConnect(_ string, s *connect.Schema, v any) ([]byte, error) {
+func (j *JSON) FromConnect(_ string, s *connect.Schema, v any) (out []byte, err error) {
 	if v == nil {
 		return nil, nil
 	}
+	defer recoverData(&err)
 	e := encoder{decimalFormat: j.decimalFormat, replaceNull: j.replaceNull}
-	buf := make([]byte, 0, 256)
-	var err error
 	if j.schemasEnabled {
+		var sj []byte
+		if s != nil {
+			if sj, err = j.schemaJSON(&e, s); err != nil {
+				return nil, err
+			}
+		}
+		buf := make([]byte, 0, len(sj)+len(sj)/4+256)
 		buf = append(buf, `{"schema":`...)
 		if s == nil {
 			buf = append(buf, "null"...)
 		} else {
-			sj, err := j.schemaJSON(&e, s)
-			if err != nil {
-				return nil, err
-			}
 			buf = append(buf, sj...)
 		}
 		buf = append(buf, `,"payload":`...)
-		if buf, err = e.value(buf, s, v, ""); err != nil {
+		if buf, err = e.value(buf, s, v); err != nil {
 			return nil, err
 		}
 		buf = append(buf, '}')
 		return buf, nil
 	}
-	if buf, err = e.value(buf, s, v, ""); err != nil {
+	buf := make([]byte, 0, 512)
+	if buf, err = e.value(buf, s, v); err != nil {
 		return nil, err
 	}
 	return buf, nil
@@ -182,4 +185,12 @@ func (j *JSON) cacheSchema(raw string, s *connect.Schema) {
 		clear(j.toSchemaCache)
 	}
 	j.toSchemaCache[raw] = s
+}
+
+// recoverData turns a panic (a bug, never expected on any input) into a
+// DataError so one bad record cannot crash the worker.
+func recoverData(err *error) {
+	if p := recover(); p != nil {
+		*err = dataErr("", "internal error: %v", p)
+	}
 }

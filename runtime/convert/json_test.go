@@ -672,3 +672,56 @@ func TestJSONHugeExponent(t *testing.T) {
 		t.Fatalf("huge exponents took %v", d)
 	}
 }
+
+func TestConverterConfigDef(t *testing.T) {
+	for _, c := range append(Classes(), SimpleHeaderClass) {
+		if _, err := ConfigDef(c); err != nil {
+			t.Errorf("%s: %v", c, err)
+		}
+	}
+	def, _ := ConfigDef("json")
+	if k := def.Key("schemas.enable"); k == nil || k.Default != "true" {
+		t.Fatalf("schemas.enable %+v", k)
+	}
+	if _, err := ConfigDef("x"); !errors.Is(err, ErrUnknownClass) {
+		t.Fatal(err)
+	}
+}
+
+func TestJSONFromConnectErrorPaths(t *testing.T) {
+	inner := connect.NewStruct().Field("n", connect.Int32Schema).Build()
+	s := connect.NewStruct().
+		Field("after", connect.NewStruct().Optional().Field("amount", connect.Float64Schema).Build()).
+		Field("list", connect.NewArray(inner).Build()).
+		Field("m", connect.NewMap(connect.StringSchema, connect.Int32Schema).Build()).
+		Build()
+	good := func() *connect.Struct {
+		return connect.NewStructValue(s).
+			Set("after", connect.NewStructValue(s.Field("after").Schema).Set("amount", 1.5)).
+			Set("list", []any{connect.NewStructValue(inner).Set("n", int32(1))}).
+			Set("m", map[any]any{"a": int32(1)})
+	}
+	j := mustJSON(t, nil)
+	if _, err := j.FromConnect("t", s, good()); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		mutate func(*connect.Struct)
+		path   string
+	}{
+		{func(v *connect.Struct) { v.Get("after").(*connect.Struct).Set("amount", "x") }, "after.amount"},
+		{func(v *connect.Struct) { v.Set("list", []any{nil, connect.NewStructValue(inner).Set("n", int64(1))}) }, "list[0]"},
+		{func(v *connect.Struct) { v.Set("list", []any{connect.NewStructValue(inner).Set("n", int64(1))}) }, "list[0].n"},
+		{func(v *connect.Struct) { v.Set("m", map[any]any{"k": "v"}) }, "m[k]"},
+		{func(v *connect.Struct) { v.Set("m", map[any]any{7: int32(1)}) }, "m<key>"},
+	}
+	for _, tt := range tests {
+		v := good()
+		tt.mutate(v)
+		_, err := j.FromConnect("t", s, v)
+		var de *DataError
+		if !errors.As(err, &de) || de.Path != tt.path {
+			t.Errorf("want path %q, got %v", tt.path, err)
+		}
+	}
+}

@@ -16,10 +16,11 @@ import (
 // the schema (int32 vs int64, struct fields by name, logical types
 // decoded). Otherwise (or with a null schema) the result is schemaless.
 // Nil or empty data yields (nil, nil, nil).
-func (j *JSON) ToConnect(_ string, data []byte) (*connect.Schema, any, error) {
+func (j *JSON) ToConnect(_ string, data []byte) (_ *connect.Schema, _ any, err error) {
 	if len(data) == 0 {
 		return nil, nil, nil
 	}
+	defer recoverData(&err)
 	if !j.schemasEnabled {
 		root, err := parseJSON(data)
 		if err != nil {
@@ -580,13 +581,13 @@ func rescale(d connect.Decimal, scale int32) connect.Decimal {
 // name, or an index like "[2]".
 func wrapPath(err error, seg string) error {
 	de, ok := err.(*DataError)
-	if !ok {
+	if !ok || seg == "" {
 		return err
 	}
 	switch {
 	case de.Path == "":
 		return &DataError{Path: seg, Msg: de.Msg}
-	case de.Path[0] == '[':
+	case de.Path[0] == '[' || de.Path[0] == '<':
 		return &DataError{Path: seg + de.Path, Msg: de.Msg}
 	}
 	return &DataError{Path: seg + "." + de.Path, Msg: de.Msg}

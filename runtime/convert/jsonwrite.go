@@ -3,7 +3,6 @@ package convert
 import (
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"math"
 	"math/big"
 	"slices"
@@ -117,8 +116,8 @@ func (e *encoder) schema(buf []byte, s *connect.Schema, field string, isField bo
 	}
 	if s.Default != nil {
 		buf = append(buf, `,"default":`...)
-		if buf, err = e.value(buf, s, s.Default, path); err != nil {
-			return nil, err
+		if buf, err = e.value(buf, s, s.Default); err != nil {
+			return nil, wrapPath(err, path)
 		}
 	}
 	if isField {
@@ -129,9 +128,9 @@ func (e *encoder) schema(buf []byte, s *connect.Schema, field string, isField bo
 }
 
 // value appends v as described by s (nil s = schemaless).
-func (e *encoder) value(buf []byte, s *connect.Schema, v any, path string) ([]byte, error) {
+func (e *encoder) value(buf []byte, s *connect.Schema, v any) ([]byte, error) {
 	if s == nil {
-		return e.schemaless(buf, v, path)
+		return e.schemaless(buf, v)
 	}
 	if v == nil {
 		if s.Default != nil && e.replaceNull {
@@ -139,7 +138,7 @@ func (e *encoder) value(buf []byte, s *connect.Schema, v any, path string) ([]by
 		} else if s.Optional {
 			return append(buf, "null"...), nil
 		} else {
-			return nil, dataErr(path, "null value for required field of schema %v", s)
+			return nil, dataErr("", "null value for required field of schema %v", s)
 		}
 	}
 	switch s.Name {
@@ -151,14 +150,14 @@ func (e *encoder) value(buf []byte, s *connect.Schema, v any, path string) ([]by
 			}
 		}
 		if !ok {
-			return nil, dataErr(path, "invalid type for Decimal: expected connect.Decimal, got %T", v)
+			return nil, dataErr("", "invalid type for Decimal: expected connect.Decimal, got %T", v)
 		}
 		scale, err := connect.DecimalScale(s)
 		if err != nil {
-			return nil, dataErr(path, "%v", err)
+			return nil, dataErr("", "%v", err)
 		}
 		if d.Scale != scale {
-			return nil, dataErr(path, "decimal %s has scale %d, schema scale is %d", d, d.Scale, scale)
+			return nil, dataErr("", "decimal %s has scale %d, schema scale is %d", d, d.Scale, scale)
 		}
 		if e.decimalFormat == DecimalNumeric {
 			return append(buf, javaBigDecimal(d)...), nil
@@ -167,27 +166,27 @@ func (e *encoder) value(buf []byte, s *connect.Schema, v any, path string) ([]by
 	case connect.DateName:
 		t, ok := v.(time.Time)
 		if !ok {
-			return nil, dataErr(path, "invalid type for Date: expected time.Time, got %T", v)
+			return nil, dataErr("", "invalid type for Date: expected time.Time, got %T", v)
 		}
 		t = t.UTC()
 		if t.Hour() != 0 || t.Minute() != 0 || t.Second() != 0 || t.Nanosecond() != 0 {
-			return nil, dataErr(path, "Date value %s has a non-zero time of day", t.Format(time.RFC3339Nano))
+			return nil, dataErr("", "Date value %s has a non-zero time of day", t.Format(time.RFC3339Nano))
 		}
 		return strconv.AppendInt(buf, int64(floorDiv(t.Unix(), 86400)), 10), nil
 	case connect.TimeName:
 		t, ok := v.(time.Time)
 		if !ok {
-			return nil, dataErr(path, "invalid type for Time: expected time.Time, got %T", v)
+			return nil, dataErr("", "invalid type for Time: expected time.Time, got %T", v)
 		}
 		ms := t.UnixMilli()
 		if ms < 0 || ms >= 86_400_000 {
-			return nil, dataErr(path, "Time value %s has a date part other than 1970-01-01", t.UTC().Format(time.RFC3339Nano))
+			return nil, dataErr("", "Time value %s has a date part other than 1970-01-01", t.UTC().Format(time.RFC3339Nano))
 		}
 		return strconv.AppendInt(buf, ms, 10), nil
 	case connect.TimestampName:
 		t, ok := v.(time.Time)
 		if !ok {
-			return nil, dataErr(path, "invalid type for Timestamp: expected time.Time, got %T", v)
+			return nil, dataErr("", "invalid type for Timestamp: expected time.Time, got %T", v)
 		}
 		return strconv.AppendInt(buf, t.UnixMilli(), 10), nil
 	}
@@ -239,8 +238,8 @@ func (e *encoder) value(buf []byte, s *connect.Schema, v any, path string) ([]by
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			if buf, err = e.value(buf, s.Value, el, path+"["+strconv.Itoa(i)+"]"); err != nil {
-				return nil, err
+			if buf, err = e.value(buf, s.Value, el); err != nil {
+				return nil, wrapPath(err, "["+strconv.Itoa(i)+"]")
 			}
 		}
 		return append(buf, ']'), nil
@@ -258,17 +257,17 @@ func (e *encoder) value(buf []byte, s *connect.Schema, v any, path string) ([]by
 		if !ok {
 			break
 		}
-		return e.schemaMap(buf, s, m, path)
+		return e.schemaMap(buf, s, m)
 	case connect.StructT:
 		st, ok := v.(*connect.Struct)
 		if !ok {
 			break
 		}
 		if st == nil {
-			return nil, dataErr(path, "nil *connect.Struct")
+			return nil, dataErr("", "nil *connect.Struct")
 		}
 		if st.Schema() != s && !st.Schema().Equal(s) {
-			return nil, dataErr(path, "struct schema %v does not match field schema %v", st.Schema(), s)
+			return nil, dataErr("", "struct schema %v does not match field schema %v", st.Schema(), s)
 		}
 		buf = append(buf, '{')
 		for i, f := range s.Fields {
@@ -277,15 +276,15 @@ func (e *encoder) value(buf []byte, s *connect.Schema, v any, path string) ([]by
 			}
 			buf = appendString(buf, f.Name)
 			buf = append(buf, ':')
-			if buf, err = e.value(buf, f.Schema, st.At(i), joinPath(path, f.Name)); err != nil {
-				return nil, err
+			if buf, err = e.value(buf, f.Schema, st.At(i)); err != nil {
+				return nil, wrapPath(err, f.Name)
 			}
 		}
 		return append(buf, '}'), nil
 	default:
-		return nil, dataErr(path, "unknown schema type %q", s.Type)
+		return nil, dataErr("", "unknown schema type %q", s.Type)
 	}
-	return nil, dataErr(path, "value of Go type %T does not match schema %v", v, s)
+	return nil, dataErr("", "value of Go type %T does not match schema %v", v, s)
 }
 
 type mapEntry struct {
@@ -294,16 +293,16 @@ type mapEntry struct {
 	value any
 }
 
-func (e *encoder) schemaMap(buf []byte, s *connect.Schema, m map[any]any, path string) ([]byte, error) {
+func (e *encoder) schemaMap(buf []byte, s *connect.Schema, m map[any]any) ([]byte, error) {
 	if s.Key == nil || s.Value == nil {
-		return nil, dataErr(path, "map schema without key or value schema")
+		return nil, dataErr("", "map schema without key or value schema")
 	}
 	objectMode := s.Key.Type == connect.String
 	entries := make([]mapEntry, 0, len(m))
 	for k, v := range m {
-		kb, err := e.value(nil, s.Key, k, path+"<key>")
+		kb, err := e.value(nil, s.Key, k)
 		if err != nil {
-			return nil, err
+			return nil, wrapPath(err, "<key>")
 		}
 		entries = append(entries, mapEntry{key: k, enc: kb, value: v})
 	}
@@ -321,8 +320,8 @@ func (e *encoder) schemaMap(buf []byte, s *connect.Schema, m map[any]any, path s
 			}
 			buf = appendString(buf, ks)
 			buf = append(buf, ':')
-			if buf, err = e.value(buf, s.Value, en.value, path+"["+ks+"]"); err != nil {
-				return nil, err
+			if buf, err = e.value(buf, s.Value, en.value); err != nil {
+				return nil, wrapPath(err, "["+ks+"]")
 			}
 		}
 		return append(buf, '}'), nil
@@ -335,8 +334,8 @@ func (e *encoder) schemaMap(buf []byte, s *connect.Schema, m map[any]any, path s
 		buf = append(buf, '[')
 		buf = append(buf, en.enc...)
 		buf = append(buf, ',')
-		if buf, err = e.value(buf, s.Value, en.value, fmt.Sprintf("%s[%s]", path, en.enc)); err != nil {
-			return nil, err
+		if buf, err = e.value(buf, s.Value, en.value); err != nil {
+			return nil, wrapPath(err, "["+string(en.enc)+"]")
 		}
 		buf = append(buf, ']')
 	}
@@ -347,7 +346,7 @@ func (e *encoder) schemaMap(buf []byte, s *connect.Schema, m map[any]any, path s
 // the Go type. Beyond Kafka (which knows only the Connect Java types), it
 // writes connect.Decimal as a number, time.Time as epoch milliseconds,
 // *connect.Struct with its own schema and json.Number verbatim.
-func (e *encoder) schemaless(buf []byte, v any, path string) ([]byte, error) {
+func (e *encoder) schemaless(buf []byte, v any) ([]byte, error) {
 	var err error
 	switch x := v.(type) {
 	case nil:
@@ -384,7 +383,7 @@ func (e *encoder) schemaless(buf []byte, v any, path string) ([]byte, error) {
 		return appendJavaFloat(buf, x, 64), nil
 	case json.Number:
 		if _, perr := strconv.ParseFloat(string(x), 64); perr != nil && !isBigNumber(string(x)) {
-			return nil, dataErr(path, "invalid json.Number %q", string(x))
+			return nil, dataErr("", "invalid json.Number %q", string(x))
 		}
 		return append(buf, x...), nil
 	case connect.Decimal:
@@ -395,15 +394,15 @@ func (e *encoder) schemaless(buf []byte, v any, path string) ([]byte, error) {
 		if x == nil {
 			return append(buf, "null"...), nil
 		}
-		return e.value(buf, x.Schema(), x, path)
+		return e.value(buf, x.Schema(), x)
 	case []any:
 		buf = append(buf, '[')
 		for i, el := range x {
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			if buf, err = e.schemaless(buf, el, path+"["+strconv.Itoa(i)+"]"); err != nil {
-				return nil, err
+			if buf, err = e.schemaless(buf, el); err != nil {
+				return nil, wrapPath(err, "["+strconv.Itoa(i)+"]")
 			}
 		}
 		return append(buf, ']'), nil
@@ -429,8 +428,8 @@ func (e *encoder) schemaless(buf []byte, v any, path string) ([]byte, error) {
 			}
 			buf = appendString(buf, k)
 			buf = append(buf, ':')
-			if buf, err = e.schemaless(buf, x[k], joinPath(path, k)); err != nil {
-				return nil, err
+			if buf, err = e.schemaless(buf, x[k]); err != nil {
+				return nil, wrapPath(err, k)
 			}
 		}
 		return append(buf, '}'), nil
@@ -447,13 +446,13 @@ func (e *encoder) schemaless(buf []byte, v any, path string) ([]byte, error) {
 			for k, v := range x {
 				sm[k.(string)] = v
 			}
-			return e.schemaless(buf, sm, path)
+			return e.schemaless(buf, sm)
 		}
 		entries := make([]mapEntry, 0, len(x))
 		for k, v := range x {
-			kb, err := e.schemaless(nil, k, path+"<key>")
+			kb, err := e.schemaless(nil, k)
 			if err != nil {
-				return nil, err
+				return nil, wrapPath(err, "<key>")
 			}
 			entries = append(entries, mapEntry{key: k, enc: kb, value: v})
 		}
@@ -466,14 +465,14 @@ func (e *encoder) schemaless(buf []byte, v any, path string) ([]byte, error) {
 			buf = append(buf, '[')
 			buf = append(buf, en.enc...)
 			buf = append(buf, ',')
-			if buf, err = e.schemaless(buf, en.value, fmt.Sprintf("%s[%s]", path, en.enc)); err != nil {
-				return nil, err
+			if buf, err = e.schemaless(buf, en.value); err != nil {
+				return nil, wrapPath(err, "["+string(en.enc)+"]")
 			}
 			buf = append(buf, ']')
 		}
 		return append(buf, ']'), nil
 	}
-	return nil, dataErr(path, "schemaless value of unsupported Go type %T", v)
+	return nil, dataErr("", "schemaless value of unsupported Go type %T", v)
 }
 
 func isBigNumber(s string) bool {

@@ -63,7 +63,9 @@ func (t *Flatten) Apply(r *connect.Record) (*connect.Record, error) {
 		return nil, err
 	}
 	out := connect.NewStructValue(ns)
-	t.flattenStruct("", st, out)
+	if err := t.flattenStruct("", st, out); err != nil {
+		return nil, err
+	}
 	return t.side.with(r, ns, out), nil
 }
 
@@ -107,18 +109,24 @@ func (t *Flatten) flattenSchema(prefix string, in *connect.Schema, optional bool
 	return nil
 }
 
-func (t *Flatten) flattenStruct(prefix string, st *connect.Struct, out *connect.Struct) {
+func (t *Flatten) flattenStruct(prefix string, st *connect.Struct, out *connect.Struct) error {
 	for i, f := range st.Schema().Fields {
 		name := t.name(prefix, f.Name)
 		v := st.At(i)
 		if f.Schema.Type == connect.StructT {
 			if inner, ok := v.(*connect.Struct); ok && inner != nil {
-				t.flattenStruct(name, inner, out)
+				if err := t.flattenStruct(name, inner, out); err != nil {
+					return err
+				}
 			}
 			continue
 		}
+		if out.Schema().Field(name) == nil {
+			return dataErr(flattenName, "nested value field %q does not match the record schema", name)
+		}
 		out.Set(name, v)
 	}
+	return nil
 }
 
 // HoistField is HoistField$Key / HoistField$Value: it wraps the key or
@@ -251,4 +259,108 @@ func (t *SetSchemaMetadata) Apply(r *connect.Record) (*connect.Record, error) {
 		v = out
 	}
 	return t.side.with(r, ns, v), nil
+}
+
+// HeaderFrom is HeaderFrom$Key / HeaderFrom$Value: it copies (or moves)
+// fields of the key or value into headers.
+type HeaderFrom struct {
+	side        side
+	fields      []string
+	headers     []string
+	move        bool
+	replaceNull bool
+	cache       schemaCache
+}
+
+const headerFromName = "HeaderFrom"
+
+func newHeaderFrom(p params, key bool) (*HeaderFrom, error) {
+	t := &HeaderFrom{side: side(key), fields: p.list("fields"), headers: p.list("headers")}
+	if len(t.fields) == 0 {
+		return nil, p.errf("fields", "missing required configuration")
+	}
+	if len(t.headers) != len(t.fields) {
+		return nil, p.errf("headers", "must have the same number of elements as fields (%d), got %d", len(t.fields), len(t.headers))
+	}
+	if _, err := p.required("operation"); err != nil {
+		return nil, err
+	}
+	op, err := p.oneOf("operation", "", "move", "copy")
+	if err != nil {
+		return nil, err
+	}
+	t.move = op == "move"
+	if t.replaceNull, err = p.boolean("replace.null.with.default", true); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Apply implements Transformation.
+func (t *HeaderFrom) Apply(r *connect.Record) (*connect.Record, error) {
+	v := t.side.value(r)
+	if v == nil {
+		return r, nil
+	}
+	s := t.side.schema(r)
+	if s == nil {
+		m, err := requireMap(headerFromName, t.side, v)
+		if err != nil {
+			return nil, err
+		}
+		out := r.Clone()
+		nm := m
+		if t.move {
+			nm = maps.Clone(m)
+		}
+		for i, f := range t.fields {
+			out.Headers = append(out.Headers, connect.Header{Key: t.headers[i], Value: m[f]})
+			if t.move {
+				delete(nm, f)
+			}
+		}
+		if t.side == keySide {
+			out.Key = nm
+		} else {
+			out.Value = nm
+		}
+		return out, nil
+	}
+	st, err := requireStruct(headerFromName, t.side, v)
+	if err != nil {
+		return nil, err
+	}
+	in := st.Schema()
+	out := r.Clone()
+	for i, name := range t.fields {
+		f := in.Field(name)
+		if f == nil {
+			return nil, dataErr(headerFromName, "field %q not found in %v", name, in)
+		}
+		out.Headers = append(out.Headers, connect.Header{Key: t.headers[i], Schema: f.Schema, Value: fieldValue(st, f.Index, *f, t.replaceNull)})
+	}
+	if !t.move {
+		return out, nil
+	}
+	ns, _ := t.cache.get(in, func(in *connect.Schema) (*connect.Schema, error) {
+		ns := copySchemaBasics(in)
+		ns.Optional = in.Optional
+		for _, f := range in.Fields {
+			if !slices.Contains(t.fields, f.Name) {
+				addField(ns, f.Name, f.Schema)
+			}
+		}
+		return ns, nil
+	})
+	nv := connect.NewStructValue(ns)
+	for i, f := range ns.Fields {
+		of := in.Field(f.Name)
+		nv.SetAt(i, fieldValue(st, of.Index, *of, t.replaceNull))
+	}
+	if t.side == keySide {
+		out.KeySchema, out.Key = ns, nv
+	} else {
+		out.ValueSchema, out.Value = ns, nv
+	}
+	return out, nil
 }

@@ -91,7 +91,7 @@ func (t *MaskField) mask(field string, s *connect.Schema, v any) (any, error) {
 		return nil, nil
 	}
 	if t.replacement != nil {
-		return t.replace(field, s, v)
+		return t.replace(field, v)
 	}
 	switch x := v.(type) {
 	case bool:
@@ -128,7 +128,7 @@ func (t *MaskField) mask(field string, s *connect.Schema, v any) (any, error) {
 	return nil, dataErr(maskName, "field %q: cannot mask value of type %T", field, v)
 }
 
-func (t *MaskField) replace(field string, s *connect.Schema, v any) (any, error) {
+func (t *MaskField) replace(field string, v any) (any, error) {
 	rep := *t.replacement
 	bad := func(err error) error {
 		return dataErr(maskName, "field %q: unable to convert replacement %q to %T: %v", field, rep, v, err)
@@ -184,8 +184,8 @@ func (t *MaskField) replace(field string, s *connect.Schema, v any) (any, error)
 		if err != nil {
 			return nil, bad(err)
 		}
-		if s != nil && d.Scale != x.Scale {
-			return nil, bad(strconv.ErrSyntax)
+		if d.Scale != x.Scale {
+			return nil, dataErr(maskName, "field %q: replacement %q has scale %d, the value's scale is %d", field, rep, d.Scale, x.Scale)
 		}
 		return d, nil
 	}

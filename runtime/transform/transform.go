@@ -1,11 +1,7 @@
-// Package transform implements Single Message Transforms (SMTs) and
-// predicates with the class names, configuration keys and behavior of Kafka
-// Connect's (org.apache.kafka.connect.transforms.*) and Debezium's
-// ExtractNewRecordState, and the chain a connector configuration declares
-// with transforms / transforms.<alias>.type / predicates.
 package transform
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -57,8 +53,14 @@ const (
 	TimestampConverterValue    = pkg + "TimestampConverter$Value"
 	CastKey                    = pkg + "Cast$Key"
 	CastValue                  = pkg + "Cast$Value"
+	HeaderFromKey              = pkg + "HeaderFrom$Key"
+	HeaderFromValue            = pkg + "HeaderFrom$Value"
 	ExtractNewRecordStateClass = "io.debezium.transforms.ExtractNewRecordState"
 )
+
+// ErrUnknownClass is wrapped by errors for a class name this package does
+// not implement.
+var ErrUnknownClass = errors.New("unknown transformation or predicate class")
 
 type transformFactory func(p params) (Transformation, error)
 type predicateFactory func(p params) (Predicate, error)
@@ -82,6 +84,8 @@ func transformFactories() map[string]transformFactory {
 		TimestampConverterValue:    func(p params) (Transformation, error) { return newTimestampConverter(p, false) },
 		CastKey:                    func(p params) (Transformation, error) { return newCast(p, true) },
 		CastValue:                  func(p params) (Transformation, error) { return newCast(p, false) },
+		HeaderFromKey:              func(p params) (Transformation, error) { return newHeaderFrom(p, true) },
+		HeaderFromValue:            func(p params) (Transformation, error) { return newHeaderFrom(p, false) },
 		FlattenKey:                 func(p params) (Transformation, error) { return newFlatten(p, true) },
 		FlattenValue:               func(p params) (Transformation, error) { return newFlatten(p, false) },
 		HoistFieldKey:              func(p params) (Transformation, error) { return newHoistField(p, true) },
@@ -203,13 +207,24 @@ func (c *Chain) Apply(r *connect.Record) (*connect.Record, error) {
 				continue
 			}
 		}
-		out, err := s.t.Apply(r)
+		out, err := safeApply(s.t, r)
 		if err != nil {
 			return nil, fmt.Errorf("transform %q: %w", s.alias, err)
 		}
 		r = out
 	}
 	return r, nil
+}
+
+// safeApply runs t, turning a panic (a bug, never expected on any input)
+// into an error so one bad record fails its task instead of the worker.
+func safeApply(t Transformation, r *connect.Record) (out *connect.Record, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, fmt.Errorf("internal error: %v", p)
+		}
+	}()
+	return t.Apply(r)
 }
 
 // NewChain builds the chain declared in a connector configuration: the

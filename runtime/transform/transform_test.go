@@ -645,3 +645,65 @@ func TestCast(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigDefs(t *testing.T) {
+	all := append(Classes(), PredicateClasses()...)
+	if len(all) < 25 {
+		t.Fatalf("only %d classes", len(all))
+	}
+	for _, class := range all {
+		def, err := ConfigDef(class)
+		if err != nil {
+			t.Fatalf("%s: %v", class, err)
+		}
+		hasRequired := false
+		for _, k := range def {
+			if !k.HasDefault {
+				hasRequired = true
+			}
+		}
+		if class == SetSchemaMetadataValue || class == SetSchemaMetadataKey {
+			continue
+		}
+		if strings.Contains(class, ".predicates.") {
+			_, err = NewPredicate(class, nil)
+		} else {
+			_, err = New(class, nil)
+		}
+		if hasRequired != (err != nil) {
+			t.Errorf("%s: ConfigDef required keys %v but New with no config gave %v", class, hasRequired, err)
+		}
+	}
+	if _, err := ConfigDef("InsertField$Value"); err != nil {
+		t.Fatal("simple name not resolved")
+	}
+	if _, err := ConfigDef("com.acme.X"); !errors.Is(err, ErrUnknownClass) {
+		t.Fatalf("unknown class: %v", err)
+	}
+}
+
+func TestHeaderFrom(t *testing.T) {
+	mv := mustNew(t, HeaderFromValue, map[string]string{"fields": "id,email", "headers": "h_id,h_email", "operation": "move"})
+	in := sinkRecord(row(5, "ann", "a@x", 3), rowSchema)
+	out, err := mv.Apply(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fieldNames(out.ValueSchema); !reflect.DeepEqual(got, []string{"name", "age"}) {
+		t.Fatalf("fields %v", got)
+	}
+	if h := out.Header("h_id"); h == nil || h.Value != int64(5) || h.Schema != connect.Int64Schema {
+		t.Fatalf("h_id %+v", h)
+	}
+	if out.Value.(*connect.Struct).Get("name") != "ann" || len(in.Headers) != 0 {
+		t.Fatal("value or input wrong")
+	}
+	cp := mustNew(t, HeaderFromValue, map[string]string{"fields": "id", "headers": "h", "operation": "copy"})
+	out, err = cp.Apply(sinkRecord(mapRow(), nil))
+	if err != nil || out.Header("h").Value != int64(1) || out.Value.(map[string]any)["id"] != int64(1) {
+		t.Fatalf("%v %v", out, err)
+	}
+	if _, err := New(HeaderFromValue, map[string]string{"fields": "a,b", "headers": "x", "operation": "copy"}); err == nil || !strings.Contains(err.Error(), "headers") {
+		t.Fatalf("got %v", err)
+	}
+}

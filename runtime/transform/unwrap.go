@@ -212,6 +212,19 @@ func (t *ExtractNewRecordState) Apply(r *connect.Record) (*connect.Record, error
 		if t.dropTombstones {
 			return nil, nil
 		}
+		// Like Debezium, a kept tombstone gets the "op" header as "d".
+		var out *connect.Record
+		for _, ref := range t.headers {
+			if ref.structName == "" && ref.field == "op" {
+				if out == nil {
+					out = r.Clone()
+				}
+				out.Headers = append(out.Headers, connect.Header{Key: ref.newName, Schema: connect.StringSchema, Value: "d"})
+			}
+		}
+		if out != nil {
+			return out, nil
+		}
 		return r, nil
 	}
 	if r.ValueSchema == nil {
@@ -229,16 +242,32 @@ func (t *ExtractNewRecordState) Apply(r *connect.Record) (*connect.Record, error
 	if err != nil {
 		return nil, err
 	}
-	op, _ := env.Get("op").(string)
-	if op == "t" {
-		return nil, nil
-	}
 	afterF, beforeF := r.ValueSchema.Field("after"), r.ValueSchema.Field("before")
 	if afterF == nil || beforeF == nil {
 		return nil, dataErr(unwrapName, "envelope schema %s has no before/after fields", r.ValueSchema.Name)
 	}
-	rowSchema, row := afterF.Schema, env.Get("after")
+	op, _ := env.Get("op").(string)
+	rowSchema, row, before := afterF.Schema, env.Get("after"), env.Get("before")
+	if op == "t" || (row == nil && before == nil) {
+		return nil, nil // truncate (or an event without row state)
+	}
 	deleted := row == nil
+	routeTo := ""
+	if t.routeByField != "" {
+		src := row
+		if deleted {
+			src = before
+		}
+		if st, ok := src.(*connect.Struct); ok && st != nil {
+			routeTo, _ = st.Get(t.routeByField).(string)
+		}
+	}
+	route := func(out *connect.Record) *connect.Record {
+		if routeTo != "" {
+			out.Topic = routeTo
+		}
+		return out
+	}
 	if deleted {
 		switch t.onDelete {
 		case deleteDrop:
@@ -246,15 +275,11 @@ func (t *ExtractNewRecordState) Apply(r *connect.Record) (*connect.Record, error
 		case deleteTombstone:
 			out := r.Clone()
 			out.ValueSchema, out.Value = nil, nil
-			return t.withHeaders(out, env, nil)
+			return t.withHeaders(route(out), env, nil)
 		case deleteNone:
-			out := valueSide.with(r, rowSchema, nil)
-			return t.withHeaders(out, env, nil)
+			return t.withHeaders(route(valueSide.with(r, rowSchema, nil)), env, nil)
 		case deleteRewrite:
-			rowSchema, row = beforeF.Schema, env.Get("before")
-			if row == nil {
-				return nil, dataErr(unwrapName, "delete event without \"before\" state cannot be rewritten (check the table's REPLICA IDENTITY)")
-			}
+			rowSchema, row = beforeF.Schema, before
 		}
 	}
 	rowStruct, err := requireStruct(unwrapName, valueSide, row)
@@ -262,11 +287,6 @@ func (t *ExtractNewRecordState) Apply(r *connect.Record) (*connect.Record, error
 		return nil, err
 	}
 	rowSchema = rowStruct.Schema()
-	var routeTo string
-	if t.routeByField != "" {
-		v, _ := rowStruct.Get(t.routeByField).(string)
-		routeTo = v
-	}
 	if len(t.fields) > 0 || t.rewrite {
 		ns, err := t.cache.get(rowSchema, func(row *connect.Schema) (*connect.Schema, error) {
 			return t.buildSchema(r.ValueSchema, row)
@@ -294,11 +314,7 @@ func (t *ExtractNewRecordState) Apply(r *connect.Record) (*connect.Record, error
 		}
 		rowSchema, rowStruct = ns, out
 	}
-	out := valueSide.with(r, rowSchema, rowStruct)
-	if routeTo != "" {
-		out.Topic = routeTo
-	}
-	return t.withHeaders(out, env, nil)
+	return t.withHeaders(route(valueSide.with(r, rowSchema, rowStruct)), env, nil)
 }
 
 // buildSchema derives the unwrapped row schema with the added fields. The
@@ -347,11 +363,24 @@ func (t *ExtractNewRecordState) withHeaders(out *connect.Record, env *connect.St
 // applyMap unwraps a schemaless envelope (a map with op/before/after).
 func (t *ExtractNewRecordState) applyMap(r *connect.Record, env map[string]any) (*connect.Record, error) {
 	op, _ := env["op"].(string)
-	if op == "t" {
+	row, _ := env["after"].(map[string]any)
+	before, _ := env["before"].(map[string]any)
+	if op == "t" || (row == nil && before == nil) {
 		return nil, nil
 	}
-	row, _ := env["after"].(map[string]any)
 	deleted := row == nil
+	route := func(out *connect.Record) *connect.Record {
+		src := row
+		if deleted {
+			src = before
+		}
+		if t.routeByField != "" {
+			if topic, ok := src[t.routeByField].(string); ok && topic != "" {
+				out.Topic = topic
+			}
+		}
+		return out
+	}
 	if deleted {
 		switch t.onDelete {
 		case deleteDrop:
@@ -359,14 +388,11 @@ func (t *ExtractNewRecordState) applyMap(r *connect.Record, env map[string]any) 
 		case deleteTombstone:
 			out := r.Clone()
 			out.ValueSchema, out.Value = nil, nil
-			return t.withHeaders(out, nil, env)
+			return t.withHeaders(route(out), nil, env)
 		case deleteNone:
-			return t.withHeaders(valueSide.with(r, nil, nil), nil, env)
+			return t.withHeaders(route(valueSide.with(r, nil, nil)), nil, env)
 		case deleteRewrite:
-			row, _ = env["before"].(map[string]any)
-			if row == nil {
-				return nil, dataErr(unwrapName, "delete event without \"before\" state cannot be rewritten")
-			}
+			row = before
 		}
 	}
 	out := maps.Clone(row)
@@ -376,11 +402,5 @@ func (t *ExtractNewRecordState) applyMap(r *connect.Record, env map[string]any) 
 	if t.rewrite {
 		out[deletedField] = fmt.Sprint(deleted)
 	}
-	rec := valueSide.with(r, nil, out)
-	if t.routeByField != "" {
-		if topic, ok := row[t.routeByField].(string); ok && topic != "" {
-			rec.Topic = topic
-		}
-	}
-	return t.withHeaders(rec, nil, env)
+	return t.withHeaders(route(valueSide.with(r, nil, out)), nil, env)
 }

@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -197,5 +198,92 @@ func TestExtractNewRecordStateSchemaless(t *testing.T) {
 	in := &connect.Record{Topic: "t", Value: map[string]any{"a": 1}}
 	if out, _ := tr.Apply(in); out != in {
 		t.Fatal("non-envelope changed")
+	}
+}
+
+func TestExtractNewRecordStateRoutingAndHeaders(t *testing.T) {
+	tr := mustNew(t, ExtractNewRecordStateClass, map[string]string{"route.by.field": "name", "add.headers": "op"})
+	// Deletes become tombstones routed by the "before" row.
+	out, err := tr.Apply(changeEvent("d", user(1, "gone"), nil))
+	if err != nil || out.Value != nil || out.Topic != "gone" {
+		t.Fatalf("%+v %v", out, err)
+	}
+	if h := out.Header("__op"); h == nil || h.Value != "d" {
+		t.Fatalf("op header %+v", h)
+	}
+	// A kept tombstone gets __op=d.
+	keep := mustNew(t, ExtractNewRecordStateClass, map[string]string{"delete.tombstone.handling.mode": "rewrite-with-tombstone", "add.headers": "op"})
+	tomb := &connect.Record{Topic: "x", Partition: -1}
+	out, err = keep.Apply(tomb)
+	if err != nil || out == nil || out.Header("__op") == nil || out.Header("__op").Value != "d" || len(tomb.Headers) != 0 {
+		t.Fatalf("%+v %v", out, err)
+	}
+	// An envelope with neither before nor after (truncate-like) is dropped.
+	if out, err := tr.Apply(changeEvent("d", nil, nil)); err != nil || out != nil {
+		t.Fatalf("%+v %v", out, err)
+	}
+}
+
+func unwrapChain(tb testing.TB) *Chain {
+	c, err := NewChain(map[string]string{
+		"transforms":                                       "unwrap,drop,route",
+		"transforms.unwrap.type":                           ExtractNewRecordStateClass,
+		"transforms.unwrap.add.fields":                     "op,table,lsn,source.ts_ms",
+		"transforms.unwrap.delete.tombstone.handling.mode": "rewrite",
+		"transforms.drop.type":                             ReplaceFieldValue,
+		"transforms.drop.exclude":                          "__lsn",
+		"transforms.route.type":                            RegexRouterClass,
+		"transforms.route.regex":                           `db\.public\.(.*)`,
+		"transforms.route.replacement":                     "lake.$1",
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+func TestChainConcurrent(t *testing.T) {
+	c := unwrapChain(t)
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for i := 0; i < 200; i++ {
+				ev := changeEvent("u", user(int64(i), "a"), user(int64(i), "b"))
+				if i%3 == 0 {
+					ev = changeEvent("d", user(int64(i), "a"), nil)
+				}
+				out, err := c.Apply(ev)
+				if err != nil {
+					errs <- err
+					return
+				}
+				st := out.Value.(*connect.Struct)
+				if out.Topic != "lake.users" || st.Get("id") != int64(i) || st.Get("__table") != "users" || st.Schema().Field("__lsn") != nil {
+					errs <- fmt.Errorf("bad output %v on %s", st, out.Topic)
+					return
+				}
+				if err := st.Validate(); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkChainUnwrap(b *testing.B) {
+	c := unwrapChain(b)
+	ev := changeEvent("u", user(1, "a"), user(1, "b"))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Apply(ev); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
