@@ -156,6 +156,8 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, targets [][]fetchTarget, name
 			sp.Partition = ft.rp.Partition
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 			sp.PreferredReadReplica = -1
+			// Never null: librdkafka rejects a null records field.
+			sp.RecordBatches = []byte{}
 			if ft.p == nil {
 				sp.ErrorCode = ft.code
 				hasErr = true
@@ -184,7 +186,9 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, targets [][]fetchTarget, name
 				hasErr = true
 				continue
 			}
-			sp.RecordBatches = data
+			if data != nil {
+				sp.RecordBatches = data
+			}
 			total += len(data)
 		}
 		resp.Topics = append(resp.Topics, st)

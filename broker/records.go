@@ -207,7 +207,7 @@ func decompress(codec int8, data []byte) ([]byte, error) {
 	case 2:
 		return unsnappy(data)
 	case 3:
-		r = lz4.NewReader(bytes.NewReader(data))
+		return unlz4(data)
 	case 4:
 		zr, err := zstd.NewReader(bytes.NewReader(data), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDecompressed))
 		if err != nil {
@@ -226,6 +226,65 @@ func decompress(codec int8, data []byte) ([]byte, error) {
 		return nil, fmt.Errorf("decompressed data exceeds %d bytes", maxDecompressed)
 	}
 	return out, nil
+}
+
+// unlz4 decodes an LZ4 frame block by block. It ignores the frame
+// header checksum because Kafka's magic 0 messages were written with a
+// miscomputed one.
+func unlz4(data []byte) ([]byte, error) {
+	if len(data) < 7 || binary.LittleEndian.Uint32(data) != 0x184D2204 {
+		return nil, errors.New("lz4: not an LZ4 frame")
+	}
+	flg := data[4]
+	hdr := 7 // magic, FLG, BD, HC
+	if flg&0x08 != 0 {
+		hdr += 8 // content size
+	}
+	if flg&0x01 != 0 {
+		hdr += 4 // dictionary id
+	}
+	blockChecksum := flg&0x10 != 0
+	maxBlock := 4 << 20
+	if len(data) < hdr {
+		return nil, errors.New("lz4: truncated frame header")
+	}
+	data = data[hdr:]
+	var out []byte
+	buf := make([]byte, maxBlock)
+	for {
+		if len(data) < 4 {
+			return nil, errors.New("lz4: truncated block size")
+		}
+		sz := binary.LittleEndian.Uint32(data)
+		data = data[4:]
+		if sz == 0 {
+			return out, nil // end mark (a content checksum may follow)
+		}
+		raw := sz&0x80000000 != 0
+		sz &= 0x7fffffff
+		if uint64(sz) > uint64(len(data)) {
+			return nil, fmt.Errorf("lz4: block of %d bytes, %d left", sz, len(data))
+		}
+		if raw {
+			out = append(out, data[:sz]...)
+		} else {
+			n, err := lz4.UncompressBlock(data[:sz], buf)
+			if err != nil {
+				return nil, fmt.Errorf("lz4: %w", err)
+			}
+			out = append(out, buf[:n]...)
+		}
+		if len(out) > maxDecompressed {
+			return nil, fmt.Errorf("decompressed data exceeds %d bytes", maxDecompressed)
+		}
+		data = data[sz:]
+		if blockChecksum {
+			if len(data) < 4 {
+				return nil, errors.New("lz4: truncated block checksum")
+			}
+			data = data[4:]
+		}
+	}
 }
 
 var xerialHeader = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}

@@ -168,7 +168,7 @@ func (c *Coordinator) deleteOne(id string) int16 {
 	if err := c.persist(recs); err != nil {
 		g.mu.Unlock()
 		c.log.Error("persisting group deletion", "group", id, "err", err)
-		return kerr.CoordinatorNotAvailable.Code
+		return storeErrCode(err)
 	}
 	g.stopTimers()
 	g.state = stateDead

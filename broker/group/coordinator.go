@@ -9,7 +9,22 @@
 // Kafka's __consumer_offsets records before the request is answered, and
 // Load replays those records at startup.
 //
-// Each method answers in the version of its request.
+// Each method answers in the version of its request. Supported versions:
+// JoinGroup 0-9 (v4+ with the KIP-394 member-id-required round trip for
+// dynamic members, v9 KIP-814 skip-assignment), SyncGroup 0-5, Heartbeat
+// 0-4, LeaveGroup 0-5, OffsetCommit 0-10 and OffsetFetch 0-10 (v10 needs
+// WithTopicIDs), OffsetDelete 0, ListGroups 0-5, DescribeGroups 0-6,
+// DeleteGroups 0-3.
+//
+// Broker integration:
+//   - At startup call Load for every record of __consumer_offsets, in log
+//     order, before serving; then serve.
+//   - Store.Append must return only when the records are durable; records
+//     of one Append belong to one group and must be written in order.
+//   - Pass each request's context through WithClientInfo so members carry
+//     client id and host (DescribeGroups, generated member ids).
+//   - JoinGroup and SyncGroup block; cancel their context when the
+//     connection closes. Close wakes them all.
 package group
 
 import (
@@ -21,6 +36,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // Record is one __consumer_offsets record: Key and Value are encoded with
@@ -30,6 +47,8 @@ type Record struct{ Key, Value []byte }
 
 // Store persists coordinator records. Append returns only once recs are
 // durable; the coordinator answers a request only after Append returned nil.
+// When Append fails the request fails: with the error's Kafka code if it
+// wraps a *kerr.Error, else with COORDINATOR_NOT_AVAILABLE (retriable).
 type Store interface {
 	Append(ctx context.Context, recs []Record) error
 }
@@ -338,3 +357,13 @@ var ErrBadRecord = errors.New("group: bad __consumer_offsets record")
 
 // ErrClosed is returned by Load after Close.
 var ErrClosed = errors.New("group: coordinator closed")
+
+// storeErrCode is the Kafka error code a client gets when Store.Append
+// failed.
+func storeErrCode(err error) int16 {
+	var ke *kerr.Error
+	if errors.As(err, &ke) && ke.Code != 0 {
+		return ke.Code
+	}
+	return kerr.CoordinatorNotAvailable.Code
+}

@@ -213,8 +213,10 @@ func joinReq(group, member string, instance *string, ps []kmsg.JoinGroupRequestP
 	return r
 }
 
+// join runs a JoinGroup that must return within 5s (real time).
 func (e *env) join(r *kmsg.JoinGroupRequest) *kmsg.JoinGroupResponse {
-	return e.c.JoinGroup(e.ctx, r)
+	e.t.Helper()
+	return recvJoin(e.t, e.joinAsync(r))
 }
 
 func (e *env) joinAsync(r *kmsg.JoinGroupRequest) <-chan *kmsg.JoinGroupResponse {

@@ -310,7 +310,7 @@ func (g *group) replaceStatic(oldID, newID string, j joinCall) (joinResult, chan
 
 	switch g.state {
 	case stateStable:
-		if false && bytes.Equal(m.metadataFor(g.protocol), oldMeta) {
+		if g.selectProtocol() == g.protocol && sameSubscription(g.protocolType, m.metadataFor(g.protocol), oldMeta) {
 			if err := g.c.persist([]Record{g.metadataRecord()}); err != nil {
 				g.c.log.Error("persisting static member replacement", "group", g.id, "err", err)
 				rekey(newID, oldID)
@@ -321,7 +321,7 @@ func (g *group) replaceStatic(oldID, newID string, j joinCall) (joinResult, chan
 					delete(g.pendingSync, oldID)
 				}
 				g.resetHeartbeat(m)
-				return j.fail(kerr.CoordinatorNotAvailable.Code, "")
+				return j.fail(storeErrCode(err), "")
 			}
 			res := g.joinResultFor(m)
 			res.leader = prevLeader
@@ -346,6 +346,28 @@ func (g *group) replaceStatic(oldID, newID string, j joinCall) (joinResult, chan
 		g.prepareRebalance()
 		return joinResult{}, ch
 	}
+}
+
+// sameSubscription reports whether a static member's new metadata asks for
+// the same thing as its old one. For the consumer protocol that is the set
+// of subscribed topics (owned partitions and generation in the metadata
+// legitimately differ after a restart); for other protocol types the bytes
+// must be equal.
+func sameSubscription(protocolType string, a, b []byte) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	if protocolType != "consumer" {
+		return false
+	}
+	var ma, mb kmsg.ConsumerMemberMetadata
+	if ma.ReadFrom(a) != nil || mb.ReadFrom(b) != nil {
+		return false
+	}
+	ta, tb := slices.Clone(ma.Topics), slices.Clone(mb.Topics)
+	slices.Sort(ta)
+	slices.Sort(tb)
+	return slices.Equal(slices.Compact(ta), slices.Compact(tb))
 }
 
 // SyncGroup handles a SyncGroup request. Followers block until the leader
@@ -442,12 +464,13 @@ func (c *Coordinator) sync(req *kmsg.SyncGroupRequest) (syncResult, chan syncRes
 	}
 	g.transition(stateStable)
 	if err := g.c.persist([]Record{g.metadataRecord()}); err != nil {
+		code := storeErrCode(err)
 		g.c.log.Error("persisting group assignment", "group", g.id, "generation", g.generation, "err", err)
 		g.state = stateCompletingRebalance
 		for id, o := range g.members {
 			o.assignment = prev[id]
 			if o.syncCh != nil {
-				o.syncCh <- syncResult{code: kerr.CoordinatorNotAvailable.Code}
+				o.syncCh <- syncResult{code: code}
 				o.syncCh = nil
 			}
 		}

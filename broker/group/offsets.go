@@ -137,7 +137,7 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 	if err := c.persist(recs); err != nil {
 		c.log.Error("persisting offset commit", "group", g.id, "err", err)
 		for _, s := range slots {
-			resp.Topics[s.t].Partitions[s.p].ErrorCode = kerr.CoordinatorNotAvailable.Code
+			resp.Topics[s.t].Partitions[s.p].ErrorCode = storeErrCode(err)
 		}
 		return resp
 	}
@@ -415,7 +415,7 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 	if err := c.persist(recs); err != nil {
 		c.log.Error("persisting offset delete", "group", g.id, "err", err)
 		for _, s := range slots {
-			resp.Topics[s.t].Partitions[s.p].ErrorCode = kerr.CoordinatorNotAvailable.Code
+			resp.Topics[s.t].Partitions[s.p].ErrorCode = storeErrCode(err)
 		}
 		return resp
 	}
@@ -426,9 +426,11 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 }
 
 // ExpireOffsets runs one offsets-retention pass as of now: offsets of
-// groups that have been empty longer than the retention (or, for groups
-// never managed by the group protocol, offsets committed longer ago than
-// the retention) are deleted, as are empty groups without offsets. It runs
+// groups that have been empty longer than the retention, offsets of
+// standalone groups (never managed by the group protocol) and of topics a
+// consumer group no longer subscribes to that were committed longer ago
+// than the retention, and offsets past an explicit v2-4 retention are
+// deleted, as are empty groups without offsets. It runs
 // periodically on its own; it is exported for tests and tools.
 func (c *Coordinator) ExpireOffsets(now time.Time) {
 	for _, id := range c.groupIDs() {
@@ -463,6 +465,12 @@ func (g *group) expire(now time.Time) bool {
 		return false
 	}
 	nowMs := now.UnixMilli()
+	var subscribed map[string]bool
+	if g.state != stateEmpty && g.protocolType == "consumer" {
+		if subs, ok := g.subscribedTopics(); ok {
+			subscribed = subs
+		}
+	}
 	var expired []topicPartition
 	for tp, e := range g.offsets {
 		switch {
@@ -471,6 +479,11 @@ func (g *group) expire(now time.Time) bool {
 				expired = append(expired, tp)
 			}
 		case g.state != stateEmpty:
+			// a consumer group keeps the offsets of topics it subscribes
+			// to; others expire by commit time
+			if subscribed != nil && !subscribed[tp.topic] && nowMs >= e.commitMs+ret.Milliseconds() {
+				expired = append(expired, tp)
+			}
 		case g.protocolType != "":
 			if nowMs >= g.stateTime.UnixMilli()+ret.Milliseconds() {
 				expired = append(expired, tp)

@@ -2,6 +2,7 @@ package group
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -409,5 +410,152 @@ func TestLoadRejectsGarbage(t *testing.T) {
 				t.Fatalf("error does not name the field: %v", err)
 			}
 		})
+	}
+}
+
+func TestStoreFailureMapping(t *testing.T) {
+	e := newEnv(t)
+	e.store.setFail(fmt.Errorf("log closed: %w", kerr.NotCoordinator))
+	resp := e.c.OffsetCommit(e.ctx, commitReq(8, "g", "", -1, map[string]map[int32]int64{"t": {0: 5}}))
+	wantCode(t, "commit with kerr store error", resp.Topics[0].Partitions[0].ErrorCode, kerr.NotCoordinator.Code)
+	e.store.setFail(nil)
+
+	// a failed assignment write fails the sync of every member and restarts
+	// the rebalance; nothing of it is visible
+	ps := rangeProtos("t")
+	id1 := e.newMemberID("sg", ps)
+	r1 := e.join(joinReq("sg", id1, nil, ps))
+	e.stabilize("sg", r1.Generation, id1, id1)
+	id2 := e.newMemberID("sg", ps)
+	c2 := e.joinAsync(joinReq("sg", id2, nil, ps))
+	e.waitAwaitingJoin("sg", id2)
+	r1 = e.join(joinReq("sg", id1, nil, ps))
+	recvJoin(t, c2)
+	s2 := e.syncAsync(syncReq("sg", id2, r1.Generation, nil))
+	e.waitAwaitingSync("sg", id2)
+	e.store.setFail(errors.New("disk full"))
+	lr := e.c.SyncGroup(e.ctx, syncReq("sg", id1, r1.Generation, map[string]string{id1: "x", id2: "y"}))
+	wantCode(t, "leader sync with failing store", lr.ErrorCode, kerr.CoordinatorNotAvailable.Code)
+	wantCode(t, "follower sync with failing store", recvSync(t, s2).ErrorCode, kerr.CoordinatorNotAvailable.Code)
+	if st := e.describe("sg").State; st != "PreparingRebalance" {
+		t.Fatalf("state after failed assignment write: %s", st)
+	}
+	dr := kmsg.NewPtrDeleteGroupsRequest()
+	dr.Groups = []string{"g"}
+	wantCode(t, "delete with failing store", e.c.DeleteGroups(e.ctx, dr).Groups[0].ErrorCode, kerr.CoordinatorNotAvailable.Code)
+	e.store.setFail(nil)
+	if got := e.fetchAll("g"); len(got) != 0 {
+		t.Fatalf("group g: %v", got)
+	}
+	wantCode(t, "delete after recovery", e.c.DeleteGroups(e.ctx, dr).Groups[0].ErrorCode, 0)
+}
+
+func TestOffsetRetentionConsumerGroup(t *testing.T) {
+	e := newEnv(t, WithOffsetsRetention(time.Hour), WithOffsetsRetentionCheckInterval(10*time.Minute),
+		WithSessionTimeoutBounds(time.Second, 24*time.Hour))
+	const g = "g-ret"
+	ps := []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: consumerMeta("sub")}}
+	jr := joinReq(g, "", nil, ps)
+	jr.SessionTimeoutMillis = int32((3 * time.Hour).Milliseconds())
+	id := e.join(jr).MemberID
+	jr.MemberID = id
+	r := e.join(jr)
+	e.stabilize2(g, r.Generation, id)
+	e.c.OffsetCommit(e.ctx, commitReq(8, g, id, r.Generation, map[string]map[int32]int64{"sub": {0: 1}, "old": {0: 2}}))
+	e.clock.Advance(70 * time.Minute)
+	if got := e.fetchAll(g); len(got) != 1 || got["sub/00"] != 1 {
+		t.Fatalf("stable group after retention: %v", got)
+	}
+	lr := kmsg.NewPtrLeaveGroupRequest()
+	lr.Group, lr.MemberID = g, id
+	e.c.LeaveGroup(e.ctx, lr)
+	e.clock.Advance(50 * time.Minute)
+	if got := e.fetchAll(g); len(got) != 1 {
+		t.Fatalf("expired before the group was empty for the retention: %v", got)
+	}
+	e.clock.Advance(20 * time.Minute)
+	if got := e.fetchAll(g); len(got) != 0 {
+		t.Fatalf("not expired after the group was empty for the retention: %v", got)
+	}
+}
+
+// TestEveryVersion sends every API in every version kmsg knows and checks
+// the response carries that version and encodes and decodes in it.
+func TestEveryVersion(t *testing.T) {
+	e := newEnv(t)
+	e.c.OffsetCommit(e.ctx, commitReq(8, "g", "", -1, map[string]map[int32]int64{"t": {0: 1}}))
+	type call struct {
+		name string
+		max  int16
+		do   func(v int16) kmsg.Response
+	}
+	calls := []call{
+		{"JoinGroup", (&kmsg.JoinGroupRequest{}).MaxVersion(), func(v int16) kmsg.Response {
+			r := joinReq(fmt.Sprintf("jg%d", v), "", nil, rangeProtos("t"))
+			r.Version = v
+			return e.join(r)
+		}},
+		{"SyncGroup", (&kmsg.SyncGroupRequest{}).MaxVersion(), func(v int16) kmsg.Response {
+			r := syncReq("g", "x", 1, nil)
+			r.Version = v
+			return e.c.SyncGroup(e.ctx, r)
+		}},
+		{"Heartbeat", (&kmsg.HeartbeatRequest{}).MaxVersion(), func(v int16) kmsg.Response {
+			r := kmsg.NewPtrHeartbeatRequest()
+			r.Version, r.Group = v, "g"
+			return e.c.Heartbeat(e.ctx, r)
+		}},
+		{"LeaveGroup", (&kmsg.LeaveGroupRequest{}).MaxVersion(), func(v int16) kmsg.Response {
+			r := kmsg.NewPtrLeaveGroupRequest()
+			r.Version, r.Group, r.MemberID = v, "g", "x"
+			r.Members = []kmsg.LeaveGroupRequestMember{{MemberID: "x"}}
+			return e.c.LeaveGroup(e.ctx, r)
+		}},
+		{"OffsetCommit", (&kmsg.OffsetCommitRequest{}).MaxVersion(), func(v int16) kmsg.Response {
+			r := commitReq(v, "g", "", -1, map[string]map[int32]int64{"t": {0: 2}})
+			return e.c.OffsetCommit(e.ctx, r)
+		}},
+		{"OffsetFetch", (&kmsg.OffsetFetchRequest{}).MaxVersion(), func(v int16) kmsg.Response {
+			r := kmsg.NewPtrOffsetFetchRequest()
+			r.Version, r.Group = v, "g"
+			r.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: "t", Partitions: []int32{0}}}
+			r.Groups = []kmsg.OffsetFetchRequestGroup{{Group: "g", Topics: []kmsg.OffsetFetchRequestGroupTopic{{Topic: "t", Partitions: []int32{0}}}}}
+			return e.c.OffsetFetch(e.ctx, r)
+		}},
+		{"OffsetDelete", (&kmsg.OffsetDeleteRequest{}).MaxVersion(), func(v int16) kmsg.Response {
+			r := kmsg.NewPtrOffsetDeleteRequest()
+			r.Version, r.Group = v, "g"
+			r.Topics = []kmsg.OffsetDeleteRequestTopic{{Topic: "zz", Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 0}}}}
+			return e.c.OffsetDelete(e.ctx, r)
+		}},
+		{"ListGroups", (&kmsg.ListGroupsRequest{}).MaxVersion(), func(v int16) kmsg.Response {
+			r := kmsg.NewPtrListGroupsRequest()
+			r.Version = v
+			return e.c.ListGroups(e.ctx, r)
+		}},
+		{"DescribeGroups", (&kmsg.DescribeGroupsRequest{}).MaxVersion(), func(v int16) kmsg.Response {
+			r := kmsg.NewPtrDescribeGroupsRequest()
+			r.Version, r.Groups = v, []string{"g", "jg", "none"}
+			return e.c.DescribeGroups(e.ctx, r)
+		}},
+		{"DeleteGroups", (&kmsg.DeleteGroupsRequest{}).MaxVersion(), func(v int16) kmsg.Response {
+			r := kmsg.NewPtrDeleteGroupsRequest()
+			r.Version, r.Groups = v, []string{"none"}
+			return e.c.DeleteGroups(e.ctx, r)
+		}},
+	}
+	for _, c := range calls {
+		for v := int16(0); v <= c.max; v++ {
+			resp := c.do(v)
+			if resp.GetVersion() != v {
+				t.Fatalf("%s v%d answered in v%d", c.name, v, resp.GetVersion())
+			}
+			enc := resp.AppendTo(nil)
+			dec := kmsg.ResponseForKey(resp.Key())
+			dec.SetVersion(v)
+			if err := dec.ReadFrom(enc); err != nil {
+				t.Fatalf("%s v%d does not round-trip: %v", c.name, v, err)
+			}
+		}
 	}
 }

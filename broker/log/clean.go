@@ -3,6 +3,7 @@ package log
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"time"
 )
@@ -193,10 +194,22 @@ func (l *Log) OffsetForTimestamp(ts int64) (int64, int64, error) {
 func (l *Log) compact(now time.Time, cfg Config) error {
 	l.smu.RLock()
 	segs := append([]*segment(nil), l.segs[:len(l.segs)-1]...)
+	activeBase := l.segs[len(l.segs)-1].base
 	l.smu.RUnlock()
 	if len(segs) == 0 {
 		return nil
 	}
+	stale := l.compactStale.Swap(false)
+	if !stale && activeBase == l.compactedBelow && now.UnixMilli() < l.tombstoneExpiry {
+		return nil
+	}
+	l.compactions.Add(1)
+	ok := false
+	defer func() {
+		if !ok {
+			l.compactStale.Store(true)
+		}
+	}()
 	cc := &codecs{}
 	defer cc.close()
 	// Pass 1: the newest offset of every key in the cleanable range.
@@ -222,6 +235,7 @@ func (l *Log) compact(now time.Time, cfg Config) error {
 		}
 	}
 	tombLimit := now.Add(-cfg.DeleteRetentionMs).UnixMilli()
+	expiry := int64(math.MaxInt64)
 	keep := func(r Record) bool {
 		if r.Key == nil {
 			return true
@@ -229,7 +243,17 @@ func (l *Log) compact(now time.Time, cfg Config) error {
 		if latest[string(r.Key)] != r.Offset {
 			return false
 		}
-		return r.Value != nil || r.Timestamp >= tombLimit
+		if r.Value != nil {
+			return true
+		}
+		if r.Timestamp < tombLimit {
+			return false
+		}
+		// A kept tombstone: the next compaction is due when it expires.
+		if e := r.Timestamp + cfg.DeleteRetentionMs.Milliseconds() + 1; e < expiry {
+			expiry = e
+		}
+		return true
 	}
 	// Pass 2: rewrite segment by segment.
 	for _, s := range segs {
@@ -237,6 +261,8 @@ func (l *Log) compact(now time.Time, cfg Config) error {
 			return fmt.Errorf("log: compact segment %d: %w", s.base, err)
 		}
 	}
+	l.compactedBelow, l.tombstoneExpiry = activeBase, expiry
+	ok = true
 	return nil
 }
 
@@ -316,7 +342,7 @@ func (l *Log) compactSegment(cc *codecs, s *segment, keep func(Record) bool, int
 	ns := &segment{dir: s.dir, base: s.base, f: f, next: s.base, rollTs: -1, created: s.created}
 	ns.size.Store(pos)
 	ns.maxTs.Store(-1)
-	res, err := ns.scan(interval, -1, nil)
+	res, err := ns.scan(interval, -1)
 	if err != nil {
 		return err
 	}

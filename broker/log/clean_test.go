@@ -350,3 +350,64 @@ func testCompaction(t *testing.T, codec int) {
 		t.Fatalf("append after compaction: %+v %v", res, err)
 	}
 }
+
+func TestCompactionSkipsWhenNothingChanged(t *testing.T) {
+	cfg := smallConfig()
+	cfg.SegmentBytes = 400
+	cfg.Compact = true
+	cfg.Delete = false
+	cfg.DeleteRetentionMs = time.Hour
+	l := mustOpen(t, t.TempDir(), cfg)
+	defer l.Close()
+	base := int64(1_700_000_000_000)
+	appendKV := func(k string, v []byte) {
+		t.Helper()
+		b := makeBatch(t, noProducer(spec{firstTs: base, recs: []kv{{key: []byte(k), value: v}}}))
+		if _, err := l.Append(b, AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 20; i++ {
+		appendKV(fmt.Sprint("k", i%3), []byte("value"))
+	}
+	appendKV("k0", nil) // tombstone
+	for i := 0; i < 8; i++ {
+		appendKV("other", []byte("x"))
+	}
+	now := time.UnixMilli(base)
+	steps := []struct {
+		name string
+		do   func()
+		now  time.Time
+		runs int64
+	}{
+		{"first", func() {}, now, 1},
+		{"nothing changed", func() {}, now, 1},
+		{"still nothing", func() {}, now.Add(30 * time.Minute), 1},
+		{"tombstone expired", func() {}, now.Add(time.Hour + time.Second), 2},
+		{"after expiry nothing pending", func() {}, now.Add(2 * time.Hour), 2},
+		{"config change", func() { l.SetConfig(cfg) }, now.Add(2 * time.Hour), 3},
+		{"new sealed segment", func() {
+			for i := 0; i < 8; i++ {
+				appendKV("more", []byte("y"))
+			}
+		}, now.Add(2 * time.Hour), 4},
+	}
+	for _, st := range steps {
+		st.do()
+		if err := l.Clean(st.now); err != nil {
+			t.Fatal(err)
+		}
+		if got := l.compactions.Load(); got != st.runs {
+			t.Fatalf("%s: %d compaction passes, want %d", st.name, got, st.runs)
+		}
+	}
+	// The tombstone of k0 is gone, the newest values of k1, k2 remain.
+	keys := map[string]int{}
+	for _, r := range allRecords(t, l) {
+		keys[string(r.Key)]++
+	}
+	if keys["k0"] != 0 || keys["k1"] != 1 || keys["k2"] != 1 {
+		t.Fatalf("keys after compaction: %v", keys)
+	}
+}

@@ -13,6 +13,7 @@
 //	N.timeindex  sparse time index of segment N
 //	N.snapshot   idempotent-producer state covering every batch with offset < N
 //	checkpoint   recovery point, log start offset, clean-shutdown flag
+//	lock         empty; an exclusive flock on it is held while the log is open
 //	*.tmp, *.cleaned  leftovers of an interrupted write/compaction (deleted on open)
 //
 // All integers on disk are big-endian. CRC means CRC-32C (Castagnoli).
@@ -45,10 +46,13 @@
 // ranges [BaseOffset, BaseOffset+LastOffsetDelta]; after compaction there may
 // be gaps between batches, and a batch may hold fewer records than its offset
 // range. A segment rolls (a new, empty segment with base = next offset is
-// created) when the next batch would push it past Config.SegmentBytes, when
-// its first batch is older than Config.SegmentMs, or when relative offsets
-// would no longer fit in 32 bits. Only the last ("active") segment is ever
-// appended to.
+// created) before a batch that would push a non-empty segment past
+// Config.SegmentBytes, whose MaxTimestamp is Config.SegmentMs or more past the
+// MaxTimestamp of the segment's first batch (like Kafka; wall-clock time since
+// the segment was created/opened when timestamps are missing), or whose
+// offsets would lie more than MaxInt32 past the segment base. Only the last
+// ("active") segment is ever appended to; a batch larger than SegmentBytes
+// gets a segment of its own.
 //
 // # Offset index (N.index)
 //
@@ -115,7 +119,30 @@
 //  4. Producer state = newest valid snapshot with offset <= end offset
 //     (newer ones are deleted), then every batch at or after the snapshot
 //     offset is replayed; with no valid snapshot the whole log is replayed.
+//     Producers whose newest batch lies below the log start offset are
+//     forgotten (as when the start offset moves at run time).
 //  5. A new checkpoint with Clean = 0 is written before Open returns.
+//
+// # Idempotent producers
+//
+// For batches with ProducerID >= 0, BaseSequence >= 0 and no control flag,
+// Append keeps per producer id the epoch and the last five batches'
+// (first sequence, last sequence, base offset, last offset), and applies
+// Kafka's rules: an older epoch is ErrInvalidProducerEpoch; a newer epoch
+// must start at sequence 0 (else ErrOutOfOrderSequence); within the epoch a
+// batch equal to a cached one is a duplicate (*DuplicateError with the
+// original offsets) and otherwise must start right after the last sequence
+// (sequences wrap from MaxInt32 to 0). Unknown producers may start at any
+// sequence (Kafka >= 2.5), so ErrUnknownProducerID is not returned.
+//
+// # Reads
+//
+// Read finds the segment by binary search over base offsets, the batch by
+// the offset index plus a short header walk, and returns whole batches from
+// that segment with one ReadAt of up to maxBytes (a second one when the
+// first batch alone is larger). Readers hold a shared lock only; appends
+// publish a segment's size and the end offset after the write, so readers
+// never see partial batches.
 //
 // # Durability
 //
@@ -137,6 +164,11 @@
 // kept; tombstones whose timestamp is older than DeleteRetentionMs are
 // dropped); records keep their offsets, batches keep BaseOffset,
 // LastOffsetDelta, producer fields and codec, and get a new CRC. A compacted
-// segment is written to N.cleaned, fsynced, its old indexes deleted, then
-// renamed over N.log and re-indexed.
+// segment is written to N.cleaned, fsynced, its old indexes deleted (and the
+// directory fsynced), then renamed over N.log and re-indexed. A batch left
+// without records is dropped (idempotent producers' state lives in the
+// snapshots). Compressed batches are decompressed (gzip; snappy raw or
+// xerial-framed; lz4 frame; zstd) and written back with the same codec.
+// A compaction pass is skipped when no segment was sealed since the last
+// pass, no kept tombstone has expired and the config did not change.
 package log

@@ -23,6 +23,8 @@ var (
 	ErrUnknownProducerID = errors.New("log: unknown producer id")
 	// ErrClosed: the log was closed.
 	ErrClosed = errors.New("log: closed")
+	// ErrLocked: another open Log (in this or another process) uses the directory.
+	ErrLocked = errors.New("log: directory is in use by another open log")
 )
 
 // DuplicateError reports a retried batch; it wraps ErrDuplicateSequence and

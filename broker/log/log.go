@@ -36,7 +36,13 @@ type Log struct {
 	opts options
 	lg   *slog.Logger
 
-	cleanMu sync.Mutex // serializes Clean and DeleteRecords
+	cleanMu sync.Mutex // serializes Clean and DeleteRecords; guards the compaction marks
+	// Compaction is skipped while nothing changed since the last run: no
+	// segment was sealed, no kept tombstone expired, no config change.
+	compactedBelow  int64 // active segment base at the last compaction, -1 = never
+	tombstoneExpiry int64 // ms when the oldest kept tombstone may go
+	compactStale    atomic.Bool
+	compactions     atomic.Int64 // compaction passes run (for tests)
 
 	wmu    sync.Mutex // serializes writers; guards the fields below it
 	cfg    Config
@@ -59,6 +65,8 @@ type Log struct {
 	durable  int64      // every offset < durable is fsynced
 	syncing  bool
 	syncDone chan struct{}
+
+	lock *os.File // flock on dir/lock, held while open
 
 	stopFlush chan struct{}
 	flushDone chan struct{}
@@ -91,12 +99,20 @@ func Open(dir string, cfg Config, opts ...Option) (*Log, error) {
 		lg:      o.logger.With("dir", dir),
 		cfg:     cfg.normalized(),
 		changed: make(chan struct{}),
+
+		compactedBelow: -1,
 	}
 	l.readWindow.Store(int64(2 * l.cfg.IndexIntervalBytes))
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	l.lock = lock
 	if err := l.load(); err != nil {
 		for _, s := range l.segs {
 			s.close()
 		}
+		lock.Close()
 		return nil, err
 	}
 	if o.flush.Interval > 0 {
@@ -152,7 +168,34 @@ func (l *Log) load() error {
 	nowMs := l.nowMs()
 	interval := l.cfg.IndexIntervalBytes
 	prevLast := int64(-1)
+	removeFrom := func(i int) error {
+		for _, later := range bases[i:] {
+			for _, ext := range []string{extLog, extIndex, extTimeIndex} {
+				if err := os.Remove(segName(l.dir, later, ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("log: remove segment after corruption: %w", err)
+				}
+			}
+		}
+		return nil
+	}
 	for i, base := range bases {
+		if base <= prevLast {
+			if st, err := os.Stat(segName(l.dir, base, extLog)); err == nil && st.Size() == 0 {
+				// A stray empty file inside the previous segment's range.
+				l.lg.Warn("removing empty segment inside its predecessor's offsets", "segment", base)
+				for _, ext := range []string{extLog, extIndex, extTimeIndex} {
+					os.Remove(segName(l.dir, base, ext))
+				}
+				continue
+			}
+			// Overlaps the previous segment's data: treat it and everything
+			// after it as a corrupt tail.
+			l.lg.Warn("segment overlaps its predecessor, dropping it and later segments", "segment", base, "previous_last_offset", prevLast)
+			if err := removeFrom(i); err != nil {
+				return err
+			}
+			break
+		}
 		s, err := openSegment(l.dir, base, nowMs)
 		if err != nil {
 			return err
@@ -166,16 +209,13 @@ func (l *Log) load() error {
 					l.lg.Warn("rebuilding segment indexes", "segment", base, "err", err)
 				}
 				needScan = true
-			} else if err := s.loadTail(interval); err != nil {
+			} else if err := s.loadTail(); err != nil {
 				l.lg.Warn("segment tail invalid, rescanning", "segment", base, "err", err)
 				needScan = true
 			}
 		}
-		if !needScan && s.base <= prevLast {
-			needScan = true
-		}
 		if needScan {
-			res, err := s.scan(interval, prevLast, nil)
+			res, err := s.scan(interval, prevLast)
 			if err != nil {
 				return err
 			}
@@ -188,26 +228,14 @@ func (l *Log) load() error {
 					return fmt.Errorf("log: sync truncated segment: %w", err)
 				}
 				// Everything after the corruption is gone.
-				for _, later := range bases[i+1:] {
-					for _, ext := range []string{extLog, extIndex, extTimeIndex} {
-						if err := os.Remove(segName(l.dir, later, ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-							return fmt.Errorf("log: remove segment after corruption: %w", err)
-						}
-					}
+				if err := removeFrom(i + 1); err != nil {
+					return err
 				}
 				break
 			}
 		}
 		if s.size.Load() > 0 {
 			prevLast = s.next - 1
-		} else if !last && bases[i+1] <= s.base {
-			return fmt.Errorf("log: segment bases out of order at %d", base)
-		}
-	}
-	// Sealed segments whose next offset was not walked end where the next begins.
-	for i := 0; i+1 < len(l.segs); i++ {
-		if l.segs[i].next < l.segs[i].base {
-			l.segs[i].next = l.segs[i+1].base
 		}
 	}
 	active := l.segs[len(l.segs)-1]
@@ -551,6 +579,7 @@ func (l *Log) SetConfig(cfg Config) {
 	l.cfg = cfg.normalized()
 	l.readWindow.Store(int64(2 * l.cfg.IndexIntervalBytes))
 	l.wmu.Unlock()
+	l.compactStale.Store(true)
 }
 
 // WaitDurable blocks until every offset <= offset is fsynced (offsets at or
@@ -680,6 +709,7 @@ func (l *Log) Close() error {
 		keep(s.close())
 	}
 	l.smu.Unlock()
+	keep(l.lock.Close())
 	l.dmu.Lock()
 	if first == nil && end > l.durable {
 		l.durable = end
@@ -717,4 +747,5 @@ func (l *Log) abandon() {
 	for _, s := range l.segs {
 		s.close()
 	}
+	l.lock.Close()
 }

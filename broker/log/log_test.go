@@ -383,3 +383,56 @@ func TestOffsetForTimestamp(t *testing.T) {
 		}
 	}
 }
+
+func TestIndexLookupIsSparseAndTight(t *testing.T) {
+	cfg := smallConfig()
+	cfg.IndexIntervalBytes = 512
+	l := mustOpen(t, t.TempDir(), cfg)
+	defer l.Close()
+	base := int64(1_700_000_000_000)
+	type loc struct{ off, pos, ts int64 }
+	var locs []loc
+	var pos int64
+	for i := 0; i < 200; i++ {
+		b := makeBatch(t, noProducer(spec{firstTs: base + int64(i), recs: []kv{{key: []byte("k"), value: []byte(fmt.Sprint(i))}}}))
+		res, err := l.Append(b, AppendOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		locs = append(locs, loc{res.BaseOffset, pos, base + int64(i)})
+		pos += int64(len(b))
+	}
+	s := l.segs[0]
+	batchLen := locs[1].pos
+	n := len(s.index)
+	if want := int(pos / (int64(cfg.IndexIntervalBytes) + batchLen)); n < want-1 || n > int(pos)/cfg.IndexIntervalBytes {
+		t.Fatalf("%d index entries for %d bytes at interval %d", n, pos, cfg.IndexIntervalBytes)
+	}
+	for _, lc := range locs {
+		p := s.lookup(lc.off)
+		if p > lc.pos || lc.pos-p > int64(cfg.IndexIntervalBytes)+batchLen {
+			t.Fatalf("lookup(%d) = %d, batch is at %d", lc.off, p, lc.pos)
+		}
+		tp := s.lookupTime(lc.ts)
+		if tp > lc.pos || lc.pos-tp > int64(cfg.IndexIntervalBytes)+2*batchLen {
+			t.Fatalf("lookupTime(%d) = %d, batch is at %d", lc.ts, tp, lc.pos)
+		}
+	}
+}
+
+func TestDirectoryLock(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, smallConfig())
+	if _, err := Open(dir, smallConfig(), testOpts()...); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l2 := mustOpen(t, dir, smallConfig())
+	l2.abandon() // a crash releases the lock too
+	l3 := mustOpen(t, dir, smallConfig())
+	if err := l3.Remove(); err != nil {
+		t.Fatal(err)
+	}
+}

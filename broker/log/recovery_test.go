@@ -263,3 +263,49 @@ func TestCleanShutdownSkipsScan(t *testing.T) {
 		t.Fatalf("end %d after crash, want 3 (corrupt batch dropped)", l3.EndOffset())
 	}
 }
+
+func TestRecoveryOverlappingSegments(t *testing.T) {
+	cfg := smallConfig()
+	cfg.SegmentBytes = 600
+	tests := []struct {
+		name string
+		// stray returns the base and content of an extra segment file.
+		stray    func(first []byte) (int64, []byte)
+		keepSegs int // segments whose batches survive (-1 = all)
+	}{
+		{"stray empty file", func([]byte) (int64, []byte) { return 2, nil }, -1},
+		{"overlapping copy", func(first []byte) (int64, []byte) { return 2, first }, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			l := mustOpen(t, dir, cfg)
+			var produced [][]byte
+			for i := 0; i < 20; i++ {
+				b := simple(t, 2, fmt.Sprint("o", i))
+				produced = append(produced, b)
+				if _, err := l.Append(b, AppendOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			segs := segFiles(t, dir, ".log")
+			first, _ := os.ReadFile(segs[0])
+			base, data := tc.stray(first)
+			os.WriteFile(filepath.Join(dir, fmt.Sprintf("%020d.log", base)), data, 0o644)
+			keep := len(produced)
+			if tc.keepSegs >= 0 {
+				keep = 0
+				for _, b := range produced {
+					if keep*len(b) >= len(first) {
+						break
+					}
+					keep++
+				}
+			}
+			checkPrefix(t, dir, cfg, produced, keep)
+		})
+	}
+}

@@ -21,6 +21,7 @@ const (
 	extSnapshot  = ".snapshot"
 	extCleaned   = ".cleaned"
 	extTmp       = ".tmp"
+	lockFile     = "lock"
 )
 
 type idxEntry struct {
@@ -270,7 +271,7 @@ func (s *segment) loadIndexes() error {
 
 // loadTail walks the batch headers after the last index entry to restore
 // the writer state (next offset, largest timestamp, ...) without a full scan.
-func (s *segment) loadTail(interval int) error {
+func (s *segment) loadTail() error {
 	size := s.size.Load()
 	w := newWindowReader(s.f, size)
 	if size == 0 {
@@ -306,7 +307,6 @@ func (s *segment) loadTail(interval int) error {
 		s.sinceIdx += h.Size()
 		pos += int64(h.Size())
 	}
-	_ = interval
 	return nil
 }
 
@@ -322,9 +322,8 @@ type scanResult struct {
 }
 
 // scan validates every batch from the start of the data, rebuilds both
-// indexes and the writer state and truncates an invalid tail. onBatch (may
-// be nil) sees each valid batch.
-func (s *segment) scan(interval int, prevLast int64, onBatch func(h BatchHeader)) (scanResult, error) {
+// indexes and the writer state and truncates an invalid tail.
+func (s *segment) scan(interval int, prevLast int64) (scanResult, error) {
 	size := s.size.Load()
 	w := newWindowReader(s.f, size)
 	s.mu.Lock()
@@ -359,9 +358,6 @@ func (s *segment) scan(interval int, prevLast int64, onBatch func(h BatchHeader)
 			break
 		}
 		s.addBatch(h, pos, interval)
-		if onBatch != nil {
-			onBatch(h)
-		}
 		prevLast = h.LastOffset()
 		pos += int64(h.Size())
 	}

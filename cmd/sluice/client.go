@@ -181,6 +181,44 @@ func (c *client) sinkLag(ctx context.Context, connector string) (map[lagKey]floa
 	return parseLag(raw, connector), nil
 }
 
+// sinkLagAll reads the connector's lag from the endpoint and from every
+// worker running one of its tasks (each worker reports only its own
+// tasks). Worker ids are host:port of the workers' REST listeners. Workers
+// that cannot be reached are skipped; the error is returned only when no
+// source answered.
+func (c *client) sinkLagAll(ctx context.Context, connector string, workerIDs []string) (map[lagKey]float64, error) {
+	out := map[lagKey]float64{}
+	seen := map[string]bool{c.base.Host: true}
+	lag, firstErr := c.sinkLag(ctx, connector)
+	answered := firstErr == nil
+	for k, v := range lag {
+		out[k] = v
+	}
+	for _, id := range workerIDs {
+		host := id
+		if u, err := url.Parse(id); err == nil && u.Host != "" {
+			host = u.Host
+		}
+		if host == "" || seen[host] {
+			continue
+		}
+		seen[host] = true
+		wc := &client{base: &url.URL{Scheme: c.base.Scheme, Host: host}, http: &http.Client{Timeout: 5 * time.Second}}
+		lag, err := wc.sinkLag(ctx, connector)
+		if err != nil {
+			continue
+		}
+		answered = true
+		for k, v := range lag {
+			out[k] = v
+		}
+	}
+	if !answered {
+		return nil, firstErr
+	}
+	return out, nil
+}
+
 // parseLag extracts sluice_sink_task_lag{connector=...,task=...} samples
 // from the Prometheus text format.
 func parseLag(data []byte, connector string) map[lagKey]float64 {

@@ -735,7 +735,11 @@ func runDescribeConnector(ctx context.Context, args []string, stdout, stderr io.
 	if c, err := parseCapacity(info.Config[capacityConfig]); err == nil {
 		d.Capacity = &c
 	}
-	lag, lagErr := cl.sinkLag(ctx, name)
+	var workerIDs []string
+	for _, t := range st.Tasks {
+		workerIDs = append(workerIDs, t.WorkerID)
+	}
+	lag, lagErr := cl.sinkLagAll(ctx, name, workerIDs)
 	perTask := map[int]float64{}
 	var total float64
 	for k, v := range lag {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -288,4 +289,31 @@ sluice_sink_task_lag{connector="b",task="0"} 7
 	if q := parseLag(data, `a"b`); len(q) != 1 {
 		t.Fatalf("escaped label: %v", q)
 	}
+}
+
+// Each worker reports only its own tasks' lag: describe-connector asks the
+// worker running the task.
+func TestDescribeLagFromTaskWorker(t *testing.T) {
+	other := httptest.NewServer(rest.New(lagOnly{resttest.NewCluster()}))
+	defer other.Close()
+	fc, url := startAPI(t)
+	if code, _, errs := cli(t, url, "create-connector", "--connector-name", "snk", "--connector-configuration", "connector.class=file-sink,file=/tmp/o"); code != 0 {
+		t.Fatal(errs)
+	}
+	fc.SetWorkerIDs("w1:8083", strings.TrimPrefix(other.URL, "http://"))
+	code, out, errs := cli(t, url, "describe-connector", "snk", "--output", "json")
+	var d connectorDescription
+	if code != 0 || json.Unmarshal([]byte(out), &d) != nil {
+		t.Fatalf("%d %s %s", code, out, errs)
+	}
+	if d.Lag == nil || *d.Lag != 3 || d.Tasks[0].Lag == nil || *d.Tasks[0].Lag != 3 {
+		t.Fatalf("lag not read from the task's worker: %s", out)
+	}
+}
+
+// lagOnly is a cluster whose metrics report lag 3 for task 0 of "snk".
+type lagOnly struct{ *resttest.Cluster }
+
+func (lagOnly) WriteMetrics(w io.Writer) {
+	io.WriteString(w, "sluice_sink_task_lag{connector=\"snk\",task=\"0\"} 3\n")
 }

@@ -38,6 +38,9 @@ type streamer struct {
 	collOrder  []string
 	txEmitted  int64
 	idleLSN    uint64
+	pingWindow time.Time
+	pings      int
+	started    bool
 	lastLSN    uint64
 }
 
@@ -65,6 +68,7 @@ func (s *streamer) run(ctx context.Context, conn *pgconn.PgConn) error {
 		return fmt.Errorf("postgres: start replication: %w", err)
 	}
 	t.log.Info("streaming changes", "slot", o.slot, "from", pglogrepl.LSN(start))
+	s.onStreaming()
 
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -161,6 +165,10 @@ func (s *streamer) run(ctx context.Context, conn *pgconn.PgConn) error {
 	}
 }
 
+// onStreaming is called once replication started; the supervisor's
+// reconnect clock restarts on the first message.
+func (s *streamer) onStreaming() { s.started = true }
+
 func (s *streamer) takeBatch() []*connect.Record {
 	b := s.batch
 	s.batch = nil
@@ -188,6 +196,18 @@ func (s *streamer) handle(data []byte) error {
 			s.idleLSN = uint64(ka.ServerWALEnd)
 		}
 		if ka.ReplyRequested {
+			// A walsender that is shutting down asks for replies in a tight
+			// loop until the client confirms everything it sent. We must not
+			// confirm unacknowledged data, so we disconnect instead and
+			// reconnect once the server is back.
+			now := time.Now()
+			if now.Sub(s.pingWindow) > 2*time.Second {
+				s.pingWindow, s.pings = now, 0
+			}
+			s.pings++
+			if s.pings >= 5 {
+				return errors.New("postgres: server is shutting down (walsender waiting for confirmation)")
+			}
 			select {
 			case s.t.nudge <- struct{}{}:
 			default:

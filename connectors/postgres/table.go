@@ -33,7 +33,8 @@ type column struct {
 	schema      *connect.Schema
 	conv        converter
 	placeholder any
-	relPos      int // position in the relation / select column list
+	relPos      int  // position in the relation / select column list
+	vsd         bool // holds VariableScaleDecimal values
 }
 
 // table is a captured table with its Connect schemas.
@@ -52,8 +53,24 @@ type table struct {
 // catalog reads table and type metadata through a shared connection.
 type catalog struct {
 	mu    sync.Mutex
+	dsn   string
 	conn  *pgx.Conn
 	types map[uint32]*typeInfo
+}
+
+// reconnect replaces a closed connection (after a server restart).
+func (c *catalog) reconnect(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.conn.IsClosed() {
+		return nil
+	}
+	conn, err := pgx.Connect(ctx, c.dsn)
+	if err != nil {
+		return err
+	}
+	c.conn = conn
+	return nil
 }
 
 func (c *catalog) typeInfo(oid uint32) (*typeInfo, error) {
@@ -151,7 +168,8 @@ func (t *Task) buildTable(m *tableMeta, relCols []string) (*table, error) {
 		if err != nil {
 			return nil, err
 		}
-		col := &column{name: name, schema: s, conv: conv, relPos: pos, placeholder: placeholderFor(s, o.placeholder)}
+		col := &column{name: name, schema: s, conv: conv, relPos: pos, placeholder: placeholderFor(s, o.placeholder),
+			vsd: s.Name == nameVarScaleDecimal || s.Type == connect.Array && s.Value.Name == nameVarScaleDecimal}
 		tb.byRelPos[pos] = len(tb.cols)
 		if isKey[name] {
 			tb.keyIdx = append(tb.keyIdx, len(tb.cols))
@@ -202,6 +220,8 @@ func (t *Task) makeValue(tb *table, n int, get rowSource, old *connect.Struct) *
 			if err != nil {
 				t.warnOnce("cannot convert column value; emitting null", "column", tb.id+"."+col.name, "error", err.Error())
 				v = nil
+			} else if col.vsd {
+				v = bindVSD(col.schema, v)
 			}
 			st.SetAt(idx, v)
 		}

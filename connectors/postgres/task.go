@@ -89,7 +89,7 @@ func (t *Task) Open(ctx context.Context, cfg map[string]string, tctx connect.Sou
 	if err != nil {
 		return connect.Retriable(fmt.Errorf("postgres: connect to %s:%d/%s: %w", o.host, o.port, o.dbname, err))
 	}
-	t.cat = &catalog{conn: meta, types: map[uint32]*typeInfo{}}
+	t.cat = &catalog{dsn: o.connDSN(false), conn: meta, types: map[uint32]*typeInfo{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -455,9 +455,9 @@ func (t *Task) closeRepl() {
 	t.repl = nil
 	t.replMu.Unlock()
 	if c != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = c.Close(ctx)
-		cancel()
+		// Closing the socket (not PgConn.Close, which is not safe while the
+		// reader goroutine is receiving) ends the walsender session.
+		_ = c.Conn().Close()
 	}
 }
 
@@ -515,7 +515,10 @@ func (t *Task) supervise(pos position) {
 				continue
 			}
 		}
-		err := s.run(t.ctx, conn)
+		err := t.cat.reconnect(t.ctx)
+		if err == nil {
+			err = s.run(t.ctx, conn)
+		}
 		if t.ctx.Err() != nil {
 			return
 		}
@@ -524,10 +527,25 @@ func (t *Task) supervise(pos position) {
 			t.fail(fatal.err)
 			return
 		}
-		t.log.Warn("postgres replication stream interrupted; reconnecting", "error", err)
+		t.log.Warn("postgres replication stream interrupted; reconnecting", "error", err, "backoff", backoff)
 		t.closeRepl()
-		lostAt = t.now()
-		backoff = 200 * time.Millisecond
+		if s.started || lostAt.IsZero() {
+			lostAt = t.now()
+			if s.started {
+				backoff = 200 * time.Millisecond
+			}
+			s.started = false
+		}
+		if t.o.reconnectMax > 0 && t.now().Sub(lostAt) > t.o.reconnectMax {
+			t.fail(connect.Retriable(fmt.Errorf("postgres: replication stream kept failing for %s: %w", t.o.reconnectMax, err)))
+			return
+		}
+		select {
+		case <-t.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 

@@ -228,7 +228,6 @@ func (m *mapper) numeric(typmod int32) (*connect.SchemaBuilder, converter, error
 	if typmod < 4 {
 		sb := connect.NewStruct().Name(nameVarScaleDecimal).Version(1).Doc("Variable scaled decimal").
 			Field("scale", connect.Int32Schema).Field("value", connect.BytesSchema)
-		schema := sb.Build()
 		return sb, func(b []byte) (any, error) {
 			if isNaNText(b) {
 				return nil, nil
@@ -237,10 +236,7 @@ func (m *mapper) numeric(typmod int32) (*connect.SchemaBuilder, converter, error
 			if err != nil {
 				return nil, err
 			}
-			st := connect.NewStructValue(schema)
-			st.SetAt(0, d.Scale)
-			st.SetAt(1, d.UnscaledBytes())
-			return st, nil
+			return vsd{scale: d.Scale, value: d.UnscaledBytes()}, nil
 		}, nil
 	}
 	prec := ((typmod - 4) >> 16) & 0xffff
@@ -285,6 +281,30 @@ func (m *mapper) money() (*connect.SchemaBuilder, converter, error) {
 		}
 		return rescale(d, 2), nil
 	}, nil
+}
+
+// vsd is a VariableScaleDecimal before it is bound to its field schema.
+type vsd struct {
+	scale int32
+	value []byte
+}
+
+// bindVSD turns vsd values (also inside arrays) into structs of schema s.
+func bindVSD(s *connect.Schema, v any) any {
+	switch x := v.(type) {
+	case vsd:
+		st := connect.NewStructValue(s)
+		st.SetAt(0, x.scale)
+		st.SetAt(1, x.value)
+		return st
+	case []any:
+		for i, e := range x {
+			if e != nil {
+				x[i] = bindVSD(s.Value, e)
+			}
+		}
+	}
+	return v
 }
 
 func rescale(d connect.Decimal, scale int32) connect.Decimal {

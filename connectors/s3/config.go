@@ -41,6 +41,11 @@ const (
 	KeyJSONDecimalFormat   = "json.decimal.format"
 	KeyDirectoryDelim      = "directory.delim"
 	KeyFileDelim           = "file.delim"
+	KeyCompressionType     = "s3.compression.type"
+	KeyCompressionLevel    = "s3.compression.level"
+	KeySSEA                = "s3.ssea.name"
+	KeySSEKMSKeyID         = "s3.sse.kms.key.id"
+	KeyACLCanned           = "s3.acl.canned"
 
 	// KeyStorage selects the storage backend: "s3" (default) or "local".
 	KeyStorage = "sluice.storage"
@@ -233,6 +238,19 @@ func configDef() connect.ConfigDef {
 		{Name: KeyFormatClass, Type: connect.TypeClass, Importance: connect.High, Group: "Connector",
 			Doc: "Output format class.", Validate: validateFormat, Recommended: []string{ParquetFormatClass, JSONFormatClass}},
 		str(KeyParquetCodec, "snappy", "Connector", "Parquet compression codec.", validateCodec, "snappy", "gzip", "zstd", "none"),
+		str(KeyCompressionType, "none", "Connector", "Compression of JsonFormat files: none or gzip (.json.gz).", connect.OneOf("none", "gzip")),
+		{Name: KeyCompressionLevel, Type: connect.TypeInt, Default: "-1", HasDefault: true, Importance: connect.Low, Group: "Connector",
+			Doc: "gzip level: -1 (default) or 0-9.", Validate: func(v string) error {
+				n, err := strconv.Atoi(strings.TrimSpace(v))
+				if err != nil || n < -1 || n > 9 {
+					return fmt.Errorf("must be -1 (default) or 0 to 9")
+				}
+				return nil
+			}},
+		str(KeySSEA, "", "S3", "Server-side encryption: empty, AES256 or aws:kms.", connect.OneOf("", "AES256", "aws:kms")),
+		str(KeySSEKMSKeyID, "", "S3", "KMS key id for s3.ssea.name=aws:kms (empty: the AWS managed key).", nil),
+		str(KeyACLCanned, "", "S3", "Canned ACL for uploaded objects (e.g. bucket-owner-full-control).", connect.OneOf("", "private",
+			"public-read", "public-read-write", "authenticated-read", "aws-exec-read", "bucket-owner-read", "bucket-owner-full-control")),
 		str(KeyJSONDecimalFormat, "BASE64", "Connector", "Decimal encoding in JsonFormat: BASE64 or NUMERIC.", connect.OneOf("BASE64", "NUMERIC")),
 		str(KeySchemaCompatibility, "NONE", "Connector", "Schema evolution handling.", connect.OneOf("NONE", "BACKWARD", "FORWARD", "FULL")),
 		str(KeyNullValues, "fail", "Connector", "Records with null values: fail, ignore or write (JsonFormat only).", connect.OneOf("fail", "ignore", "write")),
@@ -277,6 +295,9 @@ type settings struct {
 	jsonDecimalNum   bool
 	compat           string
 	nullValues       string
+	gzipLevel        int // noGzip unless s3.compression.type=gzip
+	sse, kmsKeyID    string
+	acl              string
 
 	partitioner     string
 	partitionFields []string
@@ -331,6 +352,19 @@ func parseSettings(raw map[string]string) (*settings, error) {
 		rowGroupMax:      cfg.Int64(KeyRowGroupBytes),
 		spillDir:         strings.TrimSpace(cfg.String(KeySpillDir)),
 		recovery:         cfg.Bool(KeyRecovery),
+		gzipLevel:        noGzip,
+		sse:              strings.TrimSpace(cfg.String(KeySSEA)),
+		kmsKeyID:         strings.TrimSpace(cfg.String(KeySSEKMSKeyID)),
+		acl:              strings.TrimSpace(cfg.String(KeyACLCanned)),
+	}
+	if strings.EqualFold(strings.TrimSpace(cfg.String(KeyCompressionType)), "gzip") {
+		if s.format != "json" {
+			return nil, connect.Errorf(KeyCompressionType, "gzip applies to %s only; use parquet.codec for Parquet", JSONFormatClass)
+		}
+		s.gzipLevel = cfg.Int(KeyCompressionLevel)
+	}
+	if s.kmsKeyID != "" && s.sse != "aws:kms" {
+		return nil, connect.Errorf(KeySSEKMSKeyID, "requires %s=aws:kms", KeySSEA)
 	}
 	if v, ok := raw[KeyPathStyleEnabled]; ok {
 		if err := connect.OneOf("true", "false")(v); err != nil {

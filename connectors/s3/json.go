@@ -2,6 +2,7 @@ package s3
 
 import (
 	"bufio"
+	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -20,14 +21,29 @@ import (
 // Date as days, Time and Timestamp as milliseconds, bytes as base64.
 type jsonEncoder struct {
 	w          *bufio.Writer
+	gz         *gzip.Writer // s3.compression.type=gzip
 	decimalNum bool
 	buf        []byte
 	pending    int64
 }
 
-func newJSONEncoder(w io.Writer, decimalNum bool) *jsonEncoder {
-	return &jsonEncoder{w: bufio.NewWriterSize(w, 64<<10), decimalNum: decimalNum}
+// newJSONEncoder writes to w, gzip-compressed at gzipLevel when gzipLevel
+// is not noGzip.
+func newJSONEncoder(w io.Writer, decimalNum bool, gzipLevel int) (*jsonEncoder, error) {
+	e := &jsonEncoder{decimalNum: decimalNum}
+	if gzipLevel != noGzip {
+		gz, err := gzip.NewWriterLevel(w, gzipLevel)
+		if err != nil {
+			return nil, err
+		}
+		e.gz, w = gz, gz
+	}
+	e.w = bufio.NewWriterSize(w, 64<<10)
+	return e, nil
 }
+
+// noGzip disables gzip in newJSONEncoder.
+const noGzip = -100
 
 func (e *jsonEncoder) write(s *connect.Schema, v any) error {
 	b, err := e.appendValue(e.buf[:0], s, v, "")
@@ -48,7 +64,15 @@ func (e *jsonEncoder) flushBuffered() error {
 	return e.w.Flush()
 }
 
-func (e *jsonEncoder) close() error { return e.flushBuffered() }
+func (e *jsonEncoder) close() error {
+	if err := e.flushBuffered(); err != nil {
+		return err
+	}
+	if e.gz != nil {
+		return e.gz.Close()
+	}
+	return nil
+}
 
 func (e *jsonEncoder) appendValue(b []byte, s *connect.Schema, v any, path string) ([]byte, error) {
 	if v == nil {

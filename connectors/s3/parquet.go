@@ -537,7 +537,7 @@ func parquetExt(codec string) string {
 	case "zstd":
 		return ".zstd.parquet"
 	case "lz4", "lz4_raw":
-		return ".lz4.parquet"
+		return ".lz4raw.parquet"
 	case "none", "uncompressed":
 		return ".parquet"
 	}

@@ -126,6 +126,14 @@ type s3Storage struct {
 	bucket   string
 	partSize int64
 	spillDir string
+	sse      types.ServerSideEncryption
+	kmsKeyID *string
+	acl      types.ObjectCannedACL
+}
+
+func (s *s3Storage) putInput(key string, body io.ReadSeeker, n int64) *s3.PutObjectInput {
+	return &s3.PutObjectInput{Bucket: &s.bucket, Key: &key, Body: body, ContentLength: aws.Int64(n),
+		ServerSideEncryption: s.sse, SSEKMSKeyId: s.kmsKeyID, ACL: s.acl}
 }
 
 func newS3Storage(ctx context.Context, s *settings) (*s3Storage, error) {
@@ -147,7 +155,12 @@ func newS3Storage(ctx context.Context, s *settings) (*s3Storage, error) {
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		o.HTTPClient = &http.Client{Timeout: 5 * time.Minute}
 	})
-	return &s3Storage{client: client, bucket: s.bucket, partSize: s.partSize, spillDir: s.spillDir}, nil
+	st := &s3Storage{client: client, bucket: s.bucket, partSize: s.partSize, spillDir: s.spillDir,
+		sse: types.ServerSideEncryption(s.sse), acl: types.ObjectCannedACL(s.acl)}
+	if s.kmsKeyID != "" {
+		st.kmsKeyID = aws.String(s.kmsKeyID)
+	}
+	return st, nil
 }
 
 func (s *s3Storage) create(ctx context.Context, key string) (upload, error) {
@@ -172,8 +185,7 @@ func (s *s3Storage) get(ctx context.Context, key string) ([]byte, error) {
 }
 
 func (s *s3Storage) put(ctx context.Context, key string, data []byte) error {
-	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &key,
-		Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data)))})
+	_, err := s.client.PutObject(ctx, s.putInput(key, bytes.NewReader(data), int64(len(data))))
 	if err != nil {
 		return &StorageError{"put", key, err}
 	}
@@ -216,7 +228,8 @@ func (u *s3Upload) spill() error    { return u.buf.spill() }
 func (u *s3Upload) uploadPart(ctx context.Context) error {
 	c := u.st.client
 	if u.uploadID == "" {
-		out, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &u.st.bucket, Key: &u.key})
+		out, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &u.st.bucket, Key: &u.key,
+			ServerSideEncryption: u.st.sse, SSEKMSKeyId: u.st.kmsKeyID, ACL: u.st.acl})
 		if err != nil {
 			return &StorageError{"create multipart upload", u.key, err}
 		}
@@ -239,8 +252,7 @@ func (u *s3Upload) commit(ctx context.Context) error {
 	defer u.buf.close()
 	c := u.st.client
 	if u.uploadID == "" {
-		_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: &u.st.bucket, Key: &u.key,
-			Body: u.buf.reader(), ContentLength: aws.Int64(u.buf.n)})
+		_, err := c.PutObject(ctx, u.st.putInput(u.key, u.buf.reader(), u.buf.n))
 		if err != nil {
 			return &StorageError{"put", u.key, err}
 		}

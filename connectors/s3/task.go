@@ -325,6 +325,11 @@ func (t *task) putOne(ctx context.Context, w *tpWriter, r *connect.Record, off i
 		err = f.js.write(schema, value)
 	}
 	if err != nil {
+		if f.count == 0 { // do not leave an empty file named after this record
+			f.up.abort(t.ctx)
+			delete(w.files, enc)
+			w.order = w.order[:len(w.order)-1]
+		}
 		return err
 	}
 	f.count++
@@ -347,6 +352,8 @@ func (t *task) newFile(r *connect.Record, w *tpWriter, enc string, off int64, sc
 	ext := ".json"
 	if s.format == "parquet" {
 		ext = parquetExt(s.codec)
+	} else if s.gzipLevel != noGzip {
+		ext = ".json.gz"
 	}
 	dirTopic := r.Topic
 	if dirTopic == "" {
@@ -364,8 +371,9 @@ func (t *task) newFile(r *connect.Record, w *tpWriter, enc string, off int64, sc
 			up.abort(t.ctx)
 			return nil, err
 		}
-	} else {
-		f.js = newJSONEncoder(up, s.jsonDecimalNum)
+	} else if f.js, err = newJSONEncoder(up, s.jsonDecimalNum, s.gzipLevel); err != nil {
+		up.abort(t.ctx)
+		return nil, err
 	}
 	w.files[enc] = f
 	w.order = append(w.order, f)
@@ -380,7 +388,6 @@ func (t *task) commit(ctx context.Context, w *tpWriter, why string) error {
 	if w.count == 0 {
 		return nil
 	}
-	next := int64(-1)
 	for i, f := range w.order {
 		var err error
 		if f.pq != nil {
@@ -403,7 +410,7 @@ func (t *task) commit(ctx context.Context, w *tpWriter, why string) error {
 		t.log.Debug("s3 sink: committed file", "key", f.key, "records", f.count, "reason", why)
 	}
 	// Every record of the group is now in storage.
-	next = w.lastOff + 1
+	next := w.lastOff + 1
 	t.reset(w)
 	if err := t.writeMarker(ctx, w, next); err != nil {
 		// The files are durable; only the marker is stale, which costs a

@@ -1,9 +1,12 @@
 package s3
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"reflect"
 	"strings"
@@ -279,6 +282,11 @@ func TestConfigValidation(t *testing.T) {
 		{"half credentials", []string{KeyAccessKeyID, "AK"}, "", KeySecretAccessKey, "together"},
 		{"store.url scheme", []string{KeyStoreURL, "ftp://x"}, "", KeyStoreURL, "unsupported scheme"},
 		{"rotate 0", []string{KeyRotateInterval, "0"}, "", KeyRotateInterval, "-1"},
+		{"gzip parquet", []string{KeyCompressionType, "gzip"}, "", KeyCompressionType, "JsonFormat"},
+		{"gzip level", []string{KeyCompressionLevel, "11"}, "", KeyCompressionLevel, "0 to 9"},
+		{"sse name", []string{KeySSEA, "DES"}, "", KeySSEA, "AES256"},
+		{"kms without kms", []string{KeySSEKMSKeyID, "k1", KeySSEA, "AES256"}, "", KeySSEKMSKeyID, "aws:kms"},
+		{"acl", []string{KeyACLCanned, "everyone"}, "", KeyACLCanned, "bucket-owner-full-control"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -494,5 +502,78 @@ func TestFlushNeverPassesUnprocessedRecords(t *testing.T) {
 	got, err := tk.Flush(context.Background(), map[connect.TopicPartition]int64{tp: 3})
 	if err != nil || got[tp] != 1 {
 		t.Fatalf("Flush = %v, %v; want offset 1 (record 1 failed, 2 never processed)", got, err)
+	}
+}
+
+func TestJSONWritesNullValues(t *testing.T) {
+	cfg, store := localStore(t)
+	cfg = withCfg(cfg, KeyFlushSize, "2", KeyFormatClass, JSONFormatClass, KeyNullValues, "write")
+	tk, _ := openTask(t, cfg, nil)
+	defer tk.Close()
+	mustPut(t, tk, &connect.Record{Topic: "events", Offset: 0, Value: map[string]any{"a": "b"}},
+		&connect.Record{Topic: "events", Offset: 1})
+	keys := dataKeys(store.list(t))
+	if len(keys) != 1 || string(store.read(t, keys[0])) != "{\"a\":\"b\"}\nnull\n" {
+		t.Fatalf("keys %v content %q", keys, store.read(t, keys[0]))
+	}
+}
+
+func TestBadValueLeavesNoEmptyFile(t *testing.T) {
+	cfg, store := localStore(t)
+	cfg = withCfg(cfg, KeyFlushSize, "2", KeyFormatClass, ParquetFormatClass)
+	tk, _ := openTask(t, cfg, nil)
+	defer tk.Close()
+	bad := flatRecord("items", 0, 0, 0)
+	bad.Value.(*connect.Struct).SetAt(0, "not an int32")
+	err := tk.Put(context.Background(), []*connect.Record{bad})
+	var re *RecordError
+	if !errors.As(err, &re) || re.Offset != 0 || !strings.Contains(err.Error(), "field id") {
+		t.Fatalf("err = %v", err)
+	}
+	mustPut(t, tk, flatRecord("items", 0, 1, 1), flatRecord("items", 0, 2, 2))
+	keys := store.list(t)
+	if !reflect.DeepEqual(dataKeys(keys), []string{"topics/items/partition=0/items+0+0000000001.snappy.parquet"}) {
+		t.Fatalf("keys = %v", keys)
+	}
+	for _, k := range keys {
+		if strings.Contains(k, ".sluice-tmp") {
+			t.Fatalf("temporary file left: %s", k)
+		}
+	}
+}
+
+func TestJSONGzip(t *testing.T) {
+	cfg, store := localStore(t)
+	cfg = withCfg(cfg, KeyFlushSize, "2", KeyFormatClass, JSONFormatClass, KeyCompressionType, "gzip", KeyCompressionLevel, "9")
+	tk, _ := openTask(t, cfg, nil)
+	defer tk.Close()
+	mustPut(t, tk, &connect.Record{Topic: "events", Offset: 0, Value: "a"}, &connect.Record{Topic: "events", Offset: 1, Value: int64(2)})
+	keys := dataKeys(store.list(t))
+	if !reflect.DeepEqual(keys, []string{"topics/events/partition=0/events+0+0000000000.json.gz"}) {
+		t.Fatalf("keys = %v", keys)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(store.read(t, keys[0])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil || string(b) != "\"a\"\n2\n" {
+		t.Fatalf("content %q, %v", b, err)
+	}
+}
+
+func TestServerSideEncryptionAndACL(t *testing.T) {
+	cfg, store := fakeS3(t)
+	cfg = withCfg(cfg, KeyFlushSize, "1", KeyFormatClass, ParquetFormatClass, KeySSEA, "AES256", KeyACLCanned, "bucket-owner-full-control")
+	tk, _ := openTask(t, cfg, nil)
+	defer tk.Close()
+	mustPut(t, tk, flatRecord("items", 0, 0, 0))
+	if keys := dataKeys(store.list(t)); len(keys) != 1 {
+		t.Fatalf("keys = %v", keys)
+	}
+	st := tk.st.(*s3Storage)
+	in := st.putInput("k", bytes.NewReader(nil), 0)
+	if in.ServerSideEncryption != "AES256" || in.ACL != "bucket-owner-full-control" || in.SSEKMSKeyId != nil {
+		t.Fatalf("put input = %+v", in)
 	}
 }

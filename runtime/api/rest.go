@@ -19,3 +19,9 @@ type ConnectorExpanded struct {
 type ActiveTopics struct {
 	Topics []string `json:"topics"`
 }
+
+// HealthStatus is the body of GET /health (KIP-1017).
+type HealthStatus struct {
+	Status  string `json:"status"`
+	Message string `json:"message"`
+}

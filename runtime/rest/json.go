@@ -195,7 +195,11 @@ func jsonKindOf(v any) string {
 // isSecretKey reports whether a key name looks like a secret. The worker
 // masks PASSWORD keys it knows from the connector's ConfigDef; this is a
 // second line of defence for responses built from raw configs.
-func isSecretKey(k string) bool { return connect.ConfigDef(nil).Secret(k) }
+// Kafka client JAAS configs (sasl.jaas.config, also under
+// producer.override. and friends) embed credentials too.
+func isSecretKey(k string) bool {
+	return connect.ConfigDef(nil).Secret(k) || strings.HasSuffix(strings.ToLower(k), "sasl.jaas.config")
+}
 
 // maskSecrets returns cfg with secret-looking values replaced by
 // "[hidden]". cfg is not modified.

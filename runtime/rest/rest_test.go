@@ -344,3 +344,42 @@ func TestPathCleaningRedirectPassesThrough(t *testing.T) {
 		t.Fatalf("got %d Location %q body %q", rec.Code, rec.Header().Get("Location"), rec.Body)
 	}
 }
+
+func TestHealth(t *testing.T) {
+	fc := resttest.NewCluster()
+	s := New(fc)
+	rec := do(t, s, "GET", "/health", "")
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"status":"healthy"`) {
+		t.Fatalf("healthy: %d %s", rec.Code, rec.Body)
+	}
+	block := make(chan struct{})
+	defer close(block)
+	fc.Block(block)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequest("GET", "/health", nil).WithContext(ctx)
+	rec = httptest.NewRecorder()
+	s.ServeHTTP(rec, req)
+	if rec.Code != 503 || !strings.Contains(rec.Body.String(), `"status":"unhealthy"`) {
+		t.Fatalf("unhealthy: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestMaskSecrets(t *testing.T) {
+	in := map[string]string{
+		"database.password":                  "pw",
+		"producer.override.sasl.jaas.config": "x required username=\"u\" password=\"p\";",
+		"aws.secret.access.key":              "k",
+		"topic":                              "t",
+		"empty.password":                     "",
+	}
+	out := maskSecrets(in)
+	for k, want := range map[string]string{"database.password": hidden, "producer.override.sasl.jaas.config": hidden, "aws.secret.access.key": hidden, "topic": "t", "empty.password": ""} {
+		if out[k] != want {
+			t.Errorf("%s = %q, want %q", k, out[k], want)
+		}
+	}
+	if in["database.password"] != "pw" {
+		t.Error("input modified")
+	}
+}

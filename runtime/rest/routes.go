@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sluicehq/sluice/runtime/api"
 )
@@ -43,6 +44,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /connector-plugins/{plugin}/config", s.pluginConfig)
 	mux.HandleFunc("PUT /connector-plugins/{plugin}/config/validate", s.validate)
 	mux.HandleFunc("GET /metrics", s.metrics)
+	mux.HandleFunc("GET /health", s.health)
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := mux.Handler(r); pattern == "" {
@@ -721,6 +723,18 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 		infos.Configs = []api.ConfigInfo{}
 	}
 	writeJSON(w, http.StatusOK, infos)
+}
+
+// health answers KIP-1017's GET /health: 200 when the worker answers a
+// cluster read, 503 otherwise.
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	if _, err := s.c.Connectors(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, api.HealthStatus{Status: "unhealthy", Message: "Worker is not ready: " + err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, api.HealthStatus{Status: "healthy", Message: "Worker has completed startup and is ready to handle requests."})
 }
 
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {

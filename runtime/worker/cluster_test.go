@@ -3,6 +3,8 @@ package worker
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strconv"
@@ -24,7 +26,7 @@ func TestMain(m *testing.M) {
 // runChildWorker runs worker 2 of a test in a separate process until it is
 // killed.
 func runChildWorker(bootstrap, prefix string) {
-	w, err := New(testConfig(bootstrap, prefix, 2), testPlugins(newCollector()))
+	w, err := New(testConfig(bootstrap, prefix, 2), testPlugins(newCollector()), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -236,4 +238,41 @@ func TestKilledWorkerTasksTakenOver(t *testing.T) {
 		t.Fatalf("too many duplicates: source %d, sink %d (bound %d)", srcDups, sinkDups, bound)
 	}
 	_ = strconv.Itoa
+}
+
+// TestJoiningWorkerDoesNotRestartStayingTasks checks the incremental
+// cooperative protocol: tasks that stay on a worker keep running.
+func TestJoiningWorkerDoesNotRestartStayingTasks(t *testing.T) {
+	bs := testBootstrap(t)
+	prefix := testPrefix(t)
+	ctx := context.Background()
+	w1 := startWorker(t, testConfig(bs, prefix, 1), newCollector())
+	if _, err := w1.CreateConnector(ctx, api.CreateConnectorRequest{Name: "src", Config: slowSource(prefix+"-nums", 4, 100000)}); err != nil {
+		t.Fatal(err)
+	}
+	waitRunning(t, w1, "src", 4)
+	before := w1.taskSnapshot()
+	if len(before) != 4 {
+		t.Fatalf("w1 runs %d tasks", len(before))
+	}
+	w2 := startWorker(t, testConfig(bs, prefix, 2), newCollector())
+	waitFor(t, 30*time.Second, "two tasks on each worker", func() error {
+		on, err := tasksOn(w1, "src")
+		if err != nil {
+			return err
+		}
+		if on[w1.ID()] != 2 || on[w2.ID()] != 2 {
+			return fmt.Errorf("running tasks per worker: %v", on)
+		}
+		return nil
+	})
+	after := w1.taskSnapshot()
+	if len(after) != 2 {
+		t.Fatalf("w1 runs %d tasks", len(after))
+	}
+	for k, r := range after {
+		if before[k] != r {
+			t.Fatalf("task %v was restarted on worker 1", k)
+		}
+	}
 }

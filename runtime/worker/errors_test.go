@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/runtime/api"
+	"github.com/sluicehq/sluice/runtime/connect"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func produceRaw(t *testing.T, bs, topic string, values ...string) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bs), kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic(topic))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bs), kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,5 +179,71 @@ func TestSinkToleranceNoneFails(t *testing.T) {
 	}
 	if _, err := w.TaskStatus(ctx, "nope", 0); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("unknown connector: %v", err)
+	}
+}
+
+func TestSinkTopicsRegexAndSeek(t *testing.T) {
+	bs := testBootstrap(t)
+	prefix := testPrefix(t)
+	col := newCollector()
+	w := startWorker(t, testConfig(bs, prefix, 1), col)
+	ctx := context.Background()
+	for _, name := range []string{"a", "b"} {
+		var vals []string
+		for i := 0; i < 10; i++ {
+			vals = append(vals, fmt.Sprintf("%s-%d", name, i))
+		}
+		produceRaw(t, bs, prefix+"-rx-"+name, vals...)
+	}
+	produceRaw(t, bs, prefix+"-other", "x")
+	if _, err := w.CreateConnector(ctx, api.CreateConnectorRequest{Name: "sink", Config: map[string]string{
+		"connector.class": collectSinkClass, "topics.regex": prefix + "-rx-.*", "seek.offset": "4",
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "records from offset 4 of both topics", func() error {
+		if d, n := col.stats(); d != 12 || n != 12 {
+			return fmt.Errorf("distinct %d total %d", d, n)
+		}
+		return nil
+	})
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	for _, name := range []string{"a", "b"} {
+		for i := 4; i < 10; i++ {
+			if v := fmt.Sprintf("%s-%d", name, i); col.counts[v] != 1 {
+				t.Fatalf("%s seen %d times (all %v)", v, col.counts[v], col.counts)
+			}
+		}
+	}
+}
+
+func TestRetryBackoff(t *testing.T) {
+	h := &errHandler{retryTO: 2 * time.Second, maxDelay: 5 * time.Millisecond, log: testLogger(t)}
+	calls := 0
+	err := h.retry(context.Background(), func() error {
+		calls++
+		if calls < 4 {
+			return connect.Retriable(errors.New("transient"))
+		}
+		return nil
+	})
+	if err != nil || calls != 4 {
+		t.Fatalf("err %v after %d calls", err, calls)
+	}
+	calls = 0
+	h.retryTO = 0
+	if err := h.retry(context.Background(), func() error { calls++; return connect.Retriable(errors.New("x")) }); err == nil || calls != 1 {
+		t.Fatalf("no-retry: err %v calls %d", err, calls)
+	}
+	calls = 0
+	h.retryTO = 20 * time.Millisecond
+	start := time.Now()
+	if err := h.retry(context.Background(), func() error { calls++; return connect.Retriable(errors.New("x")) }); err == nil || time.Since(start) > time.Second || calls < 2 {
+		t.Fatalf("bounded retry: err %v calls %d in %v", err, calls, time.Since(start))
+	}
+	calls = 0
+	if err := h.retry(context.Background(), func() error { calls++; return errors.New("fatal") }); err == nil || calls != 1 {
+		t.Fatalf("non-retriable retried: %d", calls)
 	}
 }

@@ -124,19 +124,6 @@ func (w *Worker) WriteMetrics(wr io.Writer) {
 	m.mu.Unlock()
 	fmt.Fprintf(wr, "# HELP sluice_sink_task_lag Records not yet committed: high watermark minus committed offset.\n# TYPE sluice_sink_task_lag gauge\n")
 	for _, k := range sortedTaskKeys(sinks) {
-		s := sinks[k]
-		s.mu.Lock()
-		var lag int64
-		for tp, h := range s.hwm {
-			c, ok := s.committed[tp]
-			if !ok {
-				continue
-			}
-			if d := h - c; d > 0 {
-				lag += d
-			}
-		}
-		s.mu.Unlock()
-		fmt.Fprintf(wr, "sluice_sink_task_lag{%s} %d\n", labels(k), lag)
+		fmt.Fprintf(wr, "sluice_sink_task_lag{%s} %d\n", labels(k), sinks[k].lag.Load())
 	}
 }

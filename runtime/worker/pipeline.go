@@ -159,6 +159,9 @@ func (w *Worker) newErrHandler(k taskKey, conn map[string]string) (*errHandler, 
 func (h *errHandler) retry(ctx context.Context, op func() error) error {
 	start := time.Now()
 	delay := 300 * time.Millisecond
+	if h.maxDelay > 0 && delay > h.maxDelay {
+		delay = h.maxDelay
+	}
 	for {
 		err := op()
 		if err == nil || !connect.IsRetriable(err) || h.retryTO == 0 {

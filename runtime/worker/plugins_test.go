@@ -143,19 +143,39 @@ func (c *collectSink) Start(_ context.Context, cfg map[string]string) error { c.
 func (c *collectSink) TaskConfigs(max int) ([]map[string]string, error) {
 	out := make([]map[string]string, max)
 	for i := range out {
-		out[i] = map[string]string{"task.index": strconv.Itoa(i)}
+		out[i] = map[string]string{"task.index": strconv.Itoa(i), "seek.offset": c.cfg["seek.offset"]}
 	}
 	return out, nil
 }
 func (c *collectSink) Stop() error               { return nil }
 func (c *collectSink) NewTask() connect.SinkTask { return &collectTask{col: c.col} }
 
-type collectTask struct{ col *collector }
+// collectTask seeks every assigned partition to seek.offset when set.
+type collectTask struct {
+	col  *collector
+	tctx connect.SinkTaskContext
+	seek string
+}
 
-func (t *collectTask) Open(context.Context, map[string]string, connect.SinkTaskContext) error {
+func (t *collectTask) Open(_ context.Context, cfg map[string]string, tctx connect.SinkTaskContext) error {
+	t.tctx, t.seek = tctx, cfg["seek.offset"]
 	return nil
 }
-func (t *collectTask) Assign(context.Context, []connect.TopicPartition) error { return nil }
+func (t *collectTask) Assign(_ context.Context, tps []connect.TopicPartition) error {
+	if t.seek == "" {
+		return nil
+	}
+	n, err := strconv.ParseInt(t.seek, 10, 64)
+	if err != nil {
+		return err
+	}
+	m := map[connect.TopicPartition]int64{}
+	for _, tp := range tps {
+		m[tp] = n
+	}
+	t.tctx.Seek(m)
+	return nil
+}
 func (t *collectTask) Put(_ context.Context, rs []*connect.Record) error {
 	t.col.add(rs)
 	return nil

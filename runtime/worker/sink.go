@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -100,6 +101,18 @@ type sinkState struct {
 	committed map[connect.TopicPartition]int64
 	hwm       map[connect.TopicPartition]int64
 	failErr   error
+	lag       atomic.Int64 // sum of high watermark - committed, for metrics
+}
+
+// updateLag recomputes the lag gauge; ss.mu is held.
+func (ss *sinkState) updateLag() {
+	var lag int64
+	for tp, h := range ss.hwm {
+		if c, ok := ss.committed[tp]; ok && h > c {
+			lag += h - c
+		}
+	}
+	ss.lag.Store(lag)
 }
 
 func tpsOf(m map[string][]int32) []connect.TopicPartition {
@@ -272,6 +285,7 @@ func (t *taskRunner) runSink(ctx context.Context, st connect.SinkTask, tcfg, con
 			fcancel()
 			lastFlush = time.Now()
 		}
+		ss.updateLag()
 		ss.mu.Unlock()
 		if seeks := sctx.takeSeeks(); seeks != nil {
 			cl.SetOffsets(seeks)

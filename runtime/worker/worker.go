@@ -1,16 +1,22 @@
 // Package worker is sluice's connector engine: the Kafka Connect
 // distributed-mode worker. Workers coordinate only through Kafka: they join
-// the group group.id with protocol type "connect" (classic group protocol),
-// keep connector and task configurations in the config topic, source
-// offsets in the offsets topic and statuses in the status topic, all with
-// Kafka Connect's record formats.
+// the group group.id with protocol type "connect" (classic group protocol,
+// explicit JoinGroup/SyncGroup/Heartbeat/LeaveGroup requests), keep
+// connector and task configurations in the config topic, source offsets in
+// the offsets topic and statuses in the status topic, all with Kafka
+// Connect's record formats. A standalone worker is a group of one.
 //
-// The group leader runs every connector instance (connectors only split
-// work into task configs, so this keeps "only the leader writes task
-// configs" without forwarding) and spreads tasks round-robin over all
-// members (eager protocol: every member stops its work before rejoining).
-// Any worker may write connector configs, target states and restart
-// requests to the config topic; the leader reacts to them.
+// Assignment is incremental cooperative: members report what they run; the
+// leader keeps tasks where they are, gives unowned tasks to the least
+// loaded members and asks overloaded members to give up their surplus,
+// which moves only after they stopped it (a follow-up rebalance). Running
+// tasks are never stopped merely because the group rebalanced. A member
+// that loses its membership (session expired) stops everything first.
+//
+// The leader runs every connector instance (connectors only split work
+// into task configs), so only the leader writes task configs and nothing
+// needs forwarding. Any worker may write connector configs, target states
+// and restart requests to the config topic; the owners react to them.
 package worker
 
 import (
@@ -219,6 +225,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	w.cfgs.setLive()
 	w.member = newMember(w.admCl, w.cfg, memberHooks{
 		configOffset: func() int64 { return w.cfgs.snapshot().offset - 1 },
+		current:      w.currentAssignment,
 		revoke:       w.revokeAll,
 		assign:       w.computeAssignment,
 		assigned:     w.onAssigned,
@@ -378,55 +385,61 @@ func (w *Worker) stopAllLocked(final bool) {
 	wg.Wait()
 }
 
+// currentAssignment is the work this worker runs, for its group metadata.
+func (w *Worker) currentAssignment() map[string][]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.asg == nil {
+		return map[string][]int{}
+	}
+	return w.asg.tasks
+}
+
 func (w *Worker) onAssigned(a assignment) {
 	w.mu.Lock()
 	w.asg = &a
 	w.mu.Unlock()
-	w.log.Info("joined worker group", "generation", a.generation, "leader", a.isLeader, "assignment", fmt.Sprint(a.tasks))
+	w.log.Info("joined worker group", "generation", a.generation, "leader", a.isLeader, "assignment", fmt.Sprint(a.tasks), "revoked", fmt.Sprint(a.revoked))
+	if len(a.revoked) > 0 {
+		// Stop revoked work before rejoining (incremental cooperative).
+		w.reconcile()
+		return
+	}
 	w.poke()
 }
 
-// computeAssignment is the leader's assignor: every connector on the
-// leader, tasks round-robin over members sorted by id.
+// computeAssignment is the leader's assignor (see assignCooperative).
 func (w *Worker) computeAssignment(ctx context.Context, gen int32, leaderID string, members []kmsg.JoinGroupResponseMember) (map[string][]byte, error) {
 	if err := w.cfgLog.readToEnd(ctx); err != nil {
 		return nil, err
 	}
 	snap := w.cfgs.snapshot()
-	ids := make([]string, 0, len(members))
+	states := make([]memberState, 0, len(members))
 	urls := map[string]string{}
 	for _, m := range members {
-		ids = append(ids, m.MemberID)
 		var md kmsg.ConnectMemberMetadata
+		st := memberState{id: m.MemberID}
 		if err := md.ReadFrom(m.ProtocolMetadata); err == nil {
-			urls[m.MemberID] = md.URL
+			st.url = md.URL
+			var cur kmsg.ConnectMemberAssignment
+			if len(md.CurrentAssignment) > 0 && cur.ReadFrom(md.CurrentAssignment) == nil {
+				st.current = fromTaskMap(decodeTasks(cur.Assignment))
+			}
 		}
+		urls[m.MemberID] = st.url
+		states = append(states, st)
 	}
-	sort.Strings(ids)
-	per := map[string]map[string][]int{}
-	for _, id := range ids {
-		per[id] = map[string][]int{}
-	}
-	names := make([]string, 0, len(snap.connectors))
+	counts := map[string]int{}
 	for n := range snap.connectors {
-		names = append(names, n)
+		counts[n] = len(snap.tasks[n])
 	}
-	sort.Strings(names)
-	i := 0
-	for _, n := range names {
-		per[leaderID][n] = append(per[leaderID][n], connectorTask)
-		for t := range snap.tasks[n] {
-			id := ids[i%len(ids)]
-			per[id][n] = append(per[id][n], t)
-			i++
-		}
-	}
+	full, revoked := assignCooperative(leaderID, states, sortedKeys(snap.connectors), counts)
 	w.mu.Lock()
 	w.lastShape = snap.shape()
 	w.mu.Unlock()
-	out := make(map[string][]byte, len(ids))
-	for _, id := range ids {
-		out[id] = encodeAssignment(leaderID, urls[leaderID], snap.offset-1, per[id])
+	out := make(map[string][]byte, len(states))
+	for _, st := range states {
+		out[st.id] = encodeAssignment(leaderID, urls[leaderID], snap.offset-1, toTaskMap(full[st.id]), toTaskMap(revoked[st.id]))
 	}
 	return out, nil
 }

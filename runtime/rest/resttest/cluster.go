@@ -24,15 +24,27 @@ type Cluster struct {
 	calls   []string
 	block   chan struct{} // when set, Connectors blocks until closed or ctx ends
 	lag     map[string]float64
+	// worker ids reported in statuses
+	connWorker, taskWorker string
 }
 
 // NewCluster returns an empty Cluster.
 func NewCluster() *Cluster {
 	return &Cluster{
-		conns:   map[string]map[string]string{},
-		states:  map[string]api.State{},
-		offsets: map[string]api.ConnectorOffsets{},
+		conns:      map[string]map[string]string{},
+		states:     map[string]api.State{},
+		offsets:    map[string]api.ConnectorOffsets{},
+		connWorker: "w1:8083",
+		taskWorker: "w2:8083",
 	}
+}
+
+// SetWorkerIDs sets the worker ids reported for connectors and tasks
+// (default "w1:8083" and "w2:8083").
+func (f *Cluster) SetWorkerIDs(connector, task string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.connWorker, f.taskWorker = connector, task
 }
 
 func (f *Cluster) record(s string) { f.calls = append(f.calls, s) }
@@ -211,8 +223,8 @@ func (f *Cluster) ConnectorStatus(ctx context.Context, name string) (api.Connect
 	st := f.states[name]
 	return api.ConnectorStateInfo{
 		Name:      name,
-		Connector: api.ConnectorState{State: st, WorkerID: "w1:8083"},
-		Tasks:     []api.TaskState{{ID: 0, State: st, WorkerID: "w2:8083"}},
+		Connector: api.ConnectorState{State: st, WorkerID: f.connWorker},
+		Tasks:     []api.TaskState{{ID: 0, State: st, WorkerID: f.taskWorker}},
 		Type:      f.typ(cfg),
 	}, nil
 }
@@ -235,7 +247,7 @@ func (f *Cluster) TaskStatus(ctx context.Context, name string, task int) (api.Ta
 	if _, ok := f.conns[name]; !ok || task != 0 {
 		return api.TaskState{}, fmt.Errorf("No status found for task %s-%d: %w", name, task, api.ErrNotFound)
 	}
-	return api.TaskState{ID: 0, State: f.states[name], WorkerID: "w2:8083"}, nil
+	return api.TaskState{ID: 0, State: f.states[name], WorkerID: f.taskWorker}, nil
 }
 
 // RestartConnector implements rest.Cluster.
