@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/sluicehq/sluice/runtime/api"
@@ -72,7 +73,12 @@ func workerDef(sink bool) connect.ConfigDef {
 					return err
 				}},
 			connect.ConfigKey{Name: "errors.deadletterqueue.topic.name", Type: connect.TypeString, HasDefault: true, Importance: connect.Medium, Group: "Error Handling", Doc: "Dead letter queue topic for records that failed (with errors.tolerance=all)."},
-			connect.ConfigKey{Name: "errors.deadletterqueue.topic.replication.factor", Type: connect.TypeInt, Default: "3", HasDefault: true, Importance: connect.Medium, Group: "Error Handling", Doc: "Replication factor of the dead letter queue topic when it is created (-1 = broker default)."},
+			connect.ConfigKey{Name: "errors.deadletterqueue.topic.replication.factor", Type: connect.TypeInt, Default: "-1", HasDefault: true, Importance: connect.Medium, Group: "Error Handling", Doc: "Replication factor of the dead letter queue topic when it is created; -1 (sluice's default, Kafka's is 3) uses the broker default.", Validate: func(v string) error {
+				if n, err := strconv.Atoi(strings.TrimSpace(v)); err != nil || n == 0 || n < -1 {
+					return fmt.Errorf("must be a positive replication factor or -1")
+				}
+				return nil
+			}},
 			connect.ConfigKey{Name: "errors.deadletterqueue.context.headers.enable", Type: connect.TypeBoolean, Default: "false", HasDefault: true, Importance: connect.Medium, Group: "Error Handling", Doc: "Add __connect.errors.* headers describing the failure."},
 		)
 	}

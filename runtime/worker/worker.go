@@ -638,7 +638,17 @@ func (w *Worker) writeTaskConfigs(ctx context.Context, name string, gen int32, t
 	}
 	b, _ := json.Marshal(commitValue{Tasks: len(tasks)})
 	recs = append(recs, &kgo.Record{Topic: w.cfg.ConfigTopic, Key: []byte("commit-" + name), Value: b})
-	return w.prod.ProduceSync(ctx, recs...).FirstErr()
+	if err := w.prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return err
+	}
+	// Tasks beyond the new count no longer exist: drop their statuses.
+	for i := len(tasks); ; i++ {
+		if _, ok := w.statuses.task(name, i); !ok {
+			break
+		}
+		w.tombstoneStatus(taskStatusKey(name, i))
+	}
+	return nil
 }
 
 // writeConfig writes one config topic record and waits until this worker

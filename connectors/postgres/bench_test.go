@@ -1,0 +1,163 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/runtime/connect"
+	"github.com/sluicehq/sluice/runtime/convert"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestBenchCDC measures CDC and snapshot throughput. It runs only with
+// SLUICE_BENCH_PG=1 (scripts/bench-pg); SLUICE_BENCH_ROWS sets the row
+// count (default 200000).
+//
+// On the same WAL (one bulk of committed inserts, two slots created before
+// it) it times pg_recvlogical (pgoutput proto_version 1, output to
+// /dev/null) and this connector's task: records built only, and records
+// converted with the JsonConverter and produced (acks=all) to the bundled
+// broker. Then it times the initial snapshot of the same table with 1 and 4
+// threads.
+func TestBenchCDC(t *testing.T) {
+	if os.Getenv("SLUICE_BENCH_PG") != "1" {
+		t.Skip("set SLUICE_BENCH_PG=1 (scripts/bench-pg) to run the Postgres CDC benchmark")
+	}
+	rows := 200000
+	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_ROWS")); err == nil && v > 0 {
+		rows = v
+	}
+	pg := testenv.StartPostgres(t, testenv.WithPostgresSetting("shared_buffers", "256MB"))
+	e := newEnv(t, pg)
+	e.exec(t, `CREATE TABLE bench (id bigint PRIMARY KEY, a int NOT NULL, b text, c timestamptz, d numeric(12,2), e boolean)`)
+	e.exec(t, `CREATE PUBLICATION dbz_publication FOR ALL TABLES`)
+	e.exec(t, `SELECT pg_create_logical_replication_slot('recv', 'pgoutput')`)
+	for _, s := range []string{"task", "kafka"} {
+		e.exec(t, fmt.Sprintf(`SELECT pg_create_logical_replication_slot('%s', 'pgoutput')`, s))
+	}
+	const perTx = 1000
+	for lo := 1; lo <= rows; lo += 50000 {
+		hi := min(lo+50000-1, rows)
+		// Many transactions of perTx rows each.
+		e.exec(t, fmt.Sprintf(`DO $$ BEGIN FOR i IN 0..%d LOOP
+			INSERT INTO bench SELECT g, g %% 1000, md5(g::text), now(), g / 7.0, g %% 2 = 0 FROM generate_series(%d + i*%d, LEAST(%d, %d + (i+1)*%d - 1)) g;
+			COMMIT; END LOOP; END $$`, (hi-lo)/perTx, lo, perTx, hi, lo, perTx))
+	}
+	var endLSN string
+	e.query(t, "SELECT pg_current_wal_lsn()::text", &endLSN)
+	var walBytes int64
+	e.query(t, "SELECT pg_current_wal_lsn() - confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'recv'", &walBytes)
+	t.Logf("rows=%d wal=%.1f MiB", rows, float64(walBytes)/(1<<20))
+
+	// pg_recvlogical.
+	start := time.Now()
+	cmd := exec.Command(filepath.Join(testenv.PostgresBinDir, "pg_recvlogical"), "-d", pg.DSN(e.db), "--slot=recv", "--start",
+		"-o", "proto_version=1", "-o", "publication_names=dbz_publication", "-f", "/dev/null", "--endpos="+endLSN, "--no-loop")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pg_recvlogical: %v\n%s", err, out)
+	}
+	recv := time.Since(start)
+	report(t, "pg_recvlogical (pgoutput v1 -> /dev/null)", rows, recv)
+
+	// The task, records only.
+	cfg := e.config(KeySlotName, "task", KeySnapshotMode, "no_data", KeyPublicationAuto, "disabled")
+	start = time.Now()
+	task := e.open(t, cfg)
+	n := drain(t, task, rows, nil)
+	taskDur := time.Since(start)
+	task.Close()
+	report(t, "sluice task Poll (records built, not serialized)", n, taskDur)
+	t.Logf("ratio task/pg_recvlogical: %.2fx", recv.Seconds()/taskDur.Seconds())
+
+	// The task into the broker through the JsonConverter.
+	addr := testenv.StartBroker(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation(), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(100000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	kc, _ := convert.NewJSON(map[string]string{"schemas.enable": "true"}, true)
+	vc, _ := convert.NewJSON(map[string]string{"schemas.enable": "true"}, false)
+	var produced, failed atomic.Int64
+	cfg = e.config(KeySlotName, "kafka", KeySnapshotMode, "no_data", KeyPublicationAuto, "disabled")
+	start = time.Now()
+	task = e.open(t, cfg)
+	n = drain(t, task, rows, func(recs []*connect.Record) {
+		for _, r := range recs {
+			k, err1 := kc.FromConnect(r.Topic, r.KeySchema, r.Key)
+			v, err2 := vc.FromConnect(r.Topic, r.ValueSchema, r.Value)
+			if err1 != nil || err2 != nil {
+				t.Fatalf("convert: %v %v", err1, err2)
+			}
+			cl.Produce(context.Background(), &kgo.Record{Topic: r.Topic, Key: k, Value: v}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					failed.Add(1)
+				} else {
+					produced.Add(1)
+				}
+			})
+		}
+	})
+	if err := cl.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	kafkaDur := time.Since(start)
+	task.Close()
+	if failed.Load() > 0 || produced.Load() < int64(rows) {
+		t.Fatalf("produced %d, failed %d", produced.Load(), failed.Load())
+	}
+	report(t, "sluice task -> JsonConverter -> broker (acks=all)", n, kafkaDur)
+	t.Logf("ratio kafka/pg_recvlogical: %.2fx", recv.Seconds()/kafkaDur.Seconds())
+
+	// Snapshots.
+	e.exec(t, "ANALYZE bench")
+	for _, threads := range []int{1, 4} {
+		slot := fmt.Sprintf("snap%d", threads)
+		cfg := e.config(KeySlotName, slot, KeySnapshotMode, "initial_only", KeyPublicationAuto, "disabled",
+			KeySnapshotThreads, strconv.Itoa(threads), KeySnapshotChunkRows, strconv.Itoa(max(rows/16, 1000)))
+		e.offs = &memOffsets{}
+		start := time.Now()
+		task := e.open(t, cfg)
+		n := drain(t, task, rows, nil)
+		d := time.Since(start)
+		task.Close()
+		report(t, fmt.Sprintf("snapshot, %d thread(s)", threads), n, d)
+	}
+}
+
+func report(t *testing.T, what string, n int, d time.Duration) {
+	t.Logf("BENCH %-55s %9d rows %8.2fs %10.0f rows/s", what, n, d.Seconds(), float64(n)/d.Seconds())
+}
+
+func drain(t *testing.T, task *Task, rows int, sink func([]*connect.Record)) int {
+	n := 0
+	deadline := time.Now().Add(10 * time.Minute)
+	for n < rows {
+		if time.Now().After(deadline) {
+			t.Fatalf("drained %d of %d", n, rows)
+		}
+		recs, err := task.Poll(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if strings.HasSuffix(r.Topic, ".bench") {
+				n++
+			}
+		}
+		if sink != nil && len(recs) > 0 {
+			sink(recs)
+		}
+	}
+	return n
+}
