@@ -23,14 +23,14 @@ func supportedAPIs() []apiRange {
 		{2, 0, 6},  // ListOffsets
 		{3, 0, 12}, // Metadata
 		{8, 0, 8},  // OffsetCommit
-		{9, 0, 7},  // OffsetFetch
+		{9, 0, 8},  // OffsetFetch
 		{10, 0, 4}, // FindCoordinator
 		{11, 0, 9}, // JoinGroup
 		{12, 0, 4}, // Heartbeat
 		{13, 0, 5}, // LeaveGroup
 		{14, 0, 5}, // SyncGroup
 		{15, 0, 5}, // DescribeGroups
-		{16, 0, 4}, // ListGroups
+		{16, 0, 5}, // ListGroups
 		{18, 0, 3}, // ApiVersions
 		{19, 0, 7}, // CreateTopics
 		{20, 0, 6}, // DeleteTopics

@@ -258,10 +258,12 @@ func (b *Broker) Close() error {
 			c.Close()
 		}
 		b.connMu.Unlock()
-		b.wg.Wait()
+		// Wake requests blocked in the coordinator (JoinGroup, SyncGroup)
+		// before waiting for the connections to finish.
 		if err := b.coord.Close(); err != nil && b.closeErr == nil {
 			b.closeErr = err
 		}
+		b.wg.Wait()
 		if err := b.closeLogs(); err != nil && b.closeErr == nil {
 			b.closeErr = err
 		}

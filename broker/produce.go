@@ -35,7 +35,7 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *k
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
-		_, parts, set, ok := b.topicByName(rt.Topic)
+		t, parts, set, ok := b.topicByName(rt.Topic)
 		for pi := range rt.Partitions {
 			rp := &rt.Partitions[pi]
 			sp := &st.Partitions[pi]
@@ -54,6 +54,9 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *k
 				continue
 			case !ok:
 				fail(kafkaErr(kerr.UnknownTopicOrPartition, "topic %q does not exist", rt.Topic))
+				continue
+			case t.internal:
+				fail(kafkaErr(kerr.InvalidTopicException, "topic %q is internal; clients cannot produce to it", rt.Topic))
 				continue
 			case rp.Partition < 0 || int(rp.Partition) >= len(parts):
 				fail(kafkaErr(kerr.UnknownTopicOrPartition, "topic %q has no partition %d", rt.Topic, rp.Partition))

@@ -71,9 +71,7 @@ func (c *Coordinator) DescribeGroups(ctx context.Context, req *kmsg.DescribeGrou
 		switch {
 		case c.isClosed():
 			dg.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		case id == "":
-			dg.ErrorCode = kerr.InvalidGroupID.Code
-		default:
+		default: // "" is a valid group id here, as in Kafka
 			c.describeOne(req.Version, id, &dg)
 		}
 		if dg.ErrorCode != 0 && req.Version >= 6 {
@@ -146,10 +144,7 @@ func (c *Coordinator) deleteOne(id string) int16 {
 	if c.isClosed() {
 		return kerr.CoordinatorNotAvailable.Code
 	}
-	if id == "" {
-		return kerr.InvalidGroupID.Code
-	}
-	g := c.lockGroup(id, false)
+	g := c.lockGroup(id, false) // "" is a valid group id here, as in Kafka
 	if g == nil {
 		if c.isClosed() {
 			return kerr.CoordinatorNotAvailable.Code

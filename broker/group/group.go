@@ -83,6 +83,7 @@ type member struct {
 	seq              uint64
 
 	awaitingJoin bool
+	isNew        bool            // joined but not yet part of a generation
 	joinCh       chan joinResult // set while a JoinGroup waits (buffered 1)
 	syncCh       chan syncResult // set while a SyncGroup waits (buffered 1)
 
@@ -216,7 +217,7 @@ func (g *group) removeMember(m *member, code int16) {
 		delete(g.statics, *m.instanceID)
 	}
 	if m.joinCh != nil {
-		m.joinCh <- joinResult{code: code, memberID: m.id, generation: -1}
+		m.joinCh <- joinResult{code: code, generation: -1}
 		m.joinCh = nil
 	}
 	m.awaitingJoin = false
@@ -249,14 +250,21 @@ func (g *group) afterMembershipChange() {
 	}
 }
 
+// newMemberJoinTimeout bounds how long a new member's first JoinGroup may
+// wait (Kafka: 5 minutes); an abandoned one is dropped after it.
+const newMemberJoinTimeout = 5 * time.Minute
+
 // resetHeartbeat (re)starts m's session timer.
 func (g *group) resetHeartbeat(m *member) {
+	g.startExpiry(m, m.sessionTimeout)
+}
+
+func (g *group) startExpiry(m *member, d time.Duration) {
 	if m.hb != nil {
 		m.hb.Stop()
 	}
 	m.hbToken++
 	tok := m.hbToken
-	d := m.sessionTimeout
 	if d <= 0 {
 		d = g.c.o.minSession
 	}
@@ -270,8 +278,8 @@ func (g *group) heartbeatExpired(m *member, tok uint64) {
 		return
 	}
 	// Members blocked in a join or sync are kept alive: the rebalance
-	// timeout governs them.
-	if m.awaitingJoin || m.syncCh != nil {
+	// timeout governs them. New members get newMemberJoinTimeout.
+	if !m.isNew && (m.awaitingJoin || m.syncCh != nil) {
 		g.resetHeartbeat(m)
 		return
 	}
@@ -493,18 +501,27 @@ func (g *group) maybeCompleteJoin() {
 // answered.
 func (g *group) completeJoin() {
 	g.stopRebalanceTimer()
+	// dynamic members that did not rejoin are gone; static members stay
+	// until their session expires (KIP-345)
 	for _, m := range g.sortedMembers() {
-		if !m.awaitingJoin {
+		if !m.awaitingJoin && m.instanceID == nil {
 			g.c.log.Info("member did not rejoin in time", "group", g.id, "member", m.id)
 			g.removeMember(m, kerr.UnknownMemberID.Code)
 		}
 	}
-	if g.leader != "" && g.members[g.leader] == nil {
+	if l := g.members[g.leader]; l == nil || !l.awaitingJoin {
 		g.leader = ""
-	}
-	if g.leader == "" {
-		if ms := g.sortedMembers(); len(ms) > 0 {
-			g.leader = ms[0].id
+		for _, m := range g.sortedMembers() {
+			if m.awaitingJoin {
+				g.leader = m.id
+				break
+			}
+		}
+		if g.leader == "" && len(g.members) > 0 {
+			// only absent static members: wait for them to rejoin or expire
+			g.c.log.Warn("no member rejoined; postponing rebalance", "group", g.id)
+			g.startRebalanceTimer(g.maxRebalanceTimeout())
+			return
 		}
 	}
 	g.generation++
@@ -533,6 +550,7 @@ func (g *group) completeJoin() {
 			res.members = all
 		}
 		m.awaitingJoin = false
+		m.isNew = false
 		if m.joinCh != nil {
 			m.joinCh <- res
 			m.joinCh = nil

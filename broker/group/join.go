@@ -175,7 +175,11 @@ func (g *group) addMemberAndRebalance(id string, j joinCall) chan joinResult {
 		g.protocolType = req.ProtocolType
 	}
 	g.addMember(m)
-	g.newMemberAdded = true
+	m.isNew = true
+	g.startExpiry(m, newMemberJoinTimeout)
+	if g.generation == 0 {
+		g.newMemberAdded = true // extends the initial rebalance delay
+	}
 	ch := g.awaitJoin(m)
 	g.rebalanceOrComplete()
 	return ch
@@ -225,14 +229,9 @@ func (g *group) joinKnown(j joinCall) (joinResult, chan joinResult) {
 		delete(g.pending, id)
 		return joinResult{}, g.addMemberAndRebalance(id, j)
 	}
-	if req.InstanceID != nil {
-		if cur, ok := g.statics[*req.InstanceID]; ok && cur != id {
-			return j.fail(kerr.FencedInstanceID.Code, id)
-		}
-	}
-	m := g.members[id]
-	if m == nil {
-		return j.fail(kerr.UnknownMemberID.Code, id)
+	m, code := g.validateMember(id, req.InstanceID)
+	if code != 0 {
+		return j.fail(code, id)
 	}
 	if !g.supportsProtocols(req.ProtocolType, req.Protocols, id) {
 		return j.fail(kerr.InconsistentGroupProtocol.Code, id)
@@ -489,7 +488,11 @@ func (c *Coordinator) sync(req *kmsg.SyncGroupRequest) (syncResult, chan syncRes
 // validateMember finds a member by id and checks its group instance id.
 func (g *group) validateMember(memberID string, instanceID *string) (*member, int16) {
 	if instanceID != nil {
-		if cur, ok := g.statics[*instanceID]; ok && cur != memberID {
+		cur, ok := g.statics[*instanceID]
+		if !ok {
+			return nil, kerr.UnknownMemberID.Code
+		}
+		if cur != memberID {
 			return nil, kerr.FencedInstanceID.Code
 		}
 	}
@@ -563,7 +566,16 @@ func (c *Coordinator) LeaveGroup(ctx context.Context, req *kmsg.LeaveGroupReques
 		if c.isClosed() {
 			return fillAll(kerr.CoordinatorNotAvailable.Code)
 		}
-		return fillAll(kerr.UnknownMemberID.Code)
+		if req.Version < 3 {
+			return fillAll(kerr.UnknownMemberID.Code)
+		}
+		// like Kafka: the request succeeds, every member is unknown
+		for _, lm := range leaving {
+			rm := kmsg.NewLeaveGroupResponseMember()
+			rm.MemberID, rm.InstanceID, rm.ErrorCode = lm.MemberID, lm.InstanceID, kerr.UnknownMemberID.Code
+			resp.Members = append(resp.Members, rm)
+		}
+		return resp
 	}
 	defer g.mu.Unlock()
 	removed := false

@@ -47,9 +47,8 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 	if c.isClosed() {
 		return setAll(kerr.CoordinatorNotAvailable.Code)
 	}
-	if req.Group == "" {
-		return setAll(kerr.InvalidGroupID.Code)
-	}
+	// like Kafka, the empty group id is accepted here for backwards
+	// compatibility (only the membership APIs reject it)
 	if req.Version >= 10 {
 		for i, t := range req.Topics {
 			if c.o.topicName != nil {
@@ -201,10 +200,7 @@ func (c *Coordinator) fetchOffsets(groupID string, topics []fetchTopic, all, wan
 	if c.isClosed() {
 		return nil, kerr.CoordinatorNotAvailable.Code
 	}
-	if groupID == "" {
-		return nil, kerr.InvalidGroupID.Code
-	}
-	g := c.lockGroup(groupID, false)
+	g := c.lockGroup(groupID, false) // "" is a valid group here, as in Kafka
 	if g == nil && c.isClosed() {
 		return nil, kerr.CoordinatorNotAvailable.Code
 	}

@@ -83,14 +83,22 @@ func TestCommitAndFetch(t *testing.T) {
 		if p := fr.Groups[2].Topics[0].Partitions[0]; p.Offset != -1 || fr.Groups[2].ErrorCode != 0 {
 			t.Fatalf("unknown group: %+v", fr.Groups[2])
 		}
-		wantCode(t, "empty group id", fr.Groups[3].ErrorCode, kerr.InvalidGroupID.Code)
+		// Kafka accepts the empty group id in OffsetFetch (backwards compat)
+		if g := fr.Groups[3]; g.ErrorCode != 0 || len(g.Topics) != 0 {
+			t.Fatalf("empty group id: %+v", g)
+		}
 	})
 	t.Run("v1 group error per partition", func(t *testing.T) {
+		closed := newEnv(t)
+		closed.c.Close()
 		r := kmsg.NewPtrOffsetFetchRequest()
 		r.Version = 1
+		r.Group = "simple"
 		r.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: "t1", Partitions: []int32{0}}}
-		fr := e.c.OffsetFetch(e.ctx, r)
-		wantCode(t, "v1 invalid group", fr.Topics[0].Partitions[0].ErrorCode, kerr.InvalidGroupID.Code)
+		fr := closed.c.OffsetFetch(closed.ctx, r)
+		wantCode(t, "v1 closed coordinator", fr.Topics[0].Partitions[0].ErrorCode, kerr.CoordinatorNotAvailable.Code)
+		r.Version = 2
+		wantCode(t, "v2 closed coordinator", closed.c.OffsetFetch(closed.ctx, r).ErrorCode, kerr.CoordinatorNotAvailable.Code)
 	})
 }
 
@@ -119,7 +127,7 @@ func TestCommitValidation(t *testing.T) {
 		{"bad generation", 8, g, id1, 7, "t", 0, "", kerr.IllegalGeneration.Code},
 		{"unknown member", 8, g, "ghost", 1, "t", 0, "", kerr.UnknownMemberID.Code},
 		{"simple commit to group with members", 8, g, "", -1, "t", 0, "", kerr.UnknownMemberID.Code},
-		{"empty group id", 8, "", "", -1, "t", 0, "", kerr.InvalidGroupID.Code},
+		{"empty group id is valid here (Kafka compat)", 8, "", "", -1, "t", 0, "", 0},
 		{"unknown topic", 8, g, id1, 1, "missing", 0, "", kerr.UnknownTopicOrPartition.Code},
 		{"unknown partition", 8, g, id1, 1, "t", 10, "", kerr.UnknownTopicOrPartition.Code},
 		{"metadata too large", 8, g, id1, 1, "t", 0, "123456789", kerr.OffsetMetadataTooLarge.Code},
@@ -134,9 +142,6 @@ func TestCommitValidation(t *testing.T) {
 			r.Topics[0].Partitions[0].Metadata = strp(tc.md)
 			resp := e.c.OffsetCommit(e.ctx, r)
 			wantCode(t, tc.name, resp.Topics[0].Partitions[0].ErrorCode, tc.want)
-			if tc.group == "" {
-				return
-			}
 			got, ok := e.fetchAll(tc.group)[tc.topic+"/"+itoa(tc.part)]
 			if committed := ok && got == off; committed != (tc.want == 0) {
 				t.Fatalf("committed=%v with code %s", committed, errName(tc.want))
@@ -295,7 +300,7 @@ func TestGroupAdmin(t *testing.T) {
 			t.Fatalf("idle: %+v", resp.Groups[1])
 		}
 		wantCode(t, "unknown v6", resp.Groups[2].ErrorCode, kerr.GroupIDNotFound.Code)
-		wantCode(t, "empty id", resp.Groups[3].ErrorCode, kerr.InvalidGroupID.Code)
+		wantCode(t, "empty id (valid in DescribeGroups, unknown)", resp.Groups[3].ErrorCode, kerr.GroupIDNotFound.Code)
 		r.Version = 5
 		if g := e.c.DescribeGroups(e.ctx, r).Groups[2]; g.ErrorCode != 0 || g.State != "Dead" {
 			t.Fatalf("unknown v5: %+v", g)
@@ -306,7 +311,7 @@ func TestGroupAdmin(t *testing.T) {
 		r.Version = 2
 		r.Groups = []string{"busy", "idle", "nope", ""}
 		resp := e.c.DeleteGroups(e.ctx, r)
-		want := []int16{kerr.NonEmptyGroup.Code, 0, kerr.GroupIDNotFound.Code, kerr.InvalidGroupID.Code}
+		want := []int16{kerr.NonEmptyGroup.Code, 0, kerr.GroupIDNotFound.Code, kerr.GroupIDNotFound.Code}
 		for i, g := range resp.Groups {
 			wantCode(t, "delete "+g.Group, g.ErrorCode, want[i])
 		}

@@ -104,9 +104,6 @@ func (c *Coordinator) loadOffset(key, value []byte) error {
 	if err := k.ReadFrom(key); err != nil {
 		return fmt.Errorf("%w: offset commit key: %v", ErrBadRecord, err)
 	}
-	if k.Group == "" {
-		return fmt.Errorf("%w: offset commit key: empty group", ErrBadRecord)
-	}
 	tp := topicPartition{k.Topic, k.Partition}
 	if value == nil {
 		g := c.lockGroup(k.Group, false)
@@ -148,9 +145,6 @@ func (c *Coordinator) loadGroup(key, value []byte) error {
 	var k kmsg.GroupMetadataKey
 	if err := k.ReadFrom(key); err != nil {
 		return fmt.Errorf("%w: group metadata key: %v", ErrBadRecord, err)
-	}
-	if k.Group == "" {
-		return fmt.Errorf("%w: group metadata key: empty group", ErrBadRecord)
 	}
 	var v kmsg.GroupMetadataValue
 	if value != nil {

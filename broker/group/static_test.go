@@ -2,6 +2,7 @@ package group
 
 import (
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -145,4 +146,72 @@ func TestStaticFencedJoinAndSync(t *testing.T) {
 	hb.Version = 3
 	hb.Group, hb.MemberID, hb.Generation, hb.InstanceID = g, id1, gen, strp("i1")
 	wantCode(t, "heartbeat with right instance", e.c.Heartbeat(e.ctx, hb).ErrorCode, 0)
+}
+
+func TestStaticMemberAbsentDuringRebalanceIsKept(t *testing.T) {
+	e := newEnv(t)
+	const g = "g-absent"
+	id1, id2, gen := e.staticGroup(g)
+	// i1 (leader) changes its subscription; i2 is down and does not rejoin
+	c1 := e.joinAsync(joinReq(g, id1, strp("i1"), rangeProtos("t", "u")))
+	e.waitAwaitingJoin(g, id1)
+	for i := 0; i < 6; i++ { // i2's session is kept alive by heartbeats it still sends
+		e.clock.Advance(testRebalance / 6)
+		e.heartbeatInst(g, id2, strp("i2"), gen)
+	}
+	r1 := recvJoin(t, c1)
+	wantCode(t, "join", r1.ErrorCode, 0)
+	if r1.Generation != gen+1 || !equalStrings(memberIDs(r1), sorted(id1, id2)) {
+		t.Fatalf("absent static member dropped at join completion: %+v", r1)
+	}
+	wantCode(t, "absent member's old generation", e.heartbeatInst(g, id2, strp("i2"), gen), kerr.IllegalGeneration.Code)
+	// it never syncs: removed at the sync deadline, and the group rebalances
+	wantCode(t, "leader sync", e.c.SyncGroup(e.ctx, syncReq(g, id1, r1.Generation, map[string]string{id1: "x", id2: "y"})).ErrorCode, 0)
+	for i := 0; i < 6; i++ { // the leader keeps heartbeating
+		e.clock.Advance(testRebalance / 6)
+		e.heartbeatInst(g, id1, strp("i1"), r1.Generation)
+	}
+	wantCode(t, "absent member after sync deadline", e.heartbeatInst(g, id2, strp("i2"), r1.Generation), kerr.UnknownMemberID.Code)
+	if st := e.describe(g).State; st != "PreparingRebalance" {
+		t.Fatalf("state %s", st)
+	}
+}
+
+func TestNewMemberJoinTimeout(t *testing.T) {
+	e := newEnv(t)
+	const g = "g-newtimeout"
+	ps := rangeProtos("t")
+	long := func(r *kmsg.JoinGroupRequest) *kmsg.JoinGroupRequest {
+		r.RebalanceTimeoutMillis = int32((20 * time.Minute).Milliseconds())
+		return r
+	}
+	id1 := e.newMemberID(g, ps)
+	r1 := e.join(long(joinReq(g, id1, nil, ps)))
+	e.stabilize(g, r1.Generation, id1, id1)
+	id2 := e.newMemberID(g, ps)
+	c2 := e.joinAsync(long(joinReq(g, id2, nil, ps)))
+	e.waitAwaitingJoin(g, id2)
+	for i := 0; i < 61; i++ { // m1 stays alive but never rejoins
+		e.clock.Advance(5 * time.Second)
+		e.heartbeat(g, id1, r1.Generation)
+	}
+	r2 := recvJoin(t, c2)
+	if r2.ErrorCode != kerr.UnknownMemberID.Code || r2.MemberID != "" {
+		t.Fatalf("abandoned new member: %+v", r2)
+	}
+}
+
+func TestMembershipErrorsKafkaParity(t *testing.T) {
+	e := newEnv(t)
+	const g = "g-parity"
+	id1, _, gen := e.staticGroup(g)
+	wantCode(t, "unknown instance id", e.heartbeatInst(g, id1, strp("nobody"), gen), kerr.UnknownMemberID.Code)
+	lr := kmsg.NewPtrLeaveGroupRequest()
+	lr.Version = 5
+	lr.Group = "no-such-group"
+	lr.Members = []kmsg.LeaveGroupRequestMember{{MemberID: "a"}, {InstanceID: strp("b")}}
+	resp := e.c.LeaveGroup(e.ctx, lr)
+	if resp.ErrorCode != 0 || len(resp.Members) != 2 || resp.Members[0].ErrorCode != kerr.UnknownMemberID.Code || resp.Members[1].ErrorCode != kerr.UnknownMemberID.Code {
+		t.Fatalf("leave v5 unknown group: %+v", resp)
+	}
 }

@@ -189,6 +189,14 @@ func TestDecodeRecordsCodecs(t *testing.T) {
 			if err := kb.ReadFrom(again); err != nil || kb.NumRecords != 3 || kb.Attributes&7 != int16(tc.codec) {
 				t.Fatalf("kmsg read of re-encoded batch: %v %+v", err, kb)
 			}
+			// Independent decode of our encoding.
+			for i, r := range indepDecode(t, again) {
+				w := recs[i]
+				if int(r.OffsetDelta) != i || kb.FirstTimestamp+r.TimestampDelta64 != w.ts ||
+					!bytes.Equal(r.Key, w.key) || !bytes.Equal(r.Value, w.value) || (r.Value == nil) != (w.value == nil) {
+					t.Fatalf("independently decoded record %d = %+v, want %+v", i, r, w)
+				}
+			}
 			for i := range got2 {
 				if got2[i].Offset != got[i].Offset || !bytes.Equal(got2[i].Value, got[i].Value) || got2[i].Timestamp != got[i].Timestamp {
 					t.Fatalf("record %d changed on re-encode", i)

@@ -140,21 +140,33 @@ func (l *Log) DeleteRecords(before int64) error {
 	return writeCheckpoint(l.dir, l.ckpt, l.opts.sync)
 }
 
+// Special timestamps of ListOffsets.
+const (
+	TimestampLatest   = -1 // the end offset
+	TimestampEarliest = -2 // the log start offset
+	TimestampMax      = -3 // the record with the largest timestamp
+)
+
 // OffsetForTimestamp returns the offset and timestamp of the first record
-// with timestamp >= ts, or offset -1 if there is none. ts -2 (earliest)
-// returns the start offset and -1 (latest) the end offset, both with
-// timestamp -1.
+// with timestamp >= ts, or offset -1 (and timestamp -1) if there is none.
+// TimestampEarliest returns the start offset and TimestampLatest the end
+// offset, both with timestamp -1; TimestampMax returns the first record with
+// the largest timestamp. Other negative values are treated as 0.
 func (l *Log) OffsetForTimestamp(ts int64) (int64, int64, error) {
 	l.smu.RLock()
 	defer l.smu.RUnlock()
 	if l.closed {
 		return -1, -1, ErrClosed
 	}
-	switch ts {
-	case -2:
+	switch {
+	case ts == TimestampEarliest:
 		return l.start, -1, nil
-	case -1:
+	case ts == TimestampLatest:
 		return l.end.Load(), -1, nil
+	case ts == TimestampMax:
+		return l.maxTimestampRecord()
+	case ts < 0:
+		ts = 0
 	}
 	for _, s := range l.segs {
 		if s.maxTs.Load() < ts {
@@ -186,6 +198,47 @@ func (l *Log) OffsetForTimestamp(ts int64) (int64, int64, error) {
 			pos += int64(h.Size())
 		}
 	}
+	return -1, -1, nil
+}
+
+// maxTimestampRecord finds the first record carrying the log's largest
+// timestamp (caller holds smu).
+func (l *Log) maxTimestampRecord() (int64, int64, error) {
+	var best *segment
+	for _, s := range l.segs {
+		if mt := s.maxTs.Load(); mt >= 0 && (best == nil || mt > best.maxTs.Load()) {
+			best = s
+		}
+	}
+	if best == nil {
+		return -1, -1, nil
+	}
+	want := best.maxTs.Load()
+	size := best.size.Load()
+	w := newWindowReader(best.f, size)
+	for pos := int64(0); pos < size; {
+		h, err := w.batchAt(pos)
+		if err != nil {
+			return -1, -1, err
+		}
+		if h.MaxTimestamp == want && h.LastOffset() >= l.start && !h.IsControl() {
+			b, err := w.body(pos, h)
+			if err != nil {
+				return -1, -1, err
+			}
+			_, recs, err := DecodeRecords(b)
+			if err != nil {
+				return -1, -1, err
+			}
+			for _, r := range recs {
+				if r.Timestamp == want && r.Offset >= l.start {
+					return r.Offset, r.Timestamp, nil
+				}
+			}
+		}
+		pos += int64(h.Size())
+	}
+	// The record was compacted away or lies below the start offset.
 	return -1, -1, nil
 }
 
@@ -355,39 +408,36 @@ func (l *Log) compactSegment(cc *codecs, s *segment, keep func(Record) bool, int
 	}
 	ns.finalTimeEntry()
 
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
-	if l.wclose {
-		return ErrClosed
-	}
-	l.smu.Lock()
+	// Close and retention wait for cleanMu (held by our caller) and appends
+	// never touch sealed segments, so only readers run concurrently; they
+	// keep using the old file descriptor until the swap below.
+	l.smu.RLock()
 	idx := -1
 	for i, c := range l.segs {
 		if c == s {
 			idx = i
 		}
 	}
-	if idx < 0 || idx == len(l.segs)-1 {
-		l.smu.Unlock()
-		return nil // deleted meanwhile (cannot happen under cleanMu) or active
+	active := idx == len(l.segs)-1
+	l.smu.RUnlock()
+	if idx < 0 || active {
+		return nil // cannot happen under cleanMu
 	}
 	// Remove the old indexes durably before the rename, so a crash can never
-	// leave old indexes next to new data.
+	// leave old indexes next to new data (missing ones are rebuilt on open).
 	for _, ext := range []string{extIndex, extTimeIndex} {
 		if err := os.Remove(s.path(ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			l.smu.Unlock()
 			return err
 		}
 	}
 	if err := syncDir(l.dir, l.opts.sync); err != nil {
-		l.smu.Unlock()
 		return err
 	}
 	if err := os.Rename(tmpPath, s.path(extLog)); err != nil {
-		l.smu.Unlock()
 		return err
 	}
 	ok = true
+	l.smu.Lock()
 	l.segs[idx] = ns
 	l.smu.Unlock()
 	s.close()

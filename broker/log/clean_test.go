@@ -262,6 +262,13 @@ func testCompaction(t *testing.T, codec int) {
 	}
 	check := func(l *Log, tombstoneKept bool) {
 		t.Helper()
+		// Compacted batches must also decode with independent code.
+		for _, b := range readAll(t, l) {
+			h, _ := ParseBatchHeader(b)
+			if n := len(indepDecode(t, b)); n != int(h.NumRecords) || h.Codec() != codec {
+				t.Fatalf("batch at %d: %d records decoded, header says %d, codec %d", h.BaseOffset, n, h.NumRecords, h.Codec())
+			}
+		}
 		after := allRecords(t, l)
 		if l.EndOffset() != off {
 			t.Fatalf("end offset %d, want %d", l.EndOffset(), off)

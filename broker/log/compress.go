@@ -15,6 +15,11 @@ import (
 // maxDecompressed bounds the size of decompressed batch data.
 const maxDecompressed = 256 << 20
 
+// snappyMaxRatio bounds how much snappy data can expand (a 3-byte copy
+// element yields at most 64 bytes), so a corrupt length header cannot make
+// us allocate a huge buffer.
+const snappyMaxRatio = 22
+
 // xerialMagic starts snappy data framed the way the Java client writes it.
 var xerialMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
 
@@ -106,8 +111,8 @@ func snappyDecode(data []byte) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("snappy: %w", err)
 		}
-		if n > maxDecompressed {
-			return nil, fmt.Errorf("snappy: decoded length %d exceeds %d", n, maxDecompressed)
+		if n > maxDecompressed || n > snappyMaxRatio*len(data)+64 {
+			return nil, fmt.Errorf("snappy: implausible decoded length %d for %d bytes", n, len(data))
 		}
 		b, err := snappy.Decode(nil, data)
 		if err != nil {
@@ -135,8 +140,8 @@ func snappyDecode(data []byte) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("snappy: %w", err)
 		}
-		if len(out)+dl > maxDecompressed {
-			return nil, fmt.Errorf("snappy: decoded data exceeds %d bytes", maxDecompressed)
+		if len(out)+dl > maxDecompressed || dl > snappyMaxRatio*int(n)+64 {
+			return nil, fmt.Errorf("snappy: implausible decoded length %d for a %d-byte chunk", dl, n)
 		}
 		blk, err := snappy.Decode(nil, p[:n])
 		if err != nil {

@@ -144,6 +144,10 @@
 // publish a segment's size and the end offset after the write, so readers
 // never see partial batches.
 //
+// OffsetForTimestamp picks the first segment whose largest timestamp is >=
+// T, walks batches from the time-index position and decodes (decompressing
+// if needed) the first batch whose MaxTimestamp is >= T to find the record.
+//
 // # Durability
 //
 // Append writes through the OS page cache. WaitDurable(offset) returns once

@@ -221,3 +221,68 @@ func allRecords(t testing.TB, l *Log) []Record {
 func sameExceptBase(stored, produced []byte) bool {
 	return len(stored) == len(produced) && bytes.Equal(stored[8:], produced[8:])
 }
+
+// indepDecode decodes a batch's records with kmsg and the compression
+// libraries directly, as a cross-check of this package's encoder.
+func indepDecode(t testing.TB, batch []byte) []kmsg.Record {
+	t.Helper()
+	var rb kmsg.RecordBatch
+	if err := rb.ReadFrom(batch); err != nil {
+		t.Fatalf("kmsg.RecordBatch: %v", err)
+	}
+	if got := crc32.Checksum(batch[21:], crc32.MakeTable(crc32.Castagnoli)); uint32(rb.CRC) != got {
+		t.Fatalf("CRC %#x, computed %#x", uint32(rb.CRC), got)
+	}
+	raw := rb.Records
+	var err error
+	switch rb.Attributes & 7 {
+	case CodecGzip:
+		var zr *gzip.Reader
+		if zr, err = gzip.NewReader(bytes.NewReader(raw)); err == nil {
+			raw, err = io.ReadAll(zr)
+		}
+	case CodecSnappy:
+		if bytes.HasPrefix(raw, []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}) {
+			p := raw[16:]
+			var out []byte
+			for len(p) > 0 && err == nil {
+				n := binary.BigEndian.Uint32(p)
+				var blk []byte
+				blk, err = snappy.Decode(nil, p[4:4+n])
+				out = append(out, blk...)
+				p = p[4+n:]
+			}
+			raw = out
+		} else {
+			raw, err = snappy.Decode(nil, raw)
+		}
+	case CodecLZ4:
+		raw, err = io.ReadAll(lz4.NewReader(bytes.NewReader(raw)))
+	case CodecZstd:
+		var d *zstd.Decoder
+		if d, err = zstd.NewReader(nil); err == nil {
+			raw, err = d.DecodeAll(raw, nil)
+			d.Close()
+		}
+	}
+	if err != nil {
+		t.Fatalf("decompress: %v", err)
+	}
+	var recs []kmsg.Record
+	for i := 0; i < int(rb.NumRecords); i++ {
+		l, n := binary.Varint(raw)
+		if n <= 0 || int(l)+n > len(raw) {
+			t.Fatalf("record %d: bad length", i)
+		}
+		var r kmsg.Record
+		if err := r.ReadFrom(raw[:n+int(l)]); err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		recs = append(recs, r)
+		raw = raw[n+int(l):]
+	}
+	if len(raw) != 0 {
+		t.Fatalf("%d bytes after the records", len(raw))
+	}
+	return recs
+}

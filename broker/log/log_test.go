@@ -375,6 +375,8 @@ func TestOffsetForTimestamp(t *testing.T) {
 		{base + 10*39 + 6, -1, -1},
 		{-2, 0, -1},
 		{-1, 120, -1},
+		{-3, 3*39 + 2, base + 10*39 + 5},
+		{-7, 0, base},
 	}
 	for _, tc := range tests {
 		off, ts, err := l.OffsetForTimestamp(tc.ts)
@@ -434,5 +436,32 @@ func TestDirectoryLock(t *testing.T) {
 	l3 := mustOpen(t, dir, smallConfig())
 	if err := l3.Remove(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestOffsetForMaxTimestamp(t *testing.T) {
+	cfg := smallConfig()
+	cfg.SegmentBytes = 200 // about two batches per segment
+	l := mustOpen(t, t.TempDir(), cfg)
+	defer l.Close()
+	if off, ts, err := l.OffsetForTimestamp(TimestampMax); off != -1 || ts != -1 || err != nil {
+		t.Fatalf("empty log: %d %d %v", off, ts, err)
+	}
+	base := int64(1_700_000_000_000)
+	// Record timestamps, in offset order; the largest (base+900) is at offset 4.
+	tss := []int64{100, 500, 300, 200, 900, 850, 100, 900}
+	for i, d := range tss {
+		b := makeBatch(t, noProducer(spec{firstTs: base + d, recs: []kv{{key: []byte("k"), value: []byte(fmt.Sprint(i))}}}))
+		if _, err := l.Append(b, AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	off, ts, err := l.OffsetForTimestamp(TimestampMax)
+	if err != nil || off != 4 || ts != base+900 {
+		t.Fatalf("max timestamp: %d %d %v, want 4 %d", off, ts, err, base+900)
+	}
+	// The first record with timestamp >= base+400 is offset 1, although later ones are smaller.
+	if off, ts, err := l.OffsetForTimestamp(base + 400); err != nil || off != 1 || ts != base+500 {
+		t.Fatalf(">= +400: %d %d %v", off, ts, err)
 	}
 }

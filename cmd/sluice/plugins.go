@@ -1,9 +1,18 @@
 package main
 
-import "github.com/sluicehq/sluice/runtime/connect"
+import (
+	"github.com/sluicehq/sluice/connectors/file"
+	"github.com/sluicehq/sluice/connectors/postgres"
+	"github.com/sluicehq/sluice/connectors/s3"
+	"github.com/sluicehq/sluice/runtime/connect"
+)
 
 // plugins returns the connector plugins built into this binary. The list is
 // explicit: there is no registration by import side effect.
 func plugins() []connect.Plugin {
-	return nil
+	var ps []connect.Plugin
+	ps = append(ps, file.Plugins()...) // FileStreamSource, FileStreamSink and the log sink
+	ps = append(ps, postgres.Plugin()) // Debezium-compatible PostgreSQL CDC source
+	ps = append(ps, s3.Plugin())       // Confluent-compatible S3 / local Parquet and JSON sink
+	return ps
 }

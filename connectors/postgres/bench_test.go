@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -36,13 +37,18 @@ func TestBenchCDC(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_ROWS")); err == nil && v > 0 {
 		rows = v
 	}
+	reps := 3
+	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_REPS")); err == nil && v > 0 {
+		reps = v
+	}
 	pg := testenv.StartPostgres(t, testenv.WithPostgresSetting("shared_buffers", "256MB"))
 	e := newEnv(t, pg)
 	e.exec(t, `CREATE TABLE bench (id bigint PRIMARY KEY, a int NOT NULL, b text, c timestamptz, d numeric(12,2), e boolean)`)
 	e.exec(t, `CREATE PUBLICATION dbz_publication FOR ALL TABLES`)
-	e.exec(t, `SELECT pg_create_logical_replication_slot('recv', 'pgoutput')`)
-	for _, s := range []string{"task", "kafka"} {
-		e.exec(t, fmt.Sprintf(`SELECT pg_create_logical_replication_slot('%s', 'pgoutput')`, s))
+	for i := 0; i < reps; i++ {
+		for _, s := range []string{"recv", "task", "kafka"} {
+			e.exec(t, fmt.Sprintf(`SELECT pg_create_logical_replication_slot('%s%d', 'pgoutput')`, s, i))
+		}
 	}
 	const perTx = 1000
 	for lo := 1; lo <= rows; lo += 50000 {
@@ -55,30 +61,9 @@ func TestBenchCDC(t *testing.T) {
 	var endLSN string
 	e.query(t, "SELECT pg_current_wal_lsn()::text", &endLSN)
 	var walBytes int64
-	e.query(t, "SELECT pg_current_wal_lsn() - confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'recv'", &walBytes)
-	t.Logf("rows=%d wal=%.1f MiB", rows, float64(walBytes)/(1<<20))
+	e.query(t, "SELECT pg_current_wal_lsn() - confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'recv0'", &walBytes)
+	t.Logf("rows=%d transactions=%d wal=%.1f MiB reps=%d", rows, (rows+perTx-1)/perTx, float64(walBytes)/(1<<20), reps)
 
-	// pg_recvlogical.
-	start := time.Now()
-	cmd := exec.Command(filepath.Join(testenv.PostgresBinDir, "pg_recvlogical"), "-d", pg.DSN(e.db), "--slot=recv", "--start",
-		"-o", "proto_version=1", "-o", "publication_names=dbz_publication", "-f", "/dev/null", "--endpos="+endLSN, "--no-loop")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("pg_recvlogical: %v\n%s", err, out)
-	}
-	recv := time.Since(start)
-	report(t, "pg_recvlogical (pgoutput v1 -> /dev/null)", rows, recv)
-
-	// The task, records only.
-	cfg := e.config(KeySlotName, "task", KeySnapshotMode, "no_data", KeyPublicationAuto, "disabled")
-	start = time.Now()
-	task := e.open(t, cfg)
-	n := drain(t, task, rows, nil)
-	taskDur := time.Since(start)
-	task.Close()
-	report(t, "sluice task Poll (records built, not serialized)", n, taskDur)
-	t.Logf("ratio task/pg_recvlogical: %.2fx", recv.Seconds()/taskDur.Seconds())
-
-	// The task into the broker through the JsonConverter.
 	addr := testenv.StartBroker(t)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation(), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(100000))
@@ -88,50 +73,83 @@ func TestBenchCDC(t *testing.T) {
 	defer cl.Close()
 	kc, _ := convert.NewJSON(map[string]string{"schemas.enable": "true"}, true)
 	vc, _ := convert.NewJSON(map[string]string{"schemas.enable": "true"}, false)
-	var produced, failed atomic.Int64
-	cfg = e.config(KeySlotName, "kafka", KeySnapshotMode, "no_data", KeyPublicationAuto, "disabled")
-	start = time.Now()
-	task = e.open(t, cfg)
-	n = drain(t, task, rows, func(recs []*connect.Record) {
-		for _, r := range recs {
-			k, err1 := kc.FromConnect(r.Topic, r.KeySchema, r.Key)
-			v, err2 := vc.FromConnect(r.Topic, r.ValueSchema, r.Value)
-			if err1 != nil || err2 != nil {
-				t.Fatalf("convert: %v %v", err1, err2)
-			}
-			cl.Produce(context.Background(), &kgo.Record{Topic: r.Topic, Key: k, Value: v}, func(_ *kgo.Record, err error) {
-				if err != nil {
-					failed.Add(1)
-				} else {
-					produced.Add(1)
-				}
-			})
+	results := map[string][]float64{}
+	var order []string
+	add := func(what string, n int, d time.Duration) {
+		if _, ok := results[what]; !ok {
+			order = append(order, what)
 		}
-	})
-	if err := cl.Flush(context.Background()); err != nil {
-		t.Fatal(err)
+		results[what] = append(results[what], float64(n)/d.Seconds())
+		report(t, what, n, d)
 	}
-	kafkaDur := time.Since(start)
-	task.Close()
-	if failed.Load() > 0 || produced.Load() < int64(rows) {
-		t.Fatalf("produced %d, failed %d", produced.Load(), failed.Load())
-	}
-	report(t, "sluice task -> JsonConverter -> broker (acks=all)", n, kafkaDur)
-	t.Logf("ratio kafka/pg_recvlogical: %.2fx", recv.Seconds()/kafkaDur.Seconds())
-
-	// Snapshots.
 	e.exec(t, "ANALYZE bench")
-	for _, threads := range []int{1, 4} {
-		slot := fmt.Sprintf("snap%d", threads)
-		cfg := e.config(KeySlotName, slot, KeySnapshotMode, "initial_only", KeyPublicationAuto, "disabled",
-			KeySnapshotThreads, strconv.Itoa(threads), KeySnapshotChunkRows, strconv.Itoa(max(rows/16, 1000)))
-		e.offs = &memOffsets{}
+	for i := 0; i < reps; i++ {
+		// pg_recvlogical.
 		start := time.Now()
+		cmd := exec.Command(filepath.Join(testenv.PostgresBinDir, "pg_recvlogical"), "-d", pg.DSN(e.db), fmt.Sprintf("--slot=recv%d", i), "--start",
+			"-o", "proto_version=1", "-o", "publication_names=dbz_publication", "-f", "/dev/null", "--endpos="+endLSN, "--no-loop")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("pg_recvlogical: %v\n%s", err, out)
+		}
+		add("pg_recvlogical (pgoutput v1 -> /dev/null)", rows, time.Since(start))
+
+		// The task, records only.
+		cfg := e.config(KeySlotName, fmt.Sprintf("task%d", i), KeySnapshotMode, "no_data", KeyPublicationAuto, "disabled")
+		e.offs = &memOffsets{}
+		start = time.Now()
 		task := e.open(t, cfg)
 		n := drain(t, task, rows, nil)
-		d := time.Since(start)
+		add("sluice task Poll (records built, not serialized)", n, time.Since(start))
 		task.Close()
-		report(t, fmt.Sprintf("snapshot, %d thread(s)", threads), n, d)
+
+		// The task into the broker through the JsonConverter.
+		var produced, failed atomic.Int64
+		cfg = e.config(KeySlotName, fmt.Sprintf("kafka%d", i), KeySnapshotMode, "no_data", KeyPublicationAuto, "disabled")
+		e.offs = &memOffsets{}
+		start = time.Now()
+		task = e.open(t, cfg)
+		n = drain(t, task, rows, func(recs []*connect.Record) {
+			for _, r := range recs {
+				k, err1 := kc.FromConnect(r.Topic, r.KeySchema, r.Key)
+				v, err2 := vc.FromConnect(r.Topic, r.ValueSchema, r.Value)
+				if err1 != nil || err2 != nil {
+					t.Fatalf("convert: %v %v", err1, err2)
+				}
+				cl.Produce(context.Background(), &kgo.Record{Topic: r.Topic, Key: k, Value: v}, func(_ *kgo.Record, err error) {
+					if err != nil {
+						failed.Add(1)
+					} else {
+						produced.Add(1)
+					}
+				})
+			}
+		})
+		if err := cl.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		add("sluice task -> JsonConverter -> broker (acks=all)", n, time.Since(start))
+		task.Close()
+		if failed.Load() > 0 || produced.Load() < int64(rows) {
+			t.Fatalf("produced %d, failed %d", produced.Load(), failed.Load())
+		}
+
+		// Snapshots.
+		for _, threads := range []int{1, 4} {
+			cfg := e.config(KeySlotName, fmt.Sprintf("snap%d_%d", threads, i), KeySnapshotMode, "initial_only", KeyPublicationAuto, "disabled",
+				KeySnapshotThreads, strconv.Itoa(threads), KeySnapshotChunkRows, strconv.Itoa(max(rows/16, 1000)), KeySlotDropOnStop, "true")
+			e.offs = &memOffsets{}
+			start := time.Now()
+			task := e.open(t, cfg)
+			n := drain(t, task, rows, nil)
+			add(fmt.Sprintf("snapshot, %d thread(s)", threads), n, time.Since(start))
+			task.Close()
+		}
+	}
+	t.Logf("SUMMARY | path | best rows/s | median rows/s |")
+	for _, w := range order {
+		v := append([]float64(nil), results[w]...)
+		sort.Float64s(v)
+		t.Logf("SUMMARY | %s | %.0f | %.0f |", w, v[len(v)-1], v[len(v)/2])
 	}
 }
 

@@ -232,7 +232,7 @@ func (m *mapper) numeric(typmod int32) (*connect.SchemaBuilder, converter, error
 			if isNaNText(b) {
 				return nil, nil
 			}
-			d, err := connect.ParseDecimal(string(b))
+			d, err := parseDecimal(b)
 			if err != nil {
 				return nil, err
 			}
@@ -246,12 +246,47 @@ func (m *mapper) numeric(typmod int32) (*connect.SchemaBuilder, converter, error
 		if isNaNText(b) {
 			return nil, nil
 		}
-		d, err := connect.ParseDecimal(string(b))
+		d, err := parseDecimal(b)
 		if err != nil {
 			return nil, err
 		}
 		return rescale(d, scale), nil
 	}, nil
+}
+
+// parseDecimal is connect.ParseDecimal with a fast path for values that
+// fit in 18 digits.
+func parseDecimal(b []byte) (connect.Decimal, error) {
+	if len(b) > 0 && len(b) <= 19 {
+		var n int64
+		neg := false
+		scale := int32(-1)
+		digits := 0
+		ok := true
+		for i, c := range b {
+			switch {
+			case c >= '0' && c <= '9':
+				n = n*10 + int64(c-'0')
+				digits++
+				if scale >= 0 {
+					scale++
+				}
+			case c == '.' && scale < 0:
+				scale = 0
+			case c == '-' && i == 0:
+				neg = true
+			default:
+				ok = false
+			}
+		}
+		if ok && digits > 0 && digits <= 18 {
+			if neg {
+				n = -n
+			}
+			return connect.Decimal{Unscaled: big.NewInt(n), Scale: max(scale, 0)}, nil
+		}
+	}
+	return connect.ParseDecimal(string(b))
 }
 
 func (m *mapper) money() (*connect.SchemaBuilder, converter, error) {
@@ -640,11 +675,29 @@ func formatFraction(us int64) string {
 	if us == 0 {
 		return ""
 	}
-	s := fmt.Sprintf("%06d", us)
-	return "." + strings.TrimRight(s, "0")
+	var b [7]byte
+	b[0] = '.'
+	for i := 6; i >= 1; i-- {
+		b[i] = byte('0' + us%10)
+		us /= 10
+	}
+	n := 7
+	for n > 1 && b[n-1] == '0' {
+		n--
+	}
+	return string(b[:n])
 }
 
 func convTimestamptz(b []byte) (any, error) {
+	// Fast path: sessions run with TimeZone=UTC, so values end in "+00" and
+	// PostgreSQL already prints the fraction without trailing zeros.
+	if n := len(b); n >= 22 && n <= 32 && b[10] == ' ' && b[n-3] == '+' && b[n-2] == '0' && b[n-1] == '0' && b[4] == '-' {
+		out := make([]byte, n-2)
+		copy(out, b[:n-3])
+		out[10] = 'T'
+		out[n-3] = 'Z'
+		return string(out), nil
+	}
 	s := string(b)
 	if s == "infinity" || s == "-infinity" {
 		return s, nil

@@ -215,7 +215,7 @@ func configDef() connect.ConfigDef {
 		str(KeyRegion, "us-west-2", "S3", "The AWS region of the bucket.", nil),
 		str(KeyStoreURL, "", "S3", "Custom S3 endpoint (http(s)://host:port), or file:///dir for local storage.", validateStoreURL),
 		{Name: KeyPathStyle, Type: connect.TypeBoolean, Default: "false", HasDefault: true, Importance: connect.Low, Group: "S3",
-			Doc: "Use path-style bucket addressing (needed by most S3-compatible stores)."},
+			Doc: "Use path-style bucket addressing; when neither this key nor s3.path.style.access.enabled is set, true with store.url and false without."},
 		str(KeyAccessKeyID, "", "S3", "Static AWS access key id; empty uses the default credential chain.", nil),
 		{Name: KeySecretAccessKey, Type: connect.TypePassword, Default: "", HasDefault: true, Importance: connect.High, Group: "S3",
 			Doc: "Static AWS secret access key."},
@@ -365,6 +365,12 @@ func parseSettings(raw map[string]string) (*settings, error) {
 	}
 	if s.kmsKeyID != "" && s.sse != "aws:kms" {
 		return nil, connect.Errorf(KeySSEKMSKeyID, "requires %s=aws:kms", KeySSEA)
+	}
+	_, set1 := raw[KeyPathStyle]
+	_, set2 := raw[KeyPathStyleEnabled]
+	if !set1 && !set2 && s.endpoint != "" {
+		// S3-compatible stores behind store.url mostly need path-style.
+		s.pathStyle = true
 	}
 	if v, ok := raw[KeyPathStyleEnabled]; ok {
 		if err := connect.OneOf("true", "false")(v); err != nil {

@@ -339,63 +339,42 @@ func rescale(d connect.Decimal, scale int32) (*big.Int, error) {
 	return q, nil
 }
 
-// shredder turns Connect values into Parquet rows (Dremel shredding).
-// Without arrays or maps every column gets exactly one value per row, in
-// column order, so values go straight into the row; otherwise they are
-// gathered per column and concatenated.
+// shredder turns Connect values into Parquet column values (Dremel
+// shredding), accumulating a batch of rows per column so each column is
+// handed to the Parquet writer in one call.
 type shredder struct {
-	root   *plan
-	direct bool
-	row    parquet.Row // direct mode output
-	cols   [][]parquet.Value
+	root *plan
+	cols [][]parquet.Value
+	mark []int // per column, length before the row being shredded
 }
 
 func newShredder(root *plan) *shredder {
-	return &shredder{root: root, direct: !hasRepeated(root), cols: make([][]parquet.Value, root.numCols)}
+	return &shredder{root: root, cols: make([][]parquet.Value, root.numCols), mark: make([]int, root.numCols)}
 }
 
-func hasRepeated(p *plan) bool {
-	if p.kind == 'a' || p.kind == 'm' {
-		return true
-	}
-	for _, c := range p.children {
-		if hasRepeated(c) {
-			return true
-		}
-	}
-	return false
-}
-
-// shredRow shreds one struct value into row (reused) and returns it with
-// an estimate of its encoded size.
-func (sh *shredder) shredRow(v *connect.Struct, row parquet.Row) (parquet.Row, int, error) {
-	if sh.direct {
-		sh.row = row[:0]
-		size, err := sh.shred(sh.root, v, 0, 0)
-		row, sh.row = sh.row, nil
-		return row, size, err
-	}
-	for i := range sh.cols {
-		sh.cols[i] = sh.cols[i][:0]
+// add shreds one struct value onto the batch and returns an estimate of
+// its encoded size. On error the batch is left as it was.
+func (sh *shredder) add(v *connect.Struct) (int, error) {
+	for c := range sh.cols {
+		sh.mark[c] = len(sh.cols[c])
 	}
 	size, err := sh.shred(sh.root, v, 0, 0)
 	if err != nil {
-		return row, 0, err
+		for c := range sh.cols {
+			sh.cols[c] = sh.cols[c][:sh.mark[c]]
+		}
+		return 0, err
 	}
-	row = row[:0]
-	for _, c := range sh.cols {
-		row = append(row, c...)
-	}
-	return row, size, nil
+	return size, nil
 }
 
-func (sh *shredder) emit(c int, v parquet.Value) {
-	if sh.direct {
-		sh.row = append(sh.row, v)
-	} else {
-		sh.cols[c] = append(sh.cols[c], v)
+func (sh *shredder) reset() {
+	for c := range sh.cols {
+		sh.cols[c] = sh.cols[c][:0]
 	}
 }
+
+func (sh *shredder) emit(c int, v parquet.Value) { sh.cols[c] = append(sh.cols[c], v) }
 
 func (sh *shredder) nulls(p *plan, rep, def int) {
 	for c := p.firstCol; c < p.firstCol+p.numCols; c++ {
@@ -503,17 +482,16 @@ func (sh *shredder) shred(p *plan, v any, rep, def int) (int, error) {
 }
 
 // parquetEncoder writes records of one schema to a Parquet file. Rows are
-// shredded into a small batch of reused row buffers and handed to the
-// Parquet writer a batch at a time.
+// shredded into per-column batches that are written column by column.
 type parquetEncoder struct {
 	w       *parquet.Writer
 	sh      *shredder
-	rows    []parquet.Row
-	n       int // rows batched in rows[:n]
+	n       int // rows in the current batch
 	pending int64
+	err     error
 }
 
-const parquetBatch = 128
+const parquetBatch = 256
 
 func codecOf(name string) compress.Codec {
 	switch name {
@@ -555,35 +533,42 @@ func newParquetEncoder(w io.Writer, s *connect.Schema, codec string) (*parquetEn
 		// index; full values in every page header bloat files with large
 		// strings or blobs.
 		parquet.DataPageStatistics(false))
-	return &parquetEncoder{w: pw, sh: newShredder(root), rows: make([]parquet.Row, parquetBatch)}, nil
+	return &parquetEncoder{w: pw, sh: newShredder(root)}, nil
 }
 
 func (e *parquetEncoder) write(v any) error {
+	if e.err != nil {
+		return e.err
+	}
 	st, ok := v.(*connect.Struct)
 	if !ok {
 		return fmt.Errorf("Parquet requires struct values, got %T", v)
 	}
-	row, n, err := e.sh.shredRow(st, e.rows[e.n])
+	n, err := e.sh.add(st)
 	if err != nil {
 		return err
 	}
-	e.rows[e.n] = row
 	e.n++
 	e.pending += int64(n)
-	if e.n == len(e.rows) {
+	if e.n == parquetBatch {
 		return e.writeBatch()
 	}
 	return nil
 }
 
+// writeBatch hands the batched rows to the Parquet column writers. Errors
+// are sticky: a file that lost rows must never be committed.
 func (e *parquetEncoder) writeBatch() error {
-	if e.n == 0 {
-		return nil
+	if e.err != nil || e.n == 0 {
+		return e.err
 	}
-	n := e.n
 	e.n = 0
-	if _, err := e.w.WriteRows(e.rows[:n]); err != nil {
-		return fmt.Errorf("parquet write: %w", err)
+	defer e.sh.reset()
+	for c, cw := range e.w.ColumnWriters() {
+		if _, err := cw.WriteRowValues(e.sh.cols[c]); err != nil {
+			e.err = fmt.Errorf("parquet write column %d: %w", c, err)
+			return e.err
+		}
 	}
 	return nil
 }
@@ -598,7 +583,10 @@ func (e *parquetEncoder) flushBuffered() error {
 	if err := e.writeBatch(); err != nil {
 		return err
 	}
-	return e.w.Flush()
+	if err := e.w.Flush(); err != nil {
+		e.err = fmt.Errorf("parquet flush: %w", err)
+	}
+	return e.err
 }
 
 func (e *parquetEncoder) close() error {
@@ -606,5 +594,8 @@ func (e *parquetEncoder) close() error {
 	if err := e.writeBatch(); err != nil {
 		return err
 	}
-	return e.w.Close()
+	if err := e.w.Close(); err != nil {
+		e.err = fmt.Errorf("parquet close: %w", err)
+	}
+	return e.err
 }

@@ -251,7 +251,8 @@ func (t *task) Put(ctx context.Context, records []*connect.Record) error {
 		for _, f := range w.order {
 			if f.pq != nil {
 				if err := f.pq.writeBatch(); err != nil {
-					return err
+					t.err = fmt.Errorf("s3 sink: %s: %w", f.key, err)
+					return t.err
 				}
 			}
 		}
@@ -286,7 +287,10 @@ func (t *task) putOne(ctx context.Context, w *tpWriter, r *connect.Record, off i
 			return err
 		}
 	}
-	now := t.opts.now()
+	var now time.Time // the wall clock is read only when something uses it
+	if s.rotateScheduleMs > 0 || s.extractor == "wallclock" {
+		now = t.opts.now()
+	}
 	var ts int64
 	if t.part.timeBased() || s.rotateIntervalMs > 0 {
 		var err error

@@ -309,6 +309,20 @@ func TestConfigValidation(t *testing.T) {
 	if err != nil || !s.local || s.localDir != "/tmp/lake" || !s.pathStyle {
 		t.Fatalf("settings = %+v, %v", s, err)
 	}
+	for _, tc := range []struct {
+		kv   []string
+		want bool
+	}{
+		{nil, false},
+		{[]string{KeyStoreURL, "http://minio:9000"}, true},
+		{[]string{KeyStoreURL, "http://minio:9000", KeyPathStyleEnabled, "false"}, false},
+		{[]string{KeyPathStyle, "true"}, true},
+	} {
+		s, err := parseSettings(withCfg(base, tc.kv...))
+		if err != nil || s.pathStyle != tc.want {
+			t.Errorf("%v: path style %v, %v; want %v", tc.kv, s.pathStyle, err, tc.want)
+		}
+	}
 }
 
 func TestPluginDescriptor(t *testing.T) {

@@ -1,5 +1,5 @@
--- Seed workload for the CDC-into-a-data-lake quick start. Run before the
--- connectors start: these rows arrive through the initial snapshot.
+-- Seed workload for the CDC-into-a-data-lake quick start. Run it before the
+-- connectors start: these rows arrive through the initial snapshot (op "r").
 CREATE TABLE IF NOT EXISTS customers (
     id         serial PRIMARY KEY,
     email      text NOT NULL UNIQUE,
@@ -14,6 +14,12 @@ CREATE TABLE IF NOT EXISTS orders (
     status      text NOT NULL DEFAULT 'new',
     ordered_at  timestamp NOT NULL DEFAULT now()
 );
+
+-- With REPLICA IDENTITY FULL a delete carries the whole old row, so the
+-- lake's delete marker rows (__deleted = 'true') have every column, not
+-- just the primary key.
+ALTER TABLE customers REPLICA IDENTITY FULL;
+ALTER TABLE orders REPLICA IDENTITY FULL;
 
 INSERT INTO customers (email, name)
 SELECT 'customer' || g || '@example.com', 'Customer ' || g

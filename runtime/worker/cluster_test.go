@@ -165,7 +165,7 @@ func TestKilledWorkerTasksTakenOver(t *testing.T) {
 	}
 	if _, err := w1.CreateConnector(ctx, api.CreateConnectorRequest{Name: "copy", Config: map[string]string{
 		"connector.class": copySinkClass, "tasks.max": "2", "topics": topic, "out.topic": out, "bootstrap": bs,
-		"consumer.override.session.timeout.ms": "2000", "consumer.override.heartbeat.interval.ms": "200",
+		"consumer.override.session.timeout.ms": strconv.Itoa(int(testSessionTimeout().Milliseconds())), "consumer.override.heartbeat.interval.ms": "200",
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,6 @@ func TestKilledWorkerTasksTakenOver(t *testing.T) {
 	if bound := tasks * count / 2; srcDups > bound || sinkDups > bound+srcDups {
 		t.Fatalf("too many duplicates: source %d, sink %d (bound %d)", srcDups, sinkDups, bound)
 	}
-	_ = strconv.Itoa
 }
 
 // TestJoiningWorkerDoesNotRestartStayingTasks checks the incremental

@@ -38,8 +38,9 @@ func (w *Worker) newConnectorRunner(name string, raw map[string]string) *connect
 
 func (c *connectorRunner) fail(err error) {
 	c.state = string(stateFailed)
-	c.w.log.Error("connector failed", "connector", c.name, "err", err)
-	c.w.writeConnectorStatus(c.name, c.state, err.Error())
+	msg := redact(err.Error(), c.w.secretValues(c.raw))
+	c.w.log.Error("connector failed", "connector", c.name, "err", msg)
+	c.w.writeConnectorStatus(c.name, c.state, msg)
 	if c.conn != nil {
 		_ = c.conn.Stop()
 		c.conn = nil

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +51,18 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
+// testSessionTimeout is the worker and sink-consumer session timeout of
+// integration tests: 2s, or SLUICE_TEST_SESSION_TIMEOUT_MS for brokers
+// with a higher group.min.session.timeout.ms (Kafka's default is 6s).
+func testSessionTimeout() time.Duration {
+	if v := os.Getenv("SLUICE_TEST_SESSION_TIMEOUT_MS"); v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			return time.Duration(n) * time.Millisecond
+		}
+	}
+	return 2 * time.Second
+}
+
 func testConfig(bootstrap, prefix string, n int) Config {
 	c := DefaultConfig()
 	c.BootstrapServers = []string{bootstrap}
@@ -62,7 +75,7 @@ func testConfig(bootstrap, prefix string, n int) Config {
 	c.KeyConverter = "string"
 	c.ValueConverter = "string"
 	c.OffsetFlushInterval = 200 * time.Millisecond
-	c.SessionTimeout = 2 * time.Second
+	c.SessionTimeout = testSessionTimeout()
 	c.HeartbeatInterval = 200 * time.Millisecond
 	c.RebalanceTimeout = 10 * time.Second
 	c.TaskShutdownTimeout = 3 * time.Second

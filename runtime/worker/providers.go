@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"sort"
 	"strings"
 )
 
@@ -104,6 +105,38 @@ func reverseResolve(task, raw, resolved map[string]string) map[string]string {
 		}
 	}
 	return out
+}
+
+// secretValues returns the values that must never appear in messages: the
+// raw and resolved values of secret keys and every provider-resolved value.
+func (w *Worker) secretValues(raw map[string]string) []string {
+	def := w.configDefFor(raw["connector.class"])
+	resolved, _ := resolveConfig(raw)
+	var out []string
+	add := func(v string) {
+		if len(v) >= 3 && !hasReference(v) {
+			out = append(out, v)
+		}
+	}
+	for k, v := range raw {
+		if def.Secret(k) {
+			add(v)
+			add(resolved[k])
+		} else if hasReference(v) && resolved != nil {
+			add(resolved[k])
+		}
+	}
+	// Longest first so a secret containing another is replaced whole.
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
+}
+
+// redact replaces secret values in a message with "[hidden]".
+func redact(msg string, secrets []string) string {
+	for _, s := range secrets {
+		msg = strings.ReplaceAll(msg, s, hidden)
+	}
+	return msg
 }
 
 // masked returns cfg with secrets replaced by "[hidden]": keys the plugin

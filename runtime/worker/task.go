@@ -71,9 +71,24 @@ func (t *taskRunner) fail(err error) {
 		t.log.Info("task stopped with error", "err", err)
 		return
 	}
-	t.log.Error("task failed", "err", err)
+	secrets := t.w.secretValues(t.connRaw)
+	secrets = append(secrets, t.w.secretValues(withClass(t.raw, t.connRaw))...)
+	msg := redact(trace(err), secrets)
+	t.log.Error("task failed", "err", msg)
 	t.w.metrics.taskError(t.key)
-	t.setState(stateFailed, trace(err))
+	t.setState(stateFailed, msg)
+}
+
+// withClass returns task with the connector's class, to find its ConfigDef.
+func withClass(task, conn map[string]string) map[string]string {
+	m := maps.Clone(task)
+	if m == nil {
+		m = map[string]string{}
+	}
+	if _, ok := m["connector.class"]; !ok {
+		m["connector.class"] = conn["connector.class"]
+	}
+	return m
 }
 
 func trace(err error) string {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -121,6 +122,16 @@ func (w *Worker) ValidateConfig(ctx context.Context, class string, cfg map[strin
 	if known {
 		infos.Name = p.Class
 	}
+	var secrets []string
+	for k, v := range cfg {
+		if (pdef.Secret(k) || hasReference(v)) && len(resolved[k]) >= 3 {
+			secrets = append(secrets, resolved[k])
+		}
+		if pdef.Secret(k) && len(v) >= 3 && !hasReference(v) {
+			secrets = append(secrets, v)
+		}
+	}
+	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
 	groups := map[string]bool{}
 	seen := map[string]bool{}
 	add := func(k connect.ConfigKey, cv connect.ConfigValue, secret bool) {
@@ -139,6 +150,9 @@ func (w *Worker) ValidateConfig(ctx context.Context, class string, cfg map[strin
 		if k.HasDefault {
 			d := k.Default
 			ki.DefaultValue = &d
+		}
+		for i, e := range cv.Errors {
+			cv.Errors[i] = redact(e, secrets)
 		}
 		vi := api.ConfigValueInfo{Name: k.Name, RecommendedValues: k.Recommended, Errors: cv.Errors, Visible: true}
 		if vi.RecommendedValues == nil {

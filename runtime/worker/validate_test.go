@@ -80,6 +80,16 @@ func TestValidateConfig(t *testing.T) {
 			}
 		})
 	}
+	// Provider-resolved values never appear in error messages.
+	t.Setenv("SLUICE_TEST_BADCOUNT", "notanumber")
+	infos, err := w.ValidateConfig(context.Background(), numSourceClass, map[string]string{"name": "a", "connector.class": numSourceClass, "topic": "t", "count": "${env:SLUICE_TEST_BADCOUNT}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fe := fieldErrors(infos)
+	if len(fe["count"]) != 1 || strings.Contains(fe["count"][0], "notanumber") || !strings.Contains(fe["count"][0], "[hidden]") {
+		t.Fatalf("count errors %q", fe["count"])
+	}
 	if _, err := w.ValidateConfig(context.Background(), "com.example.Missing", map[string]string{}); !errors.Is(err, api.ErrBadRequest) {
 		t.Fatalf("unknown class: %v", err)
 	}

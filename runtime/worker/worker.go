@@ -177,7 +177,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	w.adm = kadm.NewClient(w.admCl)
-	if w.prod, err = kgo.NewClient(w.clientOpts(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))...); err != nil {
+	if w.prod, err = kgo.NewClient(w.clientOpts(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))...); err != nil {
 		return fmt.Errorf("kafka producer: %w", err)
 	}
 	if err := w.ensureTopics(ctx); err != nil {

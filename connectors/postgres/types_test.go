@@ -1,0 +1,73 @@
+package postgres
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/sluicehq/sluice/runtime/connect"
+)
+
+func TestConverters(t *testing.T) {
+	cases := []struct {
+		name string
+		conv converter
+		in   string
+		want any
+	}{
+		{"tz fast", convTimestamptz, "2024-01-02 03:04:05.12+00", "2024-01-02T03:04:05.12Z"},
+		{"tz whole", convTimestamptz, "2024-01-02 03:04:05+00", "2024-01-02T03:04:05Z"},
+		{"tz offset", convTimestamptz, "2024-01-02 03:04:05.5+05:30", "2024-01-01T21:34:05.5Z"},
+		{"tz infinity", convTimestamptz, "infinity", "infinity"},
+		{"ts micros", convTimestampMicros, "1969-12-31 23:59:59.999999", int64(-1)},
+		{"ts millis floor", convTimestampMillis, "1969-12-31 23:59:59.9995", int64(-1)},
+		{"date", convDate, "1970-01-02", int32(1)},
+		{"date bc", convDate, "0001-01-01 BC", int32(-719528)},
+		{"timetz", convTimetz, "23:30:00-02", "01:30:00Z"},
+		{"time 24h", convTimeMicros, "24:00:00", int64(86400000000)},
+		{"interval neg", convIntervalMicros, "-1 days +02:00:00", int64(-86400e6 + 2*3600e6)},
+		{"interval time only", convIntervalMicros, "-00:00:01.5", int64(-1500000)},
+		{"interval string", convIntervalString, "1 year 2 mons 3 days 04:05:06.5", "P1Y2M3DT4H5M6.5S"},
+		{"int16", convInt16, "-32768", int16(-32768)},
+		{"int64 max", convInt64, "9223372036854775807", int64(9223372036854775807)},
+		{"bool", convBool, "f", false},
+		{"bytea escape", func(b []byte) (any, error) { return decodeBytea(b) }, `a\\b\001`, []byte{'a', '\\', 'b', 1}},
+		{"array text", arrayConverter(convString), `{"x \"y\"",NULL,z,""}`, []any{`x "y"`, nil, "z", ""}},
+		{"array empty", arrayConverter(convInt32), `{}`, []any{}},
+		{"array bounds", arrayConverter(convInt32), `[0:1]={1,2}`, []any{int32(1), int32(2)}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := c.conv([]byte(c.in))
+			if err != nil {
+				t.Fatalf("%q: %v", c.in, err)
+			}
+			if fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", c.want) {
+				t.Errorf("%q: got %#v, want %#v", c.in, got, c.want)
+			}
+		})
+	}
+	bad := []struct {
+		name string
+		conv converter
+		in   string
+	}{
+		{"int", convInt32, "12x"},
+		{"bool", convBool, "yes"},
+		{"date", convDate, "2024/01/02"},
+		{"interval", convIntervalMicros, "3 fortnights"},
+		{"array", arrayConverter(convInt32), "{{1},{2}}"},
+		{"array syntax", arrayConverter(convInt32), "1,2"},
+	}
+	for _, c := range bad {
+		if _, err := c.conv([]byte(c.in)); err == nil {
+			t.Errorf("%s: %q accepted", c.name, c.in)
+		}
+	}
+	for _, s := range []string{"0", "-1.50", "12345678901234567.8", "123456789012345678901234.5", "-0.001"} {
+		a, err1 := parseDecimal([]byte(s))
+		b, err2 := connect.ParseDecimal(s)
+		if err1 != nil || err2 != nil || a.Scale != b.Scale || a.Unscaled.Cmp(b.Unscaled) != 0 {
+			t.Errorf("parseDecimal(%q) = %v, want %v (%v %v)", s, a, b, err1, err2)
+		}
+	}
+}

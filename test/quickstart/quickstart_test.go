@@ -1,0 +1,476 @@
+// Package quickstart runs the CDC-into-a-data-lake quick start
+// (examples/cdc-to-datalake) end to end, the way a user does: the built
+// sluice binary (`sluice up`, `sluice create-connector`,
+// `sluice describe-connector`) against a private PostgreSQL 15, with the
+// example's connector JSON files and SQL, then reads the Parquet files the
+// sink wrote and checks them against the tables.
+package quickstart
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/sluicehq/sluice/internal/testenv"
+)
+
+const (
+	sourceName = "shop-cdc"
+	sinkName   = "shop-lake"
+)
+
+// tables are the captured tables: name, the query giving each live row's
+// canonical text keyed by primary key, and how a Parquet row renders in the
+// same canonical text.
+var tables = []struct {
+	name  string
+	query string
+	row   func(m map[string]any) string
+}{
+	{
+		name:  "customers",
+		query: "SELECT id::text, id || '|' || email || '|' || name FROM customers",
+		row: func(m map[string]any) string {
+			return fmt.Sprintf("%v|%v|%v", m["id"], m["email"], m["name"])
+		},
+	},
+	{
+		name:  "orders",
+		query: "SELECT id::text, id || '|' || customer_id || '|' || amount::text || '|' || status FROM orders",
+		row: func(m map[string]any) string {
+			return fmt.Sprintf("%v|%v|%s|%v", m["id"], m["customer_id"], decimal2(m["amount"]), m["status"])
+		},
+	},
+}
+
+// moreChanges is applied after `sluice up` restarted on the same data dir.
+const moreChanges = `
+INSERT INTO customers (email, name) VALUES ('after-restart@example.com', 'After Restart');
+UPDATE orders SET status = 'refunded' WHERE id = 20;
+DELETE FROM orders WHERE id = 21;
+`
+
+func TestQuickstartCDCToDataLake(t *testing.T) {
+	root := testenv.RepoRoot(t)
+	example := filepath.Join(root, "examples", "cdc-to-datalake")
+	bin := filepath.Join(t.TempDir(), "sluice")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/sluice")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/sluice: %v\n%s", err, out)
+	}
+
+	pg := testenv.StartPostgres(t)
+	pg.Exec(t, "postgres", "CREATE DATABASE shop")
+	pg.Exec(t, "shop", readFile(t, filepath.Join(example, "seed.sql")))
+
+	dataDir, lake := t.TempDir(), t.TempDir()
+	kafka := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	restAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	endpoint := "http://" + restAddr
+	upArgs := []string{"up", "--data-dir", dataDir, "--kafka-listen", kafka, "--rest-listen", restAddr, "--offset-flush-interval", "2s"}
+
+	up := startUp(t, bin, upArgs)
+	cli(t, bin, "create-connector", "--endpoint", endpoint,
+		"--file", filepath.Join(example, "postgres-source.json"),
+		"--connector-configuration", fmt.Sprintf("database.hostname=%s,database.port=%d", pg.Host, pg.Port))
+	cli(t, bin, "create-connector", "--endpoint", endpoint,
+		"--file", filepath.Join(example, "s3-sink-local.json"),
+		"--connector-configuration", "local.dir="+lake+",rotate.schedule.interval.ms=2000")
+
+	// The snapshot: every seeded row arrives with __op=r.
+	waitLakeMatches(t, pg, lake, up, "snapshot")
+	pg.Exec(t, "shop", readFile(t, filepath.Join(example, "changes.sql")))
+	waitLakeMatches(t, pg, lake, up, "changes.sql")
+	checkDescribe(t, bin, endpoint, up)
+
+	// Stop with Ctrl-C, start again on the same data dir: the connectors
+	// come back by themselves and resume from their offsets.
+	up.stop(t)
+	if !strings.Contains(up.stdout.String(), "sluice up: stopped") {
+		t.Fatalf("sluice up did not report a clean stop; stdout:\n%s\nstderr tail:\n%s", up.stdout.String(), tail(up.stderr.String(), 40))
+	}
+	up = startUp(t, bin, upArgs)
+	pg.Exec(t, "shop", moreChanges)
+	lakeRows := waitLakeMatches(t, pg, lake, up, "changes after restart")
+	checkDescribe(t, bin, endpoint, up)
+
+	// Exact event counts: the restart neither re-snapshotted nor replayed
+	// already delivered changes into the lake.
+	want := map[string]map[string]int{
+		// 100 snapshot rows; changes.sql: 1 insert, 1 update; after restart: 1 insert.
+		"customers": {"r": 100, "c": 2, "u": 1},
+		// 1000 snapshot rows; changes.sql: 1 insert, 10+5 updates, 10
+		// deletes; after restart: 1 update, 1 delete.
+		"orders": {"r": 1000, "c": 1, "u": 16, "d": 11},
+	}
+	for table, w := range want {
+		got := map[string]int{}
+		for _, r := range lakeRows[table] {
+			got[fmt.Sprint(r["__op"])]++
+		}
+		if fmt.Sprint(got) != fmt.Sprint(w) {
+			t.Errorf("%s: lake rows by __op = %v, want %v (duplicates or a re-snapshot after restart?)", table, got, w)
+		}
+	}
+	up.stop(t)
+}
+
+// upProc is a running `sluice up`.
+type upProc struct {
+	cmd            *exec.Cmd
+	stdout, stderr *syncBuffer
+	done           chan struct{}
+	err            error
+}
+
+func startUp(t *testing.T, bin string, args []string) *upProc {
+	t.Helper()
+	p := &upProc{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting sluice up: %v", err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("sluice up (pid %d) stderr tail:\n%s", p.cmd.Process.Pid, tail(p.stderr.String(), 60))
+		}
+	})
+	deadline := time.After(90 * time.Second)
+	for !strings.Contains(p.stdout.String(), "Press Ctrl-C") {
+		select {
+		case <-p.done:
+			t.Fatalf("sluice up exited during startup (%v); stdout:\n%s\nstderr:\n%s", p.err, p.stdout.String(), tail(p.stderr.String(), 40))
+		case <-deadline:
+			t.Fatalf("sluice up not ready after 90s; stdout:\n%s\nstderr:\n%s", p.stdout.String(), tail(p.stderr.String(), 40))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return p
+}
+
+// stop sends SIGINT and waits for a clean exit.
+func (p *upProc) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatalf("SIGINT to sluice up: %v", err)
+	}
+	select {
+	case <-p.done:
+		if p.err != nil {
+			t.Fatalf("sluice up exited with %v after SIGINT; stderr tail:\n%s", p.err, tail(p.stderr.String(), 40))
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("sluice up still running 60s after SIGINT; stderr tail:\n%s", tail(p.stderr.String(), 40))
+	}
+}
+
+func (p *upProc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// cli runs a sluice CLI verb and fails the test unless it exits 0.
+func cli(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("sluice %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out.String(), errb.String())
+	}
+	return out.String()
+}
+
+// waitLakeMatches waits until, for every table, the last lake row of each
+// primary key equals the table's row (or marks the key deleted when the
+// table no longer has it) and returns the lake rows by table.
+func waitLakeMatches(t *testing.T, pg *testenv.Postgres, lake string, up *upProc, phase string) map[string][]map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	var diff string
+	for {
+		if up.exited() {
+			t.Fatalf("%s: sluice up exited (%v); stderr tail:\n%s", phase, up.err, tail(up.stderr.String(), 40))
+		}
+		rows, err := readLake(lake)
+		if err == nil {
+			if diff = compare(t, pg, rows); diff == "" {
+				return rows
+			}
+		} else {
+			diff = err.Error()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the lake under %s does not match the tables after 90s: %s", phase, lake, diff)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// compare returns "" when the lake's latest row per key equals the table
+// state, else a description of the first differences.
+func compare(t *testing.T, pg *testenv.Postgres, lake map[string][]map[string]any) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, pg.DSN("shop"))
+	if err != nil {
+		t.Fatalf("connect shop: %v", err)
+	}
+	defer conn.Close(ctx)
+	var problems []string
+	for _, tb := range tables {
+		want := map[string]string{}
+		rs, err := conn.Query(ctx, tb.query)
+		if err != nil {
+			t.Fatalf("%s: %v", tb.query, err)
+		}
+		for rs.Next() {
+			var id, row string
+			if err := rs.Scan(&id, &row); err != nil {
+				t.Fatalf("scan %s: %v", tb.name, err)
+			}
+			want[id] = row
+		}
+		if err := rs.Err(); err != nil {
+			t.Fatalf("%s: %v", tb.query, err)
+		}
+		last := map[string]map[string]any{}
+		for _, r := range lake[tb.name] {
+			last[fmt.Sprint(r["id"])] = r
+		}
+		var diffs []string
+		for id, w := range want {
+			r, ok := last[id]
+			switch {
+			case !ok:
+				diffs = append(diffs, "id "+id+" missing")
+			case r["__deleted"] != "false":
+				diffs = append(diffs, fmt.Sprintf("id %s: last row has __deleted=%v", id, r["__deleted"]))
+			case tb.row(r) != w:
+				diffs = append(diffs, fmt.Sprintf("id %s: lake %q, table %q", id, tb.row(r), w))
+			}
+		}
+		for id, r := range last {
+			if _, live := want[id]; !live && (r["__deleted"] != "true" || r["__op"] != "d") {
+				diffs = append(diffs, fmt.Sprintf("id %s deleted in the table but its last lake row is __op=%v __deleted=%v", id, r["__op"], r["__deleted"]))
+			}
+		}
+		if len(diffs) > 0 {
+			sort.Strings(diffs)
+			if len(diffs) > 5 {
+				diffs = append(diffs[:5], fmt.Sprintf("... %d more", len(diffs)-5))
+			}
+			problems = append(problems, fmt.Sprintf("%s (%d lake rows, %d table rows): %s", tb.name, len(lake[tb.name]), len(want), strings.Join(diffs, "; ")))
+		}
+	}
+	return strings.Join(problems, " | ")
+}
+
+// readLake reads every committed Parquet file of each table's topic in
+// offset order (file names carry the zero-padded start offset; the topics
+// have one partition).
+func readLake(lake string) (map[string][]map[string]any, error) {
+	out := map[string][]map[string]any{}
+	for _, tb := range tables {
+		files, err := filepath.Glob(filepath.Join(lake, "topics", "shop.public."+tb.name, "partition=0", "*.parquet"))
+		if err != nil {
+			return nil, err
+		}
+		sort.Strings(files)
+		for _, f := range files {
+			rows, err := readParquet(f)
+			if err != nil {
+				return nil, err
+			}
+			out[tb.name] = append(out[tb.name], rows...)
+		}
+	}
+	return out, nil
+}
+
+func readParquet(path string) ([]map[string]any, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for _, col := range []string{"id", "__op", "__deleted", "__lsn", "__table", "__source_ts_ms"} {
+		if _, ok := pf.Schema().Lookup(col); !ok {
+			return nil, fmt.Errorf("%s: no column %q (schema %s)", path, col, pf.Schema())
+		}
+	}
+	r := parquet.NewReader(pf)
+	defer r.Close()
+	var rows []map[string]any
+	for {
+		m := map[string]any{}
+		if err := r.Read(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return nil, fmt.Errorf("%s: row %d: %w", path, len(rows), err)
+		}
+		rows = append(rows, m)
+	}
+	if int64(len(rows)) != pf.NumRows() {
+		return nil, fmt.Errorf("%s: read %d rows, footer says %d", path, len(rows), pf.NumRows())
+	}
+	return rows, nil
+}
+
+// decimal2 renders a DECIMAL(10,2) Parquet value (big-endian two's
+// complement unscaled bytes) like PostgreSQL's numeric text.
+func decimal2(v any) string {
+	b, ok := v.([]byte)
+	if !ok {
+		return fmt.Sprintf("<%T %v>", v, v)
+	}
+	n := new(big.Int).SetBytes(b)
+	if len(b) > 0 && b[0]&0x80 != 0 {
+		n.Sub(n, new(big.Int).Lsh(big.NewInt(1), uint(len(b)*8)))
+	}
+	neg := n.Sign() < 0
+	s := new(big.Int).Abs(n).String()
+	for len(s) < 3 {
+		s = "0" + s
+	}
+	s = s[:len(s)-2] + "." + s[len(s)-2:]
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+// checkDescribe checks `sluice describe-connector` for both connectors:
+// connector and tasks RUNNING, and the sink's lag reported and drained.
+func checkDescribe(t *testing.T, bin, endpoint string, up *upProc) {
+	t.Helper()
+	type desc struct {
+		Connector struct {
+			State string `json:"state"`
+		} `json:"connector"`
+		Tasks []struct {
+			ID    int      `json:"id"`
+			State string   `json:"state"`
+			Lag   *float64 `json:"lag"`
+		} `json:"tasks"`
+		Lag *float64 `json:"lag"`
+	}
+	for _, name := range []string{sourceName, sinkName} {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			out := cli(t, bin, "describe-connector", name, "--endpoint", endpoint, "--output", "json")
+			var d desc
+			if err := json.Unmarshal([]byte(out), &d); err != nil {
+				t.Fatalf("describe-connector %s --output json: %v\n%s", name, err, out)
+			}
+			problem := ""
+			if d.Connector.State != "RUNNING" {
+				problem = "connector state " + d.Connector.State
+			}
+			if len(d.Tasks) != 1 {
+				problem += fmt.Sprintf(" %d tasks", len(d.Tasks))
+			}
+			for _, tk := range d.Tasks {
+				if tk.State != "RUNNING" {
+					problem += fmt.Sprintf(" task %d %s", tk.ID, tk.State)
+				}
+			}
+			if name == sinkName {
+				switch {
+				case d.Lag == nil:
+					problem += " no lag reported"
+				case *d.Lag != 0:
+					problem += " lag " + strconv.FormatFloat(*d.Lag, 'f', -1, 64)
+				}
+			}
+			if problem == "" {
+				break
+			}
+			if up.exited() || time.Now().After(deadline) {
+				t.Fatalf("describe-connector %s:%s\n%s", name, problem, out)
+			}
+			time.Sleep(time.Second)
+		}
+	}
+	// The table form a user reads shows the lag column.
+	out := cli(t, bin, "describe-connector", sinkName, "--endpoint", endpoint)
+	if !strings.Contains(out, "Lag:") || !strings.Contains(out, "RUNNING") {
+		t.Errorf("describe-connector %s table output lacks Lag/RUNNING:\n%s", sinkName, out)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer goroutine and readers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
