@@ -172,7 +172,8 @@
 // directory fsynced), then renamed over N.log and re-indexed. A batch left
 // without records is dropped (idempotent producers' state lives in the
 // snapshots). Compressed batches are decompressed (gzip; snappy raw or
-// xerial-framed; lz4 frame; zstd) and written back with the same codec.
+// xerial-framed; lz4 frame; zstd) and written back with the same codec;
+// decompressed data is capped at 256 MiB per batch.
 // A compaction pass is skipped when no segment was sealed since the last
 // pass, no kept tombstone has expired and the config did not change.
 package log

@@ -323,12 +323,20 @@ func (l *Log) loadProducerState(end int64) error {
 	return nil
 }
 
-// Append stores one v2 RecordBatch; see the package documentation.
+// Append stores one v2 RecordBatch as produced: it must be a single complete
+// batch with a valid CRC, magic 2, at least one record and LastOffsetDelta =
+// NumRecords-1 (else ErrCorruptBatch). See the package documentation for
+// offsets, LogAppendTime and the idempotent-producer checks.
 func (l *Log) Append(batch []byte, opts AppendOptions) (AppendResult, error) {
 	res := AppendResult{BaseOffset: -1, LastOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
 	h, err := ValidateBatch(batch)
 	if err != nil {
 		return res, err
+	}
+	// Like Kafka's LogValidator: a produced batch holds one record per offset.
+	if h.NumRecords <= 0 || int64(h.LastOffsetDelta)+1 != int64(h.NumRecords) {
+		return res, corruptf("batch has %d records (bytes 57..60) but last offset delta %d (bytes 23..26); want count = delta+1 >= 1",
+			h.NumRecords, h.LastOffsetDelta)
 	}
 	now := opts.Now
 	if now.IsZero() {
@@ -555,7 +563,8 @@ func (l *Log) StartOffset() int64 {
 // EndOffset returns the next offset to be assigned (the high watermark).
 func (l *Log) EndOffset() int64 { return l.end.Load() }
 
-// Changed returns a channel closed at the next successful Append.
+// Changed returns a channel closed at the next successful Append (or when
+// the log is closed).
 func (l *Log) Changed() <-chan struct{} {
 	l.chMu.Lock()
 	defer l.chMu.Unlock()
@@ -710,6 +719,10 @@ func (l *Log) Close() error {
 	}
 	l.smu.Unlock()
 	keep(l.lock.Close())
+	// Wake long-polling readers; they will see ErrClosed.
+	l.chMu.Lock()
+	close(l.changed)
+	l.chMu.Unlock()
 	l.dmu.Lock()
 	if first == nil && end > l.durable {
 		l.durable = end

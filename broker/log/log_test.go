@@ -90,11 +90,18 @@ func TestAppendRejectsCorrupt(t *testing.T) {
 	b := simple(t, 2, "x")
 	bad := append([]byte(nil), b...)
 	bad[40] ^= 1
+	// Offset range and record count disagree (CRC kept valid).
+	gap := append([]byte(nil), b...)
+	gap[offLastOffsetDelta+3] = 5
+	setCRC(gap)
+	empty := makeBatch(t, noProducer(spec{}))
 	tests := map[string][]byte{
-		"crc":       bad,
-		"truncated": b[:len(b)-1],
-		"two":       append(append([]byte(nil), b...), b...),
-		"short":     b[:20],
+		"count mismatch": gap,
+		"no records":     empty,
+		"crc":            bad,
+		"truncated":      b[:len(b)-1],
+		"two":            append(append([]byte(nil), b...), b...),
+		"short":          b[:20],
 	}
 	for name, in := range tests {
 		if _, err := l.Append(in, AppendOptions{}); !errors.Is(err, ErrCorruptBatch) {
@@ -174,6 +181,15 @@ func TestChanged(t *testing.T) {
 	case <-ch2:
 		t.Fatal("Changed fired on a failed append")
 	default:
+	}
+	// Close wakes waiters.
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch2:
+	case <-time.After(time.Second):
+		t.Fatal("Close did not fire Changed")
 	}
 }
 

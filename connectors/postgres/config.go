@@ -151,7 +151,7 @@ func configDef() connect.ConfigDef {
 		i(KeySnapshotThreads, "1", "Parallel snapshot workers.", 1),
 		i(KeySnapshotFetchSize, "10240", "Rows fetched per snapshot round trip.", 1),
 		i(KeySnapshotChunkRows, "100000", "Target rows per snapshot chunk.", 1),
-		s(KeySignalCollection, "", "Signal table (schema.table); incremental snapshots are not supported yet.", nil),
+		s(KeySignalCollection, "", "Signal table (schema.table) for incremental snapshots.", nil),
 		{Name: KeyTasksMax, Type: connect.TypeInt, Default: "1", HasDefault: true, Importance: connect.Low, Doc: "Must be 1.", Validate: validTasksMax},
 		i(KeyStatusInterval, "10000", "Interval of standby status updates to the server in ms.", 100),
 		i(KeyMaxBatchSize, "2048", "Maximum records returned by one poll.", 1),
@@ -207,6 +207,7 @@ type options struct {
 	maxBatch, maxQueue           int
 	placeholder                  string
 	reconnectMax                 time.Duration
+	signal                       string
 }
 
 type keyColumnsRule struct {
@@ -296,8 +297,11 @@ func parseOptions(cfg map[string]string) (*options, error) {
 		}
 	}
 	o.keyColumns, _ = parseKeyColumns(c.String(KeyMessageKeyColumns))
-	if sc := strings.TrimSpace(c.String(KeySignalCollection)); sc != "" && strings.Count(sc, ".") < 1 {
-		return nil, connect.Errorf(KeySignalCollection, "must name a table as <schema>.<table>")
+	if sc := strings.TrimSpace(c.String(KeySignalCollection)); sc != "" {
+		if strings.Count(sc, ".") != 1 {
+			return nil, connect.Errorf(KeySignalCollection, "must name a table as <schema>.<table>")
+		}
+		o.signal = sc
 	}
 	return o, nil
 }

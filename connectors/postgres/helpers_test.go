@@ -170,12 +170,20 @@ func op(r *connect.Record) string {
 }
 
 func after(r *connect.Record) *connect.Struct {
-	v, _ := r.Value.(*connect.Struct).Get("after").(*connect.Struct)
+	env, _ := r.Value.(*connect.Struct)
+	if env == nil {
+		return nil
+	}
+	v, _ := env.Get("after").(*connect.Struct)
 	return v
 }
 
 func before(r *connect.Record) *connect.Struct {
-	v, _ := r.Value.(*connect.Struct).Get("before").(*connect.Struct)
+	env, _ := r.Value.(*connect.Struct)
+	if env == nil {
+		return nil
+	}
+	v, _ := env.Get("before").(*connect.Struct)
 	return v
 }
 

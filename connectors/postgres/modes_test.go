@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -93,4 +94,81 @@ func TestSnapshotModes(t *testing.T) {
 			t.Errorf("unknown types: %v", a)
 		}
 	})
+}
+
+func TestIncrementalSnapshot(t *testing.T) {
+	pg := testenv.StartPostgres(t)
+	e := newEnv(t, pg)
+	const rows = 3000
+	e.exec(t, fmt.Sprintf(`CREATE TABLE inc (id int PRIMARY KEY, v int NOT NULL);
+		INSERT INTO inc SELECT g, 0 FROM generate_series(1, %d) g;
+		CREATE TABLE dbz_signal (id varchar(64) PRIMARY KEY, type varchar(32) NOT NULL, data varchar(2048))`, rows))
+	task := e.open(t, e.config(KeySnapshotMode, "no_data", KeySignalCollection, "public.dbz_signal"))
+	defer task.Close()
+	e.exec(t, `INSERT INTO dbz_signal VALUES ('sig-1', 'execute-snapshot', '{"data-collections": ["public.inc"], "type": "incremental"}')`)
+	// Concurrent changes while chunks are read.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1; i <= 60; i++ {
+			e.exec(t, fmt.Sprintf(`UPDATE inc SET v = %d WHERE id = %d; DELETE FROM inc WHERE id = %d; INSERT INTO inc VALUES (%d, 1)`,
+				i, i*40, i*40+1, rows+i))
+		}
+	}()
+	<-done
+	e.exec(t, `INSERT INTO inc VALUES (100000, 7)`) // marker after the concurrent changes
+	state := map[int64]int64{}
+	incr := 0
+	// Done when the marker's insert streamed and nothing more arrives.
+	var recs []*connect.Record
+	quietSince := time.Now()
+	deadline := time.Now().Add(60 * time.Second)
+	marker := false
+	for !marker || time.Since(quietSince) < 2*time.Second {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out with %d records", len(recs))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		rs, err := task.Poll(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rs) > 0 {
+			quietSince = time.Now()
+		}
+		for _, r := range changes(rs, "srv.public.inc") {
+			if a := after(r); a != nil && intOf(a, "id") == 100000 && op(r) == "c" {
+				marker = true
+			}
+		}
+		recs = append(recs, rs...)
+	}
+	for _, r := range changes(recs, "srv.public.inc") {
+		switch op(r) {
+		case "r", "c", "u":
+			a := after(r)
+			state[intOf(a, "id")] = intOf(a, "v")
+			if op(r) == "r" {
+				incr++
+				if source(r).Get("snapshot") != "incremental" {
+					t.Fatalf("incremental snapshot record marked %v", source(r).Get("snapshot"))
+				}
+			}
+		case "d":
+			delete(state, intOf(before(r), "id"))
+		}
+	}
+	var count, sum int64
+	e.query(t, "SELECT count(*), sum(id * 1000 + v) FROM inc", &count, &sum)
+	var gotSum int64
+	for id, v := range state {
+		gotSum += id*1000 + v
+	}
+	if int64(len(state)) != count || gotSum != sum {
+		t.Fatalf("replaying the events gives %d rows (checksum %d), table has %d (checksum %d)", len(state), gotSum, count, sum)
+	}
+	if incr < rows-100 {
+		t.Errorf("only %d incremental snapshot records", incr)
+	}
 }

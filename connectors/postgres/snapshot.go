@@ -301,6 +301,7 @@ func (t *Task) snapshotTables(ctx context.Context) ([]*table, error) {
 		if err != nil {
 			return nil, err
 		}
+		tb.captured = true
 		out = append(out, tb)
 	}
 	return out, nil

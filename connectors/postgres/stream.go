@@ -40,6 +40,7 @@ type streamer struct {
 	idleLSN    uint64
 	pingWindow time.Time
 	pings      int
+	inc        *incSnapshot
 	started    bool
 	lastLSN    uint64
 }
@@ -271,7 +272,9 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 		if err != nil {
 			return err
 		}
-		if !t.o.captured(meta.schema, meta.name) {
+		captured := t.o.captured(meta.schema, meta.name)
+		signal := t.o.isSignalTable(meta.schema, meta.name)
+		if !captured && !signal {
 			s.relations[m.RelationID] = nil
 			return nil
 		}
@@ -283,21 +286,33 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 		if err != nil {
 			return &fatalError{err}
 		}
+		tb.captured, tb.signal = captured, signal
 		s.relations[m.RelationID] = tb
 	case *pglogrepl.InsertMessage:
 		tb := s.relations[m.RelationID]
-		if tb == nil || !s.next(tb) {
+		if tb == nil {
 			return nil
 		}
-		if t.o.skip["c"] {
+		if tb.signal && !s.txSkip {
+			v := t.makeValue(tb, len(m.Tuple.Columns), tupleGet(m.Tuple), nil)
+			if err := s.onSignal(tb, v, s.offset(lsn, "INSERT")); err != nil {
+				return err
+			}
+		}
+		if !tb.captured || !s.next(tb) {
 			return nil
 		}
 		after := t.makeValue(tb, len(m.Tuple.Columns), tupleGet(m.Tuple), nil)
+		key := tb.keyOf(after)
+		s.inWindow(tb, key)
+		if t.o.skip["c"] {
+			return nil
+		}
 		off := s.offset(lsn, "INSERT")
-		s.push(off, t.changeRecord(tb, "c", tb.keyOf(after), nil, after, s.src(tb, lsn), s.block(tb), off))
+		s.push(off, t.changeRecord(tb, "c", key, nil, after, s.src(tb, lsn), s.block(tb), off))
 	case *pglogrepl.UpdateMessage:
 		tb := s.relations[m.RelationID]
-		if tb == nil || !s.next(tb) {
+		if tb == nil || !tb.captured || !s.next(tb) {
 			return nil
 		}
 		var before *connect.Struct
@@ -306,6 +321,7 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 		}
 		after := t.makeValue(tb, len(m.NewTuple.Columns), tupleGet(m.NewTuple), before)
 		key := tb.keyOf(after)
+		s.inWindow(tb, key, tb.keyOf(before))
 		off := s.offset(lsn, "UPDATE")
 		if before != nil && tb.key != nil {
 			if oldKey := tb.keyOf(before); !sameKey(oldKey, key) {
@@ -332,15 +348,16 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 		s.push(off, t.changeRecord(tb, "u", key, before, after, s.src(tb, lsn), s.block(tb), off))
 	case *pglogrepl.DeleteMessage:
 		tb := s.relations[m.RelationID]
-		if tb == nil || !s.next(tb) {
-			return nil
-		}
-		if t.o.skip["d"] {
+		if tb == nil || !tb.captured || !s.next(tb) {
 			return nil
 		}
 		var before *connect.Struct
 		if m.OldTuple != nil {
 			before = t.makeValue(tb, len(m.OldTuple.Columns), tupleGet(m.OldTuple), nil)
+		}
+		s.inWindow(tb, tb.keyOf(before))
+		if t.o.skip["d"] {
+			return nil
 		}
 		off := s.offset(lsn, "DELETE")
 		del := t.changeRecord(tb, "d", tb.keyOf(before), before, nil, s.src(tb, lsn), s.block(tb), off)
@@ -352,8 +369,11 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 	case *pglogrepl.TruncateMessage:
 		for _, rel := range m.RelationIDs {
 			tb := s.relations[rel]
-			if tb == nil || !s.next(tb) {
+			if tb == nil || !tb.captured || !s.next(tb) {
 				continue
+			}
+			if s.inc != nil && s.inc.open && s.inc.cur != nil && s.inc.cur.id == tb.id {
+				s.inc.buffer = map[string]*connect.Record{}
 			}
 			if t.o.skip["t"] {
 				continue

@@ -48,6 +48,8 @@ type table struct {
 	key      *connect.Schema
 	value    *connect.Schema
 	envelope *connect.Schema
+	captured bool // events are emitted (false for a signal table outside the filters)
+	signal   bool // signal.data.collection
 }
 
 // catalog reads table and type metadata through a shared connection.

@@ -306,3 +306,35 @@ func (p prefixed) list(t *testing.T) []string {
 	}
 	return out
 }
+
+func TestMultipartManyPartsInFlightFakeS3(t *testing.T) {
+	cfg, store := fakeS3(t)
+	cfg = withCfg(cfg, KeyFlushSize, "560", KeyFormatClass, ParquetFormatClass, KeyParquetCodec, "none",
+		KeyPartSize, itoa(5<<20), KeyRowGroupBytes, itoa(1<<20))
+	tk, _ := openTask(t, cfg, nil)
+	defer tk.Close()
+	rng := rand.New(rand.NewPCG(5, 6))
+	var want []string
+	for off := range int64(560) { // ~23 MiB: 4 background parts + the last one
+		r := blobRecord(rng, off, 40<<10)
+		want = append(want, string(r.Value.(*connect.Struct).Get("data").([]byte)[:16]))
+		mustPut(t, tk, r)
+	}
+	keys := dataKeys(store.list(t))
+	if len(keys) != 1 {
+		t.Fatalf("keys = %v", keys)
+	}
+	b := store.read(t, keys[0])
+	if len(b) < 20<<20 {
+		t.Fatalf("object is %d bytes", len(b))
+	}
+	rows := readMaps(t, b)
+	if len(rows) != 560 {
+		t.Fatalf("rows = %d", len(rows))
+	}
+	for i, r := range rows {
+		if r["id"] != int32(i) || fmt.Sprint(r["data"])[:16] != want[i] {
+			t.Fatalf("row %d out of order or corrupt", i)
+		}
+	}
+}

@@ -9,7 +9,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -192,16 +195,29 @@ func (s *s3Storage) put(ctx context.Context, key string, data []byte) error {
 	return nil
 }
 
+// maxPartsInFlight bounds the parts of one object uploading in the
+// background while encoding continues into the next part.
+const maxPartsInFlight = 2
+
 // s3Upload buffers an object and switches to a multipart upload once a
-// part's worth of bytes is buffered, uploading each part as it fills.
+// part's worth of bytes is buffered. Full parts upload in the background
+// (at most maxPartsInFlight at a time) while the next part fills; commit
+// waits for them, uploads the last part and completes the upload.
 type s3Upload struct {
 	st       *s3Storage
 	key      string
 	ctx      context.Context
 	buf      spillBuffer
 	uploadID string
+	nparts   int32
+	err      error // sticky
+
+	sem      chan struct{}
+	wg       sync.WaitGroup
+	mu       sync.Mutex
 	parts    []types.CompletedPart
-	err      error
+	asyncErr error
+	inflight atomic.Int64 // in-memory bytes of parts uploading
 }
 
 func (u *s3Upload) Write(p []byte) (int, error) {
@@ -214,7 +230,7 @@ func (u *s3Upload) Write(p []byte) (int, error) {
 		return n, err
 	}
 	if u.buf.n >= u.st.partSize {
-		if err := u.uploadPart(u.ctx); err != nil {
+		if err := u.startPart(); err != nil {
 			u.err = err
 			return n, err
 		}
@@ -222,34 +238,79 @@ func (u *s3Upload) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-func (u *s3Upload) memBytes() int64 { return u.buf.memBytes() }
+func (u *s3Upload) memBytes() int64 { return u.buf.memBytes() + u.inflight.Load() }
 func (u *s3Upload) spill() error    { return u.buf.spill() }
 
-func (u *s3Upload) uploadPart(ctx context.Context) error {
-	c := u.st.client
+func (u *s3Upload) failed() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.asyncErr
+}
+
+// startPart hands the buffered bytes to a background part upload and
+// starts a fresh buffer.
+func (u *s3Upload) startPart() error {
+	if err := u.failed(); err != nil {
+		return err
+	}
 	if u.uploadID == "" {
-		out, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &u.st.bucket, Key: &u.key,
+		out, err := u.st.client.CreateMultipartUpload(u.ctx, &s3.CreateMultipartUploadInput{Bucket: &u.st.bucket, Key: &u.key,
 			ServerSideEncryption: u.st.sse, SSEKMSKeyId: u.st.kmsKeyID, ACL: u.st.acl})
 		if err != nil {
 			return &StorageError{"create multipart upload", u.key, err}
 		}
 		u.uploadID = aws.ToString(out.UploadId)
+		u.sem = make(chan struct{}, maxPartsInFlight)
 	}
-	num := int32(len(u.parts) + 1)
-	out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: &u.st.bucket, Key: &u.key, UploadId: &u.uploadID,
-		PartNumber: aws.Int32(num), Body: u.buf.reader(), ContentLength: aws.Int64(u.buf.n)})
+	u.nparts++
+	num, part := u.nparts, u.buf
+	u.buf = spillBuffer{dir: u.st.spillDir}
+	select {
+	case u.sem <- struct{}{}:
+	case <-u.ctx.Done():
+		part.close()
+		return u.ctx.Err()
+	}
+	mem := part.memBytes()
+	u.inflight.Add(mem)
+	u.wg.Add(1)
+	go func() {
+		defer u.wg.Done()
+		defer func() { <-u.sem }()
+		defer u.inflight.Add(-mem)
+		defer part.close()
+		etag, err := u.uploadPart(u.ctx, num, &part)
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		if err != nil {
+			if u.asyncErr == nil {
+				u.asyncErr = err
+			}
+			return
+		}
+		u.parts = append(u.parts, types.CompletedPart{ETag: etag, PartNumber: aws.Int32(num)})
+	}()
+	return nil
+}
+
+func (u *s3Upload) uploadPart(ctx context.Context, num int32, b *spillBuffer) (*string, error) {
+	out, err := u.st.client.UploadPart(ctx, &s3.UploadPartInput{Bucket: &u.st.bucket, Key: &u.key, UploadId: &u.uploadID,
+		PartNumber: aws.Int32(num), Body: b.reader(), ContentLength: aws.Int64(b.n)})
 	if err != nil {
-		return &StorageError{fmt.Sprintf("upload part %d", num), u.key, err}
+		return nil, &StorageError{fmt.Sprintf("upload part %d", num), u.key, err}
 	}
-	u.parts = append(u.parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(num)})
-	return u.buf.reset()
+	return out.ETag, nil
 }
 
 func (u *s3Upload) commit(ctx context.Context) error {
+	u.wg.Wait()
+	defer u.buf.close()
 	if u.err != nil {
 		return u.err
 	}
-	defer u.buf.close()
+	if err := u.failed(); err != nil {
+		return err
+	}
 	c := u.st.client
 	if u.uploadID == "" {
 		_, err := c.PutObject(ctx, u.st.putInput(u.key, u.buf.reader(), u.buf.n))
@@ -259,10 +320,14 @@ func (u *s3Upload) commit(ctx context.Context) error {
 		return nil
 	}
 	if u.buf.n > 0 {
-		if err := u.uploadPart(ctx); err != nil {
+		u.nparts++
+		etag, err := u.uploadPart(ctx, u.nparts, &u.buf)
+		if err != nil {
 			return err
 		}
+		u.parts = append(u.parts, types.CompletedPart{ETag: etag, PartNumber: aws.Int32(u.nparts)})
 	}
+	slices.SortFunc(u.parts, func(a, b types.CompletedPart) int { return int(aws.ToInt32(a.PartNumber) - aws.ToInt32(b.PartNumber)) })
 	_, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &u.st.bucket, Key: &u.key,
 		UploadId: &u.uploadID, MultipartUpload: &types.CompletedMultipartUpload{Parts: u.parts}})
 	if err != nil {
@@ -273,6 +338,7 @@ func (u *s3Upload) commit(ctx context.Context) error {
 }
 
 func (u *s3Upload) abort(ctx context.Context) error {
+	u.wg.Wait()
 	u.buf.close()
 	if u.uploadID == "" {
 		return nil

@@ -625,15 +625,12 @@ func (t *task) abort(ctx context.Context, w *tpWriter) {
 }
 
 func (t *task) Close() error {
-	if t.writers == nil {
-		return nil
+	if t.cancel != nil {
+		t.cancel() // stops part uploads in flight
 	}
 	for _, w := range t.writers {
 		t.abort(context.Background(), w)
 	}
 	t.writers = nil
-	if t.cancel != nil {
-		t.cancel()
-	}
 	return nil
 }

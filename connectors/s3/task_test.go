@@ -92,6 +92,9 @@ func TestRotation(t *testing.T) {
 		{"rotate.schedule.interval.ms wall clock", []string{KeyFlushSize, "100", KeyRotateSchedule, "60000"},
 			[]putStep{{0, 0, 0, 0}, {1, 1, 0, 10 * time.Second}, {2, 2, 0, 50 * time.Second}, {3, 3, 0, 70 * time.Second}}, 0, 200 * time.Second,
 			[]string{"0:2", "2:2"}, 4}, // boundaries at whole minutes: 22:31:00 falls between +10s and +50s
+		{"rotate.interval.ms wall clock, committed by Flush", []string{KeyFlushSize, "100", KeyRotateInterval, "1000"},
+			[]putStep{{0, 0, 0, 0}, {1, 1, 0, 500 * time.Millisecond}, {2, 2, 0, 1500 * time.Millisecond}, {3, 3, 0, 1600 * time.Millisecond}},
+			0, 3 * time.Second, []string{"0:2", "2:2"}, 4},
 		{"schema change rotates (NONE)", []string{KeyFlushSize, "100"}, seq(5, 0, 0), 2, 0,
 			[]string{"0:2"}, 2},
 		{"schema change rotates then flush.size", []string{KeyFlushSize, "2"}, seq(5, 0, 0), 1, 0,

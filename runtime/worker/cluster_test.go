@@ -91,6 +91,7 @@ func TestTwoWorkersShareAndCloseOne(t *testing.T) {
 	}
 	if _, err := w1.CreateConnector(ctx, api.CreateConnectorRequest{Name: "sink", Config: map[string]string{
 		"connector.class": collectSinkClass, "tasks.max": "2", "topics": topic,
+		"consumer.override.group.id": prefix + "-sink",
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -165,6 +166,7 @@ func TestKilledWorkerTasksTakenOver(t *testing.T) {
 	}
 	if _, err := w1.CreateConnector(ctx, api.CreateConnectorRequest{Name: "copy", Config: map[string]string{
 		"connector.class": copySinkClass, "tasks.max": "2", "topics": topic, "out.topic": out, "bootstrap": bs,
+		"consumer.override.group.id":           prefix + "-copy",
 		"consumer.override.session.timeout.ms": strconv.Itoa(int(testSessionTimeout().Milliseconds())), "consumer.override.heartbeat.interval.ms": "200",
 	}}); err != nil {
 		t.Fatal(err)

@@ -49,19 +49,20 @@ func TestSinkDeadLetterQueueAndTransforms(t *testing.T) {
 	}
 	produceRaw(t, bs, in, vals...)
 	if _, err := w.CreateConnector(ctx, api.CreateConnectorRequest{Name: "sink", Config: map[string]string{
-		"connector.class":                   collectSinkClass,
-		"topics":                            in,
-		"value.converter":                   "org.apache.kafka.connect.json.JsonConverter",
-		"value.converter.schemas.enable":    "false",
-		"errors.tolerance":                  "all",
-		"errors.log.enable":                 "true",
-		"errors.deadletterqueue.topic.name": dlq,
+		"connector.class":                                 collectSinkClass,
+		"consumer.override.group.id":                      prefix + "-sink",
+		"topics":                                          in,
+		"value.converter":                                 "org.apache.kafka.connect.json.JsonConverter",
+		"value.converter.schemas.enable":                  "false",
+		"errors.tolerance":                                "all",
+		"errors.log.enable":                               "true",
+		"errors.deadletterqueue.topic.name":               dlq,
 		"errors.deadletterqueue.topic.replication.factor": "1",
 		"errors.deadletterqueue.context.headers.enable":   "true",
-		"transforms":                   "route",
-		"transforms.route.type":        "org.apache.kafka.connect.transforms.RegexRouter",
-		"transforms.route.regex":       "(.*)",
-		"transforms.route.replacement": "routed-$1",
+		"transforms":                                      "route",
+		"transforms.route.type":                           "org.apache.kafka.connect.transforms.RegexRouter",
+		"transforms.route.regex":                          "(.*)",
+		"transforms.route.replacement":                    "routed-$1",
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +150,8 @@ func TestSinkToleranceNoneFails(t *testing.T) {
 	produceRaw(t, bs, in, `{"n":1}`, `broken`, `{"n":3}`)
 	if _, err := w.CreateConnector(ctx, api.CreateConnectorRequest{Name: "sink", Config: map[string]string{
 		"connector.class": collectSinkClass, "topics": in,
-		"value.converter": "json", "value.converter.schemas.enable": "false",
+		"consumer.override.group.id": prefix + "-sink",
+		"value.converter":            "json", "value.converter.schemas.enable": "false",
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -198,6 +200,7 @@ func TestSinkTopicsRegexAndSeek(t *testing.T) {
 	produceRaw(t, bs, prefix+"-other", "x")
 	if _, err := w.CreateConnector(ctx, api.CreateConnectorRequest{Name: "sink", Config: map[string]string{
 		"connector.class": collectSinkClass, "topics.regex": prefix + "-rx-.*", "seek.offset": "4",
+		"consumer.override.group.id": prefix + "-sink",
 	}}); err != nil {
 		t.Fatal(err)
 	}

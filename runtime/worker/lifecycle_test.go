@@ -42,6 +42,7 @@ func TestPauseResumeStopAndOffsets(t *testing.T) {
 	}
 	if _, err := w.CreateConnector(ctx, api.CreateConnectorRequest{Name: "sink", Config: map[string]string{
 		"connector.class": collectSinkClass, "tasks.max": "1", "topics": topic,
+		"consumer.override.group.id": prefix + "-sink",
 	}}); err != nil {
 		t.Fatal(err)
 	}

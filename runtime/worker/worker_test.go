@@ -63,6 +63,7 @@ func TestSourceToSinkExactlyOnce(t *testing.T) {
 	}
 	if _, err := w.CreateConnector(ctx, api.CreateConnectorRequest{Name: "sink", Config: map[string]string{
 		"connector.class": collectSinkClass, "tasks.max": "2", "topics": topic,
+		"consumer.override.group.id": prefix + "-sink",
 	}}); err != nil {
 		t.Fatal(err)
 	}

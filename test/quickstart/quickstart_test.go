@@ -358,9 +358,12 @@ func readParquet(path string) ([]map[string]any, error) {
 	return rows, nil
 }
 
-// decimal2 renders a DECIMAL(10,2) Parquet value (big-endian two's
-// complement unscaled bytes) like PostgreSQL's numeric text.
+// decimal2 renders a DECIMAL(10,2) Parquet value (a *big.Float, or
+// big-endian two's complement unscaled bytes) like PostgreSQL's numeric text.
 func decimal2(v any) string {
+	if f, ok := v.(*big.Float); ok { // parquet-go's map reader decodes DECIMAL
+		return f.Text('f', 2)
+	}
 	b, ok := v.([]byte)
 	if !ok {
 		return fmt.Sprintf("<%T %v>", v, v)

@@ -217,6 +217,8 @@ func render(t parquet.Type, v any) any {
 	case *format.DecimalType:
 		var unscaled *big.Int
 		switch x := v.(type) {
+		case *big.Float:
+			return x.Text('f', int(l.Scale))
 		case []byte:
 			unscaled = twosComplement(x)
 		case int32:

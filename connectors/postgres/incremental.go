@@ -1,0 +1,293 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/sluicehq/sluice/runtime/connect"
+)
+
+// Signal types written to / read from signal.data.collection.
+const (
+	sigExecuteSnapshot = "execute-snapshot"
+	sigWindowOpen      = "snapshot-window-open"
+	sigWindowClose     = "snapshot-window-close"
+)
+
+// incSnapshot is a running incremental snapshot (Debezium's variant of the
+// DBLog watermark algorithm). Chunks are read between an open and a close
+// watermark written to the signal table; stream events seen inside the
+// window for keys of the chunk win over the chunk's rows, and the rest of
+// the chunk is emitted when the close watermark arrives. Its state is kept
+// in memory only: a restart drops an unfinished incremental snapshot.
+type incSnapshot struct {
+	id      string
+	tables  []string // remaining schema.table names
+	cur     *table
+	lastKey []any // text values of the last key read, as parameters
+	chunkN  int
+	chunkID string
+	full    bool // the chunk was full: the table may have more rows
+	open    bool // inside the watermark window
+	buffer  map[string]*connect.Record
+	order   []string
+}
+
+const incChunkSize = 1024
+
+func keyString(k *connect.Struct) string {
+	if k == nil {
+		return ""
+	}
+	var b strings.Builder
+	for i := range k.Schema().Fields {
+		fmt.Fprintf(&b, "%v\x00", k.At(i))
+	}
+	return b.String()
+}
+
+// isSignalTable reports whether schema.table is signal.data.collection.
+func (o *options) isSignalTable(schema, table string) bool {
+	return o.signal != "" && o.signal == schema+"."+table
+}
+
+// signalRow reads id, type and data of a signal table insert.
+func signalRow(tb *table, v *connect.Struct) (id, typ, data string) {
+	get := func(name string) string {
+		if f := tb.value.Field(name); f != nil {
+			s, _ := v.At(f.Index).(string)
+			return s
+		}
+		return ""
+	}
+	return get("id"), get("type"), get("data")
+}
+
+// onSignal handles an insert into the signal table seen in the stream.
+func (s *streamer) onSignal(tb *table, v *connect.Struct, off map[string]any) error {
+	t := s.t
+	id, typ, data := signalRow(tb, v)
+	inc := s.inc
+	switch typ {
+	case sigExecuteSnapshot:
+		var req struct {
+			Collections []string `json:"data-collections"`
+			Type        string   `json:"type"`
+		}
+		if err := json.Unmarshal([]byte(data), &req); err != nil {
+			t.log.Warn("ignoring execute-snapshot signal with invalid data", "id", id, "error", err)
+			return nil
+		}
+		if req.Type != "" && !strings.EqualFold(req.Type, "incremental") {
+			t.log.Warn("ignoring execute-snapshot signal: only incremental snapshots are supported", "id", id, "type", req.Type)
+			return nil
+		}
+		if inc != nil {
+			inc.tables = append(inc.tables, req.Collections...)
+			return nil
+		}
+		s.inc = &incSnapshot{id: id, tables: req.Collections}
+		t.log.Info("incremental snapshot requested", "id", id, "tables", req.Collections)
+		return s.nextChunk()
+	case sigWindowOpen:
+		if inc != nil && id == inc.chunkID+"-open" {
+			inc.open = true
+		}
+	case sigWindowClose:
+		if inc != nil && id == inc.chunkID+"-close" {
+			inc.open = false
+			// Rows not overridden by stream events inside the window.
+			recs := make([]*connect.Record, 0, len(inc.order))
+			for _, k := range inc.order {
+				if r, ok := inc.buffer[k]; ok {
+					r.SourceOffset = off
+					recs = append(recs, r)
+				}
+			}
+			s.flushPending()
+			s.batch = append(s.batch, recs...)
+			if !inc.full {
+				inc.cur = nil
+			}
+			return s.nextChunk()
+		}
+	}
+	return nil
+}
+
+// inWindow removes keys changed by the stream from the open chunk.
+func (s *streamer) inWindow(tb *table, keys ...*connect.Struct) {
+	inc := s.inc
+	if inc == nil || !inc.open || inc.cur == nil || inc.cur.id != tb.id {
+		return
+	}
+	for _, k := range keys {
+		if k != nil {
+			delete(inc.buffer, keyString(k))
+		}
+	}
+}
+
+// nextChunk reads the next chunk between two watermarks, moving to the
+// next table when the current one is done.
+func (s *streamer) nextChunk() error {
+	t := s.t
+	inc := s.inc
+	ctx, cancel := context.WithTimeout(t.ctx, defaultQueryTimeout)
+	defer cancel()
+	for {
+		if inc.cur == nil {
+			if len(inc.tables) == 0 {
+				t.log.Info("incremental snapshot completed", "id", inc.id)
+				s.inc = nil
+				return nil
+			}
+			name := inc.tables[0]
+			inc.tables = inc.tables[1:]
+			tb, err := t.incTable(ctx, name)
+			if err != nil {
+				t.log.Warn("incremental snapshot skips table", "table", name, "error", err)
+				continue
+			}
+			inc.cur, inc.lastKey = tb, nil
+		}
+		inc.chunkN++
+		inc.chunkID = inc.id + "-" + strconv.Itoa(inc.chunkN)
+		if err := t.writeSignal(ctx, inc.chunkID+"-open", sigWindowOpen); err != nil {
+			return err
+		}
+		n, err := t.readIncChunk(ctx, inc)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			inc.cur = nil
+			continue
+		}
+		return t.writeSignal(ctx, inc.chunkID+"-close", sigWindowClose)
+	}
+}
+
+func (t *Task) writeSignal(ctx context.Context, id, typ string) error {
+	parts := strings.SplitN(t.o.signal, ".", 2)
+	q := "INSERT INTO " + quoteIdent(parts[0]) + "." + quoteIdent(parts[1]) + " (id, type, data) VALUES ($1, $2, NULL)"
+	t.cat.mu.Lock()
+	defer t.cat.mu.Unlock()
+	if _, err := t.cat.conn.Exec(ctx, q, id, typ); err != nil {
+		return fmt.Errorf("postgres: write %s watermark to %s: %w", typ, t.o.signal, err)
+	}
+	return nil
+}
+
+// incTable resolves a captured table with a key by schema.table.
+func (t *Task) incTable(ctx context.Context, name string) (*table, error) {
+	parts := strings.SplitN(name, ".", 2)
+	if len(parts) != 2 {
+		return nil, fmt.Errorf("data collection %q is not <schema>.<table>", name)
+	}
+	if !t.o.captured(parts[0], parts[1]) {
+		return nil, fmt.Errorf("table %s is not captured", name)
+	}
+	var oid uint32
+	t.cat.mu.Lock()
+	err := t.cat.conn.QueryRow(ctx, `SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`, parts[0], parts[1]).Scan(&oid)
+	t.cat.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("look up %s: %w", name, err)
+	}
+	m, err := t.cat.tableMeta(ctx, oid)
+	if err != nil {
+		return nil, err
+	}
+	tb, err := t.buildTable(m, nil)
+	if err != nil {
+		return nil, err
+	}
+	if tb.key == nil {
+		return nil, fmt.Errorf("table %s has no primary key (or message.key.columns)", name)
+	}
+	return tb, nil
+}
+
+// readIncChunk selects the next rows after the last key, ordered by key.
+func (t *Task) readIncChunk(ctx context.Context, inc *incSnapshot) (int, error) {
+	tb := inc.cur
+	cols := make([]string, len(tb.cols))
+	for i, c := range tb.cols {
+		cols[i] = quoteIdent(c.name)
+	}
+	keys := make([]string, len(tb.keyIdx))
+	params := make([]string, len(tb.keyIdx))
+	for i, idx := range tb.keyIdx {
+		keys[i] = quoteIdent(tb.cols[idx].name)
+		params[i] = "$" + strconv.Itoa(i+1)
+	}
+	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + quoteIdent(tb.meta.schema) + "." + quoteIdent(tb.meta.name)
+	if inc.lastKey != nil {
+		q += " WHERE (" + strings.Join(keys, ", ") + ") > (" + strings.Join(params, ", ") + ")"
+	}
+	q += " ORDER BY " + strings.Join(keys, ", ") + " LIMIT " + strconv.Itoa(incChunkSize)
+	args := inc.lastKey
+	t.cat.mu.Lock()
+	// Simple protocol: text results for the text converters, and the last
+	// key's text values coerced by the server to the key column types.
+	rows, err := t.cat.conn.Query(ctx, q, append([]any{pgx.QueryExecModeSimpleProtocol}, args...)...)
+	if err != nil {
+		t.cat.mu.Unlock()
+		return 0, fmt.Errorf("postgres: incremental snapshot chunk of %s: %w", tb.id, err)
+	}
+	inc.buffer = map[string]*connect.Record{}
+	inc.order = inc.order[:0]
+	n := 0
+	var last [][]byte
+	for rows.Next() {
+		raw := rows.RawValues()
+		vals := make([][]byte, len(raw))
+		for i, v := range raw {
+			if v != nil {
+				vals[i] = append([]byte{}, v...)
+			}
+		}
+		after := t.makeValue(&table{byRelPos: identity(len(tb.cols)), cols: tb.cols, value: tb.value, id: tb.id}, len(vals), func(pos int) (byte, []byte) {
+			if vals[pos] == nil {
+				return 'n', nil
+			}
+			return 't', vals[pos]
+		}, nil)
+		key := tb.keyOf(after)
+		si := &srcInfo{ts: t.now(), snapshot: snapIncremental, schema: tb.meta.schema, table: tb.meta.name}
+		r := t.changeRecord(tb, "r", key, nil, after, si, nil, nil)
+		ks := keyString(key)
+		if _, dup := inc.buffer[ks]; !dup {
+			inc.order = append(inc.order, ks)
+		}
+		inc.buffer[ks] = r
+		last = vals
+		n++
+	}
+	rows.Close()
+	t.cat.mu.Unlock()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("postgres: incremental snapshot chunk of %s: %w", tb.id, err)
+	}
+	inc.full = n == incChunkSize
+	if last != nil {
+		inc.lastKey = make([]any, len(tb.keyIdx))
+		for i, idx := range tb.keyIdx {
+			inc.lastKey[i] = string(last[idx])
+		}
+	}
+	return n, nil
+}
+
+func identity(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
