@@ -41,8 +41,9 @@ bench-pg: setup
 bench-s3: setup
 	scripts/bench-s3
 
-demo:
-	@echo "make demo arrives with issue #7 (CDC into a data lake quick start)"; exit 2
+# The quick start: Postgres CDC into Parquet files (examples/cdc-to-datalake).
+demo: build
+	scripts/demo
 
 clean:
 	rm -rf bin

@@ -20,7 +20,7 @@ func supportedAPIs() []apiRange {
 	return []apiRange{
 		{0, 0, 11}, // Produce
 		{1, 4, 13}, // Fetch
-		{2, 0, 6},  // ListOffsets
+		{2, 0, 7},  // ListOffsets
 		{3, 0, 12}, // Metadata
 		{8, 0, 8},  // OffsetCommit
 		{9, 0, 8},  // OffsetFetch

@@ -82,6 +82,7 @@ type options struct {
 	topicDefaults     blog.Config
 	cleanInterval     time.Duration
 	maxFrame          int32
+	idleTimeout       time.Duration
 }
 
 // WithDataDir sets the directory holding topic metadata and partition logs.
@@ -129,6 +130,10 @@ func WithCleanInterval(d time.Duration) Option { return func(o *options) { o.cle
 // 100 MiB); larger frames close the connection.
 func WithMaxRequestSize(n int32) Option { return func(o *options) { o.maxFrame = n } }
 
+// WithIdleTimeout closes connections that send nothing for d
+// (connections.max.idle.ms, default 10 minutes; 0 disables).
+func WithIdleTimeout(d time.Duration) Option { return func(o *options) { o.idleTimeout = d } }
+
 // Broker is a single-node Kafka-protocol broker.
 type Broker struct {
 	opts   options
@@ -169,6 +174,7 @@ func New(opts ...Option) (*Broker, error) {
 		topicDefaults:     blog.DefaultConfig(),
 		cleanInterval:     30 * time.Second,
 		maxFrame:          100 << 20,
+		idleTimeout:       10 * time.Minute,
 	}
 	for _, opt := range opts {
 		opt(&o)

@@ -516,13 +516,52 @@ func TestTopicAdminAndConfigs(t *testing.T) {
 	if rs, _ := adm.UpdatePartitions(ctx, 2, "small"); !errors.Is(rs["small"].Err, kerr.InvalidPartitions) {
 		t.Fatalf("shrink partitions: %+v", rs)
 	}
-	produceKgo(t, addr, "small", 0, 1000, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	ends, err := adm.ListEndOffsets(ctx, "small")
-	if err != nil {
-		t.Fatal(err)
+	listOffset := func(p int32, ts int64) int64 {
+		req := kmsg.NewPtrListOffsetsRequest()
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = "small"
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp = p, ts
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := resp.Topics[0].Partitions[0].ErrorCode; c != 0 {
+			t.Fatalf("ListOffsets small[%d] at %d: code %d", p, ts, c)
+		}
+		return resp.Topics[0].Partitions[0].Offset
 	}
-	if o, _ := ends.Lookup("small", 0); o.Offset != 1002 {
-		t.Fatalf("end offset of small[0] = %d, want 1002", o.Offset)
+	endOf := func(p int32) int64 { return listOffset(p, -1) }
+	before := endOf(0)
+	produceKgo(t, addr, "small", 0, 1000, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if got := endOf(0); got != before+1000 {
+		t.Fatalf("end offset of small[0] = %d, want %d", got, before+1000)
+	}
+	if got := listOffset(0, 0); got != 0 {
+		t.Fatalf("offset for timestamp 0 = %d, want 0", got)
+	}
+	if got := listOffset(0, time.Now().Add(time.Hour).UnixMilli()); got != -1 {
+		t.Fatalf("offset for a future timestamp = %d, want -1", got)
+	}
+	if got := listOffset(0, -2); got != 0 {
+		t.Fatalf("earliest = %d, want 0", got)
+	}
+
+	// Max timestamp (-3): the record with the largest timestamp wins even
+	// when it is not the last one.
+	tcl := newClient(t, addr, kgo.DefaultProduceTopic("small"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	future := time.Now().Add(time.Hour)
+	for i, ts := range []time.Time{future.Add(-time.Minute), future, future.Add(-2 * time.Minute)} {
+		r := &kgo.Record{Partition: 1, Value: []byte(strconv.Itoa(i)), Timestamp: ts}
+		if err := tcl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	end1 := endOf(1)
+	if got := listOffset(1, -3); got != end1-2 {
+		t.Fatalf("max-timestamp offset = %d, want %d", got, end1-2)
 	}
 	ro := kadm.Offsets{}
 	ro.Add(kadm.Offset{Topic: "small", Partition: 0, At: 500})
@@ -533,16 +572,20 @@ func TestTopicAdminAndConfigs(t *testing.T) {
 	if o, _ := starts.Lookup("small", 0); o.Offset != 500 {
 		t.Fatalf("start offset after DeleteRecords = %d, want 500", o.Offset)
 	}
-	if rs, err := adm.DeleteTopics(ctx, "small"); err != nil || rs["small"].Err != nil {
-		t.Fatalf("delete topic: %v %+v", err, rs)
-	}
-	md, err := adm.Metadata(ctx, "small")
+	dirs, err := adm.DescribeAllLogDirs(ctx, kadm.TopicsSet{"small": {0: {}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !errors.Is(md.Topics["small"].Err, kerr.UnknownTopicOrPartition) && md.Topics["small"].Err != nil {
-		// Auto-create on metadata is off for kadm; the topic must be gone.
-		t.Fatalf("metadata after delete: %+v", md.Topics["small"])
+	var dirSize int64
+	dirs.Each(func(d kadm.DescribedLogDir) { dirSize += d.Size() })
+	if dirSize <= 0 {
+		t.Fatalf("DescribeLogDirs reports %d bytes for small[0]", dirSize)
+	}
+	if rs, err := adm.DeleteTopics(ctx, "small"); err != nil || rs["small"].Err != nil {
+		t.Fatalf("delete topic: %v %+v", err, rs)
+	}
+	if md := rawMetadata(t, cl, "small"); md.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("metadata after delete: %+v", md)
 	}
 }
 
@@ -601,8 +644,35 @@ func TestIdempotentDuplicateAnswersOriginalOffset(t *testing.T) {
 	}
 }
 
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 func TestBadFramesCloseOnlyThatConnection(t *testing.T) {
-	addr := testenv.StartBroker(t)
+	logs := &syncBuffer{}
+	addr := testenv.StartBroker(t, broker.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	wantLog := map[string]string{
+		"oversize":        "exceeds the limit",
+		"negative size":   "below the 8-byte",
+		"unknown api key": "unsupported api key 9999",
+		"bad version":     "unsupported version 99 of Metadata",
+		"truncated body":  "malformed body",
+		"garbage header":  "client id length",
+	}
 	frames := map[string][]byte{
 		"oversize":        binary.BigEndian.AppendUint32(nil, 200<<20),
 		"negative size":   binary.BigEndian.AppendUint32(nil, 0xffffffff),
@@ -627,6 +697,13 @@ func TestBadFramesCloseOnlyThatConnection(t *testing.T) {
 			} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
 				t.Fatalf("connection not closed after %s", name)
 			}
+			deadline := time.Now().Add(2 * time.Second)
+			for !strings.Contains(logs.String(), wantLog[name]) {
+				if time.Now().After(deadline) {
+					t.Fatalf("no log line containing %q; logs:\n%s", wantLog[name], logs.String())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
 		})
 	}
 	// The broker still serves.
@@ -645,3 +722,253 @@ func frame(key, version int16, body []byte) []byte {
 }
 
 func crc32c(b []byte) uint32 { return crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)) }
+
+func TestFetchLongPollWakesOnAppend(t *testing.T) {
+	addr := testenv.StartBroker(t)
+	createTopic(t, addr, "poll", 1, nil)
+	cl := newClient(t, addr)
+	req := kmsg.NewPtrFetchRequest()
+	req.Version = 12
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 10000, 1, 1<<20
+	req.SessionEpoch = -1
+	tds, err := kadm.NewClient(cl).ListTopics(context.Background(), "poll")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = "poll"
+	ft.TopicID = tds["poll"].ID // kgo sends v13, which addresses topics by id
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes = 1 << 20
+	ft.Partitions = append(ft.Partitions, fp)
+	req.Topics = append(req.Topics, ft)
+
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		produceKgo(t, addr, "poll", 0, 1)
+	}()
+	start := time.Now()
+	resp, err := req.RequestWith(context.Background(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	p := resp.Topics[0].Partitions[0]
+	if p.ErrorCode != 0 || len(p.RecordBatches) == 0 || p.HighWatermark != 1 {
+		t.Fatalf("fetch: code %d, %d bytes, hw %d", p.ErrorCode, len(p.RecordBatches), p.HighWatermark)
+	}
+	if took < 250*time.Millisecond || took > 5*time.Second {
+		t.Fatalf("long poll returned after %v; want it to wait for the append (~300ms), not the 10s MaxWait", took)
+	}
+	if resp.SessionID != 0 {
+		t.Fatalf("session id %d, want 0 (sessionless)", resp.SessionID)
+	}
+
+	// With nothing to read, the request waits MaxWait and returns empty.
+	req.MaxWaitMillis = 200
+	req.Topics[0].Partitions[0].FetchOffset = 1
+	start = time.Now()
+	resp, err = req.RequestWith(context.Background(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 150*time.Millisecond {
+		t.Fatalf("empty fetch returned after %v, before MaxWait", took)
+	}
+	if p := resp.Topics[0].Partitions[0]; p.ErrorCode != 0 || len(p.RecordBatches) != 0 {
+		t.Fatalf("empty fetch: code %d, %d bytes", p.ErrorCode, len(p.RecordBatches))
+	}
+	// Past the end: OFFSET_OUT_OF_RANGE.
+	req.Topics[0].Partitions[0].FetchOffset = 5
+	resp, err = req.RequestWith(context.Background(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := resp.Topics[0].Partitions[0].ErrorCode; c != kerr.OffsetOutOfRange.Code {
+		t.Fatalf("fetch past end: code %d, want OFFSET_OUT_OF_RANGE", c)
+	}
+}
+
+func TestFindCoordinatorAndCluster(t *testing.T) {
+	addr := testenv.StartBroker(t, broker.WithNodeID(7))
+	cl := newClient(t, addr)
+	ctx := context.Background()
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	req.CoordinatorKeys = []string{"g1", "g2"}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Coordinators) != 2 || resp.Coordinators[0].NodeID != 7 || resp.Coordinators[1].ErrorCode != 0 {
+		t.Fatalf("group coordinators: %+v", resp.Coordinators)
+	}
+	req.CoordinatorType = 1
+	resp, err = req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Coordinators[0].ErrorCode == 0 {
+		t.Fatalf("transaction coordinator lookup succeeded; transactions are not supported")
+	}
+	dreq := kmsg.NewPtrDescribeClusterRequest()
+	dc, err := dreq.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dc.ErrorCode != 0 || dc.ControllerID != 7 || len(dc.Brokers) != 1 || dc.Brokers[0].NodeID != 7 || dc.ClusterID == "" {
+		t.Fatalf("describe cluster: %+v", dc)
+	}
+	av, err := kadm.NewClient(cl).ApiVersions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range av {
+		if min, _, ok := v.KeyVersions(0); !ok || min != 0 {
+			t.Fatalf("Produce must be advertised from v0 (min %d, ok %v)", min, ok)
+		}
+	}
+}
+
+func TestFlushPoliciesPersistAcrossCleanRestart(t *testing.T) {
+	for _, fp := range []string{"durable", "interval:20ms", "none"} {
+		t.Run(fp, func(t *testing.T) {
+			p, err := broker.ParseFlushPolicy(fp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			b := startAt(t, dir, broker.WithFlushPolicy(p))
+			createTopic(t, b.Addr(), "fp", 2, nil)
+			produceKgo(t, b.Addr(), "fp", 0, 3000)
+			if err := b.Close(); err != nil {
+				t.Fatal(err)
+			}
+			b = startAt(t, dir, broker.WithFlushPolicy(p))
+			defer b.Close()
+			consumeKgo(t, b.Addr(), "fp", 0, 3000)
+		})
+	}
+}
+
+func TestAutoCreateAndRecreate(t *testing.T) {
+	ctx := context.Background()
+	t.Run("auto-create on", func(t *testing.T) {
+		addr := testenv.StartBroker(t, broker.WithDefaultPartitions(3))
+		cl := newClient(t, addr, kgo.AllowAutoTopicCreation())
+		req := kmsg.NewPtrMetadataRequest()
+		mt := kmsg.NewMetadataRequestTopic()
+		mt.Topic = kmsg.StringPtr("auto")
+		req.Topics = append(req.Topics, mt)
+		req.AllowAutoTopicCreation = true
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tp := resp.Topics[0]; tp.ErrorCode != 0 || len(tp.Partitions) != 3 || tp.TopicID == ([16]byte{}) {
+			t.Fatalf("auto-created topic: %+v", tp)
+		}
+		// Invalid names are refused, not created.
+		mt.Topic = kmsg.StringPtr("bad/name")
+		req.Topics[0] = mt
+		resp, err = req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := resp.Topics[0].ErrorCode; c != kerr.InvalidTopicException.Code {
+			t.Fatalf("bad name: code %d", c)
+		}
+
+		// Delete and re-create: new id, no old data.
+		adm := kadm.NewClient(cl)
+		produceKgo(t, addr, "auto", 0, 100)
+		before := rawMetadata(t, cl, "auto")
+		if rs, err := adm.DeleteTopics(ctx, "auto"); err != nil || rs["auto"].Err != nil {
+			t.Fatalf("delete: %v %+v", err, rs)
+		}
+		createTopic(t, addr, "auto", 1, nil)
+		after := rawMetadata(t, cl, "auto")
+		if before.TopicID == after.TopicID || len(after.Partitions) != 1 {
+			t.Fatalf("re-created topic: before %+v after %+v", before, after)
+		}
+		ends, _ := adm.ListEndOffsets(ctx, "auto")
+		if o, _ := ends.Lookup("auto", 0); o.Offset != 0 {
+			t.Fatalf("re-created topic has end offset %d, want 0", o.Offset)
+		}
+	})
+	t.Run("auto-create off", func(t *testing.T) {
+		addr := testenv.StartBroker(t, broker.WithAutoCreateTopics(false))
+		cl := newClient(t, addr)
+		req := kmsg.NewPtrMetadataRequest()
+		mt := kmsg.NewMetadataRequestTopic()
+		mt.Topic = kmsg.StringPtr("nope")
+		req.Topics = append(req.Topics, mt)
+		req.AllowAutoTopicCreation = true
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := resp.Topics[0].ErrorCode; c != kerr.UnknownTopicOrPartition.Code {
+			t.Fatalf("auto-create disabled: code %d", c)
+		}
+	})
+}
+
+// rawMetadata asks the broker directly (kadm answers from kgo's metadata
+// cache).
+func rawMetadata(t testing.TB, cl *kgo.Client, topic string) kmsg.MetadataResponseTopic {
+	t.Helper()
+	req := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, mt)
+	resp, err := req.RequestWith(context.Background(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Topics[0]
+}
+
+func TestBackgroundCleanerAppliesRetention(t *testing.T) {
+	addr := testenv.StartBroker(t, broker.WithCleanInterval(50*time.Millisecond))
+	createTopic(t, addr, "ret", 1, map[string]*string{
+		"segment.bytes":   kmsg.StringPtr("4096"),
+		"retention.bytes": kmsg.StringPtr("8192"),
+	})
+	produceKgo(t, addr, "ret", 0, 500, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0), kgo.MaxBufferedRecords(1))
+	cl := newClient(t, addr)
+	adm := kadm.NewClient(cl)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		starts, err := adm.ListStartOffsets(context.Background(), "ret")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o, _ := starts.Lookup("ret", 0); o.Offset > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("retention.bytes never advanced the log start offset")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestMissingMetadataRefusesToStart(t *testing.T) {
+	dir := t.TempDir()
+	b := startAt(t, dir)
+	createTopic(t, b.Addr(), "keep", 1, nil)
+	produceKgo(t, b.Addr(), "keep", 0, 10)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(dir + "/meta.json"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := broker.New(broker.WithDataDir(dir), broker.WithListen("127.0.0.1:0"), broker.WithLogger(quietLogger()))
+	if err == nil || !strings.Contains(err.Error(), "refusing to start") {
+		t.Fatalf("New without meta.json: %v, want a refusal", err)
+	}
+	if ents, _ := os.ReadDir(dir + "/logs"); len(ents) < 2 {
+		t.Fatalf("partition directories were removed: %d left", len(ents))
+	}
+}

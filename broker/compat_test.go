@@ -327,3 +327,44 @@ func TestKafkajsProduceConsumeCodecs(t *testing.T) {
 		})
 	}
 }
+
+// TestKcatConsumerGroup runs librdkafka's balanced consumer (kcat -G)
+// against the broker's group coordinator and checks its committed offsets.
+func TestKcatConsumerGroup(t *testing.T) {
+	kcat := testenv.Kcat(t)
+	addr := testenv.StartBroker(t)
+	const topic, n = "kcat-group", 10000
+	createTopic(t, addr, topic, 3, nil)
+	produceKgo(t, addr, topic, 0, n)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, kcat, "-b", addr, "-G", "kcat-grp", "-o", "beginning", "-e", "-q",
+		"-X", "enable.auto.commit=true", "-X", "auto.commit.interval.ms=100", "-f", "%k\t%s\n", topic)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kcat -G: %v\n%s", err, stderr.String())
+	}
+	seen := make([]bool, n)
+	got := 0
+	for _, line := range bytes.Split(bytes.TrimSuffix(out, []byte("\n")), []byte("\n")) {
+		k, v, _ := bytes.Cut(line, []byte("\t"))
+		checkRecord(t, k, v, nil, 0, seen)
+		got++
+	}
+	if got != n {
+		t.Fatalf("kcat -G consumed %d records, want %d", got, n)
+	}
+	adm := kadm.NewClient(newClient(t, addr))
+	offs, err := adm.FetchOffsets(context.Background(), "kcat-grp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var committed int64
+	offs.Each(func(o kadm.OffsetResponse) { committed += o.At })
+	if committed != n {
+		t.Fatalf("kcat committed offsets sum to %d, want %d", committed, n)
+	}
+}

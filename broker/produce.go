@@ -130,21 +130,25 @@ func (b *Broker) appendRecords(p *partition, set topicSettings, records []byte, 
 		}
 		entries = [][]byte{batch}
 	}
-	last := int64(-1)
+	// Validate every batch before appending any, so a bad request leaves
+	// the log untouched.
 	for i, batch := range entries {
 		bi, err := checkBatch(batch)
 		if err != nil {
-			return last, kafkaErr(kerr.CorruptMessage, "batch %d: %v", i, err)
+			return -1, kafkaErr(kerr.CorruptMessage, "batch %d: %v", i, err)
 		}
 		if int64(len(batch)) > int64(set.maxMessageBytes) {
-			return last, kafkaErr(kerr.MessageTooLarge, "batch %d is %d bytes, topic %q max.message.bytes is %d", i, len(batch), p.topic, set.maxMessageBytes)
+			return -1, kafkaErr(kerr.MessageTooLarge, "batch %d is %d bytes, topic %q max.message.bytes is %d", i, len(batch), p.topic, set.maxMessageBytes)
 		}
 		if bi.attributes&(attrTransactional|attrControl) != 0 {
-			return last, kafkaErr(kerr.InvalidRecord, "batch %d is transactional or a control batch; transactions are not supported", i)
+			return -1, kafkaErr(kerr.InvalidRecord, "batch %d is transactional or a control batch; transactions are not supported", i)
 		}
 		if bi.numRecords == 0 {
-			return last, kafkaErr(kerr.CorruptMessage, "batch %d has no records", i)
+			return -1, kafkaErr(kerr.CorruptMessage, "batch %d has no records", i)
 		}
+	}
+	last := int64(-1)
+	for i, batch := range entries {
 		res, err := p.log.Append(batch, blog.AppendOptions{LogAppendTime: set.logAppendTime, Now: now})
 		var dup *blog.DuplicateError
 		switch {

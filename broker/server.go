@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -103,6 +104,9 @@ func (b *Broker) serveConn(c net.Conn) {
 		}()
 		br := bufio.NewReaderSize(c, 64<<10)
 		for {
+			if b.opts.idleTimeout > 0 {
+				_ = c.SetReadDeadline(time.Now().Add(b.opts.idleTimeout))
+			}
 			frame, err := readFrame(br, b.opts.maxFrame)
 			if err != nil {
 				if !errors.Is(err, io.EOF) && ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
@@ -264,6 +268,17 @@ func skipTags(b []byte) ([]byte, error) {
 
 // encodeResponse appends the size-prefixed response frame.
 func encodeResponse(dst []byte, r *request, resp kmsg.Response) []byte {
+	if fr, ok := resp.(*kmsg.FetchResponse); ok {
+		// Size the buffer once instead of growing it by doubling.
+		n := 64
+		for i := range fr.Topics {
+			n += 64 + len(fr.Topics[i].Topic)
+			for j := range fr.Topics[i].Partitions {
+				n += 64 + len(fr.Topics[i].Partitions[j].RecordBatches)
+			}
+		}
+		dst = slices.Grow(dst, n)
+	}
 	dst = append(dst, 0, 0, 0, 0)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(r.corr))
 	// ApiVersions responses always use header v0.

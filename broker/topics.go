@@ -119,6 +119,13 @@ func (b *Broker) loadMeta() error {
 	raw, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
+		// A fresh data dir. If partition directories exist without the
+		// metadata naming them, refuse to start rather than treat them as
+		// strays and delete them.
+		if ents, _ := os.ReadDir(filepath.Join(b.opts.dataDir, "logs")); len(ents) > 0 {
+			return fmt.Errorf("broker: %s is missing but %s holds %d partition directories; refusing to start (restore %s or empty the directory)",
+				path, filepath.Join(b.opts.dataDir, "logs"), len(ents), metaFileName)
+		}
 		b.meta = metaState{Version: 1, ClusterID: uuidString(newTopicID())}
 	case err != nil:
 		return fmt.Errorf("broker: read %s: %w", path, err)
@@ -143,6 +150,9 @@ func (b *Broker) loadMeta() error {
 		for p := int32(0); p < mt.Partitions; p++ {
 			l, err := blog.Open(b.partDir(id, p), set.log, blog.WithLogger(b.log.With("topic", mt.Name, "partition", p)))
 			if err != nil {
+				for _, pp := range t.parts {
+					pp.log.Close()
+				}
 				return fmt.Errorf("broker: open %s-%d: %w", mt.Name, p, err)
 			}
 			t.parts = append(t.parts, &partition{topic: mt.Name, index: p, log: l})

@@ -21,6 +21,7 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	flush := fs.String("flush", "durable", "fsync policy: durable (acks=-1 waits for a group-committed fsync), interval:<duration> or none")
 	delay := fs.Duration("group-initial-rebalance-delay", 3*time.Second, "group.initial.rebalance.delay.ms: how long a new group's first rebalance waits for more members")
 	clean := fs.Duration("clean-interval", 30*time.Second, "how often retention and compaction run")
+	idle := fs.Duration("idle-timeout", 10*time.Minute, "close connections idle this long (connections.max.idle.ms; 0 disables)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -53,6 +54,7 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		broker.WithFlushPolicy(fp),
 		broker.WithGroupInitialRebalanceDelay(*delay),
 		broker.WithCleanInterval(*clean),
+		broker.WithIdleTimeout(*idle),
 		broker.WithLogger(logger),
 	)
 	if err != nil {

@@ -85,7 +85,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("starting worker: %w", err)
 	}
 	defer w.Close()
-	fmt.Fprintf(stdout, "sluice worker %s joined group %s; REST API on %s\n", w.ID(), cfg.GroupID, listen)
+	fmt.Fprintf(stdout, "sluice worker %s started in group %s; REST API on %s\n", w.ID(), cfg.GroupID, listen)
 	return serveWorkerREST(ctx, w, listen, log)
 }
 

@@ -46,7 +46,7 @@ func TestBenchCDC(t *testing.T) {
 	e.exec(t, `CREATE TABLE bench (id bigint PRIMARY KEY, a int NOT NULL, b text, c timestamptz, d numeric(12,2), e boolean)`)
 	e.exec(t, `CREATE PUBLICATION dbz_publication FOR ALL TABLES`)
 	for i := 0; i < reps; i++ {
-		for _, s := range []string{"recv", "task", "kafka"} {
+		for _, s := range []string{"recv", "task", "kafka", "kafkans"} {
 			e.exec(t, fmt.Sprintf(`SELECT pg_create_logical_replication_slot('%s%d', 'pgoutput')`, s, i))
 		}
 	}
@@ -73,6 +73,8 @@ func TestBenchCDC(t *testing.T) {
 	defer cl.Close()
 	kc, _ := convert.NewJSON(map[string]string{"schemas.enable": "true"}, true)
 	vc, _ := convert.NewJSON(map[string]string{"schemas.enable": "true"}, false)
+	kcNS, _ := convert.NewJSON(map[string]string{"schemas.enable": "false"}, true)
+	vcNS, _ := convert.NewJSON(map[string]string{"schemas.enable": "false"}, false)
 	results := map[string][]float64{}
 	var order []string
 	add := func(what string, n int, d time.Duration) {
@@ -102,35 +104,44 @@ func TestBenchCDC(t *testing.T) {
 		add("sluice task Poll (records built, not serialized)", n, time.Since(start))
 		task.Close()
 
-		// The task into the broker through the JsonConverter.
-		var produced, failed atomic.Int64
-		cfg = e.config(KeySlotName, fmt.Sprintf("kafka%d", i), KeySnapshotMode, "no_data", KeyPublicationAuto, "disabled")
-		e.offs = &memOffsets{}
-		start = time.Now()
-		task = e.open(t, cfg)
-		n = drain(t, task, rows, func(recs []*connect.Record) {
-			for _, r := range recs {
-				k, err1 := kc.FromConnect(r.Topic, r.KeySchema, r.Key)
-				v, err2 := vc.FromConnect(r.Topic, r.ValueSchema, r.Value)
-				if err1 != nil || err2 != nil {
-					t.Fatalf("convert: %v %v", err1, err2)
-				}
-				cl.Produce(context.Background(), &kgo.Record{Topic: r.Topic, Key: k, Value: v}, func(_ *kgo.Record, err error) {
-					if err != nil {
-						failed.Add(1)
-					} else {
-						produced.Add(1)
+		// The task into the broker through the JsonConverter, with and
+		// without embedded schemas.
+		for _, v := range []struct {
+			slot, what string
+			kc, vc     *convert.JSON
+		}{
+			{"kafka", "sluice task -> JsonConverter (schemas) -> broker (acks=all)", kc, vc},
+			{"kafkans", "sluice task -> JsonConverter (no schemas) -> broker (acks=all)", kcNS, vcNS},
+		} {
+			var produced, failed atomic.Int64
+			cfg := e.config(KeySlotName, fmt.Sprintf("%s%d", v.slot, i), KeySnapshotMode, "no_data", KeyPublicationAuto, "disabled")
+			e.offs = &memOffsets{}
+			start := time.Now()
+			task := e.open(t, cfg)
+			n := drain(t, task, rows, func(recs []*connect.Record) {
+				for _, r := range recs {
+					k, err1 := v.kc.FromConnect(r.Topic, r.KeySchema, r.Key)
+					val, err2 := v.vc.FromConnect(r.Topic, r.ValueSchema, r.Value)
+					if err1 != nil || err2 != nil {
+						t.Fatalf("convert: %v %v", err1, err2)
 					}
-				})
+					cl.Produce(context.Background(), &kgo.Record{Topic: r.Topic, Key: k, Value: val}, func(_ *kgo.Record, err error) {
+						if err != nil {
+							failed.Add(1)
+						} else {
+							produced.Add(1)
+						}
+					})
+				}
+			})
+			if err := cl.Flush(context.Background()); err != nil {
+				t.Fatal(err)
 			}
-		})
-		if err := cl.Flush(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		add("sluice task -> JsonConverter -> broker (acks=all)", n, time.Since(start))
-		task.Close()
-		if failed.Load() > 0 || produced.Load() < int64(rows) {
-			t.Fatalf("produced %d, failed %d", produced.Load(), failed.Load())
+			add(v.what, n, time.Since(start))
+			task.Close()
+			if failed.Load() > 0 || produced.Load() < int64(rows) {
+				t.Fatalf("produced %d, failed %d", produced.Load(), failed.Load())
+			}
 		}
 
 		// Snapshots.

@@ -35,6 +35,47 @@ type incSnapshot struct {
 	open    bool // inside the watermark window
 	buffer  map[string]*connect.Record
 	order   []string
+	vis     pgSnapshot // snapshot the chunk was read in
+}
+
+// pgSnapshot is a pg_current_snapshot() value.
+type pgSnapshot struct {
+	xmin, xmax uint64
+	xip        map[uint64]bool
+}
+
+func parseSnapshot(s string) (pgSnapshot, error) {
+	parts := strings.Split(s, ":")
+	if len(parts) != 3 {
+		return pgSnapshot{}, fmt.Errorf("postgres: unexpected snapshot %q", s)
+	}
+	var p pgSnapshot
+	var err1, err2 error
+	p.xmin, err1 = strconv.ParseUint(parts[0], 10, 64)
+	p.xmax, err2 = strconv.ParseUint(parts[1], 10, 64)
+	if err1 != nil || err2 != nil {
+		return pgSnapshot{}, fmt.Errorf("postgres: unexpected snapshot %q", s)
+	}
+	p.xip = map[uint64]bool{}
+	for _, x := range connect.SplitList(parts[2]) {
+		n, err := strconv.ParseUint(x, 10, 64)
+		if err != nil {
+			return pgSnapshot{}, fmt.Errorf("postgres: unexpected snapshot %q", s)
+		}
+		p.xip[n] = true
+	}
+	return p, nil
+}
+
+// visible reports whether a transaction's effects are in the snapshot.
+func (p pgSnapshot) visible(xid32 uint32) bool {
+	x := p.xmin&^0xffffffff | uint64(xid32)
+	if x > p.xmin+(1<<31) && x >= 1<<32 {
+		x -= 1 << 32
+	} else if x+(1<<31) < p.xmin {
+		x += 1 << 32
+	}
+	return x < p.xmin || x < p.xmax && !p.xip[x]
 }
 
 const incChunkSize = 1024
@@ -110,6 +151,7 @@ func (s *streamer) onSignal(tb *table, v *connect.Struct, off map[string]any) er
 			}
 			s.flushPending()
 			s.batch = append(s.batch, recs...)
+			inc.buffer = nil
 			if !inc.full {
 				inc.cur = nil
 			}
@@ -122,7 +164,7 @@ func (s *streamer) onSignal(tb *table, v *connect.Struct, off map[string]any) er
 // inWindow removes keys changed by the stream from the open chunk.
 func (s *streamer) inWindow(tb *table, keys ...*connect.Struct) {
 	inc := s.inc
-	if inc == nil || !inc.open || inc.cur == nil || inc.cur.id != tb.id {
+	if inc == nil || inc.buffer == nil || inc.cur == nil || inc.cur.id != tb.id || inc.vis.visible(s.xid) {
 		return
 	}
 	for _, k := range keys {
@@ -233,9 +275,29 @@ func (t *Task) readIncChunk(ctx context.Context, inc *incSnapshot) (int, error) 
 	q += " ORDER BY " + strings.Join(keys, ", ") + " LIMIT " + strconv.Itoa(incChunkSize)
 	args := inc.lastKey
 	t.cat.mu.Lock()
+	// The chunk is read in a REPEATABLE READ transaction whose snapshot is
+	// recorded: PostgreSQL may make a transaction visible after one that
+	// committed later in WAL order, so stream events override chunk rows by
+	// visibility in this snapshot rather than only by watermark position.
+	tx, err := t.cat.conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		t.cat.mu.Unlock()
+		return 0, fmt.Errorf("postgres: incremental snapshot chunk of %s: %w", tb.id, err)
+	}
+	defer tx.Rollback(context.Background())
+	var snap string
+	if err := tx.QueryRow(ctx, "SELECT pg_current_snapshot()::text").Scan(&snap); err != nil {
+		t.cat.mu.Unlock()
+		return 0, fmt.Errorf("postgres: incremental snapshot chunk of %s: %w", tb.id, err)
+	}
+	inc.vis, err = parseSnapshot(snap)
+	if err != nil {
+		t.cat.mu.Unlock()
+		return 0, err
+	}
 	// Simple protocol: text results for the text converters, and the last
 	// key's text values coerced by the server to the key column types.
-	rows, err := t.cat.conn.Query(ctx, q, append([]any{pgx.QueryExecModeSimpleProtocol}, args...)...)
+	rows, err := tx.Query(ctx, q, append([]any{pgx.QueryExecModeSimpleProtocol}, args...)...)
 	if err != nil {
 		t.cat.mu.Unlock()
 		return 0, fmt.Errorf("postgres: incremental snapshot chunk of %s: %w", tb.id, err)
@@ -270,6 +332,7 @@ func (t *Task) readIncChunk(ctx context.Context, inc *incSnapshot) (int, error) 
 		n++
 	}
 	rows.Close()
+	_ = tx.Commit(ctx)
 	t.cat.mu.Unlock()
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("postgres: incremental snapshot chunk of %s: %w", tb.id, err)

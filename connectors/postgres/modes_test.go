@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/runtime/connect"
 )
@@ -166,6 +167,40 @@ func TestIncrementalSnapshot(t *testing.T) {
 		gotSum += id*1000 + v
 	}
 	if int64(len(state)) != count || gotSum != sum {
+		table := map[int64]int64{}
+		conn, err := pgx.Connect(context.Background(), pg.DSN(e.db))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, _ := conn.Query(context.Background(), "SELECT id, v FROM inc")
+		for rows.Next() {
+			var id, v int64
+			_ = rows.Scan(&id, &v)
+			table[id] = v
+		}
+		rows.Close()
+		conn.Close(context.Background())
+		bad := map[int64]bool{}
+		for id, v := range state {
+			if tv, ok := table[id]; !ok || tv != v {
+				bad[id] = true
+			}
+		}
+		for id := range table {
+			if _, ok := state[id]; !ok {
+				bad[id] = true
+			}
+		}
+		for _, r := range recs {
+			if r.Topic == "srv.public.dbz_signal" {
+				t.Logf("signal %v lsn=%v", after(r), r.SourceOffset[offLSN])
+				continue
+			}
+			k, _ := r.Key.(*connect.Struct)
+			if k != nil && bad[intOf(k, "id")] {
+				t.Logf("%s id=%d after=%v lsn=%v tx=%v", op(r), intOf(k, "id"), after(r), r.SourceOffset[offLSN], r.SourceOffset[offTxID])
+			}
+		}
 		t.Fatalf("replaying the events gives %d rows (checksum %d), table has %d (checksum %d)", len(state), gotSum, count, sum)
 	}
 	if incr < rows-100 {

@@ -30,6 +30,7 @@ func TestIntegration(t *testing.T) {
 	t.Run("HeartbeatAndTxMetadata", func(t *testing.T) { testHeartbeat(t, pg) })
 	t.Run("LargeTransaction", func(t *testing.T) { testLargeTx(t, pg) })
 	t.Run("Filters", func(t *testing.T) { testFilters(t, pg) })
+	t.Run("SchemaChange", func(t *testing.T) { testSchemaChange(t, pg) })
 	t.Run("PostgresRestart", func(t *testing.T) { testPostgresRestart(t, pg) })
 }
 
@@ -624,6 +625,24 @@ func testFilters(t *testing.T, pg *testenv.Postgres) {
 	e.query(t, "SELECT count(*) FROM pg_publication_tables WHERE pubname = 'dbz_publication'", &pubTables)
 	if pubTables != 1 {
 		t.Errorf("filtered publication has %d tables, want 1", pubTables)
+	}
+}
+
+func testSchemaChange(t *testing.T, pg *testenv.Postgres) {
+	e := newEnv(t, pg)
+	e.exec(t, `CREATE TABLE sc (id int PRIMARY KEY, a text)`)
+	task := e.open(t, e.config(KeySnapshotMode, "no_data", KeyPublicationName, "Pub-Mixed"))
+	defer task.Close()
+	e.exec(t, `INSERT INTO sc VALUES (1, 'x')`)
+	e.exec(t, `ALTER TABLE sc ADD COLUMN b int NOT NULL DEFAULT 5; ALTER TABLE sc DROP COLUMN a`)
+	e.exec(t, `INSERT INTO sc VALUES (2, 6)`)
+	recs := changes(collect(t, task, 30*time.Second, countTopic("srv.public.sc", 2)), "srv.public.sc")
+	a1, a2 := after(recs[0]), after(recs[1])
+	if a1.Get("a") != "x" || a1.Schema().Field("b") != nil {
+		t.Errorf("before the change: %v", a1)
+	}
+	if a2.Schema().Field("a") != nil || a2.Get("b") != int32(6) || a2.Schema().Field("b").Schema.Optional {
+		t.Errorf("after the change: %v (schema %v)", a2, a2.Schema().Fields)
 	}
 }
 

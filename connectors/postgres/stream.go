@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -41,6 +42,7 @@ type streamer struct {
 	pingWindow time.Time
 	pings      int
 	inc        *incSnapshot
+	replyReq   chan struct{} // ask the server for a keepalive (with its WAL position)
 	started    bool
 	lastLSN    uint64
 }
@@ -60,7 +62,7 @@ func (s *streamer) run(ctx context.Context, conn *pgconn.PgConn) error {
 	if c := t.committed.Load(); c > start {
 		start = c
 	}
-	args := []string{"proto_version '1'", "publication_names '" + o.publication + "'"}
+	args := []string{"proto_version '1'", "publication_names '" + strings.ReplaceAll(quoteIdent(o.publication), "'", "''") + "'"}
 	if err := pglogrepl.StartReplication(ctx, conn, o.slot, pglogrepl.LSN(start), pglogrepl.StartReplicationOptions{PluginArgs: args}); err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && (pgErr.Code == "42704" || pgErr.Code == "55000" && false) {
@@ -71,6 +73,7 @@ func (s *streamer) run(ctx context.Context, conn *pgconn.PgConn) error {
 	t.log.Info("streaming changes", "slot", o.slot, "from", pglogrepl.LSN(start))
 	s.onStreaming()
 
+	s.replyReq = make(chan struct{}, 1)
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	msgs := make(chan readResult, 1024)
@@ -113,14 +116,18 @@ func (s *streamer) run(ctx context.Context, conn *pgconn.PgConn) error {
 		tick := time.NewTicker(o.statusInterval)
 		defer tick.Stop()
 		for {
+			reply := false
 			select {
 			case <-sctx.Done():
 				return
 			case <-tick.C:
 			case <-t.nudge:
+			case <-s.replyReq:
+				reply = true
 			}
 			lsn := pglogrepl.LSN(t.committed.Load())
-			if err := pglogrepl.SendStandbyStatusUpdate(sctx, conn, pglogrepl.StandbyStatusUpdate{WALWritePosition: lsn, WALFlushPosition: lsn, WALApplyPosition: lsn}); err != nil {
+			if err := pglogrepl.SendStandbyStatusUpdate(sctx, conn, pglogrepl.StandbyStatusUpdate{
+				WALWritePosition: lsn, WALFlushPosition: lsn, WALApplyPosition: lsn, ReplyRequested: reply}); err != nil {
 				return
 			}
 		}
@@ -138,9 +145,17 @@ func (s *streamer) run(ctx context.Context, conn *pgconn.PgConn) error {
 		hb = tk.C
 	}
 	for {
+		// Records are handed to Poll whenever it is ready; while it is
+		// busy they accumulate into larger batches (up to max.batch.size).
+		var outCh chan<- []*connect.Record
+		if len(s.batch) > 0 {
+			outCh = t.out
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case outCh <- s.batch:
+			s.batch = nil
 		case <-hb:
 			s.heartbeat(ctx)
 		case rr := <-msgs:
@@ -154,13 +169,11 @@ func (s *streamer) run(ctx context.Context, conn *pgconn.PgConn) error {
 				t.emit(ctx, s.takeBatch())
 				return err
 			}
-			if len(s.batch) >= o.maxBatch || len(msgs) == 0 {
-				if len(msgs) == 0 && !s.inTx {
-					s.flushPending()
-				}
-				if !t.emit(ctx, s.takeBatch()) {
-					return ctx.Err()
-				}
+			if len(msgs) == 0 && !s.inTx {
+				s.flushPending()
+			}
+			if len(s.batch) >= o.maxBatch && !t.emit(ctx, s.takeBatch()) {
+				return ctx.Err()
 			}
 		}
 	}
@@ -372,7 +385,7 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 			if tb == nil || !tb.captured || !s.next(tb) {
 				continue
 			}
-			if s.inc != nil && s.inc.open && s.inc.cur != nil && s.inc.cur.id == tb.id {
+			if s.inc != nil && s.inc.buffer != nil && s.inc.cur != nil && s.inc.cur.id == tb.id && !s.inc.vis.visible(s.xid) {
 				s.inc.buffer = map[string]*connect.Record{}
 			}
 			if t.o.skip["t"] {
@@ -484,6 +497,12 @@ func (s *streamer) heartbeat(ctx context.Context) {
 			off[k] = v
 		}
 	} else {
+		// Ask for a keepalive: its WAL position lets the next heartbeat
+		// advance the slot past WAL that holds no captured change.
+		select {
+		case s.replyReq <- struct{}{}:
+		default:
+		}
 		s.flushPending()
 		end := s.pos.commitEnd
 		if s.idleLSN > end {

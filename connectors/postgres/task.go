@@ -374,6 +374,9 @@ func (t *Task) fail(err error) {
 // Commit advances the slot's confirmed flush position to the end of the
 // last transaction whose events were all acknowledged.
 func (t *Task) Commit(_ context.Context, offsets []connect.SourceOffset) error {
+	if t.o == nil {
+		return nil
+	}
 	for _, so := range offsets {
 		if so.Partition["server"] != nil && fmt.Sprint(so.Partition["server"]) != t.o.prefix {
 			continue

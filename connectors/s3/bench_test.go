@@ -144,6 +144,7 @@ type discardStorage struct{}
 func (discardStorage) create(context.Context, string) (upload, error) { return discardUpload{}, nil }
 func (discardStorage) get(context.Context, string) ([]byte, error)    { return nil, errNotFound }
 func (discardStorage) put(context.Context, string, []byte) error      { return nil }
+func (discardStorage) remove(context.Context, string) error           { return nil }
 
 type discardUpload struct{}
 

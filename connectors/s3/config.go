@@ -59,6 +59,9 @@ const (
 	KeyRowGroupBytes = "sluice.parquet.row.group.bytes"
 	// KeySpillDir is where file buffers spill to disk (default os.TempDir).
 	KeySpillDir = "sluice.spill.dir"
+	// KeyUploadConcurrency bounds the committed groups uploading in the
+	// background at once.
+	KeyUploadConcurrency = "sluice.upload.concurrency"
 	// KeyRecovery enables the per-partition commit marker and the seek past
 	// already-uploaded data on assignment.
 	KeyRecovery = "sluice.recovery.enabled"
@@ -271,6 +274,8 @@ func configDef() connect.ConfigDef {
 		long(KeyBufferMaxBytes, strconv.Itoa(256<<20), "sluice", "Cap on in-memory buffered bytes across all open files.", connect.AtLeast(1<<20)),
 		long(KeyRowGroupBytes, strconv.Itoa(32<<20), "sluice", "Approximate Parquet row group size in memory.", connect.AtLeast(64<<10)),
 		str(KeySpillDir, "", "sluice", "Directory for spilled file buffers (default: system temp dir).", nil),
+		{Name: KeyUploadConcurrency, Type: connect.TypeInt, Default: "4", HasDefault: true, Importance: connect.Low, Group: "sluice",
+			Doc: "Committed file groups uploading in the background at once (1 = one at a time).", Validate: connect.AtLeast(1)},
 		{Name: KeyRecovery, Type: connect.TypeBoolean, Default: "true", HasDefault: true, Importance: connect.Low, Group: "sluice",
 			Doc: "Write a commit marker per partition and skip data already uploaded when a partition is assigned."},
 	}
@@ -308,10 +313,11 @@ type settings struct {
 	extractor       string
 	timestampField  string
 
-	bufferMax   int64
-	rowGroupMax int64
-	spillDir    string
-	recovery    bool
+	bufferMax         int64
+	rowGroupMax       int64
+	spillDir          string
+	recovery          bool
+	uploadConcurrency int
 }
 
 // parseSettings validates cfg and returns the task settings. Errors are
@@ -322,40 +328,41 @@ func parseSettings(raw map[string]string) (*settings, error) {
 		return nil, err
 	}
 	s := &settings{
-		bucket:           strings.TrimSpace(cfg.String(KeyBucket)),
-		region:           strings.TrimSpace(cfg.String(KeyRegion)),
-		endpoint:         strings.TrimSpace(cfg.String(KeyStoreURL)),
-		pathStyle:        cfg.Bool(KeyPathStyle),
-		accessKey:        strings.TrimSpace(cfg.String(KeyAccessKeyID)),
-		secretKey:        cfg.String(KeySecretAccessKey),
-		partSize:         cfg.Int64(KeyPartSize),
-		localDir:         strings.TrimSpace(cfg.String(KeyLocalDir)),
-		topicsDir:        strings.Trim(strings.TrimSpace(cfg.String(KeyTopicsDir)), "/"),
-		dirDelim:         cfg.String(KeyDirectoryDelim),
-		fileDelim:        cfg.String(KeyFileDelim),
-		flushSize:        cfg.Int64(KeyFlushSize),
-		rotateIntervalMs: cfg.Int64(KeyRotateInterval),
-		rotateScheduleMs: cfg.Int64(KeyRotateSchedule),
-		format:           formatName(cfg.String(KeyFormatClass)),
-		codec:            strings.ToLower(strings.TrimSpace(cfg.String(KeyParquetCodec))),
-		jsonDecimalNum:   strings.EqualFold(strings.TrimSpace(cfg.String(KeyJSONDecimalFormat)), "NUMERIC"),
-		compat:           strings.ToUpper(strings.TrimSpace(cfg.String(KeySchemaCompatibility))),
-		nullValues:       strings.ToLower(strings.TrimSpace(cfg.String(KeyNullValues))),
-		partitioner:      partitionerName(cfg.String(KeyPartitionerClass)),
-		partitionFields:  cfg.List(KeyPartitionField),
-		pathFormat:       strings.TrimSpace(cfg.String(KeyPathFormat)),
-		durationMs:       cfg.Int64(KeyPartitionDuration),
-		locale:           strings.TrimSpace(cfg.String(KeyLocale)),
-		extractor:        extractorName(cfg.String(KeyTimestampExtractor)),
-		timestampField:   strings.TrimSpace(cfg.String(KeyTimestampField)),
-		bufferMax:        cfg.Int64(KeyBufferMaxBytes),
-		rowGroupMax:      cfg.Int64(KeyRowGroupBytes),
-		spillDir:         strings.TrimSpace(cfg.String(KeySpillDir)),
-		recovery:         cfg.Bool(KeyRecovery),
-		gzipLevel:        noGzip,
-		sse:              strings.TrimSpace(cfg.String(KeySSEA)),
-		kmsKeyID:         strings.TrimSpace(cfg.String(KeySSEKMSKeyID)),
-		acl:              strings.TrimSpace(cfg.String(KeyACLCanned)),
+		bucket:            strings.TrimSpace(cfg.String(KeyBucket)),
+		region:            strings.TrimSpace(cfg.String(KeyRegion)),
+		endpoint:          strings.TrimSpace(cfg.String(KeyStoreURL)),
+		pathStyle:         cfg.Bool(KeyPathStyle),
+		accessKey:         strings.TrimSpace(cfg.String(KeyAccessKeyID)),
+		secretKey:         cfg.String(KeySecretAccessKey),
+		partSize:          cfg.Int64(KeyPartSize),
+		localDir:          strings.TrimSpace(cfg.String(KeyLocalDir)),
+		topicsDir:         strings.Trim(strings.TrimSpace(cfg.String(KeyTopicsDir)), "/"),
+		dirDelim:          cfg.String(KeyDirectoryDelim),
+		fileDelim:         cfg.String(KeyFileDelim),
+		flushSize:         cfg.Int64(KeyFlushSize),
+		rotateIntervalMs:  cfg.Int64(KeyRotateInterval),
+		rotateScheduleMs:  cfg.Int64(KeyRotateSchedule),
+		format:            formatName(cfg.String(KeyFormatClass)),
+		codec:             strings.ToLower(strings.TrimSpace(cfg.String(KeyParquetCodec))),
+		jsonDecimalNum:    strings.EqualFold(strings.TrimSpace(cfg.String(KeyJSONDecimalFormat)), "NUMERIC"),
+		compat:            strings.ToUpper(strings.TrimSpace(cfg.String(KeySchemaCompatibility))),
+		nullValues:        strings.ToLower(strings.TrimSpace(cfg.String(KeyNullValues))),
+		partitioner:       partitionerName(cfg.String(KeyPartitionerClass)),
+		partitionFields:   cfg.List(KeyPartitionField),
+		pathFormat:        strings.TrimSpace(cfg.String(KeyPathFormat)),
+		durationMs:        cfg.Int64(KeyPartitionDuration),
+		locale:            strings.TrimSpace(cfg.String(KeyLocale)),
+		extractor:         extractorName(cfg.String(KeyTimestampExtractor)),
+		timestampField:    strings.TrimSpace(cfg.String(KeyTimestampField)),
+		bufferMax:         cfg.Int64(KeyBufferMaxBytes),
+		rowGroupMax:       cfg.Int64(KeyRowGroupBytes),
+		spillDir:          strings.TrimSpace(cfg.String(KeySpillDir)),
+		recovery:          cfg.Bool(KeyRecovery),
+		uploadConcurrency: cfg.Int(KeyUploadConcurrency),
+		gzipLevel:         noGzip,
+		sse:               strings.TrimSpace(cfg.String(KeySSEA)),
+		kmsKeyID:          strings.TrimSpace(cfg.String(KeySSEKMSKeyID)),
+		acl:               strings.TrimSpace(cfg.String(KeyACLCanned)),
 	}
 	if strings.EqualFold(strings.TrimSpace(cfg.String(KeyCompressionType)), "gzip") {
 		if s.format != "json" {

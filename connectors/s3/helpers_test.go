@@ -170,6 +170,18 @@ func mustPut(t *testing.T, tk *task, recs ...*connect.Record) {
 	if err := tk.Put(context.Background(), recs); err != nil {
 		t.Fatalf("put: %v", err)
 	}
+	settleAll(t, tk)
+}
+
+// settleAll waits for the task's background uploads, so tests can read
+// what Put committed.
+func settleAll(t *testing.T, tk *task) {
+	t.Helper()
+	for _, w := range tk.writers {
+		if err := tk.settle(w); err != nil {
+			t.Fatalf("background commit: %v", err)
+		}
+	}
 }
 
 // Flat ("unwrapped") row schema covering every primitive and logical type.

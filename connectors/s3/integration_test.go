@@ -158,7 +158,10 @@ func (rs *runtimeSim) run(t *testing.T, tk *task, fc *fakeCtx, pos, stop map[con
 		if len(recs) == 0 {
 			break
 		}
-		mustPut(t, tk, recs...)
+		// Put without waiting for background uploads, like the runtime.
+		if err := tk.Put(context.Background(), recs); err != nil {
+			t.Fatalf("put: %v", err)
+		}
 		if n++; n%flushEvery == 0 {
 			rs.flush(t, tk, pos)
 		}
@@ -203,14 +206,17 @@ func TestCrashRecoveryExactlyOnceVersity(t *testing.T) {
 		flushEvery    int      // in the crashed run; 0 = never flushed (consumer offset stays at 0)
 		wantDuplicate bool     // negative control
 		wantSeek      bool     // the new task must seek past uploaded data
+		ticking       bool     // the crashed task's wall clock advances 1s per reading
 	}{
-		{"committed offsets, deterministic rewrite", []string{KeyFlushSize, "7"}, []string{KeyFlushSize, "7"}, 3, false, true},
+		{"committed offsets, deterministic rewrite", []string{KeyFlushSize, "7"}, []string{KeyFlushSize, "7"}, 3, false, true, false},
 		{"deterministic rewrite alone (recovery disabled)", []string{KeyFlushSize, "7", KeyRecovery, "false"},
-			[]string{KeyFlushSize, "7", KeyRecovery, "false"}, 0, false, false},
-		{"consumer offset behind storage (never flushed)", []string{KeyFlushSize, "7"}, []string{KeyFlushSize, "7"}, 0, false, true},
-		{"flush.size changed across restart, seek past uploaded data", []string{KeyFlushSize, "7"}, []string{KeyFlushSize, "5"}, 0, false, true},
+			[]string{KeyFlushSize, "7", KeyRecovery, "false"}, 0, false, false, false},
+		{"consumer offset behind storage (never flushed)", []string{KeyFlushSize, "7"}, []string{KeyFlushSize, "7"}, 0, false, true, false},
+		{"flush.size changed across restart, seek past uploaded data", []string{KeyFlushSize, "7"}, []string{KeyFlushSize, "5"}, 0, false, true, false},
+		{"wall-clock rotation (non-deterministic boundaries)", []string{KeyFlushSize, "1000", KeyRotateSchedule, "20000"},
+			[]string{KeyFlushSize, "1000"}, 2, false, true, true},
 		{"negative control: recovery disabled and flush.size changed", []string{KeyFlushSize, "7", KeyRecovery, "false"},
-			[]string{KeyFlushSize, "5", KeyRecovery, "false"}, 0, true, false},
+			[]string{KeyFlushSize, "5", KeyRecovery, "false"}, 0, true, false, false},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -221,7 +227,13 @@ func TestCrashRecoveryExactlyOnceVersity(t *testing.T) {
 			rs := &runtimeSim{parts: parts, total: 70, committed: map[connect.TopicPartition]int64{}}
 
 			// First task: consume part of the stream, then die without Close.
-			tk1, fc1 := openTask(t, withCfg(base, tc.kv1...), parts)
+			var opts1 []Option
+			if tc.ticking {
+				var mu1 sync.Mutex
+				c1 := baseTime
+				opts1 = append(opts1, WithClock(func() time.Time { mu1.Lock(); defer mu1.Unlock(); c1 = c1.Add(time.Second); return c1 }))
+			}
+			tk1, fc1 := openTask(t, withCfg(base, tc.kv1...), parts, opts1...)
 			pos := map[connect.TopicPartition]int64{parts[0]: 0, parts[1]: 0}
 			stop := map[connect.TopicPartition]int64{parts[0]: 40, parts[1]: 33}
 			every := tc.flushEvery
@@ -229,7 +241,12 @@ func TestCrashRecoveryExactlyOnceVersity(t *testing.T) {
 				every = 1 << 30
 			}
 			rs.run(t, tk1, fc1, pos, stop, 4, every)
-			// kill -9: tk1 is abandoned with buffered records and open files.
+			// kill -9: tk1 is abandoned with buffered records and open files;
+			// its uploads in flight die with it. Requests already at the
+			// server finish before the partition's next owner starts (the
+			// consumer group's session timeout sees to that in real life).
+			tk1.cancel()
+			tk1.jobs.Wait()
 
 			// Second task resumes from the consumer group's committed offsets.
 			// The new task also rotates on a wall-clock schedule so the final

@@ -188,4 +188,7 @@ func TestKill9ThroughRuntime(t *testing.T) {
 	if len(ids) != 2*perPart {
 		t.Fatalf("%d distinct ids, want %d", len(ids), 2*perPart)
 	}
+	if before > 0 && !strings.Contains(out2.String(), "resuming after data already in storage") {
+		t.Errorf("restarted task did not seek from its commit markers; worker output:\n%s", out2)
+	}
 }

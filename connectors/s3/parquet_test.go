@@ -93,6 +93,12 @@ func TestParquetFlatRecordsTypesAndValues(t *testing.T) {
 	if f := parquetFile(t, b); f.Schema().Columns()[0][0] != "id" || f.Schema().Columns()[13][0] != "mts" {
 		t.Errorf("column order not preserved: %v", f.Schema().Columns())
 	}
+	f := parquetFile(t, b)
+	for k, want := range map[string]string{"kafka.topic": tp.Topic, "kafka.partition": "0", "kafka.offset.start": "0", "kafka.offset.end": "3"} {
+		if got, _ := f.Lookup(k); got != want {
+			t.Errorf("footer %s = %q, want %q", k, got, want)
+		}
+	}
 	rows := readMaps(t, b)
 	if len(rows) != 4 {
 		t.Fatalf("rows = %d", len(rows))

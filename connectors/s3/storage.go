@@ -41,6 +41,8 @@ type storage interface {
 	create(ctx context.Context, key string) (upload, error)
 	get(ctx context.Context, key string) ([]byte, error)
 	put(ctx context.Context, key string, data []byte) error
+	// remove deletes an object; a missing object is not an error.
+	remove(ctx context.Context, key string) error
 }
 
 // upload is one object being written. Writes may upload multipart parts
@@ -191,6 +193,13 @@ func (s *s3Storage) put(ctx context.Context, key string, data []byte) error {
 	_, err := s.client.PutObject(ctx, s.putInput(key, bytes.NewReader(data), int64(len(data))))
 	if err != nil {
 		return &StorageError{"put", key, err}
+	}
+	return nil
+}
+
+func (s *s3Storage) remove(ctx context.Context, key string) error {
+	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: &key}); err != nil {
+		return &StorageError{"delete", key, err}
 	}
 	return nil
 }
@@ -393,6 +402,13 @@ func (l *localStorage) put(ctx context.Context, key string, data []byte) error {
 		return &StorageError{"put", key, err}
 	}
 	return u.commit(ctx)
+}
+
+func (l *localStorage) remove(_ context.Context, key string) error {
+	if err := os.Remove(l.path(key)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return &StorageError{"delete", key, err}
+	}
+	return nil
 }
 
 type localUpload struct {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/runtime/connect"
@@ -73,6 +75,27 @@ type task struct {
 	// err is set when a commit failed: buffered records were dropped, so
 	// the task must not report any further offsets and needs a restart.
 	err error
+
+	// Background commits: at most cap(sem) groups upload at once.
+	sem        chan struct{}
+	jobs       sync.WaitGroup
+	asyncMu    sync.Mutex
+	asyncErr   error
+	pendingMem atomic.Int64 // in-memory bytes of groups uploading
+}
+
+// commitJob uploads the closed files of one group in the background, then
+// advances the partition's marker once the previous group of the same
+// partition is done.
+type commitJob struct {
+	files      []*openFile
+	start      int64 // first offset of the group: everything before it is durable
+	next       int64
+	mem        int64
+	prev       *commitJob
+	done       chan struct{}
+	err        error
+	markerDone bool
 }
 
 // tpWriter holds the open files of one Kafka partition. All files of a
@@ -92,14 +115,18 @@ type tpWriter struct {
 	recovered  int64 // offsets below it are already in storage; -1 none
 	marker     int64 // last next-offset written to the marker; -1 none
 	next       int64 // offset after the last record processed (written or skipped); -1 none
+	pending    []*commitJob
 }
 
 type openFile struct {
-	key   string
-	count int64
-	up    upload
-	pq    *parquetEncoder
-	js    *jsonEncoder
+	key     string
+	tp      connect.TopicPartition
+	start   int64
+	lastOff int64
+	count   int64
+	up      upload
+	pq      *parquetEncoder
+	js      *jsonEncoder
 }
 
 func (f *openFile) buffered() int64 {
@@ -153,6 +180,7 @@ func (t *task) Open(ctx context.Context, cfg map[string]string, tctx connect.Sin
 		return err
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
+	t.sem = make(chan struct{}, s.uploadConcurrency)
 	if s.local {
 		t.st = &localStorage{root: s.localDir}
 	} else {
@@ -177,8 +205,12 @@ func (t *task) prefix() string {
 	return t.s.topicsDir + t.s.dirDelim
 }
 
+// marker is the per-partition commit marker: the offset after the last
+// committed record and, while a group uploads, the keys it is writing
+// (removed on recovery: they may hold records past next_offset).
 type marker struct {
-	NextOffset int64 `json:"next_offset"`
+	NextOffset int64    `json:"next_offset"`
+	Pending    []string `json:"pending,omitempty"`
 }
 
 func (t *task) Assign(ctx context.Context, partitions []connect.TopicPartition) error {
@@ -204,6 +236,15 @@ func (t *task) Assign(ctx context.Context, partitions []connect.TopicPartition) 
 			t.log.Warn("s3 sink: ignoring unreadable commit marker", "key", t.markerKey(tp), "error", err)
 			continue
 		}
+		// Files of a group whose upload was cut short may exist past the
+		// marker; they would overlap files written with different rotation
+		// settings, so remove them (their records are consumed again).
+		for _, key := range m.Pending {
+			if err := t.st.remove(ctx, key); err != nil {
+				return connect.Retriable(err)
+			}
+			t.log.Info("s3 sink: removed file of an unfinished commit", "key", key)
+		}
 		w.recovered, w.marker = m.NextOffset, m.NextOffset
 		seek[tp] = m.NextOffset
 	}
@@ -226,8 +267,8 @@ func (t *task) writer(tp connect.TopicPartition) *tpWriter {
 }
 
 func (t *task) Put(ctx context.Context, records []*connect.Record) error {
-	if t.err != nil {
-		return t.err
+	if err := t.failure(); err != nil {
+		return err
 	}
 	for _, r := range records {
 		tp, off := r.KafkaCoordinates()
@@ -337,6 +378,7 @@ func (t *task) putOne(ctx context.Context, w *tpWriter, r *connect.Record, off i
 		return err
 	}
 	f.count++
+	f.lastOff = off
 	w.count++
 	w.lastOff = off
 	w.curEnc = enc
@@ -369,7 +411,7 @@ func (t *task) newFile(r *connect.Record, w *tpWriter, enc string, off int64, sc
 	if err != nil {
 		return nil, err
 	}
-	f := &openFile{key: key, up: up}
+	f := &openFile{key: key, up: up, tp: w.tp, start: off}
 	if s.format == "parquet" {
 		if f.pq, err = newParquetEncoder(up, schema, s.codec); err != nil {
 			up.abort(t.ctx)
@@ -384,10 +426,11 @@ func (t *task) newFile(r *connect.Record, w *tpWriter, enc string, off int64, sc
 	return f, nil
 }
 
-// commit finishes and uploads every open file of the partition, then
-// records the new durable offset in the marker. On failure the partition's
-// buffered data is dropped and the error is returned: the records will be
-// consumed again from the last committed offset.
+// commit finishes every open file of the partition and hands them to a
+// background upload (at most sluice.upload.concurrency groups in flight);
+// Flush waits for uploads before reporting offsets. When a group fails, the
+// task fails: it reports no further offsets and the records are consumed
+// again from the last committed offset after a restart.
 func (t *task) commit(ctx context.Context, w *tpWriter, why string) error {
 	if w.count == 0 {
 		return nil
@@ -395,33 +438,161 @@ func (t *task) commit(ctx context.Context, w *tpWriter, why string) error {
 	for i, f := range w.order {
 		var err error
 		if f.pq != nil {
+			// Footer metadata: where the rows came from.
+			f.pq.w.SetKeyValueMetadata("kafka.topic", f.tp.Topic)
+			f.pq.w.SetKeyValueMetadata("kafka.partition", strconv.Itoa(int(f.tp.Partition)))
+			f.pq.w.SetKeyValueMetadata("kafka.offset.start", strconv.FormatInt(f.start, 10))
+			f.pq.w.SetKeyValueMetadata("kafka.offset.end", strconv.FormatInt(f.lastOff, 10))
 			err = f.pq.close()
 		} else {
 			err = f.js.close()
-		}
-		if err == nil {
-			err = f.up.commit(ctx)
 		}
 		if err != nil {
 			for _, g := range w.order[i:] {
 				g.up.abort(context.WithoutCancel(ctx))
 			}
 			t.reset(w)
-			t.err = fmt.Errorf("s3 sink: commit %s failed, buffered records of %s-%d were dropped and will be consumed again after a restart: %w",
+			t.err = fmt.Errorf("s3 sink: finish %s failed, buffered records of %s-%d were dropped and will be consumed again after a restart: %w",
 				f.key, w.tp.Topic, w.tp.Partition, err)
 			return t.err
 		}
-		t.log.Debug("s3 sink: committed file", "key", f.key, "records", f.count, "reason", why)
 	}
-	// Every record of the group is now in storage.
-	next := w.lastOff + 1
+	job := &commitJob{files: w.order, start: w.groupStart, next: w.lastOff + 1, done: make(chan struct{})}
+	t.reap(w)
+	if n := len(w.pending); n > 0 {
+		job.prev = w.pending[n-1]
+	}
+	for _, f := range job.files {
+		job.mem += f.up.memBytes()
+	}
+	t.pendingMem.Add(job.mem)
+	t.log.Debug("s3 sink: committing files", "partition", fmt.Sprint(w.tp), "files", len(w.order), "reason", why)
 	t.reset(w)
-	if err := t.writeMarker(ctx, w, next); err != nil {
-		// The files are durable; only the marker is stale, which costs a
-		// re-consume (identical rewrite) after a restart, not correctness.
-		t.log.Warn("s3 sink: write commit marker", "key", t.markerKey(w.tp), "error", err)
+	w.pending = append(w.pending, job)
+	select {
+	case t.sem <- struct{}{}:
+	case <-ctx.Done():
+		// The job cannot start: drop its files and fail the task.
+		for _, f := range job.files {
+			f.up.abort(context.WithoutCancel(ctx))
+		}
+		t.pendingMem.Add(-job.mem)
+		job.err = ctx.Err()
+		close(job.done)
+		t.setFailure(job.err)
+		return t.failure()
 	}
-	return nil
+	t.jobs.Add(1)
+	go t.run(job, w.tp)
+	return t.failure()
+}
+
+// run uploads one group. Groups of the same partition upload one after
+// the other: the marker first lists the group's keys as pending, then the
+// files are uploaded, then the marker advances past the group.
+func (t *task) run(job *commitJob, tp connect.TopicPartition) {
+	defer t.jobs.Done()
+	defer func() { <-t.sem }()
+	defer close(job.done)
+	defer t.pendingMem.Add(-job.mem)
+	defer func() { job.files = nil }() // release the finished files' buffers
+	fail := func(i int, err error) {
+		for _, g := range job.files[i:] {
+			g.up.abort(context.WithoutCancel(t.ctx))
+		}
+		job.err = err
+		t.setFailure(err)
+	}
+	if job.prev != nil {
+		<-job.prev.done
+		if job.prev.err != nil {
+			fail(0, job.prev.err)
+			return
+		}
+	}
+	if t.s.recovery {
+		m := marker{NextOffset: job.start}
+		for _, f := range job.files {
+			m.Pending = append(m.Pending, f.key)
+		}
+		b, _ := json.Marshal(m)
+		if err := t.st.put(t.ctx, t.markerKey(tp), b); err != nil {
+			fail(0, fmt.Errorf("s3 sink: write commit marker for %s-%d: %w", tp.Topic, tp.Partition, err))
+			return
+		}
+	}
+	for i, f := range job.files {
+		if err := f.up.commit(t.ctx); err != nil {
+			fail(i+1, fmt.Errorf("s3 sink: commit %s failed, buffered records of %s-%d were dropped and will be consumed again after a restart: %w",
+				f.key, tp.Topic, tp.Partition, err))
+			return
+		}
+	}
+	if t.s.recovery {
+		b, _ := json.Marshal(marker{NextOffset: job.next})
+		if err := t.st.put(t.ctx, t.markerKey(tp), b); err != nil {
+			// The files are durable; a stale marker only makes a restart
+			// remove and rewrite them.
+			t.log.Warn("s3 sink: write commit marker", "key", t.markerKey(tp), "error", err)
+			return
+		}
+		job.markerDone = true
+	}
+}
+
+func (t *task) setFailure(err error) {
+	t.asyncMu.Lock()
+	defer t.asyncMu.Unlock()
+	if t.asyncErr == nil {
+		t.asyncErr = err
+	}
+}
+
+// failure returns the error that failed the task, if any.
+func (t *task) failure() error {
+	if t.err != nil {
+		return t.err
+	}
+	t.asyncMu.Lock()
+	defer t.asyncMu.Unlock()
+	if t.asyncErr != nil {
+		t.err = t.asyncErr
+	}
+	return t.err
+}
+
+// reap drops finished background commits from the head of the partition's
+// queue without waiting.
+func (t *task) reap(w *tpWriter) {
+	for len(w.pending) > 0 {
+		select {
+		case <-w.pending[0].done:
+			t.noteDone(w, w.pending[0])
+			w.pending = w.pending[1:]
+		default:
+			return
+		}
+	}
+}
+
+func (t *task) noteDone(w *tpWriter, job *commitJob) {
+	if job.err == nil && job.markerDone && job.next > w.marker {
+		w.marker = job.next
+	}
+	if w.recovered < w.marker {
+		w.recovered = w.marker
+	}
+}
+
+// settle waits for the partition's background commits and records their
+// markers.
+func (t *task) settle(w *tpWriter) error {
+	for _, job := range w.pending {
+		<-job.done
+		t.noteDone(w, job)
+	}
+	w.pending = nil
+	return t.failure()
 }
 
 func (t *task) reset(w *tpWriter) {
@@ -477,7 +648,14 @@ func (t *task) project(cur, next *connect.Schema, v any) (any, bool) {
 	default:
 		return nil, false
 	}
-	if cur == nil || next == nil || cur.Version == 0 || next.Version == 0 || next.Version >= cur.Version {
+	if cur == nil || next == nil || cur.Version == 0 || next.Version == 0 || next.Version == cur.Version {
+		return nil, false
+	}
+	// BACKWARD and FULL keep the newest schema: older records are projected
+	// onto it, a newer schema starts new files. FORWARD keeps the oldest:
+	// newer records are projected (new fields dropped), an older schema
+	// starts new files.
+	if (t.s.compat == "FORWARD") != (next.Version > cur.Version) {
 		return nil, false
 	}
 	st, ok := v.(*connect.Struct)
@@ -526,7 +704,7 @@ func projectStruct(st *connect.Struct, to *connect.Schema) (*connect.Struct, err
 // stay a deterministic function of the input.
 func (t *task) checkMemory() error {
 	t.sinceMemCheck = 0
-	var total int64
+	total := t.pendingMem.Load()
 	for _, w := range t.writers {
 		for _, f := range w.order {
 			total += f.buffered()
@@ -543,7 +721,11 @@ func (t *task) checkMemory() error {
 			}
 		}
 		if big == nil {
-			return nil
+			// Only uploads in flight hold memory: wait for them.
+			if t.pendingMem.Load() > 0 {
+				t.jobs.Wait()
+			}
+			return t.failure()
 		}
 		if err := big.flushBuffered(); err != nil {
 			return err
@@ -560,8 +742,8 @@ func (t *task) checkMemory() error {
 }
 
 func (t *task) Flush(ctx context.Context, current map[connect.TopicPartition]int64) (map[connect.TopicPartition]int64, error) {
-	if t.err != nil {
-		return nil, t.err
+	if err := t.failure(); err != nil {
+		return nil, err
 	}
 	now := t.opts.now()
 	out := make(map[connect.TopicPartition]int64, len(current))
@@ -581,6 +763,9 @@ func (t *task) Flush(ctx context.Context, current map[connect.TopicPartition]int
 					return nil, err
 				}
 			}
+		}
+		if err := t.settle(w); err != nil {
+			return nil, err
 		}
 		if w.count > 0 {
 			out[tp] = w.groupStart
@@ -606,6 +791,7 @@ func (t *task) Flush(ctx context.Context, current map[connect.TopicPartition]int
 func (t *task) Revoke(ctx context.Context, partitions []connect.TopicPartition) error {
 	for _, tp := range partitions {
 		if w := t.writers[tp]; w != nil {
+			t.settle(w) // committed groups finish uploading; errors already failed the task
 			t.abort(ctx, w)
 			delete(t.writers, tp)
 		}
@@ -626,8 +812,9 @@ func (t *task) abort(ctx context.Context, w *tpWriter) {
 
 func (t *task) Close() error {
 	if t.cancel != nil {
-		t.cancel() // stops part uploads in flight
+		t.cancel() // stops uploads in flight
 	}
+	t.jobs.Wait()
 	for _, w := range t.writers {
 		t.abort(context.Background(), w)
 	}

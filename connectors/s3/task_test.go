@@ -449,6 +449,7 @@ func TestSchemaCompatibilityBackwardProjects(t *testing.T) {
 	}{
 		{"NONE", []int64{1, 1, 1, 1}},
 		{"BACKWARD", []int64{1, 3}}, // v1, then v2 ... older v1 records projected into the v2 file
+		{"FORWARD", []int64{2, 2}},  // v1 file takes projected v2 records... v2 then v1: v1 is older, rotates
 	} {
 		t.Run(tc.compat, func(t *testing.T) {
 			cfg, store := localStore(t)
@@ -467,6 +468,12 @@ func TestSchemaCompatibilityBackwardProjects(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, tc.files) {
 				t.Fatalf("rows per file = %v, want %v", got, tc.files)
+			}
+			if tc.compat == "FORWARD" {
+				rows := readMaps(t, store.read(t, dataKeys(store.list(t))[0]))
+				if _, ok := rows[1]["note"]; ok || rows[1]["id"] != int32(1) {
+					t.Errorf("projected rows = %v", rows)
+				}
 			}
 			if tc.compat == "BACKWARD" {
 				rows := readMaps(t, store.read(t, dataKeys(store.list(t))[1]))
@@ -493,10 +500,9 @@ func TestFailedCommitStopsOffsetReporting(t *testing.T) {
 	if err := os.WriteFile(root, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err := tk.Put(context.Background(), []*connect.Record{flatRecord("items", 0, 1, 1)})
-	if err == nil {
-		t.Fatal("commit into an unwritable root succeeded")
-	}
+	// The commit may fail inside Put or in the background upload; Flush
+	// must report it either way.
+	tk.Put(context.Background(), []*connect.Record{flatRecord("items", 0, 1, 1)})
 	if _, ferr := tk.Flush(context.Background(), map[connect.TopicPartition]int64{tp: 2}); ferr == nil {
 		t.Fatal("Flush reported offsets after a failed commit dropped buffered records")
 	}
@@ -592,5 +598,74 @@ func TestServerSideEncryptionAndACL(t *testing.T) {
 	in := st.putInput("k", bytes.NewReader(nil), 0)
 	if in.ServerSideEncryption != "AES256" || in.ACL != "bucket-owner-full-control" || in.SSEKMSKeyId != nil {
 		t.Fatalf("put input = %+v", in)
+	}
+}
+
+func TestAssignRemovesFilesOfUnfinishedCommit(t *testing.T) {
+	cfg, store := localStore(t)
+	cfg = withCfg(cfg, KeyFlushSize, "5", KeyFormatClass, ParquetFormatClass)
+	root := cfg[KeyLocalDir]
+	orphan := "topics/items/partition=0/items+0+0000000010.snappy.parquet"
+	kept := "topics/items/partition=0/items+0+0000000000.snappy.parquet"
+	for _, k := range []string{orphan, kept} {
+		p := root + "/" + k
+		os.MkdirAll(p[:strings.LastIndex(p, "/")], 0o755)
+		os.WriteFile(p, []byte("x"), 0o644)
+	}
+	mk := root + "/topics/_sluice/s3-test/items+0.json"
+	os.MkdirAll(mk[:strings.LastIndex(mk, "/")], 0o755)
+	os.WriteFile(mk, []byte(`{"next_offset":10,"pending":["`+orphan+`"]}`), 0o644)
+	tp := connect.TopicPartition{Topic: "items", Partition: 0}
+	tk, fc := openTask(t, cfg, []connect.TopicPartition{tp})
+	defer tk.Close()
+	if got := fc.seeks[tp]; got != 10 {
+		t.Fatalf("seek = %v, want 10", fc.seeks)
+	}
+	if keys := dataKeys(store.list(t)); !reflect.DeepEqual(keys, []string{kept}) {
+		t.Fatalf("keys = %v, want only %s", keys, kept)
+	}
+	// Records below the marker are skipped even if delivered.
+	mustPut(t, tk, flatRecord("items", 0, 9, 9))
+	got, err := tk.Flush(context.Background(), map[connect.TopicPartition]int64{tp: 10})
+	if err != nil || got[tp] != 10 {
+		t.Fatalf("Flush = %v, %v", got, err)
+	}
+}
+
+func TestBackgroundCommitsFlushWaits(t *testing.T) {
+	cfg, store := fakeS3(t)
+	cfg = withCfg(cfg, KeyFlushSize, "10", KeyFormatClass, ParquetFormatClass, KeyUploadConcurrency, "2")
+	var tps []connect.TopicPartition
+	for p := range 5 {
+		tps = append(tps, connect.TopicPartition{Topic: "items", Partition: int32(p)})
+	}
+	tk, _ := openTask(t, cfg, tps)
+	defer tk.Close()
+	cur := map[connect.TopicPartition]int64{}
+	for off := range int64(100) {
+		var recs []*connect.Record
+		for p := range 5 {
+			recs = append(recs, flatRecord("items", int32(p), off, p*1000+int(off)))
+			cur[tps[p]] = off + 1
+		}
+		if err := tk.Put(context.Background(), recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := tk.Flush(context.Background(), cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tp := range tps {
+		if got[tp] != 100 {
+			t.Errorf("offset for %v = %d, want 100", tp, got[tp])
+		}
+	}
+	if n := len(dataKeys(store.list(t))); n != 50 {
+		t.Fatalf("files = %d, want 50", n)
+	}
+	ids := bucketIDs(t, store)
+	if len(ids) != 500 {
+		t.Fatalf("distinct ids = %d", len(ids))
 	}
 }

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -107,8 +108,22 @@ func (w *Worker) CreateConnector(ctx context.Context, req api.CreateConnectorReq
 			return api.ConnectorInfo{}, err
 		}
 	}
-	if err := w.writeConfig(ctx, "connector-"+name, propsValue{Properties: cfg}); err != nil {
+	off, err := w.writeConfigAt(ctx, "connector-"+name, propsValue{Properties: cfg})
+	if err != nil {
 		return api.ConnectorInfo{}, err
+	}
+	// Workers write configs directly (no forwarding to the leader): when
+	// two creates of one name race, the earlier record wins the create
+	// and the later writer reports the conflict.
+	if first, orig := w.cfgs.createdAt(name); first >= 0 && first < off {
+		// Put the winner's config back over ours.
+		var v propsValue
+		if err := json.Unmarshal(orig, &v); err == nil {
+			if err := w.writeConfig(ctx, "connector-"+name, v); err != nil {
+				return api.ConnectorInfo{}, err
+			}
+		}
+		return api.ConnectorInfo{}, fmt.Errorf("Connector %s already exists (created concurrently by another request): %w", name, api.ErrConflict)
 	}
 	return w.info(w.cfgs.snapshot(), name), nil
 }

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,11 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/runtime/api"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func TestMain(m *testing.M) {
@@ -136,19 +142,56 @@ func TestTwoWorkersShareAndCloseOne(t *testing.T) {
 	}
 }
 
+// TestKilledWorkerTasksTakenOver kill -9s a worker process (a re-exec of
+// the test binary), once a follower and once the group leader that runs the
+// connector instances.
 func TestKilledWorkerTasksTakenOver(t *testing.T) {
-	if os.Getenv("SLUICE_TEST_BOOTSTRAP") != "" && testing.Short() {
-		t.Skip("short")
+	for _, killLeader := range []bool{false, true} {
+		t.Run(map[bool]string{false: "follower", true: "leader"}[killLeader], func(t *testing.T) {
+			testKilledWorker(t, killLeader)
+		})
 	}
+}
+
+func testKilledWorker(t *testing.T, killLeader bool) {
 	bs := testBootstrap(t)
 	prefix := testPrefix(t)
-	w1 := startWorker(t, testConfig(bs, prefix, 1), newCollector())
-
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "SLUICE_WORKER_CHILD_BOOTSTRAP="+bs, "SLUICE_WORKER_CHILD_PREFIX="+prefix)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	startChild := func() *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "SLUICE_WORKER_CHILD_BOOTSTRAP="+bs, "SLUICE_WORKER_CHILD_PREFIX="+prefix)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	var w1 *Worker
+	var cmd *exec.Cmd
+	if killLeader {
+		// The first member to join leads: start the child first and wait
+		// until it is alone and stable in the group.
+		cmd = startChild()
+		cl, err := kgo.NewClient(kgo.SeedBrokers(bs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		adm := kadm.NewClient(cl)
+		waitFor(t, 30*time.Second, "child worker in the group", func() error {
+			gs, err := adm.DescribeGroups(context.Background(), prefix+"-workers")
+			if err != nil {
+				return err
+			}
+			g := gs[prefix+"-workers"]
+			if g.State != "Stable" || len(g.Members) != 1 {
+				return fmt.Errorf("group %s with %d members", g.State, len(g.Members))
+			}
+			return nil
+		})
+		cl.Close()
+		w1 = startWorker(t, testConfig(bs, prefix, 1), newCollector())
+	} else {
+		w1 = startWorker(t, testConfig(bs, prefix, 1), newCollector())
+		cmd = startChild()
 	}
 	killed := false
 	t.Cleanup(func() {
@@ -172,6 +215,11 @@ func TestKilledWorkerTasksTakenOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 40*time.Second, "tasks on both workers", func() error {
+		if killLeader {
+			if st, err := w1.ConnectorStatus(ctx, "src"); err != nil || st.Connector.WorkerID != child {
+				return fmt.Errorf("connector not on the child leader: %+v %v", st.Connector, err)
+			}
+		}
 		on, err := tasksOn(w1, "src")
 		if err != nil {
 			return err
@@ -192,8 +240,15 @@ func TestKilledWorkerTasksTakenOver(t *testing.T) {
 	_ = cmd.Wait()
 	killed = true
 	start := time.Now()
-	waitFor(t, 60*time.Second, "tasks taken over by worker 1", func() error {
+	waitFor(t, 60*time.Second, "connectors and tasks taken over by worker 1", func() error {
 		for _, name := range []string{"src", "copy"} {
+			st, err := w1.ConnectorStatus(ctx, name)
+			if err != nil {
+				return err
+			}
+			if st.Connector.State != api.Running || st.Connector.WorkerID != w1.ID() {
+				return fmt.Errorf("connector %s %s on %s", name, st.Connector.State, st.Connector.WorkerID)
+			}
 			on, err := tasksOn(w1, name)
 			if err != nil {
 				return err
@@ -276,4 +331,90 @@ func TestJoiningWorkerDoesNotRestartStayingTasks(t *testing.T) {
 			t.Fatalf("task %v was restarted on worker 1", k)
 		}
 	}
+}
+
+func TestConcurrentCreateOneWins(t *testing.T) {
+	bs := testBootstrap(t)
+	prefix := testPrefix(t)
+	w1 := startWorker(t, testConfig(bs, prefix, 1), newCollector())
+	w2 := startWorker(t, testConfig(bs, prefix, 2), newCollector())
+	for round := 0; round < 5; round++ {
+		name := fmt.Sprintf("c%d", round)
+		errs := make(chan error, 2)
+		for i, w := range []*Worker{w1, w2} {
+			go func() {
+				cfg := sourceConfig(prefix+"-nums", 1, 1)
+				cfg["batch"] = strconv.Itoa(i + 1) // the two configs differ
+				_, err := w.CreateConnector(context.Background(), api.CreateConnectorRequest{Name: name, Config: cfg})
+				errs <- err
+			}()
+		}
+		ok, conflict := 0, 0
+		for range 2 {
+			switch err := <-errs; {
+			case err == nil:
+				ok++
+			case errors.Is(err, api.ErrConflict):
+				conflict++
+			default:
+				t.Fatal(err)
+			}
+		}
+		if ok != 1 || conflict != 1 {
+			t.Fatalf("round %d: %d created, %d conflicts", round, ok, conflict)
+		}
+		// Both workers agree on one config.
+		c1, err1 := w1.ConnectorConfig(context.Background(), name)
+		c2, err2 := w2.ConnectorConfig(context.Background(), name)
+		if err1 != nil || err2 != nil || c1["batch"] != c2["batch"] {
+			t.Fatalf("configs differ: %v %v (%v %v)", c1, c2, err1, err2)
+		}
+	}
+}
+
+// TestLostMembershipStopsWork checks zombie prevention: a worker told by
+// the coordinator that its membership is gone stops all its tasks before
+// rejoining, then runs its new assignment.
+func TestLostMembershipStopsWork(t *testing.T) {
+	if os.Getenv("SLUICE_TEST_BOOTSTRAP") != "" {
+		t.Skip("needs kfake fault injection")
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	bs := c.ListenAddrs()[0]
+	prefix := testPrefix(t)
+	ctx := context.Background()
+	w := startWorker(t, testConfig(bs, prefix, 1), newCollector())
+	if _, err := w.CreateConnector(ctx, api.CreateConnectorRequest{Name: "src", Config: slowSource(prefix+"-nums", 2, 100000)}); err != nil {
+		t.Fatal(err)
+	}
+	waitRunning(t, w, "src", 2)
+	before := w.taskSnapshot()
+	group := prefix + "-workers"
+	c.ControlKey(int16(kmsg.Heartbeat), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		hb := req.(*kmsg.HeartbeatRequest)
+		if hb.Group != group {
+			c.KeepControl()
+			return nil, nil, false
+		}
+		resp := hb.ResponseKind().(*kmsg.HeartbeatResponse)
+		resp.ErrorCode = kerr.UnknownMemberID.Code
+		return resp, nil, true
+	})
+	waitFor(t, 20*time.Second, "tasks restarted after the lost membership", func() error {
+		after := w.taskSnapshot()
+		if len(after) != 2 {
+			return fmt.Errorf("%d tasks", len(after))
+		}
+		for k, r := range after {
+			if before[k] == r {
+				return fmt.Errorf("task %v still the old instance", k)
+			}
+		}
+		return nil
+	})
+	waitRunning(t, w, "src", 2)
 }

@@ -79,6 +79,7 @@ type ConfigError struct {
 	Key, Value, Msg string
 }
 
+// Error implements error.
 func (e *ConfigError) Error() string {
 	return fmt.Sprintf("worker config %s=%q: %s", e.Key, e.Value, e.Msg)
 }

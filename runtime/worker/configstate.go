@@ -69,6 +69,8 @@ type configState struct {
 	pending    map[string]map[int]map[string]string
 	targets    map[string]string
 	reconfig   map[string]bool
+	created    map[string]int64 // offset of the record that created each connector
+	createdCfg map[string][]byte
 	restarts   []restartRequest
 	// live is set once the worker read the topic to its end at startup;
 	// restart requests read before are history, not requests.
@@ -82,6 +84,8 @@ func newConfigState() *configState {
 		pending:    map[string]map[int]map[string]string{},
 		targets:    map[string]string{},
 		reconfig:   map[string]bool{},
+		created:    map[string]int64{},
+		createdCfg: map[string][]byte{},
 	}
 }
 
@@ -116,6 +120,15 @@ type restartValue struct {
 // skipped (reported through the returned error).
 func (c *configState) apply(key string, value []byte, offset int64) error {
 	c.mu.Lock()
+	if name, ok := strings.CutPrefix(key, "connector-"); ok {
+		if value == nil {
+			delete(c.created, name)
+			delete(c.createdCfg, name)
+		} else if _, exists := c.connectors[name]; !exists {
+			c.created[name] = offset
+			c.createdCfg[name] = value
+		}
+	}
 	err := c.applyLocked(key, value)
 	c.offset = offset + 1
 	c.mu.Unlock()
@@ -235,6 +248,17 @@ func splitTaskKey(s string) (string, int, bool) {
 		return "", 0, false
 	}
 	return s[:i], n, true
+}
+
+// createdAt returns the offset and value of the record that created
+// connector name, or -1.
+func (c *configState) createdAt(name string) (int64, []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if o, ok := c.created[name]; ok {
+		return o, c.createdCfg[name]
+	}
+	return -1, nil
 }
 
 func (c *configState) setLive() {

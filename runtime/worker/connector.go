@@ -6,6 +6,7 @@ import (
 	"maps"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/runtime/api"
@@ -30,6 +31,8 @@ type connectorRunner struct {
 	state     string
 	target    string // target the runner last applied
 	wroteTask bool   // task configs generated for this instance
+	// reconfigure is set when the connector asked for new task configs.
+	reconfigure atomic.Bool
 }
 
 func (w *Worker) newConnectorRunner(name string, raw map[string]string) *connectorRunner {
@@ -88,6 +91,9 @@ func (c *connectorRunner) reconcile(snap *snapshot, gen int32) {
 		c.state = string(stateRunning)
 		c.target = targetStarted
 		w.writeConnectorStatus(c.name, c.state, "")
+	}
+	if c.reconfigure.Swap(false) {
+		c.wroteTask = false
 	}
 	if c.wroteTask {
 		return
@@ -161,6 +167,12 @@ func (c *connectorRunner) startInstance() error {
 	}
 	c.conn = conn
 	c.wroteTask = false
+	if r, ok := conn.(Reconfigurable); ok {
+		r.SetRequestReconfiguration(func() {
+			c.reconfigure.Store(true)
+			c.w.poke()
+		})
+	}
 	return nil
 }
 
@@ -178,3 +190,12 @@ func (c *connectorRunner) stopInstance() {
 func (c *connectorRunner) stop() { c.stopInstance() }
 
 type apiState = api.State
+
+// Reconfigurable is optionally implemented by connectors that notice
+// changes needing new task configs (new tables, new files) while running.
+// After Start the worker hands them a function to call; it then asks the
+// connector for task configs again and writes them when they changed.
+// (runtime/connect has no ConnectorContext yet; this is the hook.)
+type Reconfigurable interface {
+	SetRequestReconfiguration(request func())
+}

@@ -126,13 +126,6 @@ func (l *kafkaLog) readToEnd(ctx context.Context) error {
 	}
 }
 
-// position returns the next offset to read in partition p.
-func (l *kafkaLog) position(p int32) int64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.pos[p]
-}
-
 func (l *kafkaLog) close() {
 	if l.cancel != nil {
 		l.cancel()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/runtime/api"
+	"github.com/sluicehq/sluice/runtime/connect"
 )
 
 func waitState(t *testing.T, w *Worker, name string, want api.State, tasks int) {
@@ -227,5 +228,54 @@ func TestRestartConnectorAndTasks(t *testing.T) {
 	if err := w.RestartTask(ctx, "src", 7); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("restart of unknown task: %v", err)
 	}
+	waitRunning(t, w, "src", 2)
+}
+
+func TestConnectorRequestsReconfiguration(t *testing.T) {
+	bs := testBootstrap(t)
+	prefix := testPrefix(t)
+	ctx := context.Background()
+	started := make(chan *numSource, 16)
+	plugins := testPlugins(newCollector())
+	plugins[0].New = func() connect.Connector {
+		return &numSource{hook: func(c *numSource) { started <- c }}
+	}
+	w, err := New(testConfig(bs, prefix, 1), plugins, WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Close() })
+	if _, err := w.CreateConnector(ctx, api.CreateConnectorRequest{Name: "src", Config: slowSource(prefix+"-nums", 2, 1000)}); err != nil {
+		t.Fatal(err)
+	}
+	waitRunning(t, w, "src", 2)
+	var inst *numSource
+	for len(started) > 0 || inst == nil {
+		inst = <-started
+	}
+	inst.bump()
+	waitFor(t, 20*time.Second, "new task configs", func() error {
+		tasks, err := w.Tasks(ctx, "src")
+		if err != nil {
+			return err
+		}
+		for _, ti := range tasks {
+			if ti.Config["extra"] != "1" {
+				return fmt.Errorf("task %d config %v", ti.ID.Task, ti.Config)
+			}
+		}
+		return nil
+	})
+	waitFor(t, 20*time.Second, "tasks restarted with the new configs", func() error {
+		for k, r := range w.taskSnapshot() {
+			if r.raw["extra"] != "1" {
+				return fmt.Errorf("task %v runs config %v", k, r.raw)
+			}
+		}
+		return nil
+	})
 	waitRunning(t, w, "src", 2)
 }

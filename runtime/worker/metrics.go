@@ -5,6 +5,8 @@ import (
 	"io"
 	"sort"
 	"sync"
+
+	"github.com/sluicehq/sluice/runtime/connect"
 )
 
 // metrics holds per-task counters exposed by WriteMetrics.
@@ -122,8 +124,24 @@ func (w *Worker) WriteMetrics(wr io.Writer) {
 		sinks[k] = v
 	}
 	m.mu.Unlock()
-	fmt.Fprintf(wr, "# HELP sluice_sink_task_lag Records not yet committed: high watermark minus committed offset.\n# TYPE sluice_sink_task_lag gauge\n")
+	fmt.Fprintf(wr, "# HELP sluice_sink_task_lag Records not yet committed per partition: high watermark minus committed offset.\n# TYPE sluice_sink_task_lag gauge\n")
 	for _, k := range sortedTaskKeys(sinks) {
-		fmt.Fprintf(wr, "sluice_sink_task_lag{%s} %d\n", labels(k), sinks[k].lag.Load())
+		lp := sinks[k].lag.Load()
+		if lp == nil {
+			continue
+		}
+		tps := make([]connect.TopicPartition, 0, len(*lp))
+		for tp := range *lp {
+			tps = append(tps, tp)
+		}
+		sort.Slice(tps, func(i, j int) bool {
+			if tps[i].Topic != tps[j].Topic {
+				return tps[i].Topic < tps[j].Topic
+			}
+			return tps[i].Partition < tps[j].Partition
+		})
+		for _, tp := range tps {
+			fmt.Fprintf(wr, "sluice_sink_task_lag{%s,topic=\"%s\",partition=\"%d\"} %d\n", labels(k), promLabel(tp.Topic), tp.Partition, (*lp)[tp])
+		}
 	}
 }

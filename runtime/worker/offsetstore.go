@@ -181,6 +181,7 @@ type offsetReader struct {
 	sync      func(ctx context.Context) error
 }
 
+// Offset implements connect.OffsetReader.
 func (r *offsetReader) Offset(ctx context.Context, partition map[string]any) (map[string]any, error) {
 	if r.sync != nil {
 		if err := r.sync(ctx); err != nil {

@@ -20,7 +20,31 @@ const (
 	copySinkClass    = "test.CopySink"
 )
 
-type numSource struct{ cfg map[string]string }
+type numSource struct {
+	cfg     map[string]string
+	mu      sync.Mutex
+	request func()
+	extra   int // bumped by tests to change task configs
+	hook    func(*numSource)
+}
+
+func (c *numSource) SetRequestReconfiguration(f func()) {
+	c.mu.Lock()
+	c.request = f
+	c.mu.Unlock()
+	if c.hook != nil {
+		c.hook(c)
+	}
+}
+
+// bump changes the task configs and asks for reconfiguration.
+func (c *numSource) bump() {
+	c.mu.Lock()
+	c.extra++
+	f := c.request
+	c.mu.Unlock()
+	f()
+}
 
 func (c *numSource) ConfigDef() connect.ConfigDef {
 	return connect.ConfigDef{
@@ -40,6 +64,11 @@ func (c *numSource) TaskConfigs(max int) ([]map[string]string, error) {
 			m[k] = v
 		}
 		m["task.index"] = strconv.Itoa(i)
+		c.mu.Lock()
+		if c.extra > 0 {
+			m["extra"] = strconv.Itoa(c.extra)
+		}
+		c.mu.Unlock()
 		out[i] = m
 	}
 	return out, nil

@@ -17,6 +17,7 @@ type ProviderError struct {
 	Key, Ref, Msg string
 }
 
+// Error implements error.
 func (e *ProviderError) Error() string {
 	return fmt.Sprintf("config %s: cannot resolve %s: %s", e.Key, e.Ref, e.Msg)
 }

@@ -101,18 +101,34 @@ type sinkState struct {
 	committed map[connect.TopicPartition]int64
 	hwm       map[connect.TopicPartition]int64
 	failErr   error
-	lag       atomic.Int64 // sum of high watermark - committed, for metrics
+	// lag is high watermark - committed offset per partition, for metrics.
+	lag atomic.Pointer[map[connect.TopicPartition]int64]
 }
 
-// updateLag recomputes the lag gauge; ss.mu is held.
-func (ss *sinkState) updateLag() {
-	var lag int64
+// updateLag recomputes the lag gauges; ss.mu is held. Partitions without a
+// commit in this session use the group's committed offsets from the join.
+func (ss *sinkState) updateLag(cl *kgo.Client) {
+	var group map[string]map[int32]kgo.EpochOffset
+	lag := make(map[connect.TopicPartition]int64, len(ss.hwm))
 	for tp, h := range ss.hwm {
-		if c, ok := ss.committed[tp]; ok && h > c {
-			lag += h - c
+		c, ok := ss.committed[tp]
+		if !ok {
+			if group == nil {
+				group = cl.CommittedOffsets()
+			}
+			eo, found := group[tp.Topic][tp.Partition]
+			if !found || eo.Offset < 0 {
+				continue
+			}
+			c = eo.Offset
+		}
+		if h > c {
+			lag[tp] = h - c
+		} else {
+			lag[tp] = 0
 		}
 	}
-	ss.lag.Store(lag)
+	ss.lag.Store(&lag)
 }
 
 func tpsOf(m map[string][]int32) []connect.TopicPartition {
@@ -285,7 +301,7 @@ func (t *taskRunner) runSink(ctx context.Context, st connect.SinkTask, tcfg, con
 			fcancel()
 			lastFlush = time.Now()
 		}
-		ss.updateLag()
+		ss.updateLag(cl)
 		ss.mu.Unlock()
 		if seeks := sctx.takeSeeks(); seeks != nil {
 			cl.SetOffsets(seeks)

@@ -227,3 +227,37 @@ func TestMasking(t *testing.T) {
 	}
 	var _ connect.SourceTask = &numSourceTask{}
 }
+
+func TestClientOverrides(t *testing.T) {
+	w := newOffline(t)
+	w.cfg.Props = map[string]string{"consumer.max.poll.records": "50", "consumer.session.timeout.ms": "7000", "producer.linger.ms": "1"}
+	props := w.clientProps("consumer", map[string]string{"consumer.override.max.poll.records": "20", "producer.override.linger.ms": "9"})
+	if props["max.poll.records"] != "20" || props["session.timeout.ms"] != "7000" || len(props) != 2 {
+		t.Fatalf("consumer props %v", props)
+	}
+	opts, maxPoll, err := consumerOpts(props)
+	if err != nil || maxPoll != 20 || len(opts) != 1 {
+		t.Fatalf("consumerOpts: %d opts, max %d, %v", len(opts), maxPoll, err)
+	}
+	tests := []struct {
+		props map[string]string
+		key   string
+	}{
+		{map[string]string{"session.timeout.ms": "soon"}, "session.timeout.ms"},
+		{map[string]string{"auto.offset.reset": "sometimes"}, "auto.offset.reset"},
+		{map[string]string{"isolation.level": "dirty"}, "isolation.level"},
+		{map[string]string{"max.poll.records": "0"}, "max.poll.records"},
+		{map[string]string{"fetch.max.bytes": "-1"}, "fetch.max.bytes"},
+	}
+	for _, tc := range tests {
+		if _, _, err := consumerOpts(tc.props); err == nil || !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("consumer %v: err %v should name %s", tc.props, err, tc.key)
+		}
+	}
+	if _, err := producerOpts(map[string]string{"compression.type": "brotli"}); err == nil || !strings.Contains(err.Error(), "compression.type") {
+		t.Errorf("compression: %v", err)
+	}
+	if opts, err := producerOpts(map[string]string{"compression.type": "zstd", "linger.ms": "5", "batch.size": "1000"}); err != nil || len(opts) != 3 {
+		t.Errorf("producerOpts: %d %v", len(opts), err)
+	}
+}

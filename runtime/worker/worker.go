@@ -252,6 +252,14 @@ func (w *Worker) ensureTopics(ctx context.Context) error {
 			return err
 		}
 	}
+	// The config topic's records must be totally ordered.
+	td, err := w.adm.ListTopics(ctx, w.cfg.ConfigTopic)
+	if err != nil {
+		return fmt.Errorf("describing %s: %w", w.cfg.ConfigTopic, err)
+	}
+	if d, ok := td[w.cfg.ConfigTopic]; ok && d.Err == nil && len(d.Partitions) != 1 {
+		return &ConfigError{Key: "config.storage.topic", Value: w.cfg.ConfigTopic, Msg: fmt.Sprintf("topic has %d partitions; it must have exactly 1", len(d.Partitions))}
+	}
 	return nil
 }
 
@@ -554,36 +562,43 @@ func (w *Worker) reconcile() {
 			}
 		}
 	}
+	stop := map[taskKey]*taskRunner{}
 	for k, t := range tasks {
 		tcfgs := snap.tasks[k.conn]
 		_, exists := snap.connectors[k.conn]
 		keep := want[k] && exists && k.id < len(tcfgs) && snap.target(k.conn) != targetStopped &&
 			maps.Equal(tcfgs[k.id], t.raw) && (snap.reconfiguring[k.conn] || maps.Equal(snap.connectors[k.conn], t.connRaw))
 		if !keep {
-			t.stop()
-			w.mu.Lock()
-			delete(w.tasks, k)
-			w.mu.Unlock()
-			if _, ok := snap.connectors[k.conn]; !ok {
-				w.tombstoneStatus(taskStatusKey(k.conn, k.id))
-			}
+			stop[k] = t
 		}
 	}
 	for _, r := range restarts {
-		for k, t := range w.taskSnapshot() {
-			if k.conn != r.Connector {
+		for k, t := range tasks {
+			if k.conn != r.Connector || stop[k] != nil {
 				continue
 			}
-			match := (r.Task >= 0 && r.Task == k.id) || (r.Task < 0 && r.IncludeTasks && (!r.OnlyFailed || t.state() == string(stateFailed)))
-			if match {
+			if (r.Task >= 0 && r.Task == k.id) || (r.Task < 0 && r.IncludeTasks && (!r.OnlyFailed || t.state() == string(stateFailed))) {
 				w.writeTaskStatus(k.conn, k.id, string(stateRestarting), "")
-				t.stop()
-				w.mu.Lock()
-				delete(w.tasks, k)
-				w.mu.Unlock()
+				stop[k] = t
 			}
 		}
 	}
+	// Stop in parallel: each may take up to the graceful shutdown timeout.
+	var wg sync.WaitGroup
+	for k, t := range stop {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t.stop()
+			if _, ok := snap.connectors[k.conn]; !ok {
+				w.tombstoneStatus(taskStatusKey(k.conn, k.id))
+			}
+		}()
+		w.mu.Lock()
+		delete(w.tasks, k)
+		w.mu.Unlock()
+	}
+	wg.Wait()
 	keys := make([]taskKey, 0, len(want))
 	for k := range want {
 		keys = append(keys, k)
@@ -654,17 +669,24 @@ func (w *Worker) writeTaskConfigs(ctx context.Context, name string, gen int32, t
 // writeConfig writes one config topic record and waits until this worker
 // has read it back.
 func (w *Worker) writeConfig(ctx context.Context, key string, value any) error {
+	_, err := w.writeConfigAt(ctx, key, value)
+	return err
+}
+
+// writeConfigAt is writeConfig returning the record's offset.
+func (w *Worker) writeConfigAt(ctx context.Context, key string, value any) (int64, error) {
 	var b []byte
 	if value != nil {
 		var err error
 		if b, err = json.Marshal(value); err != nil {
-			return err
+			return -1, err
 		}
 	}
-	if err := w.prod.ProduceSync(ctx, &kgo.Record{Topic: w.cfg.ConfigTopic, Key: []byte(key), Value: b}).FirstErr(); err != nil {
-		return fmt.Errorf("writing %s to the config topic: %w", key, err)
+	r, err := w.prod.ProduceSync(ctx, &kgo.Record{Topic: w.cfg.ConfigTopic, Key: []byte(key), Value: b}).First()
+	if err != nil {
+		return -1, fmt.Errorf("writing %s to the config topic: %w", key, err)
 	}
-	return w.cfgLog.readToEnd(ctx)
+	return r.Offset, w.cfgLog.readToEnd(ctx)
 }
 
 func (w *Worker) writeStatus(key string, v statusValue) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,9 +114,27 @@ func TestSourceToSinkExactlyOnce(t *testing.T) {
 	})
 	var buf bytesBuffer
 	w.WriteMetrics(&buf)
-	if !containsAll(buf.String(), `sluice_task_records_out_total{connector="src",task="0"} 150`, `sluice_sink_task_lag{connector="sink"`) {
+	if !containsAll(buf.String(), `sluice_task_records_out_total{connector="src",task="0"} 150`, `# TYPE sluice_sink_task_lag gauge`) {
 		t.Fatalf("metrics:\n%s", buf.String())
 	}
+	// Everything is committed: every partition's lag drops to 0.
+	waitFor(t, 10*time.Second, "zero sink lag", func() error {
+		var b bytesBuffer
+		w.WriteMetrics(&b)
+		n := 0
+		for _, line := range strings.Split(b.String(), "\n") {
+			if strings.HasPrefix(line, `sluice_sink_task_lag{connector="sink"`) {
+				n++
+				if !strings.HasSuffix(line, " 0") || !strings.Contains(line, `topic="`+topic+`"`) {
+					return fmt.Errorf("lag line %q", line)
+				}
+			}
+		}
+		if n == 0 {
+			return fmt.Errorf("no lag lines:\n%s", b.String())
+		}
+		return nil
+	})
 	names, err := w.Connectors(ctx)
 	if err != nil || len(names) != 2 || names[0] != "sink" || names[1] != "src" {
 		t.Fatalf("Connectors = %v, %v", names, err)

@@ -25,6 +25,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
 	"github.com/parquet-go/parquet-go"
 
@@ -34,6 +36,7 @@ import (
 const (
 	sourceName = "shop-cdc"
 	sinkName   = "shop-lake"
+	s3SinkName = "shop-lake-s3"
 )
 
 // tables are the captured tables: name, the query giving each live row's
@@ -88,12 +91,43 @@ func TestQuickstartCDCToDataLake(t *testing.T) {
 	upArgs := []string{"up", "--data-dir", dataDir, "--kafka-listen", kafka, "--rest-listen", restAddr, "--offset-flush-interval", "2s"}
 
 	up := startUp(t, bin, upArgs)
+	t.Run("up refuses bad flags and a data dir in use", func(t *testing.T) {
+		for _, tc := range []struct {
+			args []string
+			code int
+			msg  string
+		}{
+			{[]string{"--workers", "0"}, 2, "--workers 0"},
+			{[]string{"--set", "bootstrap.servers=elsewhere:9092"}, 2, "--set bootstrap.servers"},
+			{[]string{"--log-level", "loud"}, 2, "--log-level"},
+			{[]string{"--offset-flush-interval", "0s"}, 2, "--offset-flush-interval"},
+			{[]string{"surplus"}, 2, "unexpected arguments"},
+			{[]string{"--data-dir", dataDir, "--kafka-listen", "127.0.0.1:0", "--rest-listen", "127.0.0.1:0"}, 1, "in use by another sluice process"},
+		} {
+			var stderr bytes.Buffer
+			cmd := exec.Command(bin, append([]string{"up"}, tc.args...)...)
+			cmd.Stderr = &stderr
+			cmd.Dir = t.TempDir()
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != tc.code || !strings.Contains(stderr.String(), tc.msg) {
+				t.Errorf("sluice up %v: %v, want exit %d with %q; stderr: %s", tc.args, err, tc.code, tc.msg, stderr.String())
+			}
+		}
+	})
 	cli(t, bin, "create-connector", "--endpoint", endpoint,
 		"--file", filepath.Join(example, "postgres-source.json"),
 		"--connector-configuration", fmt.Sprintf("database.hostname=%s,database.port=%d", pg.Host, pg.Port))
 	cli(t, bin, "create-connector", "--endpoint", endpoint,
 		"--file", filepath.Join(example, "s3-sink-local.json"),
 		"--connector-configuration", "local.dir="+lake+",rotate.schedule.interval.ms=2000")
+	// The S3 variant of the sink, into a real S3-compatible gateway.
+	s3srv := testenv.StartS3(t)
+	s3srv.CreateBucket(t, "lake")
+	cli(t, bin, "create-connector", "--endpoint", endpoint,
+		"--file", filepath.Join(example, "s3-sink-s3.json"),
+		"--connector-configuration", fmt.Sprintf("store.url=%s,s3.region=%s,aws.access.key.id=%s,aws.secret.access.key=%s,rotate.schedule.interval.ms=2000",
+			s3srv.Endpoint, s3srv.Region, s3srv.AccessKey, s3srv.SecretKey))
 
 	// The snapshot: every seeded row arrives with __op=r.
 	waitLakeMatches(t, pg, lake, up, "snapshot")
@@ -107,10 +141,38 @@ func TestQuickstartCDCToDataLake(t *testing.T) {
 	if !strings.Contains(up.stdout.String(), "sluice up: stopped") {
 		t.Fatalf("sluice up did not report a clean stop; stdout:\n%s\nstderr tail:\n%s", up.stdout.String(), tail(up.stderr.String(), 40))
 	}
-	up = startUp(t, bin, upArgs)
+	// The second run uses a pool of two in-process workers: the tasks are
+	// balanced over them and each worker serves its own REST API.
+	up = startUp(t, bin, append(upArgs, "--workers", "2"))
+	if n := strings.Count(up.stdout.String(), "  worker "); n != 2 {
+		t.Fatalf("sluice up --workers 2 lists %d workers:\n%s", n, up.stdout.String())
+	}
 	pg.Exec(t, "shop", moreChanges)
 	lakeRows := waitLakeMatches(t, pg, lake, up, "changes after restart")
 	checkDescribe(t, bin, endpoint, up)
+
+	// The S3 sink wrote the same rows to the bucket.
+	var bucketRows map[string][]map[string]any
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		bucketCopy := t.TempDir()
+		downloadBucket(t, s3srv, "lake", bucketCopy)
+		rows, err := readLake(bucketCopy)
+		diff := ""
+		if err != nil {
+			diff = err.Error()
+		} else {
+			diff = compare(t, pg, rows)
+		}
+		if diff == "" {
+			bucketRows = rows
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("S3 sink: bucket lake does not match the tables after 60s: %s", diff)
+		}
+		time.Sleep(time.Second)
+	}
 
 	// Exact event counts: the restart neither re-snapshotted nor replayed
 	// already delivered changes into the lake.
@@ -121,13 +183,15 @@ func TestQuickstartCDCToDataLake(t *testing.T) {
 		// deletes; after restart: 1 update, 1 delete.
 		"orders": {"r": 1000, "c": 1, "u": 16, "d": 11},
 	}
-	for table, w := range want {
-		got := map[string]int{}
-		for _, r := range lakeRows[table] {
-			got[fmt.Sprint(r["__op"])]++
-		}
-		if fmt.Sprint(got) != fmt.Sprint(w) {
-			t.Errorf("%s: lake rows by __op = %v, want %v (duplicates or a re-snapshot after restart?)", table, got, w)
+	for where, rows := range map[string]map[string][]map[string]any{"local lake": lakeRows, "S3 bucket": bucketRows} {
+		for table, w := range want {
+			got := map[string]int{}
+			for _, r := range rows[table] {
+				got[fmt.Sprint(r["__op"])]++
+			}
+			if fmt.Sprint(got) != fmt.Sprint(w) {
+				t.Errorf("%s, %s: rows by __op = %v, want %v (duplicates or a re-snapshot after restart?)", where, table, got, w)
+			}
 		}
 	}
 	up.stop(t)
@@ -298,6 +362,40 @@ func compare(t *testing.T, pg *testenv.Postgres, lake map[string][]map[string]an
 	return strings.Join(problems, " | ")
 }
 
+// downloadBucket copies every object of bucket into dir (same keys).
+func downloadBucket(t *testing.T, srv *testenv.S3, bucket, dir string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := srv.Client(t)
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatalf("list bucket %s: %v", bucket, err)
+		}
+		for _, o := range page.Contents {
+			key := aws.ToString(o.Key)
+			obj, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: o.Key})
+			if err != nil {
+				t.Fatalf("get %s: %v", key, err)
+			}
+			b, err := io.ReadAll(obj.Body)
+			obj.Body.Close()
+			if err != nil {
+				t.Fatalf("read %s: %v", key, err)
+			}
+			dst := filepath.Join(dir, filepath.FromSlash(key))
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(dst, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
 // readLake reads every committed Parquet file of each table's topic in
 // offset order (file names carry the zero-padded start offset; the topics
 // have one partition).
@@ -399,7 +497,7 @@ func checkDescribe(t *testing.T, bin, endpoint string, up *upProc) {
 		} `json:"tasks"`
 		Lag *float64 `json:"lag"`
 	}
-	for _, name := range []string{sourceName, sinkName} {
+	for _, name := range []string{sourceName, sinkName, s3SinkName} {
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			out := cli(t, bin, "describe-connector", name, "--endpoint", endpoint, "--output", "json")
@@ -419,7 +517,7 @@ func checkDescribe(t *testing.T, bin, endpoint string, up *upProc) {
 					problem += fmt.Sprintf(" task %d %s", tk.ID, tk.State)
 				}
 			}
-			if name == sinkName {
+			if name != sourceName {
 				switch {
 				case d.Lag == nil:
 					problem += " no lag reported"
@@ -438,6 +536,8 @@ func checkDescribe(t *testing.T, bin, endpoint string, up *upProc) {
 	}
 	// The table form a user reads shows the lag column.
 	out := cli(t, bin, "describe-connector", sinkName, "--endpoint", endpoint)
+	t.Logf("sluice describe-connector %s:\n%s", sinkName, out)
+	t.Logf("sluice list-connectors:\n%s", cli(t, bin, "list-connectors", "--endpoint", endpoint))
 	if !strings.Contains(out, "Lag:") || !strings.Contains(out, "RUNNING") {
 		t.Errorf("describe-connector %s table output lacks Lag/RUNNING:\n%s", sinkName, out)
 	}

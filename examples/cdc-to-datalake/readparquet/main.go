@@ -2,7 +2,7 @@
 // S3 sink wrote, so you can see what landed in the lake without Spark or
 // DuckDB:
 //
-//	go run ./examples/cdc-to-datalake/readparquet [-n 5] [-json] DIR|FILE...
+//	go run ./examples/cdc-to-datalake/readparquet [-n 5] [-json|-count] DIR|FILE...
 //
 // A directory is searched recursively for *.parquet files (paths with a
 // component starting with "_" or "." are skipped, as Hive and Spark do).
@@ -11,7 +11,7 @@
 // change type (__op: r snapshot, c insert, u update, d delete).
 // Decimals, dates and timestamps are rendered from their Parquet logical
 // types. -json prints every row of every file as one JSON object per line
-// instead (with "_file").
+// instead (with "_file"); -count prints only the total number of rows.
 package main
 
 import (
@@ -35,8 +35,9 @@ import (
 func main() {
 	n := flag.Int("n", 5, "rows to print per file (0: none, -1: all)")
 	asJSON := flag.Bool("json", false, "print every row as a JSON object per line")
+	count := flag.Bool("count", false, "print only the total number of rows (0 when there are no files yet)")
 	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: readparquet [-n rows] [-json] DIR|FILE...")
+		fmt.Fprintln(os.Stderr, "usage: readparquet [-n rows] [-json|-count] DIR|FILE...")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -44,7 +45,13 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(os.Stdout, flag.Args(), *n, *asJSON); err != nil {
+	var err error
+	if *count {
+		err = countRows(os.Stdout, flag.Args())
+	} else {
+		err = run(os.Stdout, flag.Args(), *n, *asJSON)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "readparquet:", err)
 		os.Exit(1)
 	}
@@ -122,6 +129,35 @@ func run(w io.Writer, args []string, n int, asJSON bool) error {
 		fmt.Fprintf(w, "  %-28s %3d files %7d rows  %s\n", t, s.files, s.rows, strings.Join(ops, " "))
 	}
 	return nil
+}
+
+// countRows prints the total number of rows of all files (from the files'
+// footers).
+func countRows(w io.Writer, args []string) error {
+	files, err := findFiles(args)
+	if err != nil {
+		return err
+	}
+	var total int64
+	for _, path := range files {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		st, err := f.Stat()
+		if err == nil {
+			var pf *parquet.File
+			if pf, err = parquet.OpenFile(f, st.Size()); err == nil {
+				total += pf.NumRows()
+			}
+		}
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	_, err = fmt.Fprintln(w, total)
+	return err
 }
 
 // findFiles expands directories into their .parquet files, ordered by
