@@ -10,6 +10,7 @@ import (
 	"net"
 	"runtime/debug"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -109,7 +110,11 @@ func (b *Broker) serveConn(c net.Conn) {
 			}
 			frame, err := readFrame(br, b.opts.maxFrame)
 			if err != nil {
-				if !errors.Is(err, io.EOF) && ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				switch {
+				case errors.Is(err, io.EOF) || ctx.Err() != nil || errors.Is(err, net.ErrClosed):
+				case errors.Is(err, syscall.ECONNRESET):
+					log.Debug("connection reset by client")
+				default:
 					log.Warn("closing connection", "reason", err.Error())
 				}
 				cancel()

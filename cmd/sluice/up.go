@@ -123,10 +123,10 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	fmt.Fprintf(stdout, "sluice up: data directory %s\n", abs)
-	fmt.Fprintf(stdout, "  Kafka bootstrap servers  %s\n", b.Addr())
-	fmt.Fprintf(stdout, "  Kafka Connect REST API   %s\n", ws[0].url)
+	fmt.Fprintf(stdout, "  %-24s %s\n", "Kafka bootstrap servers", b.Addr())
+	fmt.Fprintf(stdout, "  %-24s %s\n", "Kafka Connect REST API", ws[0].url)
 	for i, uw := range ws {
-		fmt.Fprintf(stdout, "  worker %-2d               %s (id %s, group %s)\n", i, uw.url, uw.w.ID(), props["group.id"])
+		fmt.Fprintf(stdout, "  %-24s %s (id %s, group %s)\n", fmt.Sprintf("worker %d", i), uw.url, uw.w.ID(), props["group.id"])
 	}
 	fmt.Fprintf(stdout, "Press Ctrl-C to stop; starting again with --data-dir %s resumes every connector.\n", abs)
 

@@ -107,7 +107,10 @@ func testOperations(t *testing.T, pg *testenv.Postgres) {
 		if a != nil && a.Get("qty") != w.afterQty {
 			t.Errorf("%s: qty %v (%T), want %v", name, a.Get("qty"), a.Get("qty"), w.afterQty)
 		}
-		if err := connect.Validate(r.ValueSchema, r.Value); err != nil && w.op != "d" {
+		if w.op == "d" && before(r).Get("name") != "" {
+			t.Errorf("%s: absent NOT NULL column in before: %v, want the fallback \"\"", name, before(r).Get("name"))
+		}
+		if err := connect.Validate(r.ValueSchema, r.Value); err != nil {
 			t.Errorf("%s: value does not validate: %v", name, err)
 		}
 		src := source(r)
@@ -734,6 +737,24 @@ func TestConfigErrors(t *testing.T) {
 	p := Plugin()
 	if p.Class != Class || !p.Matches("postgres") || p.Type != "source" {
 		t.Errorf("plugin %+v", p)
+	}
+	c, ok := p.New().(connect.SourceConnector)
+	if !ok {
+		t.Fatalf("plugin does not build a SourceConnector")
+	}
+	bad := base()
+	bad[KeySnapshotMode] = "x"
+	if err := c.Start(context.Background(), bad); err == nil {
+		t.Errorf("Start accepted a bad config")
+	}
+	if err := c.Start(context.Background(), base()); err != nil {
+		t.Fatal(err)
+	}
+	if tc, err := c.TaskConfigs(3); err != nil || len(tc) != 1 || tc[0][KeyTopicPrefix] != "p" {
+		t.Errorf("TaskConfigs: %v %v", tc, err)
+	}
+	if _, ok := c.NewTask().(*Task); !ok {
+		t.Errorf("NewTask")
 	}
 	if !configDef().Secret(KeyPassword) {
 		t.Errorf("password is not a secret")

@@ -33,6 +33,7 @@ type streamer struct {
 	commitTime time.Time
 	seq        int64
 	txSkip     bool // whole transaction already emitted
+	resumed    bool // transaction partially emitted before a restart
 	prevEnd    uint64
 	lastCommit uint64 // commit LSN of the previous transaction (source.sequence)
 	perColl    map[string]int64
@@ -258,13 +259,14 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 		s.prevEnd = s.pos.commitEnd
 		s.lastOff = nil
 		s.txSkip = s.finalLSN < s.pos.commitEnd
+		s.resumed = s.xid == s.pos.xid && s.pos.seq > 0
 	case *pglogrepl.CommitMessage:
 		end := uint64(m.TransactionEndLSN)
 		if !s.txSkip {
 			done := s.doneOffset(end, lsn)
 			if t.o.txMetadata && s.txEmitted > 0 {
 				s.flushPending()
-				s.batch = append(s.batch, t.txRecord("END", s.txID(), s.commitTime, s.txEmitted, s.perColl, s.collOrder, done))
+				s.batch = append(s.batch, t.txRecord("END", s.txID(), s.commitTime, s.seq, s.perColl, s.collOrder, done))
 			} else if s.pendOff != nil {
 				for k := range s.pendOff {
 					delete(s.pendOff, k)
@@ -291,11 +293,11 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 			s.relations[m.RelationID] = nil
 			return nil
 		}
-		names := make([]string, len(m.Columns))
+		cols := make([]catColumn, len(m.Columns))
 		for i, c := range m.Columns {
-			names[i] = c.Name
+			cols[i] = catColumn{name: c.Name, typeOID: c.DataType, typmod: c.TypeModifier, pk: c.Flags&1 == 1}
 		}
-		tb, err := t.buildTable(meta, names)
+		tb, err := t.buildTable(meta, cols)
 		if err != nil {
 			return &fatalError{err}
 		}
@@ -453,7 +455,7 @@ func (s *streamer) push(off map[string]any, recs ...*connect.Record) {
 	}
 	t := s.t
 	s.flushPending()
-	if t.o.txMetadata && s.txEmitted == 0 {
+	if t.o.txMetadata && s.txEmitted == 0 && !s.resumed {
 		begin := map[string]any{}
 		for k, v := range off {
 			begin[k] = v

@@ -35,6 +35,7 @@ type column struct {
 	placeholder any
 	relPos      int  // position in the relation / select column list
 	vsd         bool // holds VariableScaleDecimal values
+	fallback    any  // value for an absent NOT NULL column
 }
 
 // table is a captured table with its Connect schemas.
@@ -125,19 +126,33 @@ func (c *catalog) tableMeta(ctx context.Context, oid uint32) (*tableMeta, error)
 	return m, rows.Err()
 }
 
-// buildTable builds the captured form of a table. relCols names the columns
-// in the order the source (pgoutput relation or snapshot select) delivers
-// them; nil means all catalog columns.
-func (t *Task) buildTable(m *tableMeta, relCols []string) (*table, error) {
+// buildTable builds the captured form of a table. rel lists the columns in
+// the order the source (pgoutput relation message or snapshot select)
+// delivers them, with their types at decode time; nil means the catalog
+// columns. Catalog facts (NOT NULL, primary key) are used for columns that
+// still exist with the same type; a column the catalog no longer has (DDL
+// ran after the change) stays, optional.
+func (t *Task) buildTable(m *tableMeta, rel []catColumn) (*table, error) {
 	o := t.o
-	if relCols == nil {
-		for _, c := range m.cols {
-			relCols = append(relCols, c.name)
-		}
+	if rel == nil {
+		rel = m.cols
 	}
 	byName := map[string]*catColumn{}
 	for i := range m.cols {
 		byName[m.cols[i].name] = &m.cols[i]
+	}
+	merged := make([]catColumn, len(rel))
+	for i, rc := range rel {
+		merged[i] = rc
+		if cc := byName[rc.name]; cc != nil && cc.typeOID == rc.typeOID {
+			merged[i].notNull, merged[i].pk = cc.notNull, cc.pk
+		}
+	}
+	relCols := make([]string, len(merged))
+	byName = map[string]*catColumn{}
+	for i := range merged {
+		relCols[i] = merged[i].name
+		byName[merged[i].name] = &merged[i]
 	}
 	keyCols := o.keyColumnsFor(m.schema, m.name)
 	isKey := map[string]bool{}
@@ -149,7 +164,7 @@ func (t *Task) buildTable(m *tableMeta, relCols []string) (*table, error) {
 			isKey[k] = true
 		}
 	} else {
-		for _, c := range m.cols {
+		for _, c := range merged {
 			if c.pk {
 				isKey[c.name] = true
 			}
@@ -171,7 +186,7 @@ func (t *Task) buildTable(m *tableMeta, relCols []string) (*table, error) {
 			return nil, err
 		}
 		col := &column{name: name, schema: s, conv: conv, relPos: pos, placeholder: placeholderFor(s, o.placeholder),
-			vsd: s.Name == nameVarScaleDecimal || s.Type == connect.Array && s.Value.Name == nameVarScaleDecimal}
+			vsd: s.Name == nameVarScaleDecimal || s.Type == connect.Array && s.Value.Name == nameVarScaleDecimal, fallback: fallbackFor(s)}
 		tb.byRelPos[pos] = len(tb.cols)
 		if isKey[name] {
 			tb.keyIdx = append(tb.keyIdx, len(tb.cols))
@@ -211,6 +226,9 @@ func (t *Task) makeValue(tb *table, n int, get rowSource, old *connect.Struct) *
 		kind, data := get(pos)
 		switch kind {
 		case 'n':
+			if col.fallback != nil {
+				st.SetAt(idx, col.fallback)
+			}
 		case 'u':
 			if old != nil && old.At(idx) != nil {
 				st.SetAt(idx, old.At(idx))
@@ -220,8 +238,8 @@ func (t *Task) makeValue(tb *table, n int, get rowSource, old *connect.Struct) *
 		default:
 			v, err := col.conv(data)
 			if err != nil {
-				t.warnOnce("cannot convert column value; emitting null", "column", tb.id+"."+col.name, "error", err.Error())
-				v = nil
+				t.warnOnce("cannot convert column value; emitting null (or the NOT NULL fallback)", "column", tb.id+"."+col.name, "error", err.Error())
+				v = col.fallback
 			} else if col.vsd {
 				v = bindVSD(col.schema, v)
 			}

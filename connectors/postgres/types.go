@@ -367,6 +367,54 @@ func timePrecision(typmod int32) int32 {
 	return typmod
 }
 
+// fallbackFor returns the value used, as Debezium does, for a NOT NULL
+// column whose value is absent (non-key columns of an old tuple under
+// REPLICA IDENTITY DEFAULT), so events still match their schema.
+func fallbackFor(s *connect.Schema) any {
+	if s.Optional {
+		return nil
+	}
+	switch s.Name {
+	case connect.DecimalName:
+		sc, _ := connect.DecimalScale(s)
+		return connect.Decimal{Unscaled: new(big.Int), Scale: sc}
+	case connect.DateName, connect.TimeName, connect.TimestampName:
+		return time.Unix(0, 0).UTC()
+	case nameZonedTimestamp:
+		return "1970-01-01T00:00:00Z"
+	case nameZonedTime:
+		return "00:00:00Z"
+	case nameVarScaleDecimal:
+		st := connect.NewStructValue(s)
+		st.SetAt(0, int32(0))
+		st.SetAt(1, []byte{0})
+		return st
+	}
+	switch s.Type {
+	case connect.Int8:
+		return int8(0)
+	case connect.Int16:
+		return int16(0)
+	case connect.Int32:
+		return int32(0)
+	case connect.Int64:
+		return int64(0)
+	case connect.Float32:
+		return float32(0)
+	case connect.Float64:
+		return float64(0)
+	case connect.Boolean:
+		return false
+	case connect.String:
+		return ""
+	case connect.Bytes:
+		return []byte{}
+	case connect.Array:
+		return []any{}
+	}
+	return nil
+}
+
 // placeholderFor returns the value standing for an unchanged TOASTed column.
 func placeholderFor(s *connect.Schema, ph string) any {
 	switch s.Type {

@@ -214,18 +214,20 @@ type marker struct {
 }
 
 func (t *task) Assign(ctx context.Context, partitions []connect.TopicPartition) error {
-	seek := map[connect.TopicPartition]int64{}
 	for _, tp := range partitions {
 		if _, ok := t.writers[tp]; ok {
 			continue
 		}
 		w := &tpWriter{tp: tp, files: map[string]*openFile{}, recovered: -1, marker: -1, groupStart: -1, next: -1}
-		t.writers[tp] = w
 		if !t.s.recovery {
+			t.writers[tp] = w
 			continue
 		}
+		// The writer is registered only once recovery succeeded, so a
+		// retried Assign reads the marker again.
 		b, err := t.st.get(ctx, t.markerKey(tp))
 		if errors.Is(err, errNotFound) {
+			t.writers[tp] = w
 			continue
 		}
 		if err != nil {
@@ -234,6 +236,7 @@ func (t *task) Assign(ctx context.Context, partitions []connect.TopicPartition) 
 		var m marker
 		if err := json.Unmarshal(b, &m); err != nil || m.NextOffset < 0 {
 			t.log.Warn("s3 sink: ignoring unreadable commit marker", "key", t.markerKey(tp), "error", err)
+			t.writers[tp] = w
 			continue
 		}
 		// Files of a group whose upload was cut short may exist past the
@@ -246,11 +249,11 @@ func (t *task) Assign(ctx context.Context, partitions []connect.TopicPartition) 
 			t.log.Info("s3 sink: removed file of an unfinished commit", "key", key)
 		}
 		w.recovered, w.marker = m.NextOffset, m.NextOffset
-		seek[tp] = m.NextOffset
-	}
-	if len(seek) > 0 && t.tctx != nil {
-		t.log.Info("s3 sink: resuming after data already in storage", "offsets", fmt.Sprint(seek))
-		t.tctx.Seek(seek)
+		t.writers[tp] = w
+		if t.tctx != nil {
+			t.log.Info("s3 sink: resuming after data already in storage", "topic", tp.Topic, "partition", tp.Partition, "offset", m.NextOffset)
+			t.tctx.Seek(map[connect.TopicPartition]int64{tp: m.NextOffset})
+		}
 	}
 	return nil
 }

@@ -449,7 +449,7 @@ func TestSchemaCompatibilityBackwardProjects(t *testing.T) {
 	}{
 		{"NONE", []int64{1, 1, 1, 1}},
 		{"BACKWARD", []int64{1, 3}}, // v1, then v2 ... older v1 records projected into the v2 file
-		{"FORWARD", []int64{2, 2}},  // v1 file takes projected v2 records... v2 then v1: v1 is older, rotates
+		{"FORWARD", []int64{4}},     // the v1 file keeps v1; newer v2 records are projected onto it
 	} {
 		t.Run(tc.compat, func(t *testing.T) {
 			cfg, store := localStore(t)

@@ -226,9 +226,15 @@ func (t *taskRunner) runSink(ctx context.Context, st connect.SinkTask, tcfg, con
 		_ = st.Close()
 		return
 	}
+	// Sink consumers default to the worker's session timeout (Kafka's
+	// consumer default is 45 s) so a killed worker's partitions move as fast
+	// as its tasks; consumer.session.timeout.ms or the connector's
+	// consumer.override.session.timeout.ms change it.
 	opts := []kgo.Opt{
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(defaultFetchWait),
+		kgo.SessionTimeout(w.cfg.SessionTimeout),
+		kgo.HeartbeatInterval(w.cfg.HeartbeatInterval),
 	}
 	opts = append(opts, override...)
 	opts = append(opts,
