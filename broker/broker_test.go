@@ -972,3 +972,20 @@ func TestMissingMetadataRefusesToStart(t *testing.T) {
 		t.Fatalf("partition directories were removed: %d left", len(ents))
 	}
 }
+
+func TestProduceAcks(t *testing.T) {
+	addr := testenv.StartBroker(t)
+	for _, tc := range []struct {
+		name string
+		acks kgo.Acks
+	}{{"acks=0", kgo.NoAck()}, {"acks=1", kgo.LeaderAck()}, {"acks=-1", kgo.AllISRAcks()}} {
+		t.Run(tc.name, func(t *testing.T) {
+			topic := "acks-" + strings.TrimPrefix(tc.name, "acks=")
+			createTopic(t, addr, topic, 2, nil)
+			produceKgo(t, addr, topic, 0, 5000, kgo.RequiredAcks(tc.acks), kgo.DisableIdempotentWrite())
+			// With acks=0 nothing confirms the writes; consumeKgo waits
+			// until all 5000 arrived.
+			consumeKgo(t, addr, topic, 0, 5000)
+		})
+	}
+}

@@ -60,34 +60,36 @@ func durMs(d time.Duration) string {
 
 // topicConfigDefs lists every topic config key the broker accepts. Other
 // keys are rejected with INVALID_CONFIG.
-var topicConfigDefs = map[string]topicConfigDef{
-	"cleanup.policy": {kmsg.ConfigTypeList, func(v string) error {
-		if _, _, err := parseCleanupPolicy(v); err != nil {
-			return err
-		}
-		return nil
-	}, func(d blog.Config) string { return cleanupPolicyString(d.Compact, d.Delete) }, "delete and/or compact"},
-	"retention.ms":      {kmsg.ConfigTypeLong, parseLongMin(-1), func(d blog.Config) string { return durMs(d.RetentionMs) }, "delete segments older than this (-1 = never)"},
-	"retention.bytes":   {kmsg.ConfigTypeLong, parseLongMin(-1), func(d blog.Config) string { return strconv.FormatInt(d.RetentionBytes, 10) }, "delete old segments while the partition is larger (-1 = unlimited)"},
-	"segment.bytes":     {kmsg.ConfigTypeInt, parseIntMin(14), func(d blog.Config) string { return strconv.FormatInt(d.SegmentBytes, 10) }, "segment file size"},
-	"segment.ms":        {kmsg.ConfigTypeLong, parseLongMin(1), func(d blog.Config) string { return durMs(d.SegmentMs) }, "roll the active segment after this long"},
-	"max.message.bytes": {kmsg.ConfigTypeInt, parseIntMin(0), func(blog.Config) string { return strconv.Itoa(defaultMaxMessageBytes) }, "largest record batch accepted"},
-	"min.insync.replicas": {kmsg.ConfigTypeInt, parseIntMin(1), func(blog.Config) string { return "1" },
-		"accepted for compatibility; a single node is always in sync"},
-	"delete.retention.ms":  {kmsg.ConfigTypeLong, parseLongMin(0), func(d blog.Config) string { return durMs(d.DeleteRetentionMs) }, "how long tombstones survive compaction"},
-	"index.interval.bytes": {kmsg.ConfigTypeInt, parseIntMin(0), func(d blog.Config) string { return strconv.Itoa(d.IndexIntervalBytes) }, "sparse offset index granularity"},
-	"message.timestamp.type": {kmsg.ConfigTypeString, func(v string) error {
-		if v != "CreateTime" && v != "LogAppendTime" {
-			return fmt.Errorf("%q must be CreateTime or LogAppendTime", v)
-		}
-		return nil
-	}, func(blog.Config) string { return "CreateTime" }, "CreateTime or LogAppendTime"},
-	"compression.type": {kmsg.ConfigTypeString, func(v string) error {
-		if v != "producer" {
-			return fmt.Errorf("%q is not supported: batches are stored as the producer compressed them (only \"producer\")", v)
-		}
-		return nil
-	}, func(blog.Config) string { return "producer" }, "only producer: batches are stored as sent"},
+func topicConfigDefs() map[string]topicConfigDef {
+	return map[string]topicConfigDef{
+		"cleanup.policy": {kmsg.ConfigTypeList, func(v string) error {
+			if _, _, err := parseCleanupPolicy(v); err != nil {
+				return err
+			}
+			return nil
+		}, func(d blog.Config) string { return cleanupPolicyString(d.Compact, d.Delete) }, "delete and/or compact"},
+		"retention.ms":      {kmsg.ConfigTypeLong, parseLongMin(-1), func(d blog.Config) string { return durMs(d.RetentionMs) }, "delete segments older than this (-1 = never)"},
+		"retention.bytes":   {kmsg.ConfigTypeLong, parseLongMin(-1), func(d blog.Config) string { return strconv.FormatInt(d.RetentionBytes, 10) }, "delete old segments while the partition is larger (-1 = unlimited)"},
+		"segment.bytes":     {kmsg.ConfigTypeInt, parseIntMin(14), func(d blog.Config) string { return strconv.FormatInt(d.SegmentBytes, 10) }, "segment file size"},
+		"segment.ms":        {kmsg.ConfigTypeLong, parseLongMin(1), func(d blog.Config) string { return durMs(d.SegmentMs) }, "roll the active segment after this long"},
+		"max.message.bytes": {kmsg.ConfigTypeInt, parseIntMin(0), func(blog.Config) string { return strconv.Itoa(defaultMaxMessageBytes) }, "largest record batch accepted"},
+		"min.insync.replicas": {kmsg.ConfigTypeInt, parseIntMin(1), func(blog.Config) string { return "1" },
+			"accepted for compatibility; a single node is always in sync"},
+		"delete.retention.ms":  {kmsg.ConfigTypeLong, parseLongMin(0), func(d blog.Config) string { return durMs(d.DeleteRetentionMs) }, "how long tombstones survive compaction"},
+		"index.interval.bytes": {kmsg.ConfigTypeInt, parseIntMin(0), func(d blog.Config) string { return strconv.Itoa(d.IndexIntervalBytes) }, "sparse offset index granularity"},
+		"message.timestamp.type": {kmsg.ConfigTypeString, func(v string) error {
+			if v != "CreateTime" && v != "LogAppendTime" {
+				return fmt.Errorf("%q must be CreateTime or LogAppendTime", v)
+			}
+			return nil
+		}, func(blog.Config) string { return "CreateTime" }, "CreateTime or LogAppendTime"},
+		"compression.type": {kmsg.ConfigTypeString, func(v string) error {
+			if v != "producer" {
+				return fmt.Errorf("%q is not supported: batches are stored as the producer compressed them (only \"producer\")", v)
+			}
+			return nil
+		}, func(blog.Config) string { return "producer" }, "only producer: batches are stored as sent"},
+	}
 }
 
 func parseCleanupPolicy(v string) (compact, del bool, err error) {
@@ -122,7 +124,7 @@ func cleanupPolicyString(compact, del bool) string {
 // validateTopicConfigs checks keys and values.
 func validateTopicConfigs(cfg map[string]string) *topicError {
 	for k, v := range cfg {
-		def, ok := topicConfigDefs[k]
+		def, ok := topicConfigDefs()[k]
 		if !ok {
 			return kafkaErr(kerr.InvalidConfig, "unknown topic config %q", k)
 		}
@@ -137,7 +139,7 @@ func validateTopicConfigs(cfg map[string]string) *topicError {
 func (b *Broker) settingsFor(cfg map[string]string) (topicSettings, error) {
 	s := topicSettings{log: b.opts.topicDefaults, maxMessageBytes: defaultMaxMessageBytes}
 	for k, v := range cfg {
-		def, ok := topicConfigDefs[k]
+		def, ok := topicConfigDefs()[k]
 		if !ok {
 			return s, fmt.Errorf("unknown topic config %q", k)
 		}
@@ -251,13 +253,14 @@ func (b *Broker) handleDescribeConfigs(req *kmsg.DescribeConfigsRequest) *kmsg.D
 				rr.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("topic %q does not exist", r.ResourceName))
 				break
 			}
-			keys := make([]string, 0, len(topicConfigDefs))
-			for k := range topicConfigDefs {
+			defs := topicConfigDefs()
+			keys := make([]string, 0, len(defs))
+			for k := range defs {
 				keys = append(keys, k)
 			}
 			sort.Strings(keys)
 			for _, k := range keys {
-				def := topicConfigDefs[k]
+				def := defs[k]
 				if v, ok := cfg[k]; ok {
 					add(k, v, def.typ, kmsg.ConfigSourceDynamicTopicConfig, false, def.doc)
 				} else {
@@ -352,7 +355,7 @@ func (b *Broker) handleIncrementalAlterConfigs(req *kmsg.IncrementalAlterConfigs
 				return terr
 			}
 			for _, c := range r.Configs {
-				def, known := topicConfigDefs[c.Name]
+				def, known := topicConfigDefs()[c.Name]
 				if !known {
 					return kafkaErr(kerr.InvalidConfig, "unknown topic config %q", c.Name)
 				}

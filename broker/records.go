@@ -67,7 +67,8 @@ func splitEntries(b []byte) ([][]byte, error) {
 	return out, nil
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// castagnoli returns the CRC-32C table (crc32 caches it).
+func castagnoli() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) }
 
 // checkBatch validates a magic-2 batch's framing and CRC.
 func checkBatch(b []byte) (batchInfo, error) {
@@ -79,7 +80,7 @@ func checkBatch(b []byte) (batchInfo, error) {
 		return bi, fmt.Errorf("record batch magic %d at byte %d, want 2", b[offMagic], offMagic)
 	}
 	want := binary.BigEndian.Uint32(b[offCRC:])
-	if got := crc32.Checksum(b[offAttributes:], castagnoli); got != want {
+	if got := crc32.Checksum(b[offAttributes:], castagnoli()); got != want {
 		return bi, fmt.Errorf("record batch CRC mismatch: header says %08x, computed %08x", want, got)
 	}
 	bi.attributes = int16(binary.BigEndian.Uint16(b[offAttributes:]))
@@ -146,7 +147,7 @@ func buildBatch(recs []simpleRecord) []byte {
 		b = append(b, body...)
 	}
 	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
-	binary.BigEndian.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], castagnoli))
+	binary.BigEndian.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], castagnoli()))
 	return b
 }
 
@@ -287,12 +288,13 @@ func unlz4(data []byte) ([]byte, error) {
 	}
 }
 
-var xerialHeader = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
+// xerialHeader starts snappy data framed the way Java clients write it.
+const xerialHeader = "\x82SNAPPY\x00"
 
 // unsnappy handles raw snappy blocks and the xerial framing used by Java
 // clients.
 func unsnappy(data []byte) ([]byte, error) {
-	if !bytes.HasPrefix(data, xerialHeader) {
+	if !bytes.HasPrefix(data, []byte(xerialHeader)) {
 		if n, err := snappy.DecodedLen(data); err != nil || n > maxDecompressed {
 			return nil, fmt.Errorf("snappy: bad block (decoded length %d, %v)", n, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/sluicehq/sluice/runtime/connect"
@@ -36,6 +37,53 @@ type incSnapshot struct {
 	buffer  map[string]*connect.Record
 	order   []string
 	vis     pgSnapshot // snapshot the chunk was read in
+	// emittedKey is the last key of the last emitted chunk of tables[0]:
+	// where a restart resumes.
+	emittedKey []any
+	resume     bool
+}
+
+// Offset keys holding a running incremental snapshot, as in Debezium.
+const (
+	offIncID      = "incremental_snapshot_signal_id"
+	offIncColls   = "incremental_snapshot_collections"
+	offIncPrimary = "incremental_snapshot_primary_key"
+)
+
+// withInc adds the incremental snapshot state to an offset.
+func (s *streamer) withInc(off map[string]any) map[string]any {
+	inc := s.inc
+	if inc == nil || len(inc.tables) == 0 {
+		return off
+	}
+	colls, _ := json.Marshal(inc.tables)
+	off[offIncID] = inc.id
+	off[offIncColls] = string(colls)
+	if inc.emittedKey != nil {
+		k, _ := json.Marshal(inc.emittedKey)
+		off[offIncPrimary] = string(k)
+	}
+	return off
+}
+
+// restoreInc reads an incremental snapshot's state from a committed offset.
+func restoreInc(off map[string]any) *incSnapshot {
+	colls, _ := off[offIncColls].(string)
+	if colls == "" {
+		return nil
+	}
+	inc := &incSnapshot{resume: true}
+	inc.id, _ = off[offIncID].(string)
+	if json.Unmarshal([]byte(colls), &inc.tables) != nil || len(inc.tables) == 0 {
+		return nil
+	}
+	if k, _ := off[offIncPrimary].(string); k != "" {
+		var key []any
+		if json.Unmarshal([]byte(k), &key) == nil {
+			inc.emittedKey = key
+		}
+	}
+	return inc
 }
 
 // pgSnapshot is a pg_current_snapshot() value.
@@ -109,7 +157,7 @@ func signalRow(tb *table, v *connect.Struct) (id, typ, data string) {
 }
 
 // onSignal handles an insert into the signal table seen in the stream.
-func (s *streamer) onSignal(tb *table, v *connect.Struct, off map[string]any) error {
+func (s *streamer) onSignal(tb *table, v *connect.Struct, lsn uint64) error {
 	t := s.t
 	id, typ, data := signalRow(tb, v)
 	inc := s.inc
@@ -128,7 +176,9 @@ func (s *streamer) onSignal(tb *table, v *connect.Struct, off map[string]any) er
 			return nil
 		}
 		if inc != nil {
-			inc.tables = append(inc.tables, req.Collections...)
+			if inc.id != id { // the same signal streamed again after a restart is ignored
+				inc.tables = append(inc.tables, req.Collections...)
+			}
 			return nil
 		}
 		s.inc = &incSnapshot{id: id, tables: req.Collections}
@@ -141,6 +191,14 @@ func (s *streamer) onSignal(tb *table, v *connect.Struct, off map[string]any) er
 	case sigWindowClose:
 		if inc != nil && id == inc.chunkID+"-close" {
 			inc.open = false
+			// The chunk is emitted: offsets from here on resume after it.
+			if inc.full {
+				inc.emittedKey = inc.lastKey
+			} else {
+				inc.tables = inc.tables[1:]
+				inc.emittedKey = nil
+			}
+			off := s.offset(lsn, "INSERT")
 			// Rows not overridden by stream events inside the window.
 			recs := make([]*connect.Record, 0, len(inc.order))
 			for _, k := range inc.order {
@@ -189,16 +247,16 @@ func (s *streamer) nextChunk() error {
 				return nil
 			}
 			name := inc.tables[0]
-			inc.tables = inc.tables[1:]
 			tb, err := t.incTable(ctx, name)
 			if err != nil {
 				t.log.Warn("incremental snapshot skips table", "table", name, "error", err)
+				inc.tables = inc.tables[1:]
 				continue
 			}
-			inc.cur, inc.lastKey = tb, nil
+			inc.cur, inc.lastKey = tb, inc.emittedKey
 		}
 		inc.chunkN++
-		inc.chunkID = inc.id + "-" + strconv.Itoa(inc.chunkN)
+		inc.chunkID = inc.id + "-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.Itoa(inc.chunkN)
 		if err := t.writeSignal(ctx, inc.chunkID+"-open", sigWindowOpen); err != nil {
 			return err
 		}
@@ -207,7 +265,8 @@ func (s *streamer) nextChunk() error {
 			return err
 		}
 		if n == 0 {
-			inc.cur = nil
+			inc.cur, inc.emittedKey = nil, nil
+			inc.tables = inc.tables[1:]
 			continue
 		}
 		return t.writeSignal(ctx, inc.chunkID+"-close", sigWindowClose)

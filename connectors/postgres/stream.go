@@ -73,6 +73,14 @@ func (s *streamer) run(ctx context.Context, conn *pgconn.PgConn) error {
 	}
 	t.log.Info("streaming changes", "slot", o.slot, "from", pglogrepl.LSN(start))
 	s.onStreaming()
+	if s.inc != nil && s.inc.resume {
+		// An incremental snapshot restored from the committed offset.
+		s.inc.resume = false
+		t.log.Info("resuming incremental snapshot", "id", s.inc.id, "tables", s.inc.tables)
+		if err := s.nextChunk(); err != nil {
+			return err
+		}
+	}
 
 	s.replyReq = make(chan struct{}, 1)
 	sctx, cancel := context.WithCancel(ctx)
@@ -310,7 +318,7 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 		}
 		if tb.signal && !s.txSkip {
 			v := t.makeValue(tb, len(m.Tuple.Columns), tupleGet(m.Tuple), nil)
-			if err := s.onSignal(tb, v, s.offset(lsn, "INSERT")); err != nil {
+			if err := s.onSignal(tb, v, lsn); err != nil {
 				return err
 			}
 		}
@@ -434,17 +442,17 @@ func (s *streamer) src(tb *table, lsn uint64) *srcInfo {
 }
 
 func (s *streamer) offset(lsn uint64, typ string) map[string]any {
-	return map[string]any{
+	return s.withInc(map[string]any{
 		offLSN: int64(lsn), offLSNProc: int64(lsn), offLSNCommit: int64(s.prevEnd),
 		offTxID: int64(s.xid), offTsUsec: s.commitTime.UnixMicro(), offMessageType: typ, offTxSeq: s.seq,
-	}
+	})
 }
 
 func (s *streamer) doneOffset(end, lsn uint64) map[string]any {
-	return map[string]any{
+	return s.withInc(map[string]any{
 		offLSN: int64(lsn), offLSNProc: int64(end), offLSNCommit: int64(end),
 		offTxID: int64(s.xid), offTsUsec: s.commitTime.UnixMicro(), offMessageType: "COMMIT", offTxSeq: s.seq, offTxDone: true,
-	}
+	})
 }
 
 // push queues the records of one event, holding them until the next
@@ -510,7 +518,7 @@ func (s *streamer) heartbeat(ctx context.Context) {
 		if s.idleLSN > end {
 			end = s.idleLSN
 		}
-		off = map[string]any{offLSN: int64(end), offLSNProc: int64(end), offLSNCommit: int64(end), offTxID: int64(s.xid), offTsUsec: t.now().UnixMicro(), offTxDone: true}
+		off = s.withInc(map[string]any{offLSN: int64(end), offLSNProc: int64(end), offLSNCommit: int64(end), offTxID: int64(s.xid), offTsUsec: t.now().UnixMicro(), offTxDone: true})
 	}
 	s.batch = append(s.batch, t.heartbeatRecord(off))
 	t.emit(ctx, s.takeBatch())

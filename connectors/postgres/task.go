@@ -168,7 +168,7 @@ func (t *Task) Open(ctx context.Context, cfg map[string]string, tctx connect.Sou
 				t.log.Info("initial_only snapshot completed; not streaming")
 				return
 			}
-			t.supervise(position{commitEnd: uint64(lsn)})
+			t.supervise(position{commitEnd: uint64(lsn)}, nil)
 		}()
 		ok = true
 		return nil
@@ -194,10 +194,14 @@ func (t *Task) Open(ctx context.Context, cfg map[string]string, tctx connect.Sou
 	}
 	t.committed.Store(start)
 	t.setProgress(func(p *Progress) { p.Skipped = true })
+	var inc *incSnapshot
+	if o.signal != "" && off != nil {
+		inc = restoreInc(off)
+	}
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
-		t.supervise(pos)
+		t.supervise(pos, inc)
 	}()
 	ok = true
 	return nil
@@ -477,8 +481,8 @@ func (t *Task) emit(ctx context.Context, batch []*connect.Record) bool {
 }
 
 // supervise streams from pos, reconnecting after connection failures.
-func (t *Task) supervise(pos position) {
-	s := &streamer{t: t, pos: pos}
+func (t *Task) supervise(pos position, inc *incSnapshot) {
+	s := &streamer{t: t, pos: pos, inc: inc}
 	var lostAt time.Time
 	backoff := 200 * time.Millisecond
 	for {

@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -255,6 +256,8 @@ func render(t parquet.Type, v any) any {
 		switch x := v.(type) {
 		case *big.Float:
 			return x.Text('f', int(l.Scale))
+		case float64: // parquet-go's map reader decodes INT32/INT64 decimals as float64
+			return strconv.FormatFloat(x, 'f', int(l.Scale), 64)
 		case []byte:
 			unscaled = twosComplement(x)
 		case int32:
