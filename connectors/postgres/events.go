@@ -89,7 +89,6 @@ type srcInfo struct {
 	hasTxID   bool
 	lsn       uint64
 	lastCommt uint64 // lsn of the previous commit, for source.sequence
-	streaming bool
 }
 
 func (t *Task) sourceStruct(si *srcInfo) *connect.Struct {
@@ -101,7 +100,7 @@ func (t *Task) sourceStruct(si *srcInfo) *connect.Struct {
 	s.SetAt(3, us/1000)
 	s.SetAt(4, si.snapshot)
 	s.SetAt(5, t.o.dbname)
-	if si.streaming {
+	if si.lsn != 0 {
 		last := "null"
 		if si.lastCommt != 0 {
 			last = `"` + strconv.FormatUint(si.lastCommt, 10) + `"`

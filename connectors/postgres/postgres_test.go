@@ -31,7 +31,8 @@ func TestIntegration(t *testing.T) {
 	t.Run("LargeTransaction", func(t *testing.T) { testLargeTx(t, pg) })
 	t.Run("Filters", func(t *testing.T) { testFilters(t, pg) })
 	t.Run("SchemaChange", func(t *testing.T) { testSchemaChange(t, pg) })
-	t.Run("PostgresRestart", func(t *testing.T) { testPostgresRestart(t, pg) })
+	t.Run("PostgresRestart", func(t *testing.T) { testPostgresRestart(t, pg, false) })
+	t.Run("PostgresCrash", func(t *testing.T) { testPostgresRestart(t, pg, true) })
 }
 
 func testOperations(t *testing.T, pg *testenv.Postgres) {
@@ -649,14 +650,20 @@ func testSchemaChange(t *testing.T, pg *testenv.Postgres) {
 	}
 }
 
-func testPostgresRestart(t *testing.T, pg *testenv.Postgres) {
+func testPostgresRestart(t *testing.T, pg *testenv.Postgres, crash bool) {
 	e := newEnv(t, pg)
 	e.exec(t, `CREATE TABLE pr (id int PRIMARY KEY)`)
 	task := e.open(t, e.config(KeySnapshotMode, "no_data"))
 	defer task.Close()
 	e.exec(t, `INSERT INTO pr SELECT generate_series(1, 10)`)
 	recs := collect(t, task, 30*time.Second, countTopic("srv.public.pr", 10))
-	pg.Restart(t)
+	if crash {
+		pg.Kill(t)
+		time.Sleep(500 * time.Millisecond)
+		pg.Start(t)
+	} else {
+		pg.Restart(t)
+	}
 	e.exec(t, `INSERT INTO pr SELECT generate_series(11, 20)`)
 	recs = append(recs, collect(t, task, 60*time.Second, func(rs []*connect.Record) bool {
 		for _, r := range changes(rs, "srv.public.pr") {

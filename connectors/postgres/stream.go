@@ -66,7 +66,7 @@ func (s *streamer) run(ctx context.Context, conn *pgconn.PgConn) error {
 	args := []string{"proto_version '1'", "publication_names '" + strings.ReplaceAll(quoteIdent(o.publication), "'", "''") + "'"}
 	if err := pglogrepl.StartReplication(ctx, conn, o.slot, pglogrepl.LSN(start), pglogrepl.StartReplicationOptions{PluginArgs: args}); err != nil {
 		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && (pgErr.Code == "42704" || pgErr.Code == "55000" && false) {
+		if errors.As(err, &pgErr) && pgErr.Code == "42704" { // the slot does not exist (any more)
 			return &fatalError{fmt.Errorf("postgres: start replication on slot %s: %w", o.slot, err)}
 		}
 		return fmt.Errorf("postgres: start replication: %w", err)
@@ -438,7 +438,7 @@ func (s *streamer) block(tb *table) *txBlock {
 
 func (s *streamer) src(tb *table, lsn uint64) *srcInfo {
 	return &srcInfo{ts: s.commitTime, snapshot: snapFalse, schema: tb.meta.schema, table: tb.meta.name,
-		txID: int64(s.xid), hasTxID: true, lsn: lsn, lastCommt: s.lastCommit, streaming: true}
+		txID: int64(s.xid), hasTxID: true, lsn: lsn, lastCommt: s.lastCommit}
 }
 
 func (s *streamer) offset(lsn uint64, typ string) map[string]any {
