@@ -79,6 +79,8 @@ type options struct {
 	logger            *slog.Logger
 	flush             FlushPolicy
 	groupDelay        time.Duration
+	minSession        time.Duration
+	maxSession        time.Duration
 	topicDefaults     blog.Config
 	cleanInterval     time.Duration
 	maxFrame          int32
@@ -116,6 +118,14 @@ func WithFlushPolicy(p FlushPolicy) Option { return func(o *options) { o.flush =
 // (default 3s, like Kafka).
 func WithGroupInitialRebalanceDelay(d time.Duration) Option {
 	return func(o *options) { o.groupDelay = d }
+}
+
+// WithGroupSessionTimeoutBounds sets group.min.session.timeout.ms and
+// group.max.session.timeout.ms (defaults 6s and 30m, like Kafka): a
+// JoinGroup asking for a session timeout outside [min, max] gets
+// INVALID_SESSION_TIMEOUT.
+func WithGroupSessionTimeoutBounds(min, max time.Duration) Option {
+	return func(o *options) { o.minSession, o.maxSession = min, max }
 }
 
 // WithTopicDefaults sets the log configuration topics start from before
@@ -171,6 +181,8 @@ func New(opts ...Option) (*Broker, error) {
 		autoCreate:        true,
 		defaultPartitions: 1,
 		groupDelay:        3 * time.Second,
+		minSession:        6 * time.Second,
+		maxSession:        30 * time.Minute,
 		topicDefaults:     blog.DefaultConfig(),
 		cleanInterval:     30 * time.Second,
 		maxFrame:          100 << 20,
@@ -184,6 +196,9 @@ func New(opts ...Option) (*Broker, error) {
 	}
 	if o.defaultPartitions < 1 {
 		return nil, fmt.Errorf("broker: default partitions %d must be >= 1", o.defaultPartitions)
+	}
+	if o.minSession <= 0 || o.maxSession < o.minSession {
+		return nil, fmt.Errorf("broker: group session timeout bounds [%v, %v]: want 0 < min <= max", o.minSession, o.maxSession)
 	}
 	if o.logger == nil {
 		o.logger = slog.Default()

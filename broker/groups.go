@@ -56,6 +56,7 @@ func (b *Broker) startGroups() error {
 	b.coord = group.New(offsetsStore{b},
 		group.WithLogger(b.log.With("component", "group")),
 		group.WithInitialRebalanceDelay(b.opts.groupDelay),
+		group.WithSessionTimeoutBounds(b.opts.minSession, b.opts.maxSession),
 		group.WithTopicExists(func(name string, p int32) bool {
 			_, parts, _, ok := b.topicByName(name)
 			return ok && p >= 0 && int(p) < len(parts)

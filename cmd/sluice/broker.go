@@ -20,6 +20,8 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	partitions := fs.Int("default-partitions", 1, "partition count of auto-created topics")
 	flush := fs.String("flush", "durable", "fsync policy: durable (acks=-1 waits for a group-committed fsync), interval:<duration> or none")
 	delay := fs.Duration("group-initial-rebalance-delay", 3*time.Second, "group.initial.rebalance.delay.ms: how long a new group's first rebalance waits for more members")
+	minSession := fs.Duration("group-min-session-timeout", 6*time.Second, "group.min.session.timeout.ms: shortest session timeout a group member may ask for")
+	maxSession := fs.Duration("group-max-session-timeout", 30*time.Minute, "group.max.session.timeout.ms: longest session timeout a group member may ask for")
 	clean := fs.Duration("clean-interval", 30*time.Second, "how often retention and compaction run")
 	idle := fs.Duration("idle-timeout", 10*time.Minute, "close connections idle this long (connections.max.idle.ms; 0 disables)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
@@ -40,6 +42,9 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *partitions < 1 {
 		return &exitError{code: 2, err: fmt.Errorf("--default-partitions %d must be >= 1", *partitions)}
 	}
+	if *minSession <= 0 || *maxSession < *minSession {
+		return &exitError{code: 2, err: fmt.Errorf("--group-min-session-timeout %v and --group-max-session-timeout %v: want 0 < min <= max", *minSession, *maxSession)}
+	}
 	if *clean <= 0 {
 		return &exitError{code: 2, err: fmt.Errorf("--clean-interval must be positive")}
 	}
@@ -53,6 +58,7 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		broker.WithDefaultPartitions(int32(*partitions)),
 		broker.WithFlushPolicy(fp),
 		broker.WithGroupInitialRebalanceDelay(*delay),
+		broker.WithGroupSessionTimeoutBounds(*minSession, *maxSession),
 		broker.WithCleanInterval(*clean),
 		broker.WithIdleTimeout(*idle),
 		broker.WithLogger(logger),

@@ -51,6 +51,8 @@ const (
 	KeyTransactionTopic    = "topic.transaction"
 	KeyUnavailableValue    = "unavailable.value.placeholder"
 	KeyReconnectMaxElapsed = "reconnect.max.elapsed.ms"
+	KeySSLMode             = "database.sslmode"
+	KeySSLRootCert         = "database.sslrootcert"
 )
 
 // UnavailableValue is Debezium's placeholder for unchanged TOASTed values.
@@ -159,6 +161,9 @@ func configDef() connect.ConfigDef {
 		s(KeyTransactionTopic, "transaction", "Suffix of the transaction metadata topic (<prefix>.<suffix>).", nonEmpty),
 		s(KeyUnavailableValue, UnavailableValue, "Placeholder for unchanged TOASTed values.", nil),
 		i(KeyReconnectMaxElapsed, "300000", "How long to keep reconnecting after the connection is lost, in ms.", 0),
+		s(KeySSLMode, "prefer", "disable, allow, prefer, require, verify-ca or verify-full.",
+			connect.OneOf("disable", "allow", "prefer", "require", "verify-ca", "verify-full"), "disable", "prefer", "require", "verify-ca", "verify-full"),
+		s(KeySSLRootCert, "", "CA certificate file for verify-ca / verify-full.", nil),
 	}
 }
 
@@ -208,6 +213,7 @@ type options struct {
 	placeholder                  string
 	reconnectMax                 time.Duration
 	signal                       string
+	sslMode, sslRootCert         string
 }
 
 type keyColumnsRule struct {
@@ -287,6 +293,8 @@ func parseOptions(cfg map[string]string) (*options, error) {
 		maxQueue:       c.Int(KeyMaxQueueSize),
 		placeholder:    c.String(KeyUnavailableValue),
 		reconnectMax:   time.Duration(c.Int64(KeyReconnectMaxElapsed)) * time.Millisecond,
+		sslMode:        strings.ToLower(c.String(KeySSLMode)),
+		sslRootCert:    c.String(KeySSLRootCert),
 	}
 	if o.snapshotMode == "never" {
 		o.snapshotMode = "no_data"
@@ -315,7 +323,10 @@ func (o *options) dsn(replication bool) string {
 		u.User = url.User(o.user)
 	}
 	q := url.Values{}
-	q.Set("sslmode", "prefer")
+	q.Set("sslmode", o.sslMode)
+	if o.sslRootCert != "" {
+		q.Set("sslrootcert", o.sslRootCert)
+	}
 	q.Set("application_name", "sluice-postgres")
 	if replication {
 		q.Set("replication", "database")

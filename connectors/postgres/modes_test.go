@@ -86,13 +86,16 @@ func TestSnapshotModes(t *testing.T) {
 	})
 	t.Run("UnknownType", func(t *testing.T) {
 		e := newEnv(t, pg)
-		e.exec(t, `CREATE TABLE u (id int PRIMARY KEY, p point, ts tsvector)`)
+		e.exec(t, `CREATE EXTENSION hstore; CREATE TABLE u (id int PRIMARY KEY, p point, ts tsvector, h hstore)`)
 		task := e.open(t, e.config(KeySnapshotMode, "no_data"))
 		defer task.Close()
-		e.exec(t, `INSERT INTO u VALUES (1, '(1,2)', 'a b')`)
+		e.exec(t, `INSERT INTO u VALUES (1, '(1,2)', 'a b', 'k=>v, n=>NULL')`)
 		a := after(changes(collect(t, task, 30*time.Second, countTopic("srv.public.u", 1)), "srv.public.u")[0])
 		if a.Get("p") != "(1,2)" || a.Get("ts") != "'a' 'b'" {
 			t.Errorf("unknown types: %v", a)
+		}
+		if a.Get("h") != `{"k":"v","n":null}` || a.Schema().Field("h").Schema.Name != nameJSON {
+			t.Errorf("hstore: %v", a.Get("h"))
 		}
 	})
 }

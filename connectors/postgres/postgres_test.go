@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/runtime/connect"
+	"github.com/sluicehq/sluice/runtime/convert"
 )
 
 // TestIntegration runs the real-server tests against one PostgreSQL 15,
@@ -31,6 +32,7 @@ func TestIntegration(t *testing.T) {
 	t.Run("LargeTransaction", func(t *testing.T) { testLargeTx(t, pg) })
 	t.Run("Filters", func(t *testing.T) { testFilters(t, pg) })
 	t.Run("SchemaChange", func(t *testing.T) { testSchemaChange(t, pg) })
+	t.Run("Defaults", func(t *testing.T) { testDefaults(t, pg) })
 	t.Run("PostgresRestart", func(t *testing.T) { testPostgresRestart(t, pg, false) })
 	t.Run("PostgresCrash", func(t *testing.T) { testPostgresRestart(t, pg, true) })
 }
@@ -632,6 +634,42 @@ func testFilters(t *testing.T, pg *testenv.Postgres) {
 	}
 }
 
+func testDefaults(t *testing.T, pg *testenv.Postgres) {
+	e := newEnv(t, pg)
+	e.exec(t, `CREATE TABLE defs (id serial PRIMARY KEY, a int DEFAULT 5, b text NOT NULL DEFAULT 'x''y', c boolean DEFAULT true,
+		d numeric(5,2) DEFAULT 1.5, e timestamp DEFAULT now(), f int DEFAULT -3, g text[] DEFAULT '{}')`)
+	task := e.open(t, e.config(KeySnapshotMode, "no_data"))
+	defer task.Close()
+	e.exec(t, `INSERT INTO defs DEFAULT VALUES`)
+	r := changes(collect(t, task, 30*time.Second, countTopic("srv.public.defs", 1)), "srv.public.defs")[0]
+	v := r.ValueSchema.Field("after").Schema
+	want := map[string]string{"id": "<nil>", "a": "5", "b": "x'y", "c": "true", "d": "1.50", "e": "<nil>", "f": "-3", "g": "[]"}
+	for col, w := range want {
+		d := v.Field(col).Schema.Default
+		got := fmt.Sprint(d)
+		if dec, ok := d.(connect.Decimal); ok {
+			got = dec.String()
+		}
+		if got != w {
+			t.Errorf("default of %s: %s (%T), want %s", col, got, d, w)
+		}
+	}
+	if err := connect.Validate(r.ValueSchema, r.Value); err != nil {
+		t.Error(err)
+	}
+	conv, err := convert.NewJSON(map[string]string{"schemas.enable": "true"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := conv.FromConnect(r.Topic, r.ValueSchema, r.Value)
+	if err != nil {
+		t.Fatalf("JsonConverter: %v", err)
+	}
+	if !strings.Contains(string(b), `"default":5`) || !strings.Contains(string(b), `"default":"x'y"`) {
+		t.Errorf("defaults missing from the JSON schema: %.600s", b)
+	}
+}
+
 func testSchemaChange(t *testing.T, pg *testenv.Postgres) {
 	e := newEnv(t, pg)
 	e.exec(t, `CREATE TABLE sc (id int PRIMARY KEY, a text)`)
@@ -708,6 +746,7 @@ func TestConfigErrors(t *testing.T) {
 		{KeySlotName, "Bad-Slot", KeySlotName},
 		{KeySnapshotThreads, "0", KeySnapshotThreads},
 		{KeyTombstones, "maybe", KeyTombstones},
+		{KeySSLMode, "sometimes", KeySSLMode},
 	}
 	for _, c := range cases {
 		t.Run(c.key+"="+c.value, func(t *testing.T) {

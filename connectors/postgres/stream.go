@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -134,9 +135,9 @@ func (s *streamer) run(ctx context.Context, conn *pgconn.PgConn) error {
 			case <-s.replyReq:
 				reply = true
 			}
-			lsn := pglogrepl.LSN(t.committed.Load())
-			if err := pglogrepl.SendStandbyStatusUpdate(sctx, conn, pglogrepl.StandbyStatusUpdate{
-				WALWritePosition: lsn, WALFlushPosition: lsn, WALApplyPosition: lsn, ReplyRequested: reply}); err != nil {
+			// Written straight to the socket: pgconn's frontend buffer is
+			// not safe to share with the reader goroutine.
+			if _, err := conn.Conn().Write(standbyStatus(t.committed.Load(), reply, time.Now())); err != nil {
 				return
 			}
 		}
@@ -191,6 +192,22 @@ func (s *streamer) run(ctx context.Context, conn *pgconn.PgConn) error {
 // onStreaming is called once replication started; the supervisor's
 // reconnect clock restarts on the first message.
 func (s *streamer) onStreaming() { s.started = true }
+
+// standbyStatus encodes a Standby Status Update (CopyData 'r') reporting
+// lsn as written, flushed and applied.
+func standbyStatus(lsn uint64, reply bool, now time.Time) []byte {
+	b := make([]byte, 0, 39)
+	b = append(b, 'd', 0, 0, 0, 38, 'r')
+	for i := 0; i < 3; i++ {
+		b = binary.BigEndian.AppendUint64(b, lsn)
+	}
+	pgEpoch := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	b = binary.BigEndian.AppendUint64(b, uint64(now.Sub(pgEpoch).Microseconds()))
+	if reply {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
 
 func (s *streamer) takeBatch() []*connect.Record {
 	b := s.batch

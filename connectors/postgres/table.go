@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
@@ -16,6 +18,7 @@ type catColumn struct {
 	typmod  int32
 	notNull bool
 	pk      bool
+	def     *string // default expression, when it is a constant
 }
 
 // tableMeta is a table as the catalog describes it.
@@ -109,14 +112,15 @@ func (c *catalog) tableMeta(ctx context.Context, oid uint32) (*tableMeta, error)
 	}
 	m.replident = ri[0]
 	rows, err := c.conn.Query(ctx, `SELECT a.attname, a.atttypid, a.atttypmod, a.attnotnull,
-		COALESCE((SELECT true FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisprimary AND a.attnum = ANY(i.indkey)), false)
+		COALESCE((SELECT true FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisprimary AND a.attnum = ANY(i.indkey)), false),
+		(SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum AND a.attgenerated = '')
 		FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, oid)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: columns of %s.%s: %w", m.schema, m.name, err)
 	}
 	for rows.Next() {
 		var cc catColumn
-		if err := rows.Scan(&cc.name, &cc.typeOID, &cc.typmod, &cc.notNull, &cc.pk); err != nil {
+		if err := rows.Scan(&cc.name, &cc.typeOID, &cc.typmod, &cc.notNull, &cc.pk, &cc.def); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -145,7 +149,7 @@ func (t *Task) buildTable(m *tableMeta, rel []catColumn) (*table, error) {
 	for i, rc := range rel {
 		merged[i] = rc
 		if cc := byName[rc.name]; cc != nil && cc.typeOID == rc.typeOID {
-			merged[i].notNull, merged[i].pk = cc.notNull, cc.pk
+			merged[i].notNull, merged[i].pk, merged[i].def = cc.notNull, cc.pk, cc.def
 		}
 	}
 	relCols := make([]string, len(merged))
@@ -185,6 +189,11 @@ func (t *Task) buildTable(m *tableMeta, rel []catColumn) (*table, error) {
 		if err != nil {
 			return nil, err
 		}
+		if dv := defaultValue(cc.def, conv); dv != nil && s.Type != connect.StructT {
+			c := *s
+			c.Default = dv
+			s = &c
+		}
 		col := &column{name: name, schema: s, conv: conv, relPos: pos, placeholder: placeholderFor(s, o.placeholder),
 			vsd: s.Name == nameVarScaleDecimal || s.Type == connect.Array && s.Value.Name == nameVarScaleDecimal, fallback: fallbackFor(s)}
 		tb.byRelPos[pos] = len(tb.cols)
@@ -207,6 +216,34 @@ func (t *Task) buildTable(m *tableMeta, rel []catColumn) (*table, error) {
 	}
 	tb.envelope = t.envelopeSchema(tb.topic, tb.value)
 	return tb, nil
+}
+
+// constDefault matches constant default expressions as pg_get_expr prints
+// them: 'text'::type, numbers (possibly parenthesized negatives), booleans.
+var constDefault = regexp.MustCompile(`^(?:'((?:[^']|'')*)'(?:::[a-z0-9_ ."\[\]()]+)?|\(?(-?[0-9]+(?:\.[0-9]+)?)\)?(?:::[a-z0-9_ ]+)?|(true|false))$`)
+
+// defaultValue converts a constant column default for the schema, as
+// Debezium reports defaults; other expressions (nextval, now()) give nil.
+func defaultValue(expr *string, conv converter) any {
+	if expr == nil {
+		return nil
+	}
+	m := constDefault.FindStringSubmatch(*expr)
+	if m == nil {
+		return nil
+	}
+	text := m[2]
+	switch {
+	case strings.HasPrefix(*expr, "'"):
+		text = strings.ReplaceAll(m[1], "''", "'")
+	case m[3] != "":
+		text = m[3][:1] // t or f, as the text output of boolean
+	}
+	v, err := conv([]byte(text))
+	if err != nil {
+		return nil
+	}
+	return v
 }
 
 // rowSource yields one tuple column: kind is 'n' (null), 'u' (unchanged

@@ -3,6 +3,7 @@ package postgres
 import (
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/big"
@@ -187,8 +188,11 @@ func (m *mapper) build(oid uint32, typmod int32, where string, depth int) (*conn
 		}
 		elem := esb.Optional().Build()
 		return connect.NewArray(elem), arrayConverter(econv), nil
-	case ti.name == "citext" || ti.name == "ltree" || ti.name == "hstore" || ti.name == "bit" || ti.name == "varbit":
-		if ti.name == "hstore" || ti.name == "bit" || ti.name == "varbit" {
+	case ti.name == "hstore":
+		// hstore.handling.mode=json (Debezium's default).
+		return connect.NewSchema(connect.String).Name(nameJSON).Version(1), convHstore, nil
+	case ti.name == "citext" || ti.name == "ltree" || ti.name == "bit" || ti.name == "varbit":
+		if ti.name == "bit" || ti.name == "varbit" {
 			m.warn("column type has no dedicated mapping yet; emitting its text form as a string", "column", where, "type", ti.name)
 		}
 		return connect.NewSchema(connect.String), convString, nil
@@ -949,4 +953,79 @@ func parseArray(b []byte) ([][]byte, error) {
 		i++
 	}
 	return out, nil
+}
+
+// convHstore turns hstore text ("a"=>"1", "b"=>NULL) into a JSON object.
+func convHstore(b []byte) (any, error) {
+	var out strings.Builder
+	out.WriteByte('{')
+	i, n := 0, 0
+	next := func() (string, bool, error) { // quoted string or NULL
+		for i < len(b) && (b[i] == ' ' || b[i] == ',') {
+			i++
+		}
+		if i+4 <= len(b) && string(b[i:i+4]) == "NULL" {
+			i += 4
+			return "", true, nil
+		}
+		if i >= len(b) || b[i] != '"' {
+			return "", false, fmt.Errorf("invalid hstore at byte %d", i)
+		}
+		i++
+		var sb strings.Builder
+		for i < len(b) && b[i] != '"' {
+			if b[i] == '\\' && i+1 < len(b) {
+				i++
+			}
+			sb.WriteByte(b[i])
+			i++
+		}
+		if i >= len(b) {
+			return "", false, fmt.Errorf("unterminated hstore string")
+		}
+		i++
+		return sb.String(), false, nil
+	}
+	for {
+		for i < len(b) && (b[i] == ' ' || b[i] == ',') {
+			i++
+		}
+		if i >= len(b) {
+			break
+		}
+		k, _, err := next()
+		if err != nil {
+			return nil, err
+		}
+		for i < len(b) && b[i] == ' ' {
+			i++
+		}
+		if i+2 > len(b) || b[i] != '=' || b[i+1] != '>' {
+			return nil, fmt.Errorf("invalid hstore at byte %d", i)
+		}
+		i += 2
+		v, null, err := next()
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			out.WriteByte(',')
+		}
+		n++
+		out.WriteString(jsonQuote(k))
+		out.WriteByte(':')
+		if null {
+			out.WriteString("null")
+		} else {
+			out.WriteString(jsonQuote(v))
+		}
+	}
+	out.WriteByte('}')
+	return out.String(), nil
+}
+
+// jsonQuote quotes s as a JSON string.
+func jsonQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/runtime/connect"
 )
@@ -34,6 +35,8 @@ func TestConverters(t *testing.T) {
 		{"array text", arrayConverter(convString), `{"x \"y\"",NULL,z,""}`, []any{`x "y"`, nil, "z", ""}},
 		{"array empty", arrayConverter(convInt32), `{}`, []any{}},
 		{"array bounds", arrayConverter(convInt32), `[0:1]={1,2}`, []any{int32(1), int32(2)}},
+		{"hstore", convHstore, `"a"=>"1", "b c"=>NULL, "q"=>"x\"y"`, `{"a":"1","b c":null,"q":"x\"y"}`},
+		{"hstore empty", convHstore, ``, `{}`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -69,5 +72,16 @@ func TestConverters(t *testing.T) {
 		if err1 != nil || err2 != nil || a.Scale != b.Scale || a.Unscaled.Cmp(b.Unscaled) != 0 {
 			t.Errorf("parseDecimal(%q) = %v, want %v (%v %v)", s, a, b, err1, err2)
 		}
+	}
+}
+
+func TestStandbyStatusEncoding(t *testing.T) {
+	b := standbyStatus(0x0102030405060708, true, time.Date(2000, 1, 1, 0, 0, 1, 0, time.UTC))
+	// 'd', length 38 (itself + 34 bytes of payload... as the protocol counts), 'r', 3 LSNs, time, reply
+	if len(b) != 39 || b[0] != 'd' || b[4] != 38 || b[5] != 'r' || b[6] != 1 || b[13] != 8 || b[38] != 1 {
+		t.Fatalf("encoding %x", b)
+	}
+	if got := b[30:38]; got[5] != 0x0f || got[6] != 0x42 || got[7] != 0x40 { // 1,000,000 µs
+		t.Fatalf("client time %x", got)
 	}
 }

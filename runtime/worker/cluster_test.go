@@ -84,7 +84,10 @@ func checkAllDelivered(t *testing.T, got map[string]int, tasks, count int) (dups
 }
 
 func TestTwoWorkersShareAndCloseOne(t *testing.T) {
-	bs := testBootstrap(t)
+	forEachBackend(t, testTwoWorkersShareAndCloseOne)
+}
+
+func testTwoWorkersShareAndCloseOne(t *testing.T, bs string) {
 	prefix := testPrefix(t)
 	col := newCollector()
 	w1 := startWorker(t, testConfig(bs, prefix, 1), col)
@@ -143,18 +146,19 @@ func TestTwoWorkersShareAndCloseOne(t *testing.T) {
 }
 
 // TestKilledWorkerTasksTakenOver kill -9s a worker process (a re-exec of
-// the test binary), once a follower and once the group leader that runs the
-// connector instances.
+// the test binary connecting to the broker this test started), once a
+// follower and once the group leader that runs the connector instances.
 func TestKilledWorkerTasksTakenOver(t *testing.T) {
-	for _, killLeader := range []bool{false, true} {
-		t.Run(map[bool]string{false: "follower", true: "leader"}[killLeader], func(t *testing.T) {
-			testKilledWorker(t, killLeader)
-		})
-	}
+	forEachBackend(t, func(t *testing.T, bs string) {
+		for _, killLeader := range []bool{false, true} {
+			t.Run(map[bool]string{false: "follower", true: "leader"}[killLeader], func(t *testing.T) {
+				testKilledWorker(t, bs, killLeader)
+			})
+		}
+	})
 }
 
-func testKilledWorker(t *testing.T, killLeader bool) {
-	bs := testBootstrap(t)
+func testKilledWorker(t *testing.T, bs string, killLeader bool) {
 	prefix := testPrefix(t)
 	startChild := func() *exec.Cmd {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -299,7 +303,10 @@ func testKilledWorker(t *testing.T, killLeader bool) {
 // TestJoiningWorkerDoesNotRestartStayingTasks checks the incremental
 // cooperative protocol: tasks that stay on a worker keep running.
 func TestJoiningWorkerDoesNotRestartStayingTasks(t *testing.T) {
-	bs := testBootstrap(t)
+	forEachBackend(t, testJoiningWorkerDoesNotRestartStayingTasks)
+}
+
+func testJoiningWorkerDoesNotRestartStayingTasks(t *testing.T, bs string) {
 	prefix := testPrefix(t)
 	ctx := context.Background()
 	w1 := startWorker(t, testConfig(bs, prefix, 1), newCollector())
@@ -334,7 +341,10 @@ func TestJoiningWorkerDoesNotRestartStayingTasks(t *testing.T) {
 }
 
 func TestConcurrentCreateOneWins(t *testing.T) {
-	bs := testBootstrap(t)
+	forEachBackend(t, testConcurrentCreateOneWins)
+}
+
+func testConcurrentCreateOneWins(t *testing.T, bs string) {
 	prefix := testPrefix(t)
 	w1 := startWorker(t, testConfig(bs, prefix, 1), newCollector())
 	w2 := startWorker(t, testConfig(bs, prefix, 2), newCollector())

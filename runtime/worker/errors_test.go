@@ -30,7 +30,10 @@ func produceRaw(t *testing.T, bs, topic string, values ...string) {
 }
 
 func TestSinkDeadLetterQueueAndTransforms(t *testing.T) {
-	bs := testBootstrap(t)
+	forEachBackend(t, testSinkDeadLetterQueueAndTransforms)
+}
+
+func testSinkDeadLetterQueueAndTransforms(t *testing.T, bs string) {
 	prefix := testPrefix(t)
 	col := newCollector()
 	w := startWorker(t, testConfig(bs, prefix, 1), col)
@@ -141,7 +144,10 @@ func TestSinkDeadLetterQueueAndTransforms(t *testing.T) {
 }
 
 func TestSinkToleranceNoneFails(t *testing.T) {
-	bs := testBootstrap(t)
+	forEachBackend(t, testSinkToleranceNoneFails)
+}
+
+func testSinkToleranceNoneFails(t *testing.T, bs string) {
 	prefix := testPrefix(t)
 	col := newCollector()
 	w := startWorker(t, testConfig(bs, prefix, 1), col)
@@ -185,7 +191,10 @@ func TestSinkToleranceNoneFails(t *testing.T) {
 }
 
 func TestSinkTopicsRegexAndSeek(t *testing.T) {
-	bs := testBootstrap(t)
+	forEachBackend(t, testSinkTopicsRegexAndSeek)
+}
+
+func testSinkTopicsRegexAndSeek(t *testing.T, bs string) {
 	prefix := testPrefix(t)
 	col := newCollector()
 	w := startWorker(t, testConfig(bs, prefix, 1), col)

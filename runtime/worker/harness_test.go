@@ -12,18 +12,49 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/broker"
+	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// testBootstrap returns the bootstrap address integration tests run
-// against: SLUICE_TEST_BOOTSTRAP when set (e.g. sluice's own broker), else
-// a fresh in-process kfake cluster.
-func testBootstrap(t testing.TB) string {
-	t.Helper()
+// backend is a Kafka-protocol broker integration tests run against.
+type backend struct {
+	name string
+	// start returns the bootstrap address of a broker that stays up
+	// until the test ends.
+	start func(t testing.TB) string
+}
+
+// testBackends lists the brokers integration tests run against: a fresh
+// in-process kfake cluster and a fresh in-process sluice broker per test,
+// or only the external broker SLUICE_TEST_BOOTSTRAP names when it is set.
+func testBackends() []backend {
 	if addr := os.Getenv("SLUICE_TEST_BOOTSTRAP"); addr != "" {
-		return addr
+		return []backend{{name: "external", start: func(testing.TB) string { return addr }}}
 	}
+	return []backend{
+		{name: "kfake", start: startKfake},
+		{name: "sluice", start: func(t testing.TB) string {
+			// Same partition count for auto-created topics as kfake.
+			return testenv.StartBroker(t, broker.WithDefaultPartitions(3))
+		}},
+	}
+}
+
+// forEachBackend runs test as one subtest per backend, each with the
+// bootstrap address of its own broker.
+func forEachBackend(t *testing.T, test func(t *testing.T, bs string)) {
+	t.Helper()
+	for _, b := range testBackends() {
+		t.Run(b.name, func(t *testing.T) { test(t, b.start(t)) })
+	}
+}
+
+// startKfake starts an in-process kfake cluster for the test.
+func startKfake(t testing.TB) string {
+	t.Helper()
 	c, err := kfake.NewCluster(
 		kfake.NumBrokers(1),
 		kfake.AllowAutoTopicCreation(),
@@ -110,6 +141,34 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() error
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s: %v", what, err)
+}
+
+// waitGroupEmpty waits until consumer group has no members (Empty, or
+// Dead when it never existed).
+func waitGroupEmpty(t testing.TB, bootstrap, group string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	waitFor(t, 30*time.Second, "group "+group+" empty", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		gs, err := adm.DescribeGroups(ctx, group)
+		if err != nil {
+			return err
+		}
+		g := gs[group]
+		if g.Err != nil {
+			return g.Err
+		}
+		if len(g.Members) != 0 {
+			return fmt.Errorf("group %s with %d members", g.State, len(g.Members))
+		}
+		return nil
+	})
 }
 
 // topicValues reads every record of topic (from the beginning up to the

@@ -96,7 +96,10 @@ func TestValidateConfig(t *testing.T) {
 }
 
 func TestCreateInvalidConnectorIsValidationError(t *testing.T) {
-	bs := testBootstrap(t)
+	forEachBackend(t, testCreateInvalidConnectorIsValidationError)
+}
+
+func testCreateInvalidConnectorIsValidationError(t *testing.T, bs string) {
 	w := startWorker(t, testConfig(bs, testPrefix(t), 1), newCollector())
 	_, err := w.CreateConnector(context.Background(), api.CreateConnectorRequest{Name: "x", Config: map[string]string{"connector.class": numSourceClass, "tasks.max": "-1"}})
 	var ve *api.ValidationError
@@ -116,7 +119,10 @@ func TestCreateInvalidConnectorIsValidationError(t *testing.T) {
 }
 
 func TestSecretsMaskedAndProvidersResolved(t *testing.T) {
-	bs := testBootstrap(t)
+	forEachBackend(t, testSecretsMaskedAndProvidersResolved)
+}
+
+func testSecretsMaskedAndProvidersResolved(t *testing.T, bs string) {
 	prefix := testPrefix(t)
 	dir := t.TempDir()
 	secrets := filepath.Join(dir, "secrets.properties")

@@ -44,7 +44,10 @@ func waitRunning(t *testing.T, w *Worker, name string, tasks int) {
 }
 
 func TestSourceToSinkExactlyOnce(t *testing.T) {
-	bs := testBootstrap(t)
+	forEachBackend(t, testSourceToSinkExactlyOnce)
+}
+
+func testSourceToSinkExactlyOnce(t *testing.T, bs string) {
 	prefix := testPrefix(t)
 	col := newCollector()
 	w := startWorker(t, testConfig(bs, prefix, 1), col)

@@ -1,6 +1,7 @@
-// Package e2e runs sluice end to end: a broker, two worker processes in
-// one group, the REST API and the CLI, with the file source and sink
-// connectors moving lines from one file to another.
+// Package e2e runs sluice end to end: a broker (sluice's own, then kfake),
+// two `sluice worker` processes in one group, the REST API and the CLI,
+// with the file source and sink connectors moving lines from one file to
+// another.
 package e2e
 
 import (
@@ -11,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/sluicehq/sluice/internal/testenv"
 )
 
 // TestFilePipelineFailover creates a file-source -> file-sink pipeline
@@ -21,15 +20,18 @@ import (
 // surviving worker takes the tasks over and that every input line reaches
 // the output (duplicates are allowed and reported; loss and corruption are
 // failures). Then it exercises pause/resume, stop, offset alteration and
-// reset, and config validation.
+// reset, and config validation. It runs against sluice's broker and kfake.
 func TestFilePipelineFailover(t *testing.T) {
 	if os.Getenv("SLUICE_SKIP_E2E") == "1" {
 		t.Skip("SLUICE_SKIP_E2E=1")
 	}
 	b := buildBinaries(t)
-	bootstrap := testenv.StartBroker(t)
+	forEachBackend(t, func(t *testing.T, bootstrap string) { filePipelineFailover(t, b, bootstrap) })
+}
+
+func filePipelineFailover(t *testing.T, b bins, bootstrap string) {
 	group := fmt.Sprintf("e2e-%d", time.Now().UnixNano())
-	ws := startWorkers(t, &b, 2, bootstrap, group)
+	ws := startWorkers(t, b, 2, bootstrap, group)
 	w1, w2 := ws[0], ws[1]
 
 	dir := t.TempDir()
@@ -238,18 +240,23 @@ func TestFilePipelineFailover(t *testing.T) {
 	if code != 0 || strings.TrimSpace(stdout) != "[]" {
 		t.Fatalf("list after delete: %d %s", code, stdout)
 	}
+	checkOutputComplete(t, out, third)
 }
 
 // TestFailedTaskUpdateAndRestart checks that a task that cannot start is
 // reported FAILED with its trace (REST and describe-connector), that
-// update-connector fixes it, and the KIP-745 restart answers.
+// update-connector fixes it, and the KIP-745 restart answers. It runs
+// against sluice's broker and kfake.
 func TestFailedTaskUpdateAndRestart(t *testing.T) {
 	if os.Getenv("SLUICE_SKIP_E2E") == "1" {
 		t.Skip("SLUICE_SKIP_E2E=1")
 	}
 	b := buildBinaries(t)
-	bootstrap := testenv.StartBroker(t)
-	w := startWorkers(t, &b, 1, bootstrap, fmt.Sprintf("e2e-fail-%d", time.Now().UnixNano()))[0]
+	forEachBackend(t, func(t *testing.T, bootstrap string) { failedTaskUpdateAndRestart(t, b, bootstrap) })
+}
+
+func failedTaskUpdateAndRestart(t *testing.T, b bins, bootstrap string) {
+	w := startWorkers(t, b, 1, bootstrap, fmt.Sprintf("e2e-fail-%d", time.Now().UnixNano()))[0]
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "in.txt"), filepath.Join(dir, "out.txt")
 	appendLines(t, in, 0, 10)
@@ -299,4 +306,5 @@ func TestFailedTaskUpdateAndRestart(t *testing.T) {
 	mustCall(t, 204, "POST", w.url+"/connectors/snk/tasks/0/restart", nil)
 	mustCall(t, 404, "POST", w.url+"/connectors/nope/restart", nil)
 	waitState(t, w.url, "snk", "RUNNING", 0)
+	checkOutputComplete(t, out, 10)
 }

@@ -18,16 +18,57 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/sluicehq/sluice/internal/testenv"
 )
 
-// bins holds the binaries built once for all tests.
+// bins holds the binaries built once per test.
 type bins struct {
 	sluice string
-	worker string // e2eworker, used when `sluice worker` is not usable
-	// workerArgs builds the command line that runs one worker from a
-	// properties file.
-	workerArgs func(props string) []string
-	workerKind string
+}
+
+// backend is a Kafka-protocol broker the end-to-end tests run against.
+type backend struct {
+	name string
+	// start returns the bootstrap address of a broker that stays up
+	// until the test ends.
+	start func(t *testing.T) string
+}
+
+// backends lists the brokers every scenario runs against: sluice's own
+// broker and kfake, both in the test process (the workers are separate
+// processes that reach them over TCP).
+func backends() []backend {
+	return []backend{
+		{name: "sluice", start: func(t *testing.T) string { return testenv.StartBroker(t) }},
+		{name: "kfake", start: startKfake},
+	}
+}
+
+// startKfake starts a one-broker kfake cluster for the test.
+func startKfake(t *testing.T) string {
+	t.Helper()
+	c, err := kfake.NewCluster(
+		kfake.NumBrokers(1),
+		kfake.AllowAutoTopicCreation(),
+		kfake.GroupMinSessionTimeout(100*time.Millisecond),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()[0]
+}
+
+// forEachBackend runs scenario once per backend as a subtest, each with a
+// fresh broker.
+func forEachBackend(t *testing.T, scenario func(t *testing.T, bootstrap string)) {
+	t.Helper()
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) { scenario(t, be.start(t)) })
+	}
 }
 
 // moduleRoot finds the repository root (where go.mod is).
@@ -56,62 +97,28 @@ func build(t *testing.T, root, out, pkg string) {
 	}
 }
 
-// buildBinaries builds sluice and e2eworker and decides how workers run:
-// `sluice worker PROPS` when the sluice binary implements it, else the
-// e2eworker test binary (same runtime/worker + runtime/rest + file
-// connectors, wired by this test package).
+// buildBinaries builds the sluice binary; workers run as `sluice worker
+// --config PROPS`.
 func buildBinaries(t *testing.T) bins {
 	t.Helper()
-	root := moduleRoot(t)
-	dir := t.TempDir()
-	b := bins{sluice: filepath.Join(dir, "sluice"), worker: filepath.Join(dir, "e2eworker")}
-	build(t, root, b.sluice, "./cmd/sluice")
-	build(t, root, b.worker, "./test/e2e/e2eworker")
-	// Use `sluice worker --config PROPS` when the binary implements it;
-	// SLUICE_E2E_WORKER=sluice|e2eworker forces the choice.
-	out, _ := exec.Command(b.sluice, "worker", "--help").CombinedOutput()
-	useSluice := strings.Contains(string(out), "-config")
-	switch os.Getenv("SLUICE_E2E_WORKER") {
-	case "sluice":
-		useSluice = true
-	case "e2eworker":
-		useSluice = false
-	}
-	if useSluice {
-		b.workerKind = "sluice worker"
-		b.workerArgs = func(props string) []string { return []string{b.sluice, "worker", "--config", props} }
-	} else {
-		b.useE2EWorker()
-	}
-	t.Logf("workers run as %q", b.workerKind)
+	b := bins{sluice: filepath.Join(t.TempDir(), "sluice")}
+	build(t, moduleRoot(t), b.sluice, "./cmd/sluice")
 	return b
 }
 
-func (b *bins) useE2EWorker() {
-	b.workerKind = "e2eworker"
-	b.workerArgs = func(props string) []string { return []string{b.worker, props} }
-}
-
-// startWorkers starts n workers of one group. When they run as `sluice
-// worker` but the binary does not list the file connectors, it says so
-// and falls back to e2eworker (unless SLUICE_E2E_WORKER=sluice, then it
-// fails).
-func startWorkers(t *testing.T, b *bins, n int, bootstrap, group string) []*workerProc {
+// startWorkers starts n `sluice worker` processes of one group. The
+// binary must list the file connectors the scenarios use.
+func startWorkers(t *testing.T, b bins, n int, bootstrap, group string) []*workerProc {
 	t.Helper()
-	first := startWorker(t, *b, "worker1", bootstrap, group)
-	if body := mustCall(t, 200, "GET", first.url+"/connector-plugins", nil); !strings.Contains(string(body), "FileStreamSourceConnector") {
-		msg := fmt.Sprintf("%s does not list the file connectors (GET /connector-plugins: %s); they must be in cmd/sluice/plugins.go", b.workerKind, body)
-		if os.Getenv("SLUICE_E2E_WORKER") == "sluice" || b.workerKind != "sluice worker" {
-			t.Fatal(msg)
-		}
-		t.Logf("WARNING: %s; falling back to the e2eworker binary", msg)
-		first.kill()
-		b.useE2EWorker()
-		first = startWorker(t, *b, "worker1", bootstrap, group)
+	var ws []*workerProc
+	for i := 1; i <= n; i++ {
+		ws = append(ws, startWorker(t, b, fmt.Sprintf("worker%d", i), bootstrap, group))
 	}
-	ws := []*workerProc{first}
-	for i := 2; i <= n; i++ {
-		ws = append(ws, startWorker(t, *b, fmt.Sprintf("worker%d", i), bootstrap, group))
+	body := mustCall(t, 200, "GET", ws[0].url+"/connector-plugins", nil)
+	for _, class := range []string{"FileStreamSourceConnector", "FileStreamSinkConnector"} {
+		if !strings.Contains(string(body), class) {
+			t.Fatalf("sluice worker does not list %s (GET /connector-plugins: %s); it must be in cmd/sluice/plugins.go", class, body)
+		}
 	}
 	return ws
 }
@@ -173,8 +180,7 @@ task.shutdown.graceful.timeout.ms=3000
 	if err := os.WriteFile(pf, []byte(props), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := b.workerArgs(pf)
-	cmd := exec.Command(args[0], args[1:]...)
+	cmd := exec.Command(b.sluice, "worker", "--config", pf)
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -317,7 +323,11 @@ func appendLines(t *testing.T, path string, from, to int) {
 func lineOffset(i int) int64 { return int64(i) * int64(len("line-0000000\n")) }
 
 // outCounts reads the sink file and counts each line; unexpected lines
-// (not produced by appendLines for [0, max)) are returned separately.
+// (not produced by appendLines for [0, max)) are returned separately. The
+// sink may be in the middle of a write while the file is read, so a last
+// line without its newline is not complete yet and is left out;
+// checkOutputComplete verifies, once writing has stopped, that the file
+// ends on a line boundary.
 func outCounts(t *testing.T, path string, max int) (map[int]int, []string) {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -329,10 +339,11 @@ func outCounts(t *testing.T, path string, max int) (map[int]int, []string) {
 	}
 	counts := map[int]int{}
 	var bad []string
-	for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
-		if l == "" && len(b) == 0 {
-			continue
-		}
+	complete := b[:bytes.LastIndexByte(b, '\n')+1]
+	if len(complete) == 0 {
+		return counts, nil
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(string(complete), "\n"), "\n") {
 		var n int
 		if _, err := fmt.Sscanf(l, "line-%07d", &n); err != nil || n < 0 || n >= max || fmt.Sprintf("line-%07d", n) != l {
 			bad = append(bad, l)
@@ -341,6 +352,23 @@ func outCounts(t *testing.T, path string, max int) (map[int]int, []string) {
 		counts[n]++
 	}
 	return counts, bad
+}
+
+// checkOutputComplete waits until the sink file ends on a line boundary
+// (its writer has stopped) and fails the test if any line in it is not
+// one appendLines wrote for [0, max).
+func checkOutputComplete(t *testing.T, path string, max int) {
+	t.Helper()
+	waitFor(t, 30*time.Second, path+" ending with a complete line", func() (bool, string) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(b) > 0 && b[len(b)-1] == '\n', fmt.Sprintf("%d bytes, last line %q", len(b), tail(string(b), 1))
+	})
+	if _, bad := outCounts(t, path, max); len(bad) > 0 {
+		t.Fatalf("corrupt or unexpected output lines: %q", bad[:min(len(bad), 5)])
+	}
 }
 
 type statusBody struct {

@@ -73,12 +73,7 @@ DELETE FROM orders WHERE id = 21;
 func TestQuickstartCDCToDataLake(t *testing.T) {
 	root := testenv.RepoRoot(t)
 	example := filepath.Join(root, "examples", "cdc-to-datalake")
-	bin := filepath.Join(t.TempDir(), "sluice")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/sluice")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/sluice: %v\n%s", err, out)
-	}
+	bin := buildSluice(t, root)
 
 	pg := testenv.StartPostgres(t)
 	pg.Exec(t, "postgres", "CREATE DATABASE shop")
@@ -137,7 +132,7 @@ func TestQuickstartCDCToDataLake(t *testing.T) {
 
 	// Stop with Ctrl-C, start again on the same data dir: the connectors
 	// come back by themselves and resume from their offsets.
-	up.stop(t)
+	up.stop(t, syscall.SIGINT)
 	if !strings.Contains(up.stdout.String(), "sluice up: stopped") {
 		t.Fatalf("sluice up did not report a clean stop; stdout:\n%s\nstderr tail:\n%s", up.stdout.String(), tail(up.stderr.String(), 40))
 	}
@@ -194,7 +189,22 @@ func TestQuickstartCDCToDataLake(t *testing.T) {
 			}
 		}
 	}
-	up.stop(t)
+	up.stop(t, syscall.SIGTERM)
+	if !strings.Contains(up.stdout.String(), "sluice up: stopped") {
+		t.Errorf("sluice up did not report a clean stop after SIGTERM; stdout:\n%s", up.stdout.String())
+	}
+}
+
+// buildSluice builds cmd/sluice into a temporary directory.
+func buildSluice(t *testing.T, root string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "sluice")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/sluice")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/sluice: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // upProc is a running `sluice up`.
@@ -239,19 +249,20 @@ func startUp(t *testing.T, bin string, args []string) *upProc {
 	return p
 }
 
-// stop sends SIGINT and waits for a clean exit.
-func (p *upProc) stop(t *testing.T) {
+// stop sends sig (SIGINT as Ctrl-C does, or SIGTERM) and waits for a
+// clean exit.
+func (p *upProc) stop(t *testing.T, sig syscall.Signal) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatalf("SIGINT to sluice up: %v", err)
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("%v to sluice up: %v", sig, err)
 	}
 	select {
 	case <-p.done:
 		if p.err != nil {
-			t.Fatalf("sluice up exited with %v after SIGINT; stderr tail:\n%s", p.err, tail(p.stderr.String(), 40))
+			t.Fatalf("sluice up exited with %v after %v; stderr tail:\n%s", p.err, sig, tail(p.stderr.String(), 40))
 		}
 	case <-time.After(60 * time.Second):
-		t.Fatalf("sluice up still running 60s after SIGINT; stderr tail:\n%s", tail(p.stderr.String(), 40))
+		t.Fatalf("sluice up still running 60s after %v; stderr tail:\n%s", sig, tail(p.stderr.String(), 40))
 	}
 }
 
