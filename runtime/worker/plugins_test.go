@@ -172,22 +172,25 @@ func (c *collectSink) Start(_ context.Context, cfg map[string]string) error { c.
 func (c *collectSink) TaskConfigs(max int) ([]map[string]string, error) {
 	out := make([]map[string]string, max)
 	for i := range out {
-		out[i] = map[string]string{"task.index": strconv.Itoa(i), "seek.offset": c.cfg["seek.offset"]}
+		out[i] = map[string]string{"task.index": strconv.Itoa(i), "seek.offset": c.cfg["seek.offset"], "flush.hold": c.cfg["flush.hold"]}
 	}
 	return out, nil
 }
 func (c *collectSink) Stop() error               { return nil }
 func (c *collectSink) NewTask() connect.SinkTask { return &collectTask{col: c.col} }
 
-// collectTask seeks every assigned partition to seek.offset when set.
+// collectTask seeks every assigned partition to seek.offset when set;
+// with flush.hold=true its Flush reports nothing durable, so nothing is
+// ever committed.
 type collectTask struct {
 	col  *collector
 	tctx connect.SinkTaskContext
 	seek string
+	hold bool
 }
 
 func (t *collectTask) Open(_ context.Context, cfg map[string]string, tctx connect.SinkTaskContext) error {
-	t.tctx, t.seek = tctx, cfg["seek.offset"]
+	t.tctx, t.seek, t.hold = tctx, cfg["seek.offset"], cfg["flush.hold"] == "true"
 	return nil
 }
 func (t *collectTask) Assign(_ context.Context, tps []connect.TopicPartition) error {
@@ -210,6 +213,9 @@ func (t *collectTask) Put(_ context.Context, rs []*connect.Record) error {
 	return nil
 }
 func (t *collectTask) Flush(_ context.Context, cur map[connect.TopicPartition]int64) (map[connect.TopicPartition]int64, error) {
+	if t.hold {
+		return nil, nil
+	}
 	return cur, nil
 }
 func (t *collectTask) Revoke(context.Context, []connect.TopicPartition) error { return nil }

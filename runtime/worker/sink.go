@@ -100,13 +100,19 @@ type sinkState struct {
 	current   map[connect.TopicPartition]int64 // next offset after records Put
 	committed map[connect.TopicPartition]int64
 	hwm       map[connect.TopicPartition]int64
-	failErr   error
+	// logStart is the log start offset per partition: the position a
+	// partition without any committed offset is consumed from (Kafka
+	// Connect's auto.offset.reset=earliest), so its lag counts every
+	// record in the log.
+	logStart map[connect.TopicPartition]int64
+	failErr  error
 	// lag is high watermark - committed offset per partition, for metrics.
 	lag atomic.Pointer[map[connect.TopicPartition]int64]
 }
 
 // updateLag recomputes the lag gauges; ss.mu is held. Partitions without a
-// commit in this session use the group's committed offsets from the join.
+// commit in this session use the group's committed offsets from the join,
+// and partitions the group never committed count from the log start.
 func (ss *sinkState) updateLag(cl *kgo.Client) {
 	var group map[string]map[int32]kgo.EpochOffset
 	lag := make(map[connect.TopicPartition]int64, len(ss.hwm))
@@ -116,11 +122,11 @@ func (ss *sinkState) updateLag(cl *kgo.Client) {
 			if group == nil {
 				group = cl.CommittedOffsets()
 			}
-			eo, found := group[tp.Topic][tp.Partition]
-			if !found || eo.Offset < 0 {
-				continue
+			if eo, found := group[tp.Topic][tp.Partition]; found && eo.Offset >= 0 {
+				c = eo.Offset
+			} else {
+				c = ss.logStart[tp]
 			}
-			c = eo.Offset
 		}
 		if h > c {
 			lag[tp] = h - c
@@ -157,7 +163,7 @@ func (t *taskRunner) runSink(ctx context.Context, st connect.SinkTask, tcfg, con
 		topics = []string{regex}
 	}
 	sctx := &sinkContext{t: t, assigned: map[connect.TopicPartition]bool{}, seeks: map[connect.TopicPartition]int64{}}
-	ss := &sinkState{task: st, current: map[connect.TopicPartition]int64{}, committed: map[connect.TopicPartition]int64{}, hwm: map[connect.TopicPartition]int64{}}
+	ss := &sinkState{task: st, current: map[connect.TopicPartition]int64{}, committed: map[connect.TopicPartition]int64{}, hwm: map[connect.TopicPartition]int64{}, logStart: map[connect.TopicPartition]int64{}}
 	w.metrics.registerSink(t.key, ss)
 	defer w.metrics.unregisterSink(t.key)
 
@@ -217,6 +223,7 @@ func (t *taskRunner) runSink(ctx context.Context, st connect.SinkTask, tcfg, con
 			delete(ss.current, tp)
 			delete(ss.committed, tp)
 			delete(ss.hwm, tp)
+			delete(ss.logStart, tp)
 		}
 		sctx.mu.Unlock()
 	}
@@ -292,7 +299,11 @@ func (t *taskRunner) runSink(ctx context.Context, st connect.SinkTask, tcfg, con
 		})
 		ss.mu.Lock()
 		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
-			ss.hwm[connect.TopicPartition{Topic: fp.Topic, Partition: fp.Partition}] = fp.HighWatermark
+			tp := connect.TopicPartition{Topic: fp.Topic, Partition: fp.Partition}
+			ss.hwm[tp] = fp.HighWatermark
+			if fp.LogStartOffset >= 0 {
+				ss.logStart[tp] = fp.LogStartOffset
+			}
 		})
 		if ss.failErr != nil {
 			failErr = ss.failErr

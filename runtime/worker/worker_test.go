@@ -149,3 +149,52 @@ func testSourceToSinkExactlyOnce(t *testing.T, bs string) {
 		t.Fatalf("after delete: %v", err)
 	}
 }
+
+func TestSinkLagCountsUncommittedPartitions(t *testing.T) {
+	forEachBackend(t, testSinkLagCountsUncommittedPartitions)
+}
+
+// testSinkLagCountsUncommittedPartitions checks that partitions the sink
+// group never committed report their whole log as lag, not nothing.
+func testSinkLagCountsUncommittedPartitions(t *testing.T, bs string) {
+	prefix := testPrefix(t)
+	col := newCollector()
+	w := startWorker(t, testConfig(bs, prefix, 1), col)
+	ctx := context.Background()
+	topic := prefix + "-nums"
+	const tasks, count = 1, 40
+	if _, err := w.CreateConnector(ctx, api.CreateConnectorRequest{Name: "src", Config: sourceConfig(topic, tasks, count)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.CreateConnector(ctx, api.CreateConnectorRequest{Name: "held", Config: map[string]string{
+		"connector.class": collectSinkClass, "tasks.max": "1", "topics": topic, "flush.hold": "true",
+		"consumer.override.group.id": prefix + "-held",
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "records delivered", func() error {
+		if _, n := col.stats(); n < tasks*count {
+			return fmt.Errorf("delivered %d of %d", n, tasks*count)
+		}
+		return nil
+	})
+	waitFor(t, 10*time.Second, "lag of uncommitted partitions", func() error {
+		var b bytesBuffer
+		w.WriteMetrics(&b)
+		var sum int64
+		for _, line := range strings.Split(b.String(), "\n") {
+			if !strings.HasPrefix(line, `sluice_sink_task_lag{connector="held"`) {
+				continue
+			}
+			v, err := strconv.ParseInt(line[strings.LastIndexByte(line, ' ')+1:], 10, 64)
+			if err != nil {
+				return fmt.Errorf("lag line %q: %v", line, err)
+			}
+			sum += v
+		}
+		if sum != tasks*count {
+			return fmt.Errorf("lag sum %d, want %d (nothing committed):\n%s", sum, tasks*count, b.String())
+		}
+		return nil
+	})
+}
