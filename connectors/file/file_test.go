@@ -337,9 +337,21 @@ func TestPluginsMetadata(t *testing.T) {
 	}
 }
 
-func TestSinkEndsTornLine(t *testing.T) {
+func TestSinkCutsTornLine(t *testing.T) {
+	tests := []struct{ name, before, after string }{
+		{"torn tail", "ok\ntor", "ok\nnext\n"},
+		{"only a torn line", "tor", "next\n"},
+		{"whole lines", "ok\n", "ok\nnext\n"},
+		{"torn tail longer than a read chunk", "ok\n" + strings.Repeat("x", 70<<10), "ok\nnext\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { testSinkCutsTornLine(t, tt.before, tt.after) })
+	}
+}
+
+func testSinkCutsTornLine(t *testing.T, before, after string) {
 	path := filepath.Join(t.TempDir(), "out.txt")
-	if err := os.WriteFile(path, []byte("ok\ntor"), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(before), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	task := SinkPlugin().New().(connect.SinkConnector).NewTask()
@@ -353,7 +365,7 @@ func TestSinkEndsTornLine(t *testing.T) {
 	if _, err := task.Flush(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := os.ReadFile(path); string(b) != "ok\ntor\nnext\n" {
-		t.Fatalf("file %q", b)
+	if b, _ := os.ReadFile(path); string(b) != after {
+		t.Fatalf("file %q, want %q", b, after)
 	}
 }

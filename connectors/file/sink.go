@@ -1,6 +1,7 @@
 package file
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -150,8 +151,10 @@ func (t *SinkTask) Open(ctx context.Context, cfg map[string]string, tctx connect
 	return nil
 }
 
-// repairTail ends a torn last line (left by a crash of another writer)
-// with a newline so that the next record starts on its own line.
+// repairTail cuts a torn last line (a write a crash interrupted) back to
+// the last newline. Those bytes were never committed: every flush fsyncs
+// whole lines before its offsets are committed, so the records they came
+// from are delivered again and written whole.
 func (t *SinkTask) repairTail() error {
 	st, err := t.f.Stat()
 	if err != nil || st.Size() == 0 || !st.Mode().IsRegular() {
@@ -162,17 +165,28 @@ func (t *SinkTask) repairTail() error {
 		return err
 	}
 	defer r.Close()
-	last := make([]byte, 1)
-	if _, err := r.ReadAt(last, st.Size()-1); err != nil {
-		return fmt.Errorf("file sink: read end of %s: %w", t.name, err)
-	}
-	if last[0] != '\n' {
-		t.log.Warn("file sink: last line of file is incomplete; ending it", "file", t.name)
-		if _, err := t.f.Write([]byte{'\n'}); err != nil {
-			return fmt.Errorf("file sink: write %s: %w", t.name, err)
+	size := st.Size()
+	keep := int64(0) // length up to and including the last newline
+	buf := make([]byte, 64<<10)
+	for end := size; end > 0 && keep == 0; {
+		start := max(end-int64(len(buf)), 0)
+		chunk := buf[:end-start]
+		if _, err := r.ReadAt(chunk, start); err != nil {
+			return fmt.Errorf("file sink: read %s: %w", t.name, err)
 		}
+		if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
+			keep = start + int64(i) + 1
+		}
+		end = start
 	}
-	return nil
+	if keep == size {
+		return nil
+	}
+	t.log.Warn("file sink: cutting incomplete last line left by a crash", "file", t.name, "bytes", size-keep)
+	if err := t.f.Truncate(keep); err != nil {
+		return fmt.Errorf("file sink: truncate %s: %w", t.name, err)
+	}
+	return t.f.Sync()
 }
 
 // Assign implements connect.SinkTask.
