@@ -644,26 +644,8 @@ func TestIdempotentDuplicateAnswersOriginalOffset(t *testing.T) {
 	}
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestBadFramesCloseOnlyThatConnection(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	addr := testenv.StartBroker(t, broker.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	wantLog := map[string]string{
 		"oversize":        "exceeds the limit",

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,28 +17,6 @@ import (
 
 	"github.com/sluicehq/sluice/internal/testenv"
 )
-
-// lockedBuf collects a child process's output.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := l.b.String()
-	if len(s) > 4000 {
-		s = s[len(s)-4000:]
-	}
-	return s
-}
 
 // TestKill9ThroughRuntime runs the S3 sink in a real worker process
 // against the bundled broker and versitygw, kills the worker with SIGKILL
@@ -118,8 +95,8 @@ func TestKill9ThroughRuntime(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	start := func() (*exec.Cmd, *lockedBuf) {
-		out := &lockedBuf{}
+	start := func() (*exec.Cmd, *testenv.SyncBuffer) {
+		out := &testenv.SyncBuffer{}
 		cmd := exec.Command(bin, filepath.Join(dir, "worker.properties"), filepath.Join(dir, "connector.json"))
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
@@ -127,7 +104,7 @@ func TestKill9ThroughRuntime(t *testing.T) {
 		}
 		return cmd, out
 	}
-	waitFiles := func(what string, timeout time.Duration, cond func(n int) bool, out *lockedBuf) {
+	waitFiles := func(what string, timeout time.Duration, cond func(n int) bool, out *testenv.SyncBuffer) {
 		t.Helper()
 		deadline := time.Now().Add(timeout)
 		for {

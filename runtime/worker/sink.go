@@ -299,6 +299,9 @@ func (t *taskRunner) runSink(ctx context.Context, st connect.SinkTask, tcfg, con
 		})
 		ss.mu.Lock()
 		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if fp.Err != nil || fp.Topic == "" || fp.Partition < 0 {
+				return // a client-level error, not a partition's position
+			}
 			tp := connect.TopicPartition{Topic: fp.Topic, Partition: fp.Partition}
 			ss.hwm[tp] = fp.HighWatermark
 			if fp.LogStartOffset >= 0 {

@@ -7,14 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -123,48 +121,19 @@ func startWorkers(t *testing.T, b bins, n int, bootstrap, group string) []*worke
 	return ws
 }
 
-// freePort returns a currently free TCP port on 127.0.0.1.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// syncBuffer is a goroutine-safe log buffer.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // workerProc is one running worker process.
 type workerProc struct {
 	name string
 	url  string
 	port int
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *testenv.SyncBuffer
 	done chan struct{}
 }
 
 func startWorker(t *testing.T, b bins, name, bootstrap, group string) *workerProc {
 	t.Helper()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	props := fmt.Sprintf(`bootstrap.servers=%s
 group.id=%s
 listeners=http://127.0.0.1:%d
@@ -181,7 +150,7 @@ task.shutdown.graceful.timeout.ms=3000
 		t.Fatal(err)
 	}
 	cmd := exec.Command(b.sluice, "worker", "--config", pf)
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
