@@ -8,10 +8,12 @@ import (
 	"maps"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/sluicehq/sluice/runtime/api"
 	"github.com/sluicehq/sluice/runtime/connect"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -493,10 +495,13 @@ func (w *Worker) alterSinkOffsets(ctx context.Context, name string, cfg map[stri
 	}
 	group := sinkGroupID(name, cfg)
 	if len(set) > 0 {
-		resp, err := w.adm.CommitOffsets(ctx, group, set)
-		if err == nil {
-			err = resp.Error()
-		}
+		err := w.whileSinkGroupSettles(ctx, func() error {
+			resp, err := w.adm.CommitOffsets(ctx, group, set)
+			if err == nil {
+				err = resp.Error()
+			}
+			return err
+		})
 		if err != nil {
 			return api.Message{}, fmt.Errorf("committing offsets for group %s: %w", group, err)
 		}
@@ -506,15 +511,41 @@ func (w *Worker) alterSinkOffsets(ctx context.Context, name string, cfg map[stri
 		for t, ps := range del {
 			ts.Add(t, ps...)
 		}
-		resp, err := w.adm.DeleteOffsets(ctx, group, ts)
-		if err == nil {
-			err = resp.Error()
-		}
+		err := w.whileSinkGroupSettles(ctx, func() error {
+			resp, err := w.adm.DeleteOffsets(ctx, group, ts)
+			if err == nil {
+				err = resp.Error()
+			}
+			return err
+		})
 		if err != nil {
 			return api.Message{}, fmt.Errorf("deleting offsets for group %s: %w", group, err)
 		}
 	}
 	return api.Message{Message: "The offsets for this connector have been altered successfully"}, nil
+}
+
+// whileSinkGroupSettles runs op, again while the broker answers that the
+// sink's consumer group still has members. A connector reports STOPPED once
+// its tasks are gone, but their consumers may still be committing and
+// leaving the group, and until then the broker refuses commits and deletes
+// from outside the group. It gives up after a session timeout plus the task
+// shutdown timeout, by when a member that did not leave has expired.
+func (w *Worker) whileSinkGroupSettles(ctx context.Context, op func() error) error {
+	deadline := time.Now().Add(w.cfg.SessionTimeout + w.cfg.TaskShutdownTimeout)
+	for {
+		err := op()
+		settling := errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.NonEmptyGroup) ||
+			errors.Is(err, kerr.RebalanceInProgress) || errors.Is(err, kerr.IllegalGeneration)
+		if !settling || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // ResetOffsets removes all offsets of a STOPPED connector (KIP-875).
@@ -526,10 +557,13 @@ func (w *Worker) ResetOffsets(ctx context.Context, name string) (api.Message, er
 	const ok = "The offsets for this connector have been reset successfully"
 	if w.connectorType(cfg) == api.Sink {
 		group := sinkGroupID(name, cfg)
-		resp, err := w.adm.DeleteGroup(ctx, group)
-		if err == nil {
-			err = resp.Err
-		}
+		err := w.whileSinkGroupSettles(ctx, func() error {
+			resp, err := w.adm.DeleteGroup(ctx, group)
+			if err == nil {
+				err = resp.Err
+			}
+			return err
+		})
 		if err != nil && !errors.Is(err, errGroupIDNotFound) {
 			return api.Message{}, fmt.Errorf("deleting consumer group %s: %w", group, err)
 		}

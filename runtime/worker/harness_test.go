@@ -14,7 +14,6 @@ import (
 
 	"github.com/sluicehq/sluice/broker"
 	"github.com/sluicehq/sluice/internal/testenv"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -141,34 +140,6 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() error
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s: %v", what, err)
-}
-
-// waitGroupEmpty waits until consumer group has no members (Empty, or
-// Dead when it never existed).
-func waitGroupEmpty(t testing.TB, bootstrap, group string) {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	waitFor(t, 30*time.Second, "group "+group+" empty", func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		gs, err := adm.DescribeGroups(ctx, group)
-		if err != nil {
-			return err
-		}
-		g := gs[group]
-		if g.Err != nil {
-			return g.Err
-		}
-		if len(g.Members) != 0 {
-			return fmt.Errorf("group %s with %d members", g.State, len(g.Members))
-		}
-		return nil
-	})
 }
 
 // topicValues reads every record of topic (from the beginning up to the

@@ -110,12 +110,8 @@ func testPauseResumeStopAndOffsets(t *testing.T, bs string) {
 	if len(offs.Offsets) != 1 || offs.Offsets[0].Offset["n"] != int64(41) {
 		t.Fatalf("altered offsets %+v", offs)
 	}
-	// STOPPED is reported once the task configs are gone; the sink task's
-	// consumer may still be committing and leaving its group then, and the
-	// broker refuses offset commits from outside a non-empty group
-	// (UNKNOWN_MEMBER_ID; Kafka Connect answers the same and asks to
-	// retry). Wait until the group is empty.
-	waitGroupEmpty(t, bs, prefix+"-sink")
+	// No wait for the sink's consumer group to empty: the sink task's
+	// consumer may still be leaving it, and AlterOffsets must cope.
 	if _, err := w.AlterOffsets(ctx, "sink", api.ConnectorOffsets{Offsets: []api.ConnectorOffset{{Partition: map[string]any{"kafka_topic": topic, "kafka_partition": 0}, Offset: map[string]any{"kafka_offset": 3}}}}); err != nil {
 		t.Fatal(err)
 	}
