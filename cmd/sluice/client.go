@@ -171,29 +171,56 @@ type lagKey struct {
 	partition string
 }
 
-// sinkLag reads sluice_sink_task_lag samples for connector from /metrics.
-// It returns nil (no error) when the server exposes none.
-func (c *client) sinkLag(ctx context.Context, connector string) (map[lagKey]float64, error) {
-	var raw []byte
-	if _, err := c.do(ctx, http.MethodGet, "/metrics", nil, nil, &raw); err != nil {
-		return nil, err
-	}
-	return parseLag(raw, connector), nil
+// taskMetrics is what describe-connector reads from /metrics for one
+// connector: sink lag and source snapshot progress per task.
+type taskMetrics struct {
+	lag  map[lagKey]float64
+	snap map[int]*snapshotProgress
 }
 
-// sinkLagAll reads the connector's lag from the endpoint and from every
-// worker running one of its tasks (each worker reports only its own
-// tasks). Worker ids are host:port of the workers' REST listeners. Workers
-// that cannot be reached are skipped; the error is returned only when no
-// source answered.
-func (c *client) sinkLagAll(ctx context.Context, connector string, workerIDs []string) (map[lagKey]float64, error) {
-	out := map[lagKey]float64{}
-	seen := map[string]bool{c.base.Host: true}
-	lag, firstErr := c.sinkLag(ctx, connector)
-	answered := firstErr == nil
-	for k, v := range lag {
-		out[k] = v
+// snapshotProgress is a task's initial snapshot progress, read from the
+// sluice_postgres_snapshot_* gauges.
+type snapshotProgress struct {
+	// State is running, completed, skipped or pending.
+	State       string `json:"state"`
+	TablesDone  int64  `json:"tables_done"`
+	TablesTotal int64  `json:"tables_total"`
+	Rows        int64  `json:"rows"`
+}
+
+func (p *snapshotProgress) String() string {
+	return fmt.Sprintf("%d/%d tables, %d rows, %s", p.TablesDone, p.TablesTotal, p.Rows, p.State)
+}
+
+// taskMetrics reads the connector's task metrics from /metrics. It
+// returns empty maps (no error) when the server exposes none.
+func (c *client) taskMetrics(ctx context.Context, connector string) (taskMetrics, error) {
+	var raw []byte
+	if _, err := c.do(ctx, http.MethodGet, "/metrics", nil, nil, &raw); err != nil {
+		return taskMetrics{}, err
 	}
+	return taskMetrics{lag: parseLag(raw, connector), snap: parseSnapshot(raw, connector)}, nil
+}
+
+// taskMetricsAll reads the connector's task metrics from the endpoint and
+// from every worker running one of its tasks (each worker reports only its
+// own tasks). Worker ids are host:port of the workers' REST listeners.
+// Workers that cannot be reached are skipped; the error is returned only
+// when no source answered.
+func (c *client) taskMetricsAll(ctx context.Context, connector string, workerIDs []string) (taskMetrics, error) {
+	out := taskMetrics{lag: map[lagKey]float64{}, snap: map[int]*snapshotProgress{}}
+	merge := func(m taskMetrics) {
+		for k, v := range m.lag {
+			out.lag[k] = v
+		}
+		for k, v := range m.snap {
+			out.snap[k] = v
+		}
+	}
+	seen := map[string]bool{c.base.Host: true}
+	m, firstErr := c.taskMetrics(ctx, connector)
+	answered := firstErr == nil
+	merge(m)
 	for _, id := range workerIDs {
 		host := id
 		if u, err := url.Parse(id); err == nil && u.Host != "" {
@@ -204,19 +231,103 @@ func (c *client) sinkLagAll(ctx context.Context, connector string, workerIDs []s
 		}
 		seen[host] = true
 		wc := &client{base: &url.URL{Scheme: c.base.Scheme, Host: host}, http: &http.Client{Timeout: 5 * time.Second}}
-		lag, err := wc.sinkLag(ctx, connector)
+		m, err := wc.taskMetrics(ctx, connector)
 		if err != nil {
 			continue
 		}
 		answered = true
-		for k, v := range lag {
-			out[k] = v
-		}
+		merge(m)
 	}
 	if !answered {
-		return nil, firstErr
+		return taskMetrics{}, firstErr
 	}
 	return out, nil
+}
+
+// parseSnapshot extracts the connector-level sluice_postgres_snapshot_*
+// gauges of connector's tasks from the Prometheus text format.
+func parseSnapshot(data []byte, connector string) map[int]*snapshotProgress {
+	const prefix = "sluice_postgres_snapshot_"
+	type flags struct{ running, completed, skipped bool }
+	out := map[int]*snapshotProgress{}
+	fl := map[int]*flags{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		name, labels, v, ok := parseSample(line)
+		if !ok || labels["connector"] != connector {
+			continue
+		}
+		task, err := strconv.Atoi(labels["task"])
+		if err != nil {
+			continue
+		}
+		p, f := out[task], fl[task]
+		if p == nil {
+			p, f = &snapshotProgress{}, &flags{}
+		}
+		switch strings.TrimPrefix(name, prefix) {
+		case "running":
+			f.running = v == 1
+		case "completed":
+			f.completed = v == 1
+		case "skipped":
+			f.skipped = v == 1
+		case "tables_total":
+			p.TablesTotal = int64(v)
+		case "tables_done":
+			p.TablesDone = int64(v)
+		case "rows":
+			p.Rows = int64(v)
+		default:
+			continue
+		}
+		out[task], fl[task] = p, f
+	}
+	for task, p := range out {
+		switch f := fl[task]; {
+		case f.running:
+			p.State = "running"
+		case f.completed:
+			p.State = "completed"
+		case f.skipped:
+			p.State = "skipped"
+		default:
+			p.State = "pending"
+		}
+	}
+	return out
+}
+
+// parseSample parses one `name{labels} value` sample line.
+func parseSample(line string) (name string, labels map[string]string, v float64, ok bool) {
+	end := strings.IndexAny(line, "{ ")
+	if end <= 0 {
+		return "", nil, 0, false
+	}
+	name, rest := line[:end], line[end:]
+	labels = map[string]string{}
+	if strings.HasPrefix(rest, "{") {
+		rb := strings.LastIndex(rest, "}")
+		if rb < 0 {
+			return "", nil, 0, false
+		}
+		labels = parseLabels(rest[1:rb])
+		rest = rest[rb+1:]
+	}
+	fields := strings.Fields(rest)
+	if len(fields) == 0 {
+		return "", nil, 0, false
+	}
+	v, err := strconv.ParseFloat(fields[0], 64)
+	if err != nil {
+		return "", nil, 0, false
+	}
+	return name, labels, v, true
 }
 
 // parseLag extracts sluice_sink_task_lag{connector=...,task=...} samples

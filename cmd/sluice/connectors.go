@@ -689,6 +689,9 @@ type taskDescription struct {
 	// Lag is the task's consumer lag summed over its partitions (sink
 	// connectors; nil when the server reports none).
 	Lag *float64 `json:"lag,omitempty"`
+	// Snapshot is the task's initial snapshot progress (source tasks that
+	// report sluice_postgres_snapshot_* metrics).
+	Snapshot *snapshotProgress `json:"snapshot,omitempty"`
 }
 
 // connectorDescription is describe-connector's output.
@@ -704,7 +707,7 @@ type connectorDescription struct {
 }
 
 func runDescribeConnector(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("describe-connector", "Show a connector's config (secrets masked), connector and task states with worker ids, and lag.", stderr)
+	fs := newFlagSet("describe-connector", "Show a connector's config (secrets masked), connector and task states with worker ids, lag and snapshot progress.", stderr)
 	var cf commonFlags
 	var name string
 	addCommonFlags(fs, &cf)
@@ -739,7 +742,8 @@ func runDescribeConnector(ctx context.Context, args []string, stdout, stderr io.
 	for _, t := range st.Tasks {
 		workerIDs = append(workerIDs, t.WorkerID)
 	}
-	lag, lagErr := cl.sinkLagAll(ctx, name, workerIDs)
+	tm, lagErr := cl.taskMetricsAll(ctx, name, workerIDs)
+	lag := tm.lag
 	perTask := map[int]float64{}
 	var total float64
 	for k, v := range lag {
@@ -754,6 +758,7 @@ func runDescribeConnector(ctx context.Context, args []string, stdout, stderr io.
 		if v, ok := perTask[t.ID]; ok {
 			td.Lag = &v
 		}
+		td.Snapshot = tm.snap[t.ID]
 		d.Tasks = append(d.Tasks, td)
 	}
 	sort.Slice(d.Tasks, func(i, j int) bool { return d.Tasks[i].ID < d.Tasks[j].ID })
@@ -807,6 +812,17 @@ func runDescribeConnector(ctx context.Context, args []string, stdout, stderr io.
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	snapHeader := false
+	for _, t := range d.Tasks {
+		if t.Snapshot == nil {
+			continue
+		}
+		if !snapHeader {
+			fmt.Fprintln(stdout, "\nSnapshot:")
+			snapHeader = true
+		}
+		fmt.Fprintf(stdout, "  task %d: %s\n", t.ID, t.Snapshot)
 	}
 	for _, t := range d.Tasks {
 		if t.Trace != "" {

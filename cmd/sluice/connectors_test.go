@@ -317,3 +317,76 @@ type lagOnly struct{ *resttest.Cluster }
 func (lagOnly) WriteMetrics(w io.Writer) {
 	io.WriteString(w, "sluice_sink_task_lag{connector=\"snk\",task=\"0\"} 3\n")
 }
+
+// Source tasks that report sluice_postgres_snapshot_* show their snapshot
+// progress per task, in table and JSON output.
+func TestDescribeSnapshotProgress(t *testing.T) {
+	fc := resttest.NewCluster()
+	srv := httptest.NewServer(rest.New(snapshotMetrics{fc}))
+	defer srv.Close()
+	if code, _, errs := cli(t, srv.URL, "create-connector", "--connector-name", "pg", "--connector-configuration", "connector.class=file-source,file=/tmp/i,topic=t"); code != 0 {
+		t.Fatal(errs)
+	}
+	code, out, errs := cli(t, srv.URL, "describe-connector", "pg")
+	if code != 0 {
+		t.Fatalf("describe: %d %s", code, errs)
+	}
+	if !strings.Contains(out, "\nSnapshot:\n  task 0: 3/5 tables, 120000 rows, running\n") {
+		t.Errorf("describe output lacks the snapshot line:\n%s", out)
+	}
+	code, out, errs = cli(t, srv.URL, "describe-connector", "pg", "--output", "json")
+	var d connectorDescription
+	if code != 0 || json.Unmarshal([]byte(out), &d) != nil {
+		t.Fatalf("%d %s %s", code, out, errs)
+	}
+	want := snapshotProgress{State: "running", TablesDone: 3, TablesTotal: 5, Rows: 120000}
+	if len(d.Tasks) != 1 || d.Tasks[0].Snapshot == nil || *d.Tasks[0].Snapshot != want {
+		t.Fatalf("snapshot in json: %s", out)
+	}
+	if !strings.Contains(out, `"snapshot": {`) && !strings.Contains(out, `"snapshot":{`) {
+		t.Errorf("json lacks the snapshot field: %s", out)
+	}
+}
+
+// snapshotMetrics is a cluster whose metrics report snapshot progress for
+// task 0 of "pg" (and a completed snapshot of another connector).
+type snapshotMetrics struct{ *resttest.Cluster }
+
+func (snapshotMetrics) WriteMetrics(w io.Writer) {
+	io.WriteString(w, `# TYPE sluice_postgres_snapshot_running gauge
+sluice_postgres_snapshot_running{connector="pg",task="0"} 1
+sluice_postgres_snapshot_completed{connector="pg",task="0"} 0
+sluice_postgres_snapshot_tables_total{connector="pg",task="0"} 5
+sluice_postgres_snapshot_tables_done{connector="pg",task="0"} 3
+sluice_postgres_snapshot_rows{connector="pg",task="0"} 120000
+sluice_postgres_snapshot_table_rows{connector="pg",task="0",table="public.a"} 7
+sluice_postgres_snapshot_rows{connector="other",task="0"} 9
+sluice_postgres_snapshot_completed{connector="other",task="0"} 1
+`)
+}
+
+func TestParseSnapshot(t *testing.T) {
+	data := []byte(`sluice_postgres_snapshot_completed{connector="a",task="1"} 1
+sluice_postgres_snapshot_running{connector="a",task="1"} 0
+sluice_postgres_snapshot_rows{connector="a",task="1"} 1.5e+06
+sluice_postgres_snapshot_tables_total{connector="a",task="1"} 2
+sluice_postgres_snapshot_tables_done{connector="a",task="1"} 2
+sluice_postgres_snapshot_skipped{connector="a",task="2"} 1
+sluice_postgres_snapshot_rows{connector="a",task="x"} 4
+sluice_postgres_snapshot_rows{connector="b",task="0"} 4
+sluice_postgres_snapshot_rows{connector="a",task="3"} notanumber
+`)
+	got := parseSnapshot(data, "a")
+	want := map[int]snapshotProgress{
+		1: {State: "completed", TablesDone: 2, TablesTotal: 2, Rows: 1500000},
+		2: {State: "skipped"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d tasks: %v", len(got), got)
+	}
+	for k, w := range want {
+		if g := got[k]; g == nil || *g != w {
+			t.Errorf("task %d: %+v, want %+v", k, g, w)
+		}
+	}
+}

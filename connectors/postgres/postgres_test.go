@@ -407,6 +407,30 @@ func testSnapshotConsistent(t *testing.T, pg *testenv.Postgres) {
 	if chunks < 8 {
 		t.Errorf("snapshot used %d chunks, want parallel chunking", chunks)
 	}
+	// The reported metrics match the rows the snapshot emitted.
+	snapRecs, tableRecs := 0, map[string]int{}
+	for _, r := range all {
+		if op(r) == "r" {
+			snapRecs++
+			tableRecs[strings.TrimPrefix(r.Topic, "srv.")]++
+		}
+	}
+	gauges := map[string]float64{}
+	for _, m := range task.Metrics() {
+		gauges[m.Name+"/"+m.Labels["table"]] = m.Value
+	}
+	if gauges["sluice_postgres_snapshot_rows/"] != float64(snapRecs) || gauges["sluice_postgres_snapshot_completed/"] != 1 ||
+		gauges["sluice_postgres_snapshot_running/"] != 0 || gauges["sluice_postgres_snapshot_tables_done/"] != 3 {
+		t.Errorf("metrics %v, want rows %d completed", gauges, snapRecs)
+	}
+	for _, tbl := range []string{"public.big", "public.heap", "public.empty"} {
+		if got := gauges["sluice_postgres_snapshot_table_rows/"+tbl]; got != float64(tableRecs[tbl]) {
+			t.Errorf("table_rows %s = %v, want %d emitted", tbl, got, tableRecs[tbl])
+		}
+		if d, n := gauges["sluice_postgres_snapshot_table_chunks_done/"+tbl], gauges["sluice_postgres_snapshot_table_chunks_total/"+tbl]; d != n {
+			t.Errorf("%s chunks done %v of %v", tbl, d, n)
+		}
+	}
 }
 
 func testRestart(t *testing.T, pg *testenv.Postgres, kill bool) {

@@ -49,6 +49,35 @@ func (t *Task) SnapshotProgress() Progress {
 	return p
 }
 
+// Metrics reports the snapshot progress as gauges; it implements
+// connect.MetricsReporter.
+func (t *Task) Metrics() []connect.Metric {
+	p := t.SnapshotProgress()
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	ms := []connect.Metric{
+		{Name: "sluice_postgres_snapshot_running", Help: "1 while the initial snapshot is being read.", Value: b(p.Running)},
+		{Name: "sluice_postgres_snapshot_completed", Help: "1 once the initial snapshot read every table.", Value: b(p.Completed)},
+		{Name: "sluice_postgres_snapshot_skipped", Help: "1 when no snapshot was needed (streaming resumed).", Value: b(p.Skipped)},
+		{Name: "sluice_postgres_snapshot_tables_total", Help: "Tables the initial snapshot captures.", Value: float64(p.TablesTotal)},
+		{Name: "sluice_postgres_snapshot_tables_done", Help: "Tables the initial snapshot finished.", Value: float64(p.TablesDone)},
+		{Name: "sluice_postgres_snapshot_rows", Help: "Rows the initial snapshot read so far.", Value: float64(p.Rows)},
+	}
+	for _, tp := range p.Tables {
+		l := map[string]string{"table": tp.Table}
+		ms = append(ms,
+			connect.Metric{Name: "sluice_postgres_snapshot_table_rows", Help: "Rows the initial snapshot read from the table.", Labels: l, Value: float64(tp.Rows)},
+			connect.Metric{Name: "sluice_postgres_snapshot_table_chunks_done", Help: "Chunks of the table the initial snapshot finished.", Labels: l, Value: float64(tp.ChunksDone)},
+			connect.Metric{Name: "sluice_postgres_snapshot_table_chunks_total", Help: "Chunks the initial snapshot splits the table into.", Labels: l, Value: float64(tp.Chunks)},
+		)
+	}
+	return ms
+}
+
 func (t *Task) setProgress(f func(p *Progress)) {
 	t.progMu.Lock()
 	f(&t.progress)
@@ -438,3 +467,5 @@ func (t *Task) readChunk(ctx context.Context, conn *pgconn.PgConn, tb *table, c 
 	}
 	return nil
 }
+
+var _ connect.MetricsReporter = (*Task)(nil)

@@ -3,7 +3,10 @@ package worker
 import (
 	"fmt"
 	"io"
+	"math"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/sluicehq/sluice/runtime/connect"
@@ -144,4 +147,121 @@ func (w *Worker) WriteMetrics(wr io.Writer) {
 			fmt.Fprintf(wr, "sluice_sink_task_lag{%s,topic=\"%s\",partition=\"%d\"} %d\n", labels(k), promLabel(tp.Topic), tp.Partition, (*lp)[tp])
 		}
 	}
+	w.writeTaskMetrics(wr)
+}
+
+// taskSample is one task-reported gauge sample with rendered labels.
+type taskSample struct {
+	labels string
+	value  float64
+}
+
+// writeTaskMetrics writes the gauges of running tasks that implement
+// connect.MetricsReporter, grouped by name with the connector and task
+// labels added. Samples with invalid names or labels are skipped.
+func (w *Worker) writeTaskMetrics(wr io.Writer) {
+	tasks := w.taskSnapshot()
+	keys := sortedTaskKeys(tasks)
+	help := map[string]string{}
+	samples := map[string][]taskSample{}
+	for _, k := range keys {
+		r := tasks[k].metricsReporter()
+		if r == nil {
+			continue
+		}
+		for _, m := range r.Metrics() {
+			if !strings.HasPrefix(m.Name, "sluice_") || !validMetricName(m.Name) || builtinMetric(m.Name) {
+				continue
+			}
+			lbl, ok := taskMetricLabels(k, m.Labels)
+			if !ok {
+				continue
+			}
+			if _, seen := help[m.Name]; !seen {
+				help[m.Name] = m.Help
+			}
+			samples[m.Name] = append(samples[m.Name], taskSample{lbl, m.Value})
+		}
+	}
+	names := make([]string, 0, len(samples))
+	for n := range samples {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		h := strings.NewReplacer("\\", "\\\\", "\n", "\\n").Replace(help[n])
+		fmt.Fprintf(wr, "# HELP %s %s\n# TYPE %s gauge\n", n, h, n)
+		ss := samples[n]
+		// Tasks come in key order; sort each task's samples by labels.
+		sort.SliceStable(ss, func(i, j int) bool { return ss[i].labels < ss[j].labels })
+		for _, s := range ss {
+			fmt.Fprintf(wr, "%s{%s} %s\n", n, s.labels, promValue(s.value))
+		}
+	}
+}
+
+// builtinMetric reports whether name is one of the worker's own metrics,
+// which tasks may not report.
+func builtinMetric(name string) bool {
+	switch name {
+	case "sluice_task_records_in_total", "sluice_task_records_out_total", "sluice_task_errors_total",
+		"sluice_source_task_poll_batches_total", "sluice_source_task_poll_records_total", "sluice_sink_task_lag":
+		return true
+	}
+	return false
+}
+
+// promValue formats v, without an exponent for whole numbers below 2^53.
+func promValue(v float64) string {
+	if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
+}
+
+// taskMetricLabels renders the connector and task labels followed by extra
+// sorted by name; false when a name is invalid or reserved.
+func taskMetricLabels(k taskKey, extra map[string]string) (string, bool) {
+	names := make([]string, 0, len(extra))
+	for n := range extra {
+		if n == "connector" || n == "task" || !validLabelName(n) {
+			return "", false
+		}
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString(labels(k))
+	for _, n := range names {
+		fmt.Fprintf(&b, ",%s=\"%s\"", n, promLabel(extra[n]))
+	}
+	return b.String(), true
+}
+
+// validMetricName reports whether s matches [a-zA-Z_:][a-zA-Z0-9_:]*.
+func validMetricName(s string) bool {
+	return validName(s, true)
+}
+
+// validLabelName reports whether s matches [a-zA-Z_][a-zA-Z0-9_]* and is
+// not reserved (leading "__").
+func validLabelName(s string) bool {
+	return !strings.HasPrefix(s, "__") && validName(s, false)
+}
+
+func validName(s string, colon bool) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '_', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case c == ':' && colon:
+		case c >= '0' && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -30,6 +30,9 @@ type taskRunner struct {
 	st      string
 	paused  bool
 	pauseCh chan struct{} // closed when paused changes
+	// reporter is the running connect task when it reports its own
+	// metrics; nil otherwise.
+	reporter connect.MetricsReporter
 }
 
 func (w *Worker) startTask(k taskKey, connRaw, taskRaw map[string]string, paused bool, gen int32) *taskRunner {
@@ -125,6 +128,22 @@ func (t *taskRunner) setPaused(p bool) {
 	}
 }
 
+// setReporter records task as the metrics reporter when it implements
+// connect.MetricsReporter, and clears it otherwise.
+func (t *taskRunner) setReporter(task any) {
+	r, _ := task.(connect.MetricsReporter)
+	t.mu.Lock()
+	t.reporter = r
+	t.mu.Unlock()
+}
+
+// metricsReporter returns the running task's reporter, or nil.
+func (t *taskRunner) metricsReporter() connect.MetricsReporter {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.reporter
+}
+
 func (t *taskRunner) isPaused() (bool, <-chan struct{}) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -173,14 +192,20 @@ func (t *taskRunner) run(ctx context.Context) {
 			t.fail(fmt.Errorf("plugin %s is not a source connector", p.Class))
 			return
 		}
-		t.runSource(ctx, sc.NewTask(), tcfg, conn, pipe)
+		st := sc.NewTask()
+		t.setReporter(st)
+		defer t.setReporter(nil)
+		t.runSource(ctx, st, tcfg, conn, pipe)
 	default:
 		sc, ok := c.(connect.SinkConnector)
 		if !ok {
 			t.fail(fmt.Errorf("plugin %s is not a sink connector", p.Class))
 			return
 		}
-		t.runSink(ctx, sc.NewTask(), tcfg, conn, pipe)
+		st := sc.NewTask()
+		t.setReporter(st)
+		defer t.setReporter(nil)
+		t.runSink(ctx, st, tcfg, conn, pipe)
 	}
 }
 
