@@ -25,24 +25,17 @@ type topicConfigDef struct {
 	doc string
 }
 
-func parseLongMin(min int64) func(string) error {
-	return func(v string) error {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return fmt.Errorf("%q is not an integer", v)
-		}
-		if n < min {
-			return fmt.Errorf("%d is below the minimum %d", n, min)
-		}
-		return nil
-	}
-}
+// parseLongMin validates a 64-bit integer config value of at least min.
+func parseLongMin(min int64) func(string) error { return parseIntBits(64, "an integer", min) }
 
-func parseIntMin(min int64) func(string) error {
+// parseIntMin validates a 32-bit integer config value of at least min.
+func parseIntMin(min int64) func(string) error { return parseIntBits(32, "a 32-bit integer", min) }
+
+func parseIntBits(bits int, what string, min int64) func(string) error {
 	return func(v string) error {
-		n, err := strconv.ParseInt(v, 10, 32)
+		n, err := strconv.ParseInt(v, 10, bits)
 		if err != nil {
-			return fmt.Errorf("%q is not a 32-bit integer", v)
+			return fmt.Errorf("%q is not %s", v, what)
 		}
 		if n < min {
 			return fmt.Errorf("%d is below the minimum %d", n, min)

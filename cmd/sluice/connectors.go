@@ -86,6 +86,29 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // connectorName picks the name from --connector-name or the single
 // positional argument.
+// parseNamedVerb parses the flags of a verb that acts on one connector,
+// named by --connector-name or a single argument, and returns the API
+// client, the common flags and the connector name.
+func parseNamedVerb(verb, summary string, args []string, stderr io.Writer) (*client, commonFlags, string, error) {
+	fs := newFlagSet(verb, summary, stderr)
+	var cf commonFlags
+	var name string
+	addCommonFlags(fs, &cf)
+	fs.StringVar(&name, "connector-name", "", "connector name")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return nil, cf, "", err
+	}
+	cl, err := cf.client()
+	if err != nil {
+		return nil, cf, "", err
+	}
+	if name, err = connectorName(name, pos); err != nil {
+		return nil, cf, "", err
+	}
+	return cl, cf, name, nil
+}
+
 func connectorName(flagName string, pos []string) (string, error) {
 	switch {
 	case len(pos) > 1:
@@ -560,20 +583,8 @@ func runUpdateConnector(ctx context.Context, args []string, stdout, stderr io.Wr
 }
 
 func runDeleteConnector(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("delete-connector", "Delete a connector.", stderr)
-	var cf commonFlags
-	var name string
-	addCommonFlags(fs, &cf)
-	fs.StringVar(&name, "connector-name", "", "connector name")
-	pos, err := parseArgs(fs, args)
+	cl, cf, name, err := parseNamedVerb("delete-connector", "Delete a connector.", args, stderr)
 	if err != nil {
-		return err
-	}
-	cl, err := cf.client()
-	if err != nil {
-		return err
-	}
-	if name, err = connectorName(name, pos); err != nil {
 		return err
 	}
 	if err := cl.deleteConnector(ctx, name); err != nil {
@@ -707,20 +718,8 @@ type connectorDescription struct {
 }
 
 func runDescribeConnector(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("describe-connector", "Show a connector's config (secrets masked), connector and task states with worker ids, lag and snapshot progress.", stderr)
-	var cf commonFlags
-	var name string
-	addCommonFlags(fs, &cf)
-	fs.StringVar(&name, "connector-name", "", "connector name")
-	pos, err := parseArgs(fs, args)
+	cl, cf, name, err := parseNamedVerb("describe-connector", "Show a connector's config (secrets masked), connector and task states with worker ids, lag and snapshot progress.", args, stderr)
 	if err != nil {
-		return err
-	}
-	cl, err := cf.client()
-	if err != nil {
-		return err
-	}
-	if name, err = connectorName(name, pos); err != nil {
 		return err
 	}
 	info, err := cl.connector(ctx, name)
