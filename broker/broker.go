@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,54 +16,29 @@ import (
 	blog "github.com/sluicehq/sluice/broker/log"
 )
 
-// FlushMode selects when produced data is fsynced.
-type FlushMode int
+// FlushMode selects when produced data is fsynced (see blog.FlushMode).
+type FlushMode = blog.FlushMode
 
 const (
-	// FlushDurable makes acks=-1 produce requests wait until an fsync covers
-	// the appended records (group-committed). This is the default.
-	FlushDurable FlushMode = iota
+	// FlushDurable (the default) fsyncs right after appends, group-committed;
+	// acks=-1 produce requests are answered only once an fsync covers their
+	// records, and fetches only see fsynced records (the high watermark is
+	// the durable offset).
+	FlushDurable = blog.FlushDurable
 	// FlushInterval fsyncs every partition log on a fixed interval; acks=-1
 	// answers after the append.
-	FlushInterval
-	// FlushNone never fsyncs explicitly (the OS decides).
-	FlushNone
+	FlushInterval = blog.FlushInterval
+	// FlushNone never fsyncs explicitly (the OS decides), except where a
+	// topic sets flush.messages or flush.ms.
+	FlushNone = blog.FlushNone
 )
 
-// FlushPolicy is the broker's fsync policy.
-type FlushPolicy struct {
-	Mode     FlushMode
-	Interval time.Duration // for FlushInterval
-}
-
-// String renders the policy in the form ParseFlushPolicy accepts.
-func (p FlushPolicy) String() string {
-	switch p.Mode {
-	case FlushInterval:
-		return "interval:" + p.Interval.String()
-	case FlushNone:
-		return "none"
-	default:
-		return "durable"
-	}
-}
+// FlushPolicy is the broker's fsync policy; it is the partition logs' own
+// policy type, so there is one definition.
+type FlushPolicy = blog.FlushPolicy
 
 // ParseFlushPolicy parses "durable", "none" or "interval:<duration>".
-func ParseFlushPolicy(s string) (FlushPolicy, error) {
-	switch {
-	case s == "durable" || s == "":
-		return FlushPolicy{Mode: FlushDurable}, nil
-	case s == "none":
-		return FlushPolicy{Mode: FlushNone}, nil
-	case strings.HasPrefix(s, "interval:"):
-		d, err := time.ParseDuration(strings.TrimPrefix(s, "interval:"))
-		if err != nil || d <= 0 {
-			return FlushPolicy{}, fmt.Errorf("flush policy %q: interval must be a positive duration such as interval:100ms", s)
-		}
-		return FlushPolicy{Mode: FlushInterval, Interval: d}, nil
-	}
-	return FlushPolicy{}, fmt.Errorf("flush policy %q: want durable, none or interval:<duration>", s)
-}
+func ParseFlushPolicy(s string) (FlushPolicy, error) { return blog.ParseFlushPolicy(s) }
 
 // Option configures a Broker.
 type Option func(*options)
@@ -85,6 +59,7 @@ type options struct {
 	cleanInterval     time.Duration
 	maxFrame          int32
 	idleTimeout       time.Duration
+	logOpts           []blog.Option // extra partition-log options (tests: fault injection)
 }
 
 // WithDataDir sets the directory holding topic metadata and partition logs.
@@ -313,36 +288,45 @@ func (b *Broker) closeLogs() error {
 	return first
 }
 
-// background runs the periodic cleaner and, for the interval flush
-// policy, the flusher.
+// background runs the periodic cleaner and applies topics' flush.ms
+// (the flush policy itself runs inside every partition log).
 func (b *Broker) background() {
 	defer b.wg.Done()
 	clean := time.NewTicker(b.opts.cleanInterval)
 	defer clean.Stop()
-	var flushC <-chan time.Time
-	if b.opts.flush.Mode == FlushInterval {
-		ft := time.NewTicker(b.opts.flush.Interval)
-		defer ft.Stop()
-		flushC = ft.C
-	}
+	flush := time.NewTicker(flushCheckInterval)
+	defer flush.Stop()
 	for {
 		select {
 		case <-b.ctx.Done():
 			return
 		case now := <-clean.C:
 			for _, p := range b.allPartitions() {
-				if err := p.log.Clean(now); err != nil && !errors.Is(err, blog.ErrClosed) {
+				if err := p.log.Clean(now); err != nil && !errors.Is(err, blog.ErrClosed) && !errors.Is(err, blog.ErrStorage) {
 					b.log.Warn("log clean failed", "topic", p.topic, "partition", p.index, "err", err)
 				}
 			}
-		case <-flushC:
+		case now := <-flush.C:
 			for _, p := range b.allPartitions() {
-				if err := p.log.Sync(); err != nil && !errors.Is(err, blog.ErrClosed) {
-					b.log.Warn("log sync failed", "topic", p.topic, "partition", p.index, "err", err)
+				if err := p.log.FlushIfDue(now); err != nil && !errors.Is(err, blog.ErrClosed) && !errors.Is(err, blog.ErrStorage) {
+					b.log.Warn("log flush (flush.ms) failed", "topic", p.topic, "partition", p.index, "err", err)
 				}
 			}
 		}
 	}
+}
+
+// flushCheckInterval is how often topics' flush.ms is checked (Kafka's
+// log.flush.scheduler.interval.ms).
+const flushCheckInterval = 100 * time.Millisecond
+
+// openLog opens one partition's log with the broker's flush policy.
+func (b *Broker) openLog(t string, id [16]byte, p int32, cfg blog.Config) (*blog.Log, error) {
+	opts := append([]blog.Option{
+		blog.WithLogger(b.log.With("topic", t, "partition", p)),
+		blog.WithFlushPolicy(b.opts.flush),
+	}, b.opts.logOpts...)
+	return blog.Open(b.partDir(id, p), cfg, opts...)
 }
 
 func (b *Broker) allPartitions() []*partition {

@@ -24,12 +24,16 @@ func (b *Broker) handleDeleteRecords(req *kmsg.DeleteRecordsRequest) *kmsg.Delet
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
+			// Records may be deleted up to the high watermark, as in Kafka.
+			hw := p.log.HighWatermark()
 			off := rp.Offset
 			if off == -1 {
-				off = p.log.EndOffset()
+				off = hw
 			}
 			switch {
-			case off < 0 || off > p.log.EndOffset():
+			case p.log.Failed() != nil:
+				sp.ErrorCode = storageErrCode(p.log.Failed())
+			case off < 0 || off > hw:
 				sp.ErrorCode = kerr.OffsetOutOfRange.Code
 			default:
 				if err := p.log.DeleteRecords(off); err != nil {

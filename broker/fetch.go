@@ -168,19 +168,27 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, targets [][]fetchTarget, name
 			if left := maxBytes - total; left < limit {
 				limit = left
 			}
+			// KIP-74: only the first non-empty partition may return a batch
+			// larger than the limits; later ones get only whole batches
+			// that fit in what is left of MaxBytes.
 			var data []byte
 			var err error
-			if limit > 0 || total == 0 {
+			switch {
+			case total == 0:
 				if limit <= 0 {
 					limit = 1
 				}
 				data, err = l.Read(ft.rp.FetchOffset, limit)
+			case limit > 0:
+				data, err = l.ReadStrict(ft.rp.FetchOffset, limit)
+			default:
+				err = l.Failed()
 			}
-			hw := l.EndOffset()
+			hw := l.HighWatermark()
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, l.StartOffset()
 			if err != nil {
 				sp.ErrorCode = storageErrCode(err)
-				if !errors.Is(err, blog.ErrOffsetOutOfRange) && !errors.Is(err, blog.ErrClosed) {
+				if !errors.Is(err, blog.ErrOffsetOutOfRange) && !errors.Is(err, blog.ErrClosed) && !errors.Is(err, blog.ErrStorage) {
 					b.log.Warn("fetch read failed", "topic", ft.p.topic, "partition", ft.p.index, "offset", ft.rp.FetchOffset, "err", err)
 				}
 				hasErr = true

@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"math"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -32,24 +30,17 @@ func (b *Broker) handleInitProducerID(req *kmsg.InitProducerIDRequest) *kmsg.Ini
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		// InitProducerId has no error message field; FindCoordinator(type
+		// transaction), which transactional clients send first, carries
+		// errNoTransactions.
+		resp.ErrorCode = kerr.UnsupportedVersion.Code
+		b.log.Warn("InitProducerId refused: "+errNoTransactions, "transactional_id", *req.TransactionalID)
 		return resp
 	}
-	// v3+: an idempotent producer may ask to bump the epoch of its current
-	// id (after a sequence error); ids we never handed out are refused.
-	if req.Version >= 3 && req.ProducerID >= 0 {
-		b.pidMu.Lock()
-		known := req.ProducerID < b.pidNext
-		b.pidMu.Unlock()
-		if !known {
-			resp.ErrorCode = kerr.InvalidProducerIDMapping.Code
-			return resp
-		}
-		if req.ProducerEpoch >= 0 && req.ProducerEpoch < math.MaxInt16-1 {
-			resp.ProducerID, resp.ProducerEpoch = req.ProducerID, req.ProducerEpoch+1
-			return resp
-		}
-	}
+	// Without a transactional id Kafka always hands out a fresh producer id
+	// with epoch 0, whatever ProducerID/ProducerEpoch the request carries
+	// (kafka-go sends 0/0; bumping them would take over another producer's
+	// id).
 	id, err := b.allocProducerID()
 	if err != nil {
 		b.log.Error("persist producer id reservation", "err", err)
@@ -59,3 +50,6 @@ func (b *Broker) handleInitProducerID(req *kmsg.InitProducerIDRequest) *kmsg.Ini
 	resp.ProducerID, resp.ProducerEpoch = id, 0
 	return resp
 }
+
+// errNoTransactions is the error message for transactional requests.
+const errNoTransactions = "transactions are not supported by this broker (sluice): use an idempotent producer without transactional.id"

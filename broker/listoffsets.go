@@ -22,11 +22,17 @@ func (b *Broker) handleListOffsets(req *kmsg.ListOffsetsRequest) *kmsg.ListOffse
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
+			if err := p.log.Failed(); err != nil {
+				sp.ErrorCode = storageErrCode(err)
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			hw := p.log.HighWatermark()
 			switch rp.Timestamp {
 			case -2: // earliest
 				sp.Offset = p.log.StartOffset()
 			case -1: // latest (= high watermark = last stable offset: no transactions)
-				sp.Offset = p.log.EndOffset()
+				sp.Offset = hw
 			case -3: // max timestamp (v7+)
 				off, ts, err := maxTimestampOffset(p)
 				if err != nil {
@@ -48,6 +54,11 @@ func (b *Broker) handleListOffsets(req *kmsg.ListOffsetsRequest) *kmsg.ListOffse
 				if off < 0 {
 					sp.Timestamp = -1
 				}
+			}
+			if rp.Timestamp != -1 && rp.Timestamp != -2 && sp.Offset >= hw {
+				// Like Kafka: records at or past the high watermark are not
+				// visible to consumers yet.
+				sp.Offset, sp.Timestamp = -1, -1
 			}
 			if req.Version == 0 && sp.ErrorCode == 0 {
 				if sp.Offset >= 0 && rp.MaxNumOffsets > 0 {

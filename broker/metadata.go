@@ -94,6 +94,12 @@ func (b *Broker) metadataTopic(t *topic, parts []*partition) kmsg.MetadataRespon
 		mp.LeaderEpoch = 0
 		mp.Replicas = []int32{b.opts.nodeID}
 		mp.ISR = []int32{b.opts.nodeID}
+		if p.log.Failed() != nil {
+			// The log went offline after an I/O error (until restart).
+			mp.ErrorCode = kerr.KafkaStorageError.Code
+			mp.OfflineReplicas = []int32{b.opts.nodeID}
+			mp.ISR = []int32{}
+		}
 		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt
@@ -122,8 +128,10 @@ func (b *Broker) handleFindCoordinator(req *kmsg.FindCoordinatorRequest) *kmsg.F
 	switch req.CoordinatorType {
 	case 0: // group
 	case 1:
-		code = kerr.TransactionalIDAuthorizationFailed.Code
-		msg = kmsg.StringPtr("transactions are not supported by this broker")
+		// Not an authorization or coordinator-availability problem (the
+		// codes clients would show for those): the feature is missing.
+		code = kerr.UnsupportedVersion.Code
+		msg = kmsg.StringPtr(errNoTransactions)
 	default:
 		code = kerr.InvalidRequest.Code
 		msg = kmsg.StringPtr(fmt.Sprintf("coordinator type %d is not supported (only group)", req.CoordinatorType))

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -25,7 +26,7 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *k
 	var failAll *topicError
 	switch {
 	case req.TransactionID != nil:
-		failAll = kafkaErr(kerr.TransactionalIDAuthorizationFailed, "transactions are not supported by this broker")
+		failAll = kafkaErr(kerr.TransactionalIDAuthorizationFailed, "transactional id %q: transactions are not supported by this broker", *req.TransactionID)
 	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 		failAll = kafkaErr(kerr.InvalidRequiredAcks, "acks %d: want 0, 1 or -1", req.Acks)
 	}
@@ -65,7 +66,11 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *k
 			p := parts[rp.Partition]
 			last, terr := b.appendRecords(p, set, rp.Records, sp, now)
 			if terr != nil {
-				b.log.Debug("produce rejected", "topic", rt.Topic, "partition", rp.Partition, "code", terr.code, "reason", terr.msg)
+				if terr.code == kerr.KafkaStorageError.Code {
+					b.log.Error("produce failed: storage error", "topic", rt.Topic, "partition", rp.Partition, "reason", terr.msg)
+				} else {
+					b.log.Debug("produce rejected", "topic", rt.Topic, "partition", rp.Partition, "code", terr.code, "reason", terr.msg)
+				}
 				fail(terr)
 				continue
 			}
@@ -90,12 +95,13 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *k
 				defer wg.Done()
 				if err := w.log.WaitDurable(wctx, w.last); err != nil {
 					code := kerr.KafkaStorageError.Code
+					level := slog.LevelError
 					if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-						code = kerr.RequestTimedOut.Code
+						code, level = kerr.RequestTimedOut.Code, slog.LevelWarn
 					} else if errors.Is(err, blog.ErrClosed) {
-						code = kerr.NotLeaderForPartition.Code
+						code, level = kerr.NotLeaderForPartition.Code, slog.LevelWarn
 					}
-					b.log.Warn("produce: waiting for fsync failed", "err", err)
+					b.log.Log(context.Background(), level, "produce: waiting for fsync failed", "err", err)
 					w.sp.ErrorCode = code
 					w.sp.BaseOffset = -1
 				}
@@ -154,10 +160,14 @@ func (b *Broker) appendRecords(p *partition, set topicSettings, records []byte, 
 		switch {
 		case errors.As(err, &dup):
 			// A retry of an appended batch: answer with the original
-			// offsets and no error, as Kafka does.
+			// offsets and no error, as Kafka does, but only once the
+			// original is as durable as a fresh append would have to be.
 			if i == 0 {
 				sp.BaseOffset = dup.BaseOffset
 				sp.LogStartOffset = p.log.StartOffset()
+			}
+			if dup.LastOffset > last {
+				last = dup.LastOffset
 			}
 			continue
 		case err != nil:

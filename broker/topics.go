@@ -148,7 +148,7 @@ func (b *Broker) loadMeta() error {
 		}
 		t := &topic{name: mt.Name, id: id, internal: mt.Internal, configs: mt.Configs, set: set}
 		for p := int32(0); p < mt.Partitions; p++ {
-			l, err := blog.Open(b.partDir(id, p), set.log, blog.WithLogger(b.log.With("topic", mt.Name, "partition", p)))
+			l, err := b.openLog(mt.Name, id, p, set.log)
 			if err != nil {
 				for _, pp := range t.parts {
 					pp.log.Close()
@@ -313,7 +313,7 @@ func (b *Broker) createTopic(name string, partitions int32, configs map[string]s
 	}
 	t := &topic{name: name, id: newTopicID(), internal: internal, configs: configs, set: set}
 	for p := int32(0); p < partitions; p++ {
-		l, err := blog.Open(b.partDir(t.id, p), set.log, blog.WithLogger(b.log.With("topic", name, "partition", p)))
+		l, err := b.openLog(name, t.id, p, set.log)
 		if err != nil {
 			for _, pp := range t.parts {
 				pp.log.Remove()
@@ -388,7 +388,7 @@ func (b *Broker) addPartitions(name string, count int32, validateOnly bool) *top
 	}
 	parts := append([]*partition(nil), t.parts...)
 	for p := have; p < count; p++ {
-		l, err := blog.Open(b.partDir(t.id, p), t.set.log, blog.WithLogger(b.log.With("topic", name, "partition", p)))
+		l, err := b.openLog(name, t.id, p, t.set.log)
 		if err != nil {
 			for _, pp := range parts[have:] {
 				pp.log.Remove()

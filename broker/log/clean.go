@@ -19,6 +19,10 @@ func (l *Log) Clean(now time.Time) error {
 		l.wmu.Unlock()
 		return ErrClosed
 	}
+	if se := l.failed.Load(); se != nil {
+		l.wmu.Unlock()
+		return se
+	}
 	cfg := l.cfg
 	err := l.retain(now, cfg)
 	l.wmu.Unlock()
@@ -49,7 +53,7 @@ func (l *Log) retain(now time.Time, cfg Config) error {
 			for n < len(candidates) {
 				ts := candidates[n].maxTs.Load()
 				if ts < 0 {
-					st, err := candidates[n].f.Stat()
+					st, err := os.Stat(candidates[n].path(extLog))
 					if err != nil {
 						break
 					}
@@ -342,7 +346,8 @@ func forEachBatch(s *segment, fn func(h BatchHeader, b []byte) error) error {
 
 func (l *Log) compactSegment(cc *codecs, s *segment, keep func(Record) bool, interval int) error {
 	tmpPath := s.path(extCleaned)
-	f, err := os.OpenFile(tmpPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	os.Remove(tmpPath)
+	f, err := l.opts.fs.OpenFile(tmpPath)
 	if err != nil {
 		return err
 	}
@@ -389,7 +394,7 @@ func (l *Log) compactSegment(cc *codecs, s *segment, keep func(Record) bool, int
 	if err != nil || !changed {
 		return err
 	}
-	if err := l.opts.sync(f); err != nil {
+	if err := f.Sync(); err != nil {
 		return err
 	}
 	ns := &segment{dir: s.dir, base: s.base, f: f, next: s.base, rollTs: -1, created: s.created}

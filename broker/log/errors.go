@@ -23,6 +23,9 @@ var (
 	ErrUnknownProducerID = errors.New("log: unknown producer id")
 	// ErrClosed: the log was closed.
 	ErrClosed = errors.New("log: closed")
+	// ErrStorage: an fsync or write of the partition's files failed and the
+	// log is offline until it is reopened (see StorageError).
+	ErrStorage = errors.New("log: storage failure")
 	// ErrLocked: another open Log (in this or another process) uses the directory.
 	ErrLocked = errors.New("log: directory is in use by another open log")
 )

@@ -2,8 +2,10 @@ package log
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -58,13 +60,21 @@ type Log struct {
 	end        atomic.Int64 // next offset; published after the batch is written
 	readWindow atomic.Int64 // read-ahead for index walks (2 x IndexIntervalBytes)
 
-	chMu    sync.Mutex
-	changed chan struct{}
+	chMu     sync.Mutex
+	changed  chan struct{}
+	chClosed bool // Close closed changed for good; later appends must not close it again
 
-	dmu      sync.Mutex // group commit
-	durable  int64      // every offset < durable is fsynced
+	dmu      sync.Mutex   // group commit; guards syncing and syncDone
+	durable  atomic.Int64 // every offset < durable is fsynced; only grows under dmu
 	syncing  bool
 	syncDone chan struct{}
+	lastSync atomic.Int64 // wall clock ms of the last completed fsync (flush.ms)
+	flushMs  atomic.Int64 // Config.FlushMs in ms
+
+	// failed is set at the first fsync or write error: the log is offline.
+	failed atomic.Pointer[StorageError]
+
+	kick chan struct{} // FlushDurable: wakes the background syncer after an append
 
 	lock *os.File // flock on dir/lock, held while open
 
@@ -77,7 +87,7 @@ type Log struct {
 // unclean shutdown: a torn or corrupt tail is truncated, missing or invalid
 // indexes are rebuilt and the idempotent-producer state is restored.
 func Open(dir string, cfg Config, opts ...Option) (*Log, error) {
-	o := options{logger: slog.Default(), clock: time.Now, sync: (*os.File).Sync}
+	o := options{logger: slog.Default(), clock: time.Now, sync: (*os.File).Sync, flush: FlushPolicy{Mode: FlushNone}}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -89,6 +99,9 @@ func Open(dir string, cfg Config, opts ...Option) (*Log, error) {
 	}
 	if o.sync == nil {
 		o.sync = (*os.File).Sync
+	}
+	if o.fs == nil {
+		o.fs = osFS{sync: o.sync}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("log: create dir: %w", err)
@@ -115,10 +128,16 @@ func Open(dir string, cfg Config, opts ...Option) (*Log, error) {
 		lock.Close()
 		return nil, err
 	}
-	if o.flush.Interval > 0 {
+	l.lastSync.Store(l.nowMs())
+	l.flushMs.Store(l.cfg.FlushMs.Milliseconds())
+	switch {
+	case o.flush.Mode == FlushDurable:
+		l.kick = make(chan struct{}, 1)
+		fallthrough
+	case o.flush.Mode == FlushInterval && o.flush.Interval > 0:
 		l.stopFlush = make(chan struct{})
 		l.flushDone = make(chan struct{})
-		go l.flusher(o.flush.Interval)
+		go l.flusher()
 	}
 	return l, nil
 }
@@ -196,7 +215,7 @@ func (l *Log) load() error {
 			}
 			break
 		}
-		s, err := openSegment(l.dir, base, nowMs)
+		s, err := openSegment(l.opts.fs, l.dir, base, nowMs)
 		if err != nil {
 			return err
 		}
@@ -224,7 +243,7 @@ func (l *Log) load() error {
 			}
 			if res.truncated {
 				l.lg.Warn("truncated corrupt or torn log tail", "segment", base, "position", res.validEnd, "reason", res.reason)
-				if err := l.opts.sync(s.f); err != nil {
+				if err := s.f.Sync(); err != nil {
 					return fmt.Errorf("log: sync truncated segment: %w", err)
 				}
 				// Everything after the corruption is gone.
@@ -267,10 +286,10 @@ func (l *Log) load() error {
 	if err := writeCheckpoint(l.dir, l.ckpt, l.opts.sync); err != nil {
 		return err
 	}
-	l.durable = end
+	l.durable.Store(end)
 	if !ck.Clean {
 		// Data may not be on disk yet; fsync it once before claiming durability.
-		if err := l.opts.sync(active.f); err != nil {
+		if err := active.f.Sync(); err != nil {
 			return fmt.Errorf("log: sync active segment: %w", err)
 		}
 	}
@@ -349,6 +368,10 @@ func (l *Log) Append(batch []byte, opts AppendOptions) (AppendResult, error) {
 		l.wmu.Unlock()
 		return res, ErrClosed
 	}
+	if se := l.failed.Load(); se != nil {
+		l.wmu.Unlock()
+		return res, se
+	}
 	if idempotent(h) {
 		if err := l.prod.check(h); err != nil {
 			l.wmu.Unlock()
@@ -374,17 +397,22 @@ func (l *Log) Append(batch []byte, opts AppendOptions) (AppendResult, error) {
 	s := l.active()
 	if l.shouldRoll(s, h, len(buf), nowMs) {
 		if err := l.roll(nowMs); err != nil {
+			se := l.fail(fmt.Sprintf("roll segment %d", s.base), err)
 			l.wmu.Unlock()
-			return res, err
+			return res, se
 		}
 		s = l.active()
 	}
 	pos := s.size.Load()
 	if _, err := s.f.WriteAt(buf, pos); err != nil {
-		// Drop whatever part was written so the next append starts clean.
-		s.f.Truncate(pos)
+		// Drop whatever part was written (recovery would cut it anyway)
+		// and go offline: the file's state is no longer known.
+		if terr := s.f.Truncate(pos); terr != nil {
+			err = errors.Join(err, fmt.Errorf("truncate back to %d: %w", pos, terr))
+		}
+		se := l.fail(fmt.Sprintf("write segment %d at position %d", s.base, pos), err)
 		l.wmu.Unlock()
-		return res, fmt.Errorf("log: write segment %d: %w", s.base, err)
+		return res, se
 	}
 	ie, te := s.addBatch(h, pos, l.cfg.IndexIntervalBytes)
 	if err := s.persistEntries(ie, te); err != nil {
@@ -394,21 +422,57 @@ func (l *Log) Append(batch []byte, opts AppendOptions) (AppendResult, error) {
 	s.size.Store(pos + int64(len(buf)))
 	l.end.Store(h.LastOffset() + 1)
 	l.prod.update(h)
+	flushMsgs := l.cfg.FlushMessages
 	l.wmu.Unlock()
-
-	l.chMu.Lock()
-	close(l.changed)
-	l.changed = make(chan struct{})
-	l.chMu.Unlock()
 
 	res.BaseOffset, res.LastOffset = h.BaseOffset, h.LastOffset()
 	res.LogStartOffset = l.StartOffset()
-	if l.opts.flush.Always {
+	if l.kick != nil {
+		// FlushDurable: readers see the batch once the syncer fsynced it.
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	} else {
+		l.notify()
+	}
+	if flushMsgs > 0 && res.LastOffset+1-l.durable.Load() >= flushMsgs {
 		if err := l.WaitDurable(context.Background(), res.LastOffset); err != nil {
 			return res, err
 		}
 	}
 	return res, nil
+}
+
+// notify wakes everyone waiting on Changed.
+func (l *Log) notify() {
+	l.chMu.Lock()
+	if !l.chClosed {
+		close(l.changed)
+		l.changed = make(chan struct{})
+	}
+	l.chMu.Unlock()
+}
+
+// fail takes the log offline after an I/O error and returns the error
+// every later call gets (the first one, if the log already failed).
+func (l *Log) fail(op string, err error) *StorageError {
+	se := &StorageError{Op: op, Err: err}
+	if !l.failed.CompareAndSwap(nil, se) {
+		return l.failed.Load()
+	}
+	l.lg.Error("PARTITION OFFLINE: storage failure; refusing produce and fetch until restart, which recovers the log from disk",
+		"op", op, "err", err)
+	l.notify()
+	return se
+}
+
+// Failed returns the storage error that took the log offline, or nil.
+func (l *Log) Failed() error {
+	if se := l.failed.Load(); se != nil {
+		return se
+	}
+	return nil
 }
 
 // active returns the active segment (caller holds wmu).
@@ -445,14 +509,14 @@ func (l *Log) roll(nowMs int64) error {
 			return err
 		}
 	}
-	if err := l.opts.sync(old.f); err != nil {
+	if err := old.f.Sync(); err != nil {
 		return fmt.Errorf("log: sync segment %d: %w", old.base, err)
 	}
 	if err := old.closeIndexWriters(l.opts.sync); err != nil {
 		return fmt.Errorf("log: sync indexes of segment %d: %w", old.base, err)
 	}
 	base := l.end.Load()
-	s, err := openSegment(l.dir, base, nowMs)
+	s, err := openSegment(l.opts.fs, l.dir, base, nowMs)
 	if err != nil {
 		return err
 	}
@@ -483,20 +547,37 @@ func (l *Log) roll(nowMs int64) error {
 }
 
 // Read returns whole batches starting with the batch that contains offset,
-// up to maxBytes but at least one batch. offset == EndOffset() returns
-// (nil, nil); offsets outside [StartOffset, EndOffset] return ErrOffsetOutOfRange.
+// up to maxBytes but at least one batch, and only batches below
+// HighWatermark. Offsets in [HighWatermark, EndOffset] return (nil, nil);
+// offsets outside [StartOffset, EndOffset] return ErrOffsetOutOfRange; an
+// offline log returns its StorageError.
 func (l *Log) Read(offset int64, maxBytes int) ([]byte, error) {
+	return l.read(offset, maxBytes, true)
+}
+
+// ReadStrict is Read without the "at least one batch" rule: when the first
+// batch is larger than maxBytes it returns (nil, nil). Fetch uses it for
+// every partition after the first non-empty one (KIP-74).
+func (l *Log) ReadStrict(offset int64, maxBytes int) ([]byte, error) {
+	return l.read(offset, maxBytes, false)
+}
+
+func (l *Log) read(offset int64, maxBytes int, minOne bool) ([]byte, error) {
 	l.smu.RLock()
 	defer l.smu.RUnlock()
 	if l.closed {
 		return nil, ErrClosed
 	}
-	end := l.end.Load()
-	if offset == end {
-		return nil, nil
+	if se := l.failed.Load(); se != nil {
+		return nil, se
 	}
+	hw := l.HighWatermark()
+	end := l.end.Load()
 	if offset < l.start || offset > end {
 		return nil, fmt.Errorf("%w: offset %d, log has [%d, %d)", ErrOffsetOutOfRange, offset, l.start, end)
+	}
+	if offset >= hw {
+		return nil, nil
 	}
 	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > offset }) - 1
 	if i < 0 {
@@ -511,17 +592,20 @@ func (l *Log) Read(offset int64, maxBytes int) ([]byte, error) {
 			return nil, err
 		}
 		if found {
-			return readBatches(s.f, pos, size, maxBytes)
+			return readBatches(s.f, pos, size, maxBytes, hw, minOne)
 		}
 	}
 	return nil, nil
 }
 
-// readBatches reads whole batches from pos within size, at most maxBytes
-// unless the first batch alone is larger.
-func readBatches(f *os.File, pos, size int64, maxBytes int) ([]byte, error) {
-	if maxBytes < BatchHeaderSize {
+// readBatches reads whole batches below offset hw from pos within size, at
+// most maxBytes unless minOne and the first batch alone is larger.
+func readBatches(f io.ReaderAt, pos, size int64, maxBytes int, hw int64, minOne bool) ([]byte, error) {
+	if minOne && maxBytes < BatchHeaderSize {
 		maxBytes = BatchHeaderSize
+	}
+	if maxBytes < lengthOverhead {
+		return nil, nil
 	}
 	n := size - pos
 	if n > int64(maxBytes) {
@@ -532,22 +616,33 @@ func readBatches(f *os.File, pos, size int64, maxBytes int) ([]byte, error) {
 		return nil, fmt.Errorf("log: read at position %d: %w", pos, err)
 	}
 	p := 0
+	stopped := false // stopped at the high watermark or the size limit
 	for p+lengthOverhead <= len(buf) {
-		bl := int(int32(uint32(buf[p+8])<<24|uint32(buf[p+9])<<16|uint32(buf[p+10])<<8|uint32(buf[p+11]))) + lengthOverhead
+		if int64(binary.BigEndian.Uint64(buf[p:])) >= hw {
+			stopped = true
+			break
+		}
+		bl := int(int32(binary.BigEndian.Uint32(buf[p+offLength:]))) + lengthOverhead
 		if bl < BatchHeaderSize || p+bl > len(buf) {
-			if p == 0 && bl >= BatchHeaderSize && pos+int64(bl) <= size {
-				// The first batch is larger than maxBytes: return it whole.
-				big := make([]byte, bl)
-				if _, err := f.ReadAt(big, pos); err != nil {
-					return nil, fmt.Errorf("log: read at position %d: %w", pos, err)
+			if bl >= BatchHeaderSize && pos+int64(p+bl) <= size {
+				if p == 0 && minOne {
+					// The first batch is larger than maxBytes: return it whole.
+					big := make([]byte, bl)
+					if _, err := f.ReadAt(big, pos); err != nil {
+						return nil, fmt.Errorf("log: read at position %d: %w", pos, err)
+					}
+					return big, nil
 				}
-				return big, nil
+				stopped = true
 			}
 			break
 		}
 		p += bl
 	}
 	if p == 0 {
+		if stopped {
+			return nil, nil
+		}
 		return nil, corruptf("no complete batch at position %d", pos)
 	}
 	return buf[:p:p], nil
@@ -560,11 +655,26 @@ func (l *Log) StartOffset() int64 {
 	return l.start
 }
 
-// EndOffset returns the next offset to be assigned (the high watermark).
+// EndOffset returns the next offset to be assigned (the log end offset).
 func (l *Log) EndOffset() int64 { return l.end.Load() }
 
-// Changed returns a channel closed at the next successful Append (or when
-// the log is closed).
+// HighWatermark returns the offset below which records are visible to
+// readers: the durable offset with FlushDurable (so nothing a crash could
+// take back is ever read), else EndOffset.
+func (l *Log) HighWatermark() int64 {
+	end := l.end.Load()
+	if l.kick == nil {
+		return end
+	}
+	if d := l.durable.Load(); d < end {
+		return d
+	}
+	return end
+}
+
+// Changed returns a channel closed when HighWatermark may have grown (at
+// the next Append, or fsync with FlushDurable), when the log goes offline
+// or when it is closed.
 func (l *Log) Changed() <-chan struct{} {
 	l.chMu.Lock()
 	defer l.chMu.Unlock()
@@ -587,22 +697,28 @@ func (l *Log) SetConfig(cfg Config) {
 	l.wmu.Lock()
 	l.cfg = cfg.normalized()
 	l.readWindow.Store(int64(2 * l.cfg.IndexIntervalBytes))
+	l.flushMs.Store(l.cfg.FlushMs.Milliseconds())
 	l.wmu.Unlock()
 	l.compactStale.Store(true)
 }
 
 // WaitDurable blocks until every offset <= offset is fsynced (offsets at or
 // past the end offset mean everything appended so far). Concurrent waiters
-// share one fsync.
+// share one fsync. A failed fsync takes the log offline: this and every
+// later wait for data not yet durable returns the StorageError.
 func (l *Log) WaitDurable(ctx context.Context, offset int64) error {
 	for {
 		l.dmu.Lock()
 		if end := l.end.Load(); offset >= end {
 			offset = end - 1
 		}
-		if offset < l.durable {
+		if offset < l.durable.Load() {
 			l.dmu.Unlock()
 			return nil
+		}
+		if se := l.failed.Load(); se != nil {
+			l.dmu.Unlock()
+			return se
 		}
 		if l.syncing {
 			ch := l.syncDone
@@ -622,12 +738,19 @@ func (l *Log) WaitDurable(ctx context.Context, offset int64) error {
 		target, err := l.syncActive()
 
 		l.dmu.Lock()
-		if err == nil && target > l.durable {
-			l.durable = target
+		advanced := err == nil && target > l.durable.Load()
+		if advanced {
+			l.durable.Store(target)
+		}
+		if err == nil {
+			l.lastSync.Store(l.nowMs())
 		}
 		l.syncing = false
 		close(ch)
 		l.dmu.Unlock()
+		if advanced && l.kick != nil {
+			l.notify()
+		}
 		if err != nil {
 			return err
 		}
@@ -646,12 +769,14 @@ func (l *Log) syncActive() (int64, error) {
 	}
 	s := l.segs[len(l.segs)-1]
 	l.smu.RUnlock()
-	if err := l.opts.sync(s.f); err != nil {
+	if err := s.f.Sync(); err != nil {
 		if errors.Is(err, os.ErrClosed) {
 			// The segment was sealed (and fsynced) or deleted meanwhile.
 			return target, nil
 		}
-		return 0, fmt.Errorf("log: sync segment %d: %w", s.base, err)
+		// The kernel may have dropped the dirty pages and will not report
+		// it again: never retry and call the data durable.
+		return 0, l.fail(fmt.Sprintf("fsync segment %d", s.base), err)
 	}
 	return target, nil
 }
@@ -661,18 +786,37 @@ func (l *Log) Sync() error {
 	return l.WaitDurable(context.Background(), l.end.Load())
 }
 
-func (l *Log) flusher(every time.Duration) {
+// FlushIfDue fsyncs when the topic sets flush.ms (Config.FlushMs) and data
+// has been unflushed at least that long since the last fsync; the broker
+// calls it periodically.
+func (l *Log) FlushIfDue(now time.Time) error {
+	ms := l.flushMs.Load()
+	if ms <= 0 || l.durable.Load() >= l.end.Load() || now.UnixMilli()-l.lastSync.Load() < ms {
+		return nil
+	}
+	return l.Sync()
+}
+
+// flusher is the background fsync loop: with FlushDurable it syncs after
+// every append wake-up (group-committing whatever arrived meanwhile), with
+// FlushInterval on a ticker.
+func (l *Log) flusher() {
 	defer close(l.flushDone)
-	t := time.NewTicker(every)
-	defer t.Stop()
+	var tick <-chan time.Time
+	if l.opts.flush.Mode == FlushInterval {
+		t := time.NewTicker(l.opts.flush.Interval)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		select {
 		case <-l.stopFlush:
 			return
-		case <-t.C:
-			if err := l.Sync(); err != nil && !errors.Is(err, ErrClosed) {
-				l.lg.Error("background flush failed", "err", err)
-			}
+		case <-l.kick:
+		case <-tick:
+		}
+		if err := l.Sync(); err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrStorage) {
+			l.lg.Error("background flush failed", "err", err)
 		}
 	}
 }
@@ -693,6 +837,19 @@ func (l *Log) Close() error {
 		return ErrClosed
 	}
 	l.wclose = true
+	if se := l.failed.Load(); se != nil {
+		// Record no clean shutdown: the next Open must recover from what
+		// is really on disk.
+		l.smu.Lock()
+		l.closed = true
+		for _, s := range l.segs {
+			s.close()
+		}
+		l.smu.Unlock()
+		l.lock.Close()
+		l.closeChanged()
+		return se
+	}
 	var first error
 	keep := func(err error) {
 		if err != nil && first == nil {
@@ -703,7 +860,7 @@ func (l *Log) Close() error {
 	if te := s.finalTimeEntry(); te != nil {
 		keep(s.persistEntries(nil, te))
 	}
-	keep(l.opts.sync(s.f))
+	keep(s.f.Sync())
 	keep(s.closeIndexWriters(l.opts.sync))
 	end := l.end.Load()
 	keep(l.prod.writeSnapshot(l.dir, end, l.opts.sync))
@@ -719,16 +876,23 @@ func (l *Log) Close() error {
 	}
 	l.smu.Unlock()
 	keep(l.lock.Close())
-	// Wake long-polling readers; they will see ErrClosed.
-	l.chMu.Lock()
-	close(l.changed)
-	l.chMu.Unlock()
+	l.closeChanged()
 	l.dmu.Lock()
-	if first == nil && end > l.durable {
-		l.durable = end
+	if first == nil && end > l.durable.Load() {
+		l.durable.Store(end)
 	}
 	l.dmu.Unlock()
 	return first
+}
+
+// closeChanged wakes long-polling readers for good; they will see ErrClosed.
+func (l *Log) closeChanged() {
+	l.chMu.Lock()
+	if !l.chClosed {
+		close(l.changed)
+		l.chClosed = true
+	}
+	l.chMu.Unlock()
 }
 
 // Remove closes the log and deletes its directory.

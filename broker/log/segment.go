@@ -39,7 +39,7 @@ type tidxEntry struct {
 type segment struct {
 	dir  string
 	base int64
-	f    *os.File
+	f    File
 
 	mu     sync.RWMutex // guards index and tindex
 	index  []idxEntry
@@ -66,19 +66,19 @@ func segName(dir string, base int64, ext string) string {
 func (s *segment) path(ext string) string { return segName(s.dir, s.base, ext) }
 
 // openSegment opens (creating if needed) the data file of a segment.
-func openSegment(dir string, base int64, nowMs int64) (*segment, error) {
+func openSegment(fsys FS, dir string, base int64, nowMs int64) (*segment, error) {
 	s := &segment{dir: dir, base: base, next: base, rollTs: -1, created: nowMs}
-	f, err := os.OpenFile(s.path(extLog), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := fsys.OpenFile(s.path(extLog))
 	if err != nil {
 		return nil, fmt.Errorf("log: open segment: %w", err)
 	}
-	st, err := f.Stat()
+	size, err := f.Size()
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("log: stat segment: %w", err)
 	}
 	s.f = f
-	s.size.Store(st.Size())
+	s.size.Store(size)
 	s.maxTs.Store(-1)
 	return s, nil
 }
