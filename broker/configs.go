@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -77,12 +78,52 @@ func topicConfigDefs() map[string]topicConfigDef {
 			return nil
 		}, func(blog.Config) string { return "CreateTime" }, "CreateTime or LogAppendTime"},
 		"compression.type": {kmsg.ConfigTypeString, func(v string) error {
-			if v != "producer" {
-				return fmt.Errorf("%q is not supported: batches are stored as the producer compressed them (only \"producer\")", v)
+			if _, ok := compressionCodecs[v]; !ok {
+				return fmt.Errorf("%q: want producer, uncompressed, gzip, snappy, lz4 or zstd", v)
 			}
 			return nil
-		}, func(blog.Config) string { return "producer" }, "only producer: batches are stored as sent"},
+		}, func(blog.Config) string { return "producer" }, "producer keeps batches as sent; any other codec recompresses batches that use a different one"},
+		"message.format.version": {kmsg.ConfigTypeString, func(v string) error {
+			if !validMessageFormatVersion(v) {
+				return fmt.Errorf("%q is not a Kafka version such as 2.8 or 3.0-IV1", v)
+			}
+			return nil
+		}, func(blog.Config) string { return "3.0-IV1" }, "accepted and ignored, as in Kafka 3.x: batches are always stored in format v2"},
+		"flush.messages": {kmsg.ConfigTypeLong, parseLongMin(1), func(d blog.Config) string { return flushString(d.FlushMessages) },
+			"fsync once this many messages are unflushed, before acknowledging"},
+		"flush.ms": {kmsg.ConfigTypeLong, parseLongMin(0), func(d blog.Config) string { return flushString(d.FlushMs.Milliseconds()) },
+			"fsync when data has been unflushed this long (checked every 100 ms)"},
 	}
+}
+
+// compressionCodecs maps compression.type values to codecs (-1 = keep the producer's).
+var compressionCodecs = map[string]int{
+	"producer": -1, "uncompressed": blog.CodecNone, "gzip": blog.CodecGzip,
+	"snappy": blog.CodecSnappy, "lz4": blog.CodecLZ4, "zstd": blog.CodecZstd,
+}
+
+// validMessageFormatVersion accepts Kafka version strings: 0.8.0 ... 3.x,
+// optionally with an -IVn suffix.
+func validMessageFormatVersion(v string) bool {
+	base, _, _ := strings.Cut(v, "-")
+	parts := strings.Split(base, ".")
+	if len(parts) < 2 || len(parts) > 4 {
+		return false
+	}
+	for _, p := range parts {
+		if _, err := strconv.ParseUint(p, 10, 16); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// flushString renders a flush.* setting; 0 (unset) is Kafka's default Long.MAX_VALUE.
+func flushString(n int64) string {
+	if n <= 0 {
+		return "9223372036854775807"
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 func parseCleanupPolicy(v string) (compact, del bool, err error) {
@@ -130,7 +171,7 @@ func validateTopicConfigs(cfg map[string]string) *topicError {
 
 // settingsFor turns explicit configs into settings on top of the defaults.
 func (b *Broker) settingsFor(cfg map[string]string) (topicSettings, error) {
-	s := topicSettings{log: b.opts.topicDefaults, maxMessageBytes: defaultMaxMessageBytes}
+	s := topicSettings{log: b.opts.topicDefaults, maxMessageBytes: defaultMaxMessageBytes, compression: -1}
 	for k, v := range cfg {
 		def, ok := topicConfigDefs()[k]
 		if !ok {
@@ -163,6 +204,22 @@ func (b *Broker) settingsFor(cfg map[string]string) (topicSettings, error) {
 			s.log.IndexIntervalBytes = int(n)
 		case "message.timestamp.type":
 			s.logAppendTime = v == "LogAppendTime"
+		case "compression.type":
+			s.compression = compressionCodecs[v]
+		case "flush.messages":
+			if n == math.MaxInt64 {
+				n = 0 // Kafka's default: no limit
+			}
+			s.log.FlushMessages = n
+		case "flush.ms":
+			switch {
+			case n == math.MaxInt64:
+				s.log.FlushMs = 0
+			case n == 0:
+				s.log.FlushMs = time.Millisecond // as often as the checker runs
+			default:
+				s.log.FlushMs = ms
+			}
 		}
 	}
 	return s, nil

@@ -143,6 +143,14 @@ func (b *Broker) appendRecords(p *partition, set topicSettings, records []byte, 
 		if err != nil {
 			return -1, kafkaErr(kerr.CorruptMessage, "batch %d: %v", i, err)
 		}
+		if set.compression >= 0 {
+			// compression.type differs from "producer": store the batch with
+			// the topic's codec, as Kafka does.
+			if batch, err = blog.Recompress(batch, set.compression); err != nil {
+				return -1, kafkaErr(kerr.CorruptMessage, "batch %d: recompress for topic %q compression.type: %v", i, p.topic, err)
+			}
+			entries[i] = batch
+		}
 		if int64(len(batch)) > int64(set.maxMessageBytes) {
 			return -1, kafkaErr(kerr.MessageTooLarge, "batch %d is %d bytes, topic %q max.message.bytes is %d", i, len(batch), p.topic, set.maxMessageBytes)
 		}

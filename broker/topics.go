@@ -59,6 +59,7 @@ type topicSettings struct {
 	log             blog.Config
 	maxMessageBytes int32
 	logAppendTime   bool
+	compression     int // compression.type codec, -1 = producer (keep)
 }
 
 // partition is one partition of a topic.
