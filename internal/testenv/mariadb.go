@@ -137,16 +137,28 @@ func (m *MariaDB) Kill(t testing.TB) {
 }
 
 // PurgeBinlogs rotates to a new binlog file and purges every older one, so
-// positions in earlier files can no longer be streamed.
+// positions in earlier files can no longer be streamed. MariaDB keeps files
+// still needed by a dump thread or by crash recovery, so it retries until
+// only the newest file is left.
 func (m *MariaDB) PurgeBinlogs(t testing.TB) {
 	t.Helper()
 	m.Query(t, "FLUSH BINARY LOGS")
-	out := m.Query(t, "SHOW MASTER STATUS")
-	f := strings.Fields(out)
-	if len(f) == 0 {
-		t.Fatalf("testenv: SHOW MASTER STATUS returned nothing")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out := m.Query(t, "SHOW MASTER STATUS")
+		f := strings.Fields(out)
+		if len(f) == 0 {
+			t.Fatalf("testenv: SHOW MASTER STATUS returned nothing")
+		}
+		m.Query(t, "PURGE BINARY LOGS TO '"+f[0]+"'")
+		if logs := strings.Fields(m.Query(t, "SHOW BINARY LOGS")); len(logs) <= 2 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("testenv: binlogs not purged: %s", m.Query(t, "SHOW BINARY LOGS"))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	m.Query(t, "PURGE BINARY LOGS TO '"+f[0]+"'")
 }
 
 // rootSQL runs SQL as root over the server's Unix socket with the mariadb
