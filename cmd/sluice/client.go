@@ -245,9 +245,10 @@ func (c *client) taskMetricsAll(ctx context.Context, connector string, workerIDs
 }
 
 // parseSnapshot extracts the connector-level sluice_postgres_snapshot_*
-// gauges of connector's tasks from the Prometheus text format.
+// (or sluice_mysql_snapshot_*) gauges of connector's tasks from the
+// Prometheus text format.
 func parseSnapshot(data []byte, connector string) map[int]*snapshotProgress {
-	const prefix = "sluice_postgres_snapshot_"
+	prefix := "sluice_postgres_snapshot_"
 	type flags struct{ running, completed, skipped bool }
 	out := map[int]*snapshotProgress{}
 	fl := map[int]*flags{}
@@ -255,7 +256,11 @@ func parseSnapshot(data []byte, connector string) map[int]*snapshotProgress {
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, prefix) {
+		if strings.HasPrefix(line, "sluice_mysql_snapshot_") {
+			prefix = "sluice_mysql_snapshot_"
+		} else if strings.HasPrefix(line, "sluice_postgres_snapshot_") {
+			prefix = "sluice_postgres_snapshot_"
+		} else {
 			continue
 		}
 		name, labels, v, ok := parseSample(line)

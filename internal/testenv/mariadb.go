@@ -6,13 +6,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
 
 // MariaDB is a private MariaDB server with a row-based binlog carrying full
-// row metadata, as CDC needs.
+// row metadata, as CDC needs. MariaDB always assigns GTIDs
+// (domain-server-sequence); the server id is 1 and gtid_domain_id 0.
 type MariaDB struct {
 	Host     string
 	Port     int
@@ -20,15 +22,28 @@ type MariaDB struct {
 	Password string
 	DataDir  string
 
-	socket string
-	client string
-	proc   *process
+	base     string
+	socket   string
+	client   string
+	server   string
+	settings []string
+	proc     *process
+}
+
+// MariaDBOption configures StartMariaDB.
+type MariaDBOption func(*MariaDB)
+
+// WithMariaDBSetting passes --name=value to mariadbd (for example
+// binlog_row_image=MINIMAL to test the connector's refusal).
+func WithMariaDBSetting(name, value string) MariaDBOption {
+	return func(m *MariaDB) { m.settings = append(m.settings, "--"+name+"="+value) }
 }
 
 // StartMariaDB initializes and starts a MariaDB server on a free 127.0.0.1
-// port with log-bin, binlog_format=ROW and binlog_row_metadata=FULL. User
-// "sluice" (password "sluice") has all privileges, including replication.
-func StartMariaDB(t testing.TB) *MariaDB {
+// port with log-bin, binlog_format=ROW, binlog_row_image=FULL and
+// binlog_row_metadata=FULL. User "sluice" (password "sluice") has all
+// privileges, including replication.
+func StartMariaDB(t testing.TB, opts ...MariaDBOption) *MariaDB {
 	t.Helper()
 	server, ok := lookPath("mariadbd", "/usr/sbin")
 	if !ok {
@@ -44,21 +59,36 @@ func StartMariaDB(t testing.TB) *MariaDB {
 	}
 	base := tempDir(t, "mariadb")
 	m := &MariaDB{Host: "127.0.0.1", User: "sluice", Password: "sluice", DataDir: filepath.Join(base, "data"),
-		socket: filepath.Join(base, "mysqld.sock"), client: client}
+		base: base, socket: filepath.Join(base, "mysqld.sock"), client: client, server: server}
+	for _, o := range opts {
+		o(m)
+	}
 	cmd := exec.Command(install, "--no-defaults", "--datadir="+m.DataDir, "--user="+currentUser(),
 		"--auth-root-authentication-method=normal", "--skip-test-db")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("testenv: mariadb-install-db: %v\n%s", err, out)
 	}
 	m.Port = FreePort(t)
-	srv := exec.Command(server, "--no-defaults",
-		"--datadir="+m.DataDir,
-		"--user="+currentUser(),
-		"--port="+strconv.Itoa(m.Port),
+	m.start(t)
+	t.Cleanup(m.stop)
+	setup := fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'; GRANT ALL PRIVILEGES ON *.* TO '%s'@'%%' WITH GRANT OPTION; FLUSH PRIVILEGES;",
+		m.User, m.Password, m.User)
+	if out, err := m.rootSQL(setup); err != nil {
+		t.Fatalf("testenv: create mariadb user: %v\n%s", err, out)
+	}
+	return m
+}
+
+func (m *MariaDB) start(t testing.TB) {
+	t.Helper()
+	args := []string{"--no-defaults",
+		"--datadir=" + m.DataDir,
+		"--user=" + currentUser(),
+		"--port=" + strconv.Itoa(m.Port),
 		"--bind-address=127.0.0.1",
-		"--socket="+m.socket,
-		"--pid-file="+filepath.Join(base, "mysqld.pid"),
-		"--log-bin="+filepath.Join(m.DataDir, "binlog"),
+		"--socket=" + m.socket,
+		"--pid-file=" + filepath.Join(m.base, "mysqld.pid"),
+		"--log-bin=" + filepath.Join(m.DataDir, "binlog"),
 		"--binlog-format=ROW",
 		"--binlog-row-metadata=FULL",
 		"--binlog-row-image=FULL",
@@ -67,28 +97,68 @@ func StartMariaDB(t testing.TB) *MariaDB {
 		"--innodb-buffer-pool-size=64M",
 		"--innodb-log-file-size=48M",
 		"--innodb-flush-log-at-trx-commit=2",
-		"--log-error="+filepath.Join(base, "error.log"),
-	)
-	proc, err := startProcess("mariadbd", srv)
+		"--log-error=" + filepath.Join(m.base, "error.log"),
+	}
+	args = append(args, m.settings...)
+	proc, err := startProcess("mariadbd", exec.Command(m.server, args...))
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
 	m.proc = proc
-	t.Cleanup(func() { proc.stop(syscall.SIGTERM, 30*time.Second) })
 	err = proc.waitReady(60*time.Second, func() error {
 		_, err := m.rootSQL("SELECT 1")
 		return err
 	})
 	if err != nil {
-		logTail, _ := os.ReadFile(filepath.Join(base, "error.log"))
+		logTail, _ := os.ReadFile(filepath.Join(m.base, "error.log"))
 		t.Fatalf("testenv: %v\nerror.log:\n%s", err, lastLines(string(logTail), 30))
 	}
-	setup := fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'; GRANT ALL PRIVILEGES ON *.* TO '%s'@'%%' WITH GRANT OPTION; FLUSH PRIVILEGES;",
-		m.User, m.Password, m.User)
-	if out, err := m.rootSQL(setup); err != nil {
-		t.Fatalf("testenv: create mariadb user: %v\n%s", err, out)
+}
+
+func (m *MariaDB) stop() {
+	if m.proc != nil {
+		m.proc.stop(syscall.SIGTERM, 30*time.Second)
 	}
-	return m
+}
+
+// Restart stops the server cleanly and starts it again on the same port
+// and data directory.
+func (m *MariaDB) Restart(t testing.TB) {
+	t.Helper()
+	m.stop()
+	m.start(t)
+}
+
+// Kill stops the server with SIGKILL and starts it again (crash recovery).
+func (m *MariaDB) Kill(t testing.TB) {
+	t.Helper()
+	m.proc.stop(syscall.SIGKILL, 10*time.Second)
+	m.start(t)
+}
+
+// PurgeBinlogs rotates to a new binlog file and purges every older one, so
+// positions in earlier files can no longer be streamed. MariaDB keeps files
+// still needed by a dump thread or by crash recovery, so it retries until
+// only the newest file is left.
+func (m *MariaDB) PurgeBinlogs(t testing.TB) {
+	t.Helper()
+	m.Query(t, "FLUSH BINARY LOGS")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out := m.Query(t, "SHOW MASTER STATUS")
+		f := strings.Fields(out)
+		if len(f) == 0 {
+			t.Fatalf("testenv: SHOW MASTER STATUS returned nothing")
+		}
+		m.Query(t, "PURGE BINARY LOGS TO '"+f[0]+"'")
+		if logs := strings.Fields(m.Query(t, "SHOW BINARY LOGS")); len(logs) <= 2 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("testenv: binlogs not purged: %s", m.Query(t, "SHOW BINARY LOGS"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // rootSQL runs SQL as root over the server's Unix socket with the mariadb

@@ -1,0 +1,365 @@
+package mysql
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/runtime/connect"
+)
+
+// Configuration keys, named as in Debezium's MySQL and MariaDB connectors.
+const (
+	KeyHostname          = "database.hostname"
+	KeyPort              = "database.port"
+	KeyUser              = "database.user"
+	KeyPassword          = "database.password"
+	KeyServerID          = "database.server.id"
+	KeyTopicPrefix       = "topic.prefix"
+	KeyDatabaseInclude   = "database.include.list"
+	KeyDatabaseExclude   = "database.exclude.list"
+	KeyTableInclude      = "table.include.list"
+	KeyTableExclude      = "table.exclude.list"
+	KeyColumnInclude     = "column.include.list"
+	KeyColumnExclude     = "column.exclude.list"
+	KeySnapshotMode      = "snapshot.mode"
+	KeySnapshotLocking   = "snapshot.locking.mode"
+	KeySnapshotThreads   = "snapshot.max.threads"
+	KeySnapshotChunkRows = "snapshot.chunk.rows"
+	KeyHistoryTopic      = "schema.history.internal.kafka.topic"
+	KeyHistoryBootstrap  = "schema.history.internal.kafka.bootstrap.servers"
+	KeySkipUnparseable   = "schema.history.internal.skip.unparseable.ddl"
+	KeyIncludeSchema     = "include.schema.changes"
+	KeyIncludeQuery      = "include.query"
+	KeyGTIDInclude       = "gtid.source.includes"
+	KeyGTIDExclude       = "gtid.source.excludes"
+	KeyHeartbeatInterval = "heartbeat.interval.ms"
+	KeyHeartbeatPrefix   = "topic.heartbeat.prefix"
+	KeySkippedOps        = "skipped.operations"
+	KeyTombstones        = "tombstones.on.delete"
+	KeyDecimalMode       = "decimal.handling.mode"
+	KeyTimePrecision     = "time.precision.mode"
+	KeyBigintUnsigned    = "bigint.unsigned.handling.mode"
+	KeyBinaryMode        = "binary.handling.mode"
+	KeyMessageKeyColumns = "message.key.columns"
+	KeyTxMetadata        = "provide.transaction.metadata"
+	KeyTransactionTopic  = "topic.transaction"
+	KeyTasksMax          = "tasks.max"
+	KeyMaxBatchSize      = "max.batch.size"
+	KeyMaxQueueSize      = "max.queue.size"
+	KeyConnectTimeout    = "connect.timeout.ms"
+	KeyReconnectMax      = "reconnect.max.elapsed.ms"
+)
+
+func validRegexList(v string) error {
+	for _, p := range connect.SplitList(v) {
+		if _, err := regexp.Compile(p); err != nil {
+			return fmt.Errorf("invalid regular expression %q: %v", p, err)
+		}
+	}
+	return nil
+}
+
+func validSkipped(v string) error {
+	for _, p := range connect.SplitList(v) {
+		switch strings.ToLower(p) {
+		case "c", "u", "d", "t", "none":
+		default:
+			return fmt.Errorf("unknown operation %q (expected c, u, d, t or none)", p)
+		}
+	}
+	return nil
+}
+
+func validKeyColumns(v string) error {
+	_, err := parseKeyColumns(v)
+	return err
+}
+
+func validTasksMax(v string) error {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 1 {
+		return fmt.Errorf("must be a positive integer")
+	}
+	if n != 1 {
+		return fmt.Errorf("the MySQL connector runs exactly one task (tasks.max must be 1, got %d)", n)
+	}
+	return nil
+}
+
+func validServerID(v string) error {
+	n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
+	if err != nil || n == 0 {
+		return fmt.Errorf("must be an integer between 1 and 4294967295, unique among the server's replicas")
+	}
+	return nil
+}
+
+func nonEmpty(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return fmt.Errorf("must not be empty")
+	}
+	return nil
+}
+
+func validPrefix(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return fmt.Errorf("must not be empty")
+	}
+	if !regexp.MustCompile(`^[A-Za-z0-9._-]+$`).MatchString(v) {
+		return fmt.Errorf("may contain only letters, digits, '.', '_' and '-'")
+	}
+	return nil
+}
+
+// configDef declares the connector configuration.
+func configDef() connect.ConfigDef {
+	s := func(name, def, doc string, v func(string) error, rec ...string) connect.ConfigKey {
+		return connect.ConfigKey{Name: name, Type: connect.TypeString, Default: def, HasDefault: true, Importance: connect.Medium, Doc: doc, Validate: v, Recommended: rec}
+	}
+	one := func(name, def, doc string, values ...string) connect.ConfigKey {
+		return s(name, def, doc, connect.OneOf(values...), values...)
+	}
+	i := func(name, def, doc string, min int64) connect.ConfigKey {
+		return connect.ConfigKey{Name: name, Type: connect.TypeInt, Default: def, HasDefault: true, Importance: connect.Low, Doc: doc, Validate: connect.AtLeast(min)}
+	}
+	b := func(name, def, doc string) connect.ConfigKey {
+		return connect.ConfigKey{Name: name, Type: connect.TypeBoolean, Default: def, HasDefault: true, Importance: connect.Low, Doc: doc}
+	}
+	return connect.ConfigDef{
+		{Name: KeyHostname, Type: connect.TypeString, Importance: connect.High, Doc: "MySQL or MariaDB server host.", Validate: nonEmpty},
+		i(KeyPort, "3306", "Server port.", 1),
+		{Name: KeyUser, Type: connect.TypeString, Importance: connect.High, Doc: "User with SELECT, RELOAD, SHOW DATABASES, REPLICATION SLAVE and REPLICATION CLIENT.", Validate: nonEmpty},
+		{Name: KeyPassword, Type: connect.TypePassword, HasDefault: true, Importance: connect.High, Doc: "Password."},
+		{Name: KeyServerID, Type: connect.TypeLong, Importance: connect.High, Doc: "Replica server id the connector registers with; unique among the server's replicas.", Validate: validServerID},
+		{Name: KeyTopicPrefix, Type: connect.TypeString, Importance: connect.High, Doc: "Logical server name: prefix of every topic and schema name.", Validate: validPrefix},
+		s(KeyDatabaseInclude, "", "Regular expressions of databases to capture.", validRegexList),
+		s(KeyDatabaseExclude, "", "Regular expressions of databases not to capture.", validRegexList),
+		s(KeyTableInclude, "", "Regular expressions (db.table) of tables to capture.", validRegexList),
+		s(KeyTableExclude, "", "Regular expressions (db.table) of tables not to capture.", validRegexList),
+		s(KeyColumnInclude, "", "Regular expressions (db.table.column) of columns to include.", validRegexList),
+		s(KeyColumnExclude, "", "Regular expressions (db.table.column) of columns to exclude.", validRegexList),
+		one(KeySnapshotMode, "initial", "initial, initial_only, when_needed, no_data (never), always, schema_only_recovery (recovery).",
+			"initial", "initial_only", "when_needed", "no_data", "never", "always", "schema_only", "recovery", "schema_only_recovery"),
+		one(KeySnapshotLocking, "minimal", "minimal (global read lock only while the snapshot transactions start) or none.", "minimal", "none"),
+		i(KeySnapshotThreads, "4", "Parallel snapshot connections.", 1),
+		i(KeySnapshotChunkRows, "50000", "Target rows per snapshot chunk (single integer primary keys are split into ranges).", 1),
+		s(KeyHistoryTopic, "", "Accepted for Debezium compatibility: sluice takes table schemas from the binlog's full row metadata and keeps no schema history topic.", nil),
+		s(KeyHistoryBootstrap, "", "Accepted for Debezium compatibility (see "+KeyHistoryTopic+").", nil),
+		b(KeySkipUnparseable, "false", "Log and skip DDL statements that cannot be parsed instead of failing."),
+		b(KeyIncludeSchema, "true", "Emit DDL statements to the schema change topic (<topic.prefix>)."),
+		b(KeyIncludeQuery, "false", "Put the SQL statement (ANNOTATE_ROWS / ROWS_QUERY) in source.query."),
+		s(KeyGTIDInclude, "", "Regular expressions of GTID sources (MySQL server UUIDs, MariaDB domain ids) to keep in the offset.", validRegexList),
+		s(KeyGTIDExclude, "", "Regular expressions of GTID sources to drop from the offset.", validRegexList),
+		i(KeyHeartbeatInterval, "0", "Heartbeat interval in ms (0 disables heartbeats).", 0),
+		s(KeyHeartbeatPrefix, "__debezium-heartbeat", "Heartbeat topic prefix.", nonEmpty),
+		s(KeySkippedOps, "t", "Operations not emitted: c, u, d, t or none.", validSkipped),
+		b(KeyTombstones, "true", "Emit a tombstone after each delete."),
+		one(KeyDecimalMode, "precise", "DECIMAL representation: precise, double or string.", "precise", "double", "string"),
+		one(KeyTimePrecision, "adaptive_time_microseconds", "Temporal representation: adaptive_time_microseconds, adaptive or connect.",
+			"adaptive_time_microseconds", "adaptive", "connect"),
+		one(KeyBigintUnsigned, "long", "BIGINT UNSIGNED representation: long (wraps above 2^63-1, as Debezium) or precise (Decimal).", "long", "precise"),
+		one(KeyBinaryMode, "bytes", "BINARY/VARBINARY/BLOB representation: bytes, base64, base64-url-safe or hex.", "bytes", "base64", "base64-url-safe", "hex"),
+		s(KeyMessageKeyColumns, "", "Custom message keys: <db.table regex>:<col>,<col>;...", validKeyColumns),
+		b(KeyTxMetadata, "false", "Emit transaction BEGIN/END events and the transaction block."),
+		s(KeyTransactionTopic, "transaction", "Suffix of the transaction metadata topic (<prefix>.<suffix>).", nonEmpty),
+		{Name: KeyTasksMax, Type: connect.TypeInt, Default: "1", HasDefault: true, Importance: connect.Low, Doc: "Must be 1.", Validate: validTasksMax},
+		i(KeyMaxBatchSize, "2048", "Maximum records returned by one poll.", 1),
+		i(KeyMaxQueueSize, "8192", "Maximum records queued ahead of poll.", 1),
+		i(KeyConnectTimeout, "30000", "Connection timeout in ms.", 1),
+		i(KeyReconnectMax, "300000", "How long to keep reconnecting after the binlog connection is lost, in ms (0: forever).", 0),
+	}
+}
+
+// options is the parsed, typed configuration.
+type options struct {
+	flavor                     string // "mysql" or "mariadb" (from connector.class)
+	host, user, password       string
+	port                       int
+	serverID                   uint32
+	prefix                     string
+	dbInclude, dbExclude       []*regexp.Regexp
+	tableInclude, tableExclude []*regexp.Regexp
+	colInclude, colExclude     []*regexp.Regexp
+	gtidInclude, gtidExclude   []*regexp.Regexp
+	snapshotMode               string
+	locking                    string
+	threads                    int
+	chunkRows                  int64
+	skipUnparseable            bool
+	includeSchema, includeQry  bool
+	heartbeat                  time.Duration
+	heartbeatTopic             string
+	skip                       map[string]bool
+	tombstones                 bool
+	decimalMode, timeMode      string
+	bigintMode, binaryMode     string
+	keyColumns                 []keyColumnsRule
+	txMetadata                 bool
+	txTopic                    string
+	maxBatch, maxQueue         int
+	connectTimeout             time.Duration
+	reconnectMax               time.Duration
+}
+
+type keyColumnsRule struct {
+	table *regexp.Regexp
+	cols  []string
+}
+
+func parseKeyColumns(v string) ([]keyColumnsRule, error) {
+	var out []keyColumnsRule
+	for _, part := range strings.Split(v, ";") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		i := strings.LastIndex(part, ":")
+		if i <= 0 || i == len(part)-1 {
+			return nil, fmt.Errorf("entry %q must look like <db>.<table>:<column>[,<column>...]", part)
+		}
+		re, err := regexp.Compile("^(?:" + part[:i] + ")$")
+		if err != nil {
+			return nil, fmt.Errorf("entry %q: invalid table expression: %v", part, err)
+		}
+		cols := connect.SplitList(part[i+1:])
+		if len(cols) == 0 {
+			return nil, fmt.Errorf("entry %q names no columns", part)
+		}
+		out = append(out, keyColumnsRule{table: re, cols: cols})
+	}
+	return out, nil
+}
+
+func compileList(v string) []*regexp.Regexp {
+	var out []*regexp.Regexp
+	for _, p := range connect.SplitList(v) {
+		out = append(out, regexp.MustCompile("^(?:"+p+")$"))
+	}
+	return out
+}
+
+// parseOptions validates cfg and returns typed options; errors are
+// *connect.ConfigError naming the key.
+func parseOptions(cfg map[string]string, flavor string) (*options, error) {
+	c, err := configDef().Parse(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, pair := range [][2]string{{KeyDatabaseInclude, KeyDatabaseExclude}, {KeyTableInclude, KeyTableExclude},
+		{KeyColumnInclude, KeyColumnExclude}, {KeyGTIDInclude, KeyGTIDExclude}} {
+		if c.String(pair[0]) != "" && c.String(pair[1]) != "" {
+			return nil, connect.Errorf(pair[1], "cannot be used together with %s", pair[0])
+		}
+	}
+	sid, _ := strconv.ParseUint(strings.TrimSpace(c.String(KeyServerID)), 10, 32)
+	o := &options{
+		flavor: flavor,
+		host:   c.String(KeyHostname), port: c.Int(KeyPort), user: c.String(KeyUser), password: c.String(KeyPassword),
+		serverID: uint32(sid), prefix: c.String(KeyTopicPrefix),
+		dbInclude: compileList(c.String(KeyDatabaseInclude)), dbExclude: compileList(c.String(KeyDatabaseExclude)),
+		tableInclude: compileList(c.String(KeyTableInclude)), tableExclude: compileList(c.String(KeyTableExclude)),
+		colInclude: compileList(c.String(KeyColumnInclude)), colExclude: compileList(c.String(KeyColumnExclude)),
+		gtidInclude: compileList(c.String(KeyGTIDInclude)), gtidExclude: compileList(c.String(KeyGTIDExclude)),
+		snapshotMode:    strings.ToLower(c.String(KeySnapshotMode)),
+		locking:         strings.ToLower(c.String(KeySnapshotLocking)),
+		threads:         c.Int(KeySnapshotThreads),
+		chunkRows:       c.Int64(KeySnapshotChunkRows),
+		skipUnparseable: c.Bool(KeySkipUnparseable),
+		includeSchema:   c.Bool(KeyIncludeSchema),
+		includeQry:      c.Bool(KeyIncludeQuery),
+		heartbeat:       time.Duration(c.Int64(KeyHeartbeatInterval)) * time.Millisecond,
+		heartbeatTopic:  c.String(KeyHeartbeatPrefix) + "." + c.String(KeyTopicPrefix),
+		skip:            map[string]bool{},
+		tombstones:      c.Bool(KeyTombstones),
+		decimalMode:     strings.ToLower(c.String(KeyDecimalMode)),
+		timeMode:        strings.ToLower(c.String(KeyTimePrecision)),
+		bigintMode:      strings.ToLower(c.String(KeyBigintUnsigned)),
+		binaryMode:      strings.ToLower(c.String(KeyBinaryMode)),
+		txMetadata:      c.Bool(KeyTxMetadata),
+		txTopic:         c.String(KeyTopicPrefix) + "." + c.String(KeyTransactionTopic),
+		maxBatch:        c.Int(KeyMaxBatchSize),
+		maxQueue:        c.Int(KeyMaxQueueSize),
+		connectTimeout:  time.Duration(c.Int64(KeyConnectTimeout)) * time.Millisecond,
+		reconnectMax:    time.Duration(c.Int64(KeyReconnectMax)) * time.Millisecond,
+	}
+	switch o.snapshotMode {
+	case "never":
+		o.snapshotMode = "no_data"
+	case "schema_only":
+		o.snapshotMode = "no_data"
+	case "schema_only_recovery":
+		o.snapshotMode = "recovery"
+	}
+	for _, p := range c.List(KeySkippedOps) {
+		if p = strings.ToLower(p); p != "none" {
+			o.skip[p] = true
+		}
+	}
+	o.keyColumns, _ = parseKeyColumns(c.String(KeyMessageKeyColumns))
+	return o, nil
+}
+
+func matchAny(res []*regexp.Regexp, s string) bool {
+	for _, re := range res {
+		if re.MatchString(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// dbCaptured reports whether a database passes the database filters.
+func (o *options) dbCaptured(db string) bool {
+	switch db {
+	case "mysql", "information_schema", "performance_schema", "sys":
+		return false
+	}
+	if len(o.dbInclude) > 0 {
+		return matchAny(o.dbInclude, db)
+	}
+	return !matchAny(o.dbExclude, db)
+}
+
+// captured reports whether db.table passes the database and table filters.
+func (o *options) captured(db, table string) bool {
+	if !o.dbCaptured(db) {
+		return false
+	}
+	id := db + "." + table
+	if len(o.tableInclude) > 0 {
+		return matchAny(o.tableInclude, id)
+	}
+	return !matchAny(o.tableExclude, id)
+}
+
+// columnIncluded reports whether db.table.column passes the column filters.
+func (o *options) columnIncluded(db, table, col string) bool {
+	id := db + "." + table + "." + col
+	if len(o.colInclude) > 0 {
+		return matchAny(o.colInclude, id)
+	}
+	return !matchAny(o.colExclude, id)
+}
+
+// keyColumnsFor returns the message.key.columns override for a table.
+func (o *options) keyColumnsFor(db, table string) []string {
+	id := db + "." + table
+	for _, r := range o.keyColumns {
+		if r.table.MatchString(id) {
+			return r.cols
+		}
+	}
+	return nil
+}
+
+// gtidSourceKept reports whether a GTID source (MySQL server UUID or
+// MariaDB domain id) passes gtid.source.includes/excludes.
+func (o *options) gtidSourceKept(src string) bool {
+	if len(o.gtidInclude) > 0 {
+		return matchAny(o.gtidInclude, src)
+	}
+	return !matchAny(o.gtidExclude, src)
+}

@@ -1,0 +1,638 @@
+package mysql
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	gmysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+	"github.com/pingcap/tidb/pkg/parser"
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	_ "github.com/pingcap/tidb/pkg/parser/test_driver" // value expressions for the DDL parser (as go-mysql canal does)
+	"github.com/sluicehq/sluice/runtime/connect"
+)
+
+// ErrBinlogPurged is returned when the binlog position recorded in the
+// committed offset is no longer available on the server.
+var ErrBinlogPurged = errors.New("mysql: the binlog position in the committed offset is no longer available on the server (binlog purged)")
+
+// fatalError marks stream errors that reconnecting cannot fix.
+type fatalError struct{ err error }
+
+func (e *fatalError) Error() string { return e.err.Error() }
+func (e *fatalError) Unwrap() error { return e.err }
+
+// streamer decodes the binlog into change records. It runs on one
+// goroutine; its state survives reconnects.
+type streamer struct {
+	t *Task
+
+	start position // where the current connection started
+
+	// commitFile/commitPos is the restart point outside transactions: the
+	// end of the last committed transaction or DDL.
+	commitFile string
+	commitPos  uint32
+	// emittedEvent/emittedRow are the event/row counters of the last record
+	// emitted in the current transaction (or the skip counters carried over
+	// from the start position).
+	emittedEvent, emittedRow int64
+
+	tables  map[uint64]*table
+	ignored map[uint64]bool
+	gtids   gtidSet
+
+	file     string // current binlog file
+	inTx     bool
+	txFile   string
+	txPos    uint32
+	txEvents int64
+	txGTID   string
+	txPrev   string // GTID set before the transaction
+	thread   int64
+	query    string
+	tsSec    int64
+	serverID uint32
+
+	// skipping the already emitted part of the first transaction after a
+	// restart: skip events, then skipRows rows of the next one.
+	skipEvents, skipRows int64
+	skipping             bool
+
+	// transaction metadata
+	txOrder  []string
+	txCounts map[string]int64
+	txTotal  int64
+
+	batch    []*connect.Record
+	lastBeat time.Time
+	ddl      *parser.Parser
+}
+
+func newStreamer(t *Task, start position) (*streamer, error) {
+	g, err := newGTIDSet(t.o.flavor, start.gtids)
+	if err != nil {
+		return nil, err
+	}
+	s := &streamer{t: t, tables: map[uint64]*table{}, ignored: map[uint64]bool{}, gtids: g, ddl: parser.New()}
+	s.reset(start)
+	return s, nil
+}
+
+// reset prepares a new connection from p (a committed or emitted offset).
+func (s *streamer) reset(p position) {
+	s.start = p
+	s.file = p.file
+	s.commitFile, s.commitPos = p.file, p.pos
+	s.emittedEvent, s.emittedRow = p.event, p.row
+	s.inTx = false
+	s.skipEvents, s.skipRows = p.event, p.row
+	s.skipping = p.event > 0 || p.row > 0
+	s.tables = map[uint64]*table{}
+	s.ignored = map[uint64]bool{}
+	if g, err := newGTIDSet(s.t.o.flavor, p.gtids); err == nil {
+		s.gtids = g
+	}
+	s.thread = -1
+}
+
+func (s *streamer) gtidString() string { return s.gtids.String(s.t.o.gtidSourceKept) }
+
+// restart returns the position a restart must resume from now.
+func (s *streamer) restart() position {
+	if s.inTx {
+		return position{file: s.txFile, pos: s.txPos, gtids: s.txPrev, event: s.txEvents, tsSec: s.tsSec, server: s.serverID}
+	}
+	return position{file: s.commitFile, pos: s.commitPos, gtids: s.gtidString(), tsSec: s.tsSec, server: s.serverID}
+}
+
+// open connects a binlog syncer from the start position.
+func (s *streamer) open() (*replication.BinlogSyncer, *replication.BinlogStreamer, error) {
+	o := s.t.o
+	cfg := replication.BinlogSyncerConfig{
+		ServerID: o.serverID, Flavor: o.flavor, Host: o.host, Port: uint16(o.port), User: o.user, Password: o.password,
+		TimestampStringLocation: time.UTC, HeartbeatPeriod: 10 * time.Second, ReadTimeout: 60 * time.Second,
+		DisableRetrySync: true, MaxReconnectAttempts: 1, Logger: s.t.quietLog,
+	}
+	syncer := replication.NewBinlogSyncer(cfg)
+	var st *replication.BinlogStreamer
+	var err error
+	if s.start.gtids != "" {
+		var set gmysql.GTIDSet
+		set, err = gmysql.ParseGTIDSet(o.flavor, s.start.gtids)
+		if err == nil {
+			st, err = syncer.StartSyncGTID(set)
+		}
+	} else {
+		st, err = syncer.StartSync(gmysql.Position{Name: s.start.file, Pos: s.start.pos})
+	}
+	if err != nil {
+		syncer.Close()
+		return nil, nil, err
+	}
+	return syncer, st, nil
+}
+
+// run streams until ctx ends or an error occurs.
+func (s *streamer) run(ctx context.Context, st *replication.BinlogStreamer) error {
+	o := s.t.o
+	var flushAt time.Time
+	s.lastBeat = time.Now()
+	for {
+		var ev *replication.BinlogEvent
+		var err error
+		var deadline time.Time
+		switch {
+		case len(s.batch) > 0:
+			if flushAt.IsZero() {
+				flushAt = time.Now().Add(20 * time.Millisecond)
+			}
+			deadline = flushAt
+		case o.heartbeat > 0:
+			deadline = s.lastBeat.Add(o.heartbeat)
+		}
+		if deadline.IsZero() {
+			ev, err = st.GetEvent(ctx)
+		} else {
+			gctx, cancel := context.WithDeadline(ctx, deadline)
+			ev, err = st.GetEvent(gctx)
+			cancel()
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				if !s.flush(ctx) {
+					return ctx.Err()
+				}
+				flushAt = time.Time{}
+				s.maybeHeartbeat(ctx)
+				continue
+			}
+			s.flush(ctx)
+			var me *gmysql.MyError
+			if errors.As(err, &me) && me.Code == 1236 {
+				return &fatalError{fmt.Errorf("%w: %s", ErrBinlogPurged, me.Message)}
+			}
+			return err
+		}
+		if err := s.handle(ev); err != nil {
+			s.flush(ctx)
+			return err
+		}
+		if len(s.batch) >= o.maxBatch {
+			if !s.flush(ctx) {
+				return ctx.Err()
+			}
+			flushAt = time.Time{}
+		}
+		if o.heartbeat > 0 && time.Since(s.lastBeat) >= o.heartbeat {
+			s.maybeHeartbeat(ctx)
+		}
+	}
+}
+
+func (s *streamer) flush(ctx context.Context) bool {
+	if len(s.batch) == 0 {
+		return true
+	}
+	b := s.batch
+	s.batch = nil
+	return s.t.emit(ctx, b)
+}
+
+func (s *streamer) maybeHeartbeat(ctx context.Context) {
+	o := s.t.o
+	if o.heartbeat <= 0 || time.Since(s.lastBeat) < o.heartbeat {
+		return
+	}
+	s.lastBeat = time.Now()
+	s.batch = append(s.batch, s.t.heartbeatRecord(s.restart().offset()))
+	s.flush(ctx)
+}
+
+func (s *streamer) handle(ev *replication.BinlogEvent) error {
+	h := ev.Header
+	evStart := h.LogPos - h.EventSize
+	if h.Timestamp != 0 {
+		s.tsSec = int64(h.Timestamp)
+	}
+	switch e := ev.Event.(type) {
+	case *replication.RotateEvent:
+		s.file = string(e.NextLogName)
+		if h.Timestamp != 0 && !s.inTx {
+			s.commitFile, s.commitPos = s.file, uint32(e.Position)
+		}
+		return nil
+	case *replication.FormatDescriptionEvent, *replication.PreviousGTIDsEvent, *replication.MariadbGTIDListEvent, *replication.MariadbBinlogCheckPointEvent:
+		return nil
+	case *replication.MariadbGTIDEvent:
+		s.serverID = h.ServerID
+		s.txGTID = fmt.Sprintf("%d-%d-%d", e.GTID.DomainID, e.GTID.ServerID, e.GTID.SequenceNumber)
+		s.beginTx(evStart)
+		if e.Flags&replication.BINLOG_MARIADB_FL_STANDALONE != 0 {
+			s.inTx = false // a DDL follows: it commits by itself
+		}
+		return nil
+	case *replication.GTIDEvent:
+		s.serverID = h.ServerID
+		s.txGTID = mysqlGTID(e)
+		s.beginTx(evStart)
+		return nil
+	case *replication.QueryEvent:
+		q := string(e.Query)
+		switch {
+		case strings.EqualFold(q, "BEGIN"):
+			s.thread = int64(e.SlaveProxyID)
+			if !s.inTx {
+				s.txGTID = ""
+				s.beginTx(evStart)
+			}
+			return nil
+		case strings.EqualFold(q, "COMMIT"):
+			return s.commit(h)
+		}
+		s.thread = int64(e.SlaveProxyID)
+		err := s.handleDDL(h, evStart, string(e.Schema), q)
+		s.inTx = false
+		if s.txGTID != "" {
+			_ = s.gtids.add(s.txGTID)
+			s.txGTID = ""
+		}
+		s.commitFile, s.commitPos = s.file, h.LogPos
+		s.skipping = false
+		return err
+	case *replication.XIDEvent:
+		return s.commit(h)
+	case *replication.TableMapEvent:
+		s.countEvent()
+		return s.tableMap(e)
+	case *replication.RowsQueryEvent:
+		s.countEvent()
+		s.query = string(e.Query)
+		return nil
+	case *replication.MariadbAnnotateRowsEvent:
+		s.countEvent()
+		s.query = string(e.Query)
+		return nil
+	case *replication.RowsEvent:
+		err := s.rows(h, evStart, e)
+		s.countEvent()
+		return err
+	}
+	if s.inTx {
+		s.countEvent()
+	}
+	return nil
+}
+
+func mysqlGTID(e *replication.GTIDEvent) string {
+	if len(e.SID) != 16 {
+		return ""
+	}
+	u := fmt.Sprintf("%x-%x-%x-%x-%x", e.SID[0:4], e.SID[4:6], e.SID[6:8], e.SID[8:10], e.SID[10:16])
+	return u + ":" + strconv.FormatInt(e.GNO, 10)
+}
+
+
+func (s *streamer) beginTx(pos uint32) {
+	s.inTx = true
+	s.txFile, s.txPos = s.file, pos
+	s.txEvents = 0
+	if !s.skipping {
+		s.emittedEvent, s.emittedRow = 0, 0
+	}
+	s.txPrev = s.gtidString()
+	s.query = ""
+	s.txOrder, s.txCounts, s.txTotal = nil, nil, 0
+}
+
+func (s *streamer) countEvent() {
+	if s.inTx {
+		s.txEvents++
+	}
+}
+
+func (s *streamer) commit(h *replication.EventHeader) error {
+	if s.txGTID != "" {
+		if err := s.gtids.add(s.txGTID); err != nil {
+			return &fatalError{err}
+		}
+	}
+	s.inTx = false
+	s.commitFile, s.commitPos = s.file, h.LogPos
+	s.skipping = false
+	if s.t.o.txMetadata && s.txTotal > 0 {
+		s.batch = append(s.batch, s.t.txRecord("END", s.txID(), time.Unix(int64(h.Timestamp), 0), s.txTotal, s.txCounts, s.txOrder, s.restart().offset()))
+	}
+	s.txGTID = ""
+	s.thread = -1
+	return nil
+}
+
+func (s *streamer) txID() string {
+	if s.txGTID != "" {
+		return s.txGTID
+	}
+	return fmt.Sprintf("file=%s,pos=%d", s.txFile, s.txPos)
+}
+
+func (s *streamer) tableMap(e *replication.TableMapEvent) error {
+	db, name := string(e.Schema), string(e.Table)
+	if !s.t.o.captured(db, name) {
+		s.ignored[e.TableID] = true
+		delete(s.tables, e.TableID)
+		return nil
+	}
+	delete(s.ignored, e.TableID)
+	fp := tableMapFingerprint(e)
+	if tb := s.tables[e.TableID]; tb != nil && tb.fingerprint == fp {
+		return nil
+	}
+	if tb := s.t.tableByName(db, name); tb != nil && tb.fingerprint == fp {
+		s.tables[e.TableID] = tb
+		return nil
+	}
+	cols, pk, err := columnsFromTableMap(e)
+	if err != nil {
+		return &fatalError{err}
+	}
+	tb, err := newTable(s.t.o, db, name, cols, pk)
+	if err != nil {
+		return &fatalError{err}
+	}
+	tb.fingerprint = fp
+	s.tables[e.TableID] = tb
+	s.t.rememberTable(tb)
+	return nil
+}
+
+func (s *streamer) rows(h *replication.EventHeader, evStart uint32, e *replication.RowsEvent) error {
+	if s.ignored[e.TableID] {
+		return nil
+	}
+	tb := s.tables[e.TableID]
+	if tb == nil {
+		return &fatalError{fmt.Errorf("mysql: rows event at %s:%d for table id %d without a preceding TABLE_MAP event", s.file, evStart, e.TableID)}
+	}
+	if len(e.SkippedColumns) > 0 {
+		for _, sk := range e.SkippedColumns {
+			if len(sk) > 0 {
+				return &fatalError{fmt.Errorf("mysql: rows event at %s:%d for %s lacks columns: binlog_row_image must be FULL", s.file, evStart, tb.id())}
+			}
+		}
+	}
+	o := s.t.o
+	var op string
+	step := 1
+	switch e.Type() {
+	case replication.EnumRowsEventTypeInsert:
+		op = "c"
+	case replication.EnumRowsEventTypeUpdate:
+		op, step = "u", 2
+	case replication.EnumRowsEventTypeDelete:
+		op = "d"
+	default:
+		return nil
+	}
+	firstRow := int64(0)
+	if s.skipping {
+		switch {
+		case s.txEvents < s.skipEvents:
+			return nil
+		case s.txEvents == s.skipEvents:
+			firstRow = s.skipRows
+		}
+	}
+	if o.skip[op] {
+		return nil
+	}
+	norm := func(row []any) ([]any, error) {
+		out := make([]any, len(tb.cols))
+		for i := range tb.cols {
+			if i >= len(row) {
+				break
+			}
+			v, err := normalizeBinlog(&tb.cols[i], row[i])
+			if err != nil {
+				return nil, &fatalError{fmt.Errorf("mysql: %s at %s:%d: %w", tb.id(), s.file, evStart, err)}
+			}
+			out[i] = v
+		}
+		return out, nil
+	}
+	ts := time.Unix(int64(h.Timestamp), 0)
+	nRows := int64(len(e.Rows) / step)
+	for r := firstRow; r < nRows; r++ {
+		var key, before, after *connect.Struct
+		var err error
+		switch op {
+		case "c":
+			vals, nerr := norm(e.Rows[r])
+			if nerr != nil {
+				return nerr
+			}
+			key, after, err = tb.row(o, vals)
+		case "d":
+			vals, nerr := norm(e.Rows[r])
+			if nerr != nil {
+				return nerr
+			}
+			key, before, err = tb.row(o, vals)
+		case "u":
+			bv, nerr := norm(e.Rows[2*r])
+			if nerr != nil {
+				return nerr
+			}
+			av, nerr := norm(e.Rows[2*r+1])
+			if nerr != nil {
+				return nerr
+			}
+			var oldKey *connect.Struct
+			oldKey, before, err = tb.row(o, bv)
+			if err == nil {
+				key, after, err = tb.row(o, av)
+			}
+			if err == nil && tb.keySchema != nil && !keysEqual(oldKey, key) {
+				// A primary key change: Debezium emits a delete of the old
+				// key (plus tombstone) and a create of the new one.
+				if err := s.emitRow(tb, "d", oldKey, before, nil, ts, evStart, r, nRows); err != nil {
+					return err
+				}
+				if err := s.emitRow(tb, "c", key, nil, after, ts, evStart, r, nRows); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if err != nil {
+			return &fatalError{err}
+		}
+		if err := s.emitRow(tb, op, key, before, after, ts, evStart, r, nRows); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func keysEqual(a, b *connect.Struct) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return fmt.Sprint(a) == fmt.Sprint(b)
+}
+
+func (s *streamer) emitRow(tb *table, op string, key, before, after *connect.Struct, ts time.Time, evStart uint32, r, nRows int64) error {
+	o := s.t.o
+	si := &srcInfo{ts: ts, snapshot: snapFalse, db: tb.db, table: tb.name, serverID: s.serverID, gtid: s.txGTID,
+		file: s.file, pos: evStart, row: int32(r), thread: s.thread}
+	if o.includeQry {
+		si.query = s.query
+	}
+	p := s.restart()
+	p.row = r + 1
+	off := p.offset()
+	var tx *txBlock
+	if o.txMetadata {
+		if s.txTotal == 0 {
+			s.txCounts = map[string]int64{}
+			s.batch = append(s.batch, s.t.txRecord("BEGIN", s.txID(), ts, 0, nil, nil, off))
+		}
+		id := tb.id()
+		if _, ok := s.txCounts[id]; !ok {
+			s.txOrder = append(s.txOrder, id)
+		}
+		s.txCounts[id]++
+		s.txTotal++
+		tx = &txBlock{id: s.txID(), total: s.txTotal, collection: s.txCounts[id]}
+		off[offTxID] = s.txID()
+	}
+	rec := s.t.changeRecord(tb, op, key, before, after, si, tx, off)
+	s.batch = append(s.batch, rec)
+	if op == "d" && o.tombstones && tb.keySchema != nil {
+		s.batch = append(s.batch, tombstone(rec))
+	}
+	s.emittedEvent, s.emittedRow = p.event, p.row
+	s.t.streamed.Add(1)
+	return nil
+}
+
+// ddlHeads are the statements whose failure to parse must stop the task:
+// they change table structure.
+var ddlHeads = []string{"CREATE TABLE", "ALTER TABLE", "DROP TABLE", "RENAME TABLE", "TRUNCATE", "ALTER ONLINE TABLE", "ALTER IGNORE TABLE", "CREATE OR REPLACE TABLE", "CREATE TEMPORARY TABLE"}
+
+func ddlHead(q string) bool {
+	u := strings.ToUpper(strings.Join(strings.Fields(stripComments(q)), " "))
+	for _, h := range ddlHeads {
+		if strings.HasPrefix(u, h) {
+			return true
+		}
+	}
+	return false
+}
+
+func stripComments(q string) string {
+	q = strings.TrimSpace(q)
+	for strings.HasPrefix(q, "/*") {
+		end := strings.Index(q, "*/")
+		if end < 0 {
+			return q
+		}
+		q = strings.TrimSpace(q[end+2:])
+	}
+	return q
+}
+
+// handleDDL parses a DDL statement from the binlog. Table schemas follow
+// from the next TABLE_MAP events (full row metadata); the statement is
+// checked and, with include.schema.changes, emitted to the schema change
+// topic.
+func (s *streamer) handleDDL(h *replication.EventHeader, evStart uint32, defaultDB, q string) error {
+	o := s.t.o
+	dbs := []string{defaultDB}
+	if ddlHead(q) {
+		stmts, _, err := s.ddl.Parse(q, "", "")
+		if err != nil {
+			if !o.skipUnparseable {
+				return &fatalError{fmt.Errorf("mysql: cannot parse DDL at %s:%d (set %s=true to skip it): %q: %v", s.file, evStart, KeySkipUnparseable, q, err)}
+			}
+			s.t.log.Warn("skipping DDL the parser cannot handle", "ddl", q, "file", s.file, "pos", evStart, "error", err)
+		} else {
+			dbs = ddlDatabases(stmts, defaultDB)
+		}
+		for tid, tb := range s.tables {
+			_ = tb
+			delete(s.tables, tid)
+		}
+	}
+	if !o.includeSchema || s.skipping {
+		return nil
+	}
+	for _, db := range dbs {
+		if db == "" || !o.dbCaptured(db) {
+			continue
+		}
+		si := &srcInfo{ts: time.Unix(int64(h.Timestamp), 0), snapshot: snapFalse, db: db, serverID: s.serverID, gtid: s.txGTID,
+			file: s.file, pos: evStart, thread: s.thread}
+		p := position{file: s.file, pos: h.LogPos, gtids: s.gtidAfter(), tsSec: int64(h.Timestamp), server: s.serverID}
+		s.batch = append(s.batch, s.t.schemaChangeRecord(db, q, si, p.offset()))
+	}
+	return nil
+}
+
+// gtidAfter is the GTID set including the current (DDL) transaction.
+func (s *streamer) gtidAfter() string {
+	if s.txGTID == "" {
+		return s.gtidString()
+	}
+	g, err := newGTIDSet(s.t.o.flavor, s.gtidString())
+	if err != nil {
+		return s.gtidString()
+	}
+	_ = g.add(s.txGTID)
+	return g.String(s.t.o.gtidSourceKept)
+}
+
+// ddlDatabases returns the databases a statement touches.
+func ddlDatabases(stmts []ast.StmtNode, defaultDB string) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(n *ast.TableName) {
+		db := n.Schema.O
+		if db == "" {
+			db = defaultDB
+		}
+		if !seen[db] {
+			seen[db] = true
+			out = append(out, db)
+		}
+	}
+	for _, st := range stmts {
+		switch x := st.(type) {
+		case *ast.CreateTableStmt:
+			add(x.Table)
+		case *ast.AlterTableStmt:
+			add(x.Table)
+		case *ast.DropTableStmt:
+			for _, tn := range x.Tables {
+				add(tn)
+			}
+		case *ast.RenameTableStmt:
+			for _, tt := range x.TableToTables {
+				add(tt.OldTable)
+				add(tt.NewTable)
+			}
+		case *ast.TruncateTableStmt:
+			add(x.Table)
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, defaultDB)
+	}
+	return out
+}
