@@ -135,23 +135,23 @@ func errf(status, code int, format string, a ...any) *apiError {
 
 // Confluent's error codes.
 const (
-	codeSubjectNotFound        = 40401
-	codeVersionNotFound        = 40402
-	codeSchemaNotFound         = 40403
-	codeSubjectSoftDeleted     = 40404
-	codeSubjectNotSoftDeleted  = 40405
-	codeVersionSoftDeleted     = 40406
-	codeVersionNotSoftDeleted  = 40407
-	codeInvalidSchema          = 42201
-	codeInvalidVersion         = 42202
-	codeInvalidCompatibility   = 42203
-	codeInvalidMode            = 42204
-	codeOperationNotPermitted  = 42205
-	codeStoreError             = 50001
-	codeTimeout                = 50002
-	codeForwardError           = 50003
-	codeIncompatible           = 409
-	codeReferenceExists        = 42206
+	codeSubjectNotFound       = 40401
+	codeVersionNotFound       = 40402
+	codeSchemaNotFound        = 40403
+	codeSubjectSoftDeleted    = 40404
+	codeSubjectNotSoftDeleted = 40405
+	codeVersionSoftDeleted    = 40406
+	codeVersionNotSoftDeleted = 40407
+	codeInvalidSchema         = 42201
+	codeInvalidVersion        = 42202
+	codeInvalidCompatibility  = 42203
+	codeInvalidMode           = 42204
+	codeOperationNotPermitted = 42205
+	codeStoreError            = 50001
+	codeTimeout               = 50002
+	codeForwardError          = 50003
+	codeIncompatible          = 409
+	codeReferenceExists       = 42206
 )
 
 // parsed is a schema parsed with its references resolved.
