@@ -48,6 +48,7 @@ func commands() map[string]command {
 		"update-connector":   {"replace a connector's configuration", runUpdateConnector},
 		"delete-connector":   {"delete a connector", runDeleteConnector},
 		"version":            {"print the sluice version", runVersion},
+		"schema-registry":    {"run a Confluent-compatible schema registry on Kafka", runSchemaRegistry},
 	}
 }
 

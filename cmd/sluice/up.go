@@ -41,6 +41,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	groupID := fs.String("group-id", "connect-cluster", "worker group id (group.id)")
 	flushInterval := fs.Duration("offset-flush-interval", 10*time.Second, "how often tasks commit offsets (offset.flush.interval.ms); sinks upload on this tick too")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	srListen := fs.String("schema-registry-listen", "127.0.0.1:8081", "address of the embedded schema registry (empty disables it)")
 	var sets multiFlag
 	fs.Var(&sets, "set", "extra worker property key=value, e.g. --set key.converter=...(repeatable)")
 	if err := parseFlags(fs, args); err != nil {
@@ -114,8 +115,27 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	props["bootstrap.servers"] = b.Addr()
 
+	var sr *embeddedRegistry
+	if *srListen != "" {
+		sr, err = startSchemaRegistry(ctx, []string{b.Addr()}, *srListen, "", log)
+		if err != nil && !flagSet(fs, "schema-registry-listen") {
+			// The default port is taken (another registry?): use a free one.
+			log.Warn("schema registry: default address unavailable, using a free port", "addr", *srListen, "err", err)
+			host, _, _ := net.SplitHostPort(*srListen)
+			sr, err = startSchemaRegistry(ctx, []string{b.Addr()}, net.JoinHostPort(host, "0"), "", log)
+		}
+		if err != nil {
+			if cerr := b.Close(); cerr != nil {
+				log.Error("closing broker", "err", cerr)
+			}
+			return err
+		}
+	}
 	ws, err := startUpWorkers(ctx, *workers, restHost, *restListen, props, log)
 	if err != nil {
+		if sr != nil {
+			sr.close(log)
+		}
 		if cerr := b.Close(); cerr != nil {
 			log.Error("closing broker", "err", cerr)
 		}
@@ -125,6 +145,9 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "sluice up: data directory %s\n", abs)
 	fmt.Fprintf(stdout, "  %-24s %s\n", "Kafka bootstrap servers", b.Addr())
 	fmt.Fprintf(stdout, "  %-24s %s\n", "Kafka Connect REST API", ws[0].url)
+	if sr != nil {
+		fmt.Fprintf(stdout, "  %-24s %s\n", "Schema Registry", sr.url)
+	}
 	for i, uw := range ws {
 		fmt.Fprintf(stdout, "  %-24s %s (id %s, group %s)\n", fmt.Sprintf("worker %d", i), uw.url, uw.w.ID(), props["group.id"])
 	}
@@ -157,6 +180,9 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	cancel()
 	closeUpWorkers(ws, log)
+	if sr != nil {
+		sr.close(log)
+	}
 	if err := b.Close(); err != nil {
 		log.Error("closing broker", "err", err)
 		if runErr == nil {

@@ -32,7 +32,7 @@ var ErrUnknownClass = errors.New("unknown converter class")
 
 // Classes returns the class names New accepts (without aliases), sorted.
 func Classes() []string {
-	out := []string{JSONClass, StringClass, ByteArrayClass}
+	out := []string{JSONClass, StringClass, ByteArrayClass, AvroClass}
 	sort.Strings(out)
 	return out
 }
@@ -48,8 +48,10 @@ func New(class string, cfg map[string]string, isKey bool) (Converter, error) {
 		return NewString(cfg, isKey)
 	case ByteArrayClass, "bytes", "ByteArrayConverter":
 		return NewByteArray(cfg, isKey)
+	case AvroClass, "avro", "AvroConverter":
+		return NewAvro(cfg, isKey)
 	}
-	return nil, fmt.Errorf("%w %q (known: %s; aliases json, string, bytes)", ErrUnknownClass, class, strings.Join(Classes(), ", "))
+	return nil, fmt.Errorf("%w %q (known: %s; aliases json, string, bytes, avro)", ErrUnknownClass, class, strings.Join(Classes(), ", "))
 }
 
 // DataError reports data that cannot be converted, naming the path of the
@@ -88,6 +90,8 @@ func ConfigDef(class string) (connect.ConfigDef, error) {
 		return connect.ConfigDef{{Name: "converter.encoding", Type: connect.TypeString, Default: "UTF-8", HasDefault: true,
 			Importance: connect.High, Doc: "The name of the Java character set to use for encoding strings as byte arrays.",
 			Validate: connect.OneOf("UTF-8", "UTF8", "ISO-8859-1", "LATIN1", "US-ASCII", "ASCII")}}, nil
+	case AvroClass, "avro", "AvroConverter":
+		return AvroConfigDef(), nil
 	case ByteArrayClass, "bytes", "ByteArrayConverter", SimpleHeaderClass, "simple", "SimpleHeaderConverter":
 		return connect.ConfigDef{}, nil
 	}

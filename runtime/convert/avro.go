@@ -1,0 +1,331 @@
+package convert
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/hamba/avro/v2"
+
+	"github.com/sluicehq/sluice/runtime/connect"
+)
+
+// AvroClass is the class name of Confluent's AvroConverter.
+const AvroClass = "io.confluent.connect.avro.AvroConverter"
+
+// AvroConverter configuration keys, as in Confluent's.
+const (
+	SchemaRegistryURLConfig      = "schema.registry.url"
+	AutoRegisterSchemasConfig    = "auto.register.schemas"
+	UseLatestVersionConfig       = "use.latest.version"
+	KeySubjectNameStrategyConfig = "key.subject.name.strategy"
+	ValSubjectNameStrategyConfig = "value.subject.name.strategy"
+	ConnectMetaDataConfig        = "connect.meta.data"
+	AvroSchemasCacheConfig       = "schemas.cache.config"
+	BasicAuthSourceConfig        = "basic.auth.credentials.source"
+	BasicAuthUserInfoConfig      = "basic.auth.user.info"
+)
+
+// Subject name strategies (key/value.subject.name.strategy).
+const (
+	TopicNameStrategy       = "io.confluent.kafka.serializers.subject.TopicNameStrategy"
+	RecordNameStrategy      = "io.confluent.kafka.serializers.subject.RecordNameStrategy"
+	TopicRecordNameStrategy = "io.confluent.kafka.serializers.subject.TopicRecordNameStrategy"
+)
+
+// AvroConfigDef declares the AvroConverter's configuration keys.
+func AvroConfigDef() connect.ConfigDef {
+	strategies := []string{TopicNameStrategy, RecordNameStrategy, TopicRecordNameStrategy, "TopicNameStrategy", "RecordNameStrategy", "TopicRecordNameStrategy"}
+	return connect.ConfigDef{
+		{Name: SchemaRegistryURLConfig, Type: connect.TypeList, Importance: connect.High,
+			Doc: "Comma-separated list of URLs for Schema Registry instances."},
+		{Name: AutoRegisterSchemasConfig, Type: connect.TypeBoolean, Default: "true", HasDefault: true, Importance: connect.Medium,
+			Doc: "Specify if the Serializer should attempt to register the Schema with Schema Registry."},
+		{Name: UseLatestVersionConfig, Type: connect.TypeBoolean, Default: "false", HasDefault: true, Importance: connect.Low,
+			Doc: "Specify if the Serializer should use the latest subject version for serialization."},
+		{Name: KeySubjectNameStrategyConfig, Type: connect.TypeString, Default: TopicNameStrategy, HasDefault: true, Importance: connect.Medium,
+			Doc: "Determines how to construct the subject name under which the key schema is registered.", Validate: connect.OneOf(strategies...)},
+		{Name: ValSubjectNameStrategyConfig, Type: connect.TypeString, Default: TopicNameStrategy, HasDefault: true, Importance: connect.Medium,
+			Doc: "Determines how to construct the subject name under which the value schema is registered.", Validate: connect.OneOf(strategies...)},
+		{Name: ConnectMetaDataConfig, Type: connect.TypeBoolean, Default: "true", HasDefault: true, Importance: connect.Low,
+			Doc: "Toggle for enabling/disabling connect converter to add its meta data to the output schema or not."},
+		{Name: AvroSchemasCacheConfig, Type: connect.TypeInt, Default: "1000", HasDefault: true, Importance: connect.Low,
+			Doc: "Size of the converted schemas cache.", Validate: connect.AtLeast(1)},
+		{Name: BasicAuthSourceConfig, Type: connect.TypeString, Default: "URL", HasDefault: true, Importance: connect.Medium,
+			Doc: "Specify how to pick the credentials for the Basic Auth header: URL or USER_INFO.", Validate: connect.OneOf("URL", "USER_INFO", "SASL_INHERIT")},
+		{Name: BasicAuthUserInfoConfig, Type: connect.TypePassword, HasDefault: true, Importance: connect.Medium,
+			Doc: "Basic Auth user info in the form user:password (with basic.auth.credentials.source=USER_INFO)."},
+	}
+}
+
+// Avro is Confluent's AvroConverter (io.confluent.connect.avro.AvroConverter):
+// Connect data to and from Confluent's wire format (magic byte 0, 4-byte
+// big-endian schema id, Avro binary) with schemas kept in a schema
+// registry. Schemas are mapped as Confluent's AvroData maps them, and the
+// mapping and the registry's ids are cached in both directions, so a
+// steady stream does not call the registry.
+type Avro struct {
+	client       *registryClient
+	isKey        bool
+	autoRegister bool
+	useLatest    bool
+	strategy     string
+	metadata     bool
+	cacheSize    int
+	api          avro.API
+
+	mu   sync.RWMutex
+	enc  map[encKey]*avroEnc
+	encS map[string]*avroEnc // by subject + "\x00" + Avro schema text
+	dec  map[int]*avroDec
+}
+
+type encKey struct {
+	topic  string
+	schema *connect.Schema
+}
+
+type avroEnc struct {
+	node   *avroNode
+	schema avro.Schema
+	header [5]byte
+}
+
+type avroDec struct {
+	node   *avroNode
+	schema avro.Schema
+}
+
+// NewAvro returns an AvroConverter configured from cfg.
+func NewAvro(cfg map[string]string, isKey bool) (*Avro, error) {
+	if errs := AvroConfigDef().Errors(cfg); len(errs) > 0 {
+		return nil, errs[0]
+	}
+	c := connect.Config(cfg)
+	a := &Avro{
+		isKey:        isKey,
+		autoRegister: true,
+		metadata:     true,
+		cacheSize:    1000,
+		strategy:     TopicNameStrategy,
+		api:          avro.Config{}.Freeze(),
+		enc:          map[encKey]*avroEnc{},
+		encS:         map[string]*avroEnc{},
+		dec:          map[int]*avroDec{},
+	}
+	auth := ""
+	if strings.EqualFold(strings.TrimSpace(cfg[BasicAuthSourceConfig]), "USER_INFO") {
+		auth = cfg[BasicAuthUserInfoConfig]
+	}
+	a.client = newRegistryClient(cfg[SchemaRegistryURLConfig], auth)
+	if _, ok := cfg[AutoRegisterSchemasConfig]; ok {
+		a.autoRegister = c.Bool(AutoRegisterSchemasConfig)
+	}
+	if _, ok := cfg[UseLatestVersionConfig]; ok {
+		a.useLatest = c.Bool(UseLatestVersionConfig)
+	}
+	if _, ok := cfg[ConnectMetaDataConfig]; ok {
+		a.metadata = c.Bool(ConnectMetaDataConfig)
+	}
+	if v, err := strconv.Atoi(strings.TrimSpace(cfg[AvroSchemasCacheConfig])); err == nil {
+		a.cacheSize = v
+	}
+	key := ValSubjectNameStrategyConfig
+	if isKey {
+		key = KeySubjectNameStrategyConfig
+	}
+	if v := strings.TrimSpace(cfg[key]); v != "" {
+		if !strings.Contains(v, ".") {
+			v = "io.confluent.kafka.serializers.subject." + v
+		}
+		a.strategy = v
+	}
+	return a, nil
+}
+
+// AvroSchema returns the Avro schema text the converter registers for a
+// Connect schema (Confluent's AvroData mapping).
+func (a *Avro) AvroSchema(s *connect.Schema) (string, error) {
+	text, _, err := a.avroSchema(s)
+	return text, err
+}
+
+func (a *Avro) avroSchema(s *connect.Schema) (string, *avroNode, error) {
+	w := &schemaWriter{metadata: a.metadata, defined: map[string]*avroNode{}}
+	var b bytes.Buffer
+	n, err := w.optional(&b, s, "", false)
+	if err != nil {
+		return "", nil, err
+	}
+	return b.String(), n, nil
+}
+
+// subject names the registry subject for a schema on topic.
+func (a *Avro) subject(topic string, s avro.Schema) string {
+	recordName := branchName(s)
+	if u, ok := s.(*avro.UnionSchema); ok {
+		for _, t := range u.Types() {
+			if t.Type() != avro.Null {
+				recordName = branchName(t)
+			}
+		}
+	}
+	switch a.strategy {
+	case RecordNameStrategy:
+		return recordName
+	case TopicRecordNameStrategy:
+		return topic + "-" + recordName
+	}
+	if a.isKey {
+		return topic + "-key"
+	}
+	return topic + "-value"
+}
+
+// FromConnect serializes v in Confluent's wire format. A nil value yields
+// nil bytes (a tombstone).
+func (a *Avro) FromConnect(topic string, s *connect.Schema, v any) ([]byte, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if s == nil {
+		return nil, dataErr("", "the AvroConverter needs a schema (got a schemaless value of Go type %T)", v)
+	}
+	e, err := a.encoder(topic, s)
+	if err != nil {
+		return nil, err
+	}
+	gv, err := e.node.toAvro(v, "")
+	if err != nil {
+		return nil, err
+	}
+	body, err := a.api.Marshal(e.schema, gv)
+	if err != nil {
+		return nil, dataErr("", "avro encoding: %v", err)
+	}
+	out := make([]byte, 5+len(body))
+	copy(out, e.header[:])
+	copy(out[5:], body)
+	return out, nil
+}
+
+func (a *Avro) encoder(topic string, s *connect.Schema) (*avroEnc, error) {
+	k := encKey{topic: topic, schema: s}
+	a.mu.RLock()
+	e := a.enc[k]
+	a.mu.RUnlock()
+	if e != nil {
+		return e, nil
+	}
+	text, node, err := a.avroSchema(s)
+	if err != nil {
+		return nil, err
+	}
+	parsed, err := avro.Parse(text)
+	if err != nil {
+		return nil, dataErr("", "schema %v maps to an invalid Avro schema: %v", s, err)
+	}
+	fillBranches(node, parsed)
+	subject := a.subject(topic, parsed)
+	a.mu.RLock()
+	e = a.encS[subject+"\x00"+text]
+	a.mu.RUnlock()
+	if e == nil {
+		e = &avroEnc{node: node, schema: parsed}
+		ctx := context.Background()
+		var id int
+		switch {
+		case a.useLatest && !a.autoRegister:
+			latest, lerr := a.client.latest(ctx, subject)
+			if lerr != nil {
+				return nil, fmt.Errorf("avro: latest schema of subject %q: %w", subject, lerr)
+			}
+			ls, perr := avro.Parse(latest.Schema)
+			if perr != nil {
+				return nil, fmt.Errorf("avro: latest schema of subject %q: %w", subject, perr)
+			}
+			id, e.schema = latest.ID, ls
+			fillBranches(node, ls)
+		case a.autoRegister:
+			id, err = a.client.register(ctx, subject, text)
+		default:
+			id, err = a.client.lookup(ctx, subject, text)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("avro: schema for subject %q: %w", subject, err)
+		}
+		e.header[0] = 0
+		binary.BigEndian.PutUint32(e.header[1:], uint32(id))
+	}
+	a.mu.Lock()
+	if len(a.enc) >= a.cacheSize {
+		clear(a.enc)
+		clear(a.encS)
+	}
+	a.enc[k] = e
+	a.encS[subject+"\x00"+text] = e
+	a.mu.Unlock()
+	return e, nil
+}
+
+// ToConnect deserializes Confluent's wire format. Nil or empty data yields
+// a nil schema and value.
+func (a *Avro) ToConnect(_ string, data []byte) (*connect.Schema, any, error) {
+	if len(data) == 0 {
+		return nil, nil, nil
+	}
+	if data[0] != 0 {
+		return nil, nil, dataErr("", "unknown magic byte %d at byte 0 (Confluent's wire format starts with 0)", data[0])
+	}
+	if len(data) < 5 {
+		return nil, nil, dataErr("", "%d bytes: too short for Confluent's wire format (magic byte and 4-byte schema id)", len(data))
+	}
+	id := int(binary.BigEndian.Uint32(data[1:5]))
+	d, err := a.decoder(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	var gv any
+	if err := a.api.Unmarshal(d.schema, data[5:], &gv); err != nil {
+		return nil, nil, dataErr("", "avro decoding with schema id %d: %v", id, err)
+	}
+	v, err := d.node.fromAvro(gv, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	return d.node.connect, v, nil
+}
+
+func (a *Avro) decoder(id int) (*avroDec, error) {
+	a.mu.RLock()
+	d := a.dec[id]
+	a.mu.RUnlock()
+	if d != nil {
+		return d, nil
+	}
+	text, err := a.client.byID(context.Background(), id)
+	if err != nil {
+		return nil, fmt.Errorf("avro: schema id %d: %w", id, err)
+	}
+	parsed, err := avro.Parse(text)
+	if err != nil {
+		return nil, fmt.Errorf("avro: schema id %d: %w", id, err)
+	}
+	r := &schemaReader{seen: map[string]*avroNode{}}
+	node, err := r.read(parsed, "")
+	if err != nil {
+		return nil, err
+	}
+	d = &avroDec{node: node, schema: parsed}
+	a.mu.Lock()
+	if len(a.dec) >= a.cacheSize {
+		clear(a.dec)
+	}
+	a.dec[id] = d
+	a.mu.Unlock()
+	return d, nil
+}
