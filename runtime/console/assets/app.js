@@ -23,7 +23,7 @@ function h(tag, attrs, ...kids) {
     else if (k === "hidden") el.hidden = true;
     else el.setAttribute(k, v === true ? "" : v);
   }
-  for (const kid of kids.flat()) {
+  for (const kid of kids.flat(Infinity)) {
     if (kid === null || kid === undefined || kid === false) continue;
     el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
   }
@@ -277,20 +277,23 @@ async function pageConnector(name) {
     err, stats,
     h("div", { class: "grid cols-2" },
       h("div", {},
-        h("section", { class: "panel", "aria-labelledby": "h-tp" }, h("h2", { id: "h-tp", text: "Throughput and lag" }), chartBox),
+        h("section", { class: "panel", "aria-labelledby": "h-tp" }, h("h2", { id: "h-tp", text: info.type === "sink" ? "Throughput and lag" : "Throughput" }), chartBox),
         snapBox,
         h("section", { class: "panel", "aria-labelledby": "h-tasks" }, h("h2", { id: "h-tasks", text: "Tasks" }),
           h("table", {}, h("thead", {}, h("tr", {}, h("th", { text: "Task" }), h("th", { text: "State" }), h("th", { text: "Worker" }), h("th", { text: "Details" }), h("th", {}, h("span", { class: "sr-only", text: "Actions" })))), tasksBody))),
       h("div", {},
         h("section", { class: "panel", "aria-labelledby": "h-cfg" }, h("h2", { id: "h-cfg", text: "Configuration" }),
           h("p", { class: "muted", style: "margin:0 0 8px;font-size:12.5px", text: "As the REST API returns it: secrets are masked." }),
-          h("table", { "aria-labelledby": "h-cfg" }, h("tbody", {}, cfgRows))),
+          h("table", { class: "cfg", "aria-labelledby": "h-cfg" }, h("tbody", {}, cfgRows))),
         h("section", { class: "panel", "aria-labelledby": "h-topics" }, h("h2", { id: "h-topics", text: "Topics" }), topicsBox))));
 
-  api("GET", path + "/topics").then((t) => {
-    const ts = (t[name] && t[name].topics) || [];
-    topicsBox.replaceChildren(ts.length ? h("ul", { style: "margin:0;padding-left:18px" }, ts.map((x) => h("li", {}, h("a", { href: "#/topics/" + enc(x), text: x })))) : "No topics used yet.");
-  }).catch((e) => topicsBox.replaceChildren(e.message));
+  const topicList = (ts, note) => topicsBox.replaceChildren(ts.length ? h("ul", { style: "margin:0;padding-left:18px" }, ts.map((x) => h("li", {}, h("a", { href: "#/topics/" + enc(x), text: x })))) : "No topics used yet.",
+    note ? h("p", { class: "muted", style: "margin:8px 0 0;font-size:12.5px", text: note }) : null);
+  api("GET", path + "/topics").then((t) => topicList((t[name] && t[name].topics) || [])).catch((e) => {
+    // Without topic tracking (403), name the topics the config sets.
+    const fromCfg = [info.config.topic, ...(info.config.topics || "").split(",")].map((x) => (x || "").trim()).filter((x) => x && x !== HIDDEN);
+    topicList(fromCfg, e.status === 403 ? "From the config (topic tracking is off on this worker)." : e.message);
+  });
 
   const refresh = async () => {
     let st, hist;
@@ -339,8 +342,10 @@ function chart(points, windowMs, showLag) {
     box.append(h("div", { class: "empty", text: "Collecting samples… the chart fills in over the next seconds." }));
     return box;
   }
+  // The x axis spans the samples held (at least a minute, at most the
+  // history window), so a new connector's chart is not a sliver.
   const now = points[points.length - 1].t;
-  const t0 = now - (windowMs || 600000);
+  const t0 = now - Math.min(windowMs || 600000, Math.max(60000, now - points[0].t));
   const pts = points.filter((p) => p.t >= t0);
   const maxRate = niceMax(Math.max(1, ...pts.map((p) => Math.max(p.in_rate, p.out_rate))));
   const lagPts = pts.filter((p) => p.lag !== undefined);
@@ -524,7 +529,7 @@ async function pageEditor(editName) {
       ds.sort((a, b) => (b.required - a.required) || (a.order_in_group - b.order_in_group));
       const important = g === own || g === "Common" || ds.some((d) => d.required);
       const fs = h("fieldset", { "data-group": g }, h("legend", { text: g }), ds.map(fieldFor));
-      kids.push(important ? fs : h("details", { class: "group" }, h("summary", { text: `${g} (${ds.length} options)` }), fs));
+      kids.push(important ? fs : h("details", { class: "group" }, h("summary", { text: `${g} (${ds.length} option${ds.length === 1 ? "" : "s"})` }), fs));
     }
     formBox.replaceChildren(...kids, h("button", { type: "submit", hidden: true, tabindex: "-1", text: "Submit" }));
     if (prefill) fillForm(prefill);
@@ -548,7 +553,8 @@ async function pageEditor(editName) {
     const doc = (d.documentation || "") + ` (${d.type.toLowerCase()}${d.importance ? ", " + d.importance.toLowerCase() + " importance" : ""})`;
     return h("div", { class: "field", "data-field": d.name },
       h("label", { for: id }, d.display_name || d.name, d.required ? h("span", { class: "req", "aria-hidden": "true", text: "*" }) : null,
-        d.required ? h("span", { class: "sr-only", text: " (required)" }) : null, h("span", { class: "key", text: d.name })),
+        d.required ? h("span", { class: "sr-only", text: " (required)" }) : null,
+        d.display_name && d.display_name !== d.name ? h("span", { class: "key", text: d.name }) : null),
       input,
       h("div", { class: "doc", id: id + "-doc", text: doc }),
       h("div", { class: "err", id: id + "-err", role: "alert" }));
@@ -639,7 +645,7 @@ async function pageTopics() {
   const err = h("div");
   setMain("Topics", pageHead("Topics"), err, h("div", { class: "table-wrap" }, h("table", { "aria-label": "Topics" },
     h("thead", {}, h("tr", {}, h("th", { text: "Topic" }), h("th", { class: "num", text: "Partitions" }), h("th", { class: "num", text: "Records" }),
-      h("th", { class: "num", text: "End offsets" }), h("th", { class: "num", text: "Size" }))), body)));
+      h("th", { class: "num", text: "End offset" }), h("th", { class: "num", text: "Size" }))), body)));
   const fill = async () => {
     let ts;
     try { ts = await api("GET", "/ui/api/topics"); err.replaceChildren(); } catch (e) { err.replaceChildren(errorBanner(e)); return; }
@@ -648,7 +654,8 @@ async function pageTopics() {
       h("td", {}, h("a", { href: "#/topics/" + enc(t.name), text: t.name }), isInternal(t) ? h("span", { class: "badge", style: "margin-left:8px", text: "internal" }) : null),
       h("td", { class: "num", text: t.partitions.length }),
       h("td", { class: "num", text: fmtNum(t.records) }),
-      h("td", { class: "num mono", text: t.partitions.map((p) => p.end_offset).join(", ") }),
+      h("td", { class: "num", title: t.partitions.length > 1 ? "Sum over partitions: " + t.partitions.map((p) => p.end_offset).join(", ") : null,
+        text: fmtNum(t.partitions.reduce((a, p) => a + p.end_offset, 0)) + (t.partitions.length > 1 ? " (sum)" : "") }),
       h("td", { class: "num", text: t.partitions.some((p) => p.size_bytes >= 0) ? fmtBytes(t.size_bytes) : "–" }))) :
       [h("tr", {}, h("td", { colspan: 5, class: "empty", text: "No topics." }))]));
   };
@@ -691,8 +698,19 @@ async function pageTopic(name) {
 function dataView(d) {
   if (d.encoding === "null") return h("span", { class: "muted mono", text: "null" });
   let text = d.value;
-  if (d.encoding === "json") text = JSON.stringify(d.value, null, 2);
-  return h("div", {}, h("pre", { class: "mono", text: text + (d.truncated ? "\n… (truncated)" : "") }));
+  let schema = null;
+  if (d.encoding === "json") {
+    let v = d.value;
+    // JsonConverter with schemas.enable: show the payload, fold the schema.
+    if (v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 2 && "schema" in v && "payload" in v) {
+      schema = v.schema;
+      v = v.payload;
+    }
+    text = typeof v === "string" && schema ? v : JSON.stringify(v, null, 2);
+  }
+  return h("div", {}, h("pre", { class: "mono", text: text + (d.truncated ? "\n… (truncated)" : "") }),
+    schema ? h("details", { class: "schema" }, h("summary", { text: `JsonConverter envelope: schema ${schema.type || ""}${schema.name ? " " + schema.name : ""}` }),
+      h("pre", { class: "mono", text: JSON.stringify(schema, null, 2) })) : null);
 }
 
 function messageView(m) {
@@ -719,7 +737,11 @@ async function pageGroups() {
       h("thead", {}, h("tr", {}, h("th", { text: "Group" }), h("th", { text: "State" }), h("th", { text: "Protocol" }), h("th", { class: "num", text: "Members" }), h("th", { class: "num", text: "Lag" }))),
       h("tbody", {}, gs.map((g) => [
         h("tr", { dataset: { group: g.group } },
-          h("td", {}, h("details", { open: open.has(g.group), ontoggle: (ev) => { ev.target.open ? open.add(g.group) : open.delete(g.group); fill(); } }, h("summary", { text: g.group }))),
+          h("td", {}, h("details", { open: open.has(g.group), ontoggle: (ev) => {
+            if (ev.target.open === open.has(g.group)) return; // the render itself
+            if (ev.target.open) open.add(g.group); else open.delete(g.group);
+            fill();
+          } }, h("summary", { text: g.group }))),
           h("td", {}, badge(g.state)), h("td", { class: "mono", text: `${g.protocol_type || "–"}${g.protocol ? " / " + g.protocol : ""}` }),
           h("td", { class: "num", text: g.members.length }), h("td", { class: "num", text: fmtNum(g.lag) })),
         open.has(g.group) ? h("tr", {}, h("td", { colspan: 5 }, groupDetail(g))) : null,
