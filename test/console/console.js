@@ -181,6 +181,7 @@ async function main() {
     await page.getByRole("link", { name: "Workers" }).click();
     await page.getByRole("table", { name: "Workers" }).waitFor();
     await page.getByText(/GET \/pools|Worker pools/).waitFor();
+    await shot(page, "workers");
     step("workers page shows the workers and the pool placeholder");
 
     if (errors.length) throw new Error("browser errors:\n" + errors.join("\n"));

@@ -188,11 +188,22 @@ async function pageConnectors() {
       h("th", { class: "num", text: "Records" }), h("th", { class: "num", text: "Lag" }))),
     body));
   const err = h("div");
-  setMain("Connectors", pageHead("Connectors", null, h("a", { class: "btn primary", href: "#/new", text: "New connector" })), err, table);
+  const summary = h("div", { class: "stats" });
+  setMain("Connectors", pageHead("Connectors", null, h("a", { class: "btn primary", href: "#/new", text: "New connector" })), err, summary, table);
   const fill = async () => {
     let data;
     try { data = await loadOverview(); err.replaceChildren(); } catch (e) { err.replaceChildren(errorBanner(e)); return; }
     const names = Object.keys(data.all).sort();
+    const sts = names.map((n) => data.all[n].status).filter(Boolean);
+    const card = (label, v, cls) => h("div", { class: "stat" + (cls ? " " + cls : "") }, h("div", { class: "label", text: label }), h("div", { class: "value", text: v }));
+    const failedTasks = sts.reduce((a, s) => a + s.tasks.filter((t) => t.state === "FAILED").length, 0);
+    const totalRate = names.reduce((a, n) => { const lp = lastPoint(data.hist.connectors[n]); return a + (lp && data.all[n].status && data.all[n].status.type === "source" ? lp.out_rate : 0); }, 0);
+    summary.replaceChildren(
+      card("Connectors", String(names.length)),
+      card("Running", String(sts.filter((s) => s.connector.state === "RUNNING").length)),
+      card("Paused or stopped", String(sts.filter((s) => s.connector.state === "PAUSED" || s.connector.state === "STOPPED").length)),
+      card("Failed tasks", String(failedTasks), failedTasks ? "bad" : ""),
+      card("Produced by sources", fmtRate(totalRate)));
     if (!names.length) {
       body.replaceChildren(h("tr", {}, h("td", { colspan: 9, class: "empty" }, "No connectors yet. ", h("a", { href: "#/new", text: "Create one" }), " from a plugin's config form or from JSON.")));
       return;
@@ -374,6 +385,8 @@ function chart(points, windowMs, showLag) {
     s.append(lbl);
   }
   const line = (cls, f, m, arr) => s.append(svg("polyline", { class: cls, points: arr.map((p) => `${x(p.t).toFixed(1)},${y(f(p), m).toFixed(1)}`).join(" ") }));
+  const base = y(0, maxRate).toFixed(1);
+  s.append(svg("polygon", { class: "a-out", points: `${x(pts[0].t).toFixed(1)},${base} ` + pts.map((p) => `${x(p.t).toFixed(1)},${y(p.out_rate, maxRate).toFixed(1)}`).join(" ") + ` ${x(now).toFixed(1)},${base}` }));
   line("s-in", (p) => p.in_rate, maxRate, pts);
   line("s-out", (p) => p.out_rate, maxRate, pts);
   if (showLag && lagPts.length) line("s-lag", (p) => p.lag, maxLag, lagPts);
@@ -756,7 +769,7 @@ function groupDetail(g) {
     h("div", {}, h("h3", { text: "Partitions" }), g.partitions.length ? h("table", {}, h("thead", {}, h("tr", {}, h("th", { text: "Topic" }), h("th", { class: "num", text: "Partition" }), h("th", { class: "num", text: "Committed" }), h("th", { class: "num", text: "End" }), h("th", { class: "num", text: "Lag" }))),
       h("tbody", {}, g.partitions.map((p) => h("tr", {}, h("td", {}, h("a", { href: "#/topics/" + enc(p.topic), text: p.topic })), h("td", { class: "num", text: p.partition }),
         h("td", { class: "num", text: p.committed }), h("td", { class: "num", text: p.end }), h("td", { class: "num", text: p.lag }))))) : h("p", { class: "muted", text: "No committed offsets." })),
-    h("div", {}, h("h3", { text: "Members" }), g.members.length ? h("table", {}, h("tbody", {}, g.members.map((m) => h("tr", {},
+    h("div", {}, h("h3", { text: "Members" }), g.members.length ? h("table", {}, h("thead", {}, h("tr", {}, h("th", { text: "Client" }), h("th", { text: "Assigned partitions" }))), h("tbody", {}, g.members.map((m) => h("tr", {},
       h("td", {}, h("div", { class: "mono", text: m.client_id + (m.instance_id ? ` (${m.instance_id})` : "") }), h("div", { class: "muted mono", text: m.client_host })),
       h("td", { class: "mono", text: m.assigned.join(", ") || "–" }))))) : h("p", { class: "muted", text: "No members (the group is empty)." })));
 }
