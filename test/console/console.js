@@ -146,13 +146,28 @@ async function main() {
     await page.waitForFunction((n) => Number(document.querySelector('[data-stat="records-out"]')?.dataset.raw) > n, r3, { timeout: T });
     step(`resumed (REST agrees); records out rising again past ${r3}`);
 
-    // 5. The connectors list.
+    // 5. A connector whose task fails (its file is a directory), created
+    // with a plain REST call, shows its task's error trace.
+    const bad = await rest("POST", "/connectors", { name: "legacy-import", config: {
+      "connector.class": "FileStreamSource", file: path.dirname(inputFile), topic: "legacy" } });
+    if (bad.status !== 201) throw new Error(`creating legacy-import: ${bad.status} ${JSON.stringify(bad.body)}`);
+    await page.goto(base + "/ui/#/connectors/legacy-import");
+    const failedRow = page.locator('tr[data-task="0"]');
+    await failedRow.locator(".badge.FAILED").waitFor({ timeout: T });
+    await failedRow.locator("summary").click();
+    const trace = await failedRow.locator("pre.trace").textContent();
+    if (!/is a directory/.test(trace)) throw new Error(`task trace does not explain the failure: ${trace}`);
+    step(`legacy-import task 0 FAILED with trace: ${trace.slice(0, 80)}`);
+    await shot(page, "task-trace");
+
+    // 6. The connectors list.
     await page.getByRole("link", { name: "Connectors", exact: true }).first().click();
     await page.locator('tr[data-connector="orders-archive"]').waitFor();
-    await page.waitForFunction(() => document.querySelectorAll('tr[data-connector] .badge.RUNNING').length === 2, null, { timeout: T });
+    await page.waitForFunction(() => ["orders-file", "orders-archive"].every((n) => document.querySelector(`tr[data-connector="${n}"] .badge.RUNNING`))
+      && document.querySelector('tr[data-connector="legacy-import"] .badge.FAILED'), null, { timeout: T });
     await shot(page, "connectors");
 
-    // 6. Topics and the message browser on the source's topic.
+    // 7. Topics and the message browser on the source's topic.
     await page.getByRole("link", { name: "Topics" }).click();
     await page.locator('tr[data-topic="orders"]').waitFor();
     await shot(page, "topics");
@@ -168,7 +183,7 @@ async function main() {
     step(`message browser shows record at offset ${await rec.getAttribute("data-offset")}: ${m[0]}`);
     await shot(page, "messages");
 
-    // 7. The config topic is never shown (secrets), and consumer groups.
+    // 8. The config topic is never shown (secrets), and consumer groups.
     const cfgTopic = await rest("GET", "/ui/api/topics/connect-configs/messages");
     if (cfgTopic.status !== 403) throw new Error(`reading connect-configs answered ${cfgTopic.status}, want 403`);
     await page.getByRole("link", { name: "Consumer groups" }).click();

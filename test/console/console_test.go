@@ -27,7 +27,7 @@ import (
 const chromium = "/usr/bin/chromium"
 
 // screenshots are the pages console.js saves.
-var screenshots = []string{"create-validation", "connector", "connectors", "topics", "messages", "groups", "workers"}
+var screenshots = []string{"create-validation", "connector", "connectors", "task-trace", "topics", "messages", "groups", "workers"}
 
 func TestConsoleInBrowser(t *testing.T) {
 	root := testenv.RepoRoot(t)

@@ -328,6 +328,7 @@ async function pageConnector(name) {
       stat(info.type === "sink" ? "Lag (records)" : "Errors", info.type === "sink" ? "lag" : "errors",
         fmtNum(info.type === "sink" ? (ch.lag || 0) : (ch.errors || 0))),
       stat("Tasks running", "tasks", `${st.tasks.filter((t) => t.state === "RUNNING").length} / ${st.tasks.length}`));
+    if (st.tasks.some((t) => t.state === "FAILED")) stats.lastChild.classList.add("bad");
     stats.querySelector('[data-stat="records-out"]').dataset.raw = String(ch.records_out || 0);
     chartBox.replaceChildren(chart(ch.points, hist.window_ms, info.type === "sink"));
     const snap = snapshotView(ch.tasks);
@@ -339,7 +340,11 @@ async function pageConnector(name) {
         h("td", { class: "mono", text: t.worker_id }), h("td", {}, det),
         h("td", {}, act("Restart task", "POST", `/tasks/${t.id}/restart`, `Restart task ${t.id} of ${name}.`, "small")));
     }) : [h("tr", {}, h("td", { colspan: 5, class: "empty", text: "No tasks." }))]));
-    if (st.connector.trace) err.replaceChildren(h("div", { class: "banner bad" }, h("b", { text: "Connector failed" }), h("pre", { class: "trace", text: st.connector.trace })));
+    const failed = st.tasks.filter((t) => t.state === "FAILED");
+    if (st.connector.trace) err.replaceChildren(h("div", { class: "banner bad", role: "alert" }, h("b", { text: "The connector failed" }), h("pre", { class: "trace", text: st.connector.trace })));
+    else if (failed.length) err.replaceChildren(h("div", { class: "banner bad", role: "alert" },
+      h("b", { text: `${failed.length} of ${st.tasks.length} task${st.tasks.length === 1 ? "" : "s"} failed` }),
+      " — the error trace is under Tasks; “Restart failed tasks” restarts them once the cause is fixed."));
   };
   await refresh();
   every(2000, refresh);
@@ -439,13 +444,13 @@ async function pageEditor(editName) {
     plugins.map((p) => h("option", { value: p.class, text: `${shortClass(p.class)} (${p.type}) — ${p.class}` })));
   const nameIn = h("input", { type: "text", id: "f-name", autocomplete: "off", required: true, readonly: !!editName, "aria-describedby": "f-name-err" });
   const nameErr = h("div", { id: "f-name-err", class: "err" });
-  const formBox = h("form", { class: "config", novalidate: true, "aria-label": "Connector configuration", onsubmit: (e) => { e.preventDefault(); submit(); } });
+  const formBox = h("form", { class: "config", novalidate: true, id: "panel-form", role: "tabpanel", "aria-labelledby": "tab-form", onsubmit: (e) => { e.preventDefault(); submit(); } });
   const jsonArea = h("textarea", { class: "json", id: "f-json", spellcheck: "false", "aria-label": "Connector JSON" });
-  const jsonBox = h("div", { hidden: true }, h("p", { class: "muted", text: 'The body of POST /connectors: {"name": …, "config": {…}}. Validation uses the plugin in "connector.class".' }), jsonArea);
+  const jsonBox = h("div", { hidden: true, id: "panel-json", role: "tabpanel", "aria-labelledby": "tab-json" }, h("p", { class: "muted", text: 'The body of POST /connectors: {"name": …, "config": {…}}. Validation uses the plugin in "connector.class".' }), jsonArea);
   let mode = "form";
   let defs = [];
-  const tabForm = h("button", { type: "button", role: "tab", "aria-selected": "true", id: "tab-form", text: "Form", onclick: () => setMode("form") });
-  const tabJSON = h("button", { type: "button", role: "tab", "aria-selected": "false", id: "tab-json", text: "JSON", onclick: () => setMode("json") });
+  const tabForm = h("button", { type: "button", role: "tab", "aria-selected": "true", "aria-controls": "panel-form", id: "tab-form", text: "Form", onclick: () => setMode("form") });
+  const tabJSON = h("button", { type: "button", role: "tab", "aria-selected": "false", "aria-controls": "panel-json", id: "tab-json", text: "JSON", onclick: () => setMode("json") });
   const validateBtn = h("button", { type: "button", class: "btn", text: "Validate", onclick: () => validate() });
   const submitBtn = h("button", { type: "button", class: "btn primary", text: editName ? "Save changes" : "Create connector", onclick: () => submit() });
 
