@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/broker"
+	"github.com/sluicehq/sluice/runtime/console"
 	"github.com/sluicehq/sluice/runtime/rest"
 	"github.com/sluicehq/sluice/runtime/worker"
 )
@@ -142,9 +143,18 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	// The web console on every worker's REST port, under /ui/; it samples
+	// all in-process workers' metrics.
+	con := newConsole(props, log, ws...)
+	defer con.Close()
+	for _, uw := range ws {
+		uw.srv.Handler = con.Mount(uw.srv.Handler)
+	}
+
 	fmt.Fprintf(stdout, "sluice up: data directory %s\n", abs)
 	fmt.Fprintf(stdout, "  %-24s %s\n", "Kafka bootstrap servers", b.Addr())
 	fmt.Fprintf(stdout, "  %-24s %s\n", "Kafka Connect REST API", ws[0].url)
+	fmt.Fprintf(stdout, "  %-24s %s\n", "Web console", ws[0].url+console.Prefix)
 	if sr != nil {
 		fmt.Fprintf(stdout, "  %-24s %s\n", "Schema Registry", sr.url)
 	}
@@ -319,4 +329,20 @@ func forceExitOnSecondSignal(stderr io.Writer) {
 		fmt.Fprintf(stderr, "sluice up: %v again, exiting without a clean shutdown\n", s)
 		os.Exit(130)
 	}()
+}
+
+// newConsole starts the web console for workers configured by props: its
+// broker view reads bootstrap.servers and never shows the config topic's
+// records.
+func newConsole(props map[string]string, log *slog.Logger, ws ...*upWorker) *console.Console {
+	opts := []console.Option{console.WithLogger(log.With("component", "console"))}
+	if cfg, err := worker.FromProperties(props); err == nil {
+		opts = append(opts, console.WithBootstrapServers(cfg.BootstrapServers...), console.WithProtectedTopics(cfg.ConfigTopic))
+	}
+	for _, uw := range ws {
+		opts = append(opts, console.WithMetrics(uw.w))
+	}
+	con := console.New(opts...)
+	con.Start()
+	return con
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/runtime/console"
 	"github.com/sluicehq/sluice/runtime/rest"
 	"github.com/sluicehq/sluice/runtime/worker"
 )
@@ -85,18 +86,26 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("starting worker: %w", err)
 	}
 	defer w.Close()
-	fmt.Fprintf(stdout, "sluice worker %s started in group %s; REST API on %s\n", w.ID(), cfg.GroupID, listen)
-	return serveWorkerREST(ctx, w, listen, log)
+	fmt.Fprintf(stdout, "sluice worker %s started in group %s; REST API on %s, web console under %s\n", w.ID(), cfg.GroupID, listen, console.Prefix)
+	con := console.New(console.WithLogger(log.With("component", "console")), console.WithMetrics(w),
+		console.WithBootstrapServers(cfg.BootstrapServers...), console.WithProtectedTopics(cfg.ConfigTopic))
+	con.Start()
+	defer con.Close()
+	return serveWorkerREST(ctx, w, listen, log, con.Mount)
 }
 
 // serveWorkerREST is the hook that serves the Kafka Connect REST API for a
 // running worker until ctx ends. *worker.Worker implements rest.Cluster.
-func serveWorkerREST(ctx context.Context, w *worker.Worker, listen string, log *slog.Logger) error {
+func serveWorkerREST(ctx context.Context, w *worker.Worker, listen string, log *slog.Logger, mounts ...func(http.Handler) http.Handler) error {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("REST listener: %w", err)
 	}
-	srv := &http.Server{Handler: rest.New(w, rest.WithLogger(log), rest.WithVersion(version, "")), ReadHeaderTimeout: 10 * time.Second}
+	var h http.Handler = rest.New(w, rest.WithLogger(log), rest.WithVersion(version, ""))
+	for _, m := range mounts {
+		h = m(h)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
