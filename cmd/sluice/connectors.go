@@ -15,15 +15,12 @@ import (
 	"text/tabwriter"
 
 	"github.com/sluicehq/sluice/runtime/api"
+	"github.com/sluicehq/sluice/runtime/pool"
 )
 
 // capacityConfig is the connector config key where create-connector and
 // update-connector store the MSK-style --capacity (compact JSON).
 const capacityConfig = "sluice.capacity"
-
-// tasksPerMCU is how many tasks MSK Connect runs per MCU when it derives
-// tasks.max from the capacity.
-const tasksPerMCU = 2
 
 // usageError returns an error that exits with status 2.
 func usageError(format string, args ...any) error {
@@ -312,101 +309,35 @@ func readConnectorFile(path string) (connectorFile, error) {
 	return cf, nil
 }
 
-// Capacity is MSK Connect's capacity: exactly one of AutoScaling and
-// ProvisionedCapacity.
-type Capacity struct {
-	AutoScaling         *AutoScaling         `json:"autoScaling,omitempty"`
-	ProvisionedCapacity *ProvisionedCapacity `json:"provisionedCapacity,omitempty"`
-}
-
-// AutoScaling is MSK Connect's autoscaled capacity.
-type AutoScaling struct {
-	MaxWorkerCount          int            `json:"maxWorkerCount"`
-	McuCount                int            `json:"mcuCount"`
-	MinWorkerCount          int            `json:"minWorkerCount"`
-	MaxAutoscalingTaskCount int            `json:"maxAutoscalingTaskCount,omitempty"`
-	ScaleInPolicy           *ScalingPolicy `json:"scaleInPolicy,omitempty"`
-	ScaleOutPolicy          *ScalingPolicy `json:"scaleOutPolicy,omitempty"`
-}
-
-// ScalingPolicy is a scale-in or scale-out policy.
-type ScalingPolicy struct {
-	CPUUtilizationPercentage int `json:"cpuUtilizationPercentage"`
-}
-
-// ProvisionedCapacity is MSK Connect's fixed capacity.
-type ProvisionedCapacity struct {
-	McuCount    int `json:"mcuCount"`
-	WorkerCount int `json:"workerCount"`
-}
-
-func validMCU(n int) bool { return n == 1 || n == 2 || n == 4 || n == 8 }
+// Capacity and its parts are runtime/pool's MSK Connect capacity types.
+type (
+	Capacity            = pool.Capacity
+	AutoScaling         = pool.AutoScaling
+	ScalingPolicy       = pool.ScalingPolicy
+	ProvisionedCapacity = pool.ProvisionedCapacity
+)
 
 // parseCapacity parses and validates an MSK-style capacity.
 func parseCapacity(s string) (Capacity, error) {
-	var c Capacity
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
+	c, err := pool.ParseCapacity(s)
+	if err != nil {
 		return c, fmt.Errorf("--capacity: %v", err)
-	}
-	switch {
-	case c.AutoScaling == nil && c.ProvisionedCapacity == nil:
-		return c, errors.New("--capacity: set one of autoScaling or provisionedCapacity")
-	case c.AutoScaling != nil && c.ProvisionedCapacity != nil:
-		return c, errors.New("--capacity: set only one of autoScaling or provisionedCapacity")
-	case c.ProvisionedCapacity != nil:
-		p := c.ProvisionedCapacity
-		if !validMCU(p.McuCount) {
-			return c, fmt.Errorf("--capacity: provisionedCapacity.mcuCount %d must be 1, 2, 4 or 8", p.McuCount)
-		}
-		if p.WorkerCount < 1 || p.WorkerCount > 10 {
-			return c, fmt.Errorf("--capacity: provisionedCapacity.workerCount %d must be between 1 and 10", p.WorkerCount)
-		}
-	default:
-		a := c.AutoScaling
-		if !validMCU(a.McuCount) {
-			return c, fmt.Errorf("--capacity: autoScaling.mcuCount %d must be 1, 2, 4 or 8", a.McuCount)
-		}
-		if a.MinWorkerCount < 1 || a.MinWorkerCount > 10 {
-			return c, fmt.Errorf("--capacity: autoScaling.minWorkerCount %d must be between 1 and 10", a.MinWorkerCount)
-		}
-		if a.MaxWorkerCount < a.MinWorkerCount || a.MaxWorkerCount > 10 {
-			return c, fmt.Errorf("--capacity: autoScaling.maxWorkerCount %d must be between minWorkerCount (%d) and 10", a.MaxWorkerCount, a.MinWorkerCount)
-		}
-		if a.MaxAutoscalingTaskCount != 0 && a.MaxAutoscalingTaskCount < a.MaxWorkerCount {
-			return c, fmt.Errorf("--capacity: autoScaling.maxAutoscalingTaskCount %d must be at least maxWorkerCount (%d)", a.MaxAutoscalingTaskCount, a.MaxWorkerCount)
-		}
-		for name, p := range map[string]*ScalingPolicy{"scaleInPolicy": a.ScaleInPolicy, "scaleOutPolicy": a.ScaleOutPolicy} {
-			if p != nil && (p.CPUUtilizationPercentage < 1 || p.CPUUtilizationPercentage > 100) {
-				return c, fmt.Errorf("--capacity: autoScaling.%s.cpuUtilizationPercentage %d must be between 1 and 100", name, p.CPUUtilizationPercentage)
-			}
-		}
 	}
 	return c, nil
 }
 
-// TasksMax is the tasks.max the capacity implies, as MSK Connect derives
-// it: workers × MCUs per worker × 2, using maxWorkerCount for autoscaling,
-// capped by maxAutoscalingTaskCount.
-func (c Capacity) TasksMax() int {
-	if p := c.ProvisionedCapacity; p != nil {
-		return p.WorkerCount * p.McuCount * tasksPerMCU
+// applyCapacity stores the capacity in the config and applies MSK
+// Connect's tasks.max rule: autoscaled capacity overrides tasks.max with
+// minWorkerCount x mcuCount x 2 (capped by maxAutoscalingTaskCount; a
+// pool rewrites it as it scales), provisioned capacity keeps the
+// connector's own tasks.max.
+func applyCapacity(cfg map[string]string, c Capacity) {
+	b, _ := json.Marshal(c)
+	cfg[capacityConfig] = string(b)
+	lo, _ := c.Bounds()
+	if n, ok := c.TasksMax(lo); ok {
+		cfg["tasks.max"] = strconv.Itoa(n)
 	}
-	a := c.AutoScaling
-	n := a.MaxWorkerCount * a.McuCount * tasksPerMCU
-	if a.MaxAutoscalingTaskCount > 0 && a.MaxAutoscalingTaskCount < n {
-		n = a.MaxAutoscalingTaskCount
-	}
-	return n
-}
-
-func (c Capacity) String() string {
-	if p := c.ProvisionedCapacity; p != nil {
-		return fmt.Sprintf("provisioned: %d worker(s) x %d MCU", p.WorkerCount, p.McuCount)
-	}
-	a := c.AutoScaling
-	return fmt.Sprintf("autoscaling: %d-%d worker(s) x %d MCU", a.MinWorkerCount, a.MaxWorkerCount, a.McuCount)
 }
 
 // configSource holds the flags that build a connector config.
@@ -421,7 +352,7 @@ func (cs *configSource) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&cs.file, "file", "", "Kafka Connect JSON file: {\"name\":..,\"config\":{..}} or a bare config map with \"name\" inside (\"-\" reads stdin)")
 	fs.StringVar(&cs.name, "connector-name", "", "connector name")
 	fs.Var(&cs.kv, "connector-configuration", "config as k=v,k2=v2 (values may contain '='; a piece without '=' continues the previous value) or a JSON object; repeatable; file://PATH reads a file")
-	fs.StringVar(&cs.capacity, "capacity", "", `MSK-style capacity JSON, e.g. '{"provisionedCapacity":{"mcuCount":1,"workerCount":2}}' or '{"autoScaling":{"minWorkerCount":1,"maxWorkerCount":4,"mcuCount":1}}'; sets tasks.max when the config does not`)
+	fs.StringVar(&cs.capacity, "capacity", "", `MSK-style capacity JSON, e.g. '{"provisionedCapacity":{"mcuCount":1,"workerCount":2}}' or '{"autoScaling":{"minWorkerCount":1,"maxWorkerCount":4,"mcuCount":1}}'; autoscaled capacity sets tasks.max (minWorkerCount x mcuCount x 2, capped by maxAutoscalingTaskCount), provisioned keeps the config's; update-connector with only --capacity resizes a pool`)
 }
 
 // build assembles the connector definition from the flags.
@@ -490,11 +421,7 @@ func (cs *configSource) build(pos []string) (connectorFile, error) {
 		if err != nil {
 			return cf, usageError("%v", err)
 		}
-		b, _ := json.Marshal(c)
-		cf.config[capacityConfig] = string(b)
-		if _, ok := cf.config["tasks.max"]; !ok {
-			cf.config["tasks.max"] = strconv.Itoa(c.TasksMax())
-		}
+		applyCapacity(cf.config, c)
 	}
 	return cf, nil
 }

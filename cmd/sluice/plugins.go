@@ -14,5 +14,6 @@ func plugins() []connect.Plugin {
 	ps = append(ps, file.Plugins()...) // FileStreamSource, FileStreamSink and the log sink
 	ps = append(ps, postgres.Plugin()) // Debezium-compatible PostgreSQL CDC source
 	ps = append(ps, s3.Plugin())       // Confluent-compatible S3 / local Parquet and JSON sink
+	ps = append(ps, testPlugins()...)  // test-only connectors, with -tags sluicetest
 	return ps
 }
