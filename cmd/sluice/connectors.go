@@ -486,6 +486,9 @@ func runUpdateConnector(ctx context.Context, args []string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
+	if cs.file == "" && len(cs.kv) == 0 && cs.capacity != "" {
+		return updateCapacity(ctx, cl, cf, cs, pos, stdout)
+	}
 	def, err := cs.build(pos)
 	if err != nil {
 		return err
@@ -506,6 +509,53 @@ func runUpdateConnector(ctx context.Context, args []string, stdout, stderr io.Wr
 		return printJSON(stdout, info)
 	}
 	fmt.Fprintf(stdout, "Updated connector %s (%d task(s))\n", info.Name, len(info.Tasks))
+	return nil
+}
+
+// updateCapacity is update-connector with only --capacity (MSK's
+// UpdateConnector takes capacity or configuration, not both). Against a
+// `sluice pool` endpoint it resizes the pool (PUT
+// /connectors/NAME/capacity, recorded as an operation); against a plain
+// Kafka Connect API it stores the capacity in the connector config.
+func updateCapacity(ctx context.Context, cl *client, cf commonFlags, cs configSource, pos []string, stdout io.Writer) error {
+	name, err := connectorName(cs.name, pos)
+	if err != nil {
+		return err
+	}
+	v, err := readArg("capacity", cs.capacity)
+	if err != nil {
+		return err
+	}
+	c, err := parseCapacity(v)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	var res map[string]any
+	code, err := cl.do(ctx, "PUT", connPath(name, "/capacity"), nil, map[string]any{"capacity": c}, &res)
+	if err == nil {
+		if cf.output == "json" {
+			return printJSON(stdout, res)
+		}
+		fmt.Fprintf(stdout, "Updated capacity of connector %s to %s (operation %v, %v)\n", name, c, res["connectorOperationArn"], res["connectorOperationState"])
+		return nil
+	}
+	if code != 404 && code != 405 {
+		return apiFailure(err)
+	}
+	info, err := cl.connector(ctx, name)
+	if err != nil {
+		return apiFailure(err)
+	}
+	cfg := info.Config
+	applyCapacity(cfg, c)
+	upd, _, err := cl.putConfig(ctx, name, cfg)
+	if err != nil {
+		return apiFailure(err)
+	}
+	if cf.output == "json" {
+		return printJSON(stdout, upd)
+	}
+	fmt.Fprintf(stdout, "Updated connector %s: capacity %s stored in its config (no pool manages it)\n", name, c)
 	return nil
 }
 
