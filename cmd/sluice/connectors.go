@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/sluicehq/sluice/runtime/api"
 	"github.com/sluicehq/sluice/runtime/pool"
@@ -692,6 +693,11 @@ type connectorDescription struct {
 	Tasks     []taskDescription  `json:"tasks"`
 	// Lag is the connector's total consumer lag (sink connectors).
 	Lag *float64 `json:"lag,omitempty"`
+	// Pool and Operations are present when the endpoint is a `sluice
+	// pool`: the MSK connector state, workers, and every scale event and
+	// config update.
+	Pool       *pool.Status     `json:"pool,omitempty"`
+	Operations []pool.Operation `json:"operations,omitempty"`
 }
 
 func runDescribeConnector(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -713,6 +719,17 @@ func runDescribeConnector(ctx context.Context, args []string, stdout, stderr io.
 	}
 	if c, err := parseCapacity(info.Config[capacityConfig]); err == nil {
 		d.Capacity = &c
+	}
+	var ps pool.Status
+	if _, err := cl.do(ctx, "GET", connPath(name, "/pool"), nil, nil, &ps); err == nil && ps.Connector == name {
+		d.Pool = &ps
+		d.Capacity = &ps.Capacity
+		var ops struct {
+			Ops []pool.Operation `json:"connectorOperations"`
+		}
+		if _, err := cl.do(ctx, "GET", connPath(name, "/operations"), nil, nil, &ops); err == nil {
+			d.Operations = ops.Ops
+		}
 	}
 	var workerIDs []string
 	for _, t := range st.Tasks {
@@ -748,6 +765,17 @@ func runDescribeConnector(ctx context.Context, args []string, stdout, stderr io.
 	fmt.Fprintf(tw, "Worker:\t%s\n", orDash(d.Connector.WorkerID))
 	if d.Capacity != nil {
 		fmt.Fprintf(tw, "Capacity:\t%s\n", d.Capacity)
+	}
+	if p := d.Pool; p != nil {
+		state := string(p.State)
+		if p.StateDescription.Message != "" {
+			state += " (" + p.StateDescription.Message + ")"
+		}
+		fmt.Fprintf(tw, "Connector state (MSK):\t%s\n", state)
+		fmt.Fprintf(tw, "Workers:\t%d running, %d desired, tasks.max %d, CPU %.0f%%, %d restart(s)\n", len(p.Workers), p.DesiredWorkers, p.TasksMax, p.CPU, p.Restarts)
+		for _, w := range p.Workers {
+			fmt.Fprintf(tw, "  worker %d:\t%s pid %d, %d MCU, CPU %.0f%%\n", w.Index, w.ID, w.PID, w.MCU, w.CPU)
+		}
 	}
 	switch {
 	case d.Lag != nil:
@@ -788,6 +816,21 @@ func runDescribeConnector(ctx context.Context, args []string, stdout, stderr io.
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if len(d.Operations) > 0 {
+		fmt.Fprintln(stdout, "\nOperations:")
+		tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  ID\tTYPE\tSTATE\tBY\tWORKERS\tCREATED\tREASON")
+		for _, op := range d.Operations {
+			workers := "-"
+			if op.Origin != nil && op.Target != nil {
+				workers = fmt.Sprintf("%d -> %d", op.Origin.WorkerCount, op.Target.WorkerCount)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", op.ID, op.Type, op.State, op.Initiator, workers, op.Created.Format(time.RFC3339), op.Reason)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 	snapHeader := false
 	for _, t := range d.Tasks {

@@ -87,6 +87,12 @@ func TestCreateConnectorForms(t *testing.T) {
 				t.Errorf("tasks.max overridden: %v", c)
 			}
 		}},
+		{"autoscaled capacity overrides tasks.max (MSK)", []string{"create-connector", "--connector-name", "as", "--connector-configuration", `{"connector.class":"file-sink","tasks.max":7,"file":"x"}`,
+			"--capacity", `{"autoScaling":{"minWorkerCount":2,"maxWorkerCount":4,"mcuCount":2}}`}, 0, "", "", func(t *testing.T, fc *resttest.Cluster) {
+			if c := fc.StoredConfig("as"); c["tasks.max"] != "8" {
+				t.Errorf("tasks.max = %q, want 2 workers x 2 MCU x 2 = 8", c["tasks.max"])
+			}
+		}},
 		{"file plus override", []string{"create-connector", "--file", bare, "--connector-name", "snk2", "--connector-configuration", "file=/tmp/other"}, 2, "", `differs from the name "snk"`, nil},
 		{"positional name", []string{"create-connector", "pos", "--connector-configuration", "connector.class=file-sink,file=f"}, 0, "Created sink connector pos", "", nil},
 		{"initial state", []string{"create-connector", "--connector-name", "paused", "--connector-configuration", "connector.class=file-sink,file=f", "--initial-state", "paused"}, 0, "", "", func(t *testing.T, fc *resttest.Cluster) {

@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -281,7 +282,7 @@ func TestAutoscaleOnCPU(t *testing.T) {
 	dir := t.TempDir()
 	args := append([]string{"--bootstrap-servers", bs,
 		"--connector-configuration", sinkConfig(topic, dir, ",burn.rounds=20000"),
-		"--capacity", `{"autoScaling":{"minWorkerCount":1,"maxWorkerCount":3,"mcuCount":1,"scaleOutPolicy":{"cpuUtilizationPercentage":25},"scaleInPolicy":{"cpuUtilizationPercentage":6}}}`,
+		"--capacity", `{"autoScaling":{"minWorkerCount":1,"maxWorkerCount":3,"mcuCount":1,"scaleOutPolicy":{"cpuUtilizationPercentage":15},"scaleInPolicy":{"cpuUtilizationPercentage":5}}}`,
 		"--scale-interval", "500ms", "--scale-out-window", "2s", "--scale-in-window", "4s", "--scale-out-cooldown", "1s", "--scale-in-cooldown", "3s"}, fastWorker...)
 	p := startPool(t, "cpu-sink", args...)
 	st := waitWorkers(t, p, 1, false, 2*time.Minute)
@@ -444,6 +445,32 @@ func TestProvisionedKillWorker(t *testing.T) {
 	if st.TasksMax != 4 {
 		t.Errorf("tasks.max after a provisioned resize = %d, want 4 (unchanged)", st.TasksMax)
 	}
+	desc, err := exec.Command(sluiceBin(t), "describe-connector", "--endpoint", p.url, p.name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("describe-connector: %v\n%s", err, desc)
+	}
+	for _, want := range []string{"Connector state (MSK):  RUNNING", "3 running, 3 desired", "Operations:", "UPDATE_WORKER_SETTING", "2 -> 3", "provisioned: 3 worker(s)"} {
+		if !strings.Contains(string(desc), want) {
+			t.Errorf("describe-connector output lacks %q:\n%s", want, desc)
+		}
+	}
+	metrics := httpGet(t, p.url+"/metrics")
+	for _, want := range []string{`sluice_pool_workers{connector="kill-sink"} 3`, `sluice_pool_desired_workers{connector="kill-sink"} 3`, `sluice_pool_worker_restarts_total{connector="kill-sink"} 1`, `sluice_pool_scale_events_total{connector="kill-sink",direction="out"} 1`, `sluice_pool_worker_cpu_utilization_percent{connector="kill-sink"`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q:\n%s", want, metrics)
+		}
+	}
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 func parentPid(t *testing.T, pid int) int {
