@@ -122,6 +122,25 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	// Connectors created with a capacity run on worker pools of their own.
+	poolProps := map[string]string{}
+	for k, v := range props {
+		if k != "group.id" && k != "bootstrap.servers" && !strings.HasSuffix(k, ".storage.topic") {
+			poolProps[k] = v
+		}
+	}
+	pools, err := newUpPools(ctx, abs, b.Addr(), poolProps, log)
+	if err != nil {
+		closeUpWorkers(ws, log)
+		if cerr := b.Close(); cerr != nil {
+			log.Error("closing broker", "err", cerr)
+		}
+		return fmt.Errorf("worker pools: %w", err)
+	}
+	for _, uw := range ws {
+		uw.srv.Handler = pools.wrap(uw.srv.Handler)
+	}
+
 	fmt.Fprintf(stdout, "sluice up: data directory %s\n", abs)
 	fmt.Fprintf(stdout, "  %-24s %s\n", "Kafka bootstrap servers", b.Addr())
 	fmt.Fprintf(stdout, "  %-24s %s\n", "Kafka Connect REST API", ws[0].url)
@@ -156,6 +175,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	cancel()
+	pools.close() // pool workers drain: their tasks commit to the broker
 	closeUpWorkers(ws, log)
 	if err := b.Close(); err != nil {
 		log.Error("closing broker", "err", err)

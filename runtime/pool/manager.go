@@ -680,3 +680,18 @@ func (m *Manager) rest(ctx context.Context, w Worker, method, path string, body,
 	}
 	return resp.StatusCode, nil
 }
+
+// Config returns the connector's configuration (without the tasks.max the
+// capacity imposes).
+func (m *Manager) Config() map[string]string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.cfg)
+}
+
+// Capacity returns the pool's current capacity.
+func (m *Manager) Capacity() Capacity {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.capacity
+}
