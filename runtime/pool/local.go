@@ -92,6 +92,9 @@ func (p *LocalProvisioner) Start(ctx context.Context, spec WorkerSpec) (Worker, 
 	}
 	cmd := exec.Command(p.Binary, args...)
 	cmd.Env = append(os.Environ(), Env(spec.MCU)...)
+	// A worker outliving its manager (kill -9 of the manager) drains and
+	// exits instead of running unsupervised.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	var out io.Writer = io.Discard
 	var logf *os.File
 	switch {

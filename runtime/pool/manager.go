@@ -51,6 +51,7 @@ type Manager struct {
 	scaleOut     int
 	scaleIn      int
 	connectState string
+	started      time.Time
 }
 
 // Option configures a Manager.
@@ -230,6 +231,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	lo, _ := m.capacity.Bounds()
 	m.mu.Lock()
 	m.desired = lo
+	m.started = m.now()
 	m.mu.Unlock()
 	defer m.drainAll()
 	for i := range lo {
@@ -566,12 +568,23 @@ func (m *Manager) connectStatus(ctx context.Context) (connectStatus, error) {
 // CREATING to RUNNING (or FAILED) once the connector runs.
 func (m *Manager) refreshConnectState(ctx context.Context) {
 	st, err := m.connectStatus(ctx)
+	m.mu.Lock()
+	state, started := m.state, m.started
+	m.mu.Unlock()
+	if state == StateCreating && m.now().Sub(started) > m.policy.SettleTimeout {
+		msg := fmt.Sprintf("connector not running %s after the pool started", m.policy.SettleTimeout)
+		if err != nil {
+			msg += ": " + err.Error()
+		} else {
+			msg += ": Kafka Connect state " + st.Connector.State + " (see the worker logs)"
+		}
+		m.setState(StateFailed, StateDescription{Code: "CreateTimeout", Message: msg})
+	}
 	if err != nil {
 		return
 	}
 	m.mu.Lock()
 	m.connectState = st.Connector.State
-	state := m.state
 	m.mu.Unlock()
 	switch {
 	case st.Connector.State == "FAILED":

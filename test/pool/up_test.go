@@ -28,7 +28,7 @@ func TestUpRunsCapacityOnPool(t *testing.T) {
 	startUp := func() *poolProc {
 		p := &poolProc{url: "http://" + rest, name: "up-sink", out: &testenv.SyncBuffer{}, err: &testenv.SyncBuffer{}, done: make(chan struct{})}
 		p.cmd = exec.Command(bin, "up", "--data-dir", dataDir, "--kafka-listen", kafka, "--rest-listen", rest, "--offset-flush-interval", "1s",
-			"--set", "session.timeout.ms=4000", "--set", "heartbeat.interval.ms=500")
+			"--set", "session.timeout.ms=6000", "--set", "heartbeat.interval.ms=1000")
 		p.cmd.Stdout, p.cmd.Stderr = p.out, p.err
 		if err := p.cmd.Start(); err != nil {
 			t.Fatal(err)
