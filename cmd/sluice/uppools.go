@@ -179,7 +179,24 @@ func (p *upPools) wrap(base http.Handler) http.Handler {
 			return
 		}
 		if rest, ok := strings.CutPrefix(path, "/connectors/"); ok {
-			name, _, _ := strings.Cut(rest, "/")
+			name, sub, _ := strings.Cut(rest, "/")
+			if m := p.get(name); m == nil && sub == "config" && r.Method == http.MethodPut {
+				// PUT .../config creates a connector when it does not exist.
+				body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+				if err != nil {
+					writeRESTError(w, 400, err)
+					return
+				}
+				var cfg map[string]string
+				if json.Unmarshal(body, &cfg) == nil && cfg[capacityConfig] != "" && !exists(r.Context(), base, name) {
+					b, _ := json.Marshal(api.CreateConnectorRequest{Name: name, Config: cfg})
+					cr := r.Clone(r.Context())
+					cr.Body = io.NopCloser(bytes.NewReader(b))
+					p.create(w, cr, base)
+					return
+				}
+				r.Body = io.NopCloser(bytes.NewReader(body))
+			}
 			if m := p.get(name); m != nil {
 				m.Handler().ServeHTTP(w, r)
 				if r.Method != http.MethodGet && r.Method != http.MethodDelete {
@@ -216,9 +233,7 @@ func (p *upPools) create(w http.ResponseWriter, r *http.Request, base http.Handl
 		writeRESTError(w, 409, fmt.Errorf("connector %s already exists", req.Name))
 		return
 	}
-	rec := httptest.NewRecorder()
-	base.ServeHTTP(rec, httptest.NewRequestWithContext(r.Context(), http.MethodGet, "/connectors/"+req.Name, nil))
-	if rec.Code == 200 {
+	if exists(r.Context(), base, req.Name) {
 		writeRESTError(w, 409, fmt.Errorf("connector %s already exists", req.Name))
 		return
 	}
@@ -241,6 +256,13 @@ func (p *upPools) create(w http.ResponseWriter, r *http.Request, base http.Handl
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
 	_ = json.NewEncoder(w).Encode(api.ConnectorInfo{Name: req.Name, Config: cfg, Tasks: []api.TaskID{}, Type: typ})
+}
+
+// exists reports whether up's in-process workers have the connector.
+func exists(ctx context.Context, base http.Handler, name string) bool {
+	rec := httptest.NewRecorder()
+	base.ServeHTTP(rec, httptest.NewRequestWithContext(ctx, http.MethodGet, "/connectors/"+name, nil))
+	return rec.Code == 200
 }
 
 func (p *upPools) list(w http.ResponseWriter, r *http.Request, base http.Handler) {

@@ -29,6 +29,9 @@ const (
 	BurnConfig = "burn.rounds"
 	// DelayConfig is a sleep per record in microseconds (slow I/O, low CPU).
 	DelayConfig = "delay.us"
+	// OpensFile (in the output directory) gets a line "<pid> task<id>"
+	// each time a task starts.
+	OpensFile = "opens.log"
 )
 
 // BurnSinkPlugin returns the burn sink: a CPU-heavy (or slow) sink that
@@ -86,8 +89,19 @@ func (t *burnTask) Open(ctx context.Context, cfg map[string]string, tctx connect
 	}
 	t.rounds = p.Int(BurnConfig)
 	t.delay = time.Duration(p.Int(DelayConfig)) * time.Microsecond
-	name := filepath.Join(p.String(DirConfig), fmt.Sprintf("%d-task%d.txt", os.Getpid(), tctx.TaskID()))
-	t.f, err = os.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	dir := p.String(DirConfig)
+	name := filepath.Join(dir, fmt.Sprintf("%d-task%d.txt", os.Getpid(), tctx.TaskID()))
+	if t.f, err = os.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
+		return err
+	}
+	// Every task start is logged to OpensFile, so tests can tell which
+	// tasks a rebalance restarted.
+	opens, err := os.OpenFile(filepath.Join(dir, OpensFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	defer opens.Close()
+	_, err = fmt.Fprintf(opens, "%d task%d\n", os.Getpid(), tctx.TaskID())
 	return err
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicehq/sluice/internal/testconn"
 	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/runtime/pool"
 )
@@ -342,6 +343,11 @@ func TestAutoscaleOnCPU(t *testing.T) {
 		if op.Type != pool.OpUpdateWorkerSetting || op.State != pool.OpComplete || op.Initiator != "autoscaler" || op.Reason == "" || op.Ended.IsZero() {
 			t.Errorf("operation %+v", op)
 		}
+		// A drained worker's tasks run elsewhere at once: no scale event
+		// waits anything like scheduled.rebalance.max.delay.ms (5 min).
+		if d := op.Ended.Sub(op.Created); d > 45*time.Second {
+			t.Errorf("operation %s took %s", op.ID, d)
+		}
 	}
 	if len(ops) < 4 {
 		t.Errorf("%d operations, want at least 4 (two out, two in)", len(ops))
@@ -431,12 +437,27 @@ func TestProvisionedKillWorker(t *testing.T) {
 	t.Logf("kill -9 of one of 2 workers: %d records, none missing, %d duplicate lines", n, dups)
 
 	// A user resize through update-connector --capacity: 2 -> 3 workers.
+	// Only the tasks that move to the new worker restart.
+	before := taskWorkers(t, p)
+	opensBefore := countLines(t, filepath.Join(dir, testconn.OpensFile))
 	out, err := exec.Command(sluiceBin(t), "update-connector", "--endpoint", p.url, "--connector-name", p.name,
 		"--capacity", `{"provisionedCapacity":{"workerCount":3,"mcuCount":1}}`).CombinedOutput()
 	if err != nil {
 		t.Fatalf("update-connector --capacity: %v\n%s", err, out)
 	}
 	st = waitWorkers(t, p, 3, true, 2*time.Minute)
+	after := taskWorkers(t, p)
+	moved := 0
+	for id, w := range after {
+		if before[id] != w {
+			moved++
+		}
+	}
+	if restarted := countLines(t, filepath.Join(dir, testconn.OpensFile)) - opensBefore; restarted != moved || moved == 0 {
+		t.Errorf("resize 2 -> 3 workers: %d task starts, %d tasks moved (before %v, after %v); unaffected tasks must keep running", restarted, moved, before, after)
+	} else {
+		t.Logf("resize 2 -> 3 workers: %d of %d tasks moved and restarted, the others kept running", moved, len(after))
+	}
 	ops := p.operations(t)
 	last := ops[len(ops)-1]
 	if last.Initiator != "user" || last.Origin.WorkerCount != 2 || last.Target.WorkerCount != 3 || last.State != pool.OpComplete {
@@ -471,6 +492,29 @@ func httpGet(t *testing.T, url string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// taskWorkers maps each task id to the worker running it.
+func taskWorkers(t *testing.T, p *poolProc) map[int]string {
+	t.Helper()
+	var ts taskStatus
+	if err := p.get(t, "/connectors/"+p.name+"/status", &ts); err != nil {
+		t.Fatal(err)
+	}
+	out := map[int]string{}
+	for _, tk := range ts.Tasks {
+		out[tk.ID] = tk.WorkerID
+	}
+	return out
+}
+
+func countLines(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(b), "\n")
 }
 
 func parentPid(t *testing.T, pid int) int {
