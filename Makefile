@@ -6,7 +6,7 @@ PKGS    ?= ./...
 RACE    ?= -race
 TIMEOUT ?= 20m
 
-.PHONY: all build setup test vet bench bench-broker bench-pg bench-s3 demo clean
+.PHONY: all build setup test vet bench bench-broker bench-pg bench-s3 bench-pool demo clean
 
 all: build
 
@@ -40,6 +40,11 @@ bench-pg: setup
 # S3 sink rows/s written against raw parquet-go encoding.
 bench-s3: setup
 	scripts/bench-s3
+
+# Worker pools: time from load start to scaled out, and a CPU-bound sink's
+# throughput on 1 vs 3 workers (child sluice worker processes).
+bench-pool:
+	scripts/bench-pool
 
 # The quick start: Postgres CDC into Parquet files (examples/cdc-to-datalake).
 demo: build

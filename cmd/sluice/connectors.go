@@ -13,17 +13,15 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/sluicehq/sluice/runtime/api"
+	"github.com/sluicehq/sluice/runtime/pool"
 )
 
 // capacityConfig is the connector config key where create-connector and
 // update-connector store the MSK-style --capacity (compact JSON).
 const capacityConfig = "sluice.capacity"
-
-// tasksPerMCU is how many tasks MSK Connect runs per MCU when it derives
-// tasks.max from the capacity.
-const tasksPerMCU = 2
 
 // usageError returns an error that exits with status 2.
 func usageError(format string, args ...any) error {
@@ -312,101 +310,35 @@ func readConnectorFile(path string) (connectorFile, error) {
 	return cf, nil
 }
 
-// Capacity is MSK Connect's capacity: exactly one of AutoScaling and
-// ProvisionedCapacity.
-type Capacity struct {
-	AutoScaling         *AutoScaling         `json:"autoScaling,omitempty"`
-	ProvisionedCapacity *ProvisionedCapacity `json:"provisionedCapacity,omitempty"`
-}
-
-// AutoScaling is MSK Connect's autoscaled capacity.
-type AutoScaling struct {
-	MaxWorkerCount          int            `json:"maxWorkerCount"`
-	McuCount                int            `json:"mcuCount"`
-	MinWorkerCount          int            `json:"minWorkerCount"`
-	MaxAutoscalingTaskCount int            `json:"maxAutoscalingTaskCount,omitempty"`
-	ScaleInPolicy           *ScalingPolicy `json:"scaleInPolicy,omitempty"`
-	ScaleOutPolicy          *ScalingPolicy `json:"scaleOutPolicy,omitempty"`
-}
-
-// ScalingPolicy is a scale-in or scale-out policy.
-type ScalingPolicy struct {
-	CPUUtilizationPercentage int `json:"cpuUtilizationPercentage"`
-}
-
-// ProvisionedCapacity is MSK Connect's fixed capacity.
-type ProvisionedCapacity struct {
-	McuCount    int `json:"mcuCount"`
-	WorkerCount int `json:"workerCount"`
-}
-
-func validMCU(n int) bool { return n == 1 || n == 2 || n == 4 || n == 8 }
+// Capacity and its parts are runtime/pool's MSK Connect capacity types.
+type (
+	Capacity            = pool.Capacity
+	AutoScaling         = pool.AutoScaling
+	ScalingPolicy       = pool.ScalingPolicy
+	ProvisionedCapacity = pool.ProvisionedCapacity
+)
 
 // parseCapacity parses and validates an MSK-style capacity.
 func parseCapacity(s string) (Capacity, error) {
-	var c Capacity
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
+	c, err := pool.ParseCapacity(s)
+	if err != nil {
 		return c, fmt.Errorf("--capacity: %v", err)
-	}
-	switch {
-	case c.AutoScaling == nil && c.ProvisionedCapacity == nil:
-		return c, errors.New("--capacity: set one of autoScaling or provisionedCapacity")
-	case c.AutoScaling != nil && c.ProvisionedCapacity != nil:
-		return c, errors.New("--capacity: set only one of autoScaling or provisionedCapacity")
-	case c.ProvisionedCapacity != nil:
-		p := c.ProvisionedCapacity
-		if !validMCU(p.McuCount) {
-			return c, fmt.Errorf("--capacity: provisionedCapacity.mcuCount %d must be 1, 2, 4 or 8", p.McuCount)
-		}
-		if p.WorkerCount < 1 || p.WorkerCount > 10 {
-			return c, fmt.Errorf("--capacity: provisionedCapacity.workerCount %d must be between 1 and 10", p.WorkerCount)
-		}
-	default:
-		a := c.AutoScaling
-		if !validMCU(a.McuCount) {
-			return c, fmt.Errorf("--capacity: autoScaling.mcuCount %d must be 1, 2, 4 or 8", a.McuCount)
-		}
-		if a.MinWorkerCount < 1 || a.MinWorkerCount > 10 {
-			return c, fmt.Errorf("--capacity: autoScaling.minWorkerCount %d must be between 1 and 10", a.MinWorkerCount)
-		}
-		if a.MaxWorkerCount < a.MinWorkerCount || a.MaxWorkerCount > 10 {
-			return c, fmt.Errorf("--capacity: autoScaling.maxWorkerCount %d must be between minWorkerCount (%d) and 10", a.MaxWorkerCount, a.MinWorkerCount)
-		}
-		if a.MaxAutoscalingTaskCount != 0 && a.MaxAutoscalingTaskCount < a.MaxWorkerCount {
-			return c, fmt.Errorf("--capacity: autoScaling.maxAutoscalingTaskCount %d must be at least maxWorkerCount (%d)", a.MaxAutoscalingTaskCount, a.MaxWorkerCount)
-		}
-		for name, p := range map[string]*ScalingPolicy{"scaleInPolicy": a.ScaleInPolicy, "scaleOutPolicy": a.ScaleOutPolicy} {
-			if p != nil && (p.CPUUtilizationPercentage < 1 || p.CPUUtilizationPercentage > 100) {
-				return c, fmt.Errorf("--capacity: autoScaling.%s.cpuUtilizationPercentage %d must be between 1 and 100", name, p.CPUUtilizationPercentage)
-			}
-		}
 	}
 	return c, nil
 }
 
-// TasksMax is the tasks.max the capacity implies, as MSK Connect derives
-// it: workers × MCUs per worker × 2, using maxWorkerCount for autoscaling,
-// capped by maxAutoscalingTaskCount.
-func (c Capacity) TasksMax() int {
-	if p := c.ProvisionedCapacity; p != nil {
-		return p.WorkerCount * p.McuCount * tasksPerMCU
+// applyCapacity stores the capacity in the config and applies MSK
+// Connect's tasks.max rule: autoscaled capacity overrides tasks.max with
+// minWorkerCount x mcuCount x 2 (capped by maxAutoscalingTaskCount; a
+// pool rewrites it as it scales), provisioned capacity keeps the
+// connector's own tasks.max.
+func applyCapacity(cfg map[string]string, c Capacity) {
+	b, _ := json.Marshal(c)
+	cfg[capacityConfig] = string(b)
+	lo, _ := c.Bounds()
+	if n, ok := c.TasksMax(lo); ok {
+		cfg["tasks.max"] = strconv.Itoa(n)
 	}
-	a := c.AutoScaling
-	n := a.MaxWorkerCount * a.McuCount * tasksPerMCU
-	if a.MaxAutoscalingTaskCount > 0 && a.MaxAutoscalingTaskCount < n {
-		n = a.MaxAutoscalingTaskCount
-	}
-	return n
-}
-
-func (c Capacity) String() string {
-	if p := c.ProvisionedCapacity; p != nil {
-		return fmt.Sprintf("provisioned: %d worker(s) x %d MCU", p.WorkerCount, p.McuCount)
-	}
-	a := c.AutoScaling
-	return fmt.Sprintf("autoscaling: %d-%d worker(s) x %d MCU", a.MinWorkerCount, a.MaxWorkerCount, a.McuCount)
 }
 
 // configSource holds the flags that build a connector config.
@@ -421,7 +353,7 @@ func (cs *configSource) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&cs.file, "file", "", "Kafka Connect JSON file: {\"name\":..,\"config\":{..}} or a bare config map with \"name\" inside (\"-\" reads stdin)")
 	fs.StringVar(&cs.name, "connector-name", "", "connector name")
 	fs.Var(&cs.kv, "connector-configuration", "config as k=v,k2=v2 (values may contain '='; a piece without '=' continues the previous value) or a JSON object; repeatable; file://PATH reads a file")
-	fs.StringVar(&cs.capacity, "capacity", "", `MSK-style capacity JSON, e.g. '{"provisionedCapacity":{"mcuCount":1,"workerCount":2}}' or '{"autoScaling":{"minWorkerCount":1,"maxWorkerCount":4,"mcuCount":1}}'; sets tasks.max when the config does not`)
+	fs.StringVar(&cs.capacity, "capacity", "", `MSK-style capacity JSON, e.g. '{"provisionedCapacity":{"mcuCount":1,"workerCount":2}}' or '{"autoScaling":{"minWorkerCount":1,"maxWorkerCount":4,"mcuCount":1}}'; autoscaled capacity sets tasks.max (minWorkerCount x mcuCount x 2, capped by maxAutoscalingTaskCount), provisioned keeps the config's; update-connector with only --capacity resizes a pool`)
 }
 
 // build assembles the connector definition from the flags.
@@ -490,11 +422,7 @@ func (cs *configSource) build(pos []string) (connectorFile, error) {
 		if err != nil {
 			return cf, usageError("%v", err)
 		}
-		b, _ := json.Marshal(c)
-		cf.config[capacityConfig] = string(b)
-		if _, ok := cf.config["tasks.max"]; !ok {
-			cf.config["tasks.max"] = strconv.Itoa(c.TasksMax())
-		}
+		applyCapacity(cf.config, c)
 	}
 	return cf, nil
 }
@@ -559,6 +487,9 @@ func runUpdateConnector(ctx context.Context, args []string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
+	if cs.file == "" && len(cs.kv) == 0 && cs.capacity != "" {
+		return updateCapacity(ctx, cl, cf, cs, pos, stdout)
+	}
 	def, err := cs.build(pos)
 	if err != nil {
 		return err
@@ -579,6 +510,53 @@ func runUpdateConnector(ctx context.Context, args []string, stdout, stderr io.Wr
 		return printJSON(stdout, info)
 	}
 	fmt.Fprintf(stdout, "Updated connector %s (%d task(s))\n", info.Name, len(info.Tasks))
+	return nil
+}
+
+// updateCapacity is update-connector with only --capacity (MSK's
+// UpdateConnector takes capacity or configuration, not both). Against a
+// `sluice pool` endpoint it resizes the pool (PUT
+// /connectors/NAME/capacity, recorded as an operation); against a plain
+// Kafka Connect API it stores the capacity in the connector config.
+func updateCapacity(ctx context.Context, cl *client, cf commonFlags, cs configSource, pos []string, stdout io.Writer) error {
+	name, err := connectorName(cs.name, pos)
+	if err != nil {
+		return err
+	}
+	v, err := readArg("capacity", cs.capacity)
+	if err != nil {
+		return err
+	}
+	c, err := parseCapacity(v)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	var res map[string]any
+	code, err := cl.do(ctx, "PUT", connPath(name, "/capacity"), nil, map[string]any{"capacity": c}, &res)
+	if err == nil {
+		if cf.output == "json" {
+			return printJSON(stdout, res)
+		}
+		fmt.Fprintf(stdout, "Updated capacity of connector %s to %s (operation %v, %v)\n", name, c, res["connectorOperationArn"], res["connectorOperationState"])
+		return nil
+	}
+	if code != 404 && code != 405 {
+		return apiFailure(err)
+	}
+	info, err := cl.connector(ctx, name)
+	if err != nil {
+		return apiFailure(err)
+	}
+	cfg := info.Config
+	applyCapacity(cfg, c)
+	upd, _, err := cl.putConfig(ctx, name, cfg)
+	if err != nil {
+		return apiFailure(err)
+	}
+	if cf.output == "json" {
+		return printJSON(stdout, upd)
+	}
+	fmt.Fprintf(stdout, "Updated connector %s: capacity %s stored in its config (no pool manages it)\n", name, c)
 	return nil
 }
 
@@ -715,6 +693,11 @@ type connectorDescription struct {
 	Tasks     []taskDescription  `json:"tasks"`
 	// Lag is the connector's total consumer lag (sink connectors).
 	Lag *float64 `json:"lag,omitempty"`
+	// Pool and Operations are present when the endpoint is a `sluice
+	// pool`: the MSK connector state, workers, and every scale event and
+	// config update.
+	Pool       *pool.Status     `json:"pool,omitempty"`
+	Operations []pool.Operation `json:"operations,omitempty"`
 }
 
 func runDescribeConnector(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -736,6 +719,17 @@ func runDescribeConnector(ctx context.Context, args []string, stdout, stderr io.
 	}
 	if c, err := parseCapacity(info.Config[capacityConfig]); err == nil {
 		d.Capacity = &c
+	}
+	var ps pool.Status
+	if _, err := cl.do(ctx, "GET", connPath(name, "/pool"), nil, nil, &ps); err == nil && ps.Connector == name {
+		d.Pool = &ps
+		d.Capacity = &ps.Capacity
+		var ops struct {
+			Ops []pool.Operation `json:"connectorOperations"`
+		}
+		if _, err := cl.do(ctx, "GET", connPath(name, "/operations"), nil, nil, &ops); err == nil {
+			d.Operations = ops.Ops
+		}
 	}
 	var workerIDs []string
 	for _, t := range st.Tasks {
@@ -771,6 +765,17 @@ func runDescribeConnector(ctx context.Context, args []string, stdout, stderr io.
 	fmt.Fprintf(tw, "Worker:\t%s\n", orDash(d.Connector.WorkerID))
 	if d.Capacity != nil {
 		fmt.Fprintf(tw, "Capacity:\t%s\n", d.Capacity)
+	}
+	if p := d.Pool; p != nil {
+		state := string(p.State)
+		if p.StateDescription.Message != "" {
+			state += " (" + p.StateDescription.Message + ")"
+		}
+		fmt.Fprintf(tw, "Connector state (MSK):\t%s\n", state)
+		fmt.Fprintf(tw, "Workers:\t%d running, %d desired, tasks.max %d, CPU %.0f%%, %d restart(s)\n", len(p.Workers), p.DesiredWorkers, p.TasksMax, p.CPU, p.Restarts)
+		for _, w := range p.Workers {
+			fmt.Fprintf(tw, "  worker %d:\t%s pid %d, %d MCU, CPU %.0f%%\n", w.Index, w.ID, w.PID, w.MCU, w.CPU)
+		}
 	}
 	switch {
 	case d.Lag != nil:
@@ -811,6 +816,21 @@ func runDescribeConnector(ctx context.Context, args []string, stdout, stderr io.
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if len(d.Operations) > 0 {
+		fmt.Fprintln(stdout, "\nOperations:")
+		tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  ID\tTYPE\tSTATE\tBY\tWORKERS\tCREATED\tREASON")
+		for _, op := range d.Operations {
+			workers := "-"
+			if op.Origin != nil && op.Target != nil {
+				workers = fmt.Sprintf("%d -> %d", op.Origin.WorkerCount, op.Target.WorkerCount)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", op.ID, op.Type, op.State, op.Initiator, workers, op.Created.Format(time.RFC3339), op.Reason)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 	snapHeader := false
 	for _, t := range d.Tasks {

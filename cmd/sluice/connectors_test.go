@@ -65,7 +65,7 @@ func TestCreateConnectorForms(t *testing.T) {
 		{"bare file", []string{"create-connector", "--file", bare}, 0, "Created sink connector snk", "", nil},
 		{"msk input file", []string{"create-connector", "--file", msk}, 0, "Created sink connector mskc", "", func(t *testing.T, fc *resttest.Cluster) {
 			c := fc.StoredConfig("mskc")
-			if c["tasks.max"] != "12" || !strings.Contains(c["sluice.capacity"], `"workerCount":3`) {
+			if _, set := c["tasks.max"]; set || !strings.Contains(c["sluice.capacity"], `"workerCount":3`) {
 				t.Errorf("stored %v", c)
 			}
 		}},
@@ -74,7 +74,7 @@ func TestCreateConnectorForms(t *testing.T) {
 			"--capacity", `{"autoScaling":{"minWorkerCount":1,"maxWorkerCount":4,"mcuCount":1,"maxAutoscalingTaskCount":5,"scaleInPolicy":{"cpuUtilizationPercentage":20}}}`}, 0, "Created sink connector kv", "",
 			func(t *testing.T, fc *resttest.Cluster) {
 				c := fc.StoredConfig("kv")
-				want := map[string]string{"connector.class": "file-sink", "topics": "a,b", "transforms.r.regex": "(.*)=x", "file": "/tmp/o", "tasks.max": "5", "name": "kv"}
+				want := map[string]string{"connector.class": "file-sink", "topics": "a,b", "transforms.r.regex": "(.*)=x", "file": "/tmp/o", "tasks.max": "2", "name": "kv"}
 				for k, v := range want {
 					if c[k] != v {
 						t.Errorf("%s = %q, want %q (all %v)", k, c[k], v, c)
@@ -85,6 +85,12 @@ func TestCreateConnectorForms(t *testing.T) {
 			"--capacity", `{"provisionedCapacity":{"mcuCount":1,"workerCount":1}}`, "--output", "json"}, 0, `"name": "js"`, "", func(t *testing.T, fc *resttest.Cluster) {
 			if c := fc.StoredConfig("js"); c["tasks.max"] != "3" {
 				t.Errorf("tasks.max overridden: %v", c)
+			}
+		}},
+		{"autoscaled capacity overrides tasks.max (MSK)", []string{"create-connector", "--connector-name", "as", "--connector-configuration", `{"connector.class":"file-sink","tasks.max":7,"file":"x"}`,
+			"--capacity", `{"autoScaling":{"minWorkerCount":2,"maxWorkerCount":4,"mcuCount":2}}`}, 0, "", "", func(t *testing.T, fc *resttest.Cluster) {
+			if c := fc.StoredConfig("as"); c["tasks.max"] != "8" {
+				t.Errorf("tasks.max = %q, want 2 workers x 2 MCU x 2 = 8", c["tasks.max"])
 			}
 		}},
 		{"file plus override", []string{"create-connector", "--file", bare, "--connector-name", "snk2", "--connector-configuration", "file=/tmp/other"}, 2, "", `differs from the name "snk"`, nil},

@@ -42,6 +42,7 @@ func commands() map[string]command {
 		"up":                 {"run broker, worker pool and REST API in one process", runUp},
 		"broker":             {"run a Kafka-protocol broker", runBroker},
 		"worker":             {"run a connector worker against any Kafka cluster", runWorker},
+		"pool":               {"run a connector on its own autoscaled worker pool (child worker processes)", runPool},
 		"create-connector":   {"create a connector from a Kafka Connect JSON config", runCreateConnector},
 		"describe-connector": {"show a connector's config, state, tasks and lag", runDescribeConnector},
 		"list-connectors":    {"list connectors and their states", runListConnectors},

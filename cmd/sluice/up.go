@@ -143,12 +143,27 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	// Connectors created with a capacity run on worker pools of their own.
+	poolProps := map[string]string{}
+	for k, v := range props {
+		if k != "group.id" && k != "bootstrap.servers" && !strings.HasSuffix(k, ".storage.topic") {
+			poolProps[k] = v
+		}
+	}
+	pools, err := newUpPools(ctx, abs, b.Addr(), poolProps, log)
+	if err != nil {
+		closeUpWorkers(ws, log)
+		if cerr := b.Close(); cerr != nil {
+			log.Error("closing broker", "err", cerr)
+		}
+		return fmt.Errorf("worker pools: %w", err)
+	}
 	// The web console on every worker's REST port, under /ui/; it samples
 	// all in-process workers' metrics.
 	con := newConsole(props, log, ws...)
 	defer con.Close()
 	for _, uw := range ws {
-		uw.srv.Handler = con.Mount(uw.srv.Handler)
+		uw.srv.Handler = con.Mount(pools.wrap(uw.srv.Handler))
 	}
 
 	fmt.Fprintf(stdout, "sluice up: data directory %s\n", abs)
@@ -189,6 +204,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	cancel()
+	pools.close() // pool workers drain: their tasks commit to the broker
 	closeUpWorkers(ws, log)
 	if sr != nil {
 		sr.close(log)

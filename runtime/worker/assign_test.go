@@ -23,6 +23,8 @@ func TestAssignCooperative(t *testing.T) {
 		{"dead member's tasks reassigned", []memberState{{id: "a", current: tk("x", 0, 1)}}, map[string]int{"x": 4}, map[string]int{"a": 4}, nil},
 		{"duplicate holder revoked", []memberState{{id: "a", current: tk("x", 0)}, {id: "b", current: tk("x", 0, 1)}}, map[string]int{"x": 2}, map[string]int{"a": 1, "b": 1}, map[string]int{"b": 1}},
 		{"deleted connector dropped", []memberState{{id: "a", current: tk("gone", 0, 1)}, {id: "b"}}, map[string]int{"x": 2}, map[string]int{"a": 1, "b": 1}, nil},
+		{"third member joins 2+2: one task moves to it", []memberState{{id: "a", current: tk("x", 0, 1)}, {id: "b", current: tk("x", 2, 3)}, {id: "c"}}, map[string]int{"x": 4}, map[string]int{"a": 2, "b": 1, "c": 0}, map[string]int{"b": 1}},
+		{"third member after the revocation round", []memberState{{id: "a", current: tk("x", 0, 1)}, {id: "b", current: tk("x", 2)}, {id: "c"}}, map[string]int{"x": 4}, map[string]int{"a": 2, "b": 1, "c": 1}, nil},
 		{"shrunk task count", []memberState{{id: "a", current: tk("x", 0, 1, 2)}}, map[string]int{"x": 1}, map[string]int{"a": 1}, nil},
 	}
 	for _, tc := range tests {

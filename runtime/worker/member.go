@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -376,8 +377,23 @@ func assignCooperative(leaderID string, members []memberState, connectors []stri
 		total += n
 	}
 	if len(members) > 0 {
-		fair := (total + len(members) - 1) / len(members)
+		// Balanced means every member runs floor(total/members) tasks and
+		// total%members of them one more: members already running the
+		// most keep the extra one, so a member that joins (a pool scaling
+		// out) gets tasks even when ceil(total/members) would fit the rest.
+		floor, extra := total/len(members), total%len(members)
+		byLoad := slices.Clone(members)
+		sort.SliceStable(byLoad, func(i, j int) bool { return load[byLoad[i].id] > load[byLoad[j].id] })
+		fairOf := map[string]int{}
+		for _, m := range byLoad {
+			fairOf[m.id] = floor
+			if extra > 0 && load[m.id] > floor {
+				fairOf[m.id] = floor + 1
+				extra--
+			}
+		}
 		for _, m := range members {
+			fair := fairOf[m.id]
 			for load[m.id] > fair {
 				// Give up the highest task of the connector this member
 				// runs most tasks of, so connectors spread out.

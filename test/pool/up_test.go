@@ -1,0 +1,104 @@
+package pool
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/internal/testenv"
+)
+
+// TestUpRunsCapacityOnPool: in `sluice up`, create-connector --capacity
+// runs the connector on a pool of child workers; it survives a restart of
+// up and delete-connector stops the pool.
+func TestUpRunsCapacityOnPool(t *testing.T) {
+	bin := sluiceBin(t)
+	dataDir, dir := t.TempDir(), t.TempDir()
+	kafka := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	rest := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	startUp := func() *poolProc {
+		p := &poolProc{url: "http://" + rest, name: "up-sink", out: &testenv.SyncBuffer{}, err: &testenv.SyncBuffer{}, done: make(chan struct{})}
+		p.cmd = exec.Command(bin, "up", "--data-dir", dataDir, "--kafka-listen", kafka, "--rest-listen", rest, "--offset-flush-interval", "1s",
+			"--set", "session.timeout.ms=6000", "--set", "heartbeat.interval.ms=1000")
+		p.cmd.Stdout, p.cmd.Stderr = p.out, p.err
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = p.cmd.Wait(); close(p.done) }()
+		t.Cleanup(func() {
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+			<-p.done
+			if t.Failed() {
+				t.Logf("sluice up stderr (tail):\n%s", tail(p.err.String(), 40))
+			}
+		})
+		waitFor(t, p, "sluice up REST", time.Minute, func() (bool, string) {
+			var v any
+			err := p.get(t, "/connectors", &v)
+			return err == nil, fmt.Sprint(err)
+		})
+		return p
+	}
+	up := startUp()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 4, 1, nil, "up"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "create-connector", "--endpoint", up.url, "--connector-name", "up-sink",
+		"--connector-configuration", sinkConfig("up", dir, ",tasks.max=4,delay.us=500"),
+		"--capacity", `{"provisionedCapacity":{"workerCount":2,"mcuCount":1}}`).CombinedOutput()
+	if err != nil {
+		t.Fatalf("create-connector: %v\n%s", err, out)
+	}
+	st := waitWorkers(t, up, 2, true, 2*time.Minute)
+	for _, w := range st.Workers {
+		if ppid := parentPid(t, w.PID); ppid != up.cmd.Process.Pid {
+			t.Errorf("pool worker %d is a child of %d, want sluice up %d", w.PID, ppid, up.cmd.Process.Pid)
+		}
+	}
+	produce(t, cl, "up", 0, 2000)
+	waitDelivered(t, up, dir, 2000, 2*time.Minute)
+	list, err := exec.Command(bin, "list-connectors", "--endpoint", up.url).CombinedOutput()
+	if err != nil || !strings.Contains(string(list), "up-sink") {
+		t.Errorf("list-connectors: %v\n%s", err, list)
+	}
+
+	// Restart up on the same data directory: the pool comes back.
+	_ = up.cmd.Process.Signal(syscall.SIGINT)
+	<-up.done
+	for _, w := range st.Workers {
+		if testenv.ProcessAlive(w.PID) {
+			t.Errorf("pool worker %d still alive after sluice up stopped", w.PID)
+		}
+	}
+	up = startUp()
+	st = waitWorkers(t, up, 2, true, 2*time.Minute)
+	produce(t, cl, "up", 2000, 3000)
+	waitDelivered(t, up, dir, 3000, 2*time.Minute)
+
+	if out, err := exec.Command(bin, "delete-connector", "--endpoint", up.url, "up-sink").CombinedOutput(); err != nil {
+		t.Fatalf("delete-connector: %v\n%s", err, out)
+	}
+	waitFor(t, up, "pool workers gone", time.Minute, func() (bool, string) {
+		for _, w := range st.Workers {
+			if testenv.ProcessAlive(w.PID) {
+				return false, fmt.Sprintf("pid %d alive", w.PID)
+			}
+		}
+		_, err := os.Stat(filepath.Join(dataDir, "pools", "up-sink.json"))
+		return os.IsNotExist(err), fmt.Sprint(err)
+	})
+}
