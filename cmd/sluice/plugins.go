@@ -12,9 +12,9 @@ import (
 // explicit: there is no registration by import side effect.
 func plugins() []connect.Plugin {
 	var ps []connect.Plugin
-	ps = append(ps, file.Plugins()...) // FileStreamSource, FileStreamSink and the log sink
-	ps = append(ps, postgres.Plugin()) // Debezium-compatible PostgreSQL CDC source
-	ps = append(ps, s3.Plugin())       // Confluent-compatible S3 / local Parquet and JSON sink
+	ps = append(ps, file.Plugins()...)  // FileStreamSource, FileStreamSink and the log sink
+	ps = append(ps, postgres.Plugin())  // Debezium-compatible PostgreSQL CDC source
+	ps = append(ps, s3.Plugin())        // Confluent-compatible S3 / local Parquet and JSON sink
 	ps = append(ps, mysql.Plugins()...) // Debezium-compatible MySQL and MariaDB CDC sources
 	ps = append(ps, testPlugins()...)   // test-only connectors, with -tags sluicetest
 	return ps
