@@ -363,9 +363,9 @@ function chart(points, windowMs, showLag) {
   const now = points[points.length - 1].t;
   const t0 = now - Math.min(windowMs || 600000, Math.max(60000, now - points[0].t));
   const pts = points.filter((p) => p.t >= t0);
-  const maxRate = niceMax(Math.max(1, ...pts.map((p) => Math.max(p.in_rate, p.out_rate))));
+  const maxRate = niceMax(Math.max(4, ...pts.map((p) => Math.max(p.in_rate, p.out_rate))));
   const lagPts = pts.filter((p) => p.lag !== undefined);
-  const maxLag = niceMax(Math.max(1, ...lagPts.map((p) => p.lag)));
+  const maxLag = niceMax(Math.max(4, ...lagPts.map((p) => p.lag)));
   const x = (t) => L + ((t - t0) / (now - t0)) * (W - L - R);
   const y = (v, m) => T + (1 - v / m) * (H - T - B);
   const s = svg("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": `Records per second over the last ${Math.round((now - t0) / 60000)} minutes; latest ${fmtRate(pts[pts.length - 1].out_rate)} out` });
