@@ -184,7 +184,8 @@ async function main() {
     if (!/2\/2 tables/.test(snapText) || !/completed/.test(snapText)) throw new Error(`snapshot panel: ${snapText}`);
     const pw = await page.locator("table.cfg tr", { hasText: "database.password" }).locator("td").nth(1).textContent();
     if (pw !== "[hidden]") throw new Error(`database.password shows ${JSON.stringify(pw)}, want [hidden]`);
-    await page.waitForFunction(() => (document.querySelector("svg.chart polyline.s-out")?.getAttribute("points") || "").split(" ").length >= 2, null, { timeout: T });
+    await page.waitForFunction(() => (document.querySelector("svg.chart polyline.s-out")?.getAttribute("points") || "").split(" ").length >= 3, null, { timeout: T });
+    await page.locator("section[aria-labelledby=h-topics] a", { hasText: "shop.public.orders" }).waitFor();
     step(`shop-cdc snapshot: ${snapText.replace(/\s+/g, " ").trim()}; password masked`);
     await shot(page, "cdc-snapshot");
 

@@ -300,13 +300,25 @@ async function pageConnector(name) {
 
   const topicList = (ts, note) => topicsBox.replaceChildren(ts.length ? h("ul", { style: "margin:0;padding-left:18px" }, ts.map((x) => h("li", {}, h("a", { href: "#/topics/" + enc(x), text: x })))) : "No topics used yet.",
     note ? h("p", { class: "muted", style: "margin:8px 0 0;font-size:12.5px", text: note }) : null);
-  api("GET", path + "/topics").then((t) => topicList((t[name] && t[name].topics) || [])).catch((e) => {
-    // Without topic tracking (403), name the topics the config sets.
-    const fromCfg = [info.config.topic, ...(info.config.topics || "").split(",")].map((x) => (x || "").trim()).filter((x) => x && x !== HIDDEN);
-    topicList(fromCfg, e.status === 403 ? "From the config (topic tracking is off on this worker)." : e.message);
+  const loadTopics = () => api("GET", path + "/topics").then((t) => topicList((t[name] && t[name].topics) || [])).catch(async (e) => {
+    if (e.status !== 403) { topicList([], e.message); return; }
+    // Without topic tracking (403), name the topics the config sets, or
+    // those under its topic.prefix (Debezium sources).
+    let ts = [info.config.topic, ...(info.config.topics || "").split(",")].map((x) => (x || "").trim()).filter((x) => x && x !== HIDDEN);
+    let note = "From the config (topic tracking is off on this worker).";
+    const prefix = info.config["topic.prefix"];
+    if (!ts.length && prefix) {
+      const all = await api("GET", "/ui/api/topics").catch(() => []);
+      ts = all.map((t) => t.name).filter((n) => n.startsWith(prefix + "."));
+      note = `Topics under topic.prefix “${prefix}” (topic tracking is off on this worker).`;
+    }
+    topicList(ts, note);
   });
+  loadTopics();
+  let ticks = 0;
 
   const refresh = async () => {
+    if (++ticks % 3 === 0) loadTopics(); // new topics appear as the connector runs
     let st, hist;
     try {
       [st, hist] = await Promise.all([api("GET", path + "/status"), api("GET", "/ui/api/history")]);
@@ -330,7 +342,7 @@ async function pageConnector(name) {
       stat("Tasks running", "tasks", `${st.tasks.filter((t) => t.state === "RUNNING").length} / ${st.tasks.length}`));
     if (st.tasks.some((t) => t.state === "FAILED")) stats.lastChild.classList.add("bad");
     stats.querySelector('[data-stat="records-out"]').dataset.raw = String(ch.records_out || 0);
-    chartBox.replaceChildren(chart(ch.points, hist.window_ms, info.type === "sink"));
+    chartBox.replaceChildren(chart(ch.points, hist.window_ms, info.type === "sink", chartBox.clientWidth, hist.interval_ms));
     const snap = snapshotView(ch.tasks);
     snapBox.replaceChildren(...(snap ? [snap] : []));
     tasksBody.replaceChildren(...(st.tasks.length ? st.tasks.map((t) => {
@@ -351,8 +363,8 @@ async function pageConnector(name) {
 }
 
 // chart draws record rates (and lag for sinks) over the history window.
-function chart(points, windowMs, showLag) {
-  const W = 760, H = 220, L = 56, R = 56, T = 12, B = 26;
+function chart(points, windowMs, showLag, width, intervalMs) {
+  const W = Math.max(420, Math.round(width || 760)), H = 220, L = 56, R = showLag ? 56 : 16, T = 12, B = 26;
   const box = h("div");
   if (!points || points.length < 2) {
     box.append(h("div", { class: "empty", text: "Collecting samples… the chart fills in over the next seconds." }));
@@ -368,7 +380,7 @@ function chart(points, windowMs, showLag) {
   const maxLag = niceMax(Math.max(4, ...lagPts.map((p) => p.lag)));
   const x = (t) => L + ((t - t0) / (now - t0)) * (W - L - R);
   const y = (v, m) => T + (1 - v / m) * (H - T - B);
-  const s = svg("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": `Records per second over the last ${Math.round((now - t0) / 60000)} minutes; latest ${fmtRate(pts[pts.length - 1].out_rate)} out` });
+  const s = svg("svg", { class: "chart", width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": `Records per second over the last ${Math.round((now - t0) / 60000)} minutes; latest ${fmtRate(pts[pts.length - 1].out_rate)} out` });
   for (let i = 0; i <= 4; i++) {
     const v = (maxRate * i) / 4;
     s.append(svg("line", { class: "grid-line", x1: L, x2: W - R, y1: y(v, maxRate), y2: y(v, maxRate) }));
@@ -399,7 +411,7 @@ function chart(points, windowMs, showLag) {
     h("span", {}, h("i", { style: "background:#2563eb" }), "records out/s"),
     h("span", {}, h("i", { style: "background:#10b981" }), "records in/s"),
     showLag && lagPts.length ? h("span", {}, h("i", { style: "background:#f59e0b" }), "lag (right axis)") : null,
-    h("span", { class: "spacer" }), h("span", { text: `sampled every few seconds from the worker's metrics, kept in memory` })));
+    h("span", { class: "note", text: `from the workers' metrics every ${Math.round((intervalMs || 2000) / 1000)} s, kept in memory` })));
   return box;
 }
 
