@@ -155,6 +155,18 @@ async function main() {
     await page.waitForFunction((n) => Number(document.querySelector('[data-stat="records-out"]')?.dataset.raw) > n, r3, { timeout: T });
     step(`resumed (REST agrees); records out rising again past ${r3}`);
 
+    // Edit through the form: a PATCH of the changed key only.
+    await page.getByRole("toolbar", { name: "Connector actions" }).getByRole("link", { name: "Edit" }).click();
+    await page.locator('[data-key="batch.size"]').waitFor();
+    if ((await page.locator('[data-key="batch.size"]').inputValue()) !== "50") throw new Error("the edit form is not prefilled with batch.size 50");
+    await page.locator('[data-key="batch.size"]').fill("20");
+    await page.getByRole("button", { name: "Save changes" }).click();
+    await page.waitForURL(/#\/connectors\/orders-file$/, { timeout: T });
+    await page.locator("table.cfg tr", { hasText: "batch.size" }).locator("td", { hasText: /^20$/ }).waitFor();
+    const edited = await rest("GET", "/connectors/orders-file/config");
+    if (edited.body["batch.size"] !== "20" || edited.body.file !== inputFile) throw new Error(`config after edit: ${JSON.stringify(edited.body)}`);
+    step("edited batch.size to 20 through the form (REST agrees)");
+
     // 5. A connector whose task fails (its file is a directory), created
     // with a plain REST call, shows its task's error trace.
     const bad = await rest("POST", "/connectors", { name: "legacy-import", config: {

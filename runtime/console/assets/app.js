@@ -216,7 +216,7 @@ async function pageConnectors() {
       const running = st.tasks.filter((t) => t.state === "RUNNING").length;
       const failed = st.tasks.filter((t) => t.state === "FAILED").length;
       const type = (e.info && e.info.type) || st.type;
-      const rate = lp ? (type === "sink" ? lp.out_rate : lp.out_rate) : null;
+      const rate = lp ? lp.out_rate : null;
       return h("tr", { dataset: { connector: n } },
         h("td", {}, h("a", { href: "#/connectors/" + enc(n), text: n })),
         h("td", {}, h("span", { class: "badge type", text: type || "?" })),
@@ -461,6 +461,11 @@ async function pageEditor(editName) {
   const jsonBox = h("div", { hidden: true, id: "panel-json", role: "tabpanel", "aria-labelledby": "tab-json" }, h("p", { class: "muted", text: 'The body of POST /connectors: {"name": …, "config": {…}}. Validation uses the plugin in "connector.class".' }), jsonArea);
   let mode = "form";
   let defs = [];
+  // extra holds keys the form has no field for (converter options,
+  // transforms.*, ...), set in JSON or in the stored config; the form keeps
+  // them as they are.
+  let extra = {};
+  const extraNote = h("p", { class: "muted", "aria-live": "polite" });
   const tabForm = h("button", { type: "button", role: "tab", "aria-selected": "true", "aria-controls": "panel-form", id: "tab-form", text: "Form", onclick: () => setMode("form") });
   const tabJSON = h("button", { type: "button", role: "tab", "aria-selected": "false", "aria-controls": "panel-json", id: "tab-json", text: "JSON", onclick: () => setMode("json") });
   const validateBtn = h("button", { type: "button", class: "btn", text: "Validate", onclick: () => validate() });
@@ -506,7 +511,7 @@ async function pageEditor(editName) {
       if (!out["connector.class"]) out["connector.class"] = pluginSel.value;
       return out;
     }
-    const cfg = fieldValues();
+    const cfg = Object.assign({}, extra, fieldValues());
     cfg["connector.class"] = pluginSel.value;
     cfg.name = nameIn.value.trim();
     return cfg;
@@ -536,10 +541,19 @@ async function pageEditor(editName) {
   }
 
   function fillForm(cfg) {
-    formBox.querySelectorAll("[data-key]").forEach((el) => { el.value = cfg[el.dataset.key] !== undefined ? cfg[el.dataset.key] : ""; });
+    const fields = new Set();
+    formBox.querySelectorAll("[data-key]").forEach((el) => {
+      fields.add(el.dataset.key);
+      el.value = cfg[el.dataset.key] !== undefined ? cfg[el.dataset.key] : "";
+    });
+    extra = {};
+    for (const [k, v] of Object.entries(cfg)) if (!fields.has(k) && !SKIP_KEYS.has(k)) extra[k] = v;
+    const n = Object.keys(extra).length;
+    extraNote.textContent = n ? `Also set, without a field here (edit them in the JSON tab): ${Object.keys(extra).sort().join(", ")}.` : "";
   }
 
   async function loadPlugin(prefill) {
+    if (!prefill) { extra = {}; extraNote.textContent = ""; }
     formBox.replaceChildren(h("div", { class: "muted", text: "Loading the plugin's configuration…" }));
     if (!pluginSel.value) { formBox.replaceChildren(h("div", { class: "empty", text: "Choose a plugin to see its configuration form." })); return; }
     try { defs = await api("GET", "/connector-plugins/" + enc(pluginSel.value) + "/config"); } catch (e) { formBox.replaceChildren(errorBanner(e)); return; }
@@ -561,7 +575,7 @@ async function pageEditor(editName) {
       const fs = h("fieldset", { "data-group": g }, h("legend", { text: g }), ds.map(fieldFor));
       kids.push(important ? fs : h("details", { class: "group" }, h("summary", { text: `${g} (${ds.length} option${ds.length === 1 ? "" : "s"})` }), fs));
     }
-    formBox.replaceChildren(...kids, h("button", { type: "submit", hidden: true, tabindex: "-1", text: "Submit" }));
+    formBox.replaceChildren(...kids, extraNote, h("button", { type: "submit", hidden: true, tabindex: "-1", text: "Submit" }));
     if (prefill) fillForm(prefill);
   }
 
