@@ -142,7 +142,8 @@ sluice_postgres_snapshot_tables_total{connector="src",task="0"} 4`, `sluice_task
 	}
 
 	a.set(`sluice_postgres_snapshot_tables_total{connector="src",task="0"} 4
-sluice_sink_task_lag{connector="snk",task="0",topic="t",partition="0"} 5`)
+sluice_sink_task_lag{connector="snk",task="0",topic="t",partition="0"} 5
+sluice_task_records_out_total{connector="late",task="0"} 60`)
 	c.sample(t0.Add(20 * time.Second))
 	getJSON(t, c.Handler(), "/ui/api/history", http.StatusOK, &h)
 	if g := h.Connectors["src"].Tasks["0"]["sluice_postgres_snapshot_tables_total"]; g != 4 {
@@ -150,6 +151,11 @@ sluice_sink_task_lag{connector="snk",task="0",topic="t",partition="0"} 5`)
 	}
 	if l := h.Connectors["snk"].Lag; l == nil || *l != 5 {
 		t.Errorf("snk lag = %v, want 5", l)
+	}
+	// A connector first seen in this sample sent its records since the
+	// previous one, 12 s earlier.
+	if late := h.Connectors["late"]; len(late.Points) != 1 || late.Points[0].OutRate != 5 {
+		t.Errorf("late = %+v, want one point at 60/12 = 5/s", late)
 	}
 }
 

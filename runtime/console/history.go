@@ -242,13 +242,19 @@ func (h *history) snapshot() map[string]ConnectorHistory {
 	}
 	for n := range names {
 		ch := ConnectorHistory{Points: []SeriesPoint{}}
+		// A connector missing from a sample had no counters on these
+		// workers yet (counters are never removed), so it counts as zero:
+		// records a new task sent before its first sample still show.
 		var prev *connTotals
 		var prevT time.Time
-		for _, p := range h.points {
+		for i, p := range h.points {
 			c, ok := p.conns[n]
 			if !ok {
-				prev = nil
+				prev, prevT = &connTotals{}, p.t
 				continue
+			}
+			if prev == nil && i > 0 {
+				prev, prevT = &connTotals{}, h.points[i-1].t
 			}
 			if prev != nil {
 				dt := p.t.Sub(prevT).Seconds()

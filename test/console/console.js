@@ -7,6 +7,9 @@
 //   SINK_FILE        the file the FileStreamSink writes
 //   SCREENSHOT_DIR   where the page screenshots go
 //   CHROMIUM         the browser binary (default /usr/bin/chromium)
+//   PG_HOST, PG_PORT, PG_USER, PG_DB  a PostgreSQL with the shop tables
+//   PG_SECRET        the password put in the CDC connector's config; it
+//                    must never reach the browser
 //
 // Every step prints one line; any failure exits non-zero with the reason.
 "use strict";
@@ -22,6 +25,7 @@ const sinkFile = process.env.SINK_FILE;
 const shots = process.env.SCREENSHOT_DIR;
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 const T = 30000; // per-step timeout
+const secret = process.env.PG_SECRET;
 
 function step(msg) { console.log(`[console.js +${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}`); }
 const t0 = Date.now();
@@ -76,6 +80,12 @@ async function main() {
       if (m.type() === "error" && !/^Failed to load resource: the server responded with a status of (403|404)/.test(m.text())) errors.push("console error: " + m.text());
     });
     page.setDefaultTimeout(T);
+    // Every answer the page gets from sluice, to prove no secret reaches it.
+    const bodies = [];
+    page.on("response", async (r) => {
+      if (!r.url().startsWith(base)) return;
+      try { bodies.push({ url: r.url(), text: await r.text() }); } catch { /* redirects have no body */ }
+    });
 
     // 1. Create a FileStreamSource through the form, first with a bad field.
     await page.goto(base + "/ui/#/connectors");
@@ -112,7 +122,6 @@ async function main() {
     const r2 = await recordsOut(page);
     step(`records out rose from ${r1} to ${r2}`);
     await page.locator("svg.chart polyline.s-out").waitFor({ timeout: T });
-    await page.waitForFunction(() => (document.querySelector("svg.chart polyline.s-out")?.getAttribute("points") || "").split(" ").length >= 4, null, { timeout: T });
 
     // 3. A sink created from the JSON editor, so groups and lag have data.
     await page.goto(base + "/ui/#/new");
@@ -146,6 +155,18 @@ async function main() {
     await page.waitForFunction((n) => Number(document.querySelector('[data-stat="records-out"]')?.dataset.raw) > n, r3, { timeout: T });
     step(`resumed (REST agrees); records out rising again past ${r3}`);
 
+    // Edit through the form: a PATCH of the changed key only.
+    await page.getByRole("toolbar", { name: "Connector actions" }).getByRole("link", { name: "Edit" }).click();
+    await page.locator('[data-key="batch.size"]').waitFor();
+    if ((await page.locator('[data-key="batch.size"]').inputValue()) !== "50") throw new Error("the edit form is not prefilled with batch.size 50");
+    await page.locator('[data-key="batch.size"]').fill("20");
+    await page.getByRole("button", { name: "Save changes" }).click();
+    await page.waitForURL(/#\/connectors\/orders-file$/, { timeout: T });
+    await page.locator("table.cfg tr", { hasText: "batch.size" }).locator("td", { hasText: /^20$/ }).waitFor();
+    const edited = await rest("GET", "/connectors/orders-file/config");
+    if (edited.body["batch.size"] !== "20" || edited.body.file !== inputFile) throw new Error(`config after edit: ${JSON.stringify(edited.body)}`);
+    step("edited batch.size to 20 through the form (REST agrees)");
+
     // 5. A connector whose task fails (its file is a directory), created
     // with a plain REST call, shows its task's error trace.
     const bad = await rest("POST", "/connectors", { name: "legacy-import", config: {
@@ -160,14 +181,34 @@ async function main() {
     step(`legacy-import task 0 FAILED with trace: ${trace.slice(0, 80)}`);
     await shot(page, "task-trace");
 
-    // 6. The connectors list.
+    // 6. A Postgres CDC source: snapshot progress, and its password masked.
+    const cdc = await rest("POST", "/connectors", { name: "shop-cdc", config: {
+      "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+      "database.hostname": process.env.PG_HOST, "database.port": process.env.PG_PORT,
+      "database.user": process.env.PG_USER, "database.password": secret, "database.dbname": process.env.PG_DB,
+      "topic.prefix": "shop", "plugin.name": "pgoutput", "slot.name": "sluice_console", "publication.name": "sluice_console",
+      "publication.autocreate.mode": "filtered", "table.include.list": "public.customers,public.orders", "snapshot.mode": "initial" } });
+    if (cdc.status !== 201) throw new Error(`creating shop-cdc: ${cdc.status} ${JSON.stringify(cdc.body)}`);
+    await page.goto(base + "/ui/#/connectors/shop-cdc");
+    await stateIs(page, "RUNNING");
+    await page.locator('[role="progressbar"][aria-valuenow="100"]').waitFor({ timeout: 60000 });
+    const snapText = await page.locator("section[aria-labelledby=h-snap]").textContent();
+    if (!/2\/2 tables/.test(snapText) || !/completed/.test(snapText)) throw new Error(`snapshot panel: ${snapText}`);
+    const pw = await page.locator("table.cfg tr", { hasText: "database.password" }).locator("td").nth(1).textContent();
+    if (pw !== "[hidden]") throw new Error(`database.password shows ${JSON.stringify(pw)}, want [hidden]`);
+    await page.waitForFunction(() => (document.querySelector("svg.chart polyline.s-out")?.getAttribute("points") || "").split(" ").length >= 3, null, { timeout: T });
+    await page.locator("section[aria-labelledby=h-topics] a", { hasText: "shop.public.orders" }).waitFor();
+    step(`shop-cdc snapshot: ${snapText.replace(/\s+/g, " ").trim()}; password masked`);
+    await shot(page, "cdc-snapshot");
+
+    // 7. The connectors list.
     await page.getByRole("link", { name: "Connectors", exact: true }).first().click();
     await page.locator('tr[data-connector="orders-archive"]').waitFor();
     await page.waitForFunction(() => ["orders-file", "orders-archive"].every((n) => document.querySelector(`tr[data-connector="${n}"] .badge.RUNNING`))
       && document.querySelector('tr[data-connector="legacy-import"] .badge.FAILED'), null, { timeout: T });
     await shot(page, "connectors");
 
-    // 7. Topics and the message browser on the source's topic.
+    // 8. Topics and the message browser on the source's topic.
     await page.getByRole("link", { name: "Topics" }).click();
     await page.locator('tr[data-topic="orders"]').waitFor();
     await shot(page, "topics");
@@ -183,7 +224,7 @@ async function main() {
     step(`message browser shows record at offset ${await rec.getAttribute("data-offset")}: ${m[0]}`);
     await shot(page, "messages");
 
-    // 8. The config topic is never shown (secrets), and consumer groups.
+    // 9. The config topic is never shown (secrets), and consumer groups.
     const cfgTopic = await rest("GET", "/ui/api/topics/connect-configs/messages");
     if (cfgTopic.status !== 403) throw new Error(`reading connect-configs answered ${cfgTopic.status}, want 403`);
     await page.getByRole("link", { name: "Consumer groups" }).click();
@@ -200,6 +241,10 @@ async function main() {
     step("workers page shows the workers and the pool placeholder");
 
     if (errors.length) throw new Error("browser errors:\n" + errors.join("\n"));
+    if ((await page.content()).includes(secret)) throw new Error("the page holds the connector's password");
+    const leaked = bodies.filter((b) => b.text.includes(secret)).map((b) => b.url);
+    if (leaked.length) throw new Error("responses to the browser hold the password: " + leaked.join(", "));
+    step(`the password is in none of the ${bodies.length} responses the browser received`);
     step("ok");
   } finally {
     await ctx.close();

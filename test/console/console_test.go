@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,7 +28,7 @@ import (
 const chromium = "/usr/bin/chromium"
 
 // screenshots are the pages console.js saves.
-var screenshots = []string{"create-validation", "connector", "connectors", "task-trace", "topics", "messages", "groups", "workers"}
+var screenshots = []string{"create-validation", "connector", "connectors", "task-trace", "cdc-snapshot", "topics", "messages", "groups", "workers"}
 
 func TestConsoleInBrowser(t *testing.T) {
 	root := testenv.RepoRoot(t)
@@ -57,6 +58,17 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err := os.WriteFile(input, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A CDC source to show snapshot progress; its password (ignored by the
+	// server's trust auth) must never reach the browser.
+	pg := testenv.StartPostgres(t)
+	pg.Exec(t, "postgres", "CREATE DATABASE shop")
+	pg.Exec(t, "shop", `
+CREATE TABLE customers (id serial PRIMARY KEY, email text NOT NULL, name text NOT NULL);
+CREATE TABLE orders (id serial PRIMARY KEY, customer_id int NOT NULL, amount numeric(10,2) NOT NULL);
+INSERT INTO customers (email, name) SELECT 'c' || g || '@example.com', 'Customer ' || g FROM generate_series(1, 2000) g;
+INSERT INTO orders (customer_id, amount) SELECT 1 + g % 2000, (g % 500) + 0.99 FROM generate_series(1, 8000) g;`)
+	const secret = "console-test-s3cret-password"
+
 	url := startUp(t, bin, filepath.Join(work, "data"))
 
 	// Keep appending lines, so the source's record counts rise while the
@@ -100,7 +112,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
 		"SLUICE_URL="+url, "INPUT_FILE="+input, "SINK_FILE="+sink,
-		"SCREENSHOT_DIR="+shots, "CHROMIUM="+chromium)
+		"SCREENSHOT_DIR="+shots, "CHROMIUM="+chromium,
+		"PG_HOST="+pg.Host, "PG_PORT="+strconv.Itoa(pg.Port), "PG_USER="+pg.User, "PG_DB=shop", "PG_SECRET="+secret)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	out, err := cmd.CombinedOutput()

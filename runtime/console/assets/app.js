@@ -216,7 +216,7 @@ async function pageConnectors() {
       const running = st.tasks.filter((t) => t.state === "RUNNING").length;
       const failed = st.tasks.filter((t) => t.state === "FAILED").length;
       const type = (e.info && e.info.type) || st.type;
-      const rate = lp ? (type === "sink" ? lp.out_rate : lp.out_rate) : null;
+      const rate = lp ? lp.out_rate : null;
       return h("tr", { dataset: { connector: n } },
         h("td", {}, h("a", { href: "#/connectors/" + enc(n), text: n })),
         h("td", {}, h("span", { class: "badge type", text: type || "?" })),
@@ -300,13 +300,25 @@ async function pageConnector(name) {
 
   const topicList = (ts, note) => topicsBox.replaceChildren(ts.length ? h("ul", { style: "margin:0;padding-left:18px" }, ts.map((x) => h("li", {}, h("a", { href: "#/topics/" + enc(x), text: x })))) : "No topics used yet.",
     note ? h("p", { class: "muted", style: "margin:8px 0 0;font-size:12.5px", text: note }) : null);
-  api("GET", path + "/topics").then((t) => topicList((t[name] && t[name].topics) || [])).catch((e) => {
-    // Without topic tracking (403), name the topics the config sets.
-    const fromCfg = [info.config.topic, ...(info.config.topics || "").split(",")].map((x) => (x || "").trim()).filter((x) => x && x !== HIDDEN);
-    topicList(fromCfg, e.status === 403 ? "From the config (topic tracking is off on this worker)." : e.message);
+  const loadTopics = () => api("GET", path + "/topics").then((t) => topicList((t[name] && t[name].topics) || [])).catch(async (e) => {
+    if (e.status !== 403) { topicList([], e.message); return; }
+    // Without topic tracking (403), name the topics the config sets, or
+    // those under its topic.prefix (Debezium sources).
+    let ts = [info.config.topic, ...(info.config.topics || "").split(",")].map((x) => (x || "").trim()).filter((x) => x && x !== HIDDEN);
+    let note = "From the config (topic tracking is off on this worker).";
+    const prefix = info.config["topic.prefix"];
+    if (!ts.length && prefix) {
+      const all = await api("GET", "/ui/api/topics").catch(() => []);
+      ts = all.map((t) => t.name).filter((n) => n.startsWith(prefix + "."));
+      note = `Topics under topic.prefix “${prefix}” (topic tracking is off on this worker).`;
+    }
+    topicList(ts, note);
   });
+  loadTopics();
+  let ticks = 0;
 
   const refresh = async () => {
+    if (++ticks % 3 === 0) loadTopics(); // new topics appear as the connector runs
     let st, hist;
     try {
       [st, hist] = await Promise.all([api("GET", path + "/status"), api("GET", "/ui/api/history")]);
@@ -330,7 +342,7 @@ async function pageConnector(name) {
       stat("Tasks running", "tasks", `${st.tasks.filter((t) => t.state === "RUNNING").length} / ${st.tasks.length}`));
     if (st.tasks.some((t) => t.state === "FAILED")) stats.lastChild.classList.add("bad");
     stats.querySelector('[data-stat="records-out"]').dataset.raw = String(ch.records_out || 0);
-    chartBox.replaceChildren(chart(ch.points, hist.window_ms, info.type === "sink"));
+    chartBox.replaceChildren(chart(ch.points, hist.window_ms, info.type === "sink", chartBox.clientWidth, hist.interval_ms));
     const snap = snapshotView(ch.tasks);
     snapBox.replaceChildren(...(snap ? [snap] : []));
     tasksBody.replaceChildren(...(st.tasks.length ? st.tasks.map((t) => {
@@ -351,8 +363,8 @@ async function pageConnector(name) {
 }
 
 // chart draws record rates (and lag for sinks) over the history window.
-function chart(points, windowMs, showLag) {
-  const W = 760, H = 220, L = 56, R = 56, T = 12, B = 26;
+function chart(points, windowMs, showLag, width, intervalMs) {
+  const W = Math.max(420, Math.round(width || 760)), H = 220, L = 56, R = showLag ? 56 : 16, T = 12, B = 26;
   const box = h("div");
   if (!points || points.length < 2) {
     box.append(h("div", { class: "empty", text: "Collecting samples… the chart fills in over the next seconds." }));
@@ -363,12 +375,12 @@ function chart(points, windowMs, showLag) {
   const now = points[points.length - 1].t;
   const t0 = now - Math.min(windowMs || 600000, Math.max(60000, now - points[0].t));
   const pts = points.filter((p) => p.t >= t0);
-  const maxRate = niceMax(Math.max(1, ...pts.map((p) => Math.max(p.in_rate, p.out_rate))));
+  const maxRate = niceMax(Math.max(4, ...pts.map((p) => Math.max(p.in_rate, p.out_rate))));
   const lagPts = pts.filter((p) => p.lag !== undefined);
-  const maxLag = niceMax(Math.max(1, ...lagPts.map((p) => p.lag)));
+  const maxLag = niceMax(Math.max(4, ...lagPts.map((p) => p.lag)));
   const x = (t) => L + ((t - t0) / (now - t0)) * (W - L - R);
   const y = (v, m) => T + (1 - v / m) * (H - T - B);
-  const s = svg("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": `Records per second over the last ${Math.round((now - t0) / 60000)} minutes; latest ${fmtRate(pts[pts.length - 1].out_rate)} out` });
+  const s = svg("svg", { class: "chart", width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": `Records per second over the last ${Math.round((now - t0) / 60000)} minutes; latest ${fmtRate(pts[pts.length - 1].out_rate)} out` });
   for (let i = 0; i <= 4; i++) {
     const v = (maxRate * i) / 4;
     s.append(svg("line", { class: "grid-line", x1: L, x2: W - R, y1: y(v, maxRate), y2: y(v, maxRate) }));
@@ -399,7 +411,7 @@ function chart(points, windowMs, showLag) {
     h("span", {}, h("i", { style: "background:#2563eb" }), "records out/s"),
     h("span", {}, h("i", { style: "background:#10b981" }), "records in/s"),
     showLag && lagPts.length ? h("span", {}, h("i", { style: "background:#f59e0b" }), "lag (right axis)") : null,
-    h("span", { class: "spacer" }), h("span", { text: `sampled every few seconds from the worker's metrics, kept in memory` })));
+    h("span", { class: "note", text: `from the workers' metrics every ${Math.round((intervalMs || 2000) / 1000)} s, kept in memory` })));
   return box;
 }
 
@@ -449,6 +461,11 @@ async function pageEditor(editName) {
   const jsonBox = h("div", { hidden: true, id: "panel-json", role: "tabpanel", "aria-labelledby": "tab-json" }, h("p", { class: "muted", text: 'The body of POST /connectors: {"name": …, "config": {…}}. Validation uses the plugin in "connector.class".' }), jsonArea);
   let mode = "form";
   let defs = [];
+  // extra holds keys the form has no field for (converter options,
+  // transforms.*, ...), set in JSON or in the stored config; the form keeps
+  // them as they are.
+  let extra = {};
+  const extraNote = h("p", { class: "muted", "aria-live": "polite" });
   const tabForm = h("button", { type: "button", role: "tab", "aria-selected": "true", "aria-controls": "panel-form", id: "tab-form", text: "Form", onclick: () => setMode("form") });
   const tabJSON = h("button", { type: "button", role: "tab", "aria-selected": "false", "aria-controls": "panel-json", id: "tab-json", text: "JSON", onclick: () => setMode("json") });
   const validateBtn = h("button", { type: "button", class: "btn", text: "Validate", onclick: () => validate() });
@@ -494,7 +511,7 @@ async function pageEditor(editName) {
       if (!out["connector.class"]) out["connector.class"] = pluginSel.value;
       return out;
     }
-    const cfg = fieldValues();
+    const cfg = Object.assign({}, extra, fieldValues());
     cfg["connector.class"] = pluginSel.value;
     cfg.name = nameIn.value.trim();
     return cfg;
@@ -524,10 +541,19 @@ async function pageEditor(editName) {
   }
 
   function fillForm(cfg) {
-    formBox.querySelectorAll("[data-key]").forEach((el) => { el.value = cfg[el.dataset.key] !== undefined ? cfg[el.dataset.key] : ""; });
+    const fields = new Set();
+    formBox.querySelectorAll("[data-key]").forEach((el) => {
+      fields.add(el.dataset.key);
+      el.value = cfg[el.dataset.key] !== undefined ? cfg[el.dataset.key] : "";
+    });
+    extra = {};
+    for (const [k, v] of Object.entries(cfg)) if (!fields.has(k) && !SKIP_KEYS.has(k)) extra[k] = v;
+    const n = Object.keys(extra).length;
+    extraNote.textContent = n ? `Also set, without a field here (edit them in the JSON tab): ${Object.keys(extra).sort().join(", ")}.` : "";
   }
 
   async function loadPlugin(prefill) {
+    if (!prefill) { extra = {}; extraNote.textContent = ""; }
     formBox.replaceChildren(h("div", { class: "muted", text: "Loading the plugin's configuration…" }));
     if (!pluginSel.value) { formBox.replaceChildren(h("div", { class: "empty", text: "Choose a plugin to see its configuration form." })); return; }
     try { defs = await api("GET", "/connector-plugins/" + enc(pluginSel.value) + "/config"); } catch (e) { formBox.replaceChildren(errorBanner(e)); return; }
@@ -549,7 +575,7 @@ async function pageEditor(editName) {
       const fs = h("fieldset", { "data-group": g }, h("legend", { text: g }), ds.map(fieldFor));
       kids.push(important ? fs : h("details", { class: "group" }, h("summary", { text: `${g} (${ds.length} option${ds.length === 1 ? "" : "s"})` }), fs));
     }
-    formBox.replaceChildren(...kids, h("button", { type: "submit", hidden: true, tabindex: "-1", text: "Submit" }));
+    formBox.replaceChildren(...kids, extraNote, h("button", { type: "submit", hidden: true, tabindex: "-1", text: "Submit" }));
     if (prefill) fillForm(prefill);
   }
 
