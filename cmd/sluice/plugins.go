@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/sluicehq/sluice/connectors/file"
+	"github.com/sluicehq/sluice/connectors/opensearch"
 	"github.com/sluicehq/sluice/connectors/postgres"
 	"github.com/sluicehq/sluice/connectors/s3"
 	"github.com/sluicehq/sluice/runtime/connect"
@@ -14,5 +15,7 @@ func plugins() []connect.Plugin {
 	ps = append(ps, file.Plugins()...) // FileStreamSource, FileStreamSink and the log sink
 	ps = append(ps, postgres.Plugin()) // Debezium-compatible PostgreSQL CDC source
 	ps = append(ps, s3.Plugin())       // Confluent-compatible S3 / local Parquet and JSON sink
+	// Aiven-compatible OpenSearch sink
+	ps = append(ps, opensearch.Plugin())
 	return ps
 }
