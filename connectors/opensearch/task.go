@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/opensearch-project/opensearch-go/v4"
-	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
 	"github.com/opensearch-project/opensearch-go/v4/errmask"
+	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
 
 	"github.com/sluicehq/sluice/runtime/connect"
 )
