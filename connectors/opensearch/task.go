@@ -56,6 +56,7 @@ type Task struct {
 	sendMu  sync.Mutex // orders take-pending + hand-off
 	batches chan []*op
 	wg      sync.WaitGroup
+	ctx     context.Context // ends at Close
 	cancel  context.CancelFunc
 
 	mu        sync.Mutex
@@ -130,7 +131,7 @@ func (t *Task) Open(ctx context.Context, cfg map[string]string, tctx connect.Sin
 		n = 1 // without external versions, batches must apply in order
 	}
 	sctx, cancel := context.WithCancel(context.Background())
-	t.cancel = cancel
+	t.ctx, t.cancel = sctx, cancel
 	for range n {
 		t.wg.Add(1)
 		go t.sender(sctx)
@@ -185,7 +186,7 @@ func (t *Task) Put(ctx context.Context, records []*connect.Record) error {
 	t.mu.Lock()
 	if len(t.pending) > 0 && t.linger == nil {
 		t.linger = time.AfterFunc(max(t.s.linger, time.Millisecond), func() {
-			_ = t.dispatch(context.Background())
+			_ = t.dispatch(t.ctx)
 		})
 	}
 	t.mu.Unlock()
@@ -285,8 +286,9 @@ func (t *Task) untrack(b []*op) {
 	}
 }
 
-// entriesOf returns the ack entries of batch b (the first not-done entry
-// per partition whose next matches).
+// complete resolves batch b: on success it marks b's entries done and
+// advances each partition's acknowledged prefix; an error becomes the
+// task's fatal error.
 func (t *Task) complete(b []*op, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
