@@ -6,7 +6,7 @@ PKGS    ?= ./...
 RACE    ?= -race
 TIMEOUT ?= 20m
 
-.PHONY: all build setup test vet bench bench-broker bench-pg bench-s3 bench-pool demo clean
+.PHONY: all build setup test vet bench bench-broker bench-pg bench-s3 bench-pool bench-opensearch demo clean
 
 all: build
 
@@ -26,7 +26,7 @@ test: setup vet
 
 # Benchmarks; results are recorded in BENCHMARKS.md with the command and
 # machine. They are not part of `make test`.
-bench: bench-broker bench-pg bench-s3
+bench: bench-broker bench-pg bench-s3 bench-opensearch
 
 # Broker produce/consume MB/s against kfake, in one run.
 bench-broker:
@@ -45,6 +45,10 @@ bench-s3: setup
 # throughput on 1 vs 3 workers (child sluice worker processes).
 bench-pool:
 	scripts/bench-pool
+
+# OpenSearch sink docs/s against raw _bulk ingest into the test server.
+bench-opensearch:
+	scripts/bench-opensearch
 
 # The quick start: Postgres CDC into Parquet files (examples/cdc-to-datalake).
 demo: build

@@ -1,0 +1,12 @@
+-- Changes applied while the connectors run: they arrive through logical
+-- replication as creates, updates and deletes (a delete becomes a
+-- tombstone, which the sink turns into a delete of the document).
+INSERT INTO customers (email, name) VALUES ('late@example.com', 'Late Customer');
+INSERT INTO orders (customer_id, amount, status)
+SELECT id, 42.50, 'new' FROM customers WHERE email = 'late@example.com';
+UPDATE orders SET status = 'shipped' WHERE id <= 10;
+UPDATE orders SET amount = amount + 0.99, status = 'paid' WHERE id BETWEEN 11 AND 15;
+UPDATE customers SET name = 'Renamed Customer' WHERE id = 1;
+DELETE FROM orders WHERE id BETWEEN 991 AND 1000;
+DELETE FROM orders WHERE customer_id = 2;
+DELETE FROM customers WHERE id = 2;
