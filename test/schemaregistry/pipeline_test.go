@@ -92,9 +92,9 @@ func TestPostgresToParquetWithAvro(t *testing.T) {
 		"connector.class": "io.confluent.connect.s3.S3SinkConnector", "tasks.max": "1", "topics": "shop.public.orders",
 		"sluice.storage": "local", "local.dir": lake, "topics.dir": "topics",
 		"format.class": "io.confluent.connect.s3.format.parquet.ParquetFormat", "flush.size": "3",
-		"partitioner.class": "io.confluent.connect.storage.partitioner.DefaultPartitioner",
+		"partitioner.class":       "io.confluent.connect.storage.partitioner.DefaultPartitioner",
 		"behavior.on.null.values": "ignore",
-		"transforms": "unwrap", "transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState",
+		"transforms":              "unwrap", "transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState",
 		"transforms.unwrap.add.fields": "op",
 	})
 	// Wait for the snapshot to be flowing, then change a row: 3 records.
