@@ -259,3 +259,19 @@ func TestAvroSubjectStrategies(t *testing.T) {
 		t.Fatalf("use.latest.version id %d", binary.BigEndian.Uint32(data[1:5]))
 	}
 }
+
+func BenchmarkAvroFromConnect(b *testing.B) {
+	url, _ := startRegistry(b)
+	conv, _ := NewAvro(map[string]string{SchemaRegistryURLConfig: url}, false)
+	env, row := cdcSchema()
+	v := cdcValue(env, row)
+	if _, err := conv.FromConnect("t", env, v); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := conv.FromConnect("t", env, v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
