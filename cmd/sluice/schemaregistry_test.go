@@ -75,3 +75,48 @@ func TestSchemaRegistryCommand(t *testing.T) {
 		t.Fatalf("bad --compatibility: exit %d, want 2", code)
 	}
 }
+
+// TestUpEmbedsSchemaRegistry: `sluice up` serves a schema registry on the
+// embedded broker and prints its URL.
+func TestUpEmbedsSchemaRegistry(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr testenv.SyncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"up", "--data-dir", t.TempDir(), "--kafka-listen", "127.0.0.1:0", "--rest-listen", "127.0.0.1:0",
+			"--schema-registry-listen", "127.0.0.1:0"}, &stdout, &stderr)
+	}()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			t.Error("sluice up did not stop")
+		}
+	}()
+	re := regexp.MustCompile(`Schema Registry\s+(http://\S+)`)
+	deadline := time.Now().Add(90 * time.Second)
+	var url string
+	for url == "" {
+		if m := re.FindStringSubmatch(stdout.String()); m != nil {
+			url = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no schema registry URL printed; stdout: %s\nstderr: %s", stdout.String(), stderr.String())
+		} else {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	for {
+		resp, err := http.Post(url+"/subjects/up-value/versions", "application/vnd.schemaregistry.v1+json", strings.NewReader(`{"schema":"\"long\""}`))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("register with the embedded registry: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
