@@ -2,7 +2,6 @@ package convert
 
 import (
 	"fmt"
-	"math/big"
 	"reflect"
 	"strconv"
 	"time"
@@ -17,7 +16,6 @@ import (
 // value. Optional values are pointers (nil is the union's null branch).
 
 var (
-	ratPtrType   = reflect.TypeFor[*big.Rat]()
 	timeType     = reflect.TypeFor[time.Time]()
 	durationType = reflect.TypeFor[time.Duration]()
 	bytesType    = reflect.TypeFor[[]byte]()
@@ -45,7 +43,9 @@ func (n *avroNode) goType() reflect.Type {
 	case kBytes:
 		n.typ = bytesType
 	case kDecimal:
-		n.typ = ratPtrType
+		// The unscaled two's-complement bytes, as Confluent writes them;
+		// hamba writes []byte as plain bytes whatever the logical type.
+		n.typ = bytesType
 	case kDate, kTimestampMillis:
 		n.typ = timeType
 	case kTimeMillis:
@@ -152,7 +152,7 @@ func (n *avroNode) fill(dst reflect.Value, v any) error {
 			if d.Scale != n.scale {
 				return dataErr(path, "decimal scale %d does not match schema scale %d", d.Scale, n.scale)
 			}
-			dst.Set(reflect.ValueOf(new(big.Rat).SetFrac(d.Unscaled, pow10(n.scale))))
+			dst.SetBytes(d.UnscaledBytes())
 		}
 	case kDate, kTimestampMillis:
 		var t time.Time
