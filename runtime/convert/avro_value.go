@@ -191,15 +191,17 @@ func (n *avroNode) fromAvro(v any, path string) (any, error) {
 		for i, b := range n.branches {
 			inner := *b.node
 			inner.optional = false
+			// hamba gives a branch as {branch name: value}, or bare when its
+			// type resolver knows the Go type.
 			bv := v
-			if inner.wrapped() {
-				if !isMap || len(m) != 1 {
+			if isMap && len(m) == 1 {
+				if wv, ok := m[b.name]; ok {
+					bv = wv
+				} else if inner.wrapped() {
 					continue
 				}
-				var ok bool
-				if bv, ok = m[b.name]; !ok {
-					continue
-				}
+			} else if inner.wrapped() {
+				continue
 			}
 			fv, err := inner.fromAvro(bv, joinPath(path, n.connect.Fields[i].Name))
 			if err != nil {
