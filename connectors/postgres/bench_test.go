@@ -46,7 +46,7 @@ func TestBenchCDC(t *testing.T) {
 	e.exec(t, `CREATE TABLE bench (id bigint PRIMARY KEY, a int NOT NULL, b text, c timestamptz, d numeric(12,2), e boolean)`)
 	e.exec(t, `CREATE PUBLICATION dbz_publication FOR ALL TABLES`)
 	for i := 0; i < reps; i++ {
-		for _, s := range []string{"recv", "task", "kafka", "kafkans"} {
+		for _, s := range []string{"recv", "task", "kafka", "kafkans", "avro"} {
 			e.exec(t, fmt.Sprintf(`SELECT pg_create_logical_replication_slot('%s%d', 'pgoutput')`, s, i))
 		}
 	}
@@ -75,6 +75,7 @@ func TestBenchCDC(t *testing.T) {
 	vc, _ := convert.NewJSON(map[string]string{"schemas.enable": "true"}, false)
 	kcNS, _ := convert.NewJSON(map[string]string{"schemas.enable": "false"}, true)
 	vcNS, _ := convert.NewJSON(map[string]string{"schemas.enable": "false"}, false)
+	kcAvro, vcAvro := benchAvroConverters(t, addr)
 	results := map[string][]float64{}
 	var order []string
 	add := func(what string, n int, d time.Duration) {
@@ -108,10 +109,11 @@ func TestBenchCDC(t *testing.T) {
 		// without embedded schemas.
 		for _, v := range []struct {
 			slot, what string
-			kc, vc     *convert.JSON
+			kc, vc     convert.Converter
 		}{
 			{"kafka", "sluice task -> JsonConverter (schemas) -> broker (acks=all)", kc, vc},
 			{"kafkans", "sluice task -> JsonConverter (no schemas) -> broker (acks=all)", kcNS, vcNS},
+			{"avro", "sluice task -> AvroConverter (schema registry) -> broker (acks=all)", kcAvro, vcAvro},
 		} {
 			var produced, failed atomic.Int64
 			cfg := e.config(KeySlotName, fmt.Sprintf("%s%d", v.slot, i), KeySnapshotMode, "no_data", KeyPublicationAuto, "disabled")

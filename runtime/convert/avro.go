@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -199,11 +200,11 @@ func (a *Avro) FromConnect(topic string, s *connect.Schema, v any) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	gv, err := e.node.toAvro(v, "")
-	if err != nil {
+	root := reflect.New(e.node.fieldType())
+	if err := e.node.fill(root.Elem(), v); err != nil {
 		return nil, err
 	}
-	body, err := a.api.Marshal(e.schema, gv)
+	body, err := a.api.Marshal(e.schema, root.Interface())
 	if err != nil {
 		return nil, dataErr("", "avro encoding: %v", err)
 	}
@@ -230,6 +231,7 @@ func (a *Avro) encoder(topic string, s *connect.Schema) (*avroEnc, error) {
 		return nil, dataErr("", "schema %v maps to an invalid Avro schema: %v", s, err)
 	}
 	fillBranches(node, parsed)
+	node.fieldType() // build the Go types now, before the node is shared
 	subject := a.subject(topic, parsed)
 	a.mu.RLock()
 	e = a.encS[subject+"\x00"+text]

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -69,6 +70,7 @@ type avroNode struct {
 	elem     *avroNode // array elements, map values, MapEntry value
 	key      *avroNode // MapEntry key
 	branches []avroField
+	typ      reflect.Type // Go type for encoding (goType), built lazily
 }
 
 type avroField struct {

@@ -10,149 +10,6 @@ import (
 	"github.com/sluicehq/sluice/runtime/connect"
 )
 
-// toAvro converts a Connect value to the generic value hamba encodes with
-// the node's Avro schema: records as map[string]any, optional values as
-// single-entry union maps.
-func (n *avroNode) toAvro(v any, path string) (any, error) {
-	if v == nil {
-		if n.connect != nil && n.connect.Default != nil {
-			v = n.connect.Default
-		} else if n.optional {
-			return map[string]any(nil), nil
-		} else {
-			return nil, dataErr(path, "null value for required %v", n.connect)
-		}
-	}
-	out, err := n.toAvroValue(v, path)
-	if err != nil || !n.optional {
-		return out, err
-	}
-	return map[string]any{n.branch: out}, nil
-}
-
-func (n *avroNode) toAvroValue(v any, path string) (any, error) {
-	switch n.kind {
-	case kInt:
-		switch x := v.(type) {
-		case int8:
-			return int32(x), nil
-		case int16:
-			return int32(x), nil
-		case int32:
-			return x, nil
-		}
-	case kLong:
-		if x, ok := v.(int64); ok {
-			return x, nil
-		}
-	case kFloat:
-		if x, ok := v.(float32); ok {
-			return x, nil
-		}
-	case kDouble:
-		if x, ok := v.(float64); ok {
-			return x, nil
-		}
-	case kBool:
-		if x, ok := v.(bool); ok {
-			return x, nil
-		}
-	case kString:
-		if x, ok := v.(string); ok {
-			return x, nil
-		}
-	case kBytes:
-		if x, ok := v.([]byte); ok {
-			return x, nil
-		}
-	case kDecimal:
-		d, ok := v.(connect.Decimal)
-		if !ok {
-			break
-		}
-		if d.Unscaled == nil {
-			return nil, dataErr(path, "decimal without unscaled value")
-		}
-		if d.Scale != n.scale {
-			return nil, dataErr(path, "decimal scale %d does not match schema scale %d", d.Scale, n.scale)
-		}
-		return new(big.Rat).SetFrac(d.Unscaled, pow10(n.scale)), nil
-	case kDate, kTimestampMillis:
-		if t, ok := v.(time.Time); ok {
-			return t, nil
-		}
-	case kTimeMillis:
-		if t, ok := v.(time.Time); ok {
-			return time.Duration(connect.MillisOfDay(t)) * time.Millisecond, nil
-		}
-	case kRecord:
-		st, ok := v.(*connect.Struct)
-		if !ok {
-			break
-		}
-		m := make(map[string]any, len(n.fields))
-		for i, f := range n.fields {
-			fv, err := f.node.toAvro(st.At(i), joinPath(path, f.name))
-			if err != nil {
-				return nil, err
-			}
-			m[f.name] = fv
-		}
-		return m, nil
-	case kArray:
-		arr, ok := v.([]any)
-		if !ok {
-			break
-		}
-		out := make([]any, len(arr))
-		for i, e := range arr {
-			ev, err := n.elem.toAvro(e, fmt.Sprintf("%s[%d]", path, i))
-			if err != nil {
-				return nil, err
-			}
-			out[i] = ev
-		}
-		return out, nil
-	case kMap:
-		m, ok := v.(map[any]any)
-		if !ok {
-			break
-		}
-		out := make(map[string]any, len(m))
-		for k, e := range m {
-			ks, ok := k.(string)
-			if !ok {
-				return nil, dataErr(path, "map key of Go type %T, want string", k)
-			}
-			ev, err := n.elem.toAvro(e, fmt.Sprintf("%s[%s]", path, ks))
-			if err != nil {
-				return nil, err
-			}
-			out[ks] = ev
-		}
-		return out, nil
-	case kMapEntries:
-		m, ok := v.(map[any]any)
-		if !ok {
-			break
-		}
-		out := make([]any, 0, len(m))
-		for k, e := range m {
-			kv, err := n.key.toAvro(k, path+"<key>")
-			if err != nil {
-				return nil, err
-			}
-			ev, err := n.elem.toAvro(e, fmt.Sprintf("%s[%v]", path, k))
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, map[string]any{"key": kv, "value": ev})
-		}
-		return out, nil
-	}
-	return nil, dataErr(path, "value of Go type %T does not match schema %v", v, n.connect)
-}
-
 // fromAvro converts a value decoded by hamba to the node's Connect value.
 func (n *avroNode) fromAvro(v any, path string) (any, error) {
 	if v == nil {
@@ -334,15 +191,17 @@ func (n *avroNode) fromAvro(v any, path string) (any, error) {
 		for i, b := range n.branches {
 			inner := *b.node
 			inner.optional = false
+			// hamba gives a branch as {branch name: value}, or bare when its
+			// type resolver knows the Go type.
 			bv := v
-			if inner.wrapped() {
-				if !isMap || len(m) != 1 {
+			if isMap && len(m) == 1 {
+				if wv, ok := m[b.name]; ok {
+					bv = wv
+				} else if inner.wrapped() {
 					continue
 				}
-				var ok bool
-				if bv, ok = m[b.name]; !ok {
-					continue
-				}
+			} else if inner.wrapped() {
+				continue
 			}
 			fv, err := inner.fromAvro(bv, joinPath(path, n.connect.Fields[i].Name))
 			if err != nil {

@@ -335,7 +335,9 @@ func (r *Registry) hardDelete(ctx context.Context, subject string, version int) 
 }
 
 // forward sends a write request to the primary and copies its answer.
-func (r *Registry) forward(w http.ResponseWriter, req *http.Request, body []byte) {
+// local serves the write here when this instance became primary while
+// waiting for one.
+func (r *Registry) forward(w http.ResponseWriter, req *http.Request, body []byte, local http.HandlerFunc) {
 	ctx, cancel := context.WithTimeout(req.Context(), r.o.timeout)
 	defer cancel()
 	var target string
@@ -346,7 +348,8 @@ func (r *Registry) forward(w http.ResponseWriter, req *http.Request, body []byte
 			break
 		}
 		if r.el.isPrimary() {
-			r.serveWrite(w, req, body)
+			req.Body = io.NopCloser(bytes.NewReader(body))
+			local(w, req)
 			return
 		}
 		select {

@@ -268,3 +268,36 @@ func TestTwoInstancesAgree(t *testing.T) {
 		t.Fatalf("after failover: %d id %d %v", code, id, out)
 	}
 }
+
+// TestSchemaReferences: a schema may use a named type registered under
+// another subject; the referenced version cannot be deleted while used.
+func TestSchemaReferences(t *testing.T) {
+	a := startInstance(t, testenv.StartBroker(t))
+	waitPrimary(t, a)
+	if code, _, out := register(t, a.url, "address-value", `{"type":"record","name":"Address","namespace":"com.acme","fields":[{"name":"city","type":"string"}]}`); code != 200 {
+		t.Fatalf("register address: %d %v", code, out)
+	}
+	user := `{"type":"record","name":"User","namespace":"com.acme","fields":[{"name":"home","type":"com.acme.Address"}]}`
+	var out map[string]any
+	// Without the reference the type is unknown.
+	if code := call(t, "POST", a.url+"/subjects/user-value/versions", map[string]any{"schema": user}, &out); code != 422 {
+		t.Fatalf("unresolved reference: %d %v", code, out)
+	}
+	body := map[string]any{"schema": user, "references": []Reference{{Name: "com.acme.Address", Subject: "address-value", Version: 1}}}
+	if code := call(t, "POST", a.url+"/subjects/user-value/versions", body, &out); code != 200 || out["id"].(float64) != 2 {
+		t.Fatalf("with reference: %d %v", code, out)
+	}
+	var sv schemaResponse
+	call(t, "GET", a.url+"/subjects/user-value/versions/1", nil, &sv)
+	if len(sv.References) != 1 || sv.References[0].Subject != "address-value" {
+		t.Fatalf("references not returned: %+v", sv)
+	}
+	var ids []int
+	call(t, "GET", a.url+"/subjects/address-value/versions/1/referencedby", nil, &ids)
+	if fmt.Sprint(ids) != "[2]" {
+		t.Fatalf("referencedby %v", ids)
+	}
+	if code := call(t, "DELETE", a.url+"/subjects/address-value/versions/1", nil, &out); code != 422 || out["error_code"].(float64) != codeReferenceExists {
+		t.Fatalf("delete referenced version: %d %v", code, out)
+	}
+}

@@ -53,12 +53,17 @@ func (r *Registry) Handler() http.Handler {
 				writeErr(w, errf(400, 400, "reading request body: %v", err))
 				return
 			}
-			if r.el.isPrimary() || req.Header.Get(forwardedHeader) != "" {
+			switch {
+			case r.el.isPrimary():
 				req.Body = io.NopCloser(strings.NewReader(string(body)))
 				writes.ServeHTTP(w, req)
-				return
+			case req.Header.Get(forwardedHeader) != "":
+				// Forwarded here, but this instance is no longer primary:
+				// refuse rather than write next to the real primary.
+				writeErr(w, errf(500, codeForwardError, "Error while forwarding the request: %s is not the primary", r.o.url))
+			default:
+				r.forward(w, req, body, func(w http.ResponseWriter, req *http.Request) { writes.ServeHTTP(w, req) })
 			}
-			r.forward(w, req, body)
 			return
 		}
 		if _, pat := reads.Handler(req); pat == "" {
@@ -67,14 +72,6 @@ func (r *Registry) Handler() http.Handler {
 		}
 		reads.ServeHTTP(w, req)
 	})
-}
-
-// serveWrite runs a write locally (this instance became primary while a
-// forward was pending).
-func (r *Registry) serveWrite(w http.ResponseWriter, req *http.Request, body []byte) {
-	req.Header.Set(forwardedHeader, r.o.url)
-	req.Body = io.NopCloser(strings.NewReader(string(body)))
-	r.Handler().ServeHTTP(w, req)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -22,7 +22,7 @@ const (
 // that global config and mode keys carry "subject":null as Confluent's do.
 type recordKey struct {
 	KeyType string  `json:"keytype"`
-	Subject *string `json:"subject,omitempty"`
+	Subject *string `json:"subject"`
 	Version int     `json:"version,omitempty"`
 	Magic   int     `json:"magic"`
 }

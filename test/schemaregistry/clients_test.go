@@ -8,7 +8,10 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,6 +55,9 @@ func startRegistry(t testing.TB, brokers string) string {
 // decodes.
 func TestKafkajsSchemaRegistryClient(t *testing.T) {
 	dir := testenv.NodeClientsDir(t)
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@kafkajs", "confluent-schema-registry")); err != nil {
+		t.Fatalf("@kafkajs/confluent-schema-registry is not installed in %s (scripts/setup installs it): %v", dir, err)
+	}
 	url := startRegistry(t, testenv.StartBroker(t))
 	conv, err := convert.New(convert.AvroClass, map[string]string{convert.SchemaRegistryURLConfig: url}, false)
 	if err != nil {
@@ -113,5 +119,57 @@ func TestKafkajsSchemaRegistryClient(t *testing.T) {
 	if ns.Name != "com.example.NodeOrder" || st.Get("id") != int64(42) || st.Get("customer") != "ada" ||
 		st.Get("note") != "from node" || st.Get("qty") != int32(3) || st.Get("paid") != true {
 		t.Fatalf("decoded node record %v (schema %v)", st, ns)
+	}
+}
+
+func httpGet(url string) (int, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// TestConfluentGoSchemaRegistryClient runs test/clients/srclient-go, a
+// program on confluent-kafka-go's schemaregistry client (pure Go, built
+// with CGO_ENABLED=0 in its own module), against sluice's registry.
+func TestConfluentGoSchemaRegistryClient(t *testing.T) {
+	url := startRegistry(t, testenv.StartBroker(t))
+	dir := filepath.Join(testenv.RepoRoot(t), "test", "clients", "srclient-go")
+	bin := filepath.Join(t.TempDir(), "srclient-go")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+	build.Dir = dir
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod", "GOWORK=off")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building srclient-go (scripts/setup downloads its modules): %v\n%s", err, out)
+	}
+	out, err := exec.CommandContext(ctx, bin, url).Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("srclient-go: %v\n%s\n%s", err, out, stderr)
+	}
+	var res struct {
+		ID1, ID2      int
+		SchemaByID    string
+		LatestVersion int
+		LatestID      int
+		Versions      []int
+		Compatible    bool
+		Incompatible  bool
+		Subjects      []string
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("%s: %v", out, err)
+	}
+	if res.ID1 != 1 || res.ID2 != 2 || res.LatestVersion != 2 || res.LatestID != 2 || len(res.Versions) != 2 ||
+		!res.Compatible || !res.Incompatible || len(res.Subjects) != 1 || res.Subjects[0] != "go-orders-value" ||
+		!strings.Contains(res.SchemaByID, `"GoOrder"`) {
+		t.Fatalf("confluent-kafka-go client saw %s", out)
 	}
 }
