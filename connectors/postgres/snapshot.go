@@ -150,15 +150,26 @@ func (t *Task) snapshot(ctx context.Context, snapName string, lsn uint64) error 
 				return fmt.Errorf("postgres: snapshot connection: %w", err)
 			}
 			defer conn.Close(context.Background())
-			if _, err := conn.Exec(gctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '"+snapName+"'").ReadAll(); err != nil {
+			// Not READ ONLY: the first worker's txid_current() is the
+			// snapshot transaction id reported in source.txId, as Debezium
+			// reports its snapshot transaction's.
+			if _, err := conn.Exec(gctx, "BEGIN ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT '"+snapName+"'").ReadAll(); err != nil {
 				ready <- err
 				return fmt.Errorf("postgres: import snapshot %s: %w", snapName, err)
 			}
-			res, err := conn.Exec(gctx, "SELECT txid_snapshot_xmin(txid_current_snapshot())").ReadAll()
-			if err == nil && len(res) == 1 && len(res[0].Rows) == 1 {
-				xidOnce.Do(func() { snapXid, _ = strconv.ParseInt(string(res[0].Rows[0][0]), 10, 64) })
+			var xerr error
+			xidOnce.Do(func() {
+				res, err := conn.Exec(gctx, "SELECT txid_current()").ReadAll()
+				if err != nil || len(res) != 1 || len(res[0].Rows) != 1 {
+					xerr = fmt.Errorf("postgres: snapshot transaction id: %v", err)
+					return
+				}
+				snapXid, xerr = strconv.ParseInt(string(res[0].Rows[0][0]), 10, 64)
+			})
+			ready <- xerr
+			if xerr != nil {
+				return xerr
 			}
-			ready <- nil
 			for c := range work {
 				if err := t.readChunk(gctx, conn, sts[c.tbl].tb, c, results); err != nil {
 					return err
@@ -207,6 +218,20 @@ func (t *Task) snapshot(ctx context.Context, snapName string, lsn uint64) error 
 		return map[string]any{offLSN: int64(lsn), offTxID: snapXid, offTsUsec: t.now().UnixMicro(), offSnapshot: true, offLastSnap: last}
 	}
 	var out []*connect.Record
+	// tail is the last record of the most recently completed table, held
+	// back so the snapshot's very last record can be marked "last" even
+	// when the tables completing after it are empty.
+	var tail *connect.Record
+	finish := func() {
+		if tail == nil {
+			return
+		}
+		tail.SourceOffset = baseOff(true)
+		src := tail.Value.(*connect.Struct).At(2).(*connect.Struct)
+		src.SetAt(4, snapLast)
+		out = append(out, tail)
+		tail = nil
+	}
 	for m := range results {
 		st := sts[m.tbl]
 		if len(m.recs) > 0 {
@@ -243,15 +268,15 @@ func (t *Task) snapshot(ctx context.Context, snapName string, lsn uint64) error 
 				remaining--
 				st.completed = true
 				if st.held != nil {
-					mark := snapLastInColl
-					if remaining == 0 {
-						mark = snapLast
-						st.held.SourceOffset = baseOff(true)
-					}
 					si := &srcInfo{ts: t.now(), schema: st.tb.meta.schema, table: st.tb.meta.name, txID: snapXid, hasTxID: true, lsn: lsn}
-					setSnapshotMark(t, st.held, mark, si)
-					out = append(out, st.held)
-					st.held = nil
+					setSnapshotMark(t, st.held, snapLastInColl, si)
+					if tail != nil {
+						out = append(out, tail)
+					}
+					tail, st.held = st.held, nil
+				}
+				if remaining == 0 {
+					finish()
 				}
 				t.setProgress(func(p *Progress) { p.TablesDone++; p.Tables[m.tbl].Done = true })
 			}
@@ -444,13 +469,20 @@ func (t *Task) readChunk(ctx context.Context, conn *pgconn.PgConn, tb *table, c 
 	}
 	for rr.NextRow() {
 		vals := rr.Values()
-		after := t.makeValue(&view, len(vals), func(pos int) (byte, []byte) {
+		after, verr := t.makeValue(&view, len(vals), func(pos int) (byte, []byte) {
 			if vals[pos] == nil {
 				return 'n', nil
 			}
 			return 't', vals[pos]
 		}, nil)
-		r := t.changeRecord(tb, "r", tb.keyOf(after), nil, after, nil, nil, nil)
+		key := tb.keyOf(after)
+		if skip, err := t.badValue(tb, key, verr); err != nil {
+			rr.Close()
+			return err
+		} else if skip {
+			continue
+		}
+		r := t.changeRecord(tb, "r", key, nil, after, nil, nil, nil)
 		batch = append(batch, r)
 		if len(batch) >= batchSize {
 			if !send(false) {
