@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -435,7 +436,9 @@ func (t *Task) planChunks(ctx context.Context, tb *table) ([]string, error) {
 	return append(out, fmt.Sprintf("ctid >= '(%d,0)'::tid", prev)), nil
 }
 
-// readChunk streams one chunk's rows as snapshot records.
+// readChunk streams one chunk's rows as snapshot records. Rows come from
+// COPY (SELECT ...) TO STDOUT in text format: the fastest way out of
+// PostgreSQL, with the same per-value text as a SELECT.
 func (t *Task) readChunk(ctx context.Context, conn *pgconn.PgConn, tb *table, c chunk, results chan<- snapMsg) error {
 	cols := make([]string, len(tb.cols))
 	for i, col := range tb.cols {
@@ -448,9 +451,7 @@ func (t *Task) readChunk(ctx context.Context, conn *pgconn.PgConn, tb *table, c 
 	if len(cols) == 0 {
 		q = "SELECT FROM " + quoteIdent(tb.meta.schema) + "." + quoteIdent(tb.meta.name)
 	}
-	rr := conn.ExecParams(ctx, q, nil, nil, nil, nil)
 	batchSize := min(t.o.fetchSize, t.o.maxBatch)
-	batch := make([]*connect.Record, 0, batchSize)
 	// Select list is exactly the value columns, in order.
 	identity := make([]int, len(tb.cols))
 	for i := range identity {
@@ -458,46 +459,201 @@ func (t *Task) readChunk(ctx context.Context, conn *pgconn.PgConn, tb *table, c 
 	}
 	view := *tb
 	view.byRelPos = identity
-	send := func(done bool) bool {
-		select {
-		case results <- snapMsg{tbl: c.tbl, recs: batch, done: done}:
-			batch = make([]*connect.Record, 0, batchSize)
-			return true
-		case <-ctx.Done():
-			return false
+	cr := &copyReader{ctx: ctx, t: t, tb: tb, view: &view, c: c, results: results, batchSize: batchSize,
+		batch: make([]*connect.Record, 0, batchSize), vals: make([][]byte, len(tb.cols))}
+	if _, err := conn.CopyTo(ctx, cr, "COPY ("+q+") TO STDOUT"); err != nil {
+		if cr.err != nil {
+			return cr.err
 		}
-	}
-	for rr.NextRow() {
-		vals := rr.Values()
-		after, verr := t.makeValue(&view, len(vals), func(pos int) (byte, []byte) {
-			if vals[pos] == nil {
-				return 'n', nil
-			}
-			return 't', vals[pos]
-		}, nil)
-		key := tb.keyOf(after)
-		if skip, err := t.badValue(tb, key, verr); err != nil {
-			rr.Close()
-			return err
-		} else if skip {
-			continue
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
-		r := t.changeRecord(tb, "r", key, nil, after, nil, nil, nil)
-		batch = append(batch, r)
-		if len(batch) >= batchSize {
-			if !send(false) {
-				rr.Close()
-				return ctx.Err()
-			}
-		}
-	}
-	if _, err := rr.Close(); err != nil {
 		return fmt.Errorf("postgres: snapshot of %s (%s): %w", tb.id, c.where, err)
 	}
-	if !send(true) {
+	if len(cr.partial) > 0 {
+		return fmt.Errorf("postgres: snapshot of %s (%s): COPY output ends inside a row", tb.id, c.where)
+	}
+	if !cr.send(true) {
 		return ctx.Err()
 	}
 	return nil
+}
+
+// copyReader turns COPY text rows into snapshot records, batch by batch.
+type copyReader struct {
+	ctx       context.Context
+	t         *Task
+	tb        *table
+	view      *table
+	c         chunk
+	results   chan<- snapMsg
+	batchSize int
+	batch     []*connect.Record
+	vals      [][]byte
+	partial   []byte // a row split across writes
+	err       error  // why Write failed
+}
+
+func (cr *copyReader) send(done bool) bool {
+	select {
+	case cr.results <- snapMsg{tbl: cr.c.tbl, recs: cr.batch, done: done}:
+		cr.batch = make([]*connect.Record, 0, cr.batchSize)
+		return true
+	case <-cr.ctx.Done():
+		return false
+	}
+}
+
+// Write receives COPY data: normally one whole row per call, but rows may
+// be split or joined; it parses every complete line.
+func (cr *copyReader) Write(p []byte) (int, error) {
+	n := len(p)
+	if len(cr.partial) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			cr.partial = append(cr.partial, p...)
+			return n, nil
+		}
+		line := append(cr.partial, p[:i]...)
+		cr.partial = nil
+		if err := cr.row(line); err != nil {
+			return 0, err
+		}
+		p = p[i+1:]
+	}
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			cr.partial = append([]byte(nil), p...)
+			break
+		}
+		if err := cr.row(p[:i]); err != nil {
+			return 0, err
+		}
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+// row converts one COPY text line (tab-separated, \N for null,
+// backslash escapes) to a record.
+func (cr *copyReader) row(line []byte) error {
+	nf := len(cr.vals)
+	if nf == 0 {
+		line = nil
+	}
+	f := 0
+	for f < nf {
+		end := bytes.IndexByte(line, '\t')
+		field := line
+		if end >= 0 {
+			field, line = line[:end], line[end+1:]
+		} else {
+			line = nil
+		}
+		switch {
+		case len(field) == 2 && field[0] == '\\' && field[1] == 'N':
+			cr.vals[f] = nil
+		case bytes.IndexByte(field, '\\') >= 0:
+			cr.vals[f] = copyUnescape(field)
+		default:
+			cr.vals[f] = field
+		}
+		f++
+		if end < 0 {
+			break
+		}
+	}
+	if f != nf {
+		cr.err = fmt.Errorf("postgres: snapshot of %s: COPY row has %d fields, want %d", cr.tb.id, f, nf)
+		return cr.err
+	}
+	t, tb := cr.t, cr.tb
+	vals := cr.vals
+	after, verr := t.makeValue(cr.view, len(vals), func(pos int) (byte, []byte) {
+		if vals[pos] == nil {
+			return 'n', nil
+		}
+		return 't', vals[pos]
+	}, nil)
+	key := tb.keyOf(after)
+	if skip, err := t.badValue(tb, key, verr); err != nil {
+		cr.err = err
+		return err
+	} else if skip {
+		return nil
+	}
+	cr.batch = append(cr.batch, t.changeRecord(tb, "r", key, nil, after, nil, nil, nil))
+	if len(cr.batch) >= cr.batchSize && !cr.send(false) {
+		cr.err = cr.ctx.Err()
+		return cr.err
+	}
+	return nil
+}
+
+// copyUnescape decodes COPY text escapes: \b \f \n \r \t \v, \digits
+// (octal), \xhex, and a backslash before any other character.
+func copyUnescape(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c != '\\' || i+1 >= len(b) {
+			out = append(out, c)
+			continue
+		}
+		i++
+		switch d := b[i]; d {
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'v':
+			out = append(out, '\v')
+		case 'x':
+			v, j := 0, i+1
+			for ; j < len(b) && j < i+3 && isHex(b[j]); j++ {
+				v = v*16 + hexVal(b[j])
+			}
+			if j == i+1 {
+				out = append(out, 'x')
+				continue
+			}
+			out = append(out, byte(v))
+			i = j - 1
+		default:
+			if d >= '0' && d <= '7' {
+				v, j := 0, i
+				for ; j < len(b) && j < i+3 && b[j] >= '0' && b[j] <= '7'; j++ {
+					v = v*8 + int(b[j]-'0')
+				}
+				out = append(out, byte(v))
+				i = j - 1
+				continue
+			}
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func hexVal(c byte) int {
+	switch {
+	case c >= 'a':
+		return int(c-'a') + 10
+	case c >= 'A':
+		return int(c-'A') + 10
+	}
+	return int(c - '0')
 }
 
 var _ connect.MetricsReporter = (*Task)(nil)

@@ -122,3 +122,13 @@ func mustDecimal(t *testing.T, s string) connect.Decimal {
 	}
 	return d
 }
+
+func TestCopyUnescape(t *testing.T) {
+	for in, want := range map[string]string{
+		`a\tb`: "a\tb", `x\\y`: `x\y`, `\n\r\b\f\v`: "\n\r\b\f\v", `\101\x42`: "AB", `\q`: "q", `{"a \\"b\\""}`: `{"a \"b\""}`,
+	} {
+		if got := string(copyUnescape([]byte(in))); got != want {
+			t.Errorf("copyUnescape(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
