@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,6 +89,7 @@ func (t *Task) setProgress(f func(p *Progress)) {
 // chunk is one range of one table read by one worker query.
 type chunk struct {
 	tbl   int
+	idx   int // position in the snapshot plan
 	where string
 }
 
@@ -96,37 +98,86 @@ type snapTable struct {
 	tb        *table
 	chunks    int
 	done      int
-	held      *connect.Record // last record, held to mark the table's end
 	emitted   int64
 	completed bool
 }
 
 type snapMsg struct {
-	tbl  int
-	recs []*connect.Record
-	done bool // chunk finished
+	tbl   int
+	chunk int // plan index
+	recs  []*connect.Record
+	done  bool // chunk finished
 }
 
 // snapshot reads every captured table inside the exported snapshot with
 // snapshot.max.threads parallel transactions, chunked by primary key or
-// ctid ranges, then returns so streaming can start at lsn.
-func (t *Task) snapshot(ctx context.Context, snapName string, lsn uint64) error {
+// ctid ranges, then returns so streaming can start at lsn. With rs (an
+// interrupted snapshot being resumed, snapName empty) it reads the chunks
+// of the recorded plan that no acknowledged offset marked done, each
+// worker in a new REPEATABLE READ transaction.
+//
+// Every record's offset carries the plan and the chunks whose records were
+// all emitted before it (snapshot_plan, snapshot_chunks_done), so after a
+// crash at most the chunks in flight are read again.
+func (t *Task) snapshot(ctx context.Context, snapName string, lsn uint64, rs *snapResume) error {
 	o := t.o
 	tables, err := t.snapshotTables(ctx)
 	if err != nil {
 		return err
 	}
-	sts := make([]*snapTable, len(tables))
+	var plan []string // "schema.table\x00where" per chunk
+	sts := make([]*snapTable, 0, len(tables))
 	var chunks []chunk
-	for i, tb := range tables {
-		cs, err := t.planChunks(ctx, tb)
-		if err != nil {
-			return err
+	done := map[int]bool{}
+	if rs != nil {
+		byID := map[string]int{}
+		for _, tb := range tables {
+			byID[tb.id] = -1
 		}
-		sts[i] = &snapTable{tb: tb, chunks: len(cs)}
-		for _, w := range cs {
-			chunks = append(chunks, chunk{tbl: i, where: w})
+		plan = rs.plan
+		for i, p := range plan {
+			id, where, _ := strings.Cut(p, "\x00")
+			ti, ok := byID[id]
+			if !ok {
+				continue // table dropped or no longer captured
+			}
+			if ti < 0 {
+				for _, tb := range tables {
+					if tb.id == id {
+						ti = len(sts)
+						sts = append(sts, &snapTable{tb: tb})
+						byID[id] = ti
+					}
+				}
+			}
+			if rs.done[i] {
+				done[i] = true
+				continue
+			}
+			sts[ti].chunks++
+			chunks = append(chunks, chunk{tbl: ti, idx: i, where: where})
 		}
+	} else {
+		for _, tb := range tables {
+			cs, err := t.planChunks(ctx, tb)
+			if err != nil {
+				return err
+			}
+			ti := len(sts)
+			sts = append(sts, &snapTable{tb: tb, chunks: len(cs)})
+			for _, w := range cs {
+				chunks = append(chunks, chunk{tbl: ti, idx: len(plan), where: w})
+				plan = append(plan, tb.id+"\x00"+w)
+			}
+		}
+	}
+	tables = tables[:0]
+	for _, st := range sts {
+		tables = append(tables, st.tb)
+	}
+	planOff := make([]any, len(plan))
+	for i, p := range plan {
+		planOff[i] = p
 	}
 	t.setProgress(func(p *Progress) {
 		p.TablesTotal = len(tables)
@@ -154,7 +205,11 @@ func (t *Task) snapshot(ctx context.Context, snapName string, lsn uint64) error 
 			// Not READ ONLY: the first worker's txid_current() is the
 			// snapshot transaction id reported in source.txId, as Debezium
 			// reports its snapshot transaction's.
-			if _, err := conn.Exec(gctx, "BEGIN ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT '"+snapName+"'").ReadAll(); err != nil {
+			begin := "BEGIN ISOLATION LEVEL REPEATABLE READ"
+			if snapName != "" {
+				begin += "; SET TRANSACTION SNAPSHOT '" + snapName + "'"
+			}
+			if _, err := conn.Exec(gctx, begin).ReadAll(); err != nil {
 				ready <- err
 				return fmt.Errorf("postgres: import snapshot %s: %w", snapName, err)
 			}
@@ -215,36 +270,64 @@ func (t *Task) snapshot(ctx context.Context, snapName string, lsn uint64) error 
 			remaining--
 		}
 	}
-	baseOff := func(last bool) map[string]any {
-		return map[string]any{offLSN: int64(lsn), offTxID: snapXid, offTsUsec: t.now().UnixMicro(), offSnapshot: true, offLastSnap: last}
+	// pending counts, per chunk, records received but not yet emitted;
+	// a chunk is done in the offsets once its end was received and all its
+	// records were emitted.
+	pending := map[int]int{}
+	ended := map[int]bool{}
+	var curOff map[string]any
+	newOff := func() {
+		curOff = map[string]any{offLSN: int64(lsn), offTxID: snapXid, offTsUsec: t.now().UnixMicro(), offSnapshot: true, offLastSnap: false,
+			offSnapPlan: planOff, offSnapDone: encodeChunkSet(done)}
+	}
+	newOff()
+	markDone := func(c int) {
+		t.log.Debug("snapshot chunk done", "chunk", c)
+		done[c] = true
+		newOff()
+	}
+	type held struct {
+		r     *connect.Record
+		chunk int
 	}
 	var out []*connect.Record
+	emitRec := func(h held) {
+		pending[h.chunk]--
+		if pending[h.chunk] == 0 && ended[h.chunk] {
+			markDone(h.chunk)
+		}
+		h.r.SourceOffset = curOff
+		out = append(out, h.r)
+	}
+	lastOff := func() map[string]any {
+		return map[string]any{offLSN: int64(lsn), offTxID: snapXid, offTsUsec: t.now().UnixMicro(), offSnapshot: true, offLastSnap: true}
+	}
 	// tail is the last record of the most recently completed table, held
 	// back so the snapshot's very last record can be marked "last" even
 	// when the tables completing after it are empty.
-	var tail *connect.Record
+	var tail *held
 	finish := func() {
 		if tail == nil {
 			return
 		}
-		tail.SourceOffset = baseOff(true)
-		src := tail.Value.(*connect.Struct).At(2).(*connect.Struct)
+		emitRec(*tail)
+		tail.r.SourceOffset = lastOff()
+		src := tail.r.Value.(*connect.Struct).At(2).(*connect.Struct)
 		src.SetAt(4, snapLast)
-		out = append(out, tail)
 		tail = nil
 	}
+	heldBy := make([]*held, len(sts))
 	for m := range results {
 		st := sts[m.tbl]
 		if len(m.recs) > 0 {
-			off := baseOff(false)
+			pending[m.chunk] += len(m.recs)
 			si := &srcInfo{ts: t.now(), snapshot: snapTrue, schema: st.tb.meta.schema, table: st.tb.meta.name, txID: snapXid, hasTxID: true, lsn: lsn}
 			src := t.sourceStruct(si)
 			for _, r := range m.recs {
-				r.SourceOffset = off
 				r.Value.(*connect.Struct).SetAt(2, src)
 			}
-			if st.held != nil {
-				out = append(out, st.held)
+			if heldBy[m.tbl] != nil {
+				emitRec(*heldBy[m.tbl])
 			}
 			for i, r := range m.recs {
 				if st.emitted == 0 && i == 0 {
@@ -255,26 +338,30 @@ func (t *Task) snapshot(ctx context.Context, snapName string, lsn uint64) error 
 					setSnapshotMark(t, r, mark, si)
 				}
 				if i < len(m.recs)-1 {
-					out = append(out, r)
+					emitRec(held{r, m.chunk})
 				}
 			}
-			st.held = m.recs[len(m.recs)-1]
+			heldBy[m.tbl] = &held{m.recs[len(m.recs)-1], m.chunk}
 			st.emitted += int64(len(m.recs))
 			t.setProgress(func(p *Progress) { p.Rows += int64(len(m.recs)); p.Tables[m.tbl].Rows += int64(len(m.recs)) })
 		}
 		if m.done {
+			ended[m.chunk] = true
+			if pending[m.chunk] == 0 {
+				markDone(m.chunk)
+			}
 			st.done++
 			t.setProgress(func(p *Progress) { p.Tables[m.tbl].ChunksDone++ })
 			if st.done == st.chunks {
 				remaining--
 				st.completed = true
-				if st.held != nil {
+				if h := heldBy[m.tbl]; h != nil {
 					si := &srcInfo{ts: t.now(), schema: st.tb.meta.schema, table: st.tb.meta.name, txID: snapXid, hasTxID: true, lsn: lsn}
-					setSnapshotMark(t, st.held, snapLastInColl, si)
+					setSnapshotMark(t, h.r, snapLastInColl, si)
 					if tail != nil {
-						out = append(out, tail)
+						emitRec(*tail)
 					}
-					tail, st.held = st.held, nil
+					tail, heldBy[m.tbl] = h, nil
 				}
 				if remaining == 0 {
 					finish()
@@ -312,6 +399,91 @@ func (t *Task) snapshot(ctx context.Context, snapName string, lsn uint64) error 
 	pr := t.SnapshotProgress()
 	t.log.Info("snapshot completed", "tables", pr.TablesTotal, "rows", pr.Rows, "duration", pr.Finished.Sub(pr.Started))
 	return nil
+}
+
+// Offset keys of a snapshot in progress (sluice extension): the chunk plan
+// and the chunks fully emitted.
+const (
+	offSnapPlan = "snapshot_plan"
+	offSnapDone = "snapshot_chunks_done"
+)
+
+// snapResume is an interrupted snapshot recorded in the offsets.
+type snapResume struct {
+	lsn  uint64
+	plan []string
+	done map[int]bool
+}
+
+// parseSnapResume reads an interrupted snapshot from a committed offset, or
+// returns nil when the offset does not record a plan.
+func parseSnapResume(off map[string]any) *snapResume {
+	raw, ok := off[offSnapPlan].([]any)
+	if !ok || len(raw) == 0 {
+		return nil
+	}
+	lsn, ok := toUint64(off[offLSN])
+	if !ok || lsn == 0 {
+		return nil
+	}
+	rs := &snapResume{lsn: lsn, done: decodeChunkSet(asString(off[offSnapDone]))}
+	for _, p := range raw {
+		s, ok := p.(string)
+		if !ok {
+			return nil
+		}
+		rs.plan = append(rs.plan, s)
+	}
+	return rs
+}
+
+// encodeChunkSet writes chunk indexes as ranges: "0-4,7,9-10".
+func encodeChunkSet(set map[int]bool) string {
+	idx := make([]int, 0, len(set))
+	for i := range set {
+		idx = append(idx, i)
+	}
+	sort.Ints(idx)
+	var b strings.Builder
+	for i := 0; i < len(idx); {
+		j := i
+		for j+1 < len(idx) && idx[j+1] == idx[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(idx[i]))
+		if j > i {
+			b.WriteByte('-')
+			b.WriteString(strconv.Itoa(idx[j]))
+		}
+		i = j + 1
+	}
+	return b.String()
+}
+
+func decodeChunkSet(s string) map[int]bool {
+	out := map[int]bool{}
+	for _, part := range strings.Split(s, ",") {
+		if part == "" {
+			continue
+		}
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err1 := strconv.Atoi(lo)
+		b := a
+		var err2 error
+		if isRange {
+			b, err2 = strconv.Atoi(hi)
+		}
+		if err1 != nil || err2 != nil || b < a {
+			continue
+		}
+		for i := a; i <= b; i++ {
+			out[i] = true
+		}
+	}
+	return out
 }
 
 // setSnapshotMark replaces a record's source block with one carrying mark.
@@ -496,7 +668,7 @@ type copyReader struct {
 
 func (cr *copyReader) send(done bool) bool {
 	select {
-	case cr.results <- snapMsg{tbl: cr.c.tbl, recs: cr.batch, done: done}:
+	case cr.results <- snapMsg{tbl: cr.c.tbl, chunk: cr.c.idx, recs: cr.batch, done: done}:
 		cr.batch = make([]*connect.Record, 0, cr.batchSize)
 		return true
 	case <-cr.ctx.Done():

@@ -132,3 +132,18 @@ func TestCopyUnescape(t *testing.T) {
 		}
 	}
 }
+
+func TestChunkSet(t *testing.T) {
+	set := map[int]bool{0: true, 1: true, 2: true, 5: true, 7: true, 8: true}
+	s := encodeChunkSet(set)
+	if s != "0-2,5,7-8" {
+		t.Errorf("encodeChunkSet = %q", s)
+	}
+	back := decodeChunkSet(s)
+	if fmt.Sprint(back) != fmt.Sprint(set) {
+		t.Errorf("decodeChunkSet(%q) = %v, want %v", s, back, set)
+	}
+	if len(decodeChunkSet("")) != 0 || len(decodeChunkSet("x,3-1")) != 0 {
+		t.Error("bad chunk sets decoded to something")
+	}
+}
