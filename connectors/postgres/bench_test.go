@@ -146,8 +146,26 @@ func TestBenchCDC(t *testing.T) {
 			}
 		}
 
+		// psql COPY of the same rows to /dev/null: the physical limit of a
+		// snapshot read.
+		devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start = time.Now()
+		cmd = exec.Command(filepath.Join(testenv.PostgresBinDir, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", pg.DSN(e.db),
+			"-c", "COPY (SELECT id, a, b, c, d, e FROM bench) TO STDOUT")
+		cmd.Stdout = devnull
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("psql COPY: %v\n%s", err, stderr.String())
+		}
+		add("psql COPY (SELECT ...) TO STDOUT > /dev/null", rows, time.Since(start))
+		devnull.Close()
+
 		// Snapshots.
-		for _, threads := range []int{1, 4} {
+		for _, threads := range []int{1, 2, 4} {
 			cfg := e.config(KeySlotName, fmt.Sprintf("snap%d_%d", threads, i), KeySnapshotMode, "initial_only", KeyPublicationAuto, "disabled",
 				KeySnapshotThreads, strconv.Itoa(threads), KeySnapshotChunkRows, strconv.Itoa(max(rows/16, 1000)), KeySlotDropOnStop, "true")
 			e.offs = &memOffsets{}

@@ -53,6 +53,7 @@ const (
 	KeyReconnectMaxElapsed = "reconnect.max.elapsed.ms"
 	KeySSLMode             = "database.sslmode"
 	KeySSLRootCert         = "database.sslrootcert"
+	KeyFailureHandling     = "event.processing.failure.handling.mode"
 )
 
 // UnavailableValue is Debezium's placeholder for unchanged TOASTed values.
@@ -164,6 +165,8 @@ func configDef() connect.ConfigDef {
 		s(KeySSLMode, "prefer", "disable, allow, prefer, require, verify-ca or verify-full.",
 			connect.OneOf("disable", "allow", "prefer", "require", "verify-ca", "verify-full"), "disable", "prefer", "require", "verify-ca", "verify-full"),
 		s(KeySSLRootCert, "", "CA certificate file for verify-ca / verify-full.", nil),
+		s(KeyFailureHandling, "fail", "A value that cannot be encoded: fail the task, warn (log and emit null or the NOT NULL fallback), or skip the event.",
+			connect.OneOf("fail", "warn", "skip"), "fail", "warn", "skip"),
 	}
 }
 
@@ -214,6 +217,7 @@ type options struct {
 	reconnectMax                 time.Duration
 	signal                       string
 	sslMode, sslRootCert         string
+	failureMode                  string
 }
 
 type keyColumnsRule struct {
@@ -295,6 +299,7 @@ func parseOptions(cfg map[string]string) (*options, error) {
 		reconnectMax:   time.Duration(c.Int64(KeyReconnectMaxElapsed)) * time.Millisecond,
 		sslMode:        strings.ToLower(c.String(KeySSLMode)),
 		sslRootCert:    c.String(KeySSLRootCert),
+		failureMode:    strings.ToLower(c.String(KeyFailureHandling)),
 	}
 	if o.snapshotMode == "never" {
 		o.snapshotMode = "no_data"

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/runtime/connect"
+	"github.com/sluicehq/sluice/runtime/convert"
 )
 
 // DebeziumVersion is the Debezium release whose event format this
@@ -160,6 +161,25 @@ func (t *Task) changeRecord(tb *table, op string, key, before, after *connect.St
 		r.KeySchema, r.Key = tb.key, key
 	}
 	return r
+}
+
+// Headers Debezium puts on the delete/create pair of a primary-key update.
+const (
+	HeaderNewKey = "__debezium.newkey"
+	HeaderOldKey = "__debezium.oldkey"
+)
+
+// keyJSON renders keys as schemaless JSON for key headers.
+var keyJSON, _ = convert.NewJSON(map[string]string{convert.SchemasEnableConfig: "false"}, true)
+
+// keyHeader is a primary-key update header: the other record's key, as
+// the key's JSON payload (what Debezium's header holds once serialized).
+func (t *Task) keyHeader(name string, tb *table, key *connect.Struct) connect.Header {
+	b, err := keyJSON.FromConnect(tb.topic, tb.key, key)
+	if err != nil {
+		return connect.Header{Key: name, Schema: connect.OptionalStringSchema, Value: keyText(key)}
+	}
+	return connect.Header{Key: name, Schema: connect.OptionalStringSchema, Value: string(b)}
 }
 
 // tombstone returns the null-valued record following a delete.

@@ -365,6 +365,7 @@ func (t *Task) readIncChunk(ctx context.Context, inc *incSnapshot) (int, error) 
 	inc.order = inc.order[:0]
 	n := 0
 	var last [][]byte
+	var valErr error
 	for rows.Next() {
 		raw := rows.RawValues()
 		vals := make([][]byte, len(raw))
@@ -373,13 +374,23 @@ func (t *Task) readIncChunk(ctx context.Context, inc *incSnapshot) (int, error) 
 				vals[i] = append([]byte{}, v...)
 			}
 		}
-		after := t.makeValue(&table{byRelPos: identity(len(tb.cols)), cols: tb.cols, value: tb.value, id: tb.id}, len(vals), func(pos int) (byte, []byte) {
+		after, verr := t.makeValue(&table{byRelPos: identity(len(tb.cols)), cols: tb.cols, value: tb.value, id: tb.id}, len(vals), func(pos int) (byte, []byte) {
 			if vals[pos] == nil {
 				return 'n', nil
 			}
 			return 't', vals[pos]
 		}, nil)
 		key := tb.keyOf(after)
+		last = vals
+		n++
+		if skip, err := t.badValue(tb, key, verr); err != nil {
+			if valErr == nil {
+				valErr = err
+			}
+			continue
+		} else if skip {
+			continue
+		}
 		si := &srcInfo{ts: t.now(), snapshot: snapIncremental, schema: tb.meta.schema, table: tb.meta.name}
 		r := t.changeRecord(tb, "r", key, nil, after, si, nil, nil)
 		ks := keyString(key)
@@ -387,12 +398,13 @@ func (t *Task) readIncChunk(ctx context.Context, inc *incSnapshot) (int, error) 
 			inc.order = append(inc.order, ks)
 		}
 		inc.buffer[ks] = r
-		last = vals
-		n++
 	}
 	rows.Close()
 	_ = tx.Commit(ctx)
 	t.cat.mu.Unlock()
+	if valErr != nil {
+		return 0, valErr
+	}
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("postgres: incremental snapshot chunk of %s: %w", tb.id, err)
 	}

@@ -1,8 +1,10 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,6 +89,7 @@ func (t *Task) setProgress(f func(p *Progress)) {
 // chunk is one range of one table read by one worker query.
 type chunk struct {
 	tbl   int
+	idx   int // position in the snapshot plan
 	where string
 }
 
@@ -95,37 +98,86 @@ type snapTable struct {
 	tb        *table
 	chunks    int
 	done      int
-	held      *connect.Record // last record, held to mark the table's end
 	emitted   int64
 	completed bool
 }
 
 type snapMsg struct {
-	tbl  int
-	recs []*connect.Record
-	done bool // chunk finished
+	tbl   int
+	chunk int // plan index
+	recs  []*connect.Record
+	done  bool // chunk finished
 }
 
 // snapshot reads every captured table inside the exported snapshot with
 // snapshot.max.threads parallel transactions, chunked by primary key or
-// ctid ranges, then returns so streaming can start at lsn.
-func (t *Task) snapshot(ctx context.Context, snapName string, lsn uint64) error {
+// ctid ranges, then returns so streaming can start at lsn. With rs (an
+// interrupted snapshot being resumed, snapName empty) it reads the chunks
+// of the recorded plan that no acknowledged offset marked done, each
+// worker in a new REPEATABLE READ transaction.
+//
+// Every record's offset carries the plan and the chunks whose records were
+// all emitted before it (snapshot_plan, snapshot_chunks_done), so after a
+// crash at most the chunks in flight are read again.
+func (t *Task) snapshot(ctx context.Context, snapName string, lsn uint64, rs *snapResume) error {
 	o := t.o
 	tables, err := t.snapshotTables(ctx)
 	if err != nil {
 		return err
 	}
-	sts := make([]*snapTable, len(tables))
+	var plan []string // "schema.table\x00where" per chunk
+	sts := make([]*snapTable, 0, len(tables))
 	var chunks []chunk
-	for i, tb := range tables {
-		cs, err := t.planChunks(ctx, tb)
-		if err != nil {
-			return err
+	done := map[int]bool{}
+	if rs != nil {
+		byID := map[string]int{}
+		for _, tb := range tables {
+			byID[tb.id] = -1
 		}
-		sts[i] = &snapTable{tb: tb, chunks: len(cs)}
-		for _, w := range cs {
-			chunks = append(chunks, chunk{tbl: i, where: w})
+		plan = rs.plan
+		for i, p := range plan {
+			id, where, _ := strings.Cut(p, "\x00")
+			ti, ok := byID[id]
+			if !ok {
+				continue // table dropped or no longer captured
+			}
+			if ti < 0 {
+				for _, tb := range tables {
+					if tb.id == id {
+						ti = len(sts)
+						sts = append(sts, &snapTable{tb: tb})
+						byID[id] = ti
+					}
+				}
+			}
+			if rs.done[i] {
+				done[i] = true
+				continue
+			}
+			sts[ti].chunks++
+			chunks = append(chunks, chunk{tbl: ti, idx: i, where: where})
 		}
+	} else {
+		for _, tb := range tables {
+			cs, err := t.planChunks(ctx, tb)
+			if err != nil {
+				return err
+			}
+			ti := len(sts)
+			sts = append(sts, &snapTable{tb: tb, chunks: len(cs)})
+			for _, w := range cs {
+				chunks = append(chunks, chunk{tbl: ti, idx: len(plan), where: w})
+				plan = append(plan, tb.id+"\x00"+w)
+			}
+		}
+	}
+	tables = tables[:0]
+	for _, st := range sts {
+		tables = append(tables, st.tb)
+	}
+	planOff := make([]any, len(plan))
+	for i, p := range plan {
+		planOff[i] = p
 	}
 	t.setProgress(func(p *Progress) {
 		p.TablesTotal = len(tables)
@@ -150,15 +202,30 @@ func (t *Task) snapshot(ctx context.Context, snapName string, lsn uint64) error 
 				return fmt.Errorf("postgres: snapshot connection: %w", err)
 			}
 			defer conn.Close(context.Background())
-			if _, err := conn.Exec(gctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '"+snapName+"'").ReadAll(); err != nil {
+			// Not READ ONLY: the first worker's txid_current() is the
+			// snapshot transaction id reported in source.txId, as Debezium
+			// reports its snapshot transaction's.
+			begin := "BEGIN ISOLATION LEVEL REPEATABLE READ"
+			if snapName != "" {
+				begin += "; SET TRANSACTION SNAPSHOT '" + snapName + "'"
+			}
+			if _, err := conn.Exec(gctx, begin).ReadAll(); err != nil {
 				ready <- err
 				return fmt.Errorf("postgres: import snapshot %s: %w", snapName, err)
 			}
-			res, err := conn.Exec(gctx, "SELECT txid_snapshot_xmin(txid_current_snapshot())").ReadAll()
-			if err == nil && len(res) == 1 && len(res[0].Rows) == 1 {
-				xidOnce.Do(func() { snapXid, _ = strconv.ParseInt(string(res[0].Rows[0][0]), 10, 64) })
+			var xerr error
+			xidOnce.Do(func() {
+				res, err := conn.Exec(gctx, "SELECT txid_current()").ReadAll()
+				if err != nil || len(res) != 1 || len(res[0].Rows) != 1 {
+					xerr = fmt.Errorf("postgres: snapshot transaction id: %v", err)
+					return
+				}
+				snapXid, xerr = strconv.ParseInt(string(res[0].Rows[0][0]), 10, 64)
+			})
+			ready <- xerr
+			if xerr != nil {
+				return xerr
 			}
-			ready <- nil
 			for c := range work {
 				if err := t.readChunk(gctx, conn, sts[c.tbl].tb, c, results); err != nil {
 					return err
@@ -203,22 +270,64 @@ func (t *Task) snapshot(ctx context.Context, snapName string, lsn uint64) error 
 			remaining--
 		}
 	}
-	baseOff := func(last bool) map[string]any {
-		return map[string]any{offLSN: int64(lsn), offTxID: snapXid, offTsUsec: t.now().UnixMicro(), offSnapshot: true, offLastSnap: last}
+	// pending counts, per chunk, records received but not yet emitted;
+	// a chunk is done in the offsets once its end was received and all its
+	// records were emitted.
+	pending := map[int]int{}
+	ended := map[int]bool{}
+	var curOff map[string]any
+	newOff := func() {
+		curOff = map[string]any{offLSN: int64(lsn), offTxID: snapXid, offTsUsec: t.now().UnixMicro(), offSnapshot: true, offLastSnap: false,
+			offSnapPlan: planOff, offSnapDone: encodeChunkSet(done)}
+	}
+	newOff()
+	markDone := func(c int) {
+		t.log.Debug("snapshot chunk done", "chunk", c)
+		done[c] = true
+		newOff()
+	}
+	type held struct {
+		r     *connect.Record
+		chunk int
 	}
 	var out []*connect.Record
+	emitRec := func(h held) {
+		pending[h.chunk]--
+		if pending[h.chunk] == 0 && ended[h.chunk] {
+			markDone(h.chunk)
+		}
+		h.r.SourceOffset = curOff
+		out = append(out, h.r)
+	}
+	lastOff := func() map[string]any {
+		return map[string]any{offLSN: int64(lsn), offTxID: snapXid, offTsUsec: t.now().UnixMicro(), offSnapshot: true, offLastSnap: true}
+	}
+	// tail is the last record of the most recently completed table, held
+	// back so the snapshot's very last record can be marked "last" even
+	// when the tables completing after it are empty.
+	var tail *held
+	finish := func() {
+		if tail == nil {
+			return
+		}
+		emitRec(*tail)
+		tail.r.SourceOffset = lastOff()
+		src := tail.r.Value.(*connect.Struct).At(2).(*connect.Struct)
+		src.SetAt(4, snapLast)
+		tail = nil
+	}
+	heldBy := make([]*held, len(sts))
 	for m := range results {
 		st := sts[m.tbl]
 		if len(m.recs) > 0 {
-			off := baseOff(false)
+			pending[m.chunk] += len(m.recs)
 			si := &srcInfo{ts: t.now(), snapshot: snapTrue, schema: st.tb.meta.schema, table: st.tb.meta.name, txID: snapXid, hasTxID: true, lsn: lsn}
 			src := t.sourceStruct(si)
 			for _, r := range m.recs {
-				r.SourceOffset = off
 				r.Value.(*connect.Struct).SetAt(2, src)
 			}
-			if st.held != nil {
-				out = append(out, st.held)
+			if heldBy[m.tbl] != nil {
+				emitRec(*heldBy[m.tbl])
 			}
 			for i, r := range m.recs {
 				if st.emitted == 0 && i == 0 {
@@ -229,29 +338,33 @@ func (t *Task) snapshot(ctx context.Context, snapName string, lsn uint64) error 
 					setSnapshotMark(t, r, mark, si)
 				}
 				if i < len(m.recs)-1 {
-					out = append(out, r)
+					emitRec(held{r, m.chunk})
 				}
 			}
-			st.held = m.recs[len(m.recs)-1]
+			heldBy[m.tbl] = &held{m.recs[len(m.recs)-1], m.chunk}
 			st.emitted += int64(len(m.recs))
 			t.setProgress(func(p *Progress) { p.Rows += int64(len(m.recs)); p.Tables[m.tbl].Rows += int64(len(m.recs)) })
 		}
 		if m.done {
+			ended[m.chunk] = true
+			if pending[m.chunk] == 0 {
+				markDone(m.chunk)
+			}
 			st.done++
 			t.setProgress(func(p *Progress) { p.Tables[m.tbl].ChunksDone++ })
 			if st.done == st.chunks {
 				remaining--
 				st.completed = true
-				if st.held != nil {
-					mark := snapLastInColl
-					if remaining == 0 {
-						mark = snapLast
-						st.held.SourceOffset = baseOff(true)
-					}
+				if h := heldBy[m.tbl]; h != nil {
 					si := &srcInfo{ts: t.now(), schema: st.tb.meta.schema, table: st.tb.meta.name, txID: snapXid, hasTxID: true, lsn: lsn}
-					setSnapshotMark(t, st.held, mark, si)
-					out = append(out, st.held)
-					st.held = nil
+					setSnapshotMark(t, h.r, snapLastInColl, si)
+					if tail != nil {
+						emitRec(*tail)
+					}
+					tail, heldBy[m.tbl] = h, nil
+				}
+				if remaining == 0 {
+					finish()
 				}
 				t.setProgress(func(p *Progress) { p.TablesDone++; p.Tables[m.tbl].Done = true })
 			}
@@ -286,6 +399,91 @@ func (t *Task) snapshot(ctx context.Context, snapName string, lsn uint64) error 
 	pr := t.SnapshotProgress()
 	t.log.Info("snapshot completed", "tables", pr.TablesTotal, "rows", pr.Rows, "duration", pr.Finished.Sub(pr.Started))
 	return nil
+}
+
+// Offset keys of a snapshot in progress (sluice extension): the chunk plan
+// and the chunks fully emitted.
+const (
+	offSnapPlan = "snapshot_plan"
+	offSnapDone = "snapshot_chunks_done"
+)
+
+// snapResume is an interrupted snapshot recorded in the offsets.
+type snapResume struct {
+	lsn  uint64
+	plan []string
+	done map[int]bool
+}
+
+// parseSnapResume reads an interrupted snapshot from a committed offset, or
+// returns nil when the offset does not record a plan.
+func parseSnapResume(off map[string]any) *snapResume {
+	raw, ok := off[offSnapPlan].([]any)
+	if !ok || len(raw) == 0 {
+		return nil
+	}
+	lsn, ok := toUint64(off[offLSN])
+	if !ok || lsn == 0 {
+		return nil
+	}
+	rs := &snapResume{lsn: lsn, done: decodeChunkSet(asString(off[offSnapDone]))}
+	for _, p := range raw {
+		s, ok := p.(string)
+		if !ok {
+			return nil
+		}
+		rs.plan = append(rs.plan, s)
+	}
+	return rs
+}
+
+// encodeChunkSet writes chunk indexes as ranges: "0-4,7,9-10".
+func encodeChunkSet(set map[int]bool) string {
+	idx := make([]int, 0, len(set))
+	for i := range set {
+		idx = append(idx, i)
+	}
+	sort.Ints(idx)
+	var b strings.Builder
+	for i := 0; i < len(idx); {
+		j := i
+		for j+1 < len(idx) && idx[j+1] == idx[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(idx[i]))
+		if j > i {
+			b.WriteByte('-')
+			b.WriteString(strconv.Itoa(idx[j]))
+		}
+		i = j + 1
+	}
+	return b.String()
+}
+
+func decodeChunkSet(s string) map[int]bool {
+	out := map[int]bool{}
+	for _, part := range strings.Split(s, ",") {
+		if part == "" {
+			continue
+		}
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err1 := strconv.Atoi(lo)
+		b := a
+		var err2 error
+		if isRange {
+			b, err2 = strconv.Atoi(hi)
+		}
+		if err1 != nil || err2 != nil || b < a {
+			continue
+		}
+		for i := a; i <= b; i++ {
+			out[i] = true
+		}
+	}
+	return out
 }
 
 // setSnapshotMark replaces a record's source block with one carrying mark.
@@ -410,7 +608,9 @@ func (t *Task) planChunks(ctx context.Context, tb *table) ([]string, error) {
 	return append(out, fmt.Sprintf("ctid >= '(%d,0)'::tid", prev)), nil
 }
 
-// readChunk streams one chunk's rows as snapshot records.
+// readChunk streams one chunk's rows as snapshot records. Rows come from
+// COPY (SELECT ...) TO STDOUT in text format: the fastest way out of
+// PostgreSQL, with the same per-value text as a SELECT.
 func (t *Task) readChunk(ctx context.Context, conn *pgconn.PgConn, tb *table, c chunk, results chan<- snapMsg) error {
 	cols := make([]string, len(tb.cols))
 	for i, col := range tb.cols {
@@ -423,9 +623,7 @@ func (t *Task) readChunk(ctx context.Context, conn *pgconn.PgConn, tb *table, c 
 	if len(cols) == 0 {
 		q = "SELECT FROM " + quoteIdent(tb.meta.schema) + "." + quoteIdent(tb.meta.name)
 	}
-	rr := conn.ExecParams(ctx, q, nil, nil, nil, nil)
 	batchSize := min(t.o.fetchSize, t.o.maxBatch)
-	batch := make([]*connect.Record, 0, batchSize)
 	// Select list is exactly the value columns, in order.
 	identity := make([]int, len(tb.cols))
 	for i := range identity {
@@ -433,39 +631,201 @@ func (t *Task) readChunk(ctx context.Context, conn *pgconn.PgConn, tb *table, c 
 	}
 	view := *tb
 	view.byRelPos = identity
-	send := func(done bool) bool {
-		select {
-		case results <- snapMsg{tbl: c.tbl, recs: batch, done: done}:
-			batch = make([]*connect.Record, 0, batchSize)
-			return true
-		case <-ctx.Done():
-			return false
+	cr := &copyReader{ctx: ctx, t: t, tb: tb, view: &view, c: c, results: results, batchSize: batchSize,
+		batch: make([]*connect.Record, 0, batchSize), vals: make([][]byte, len(tb.cols))}
+	if _, err := conn.CopyTo(ctx, cr, "COPY ("+q+") TO STDOUT"); err != nil {
+		if cr.err != nil {
+			return cr.err
 		}
-	}
-	for rr.NextRow() {
-		vals := rr.Values()
-		after := t.makeValue(&view, len(vals), func(pos int) (byte, []byte) {
-			if vals[pos] == nil {
-				return 'n', nil
-			}
-			return 't', vals[pos]
-		}, nil)
-		r := t.changeRecord(tb, "r", tb.keyOf(after), nil, after, nil, nil, nil)
-		batch = append(batch, r)
-		if len(batch) >= batchSize {
-			if !send(false) {
-				rr.Close()
-				return ctx.Err()
-			}
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
-	}
-	if _, err := rr.Close(); err != nil {
 		return fmt.Errorf("postgres: snapshot of %s (%s): %w", tb.id, c.where, err)
 	}
-	if !send(true) {
+	if len(cr.partial) > 0 {
+		return fmt.Errorf("postgres: snapshot of %s (%s): COPY output ends inside a row", tb.id, c.where)
+	}
+	if !cr.send(true) {
 		return ctx.Err()
 	}
 	return nil
+}
+
+// copyReader turns COPY text rows into snapshot records, batch by batch.
+type copyReader struct {
+	ctx       context.Context
+	t         *Task
+	tb        *table
+	view      *table
+	c         chunk
+	results   chan<- snapMsg
+	batchSize int
+	batch     []*connect.Record
+	vals      [][]byte
+	partial   []byte // a row split across writes
+	err       error  // why Write failed
+}
+
+func (cr *copyReader) send(done bool) bool {
+	select {
+	case cr.results <- snapMsg{tbl: cr.c.tbl, chunk: cr.c.idx, recs: cr.batch, done: done}:
+		cr.batch = make([]*connect.Record, 0, cr.batchSize)
+		return true
+	case <-cr.ctx.Done():
+		return false
+	}
+}
+
+// Write receives COPY data: normally one whole row per call, but rows may
+// be split or joined; it parses every complete line.
+func (cr *copyReader) Write(p []byte) (int, error) {
+	n := len(p)
+	if len(cr.partial) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			cr.partial = append(cr.partial, p...)
+			return n, nil
+		}
+		line := append(cr.partial, p[:i]...)
+		cr.partial = nil
+		if err := cr.row(line); err != nil {
+			return 0, err
+		}
+		p = p[i+1:]
+	}
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			cr.partial = append([]byte(nil), p...)
+			break
+		}
+		if err := cr.row(p[:i]); err != nil {
+			return 0, err
+		}
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+// row converts one COPY text line (tab-separated, \N for null,
+// backslash escapes) to a record.
+func (cr *copyReader) row(line []byte) error {
+	nf := len(cr.vals)
+	if nf == 0 {
+		line = nil
+	}
+	f := 0
+	for f < nf {
+		end := bytes.IndexByte(line, '\t')
+		field := line
+		if end >= 0 {
+			field, line = line[:end], line[end+1:]
+		} else {
+			line = nil
+		}
+		switch {
+		case len(field) == 2 && field[0] == '\\' && field[1] == 'N':
+			cr.vals[f] = nil
+		case bytes.IndexByte(field, '\\') >= 0:
+			cr.vals[f] = copyUnescape(field)
+		default:
+			cr.vals[f] = field
+		}
+		f++
+		if end < 0 {
+			break
+		}
+	}
+	if f != nf {
+		cr.err = fmt.Errorf("postgres: snapshot of %s: COPY row has %d fields, want %d", cr.tb.id, f, nf)
+		return cr.err
+	}
+	t, tb := cr.t, cr.tb
+	vals := cr.vals
+	after, verr := t.makeValue(cr.view, len(vals), func(pos int) (byte, []byte) {
+		if vals[pos] == nil {
+			return 'n', nil
+		}
+		return 't', vals[pos]
+	}, nil)
+	key := tb.keyOf(after)
+	if skip, err := t.badValue(tb, key, verr); err != nil {
+		cr.err = err
+		return err
+	} else if skip {
+		return nil
+	}
+	cr.batch = append(cr.batch, t.changeRecord(tb, "r", key, nil, after, nil, nil, nil))
+	if len(cr.batch) >= cr.batchSize && !cr.send(false) {
+		cr.err = cr.ctx.Err()
+		return cr.err
+	}
+	return nil
+}
+
+// copyUnescape decodes COPY text escapes: \b \f \n \r \t \v, \digits
+// (octal), \xhex, and a backslash before any other character.
+func copyUnescape(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c != '\\' || i+1 >= len(b) {
+			out = append(out, c)
+			continue
+		}
+		i++
+		switch d := b[i]; d {
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'v':
+			out = append(out, '\v')
+		case 'x':
+			v, j := 0, i+1
+			for ; j < len(b) && j < i+3 && isHex(b[j]); j++ {
+				v = v*16 + hexVal(b[j])
+			}
+			if j == i+1 {
+				out = append(out, 'x')
+				continue
+			}
+			out = append(out, byte(v))
+			i = j - 1
+		default:
+			if d >= '0' && d <= '7' {
+				v, j := 0, i
+				for ; j < len(b) && j < i+3 && b[j] >= '0' && b[j] <= '7'; j++ {
+					v = v*8 + int(b[j]-'0')
+				}
+				out = append(out, byte(v))
+				i = j - 1
+				continue
+			}
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func hexVal(c byte) int {
+	switch {
+	case c >= 'a':
+		return int(c-'a') + 10
+	case c >= 'A':
+		return int(c-'A') + 10
+	}
+	return int(c - '0')
 }
 
 var _ connect.MetricsReporter = (*Task)(nil)

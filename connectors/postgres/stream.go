@@ -334,7 +334,7 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 			return nil
 		}
 		if tb.signal && !s.txSkip {
-			v := t.makeValue(tb, len(m.Tuple.Columns), tupleGet(m.Tuple), nil)
+			v, _ := t.makeValue(tb, len(m.Tuple.Columns), tupleGet(m.Tuple), nil)
 			if err := s.onSignal(tb, v, lsn); err != nil {
 				return err
 			}
@@ -342,9 +342,12 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 		if !tb.captured || !s.next(tb) {
 			return nil
 		}
-		after := t.makeValue(tb, len(m.Tuple.Columns), tupleGet(m.Tuple), nil)
+		after, verr := t.makeValue(tb, len(m.Tuple.Columns), tupleGet(m.Tuple), nil)
 		key := tb.keyOf(after)
 		s.inWindow(tb, key)
+		if skip, err := t.badValue(tb, key, verr); skip || err != nil {
+			return err
+		}
 		if t.o.skip["c"] {
 			return nil
 		}
@@ -356,27 +359,38 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 			return nil
 		}
 		var before *connect.Struct
+		var verr *ValueError
 		if m.OldTuple != nil {
-			before = t.makeValue(tb, len(m.OldTuple.Columns), tupleGet(m.OldTuple), nil)
+			before, verr = t.makeValue(tb, len(m.OldTuple.Columns), tupleGet(m.OldTuple), nil)
 		}
-		after := t.makeValue(tb, len(m.NewTuple.Columns), tupleGet(m.NewTuple), before)
+		after, verr2 := t.makeValue(tb, len(m.NewTuple.Columns), tupleGet(m.NewTuple), before)
+		if verr == nil {
+			verr = verr2
+		}
 		key := tb.keyOf(after)
 		s.inWindow(tb, key, tb.keyOf(before))
+		if skip, err := t.badValue(tb, key, verr); skip || err != nil {
+			return err
+		}
 		off := s.offset(lsn, "UPDATE")
 		if before != nil && tb.key != nil {
 			if oldKey := tb.keyOf(before); !sameKey(oldKey, key) {
 				// Primary key change: delete (and tombstone) of the old key,
 				// then create of the new one.
+				// Debezium marks the pair with the other key as a header.
 				var recs []*connect.Record
 				if !t.o.skip["d"] {
 					del := t.changeRecord(tb, "d", oldKey, before, nil, s.src(tb, lsn), s.block(tb), off)
+					del.Headers = append(del.Headers, t.keyHeader(HeaderNewKey, tb, key))
 					recs = append(recs, del)
 					if t.o.tombstones {
 						recs = append(recs, tombstone(del))
 					}
 				}
 				if !t.o.skip["c"] {
-					recs = append(recs, t.changeRecord(tb, "c", key, nil, after, s.src(tb, lsn), s.block(tb), off))
+					c := t.changeRecord(tb, "c", key, nil, after, s.src(tb, lsn), s.block(tb), off)
+					c.Headers = append(c.Headers, t.keyHeader(HeaderOldKey, tb, oldKey))
+					recs = append(recs, c)
 				}
 				s.push(off, recs...)
 				return nil
@@ -392,16 +406,20 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 			return nil
 		}
 		var before *connect.Struct
+		var verr *ValueError
 		if m.OldTuple != nil {
-			before = t.makeValue(tb, len(m.OldTuple.Columns), tupleGet(m.OldTuple), nil)
+			before, verr = t.makeValue(tb, len(m.OldTuple.Columns), tupleGet(m.OldTuple), nil)
 		}
 		s.inWindow(tb, tb.keyOf(before))
+		if skip, err := t.badValue(tb, tb.keyOf(before), verr); skip || err != nil {
+			return err
+		}
 		if t.o.skip["d"] {
 			return nil
 		}
 		off := s.offset(lsn, "DELETE")
 		del := t.changeRecord(tb, "d", tb.keyOf(before), before, nil, s.src(tb, lsn), s.block(tb), off)
-		if t.o.tombstones && tb.key != nil {
+		if t.o.tombstones {
 			s.push(off, del, tombstone(del))
 		} else {
 			s.push(off, del)

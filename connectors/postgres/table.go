@@ -189,13 +189,19 @@ func (t *Task) buildTable(m *tableMeta, rel []catColumn) (*table, error) {
 		if err != nil {
 			return nil, err
 		}
-		if dv := defaultValue(cc.def, conv); dv != nil && s.Type != connect.StructT {
+		if dv := defaultValue(cc.def, conv, s); dv != nil && s.Type != connect.StructT {
 			c := *s
 			c.Default = dv
 			s = &c
 		}
+		fb := fallbackFor(s)
+		if s.Default != nil && !s.Optional {
+			// An absent NOT NULL value (non-key columns of a REPLICA
+			// IDENTITY DEFAULT old tuple) takes the column default.
+			fb = s.Default
+		}
 		col := &column{name: name, schema: s, conv: conv, relPos: pos, placeholder: placeholderFor(s, o.placeholder),
-			vsd: s.Name == nameVarScaleDecimal || s.Type == connect.Array && s.Value.Name == nameVarScaleDecimal, fallback: fallbackFor(s)}
+			vsd: s.Type == connect.StructT || s.Type == connect.Array && s.Value.Type == connect.StructT, fallback: fb}
 		tb.byRelPos[pos] = len(tb.cols)
 		if isKey[name] {
 			tb.keyIdx = append(tb.keyIdx, len(tb.cols))
@@ -222,10 +228,44 @@ func (t *Task) buildTable(m *tableMeta, rel []catColumn) (*table, error) {
 // them: 'text'::type, numbers (possibly parenthesized negatives), booleans.
 var constDefault = regexp.MustCompile(`^(?:'((?:[^']|'')*)'(?:::[a-z0-9_ ."\[\]()]+)?|\(?(-?[0-9]+(?:\.[0-9]+)?)\)?(?:::[a-z0-9_ ]+)?|(true|false))$`)
 
-// defaultValue converts a constant column default for the schema, as
-// Debezium reports defaults; other expressions (nextval, now()) give nil.
-func defaultValue(expr *string, conv converter) any {
+// timeFuncDefault matches defaults evaluated at insert time (now() and
+// the SQL current-time keywords, as pg_get_expr prints them).
+var timeFuncDefault = regexp.MustCompile(`^(?:now\(\)|CURRENT_TIMESTAMP|CURRENT_DATE|CURRENT_TIME|LOCALTIMESTAMP|LOCALTIME|statement_timestamp\(\)|clock_timestamp\(\)|transaction_timestamp\(\))(?:\([0-9]+\))?(?:::[a-z0-9_ ]+)?$`)
+
+// defaultValue converts a column default for schema s as Debezium reports
+// defaults: constants as their value; sequences (serial) and current-time
+// functions as the type's zero (0, the epoch); other expressions give nil.
+func defaultValue(expr *string, conv converter, s *connect.Schema) any {
 	if expr == nil {
+		return nil
+	}
+	zero := func(text string) any {
+		v, err := conv([]byte(text))
+		if err != nil {
+			return nil
+		}
+		return v
+	}
+	if strings.HasPrefix(*expr, "nextval(") {
+		switch s.Type {
+		case connect.Int16, connect.Int32, connect.Int64:
+			return zero("0")
+		}
+		return nil
+	}
+	if timeFuncDefault.MatchString(*expr) {
+		switch s.Name {
+		case nameZonedTimestamp:
+			return zero("1970-01-01 00:00:00+00")
+		case nameTimestamp, nameMicroTimestamp, connect.TimestampName:
+			return zero("1970-01-01 00:00:00")
+		case nameDate, connect.DateName:
+			return zero("1970-01-01")
+		case nameTime, nameMicroTime, connect.TimeName:
+			return zero("00:00:00")
+		case nameZonedTime:
+			return zero("00:00:00+00")
+		}
 		return nil
 	}
 	m := constDefault.FindStringSubmatch(*expr)
@@ -250,10 +290,30 @@ func defaultValue(expr *string, conv converter) any {
 // TOAST), 't' (text) and data its text.
 type rowSource func(pos int) (kind byte, data []byte)
 
+// ValueError is a column value the connector cannot encode.
+type ValueError struct {
+	Table  string // schema.table
+	Column string
+	Key    string // the row's key (or "" when the table has none)
+	Err    error
+}
+
+func (e *ValueError) Error() string {
+	key := e.Key
+	if key == "" {
+		key = "(no key)"
+	}
+	return fmt.Sprintf("postgres: cannot encode column %s of table %s, key %s: %v", e.Column, e.Table, key, e.Err)
+}
+
+func (e *ValueError) Unwrap() error { return e.Err }
+
 // makeValue converts a tuple to a value struct. old fills unchanged TOAST
-// columns when present.
-func (t *Task) makeValue(tb *table, n int, get rowSource, old *connect.Struct) *connect.Struct {
+// columns when present. A value that cannot be converted is set to null
+// (or the NOT NULL fallback) and reported as the returned *ValueError.
+func (t *Task) makeValue(tb *table, n int, get rowSource, old *connect.Struct) (*connect.Struct, *ValueError) {
 	st := connect.NewStructValue(tb.value)
+	var verr *ValueError
 	for pos := 0; pos < n && pos < len(tb.byRelPos); pos++ {
 		idx := tb.byRelPos[pos]
 		if idx < 0 {
@@ -275,7 +335,9 @@ func (t *Task) makeValue(tb *table, n int, get rowSource, old *connect.Struct) *
 		default:
 			v, err := col.conv(data)
 			if err != nil {
-				t.warnOnce("cannot convert column value; emitting null (or the NOT NULL fallback)", "column", tb.id+"."+col.name, "error", err.Error())
+				if verr == nil {
+					verr = &ValueError{Table: tb.id, Column: col.name, Err: err}
+				}
 				v = col.fallback
 			} else if col.vsd {
 				v = bindVSD(col.schema, v)
@@ -283,7 +345,41 @@ func (t *Task) makeValue(tb *table, n int, get rowSource, old *connect.Struct) *
 			st.SetAt(idx, v)
 		}
 	}
-	return st
+	return st, verr
+}
+
+// badValue applies event.processing.failure.handling.mode to a value
+// error of the event whose key is key: it returns skip=true when the event
+// must be dropped, and a fatal error under "fail".
+func (t *Task) badValue(tb *table, key *connect.Struct, verr *ValueError) (skip bool, err error) {
+	if verr == nil {
+		return false, nil
+	}
+	verr.Key = keyText(key)
+	switch t.o.failureMode {
+	case "warn":
+		t.log.Warn("cannot encode column value; emitting null (or the NOT NULL fallback)", "table", verr.Table, "column", verr.Column, "key", verr.Key, "error", verr.Err.Error())
+		return false, nil
+	case "skip":
+		t.log.Warn("cannot encode column value; skipping the event", "table", verr.Table, "column", verr.Column, "key", verr.Key, "error", verr.Err.Error())
+		return true, nil
+	}
+	return false, &fatalError{verr}
+}
+
+// keyText renders a key for messages: col=value, ...
+func keyText(k *connect.Struct) string {
+	if k == nil {
+		return ""
+	}
+	var b strings.Builder
+	for i, f := range k.Schema().Fields {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s=%v", f.Name, k.At(i))
+	}
+	return b.String()
 }
 
 // keyOf builds the key struct from a value struct, or nil for keyless tables.

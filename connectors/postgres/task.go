@@ -139,6 +139,31 @@ func (t *Task) Open(ctx context.Context, cfg map[string]string, tctx connect.Sou
 		}
 	}
 	t.ctx, t.stop = context.WithCancel(context.Background())
+	if needSnapshot && snapshotting && o.snapshotMode != "always" && slot.exists {
+		if rs := parseSnapResume(off); rs != nil && slot.confirmed <= rs.lsn {
+			// An interrupted snapshot: the slot still holds every change
+			// since its consistent point, so read only the chunks not yet
+			// acknowledged, then stream from that point.
+			t.log.Info("resuming interrupted snapshot", "slot", o.slot, "lsn", pglogrepl.LSN(rs.lsn), "chunks", len(rs.plan), "chunks_done", len(rs.done))
+			t.committed.Store(rs.lsn)
+			t.setProgress(func(p *Progress) { p.Running = true; p.Started = t.now() })
+			t.wg.Add(1)
+			go func() {
+				defer t.wg.Done()
+				if err := t.snapshot(t.ctx, "", rs.lsn, rs); err != nil {
+					t.fail(err)
+					return
+				}
+				if o.snapshotMode == "initial_only" {
+					t.log.Info("initial_only snapshot completed; not streaming")
+					return
+				}
+				t.supervise(position{commitEnd: rs.lsn}, nil)
+			}()
+			ok = true
+			return nil
+		}
+	}
 	if needSnapshot {
 		if slot.exists {
 			t.log.Info("dropping existing replication slot to take a consistent snapshot", "slot", o.slot)
@@ -160,7 +185,7 @@ func (t *Task) Open(ctx context.Context, cfg map[string]string, tctx connect.Sou
 		t.wg.Add(1)
 		go func() {
 			defer t.wg.Done()
-			if err := t.snapshot(t.ctx, res.SnapshotName, uint64(lsn)); err != nil {
+			if err := t.snapshot(t.ctx, res.SnapshotName, uint64(lsn), nil); err != nil {
 				t.fail(err)
 				return
 			}

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -30,6 +31,9 @@ const (
 	nameZonedTime       = "io.debezium.time.ZonedTime"
 	nameMicroDuration   = "io.debezium.time.MicroDuration"
 	nameInterval        = "io.debezium.time.Interval"
+	nameBits            = "io.debezium.data.Bits"
+	nameLtree           = "io.debezium.data.Ltree"
+	namePoint           = "io.debezium.data.geometry.Point"
 )
 
 // PostgreSQL built-in type OIDs.
@@ -159,7 +163,7 @@ func (m *mapper) build(oid uint32, typmod int32, where string, depth int) (*conn
 			return connect.NewSchema(connect.Int64).Name(nameMicroTimestamp).Version(1), convTimestampMicros, nil
 		}
 	case oidTimestamptz:
-		return connect.NewSchema(connect.String).Name(nameZonedTimestamp).Version(1), convTimestamptz, nil
+		return connect.NewSchema(connect.String).Name(nameZonedTimestamp).Version(1), zonedTimestamp(timePrecision(typmod)), nil
 	case oidTimetz:
 		return connect.NewSchema(connect.String).Name(nameZonedTime).Version(1), convTimetz, nil
 	case oidInterval:
@@ -191,11 +195,22 @@ func (m *mapper) build(oid uint32, typmod int32, where string, depth int) (*conn
 	case ti.name == "hstore":
 		// hstore.handling.mode=json (Debezium's default).
 		return connect.NewSchema(connect.String).Name(nameJSON).Version(1), convHstore, nil
-	case ti.name == "citext" || ti.name == "ltree" || ti.name == "bit" || ti.name == "varbit":
-		if ti.name == "bit" || ti.name == "varbit" {
-			m.warn("column type has no dedicated mapping yet; emitting its text form as a string", "column", where, "type", ti.name)
-		}
+	case ti.name == "citext":
 		return connect.NewSchema(connect.String), convString, nil
+	case ti.name == "ltree":
+		return connect.NewSchema(connect.String).Name(nameLtree).Version(1), convString, nil
+	case ti.name == "bit" && typmod == 1:
+		return connect.NewSchema(connect.Boolean), convBit1, nil
+	case ti.name == "bit" || ti.name == "varbit":
+		length := "2147483647" // varbit without a maximum length
+		if typmod > 0 {
+			length = strconv.Itoa(int(typmod))
+		}
+		return connect.NewSchema(connect.Bytes).Name(nameBits).Version(1).Param("length", length), convBits, nil
+	case ti.name == "point":
+		return connect.NewStruct().Name(namePoint).Version(1).Doc("Geometry (POINT)").
+			Field("x", connect.Float64Schema).Field("y", connect.Float64Schema).
+			Field("wkb", connect.OptionalBytesSchema).Field("srid", connect.OptionalInt32Schema), convPoint, nil
 	}
 	m.warn("unknown column type; emitting its text form as a string", "column", where, "type", ti.name, "oid", oid)
 	return connect.NewSchema(connect.String), convString, nil
@@ -240,11 +255,11 @@ func (m *mapper) numeric(typmod int32) (*connect.SchemaBuilder, converter, error
 			if err != nil {
 				return nil, err
 			}
+			d = stripZeros(d)
 			return vsd{scale: d.Scale, value: d.UnscaledBytes()}, nil
 		}, nil
 	}
-	prec := ((typmod - 4) >> 16) & 0xffff
-	scale := (typmod - 4) & 0xffff
+	prec, scale := numericTypmod(typmod)
 	sb := connect.DecimalSchema(scale).Param("connect.decimal.precision", strconv.Itoa(int(prec)))
 	return sb, func(b []byte) (any, error) {
 		if isNaNText(b) {
@@ -256,6 +271,38 @@ func (m *mapper) numeric(typmod int32) (*connect.SchemaBuilder, converter, error
 		}
 		return rescale(d, scale), nil
 	}, nil
+}
+
+// numericTypmod decodes numeric(p, s) from its type modifier; PostgreSQL
+// 15 allows negative scales (-1000..1000), stored as 11 signed bits.
+func numericTypmod(typmod int32) (prec, scale int32) {
+	v := typmod - 4
+	return (v >> 16) & 0xffff, ((v & 0x7ff) ^ 1024) - 1024
+}
+
+// stripZeros drops trailing fractional zeros (3.14159000 -> 3.14159), as
+// Debezium's VariableScaleDecimal carries the value's own scale; the scale
+// does not go below zero.
+func stripZeros(d connect.Decimal) connect.Decimal {
+	if d.Scale <= 0 || d.Unscaled.Sign() == 0 {
+		if d.Unscaled.Sign() == 0 {
+			return connect.Decimal{Unscaled: d.Unscaled, Scale: 0}
+		}
+		return d
+	}
+	u := new(big.Int).Set(d.Unscaled)
+	ten := big.NewInt(10)
+	q, r := new(big.Int), new(big.Int)
+	sc := d.Scale
+	for sc > 0 {
+		q.QuoRem(u, ten, r)
+		if r.Sign() != 0 {
+			break
+		}
+		u.Set(q)
+		sc--
+	}
+	return connect.Decimal{Unscaled: u, Scale: sc}
 }
 
 // parseDecimal is connect.ParseDecimal with a fast path for values that
@@ -328,13 +375,23 @@ type vsd struct {
 	value []byte
 }
 
-// bindVSD turns vsd values (also inside arrays) into structs of schema s.
+// point is a geometric point before it is bound to its field schema.
+type point struct{ x, y float64 }
+
+// bindVSD turns vsd and point values (also inside arrays) into structs of
+// schema s.
 func bindVSD(s *connect.Schema, v any) any {
 	switch x := v.(type) {
 	case vsd:
 		st := connect.NewStructValue(s)
 		st.SetAt(0, x.scale)
 		st.SetAt(1, x.value)
+		return st
+	case point:
+		st := connect.NewStructValue(s)
+		st.SetAt(0, x.x)
+		st.SetAt(1, x.y)
+		st.SetAt(2, pointWKB(x.x, x.y))
 		return st
 	case []any:
 		for i, e := range x {
@@ -437,6 +494,65 @@ func placeholderFor(s *connect.Schema, ph string) any {
 }
 
 func convString(b []byte) (any, error) { return string(b), nil }
+
+// convBit1 maps bit(1) to a boolean.
+func convBit1(b []byte) (any, error) {
+	switch string(b) {
+	case "1":
+		return true, nil
+	case "0":
+		return false, nil
+	}
+	return nil, fmt.Errorf("invalid bit(1) value %q", b)
+}
+
+// convBits maps a bit string to io.debezium.data.Bits: the bits read as a
+// binary number (last character = least significant bit), as little-endian
+// bytes, ceil(n/8) of them.
+func convBits(b []byte) (any, error) {
+	n := len(b)
+	out := make([]byte, (n+7)/8)
+	for i := 0; i < n; i++ {
+		c := b[n-1-i]
+		switch c {
+		case '1':
+			out[i/8] |= 1 << (i % 8)
+		case '0':
+		default:
+			return nil, fmt.Errorf("invalid bit string %q", b)
+		}
+	}
+	return out, nil
+}
+
+// convPoint parses "(x,y)".
+func convPoint(b []byte) (any, error) {
+	s := string(b)
+	if len(s) < 5 || s[0] != '(' || s[len(s)-1] != ')' {
+		return nil, fmt.Errorf("invalid point %q", s)
+	}
+	xs, ys, ok := strings.Cut(s[1:len(s)-1], ",")
+	if !ok {
+		return nil, fmt.Errorf("invalid point %q", s)
+	}
+	x, err1 := strconv.ParseFloat(xs, 64)
+	y, err2 := strconv.ParseFloat(ys, 64)
+	if err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("invalid point %q", s)
+	}
+	return point{x, y}, nil
+}
+
+// pointWKB is the point as little-endian Well-Known Binary, as Debezium
+// fills Point.wkb.
+func pointWKB(x, y float64) []byte {
+	out := make([]byte, 21)
+	out[0] = 1 // little endian
+	binary.LittleEndian.PutUint32(out[1:], 1)
+	binary.LittleEndian.PutUint64(out[5:], math.Float64bits(x))
+	binary.LittleEndian.PutUint64(out[13:], math.Float64bits(y))
+	return out
+}
 
 func convBool(b []byte) (any, error) {
 	if len(b) == 1 {
@@ -567,6 +683,12 @@ func parseDate(s string) (time.Time, error) {
 }
 
 func convDate(b []byte) (any, error) {
+	switch string(b) {
+	case "infinity":
+		return InfinityDays, nil
+	case "-infinity":
+		return NegInfinityDays, nil
+	}
 	t, err := parseDate(string(b))
 	if err != nil {
 		return nil, err
@@ -695,9 +817,42 @@ func parseOffset(s string) (int, error) {
 	return sign * total, nil
 }
 
-func convTimestampMicros(b []byte) (any, error) { return parseTimestamp(string(b)) }
+// Debezium's values for timestamp 'infinity' and '-infinity': the PostgreSQL
+// JDBC driver's DATE_POSITIVE_INFINITY / DATE_NEGATIVE_INFINITY taken as
+// microseconds, and the same instants in milliseconds.
+const (
+	InfinityMicros    int64 = 9223372036825200000
+	NegInfinityMicros int64 = -9223372036832400000
+)
+
+// Debezium's epoch days for date 'infinity' (+5877611-06-21) and
+// '-infinity' (-5877611-06-22).
+const (
+	InfinityDays    int32 = 2146033979
+	NegInfinityDays int32 = -2147472691
+)
+
+func timestampInfinity(b []byte) (int64, bool) {
+	switch string(b) {
+	case "infinity":
+		return InfinityMicros, true
+	case "-infinity":
+		return NegInfinityMicros, true
+	}
+	return 0, false
+}
+
+func convTimestampMicros(b []byte) (any, error) {
+	if v, ok := timestampInfinity(b); ok {
+		return v, nil
+	}
+	return parseTimestamp(string(b))
+}
 
 func convTimestampMillis(b []byte) (any, error) {
+	if v, ok := timestampInfinity(b); ok {
+		return floorDiv(v, 1000), nil
+	}
 	us, err := parseTimestamp(string(b))
 	if err != nil {
 		return nil, err
@@ -740,14 +895,38 @@ func formatFraction(us int64) string {
 	return string(b[:n])
 }
 
-func convTimestamptz(b []byte) (any, error) {
+// zonedTimestamp returns the timestamptz(p) converter: ISO-8601 in UTC
+// with exactly p fractional digits (none for p = 0), as Debezium formats
+// ZonedTimestamp for a column of precision p.
+func zonedTimestamp(p int32) converter {
+	p = min(max(p, 0), 6)
+	return func(b []byte) (any, error) { return convTimestamptzP(b, int(p)) }
+}
+
+func convTimestamptz(b []byte) (any, error) { return convTimestamptzP(b, 6) }
+
+func convTimestamptzP(b []byte, p int) (any, error) {
 	// Fast path: sessions run with TimeZone=UTC, so values end in "+00" and
-	// PostgreSQL already prints the fraction without trailing zeros.
-	if n := len(b); n >= 22 && n <= 32 && b[10] == ' ' && b[n-3] == '+' && b[n-2] == '0' && b[n-1] == '0' && b[4] == '-' {
-		out := make([]byte, n-2)
-		copy(out, b[:n-3])
+	// PostgreSQL prints the fraction without trailing zeros.
+	if n := len(b); n >= 22 && n <= 32 && b[10] == ' ' && b[n-3] == '+' && b[n-2] == '0' && b[n-1] == '0' && b[4] == '-' && b[13] == ':' {
+		out := make([]byte, 0, 20+p+1)
+		out = append(out, b[:19]...)
 		out[10] = 'T'
-		out[n-3] = 'Z'
+		frac := b[19 : n-3]
+		if len(frac) > 0 {
+			frac = frac[1:] // '.'
+		}
+		if p > 0 {
+			out = append(out, '.')
+			for i := 0; i < p; i++ {
+				if i < len(frac) {
+					out = append(out, frac[i])
+				} else {
+					out = append(out, '0')
+				}
+			}
+		}
+		out = append(out, 'Z')
 		return string(out), nil
 	}
 	s := string(b)
@@ -759,7 +938,12 @@ func convTimestamptz(b []byte) (any, error) {
 		return nil, err
 	}
 	t := time.UnixMicro(us).UTC()
-	return t.Format("2006-01-02T15:04:05") + formatFraction(int64(t.Nanosecond()/1000)) + "Z", nil
+	frac := ""
+	if p > 0 {
+		f := fmt.Sprintf("%06d", t.Nanosecond()/1000)
+		frac = "." + f[:p]
+	}
+	return t.Format("2006-01-02T15:04:05") + frac + "Z", nil
 }
 
 func convTimetz(b []byte) (any, error) {

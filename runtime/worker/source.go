@@ -161,6 +161,20 @@ func (p *sourceTopicPartitioner) Partition(r *kgo.Record, n int) int {
 	return p.inner.Partition(r, n)
 }
 
+// produceError names the record a produce failure is about (its topic,
+// which for CDC sources names the table, and its key), so an error such as
+// MESSAGE_TOO_LARGE can be traced to the row.
+func produceError(r *kgo.Record, err error) error {
+	key := string(r.Key)
+	if len(key) > 512 {
+		key = key[:512] + "..."
+	}
+	if r.Key == nil {
+		key = "null"
+	}
+	return fmt.Errorf("record for topic %s (partition %d, key %s, %d value bytes): %w", r.Topic, r.Partition, key, len(r.Value), err)
+}
+
 // headerBytes serializes a header value like Kafka's SimpleHeaderConverter:
 // strings and bytes as is, other values as JSON.
 func headerBytes(v any) []byte {
@@ -294,9 +308,11 @@ loop:
 				tr.ack(pd, pt, nil)
 				continue
 			}
-			prod.Produce(context.Background(), kr, func(_ *kgo.Record, err error) {
+			prod.Produce(context.Background(), kr, func(r *kgo.Record, err error) {
 				if err == nil {
 					w.metrics.recordOut(t.key)
+				} else {
+					err = produceError(r, err)
 				}
 				tr.ack(pd, pt, err)
 			})
