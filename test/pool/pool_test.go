@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -408,6 +409,16 @@ func TestProvisionedKillWorker(t *testing.T) {
 		if ppid := parentPid(t, w.PID); ppid != poolPid {
 			t.Errorf("worker %d pid %d has parent %d, want sluice pool %d", w.Index, w.PID, ppid, poolPid)
 		}
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", w.PID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vars := strings.Split(string(env), "\x00")
+		for _, want := range []string{"GOMAXPROCS=1", "GOMEMLIMIT=3276MiB"} {
+			if !slices.Contains(vars, want) {
+				t.Errorf("worker %d environment lacks %s (1 MCU)", w.Index, want)
+			}
+		}
 	}
 	const n = 6000
 	produce(t, cl, topic, 0, n)
@@ -466,11 +477,22 @@ func TestProvisionedKillWorker(t *testing.T) {
 	if st.TasksMax != 4 {
 		t.Errorf("tasks.max after a provisioned resize = %d, want 4 (unchanged)", st.TasksMax)
 	}
+	// A config update is an operation too, with the old and new configs.
+	if out, err := exec.Command(sluiceBin(t), "update-connector", "--endpoint", p.url, "--connector-name", p.name,
+		"--connector-configuration", sinkConfig(topic, dir, ",delay.us=200,tasks.max=4")).CombinedOutput(); err != nil {
+		t.Fatalf("update-connector config: %v\n%s", err, out)
+	}
+	ops = p.operations(t)
+	last = ops[len(ops)-1]
+	if last.Type != pool.OpUpdateConnectorConfiguration || last.State != pool.OpComplete || last.TargetConfig["delay.us"] != "200" || last.OriginConfig["delay.us"] != "1000" {
+		t.Errorf("config update operation %+v", last)
+	}
+	st = waitWorkers(t, p, 3, true, 2*time.Minute)
 	desc, err := exec.Command(sluiceBin(t), "describe-connector", "--endpoint", p.url, p.name).CombinedOutput()
 	if err != nil {
 		t.Fatalf("describe-connector: %v\n%s", err, desc)
 	}
-	for _, want := range []string{"Connector state (MSK):  RUNNING", "3 running, 3 desired", "Operations:", "UPDATE_WORKER_SETTING", "2 -> 3", "provisioned: 3 worker(s)"} {
+	for _, want := range []string{"Connector state (MSK):  RUNNING", "3 running, 3 desired", "Operations:", "UPDATE_WORKER_SETTING", "2 -> 3", "UPDATE_CONNECTOR_CONFIGURATION", "provisioned: 3 worker(s)"} {
 		if !strings.Contains(string(desc), want) {
 			t.Errorf("describe-connector output lacks %q:\n%s", want, desc)
 		}
