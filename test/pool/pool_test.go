@@ -31,6 +31,14 @@ import (
 	"github.com/sluicehq/sluice/runtime/pool"
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 var (
 	buildOnce sync.Once
 	binPath   string
@@ -396,7 +404,7 @@ func TestProvisionedKillWorker(t *testing.T) {
 	bs, cl := setupTopic(t, topic, 4)
 	dir := t.TempDir()
 	args := append([]string{"--bootstrap-servers", bs,
-		"--connector-configuration", sinkConfig(topic, dir, ",delay.us=1000,tasks.max=4"),
+		"--connector-configuration", sinkConfig(topic, dir, ",delay.us=2000,tasks.max=4"),
 		"--capacity", `{"provisionedCapacity":{"workerCount":2,"mcuCount":1}}`,
 		"--scale-interval", "300ms"}, fastWorker...)
 	p := startPool(t, "kill-sink", args...)
@@ -420,7 +428,7 @@ func TestProvisionedKillWorker(t *testing.T) {
 			}
 		}
 	}
-	const n = 6000
+	const n = 8000
 	produce(t, cl, topic, 0, n)
 	waitFor(t, p, "some records delivered", time.Minute, func() (bool, string) {
 		got, _ := delivered(t, dir)
@@ -430,7 +438,11 @@ func TestProvisionedKillWorker(t *testing.T) {
 	if err := syscall.Kill(victim.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("killed worker %d (pid %d) with SIGKILL", victim.Index, victim.PID)
+	atKill, _ := delivered(t, dir)
+	if len(atKill) >= n {
+		t.Fatalf("all %d records were delivered before the kill; the test needs a slower sink", n)
+	}
+	t.Logf("killed worker %d (pid %d) with SIGKILL with %d of %d records delivered", victim.Index, victim.PID, len(atKill), n)
 	waitFor(t, p, "the killed worker restarted", time.Minute, func() (bool, string) {
 		s, err := p.status(t)
 		if err != nil {
@@ -484,8 +496,12 @@ func TestProvisionedKillWorker(t *testing.T) {
 	}
 	ops = p.operations(t)
 	last = ops[len(ops)-1]
-	if last.Type != pool.OpUpdateConnectorConfiguration || last.State != pool.OpComplete || last.TargetConfig["delay.us"] != "200" || last.OriginConfig["delay.us"] != "1000" {
+	if last.Type != pool.OpUpdateConnectorConfiguration || last.State != pool.OpComplete || last.TargetConfig["delay.us"] != "200" || last.OriginConfig["delay.us"] != "2000" {
 		t.Errorf("config update operation %+v", last)
+	}
+	var one pool.Operation
+	if err := p.get(t, "/connectors/"+p.name+"/operations/"+last.ID, &one); err != nil || one.ID != last.ID || one.Type != last.Type {
+		t.Errorf("GET operation %s: %+v, %v", last.ID, one, err)
 	}
 	st = waitWorkers(t, p, 3, true, 2*time.Minute)
 	desc, err := exec.Command(sluiceBin(t), "describe-connector", "--endpoint", p.url, p.name).CombinedOutput()
