@@ -69,6 +69,9 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	// The pool owns capacity and tasks.max: they are not part of the
 	// connector config, so resizing never rewrites it needlessly.
 	delete(def.config, capacityConfig)
+	if set := splitPoolSettings(def.config); len(set) > 0 {
+		return usageError("%s* config keys configure pools in sluice up; sluice pool takes the --scale-*, --lag-threshold and --backlog-* flags", poolSettingPrefix)
+	}
 	if *binary == "" {
 		if *binary, err = os.Executable(); err != nil {
 			return fmt.Errorf("--worker-binary: %w", err)

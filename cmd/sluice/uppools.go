@@ -40,8 +40,9 @@ type upPools struct {
 }
 
 type upPool struct {
-	m      *pool.Manager
-	cancel context.CancelFunc
+	m        *pool.Manager
+	cancel   context.CancelFunc
+	settings map[string]string
 }
 
 // upPoolFile is a pool's definition on disk.
@@ -49,6 +50,9 @@ type upPoolFile struct {
 	Name     string            `json:"name"`
 	Config   map[string]string `json:"config"`
 	Capacity pool.Capacity     `json:"capacity"`
+	// Settings are the pool's sluice.pool.* keys (prefix removed): scaling
+	// timings and backlog signals, per connector.
+	Settings map[string]string `json:"settings,omitempty"`
 }
 
 func newUpPools(ctx context.Context, dataDir, bootstrap string, props map[string]string, log *slog.Logger) (*upPools, error) {
@@ -92,8 +96,13 @@ func (p *upPools) start(pf upPoolFile) error {
 		return err
 	}
 	prov := &pool.LocalProvisioner{Binary: p.binary, Props: props, LogDir: logDir}
-	m, err := pool.New(pf.Name, pf.Config, pf.Capacity, prov, pool.WithLogger(p.log.With("component", "pool")))
+	opts, cleanup, err := poolOptions(pf.Name, pf.Settings, pf.Config, p.bootstrap)
 	if err != nil {
+		return err
+	}
+	m, err := pool.New(pf.Name, pf.Config, pf.Capacity, prov, append(opts, pool.WithLogger(p.log.With("component", "pool")))...)
+	if err != nil {
+		cleanup()
 		return err
 	}
 	if err := p.save(pf); err != nil {
@@ -101,9 +110,10 @@ func (p *upPools) start(pf upPoolFile) error {
 	}
 	ctx, cancel := context.WithCancel(p.ctx)
 	p.mu.Lock()
-	p.pool[pf.Name] = &upPool{m: m, cancel: cancel}
+	p.pool[pf.Name] = &upPool{m: m, cancel: cancel, settings: pf.Settings}
 	p.mu.Unlock()
 	p.wg.Go(func() {
+		defer cleanup()
 		err := m.Run(ctx)
 		if errors.Is(err, pool.ErrDeleted) {
 			p.mu.Lock()
@@ -146,6 +156,15 @@ func (p *upPools) get(name string) *pool.Manager {
 	defer p.mu.Unlock()
 	if up, ok := p.pool[name]; ok {
 		return up.m
+	}
+	return nil
+}
+
+func (p *upPools) settings(name string) map[string]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if up, ok := p.pool[name]; ok {
+		return up.settings
 	}
 	return nil
 }
@@ -200,7 +219,7 @@ func (p *upPools) wrap(base http.Handler) http.Handler {
 			if m := p.get(name); m != nil {
 				m.Handler().ServeHTTP(w, r)
 				if r.Method != http.MethodGet && r.Method != http.MethodDelete {
-					_ = p.save(upPoolFile{Name: name, Config: m.Config(), Capacity: m.Capacity()})
+					_ = p.save(upPoolFile{Name: name, Config: m.Config(), Capacity: m.Capacity(), Settings: p.settings(name)})
 				}
 				return
 			}
@@ -243,7 +262,8 @@ func (p *upPools) create(w http.ResponseWriter, r *http.Request, base http.Handl
 	}
 	delete(cfg, capacityConfig)
 	cfg["name"] = req.Name
-	if err := p.start(upPoolFile{Name: req.Name, Config: cfg, Capacity: c}); err != nil {
+	settings := splitPoolSettings(cfg)
+	if err := p.start(upPoolFile{Name: req.Name, Config: cfg, Capacity: c, Settings: settings}); err != nil {
 		writeRESTError(w, 400, err)
 		return
 	}

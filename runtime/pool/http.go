@@ -23,6 +23,11 @@ import (
 //	DELETE /connectors/{name}                    DELETING, then the pool stops
 //	GET  /metrics                                pool metrics (Prometheus text)
 func (m *Manager) Handler() http.Handler {
+	m.handlerOnce.Do(func() { m.handler = m.newHandler() })
+	return m.handler
+}
+
+func (m *Manager) newHandler() http.Handler {
 	mux := http.NewServeMux()
 	p := "/connectors/" + m.name
 	mux.HandleFunc("GET "+p+"/pool", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, m.Status()) })

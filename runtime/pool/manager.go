@@ -31,6 +31,9 @@ type Manager struct {
 	ops     *OperationLog
 	now     func() time.Time
 
+	handlerOnce sync.Once
+	handler     http.Handler
+
 	capReq  chan capRequest
 	stop    chan struct{} // closed by Delete
 	delOnce sync.Once
@@ -228,6 +231,34 @@ func (m *Manager) UpdateConfig(ctx context.Context, cfg map[string]string) (stri
 // it drains every worker; the connector stays defined, and a new Run
 // resumes it) or Delete is called.
 func (m *Manager) Run(ctx context.Context) error {
+	// Delete cancels whatever the pool is doing (a scale event waiting for
+	// tasks to settle, a config write).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-m.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := m.run(ctx)
+	if m.deleted() {
+		return ErrDeleted
+	}
+	return err
+}
+
+func (m *Manager) deleted() bool {
+	select {
+	case <-m.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func (m *Manager) run(ctx context.Context) error {
 	lo, _ := m.capacity.Bounds()
 	m.mu.Lock()
 	m.desired = lo
@@ -490,9 +521,11 @@ func (m *Manager) resize(ctx context.Context, target int) error {
 		errs = append(errs, err)
 	}
 	err := errors.Join(errs...)
-	if err != nil {
+	switch {
+	case m.deleted():
+	case err != nil:
 		m.setState(StateRunning, StateDescription{Code: "ScaleIncomplete", Message: err.Error()})
-	} else {
+	default:
 		m.setState(StateRunning, StateDescription{})
 	}
 	return err

@@ -125,7 +125,7 @@ func (l *OperationLog) Begin(typ OperationType, initiator, reason string, origin
 	defer l.mu.Unlock()
 	l.seq++
 	op := &Operation{
-		ID:        fmt.Sprintf("%s/operation-%d", l.conn, l.seq),
+		ID:        fmt.Sprintf("%s-operation-%d", l.conn, l.seq),
 		Connector: l.conn,
 		Type:      typ,
 		State:     OpInProgress,

@@ -58,18 +58,32 @@ func TestUpRunsCapacityOnPool(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(bin, "create-connector", "--endpoint", up.url, "--connector-name", "up-sink",
-		"--connector-configuration", sinkConfig("up", dir, ",tasks.max=4,delay.us=500"),
-		"--capacity", `{"provisionedCapacity":{"workerCount":2,"mcuCount":1}}`).CombinedOutput()
+		"--connector-configuration", sinkConfig("up", dir, ",delay.us=2000,sluice.pool.lag.threshold=300,sluice.pool.scale.interval.ms=300,sluice.pool.scale.out.window.ms=1500,sluice.pool.scale.out.cooldown.ms=500,sluice.pool.scale.in.window.ms=600000"),
+		"--capacity", `{"autoScaling":{"minWorkerCount":1,"maxWorkerCount":2,"mcuCount":1,"scaleOutPolicy":{"cpuUtilizationPercentage":100},"scaleInPolicy":{"cpuUtilizationPercentage":1}}}`).CombinedOutput()
 	if err != nil {
 		t.Fatalf("create-connector: %v\n%s", err, out)
 	}
-	st := waitWorkers(t, up, 2, true, 2*time.Minute)
+	st := waitWorkers(t, up, 1, false, 2*time.Minute)
+	var cfg map[string]string
+	if err := up.get(t, "/connectors/up-sink/config", &cfg); err != nil {
+		t.Fatal(err)
+	}
+	for k := range cfg {
+		if strings.HasPrefix(k, "sluice.") {
+			t.Errorf("connector config carries %s; pool settings and capacity belong to the pool", k)
+		}
+	}
+	if cfg["tasks.max"] != "2" {
+		t.Errorf("tasks.max = %q at 1 worker, want 2", cfg["tasks.max"])
+	}
+	// The per-connector lag threshold scales the pool out.
+	produce(t, cl, "up", 0, 2000)
+	st = waitWorkers(t, up, 2, true, 2*time.Minute)
 	for _, w := range st.Workers {
 		if ppid := parentPid(t, w.PID); ppid != up.cmd.Process.Pid {
 			t.Errorf("pool worker %d is a child of %d, want sluice up %d", w.PID, ppid, up.cmd.Process.Pid)
 		}
 	}
-	produce(t, cl, "up", 0, 2000)
 	waitDelivered(t, up, dir, 2000, 2*time.Minute)
 	list, err := exec.Command(bin, "list-connectors", "--endpoint", up.url).CombinedOutput()
 	if err != nil || !strings.Contains(string(list), "up-sink") {
@@ -85,9 +99,13 @@ func TestUpRunsCapacityOnPool(t *testing.T) {
 		}
 	}
 	up = startUp()
-	st = waitWorkers(t, up, 2, true, 2*time.Minute)
+	waitWorkers(t, up, 1, false, 2*time.Minute)
 	produce(t, cl, "up", 2000, 3000)
 	waitDelivered(t, up, dir, 3000, 2*time.Minute)
+	st, err = up.status(t)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	if out, err := exec.Command(bin, "delete-connector", "--endpoint", up.url, "up-sink").CombinedOutput(); err != nil {
 		t.Fatalf("delete-connector: %v\n%s", err, out)
