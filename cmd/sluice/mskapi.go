@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/sluicehq/sluice/runtime/mskapi"
@@ -180,4 +182,92 @@ func (b *mskBackend) Operations(name string) []pool.Operation {
 		return nil
 	}
 	return m.Operations().List()
+}
+
+// shorthandJSON converts the AWS CLI's shorthand syntax for structures,
+// e.g. provisionedCapacity={mcuCount=1,workerCount=1}, to JSON: nested
+// {...} are objects, [...] lists, and all-digit values numbers.
+func shorthandJSON(s string) (string, error) {
+	p := &shorthand{s: strings.TrimSpace(s)}
+	v, err := p.object(false)
+	if err != nil {
+		return "", err
+	}
+	if p.i != len(p.s) {
+		return "", fmt.Errorf("shorthand: unexpected %q at byte %d", p.s[p.i:], p.i)
+	}
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+type shorthand struct {
+	s string
+	i int
+}
+
+func (p *shorthand) object(braced bool) (map[string]any, error) {
+	out := map[string]any{}
+	for p.i < len(p.s) {
+		if braced && p.s[p.i] == '}' {
+			p.i++
+			return out, nil
+		}
+		eq := strings.IndexByte(p.s[p.i:], '=')
+		if eq < 1 {
+			return nil, fmt.Errorf("shorthand: expected key=value at byte %d", p.i)
+		}
+		key := strings.TrimSpace(p.s[p.i : p.i+eq])
+		p.i += eq + 1
+		v, err := p.value()
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := out[key]; dup {
+			return nil, fmt.Errorf("shorthand: key %s given twice", key)
+		}
+		out[key] = v
+		if p.i < len(p.s) && p.s[p.i] == ',' {
+			p.i++
+		}
+	}
+	if braced {
+		return nil, fmt.Errorf("shorthand: missing '}'")
+	}
+	return out, nil
+}
+
+func (p *shorthand) value() (any, error) {
+	if p.i < len(p.s) && p.s[p.i] == '{' {
+		p.i++
+		return p.object(true)
+	}
+	if p.i < len(p.s) && p.s[p.i] == '[' {
+		p.i++
+		var list []any
+		for p.i < len(p.s) && p.s[p.i] != ']' {
+			v, err := p.value()
+			if err != nil {
+				return nil, err
+			}
+			list = append(list, v)
+			if p.i < len(p.s) && p.s[p.i] == ',' {
+				p.i++
+			}
+		}
+		if p.i >= len(p.s) {
+			return nil, fmt.Errorf("shorthand: missing ']'")
+		}
+		p.i++
+		return list, nil
+	}
+	j := p.i
+	for j < len(p.s) && !strings.ContainsRune(",}]", rune(p.s[j])) {
+		j++
+	}
+	v := strings.TrimSpace(p.s[p.i:j])
+	p.i = j
+	if n, err := strconv.Atoi(v); err == nil {
+		return n, nil
+	}
+	return v, nil
 }
