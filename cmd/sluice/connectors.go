@@ -320,6 +320,13 @@ type (
 
 // parseCapacity parses and validates an MSK-style capacity.
 func parseCapacity(s string) (Capacity, error) {
+	if t := strings.TrimSpace(s); t != "" && t[0] != '{' { // the AWS CLI's shorthand syntax
+		j, err := shorthandJSON(t)
+		if err != nil {
+			return Capacity{}, fmt.Errorf("--capacity: %v", err)
+		}
+		s = j
+	}
 	c, err := pool.ParseCapacity(s)
 	if err != nil {
 		return c, fmt.Errorf("--capacity: %v", err)

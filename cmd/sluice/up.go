@@ -43,6 +43,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	flushInterval := fs.Duration("offset-flush-interval", 10*time.Second, "how often tasks commit offsets (offset.flush.interval.ms); sinks upload on this tick too")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	srListen := fs.String("schema-registry-listen", "127.0.0.1:8081", "address of the embedded schema registry (empty disables it)")
+	mskf := addMSKFlags(fs)
 	var sets multiFlag
 	fs.Var(&sets, "set", "extra worker property key=value, e.g. --set key.converter=...(repeatable)")
 	if err := parseFlags(fs, args); err != nil {
@@ -162,14 +163,25 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// all in-process workers' metrics.
 	con := newConsole(props, log, ws...)
 	defer con.Close()
+	// The MSK Connect API (/v1/...) on every worker's REST port too.
+	msk, err := newUpMSK(mskf, abs, b.Addr(), pools, ws[0].srv.Handler, log)
+	if err != nil {
+		pools.close()
+		closeUpWorkers(ws, log)
+		if cerr := b.Close(); cerr != nil {
+			log.Error("closing broker", "err", cerr)
+		}
+		return err
+	}
 	for _, uw := range ws {
-		uw.srv.Handler = con.Mount(pools.wrap(uw.srv.Handler))
+		uw.srv.Handler = con.Mount(mountMSK(msk, pools.wrap(uw.srv.Handler)))
 	}
 
 	fmt.Fprintf(stdout, "sluice up: data directory %s\n", abs)
 	fmt.Fprintf(stdout, "  %-24s %s\n", "Kafka bootstrap servers", b.Addr())
 	fmt.Fprintf(stdout, "  %-24s %s\n", "Kafka Connect REST API", ws[0].url)
 	fmt.Fprintf(stdout, "  %-24s %s\n", "Web console", ws[0].url+console.Prefix)
+	fmt.Fprintf(stdout, "  %-24s %s (aws kafkaconnect --endpoint-url; cluster %s)\n", "MSK Connect API", ws[0].url, msk.ClusterArn())
 	if sr != nil {
 		fmt.Fprintf(stdout, "  %-24s %s\n", "Schema Registry", sr.url)
 	}
