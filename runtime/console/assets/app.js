@@ -828,24 +828,54 @@ async function pageWorkers() {
   };
   await fill();
   every(5000, fill);
-  // Pools: shown when the REST API serves GET /pools; nothing is invented
-  // when it does not.
-  try {
-    const pools = await api("GET", "/pools");
+  // Pools: connectors created with a capacity run on worker pools of their
+  // own (docs/pools.md); GET /connectors/{name}/pool answers for those and
+  // 404 for the others. Nothing is shown that the API did not return.
+  const fillPools = async () => {
+    let names;
+    try { names = await api("GET", "/connectors"); } catch (e) { poolBox.replaceChildren(h("h2", { id: "h-pool", text: "Worker pools" }), errorBanner(e)); return; }
+    const pools = [];
+    await Promise.all(names.map(async (n) => {
+      try {
+        const [st, ops] = await Promise.all([api("GET", `/connectors/${enc(n)}/pool`), api("GET", `/connectors/${enc(n)}/operations`).catch(() => ({ connectorOperations: [] }))]);
+        pools.push({ st, ops: ops.connectorOperations || [] });
+      } catch (e) { if (e.status !== 404) pools.push({ name: n, error: e }); }
+    }));
+    pools.sort((x, y) => (x.st ? x.st.connectorName : x.name).localeCompare(y.st ? y.st.connectorName : y.name));
     poolBox.replaceChildren(h("h2", { id: "h-pool", text: "Worker pools" }), poolsView(pools));
-  } catch (e) {
-    poolBox.replaceChildren(h("h2", { id: "h-pool", text: "Worker pool" }),
-      h("p", { class: "muted", text: e.status === 404 ? "This REST API has no worker pools (GET /pools answers 404): the workers above are a fixed group. When pools are available, their worker count and scale events show here." : "Pools could not be read: " + e.message }));
-  }
+  };
+  await fillPools();
+  every(5000, fillPools);
 }
 
+// poolsView renders each pool's status (GET /connectors/{name}/pool) and its
+// latest operations (GET /connectors/{name}/operations).
 function poolsView(pools) {
-  const list = Array.isArray(pools) ? pools : Object.entries(pools || {}).map(([name, p]) => Object.assign({ name }, p));
-  if (!list.length) return h("p", { class: "muted", text: "No pools." });
-  return h("div", {}, list.map((p) => h("div", { class: "panel" },
-    h("h3", { text: p.name || "pool" }),
-    h("dl", { class: "kv" }, Object.entries(p).filter(([k, v]) => k !== "events" && k !== "name" && typeof v !== "object").map(([k, v]) => [h("dt", { text: k }), h("dd", { text: v })])),
-    Array.isArray(p.events) && p.events.length ? [h("h3", { text: "Scale events" }), h("table", {}, h("tbody", {}, p.events.map((ev) => h("tr", {}, Object.values(ev).map((v) => h("td", { class: "mono", text: typeof v === "object" ? JSON.stringify(v) : v }))))))] : null)));
+  if (!pools.length) return h("p", { class: "muted", text: "No connector runs on a worker pool: the workers above are the fixed group. Create a connector with a capacity (sluice create-connector --capacity) to give it an autoscaled or provisioned pool." });
+  const capText = (c) => c && c.autoScaling ? `autoscaled ${c.autoScaling.minWorkerCount}–${c.autoScaling.maxWorkerCount} workers × ${c.autoScaling.mcuCount} MCU` :
+    c && c.provisionedCapacity ? `provisioned ${c.provisionedCapacity.workerCount} workers × ${c.provisionedCapacity.mcuCount} MCU` : "–";
+  const when = (t) => t ? new Date(t).toLocaleTimeString() : "–";
+  return h("div", {}, pools.map((p) => {
+    if (p.error) return h("div", { class: "banner bad", role: "alert", text: `Pool of ${p.name} could not be read: ${p.error.message}` });
+    const s = p.st;
+    const ops = p.ops.slice(-8).reverse();
+    return h("div", { class: "panel", dataset: { pool: s.connectorName } },
+      h("h3", {}, h("a", { href: "#/connectors/" + enc(s.connectorName), text: s.connectorName }), " ", badge(s.connectorState)),
+      h("dl", { class: "kv" },
+        h("dt", { text: "Capacity" }), h("dd", { text: capText(s.capacity) }),
+        h("dt", { text: "Workers (actual / desired)" }), h("dd", { dataset: { poolWorkers: s.workers.length }, text: `${s.workers.length} / ${s.desiredWorkerCount}` }),
+        h("dt", { text: "Pool CPU" }), h("dd", { text: `${(s.cpuUtilizationPercent || 0).toFixed(1)} %` }),
+        h("dt", { text: "tasks.max" }), h("dd", { text: s.tasksMax || "–" }),
+        h("dt", { text: "Scale events (out / in)" }), h("dd", { text: `${s.scaleOutEvents} / ${s.scaleInEvents}` }),
+        h("dt", { text: "Worker restarts" }), h("dd", { text: s.workerRestarts })),
+      s.workers.length ? h("table", { "aria-label": `Workers of ${s.connectorName}` }, h("thead", {}, h("tr", {}, h("th", { text: "Worker" }), h("th", { class: "num", text: "PID" }), h("th", { class: "num", text: "MCU" }), h("th", { class: "num", text: "CPU %" }))),
+        h("tbody", {}, s.workers.map((w) => h("tr", {}, h("td", { class: "mono", text: w.workerId }), h("td", { class: "num", text: w.pid || "–" }), h("td", { class: "num", text: w.mcuCount }), h("td", { class: "num", text: (w.cpuUtilizationPercent || 0).toFixed(1) }))))) : null,
+      h("h3", { text: "Operations" }),
+      ops.length ? h("table", { "aria-label": `Operations of ${s.connectorName}` }, h("thead", {}, h("tr", {}, h("th", { text: "Started" }), h("th", { text: "Type" }), h("th", { text: "State" }), h("th", { text: "By" }), h("th", { class: "num", text: "Workers" }), h("th", { text: "Reason" }))),
+        h("tbody", {}, ops.map((o) => h("tr", {}, h("td", { text: when(o.creationTime) }), h("td", { class: "mono", text: o.connectorOperationType }), h("td", {}, badge(o.connectorOperationState)),
+          h("td", { text: o.initiator }), h("td", { class: "num", text: o.originWorkerSetting && o.targetWorkerSetting ? `${o.originWorkerSetting.workerCount} → ${o.targetWorkerSetting.workerCount}` : "–" }),
+          h("td", { text: o.reason || "" }))))) : h("p", { class: "muted", text: "No operations yet." }));
+  }));
 }
 
 // ---- start ----------------------------------------------------------------
