@@ -13,13 +13,13 @@ type apiRange struct{ key, min, max int16 }
 // supportedAPIs is the honest list of implemented APIs and versions; it is
 // both what ApiVersions advertises and what decodeRequest accepts.
 //
-// Produce starts at v0 (magic 0/1 message sets are converted to v2
-// batches); Fetch starts at v4 because the broker stores only v2 batches
-// and never down-converts.
+// Produce starts at v0 (magic 0/1 message sets are up-converted to v2
+// batches); Fetch starts at v0 too: v0-v3 answers are down-converted to
+// magic 0 (v0-v1) or magic 1 (v2-v3) message sets (see downConvert).
 func supportedAPIs() []apiRange {
 	return []apiRange{
 		{0, 0, 11}, // Produce
-		{1, 4, 13}, // Fetch
+		{1, 0, 13}, // Fetch
 		{2, 0, 7},  // ListOffsets
 		{3, 0, 12}, // Metadata
 		{8, 0, 8},  // OffsetCommit

@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -49,6 +50,20 @@ func TestBenchBrokerVsKfake(t *testing.T) {
 			t.Cleanup(c.Close)
 			return c.ListenAddrs()[0]
 		}},
+	}
+	if only := os.Getenv("SLUICE_BENCH_TARGETS"); only != "" {
+		// A comma-separated list of substrings of target names, e.g.
+		// "durable" for paired runs of one target across builds.
+		kept := targets[:0]
+		for _, tg := range targets {
+			for _, w := range strings.Split(only, ",") {
+				if w != "" && strings.Contains(tg.name, w) {
+					kept = append(kept, tg)
+					break
+				}
+			}
+		}
+		targets = kept
 	}
 	// Repetitions run interleaved (target after target) so background
 	// load on a shared machine hits every target alike; best and median

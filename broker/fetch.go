@@ -194,6 +194,17 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, targets [][]fetchTarget, name
 				hasErr = true
 				continue
 			}
+			if magic := fetchMagic(req.Version); magic < 2 && len(data) > 0 {
+				// Old consumers (Kafka < 0.11) cannot parse record batches.
+				conv, err := downConvert(data, magic, ft.rp.FetchOffset)
+				if err != nil {
+					b.log.Warn("fetch: down-converting for an old client failed", "topic", ft.p.topic, "partition", ft.p.index, "offset", ft.rp.FetchOffset, "err", err)
+					sp.ErrorCode = kerr.CorruptMessage.Code
+					hasErr = true
+					continue
+				}
+				data = conv
+			}
 			if data != nil {
 				sp.RecordBatches = data
 			}

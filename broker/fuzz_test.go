@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	blog "github.com/sluicehq/sluice/broker/log"
 )
 
 // encodeRequestFrame encodes req as a request frame body (without the
@@ -32,7 +34,7 @@ func seedRequests() []kmsg.Request {
 				t := kmsg.NewProduceRequestTopic()
 				t.Topic = "t"
 				p := kmsg.NewProduceRequestTopicPartition()
-				p.Records = buildBatch([]simpleRecord{{timestamp: 1, key: []byte("k"), value: []byte("v")}})
+				p.Records = mustBuildBatch([]simpleRecord{{timestamp: 1, key: []byte("k"), value: []byte("v")}})
 				t.Partitions = append(t.Partitions, p)
 				req.Topics = append(req.Topics, t)
 				req.Acks = -1
@@ -80,7 +82,7 @@ func FuzzDecodeRequest(f *testing.F) {
 // FuzzProduceRecords fuzzes the records-field path of Produce (framing,
 // CRC, legacy conversion and decompression); it must never panic.
 func FuzzProduceRecords(f *testing.F) {
-	f.Add(buildBatch([]simpleRecord{{timestamp: 5, key: []byte("a"), value: []byte("b")}}))
+	f.Add(mustBuildBatch([]simpleRecord{{timestamp: 5, key: []byte("a"), value: []byte("b")}}))
 	legacy := []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 14, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}
 	f.Add(legacy)
 	f.Fuzz(func(t *testing.T, records []byte) {
@@ -90,15 +92,15 @@ func FuzzProduceRecords(f *testing.F) {
 		}
 		if entries[0][offMagic] < 2 {
 			if b, err := convertMessageSet(entries); err == nil {
-				if _, err := checkBatch(b); err != nil {
+				if _, err := blog.CheckBatch(b); err != nil {
 					t.Fatalf("converted batch invalid: %v", err)
 				}
 			}
 			return
 		}
 		for _, e := range entries {
-			if _, err := checkBatch(e); err == nil {
-				_, _, _ = batchRecords(e)
+			if _, err := blog.CheckBatch(e); err == nil {
+				_, _, _ = blog.DecodeRecords(e)
 			}
 		}
 	})
@@ -141,4 +143,12 @@ func TestParseFlushPolicy(t *testing.T) {
 			t.Errorf("ParseFlushPolicy(%q) = %+v, %v", tc.in, got, err)
 		}
 	}
+}
+
+func mustBuildBatch(recs []simpleRecord) []byte {
+	b, err := buildBatch(recs)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

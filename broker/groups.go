@@ -26,7 +26,11 @@ func (s offsetsStore) Append(ctx context.Context, recs []group.Record) error {
 		srs[i] = simpleRecord{timestamp: now, key: r.Key, value: r.Value}
 	}
 	l := s.b.offs.log
-	res, err := l.Append(buildBatch(srs), blog.AppendOptions{Now: time.UnixMilli(now)})
+	batch, err := buildBatch(srs)
+	if err != nil {
+		return fmt.Errorf("encode %s batch: %w", offsetsTopic, err)
+	}
+	res, err := l.Append(batch, blog.AppendOptions{Now: time.UnixMilli(now)})
 	if err != nil {
 		return fmt.Errorf("append to %s: %w", offsetsTopic, err)
 	}
@@ -97,33 +101,29 @@ func (b *Broker) replayOffsets() (int, error) {
 		if len(data) == 0 {
 			break
 		}
-		batches, err := splitEntries(data)
+		batches, err := blog.SplitBatches(data)
 		if err != nil {
 			return n, fmt.Errorf("broker: replay %s at offset %d: %w", offsetsTopic, off, err)
 		}
 		next := off
 		for _, bt := range batches {
-			base, recs, err := batchRecords(bt)
+			h, recs, err := blog.DecodeRecords(bt)
 			if err != nil {
-				return n, fmt.Errorf("broker: replay %s batch at offset %d: %w", offsetsTopic, base, err)
+				return n, fmt.Errorf("broker: replay %s batch at offset %d: %w", offsetsTopic, h.BaseOffset, err)
 			}
 			for _, r := range recs {
-				abs := base + int64(r.OffsetDelta)
-				if abs < off {
+				if r.Offset < off {
 					continue
 				}
 				if err := b.coord.Load(r.Key, r.Value); err != nil {
 					// One undecodable record must not make the broker
 					// unstartable; skip it loudly.
-					b.log.Error("skipping bad consumer-group record", "offset", abs, "err", err)
+					b.log.Error("skipping bad consumer-group record", "offset", r.Offset, "err", err)
 				}
 				n++
 			}
-			if len(bt) >= batchHeaderLen {
-				lastDelta := int64(int32(uint32(bt[offLastOffDelta])<<24 | uint32(bt[offLastOffDelta+1])<<16 | uint32(bt[offLastOffDelta+2])<<8 | uint32(bt[offLastOffDelta+3])))
-				if base+lastDelta+1 > next {
-					next = base + lastDelta + 1
-				}
+			if h.LastOffset()+1 > next {
+				next = h.LastOffset() + 1
 			}
 		}
 		if next <= off {

@@ -1,10 +1,10 @@
 package broker
 
 import (
-	"encoding/binary"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	blog "github.com/sluicehq/sluice/broker/log"
 )
 
 func (b *Broker) handleListOffsets(req *kmsg.ListOffsetsRequest) *kmsg.ListOffsetsResponse {
@@ -79,7 +79,7 @@ func (b *Broker) handleListOffsets(req *kmsg.ListOffsetsRequest) *kmsg.ListOffse
 // winning batch to find the first record carrying that timestamp.
 func maxTimestampOffset(p *partition) (offset, ts int64, err error) {
 	l := p.log
-	off, end := l.StartOffset(), l.EndOffset()
+	off, end := l.StartOffset(), l.HighWatermark()
 	var best []byte
 	bestTS := int64(-1)
 	for off < end {
@@ -90,22 +90,21 @@ func maxTimestampOffset(p *partition) (offset, ts int64, err error) {
 		if len(data) == 0 {
 			break
 		}
-		batches, err := splitEntries(data)
+		batches, err := blog.SplitBatches(data)
 		if err != nil {
 			return -1, -1, err
 		}
 		next := off
 		for _, bt := range batches {
-			bi, err := checkBatch(bt)
+			h, err := blog.ParseBatchHeader(bt)
 			if err != nil {
 				return -1, -1, err
 			}
-			if bi.attributes&attrControl == 0 && bi.numRecords > 0 && bi.maxTimestamp > bestTS {
-				bestTS = bi.maxTimestamp
+			if !h.IsControl() && h.NumRecords > 0 && h.MaxTimestamp > bestTS {
+				bestTS = h.MaxTimestamp
 				best = append(best[:0], bt...)
 			}
-			base := int64(binary.BigEndian.Uint64(bt))
-			if last := base + int64(bi.lastOffsetDelta) + 1; last > next {
+			if last := h.LastOffset() + 1; last > next {
 				next = last
 			}
 		}
@@ -117,20 +116,18 @@ func maxTimestampOffset(p *partition) (offset, ts int64, err error) {
 	if best == nil {
 		return -1, -1, nil
 	}
-	base, recs, err := batchRecords(best)
+	h, recs, err := blog.DecodeRecords(best)
 	if err != nil {
 		return -1, -1, err
 	}
-	attrs := int16(binary.BigEndian.Uint16(best[offAttributes:]))
-	first := int64(binary.BigEndian.Uint64(best[offFirstTS:]))
-	if attrs&attrLogAppendTime != 0 {
+	if h.Attributes&blog.AttrLogAppendTime != 0 {
 		// Every record carries the batch's max timestamp.
-		return base, bestTS, nil
+		return h.BaseOffset, bestTS, nil
 	}
 	for _, r := range recs {
-		if first+r.TimestampDelta64 == bestTS {
-			return base + int64(r.OffsetDelta), bestTS, nil
+		if r.Timestamp == bestTS {
+			return r.Offset, bestTS, nil
 		}
 	}
-	return base + int64(binary.BigEndian.Uint32(best[offLastOffDelta:])), bestTS, nil
+	return h.LastOffset(), bestTS, nil
 }

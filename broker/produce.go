@@ -136,34 +136,36 @@ func (b *Broker) appendRecords(p *partition, set topicSettings, records []byte, 
 		}
 		entries = [][]byte{batch}
 	}
-	// Validate every batch before appending any, so a bad request leaves
-	// the log untouched.
+	// Validate every batch (CRC included, once) before appending any, so a
+	// bad request leaves the log untouched.
+	valid := make([]blog.ValidBatch, len(entries))
 	for i, batch := range entries {
-		bi, err := checkBatch(batch)
+		v, err := blog.CheckBatch(batch)
 		if err != nil {
 			return -1, kafkaErr(kerr.CorruptMessage, "batch %d: %v", i, err)
+		}
+		h := v.Header()
+		if h.IsTransactional() || h.IsControl() {
+			return -1, kafkaErr(kerr.InvalidRecord, "batch %d is transactional or a control batch; transactions are not supported", i)
+		}
+		if h.NumRecords == 0 {
+			return -1, kafkaErr(kerr.CorruptMessage, "batch %d has no records", i)
 		}
 		if set.compression >= 0 {
 			// compression.type differs from "producer": store the batch with
 			// the topic's codec, as Kafka does.
-			if batch, err = blog.Recompress(batch, set.compression); err != nil {
+			if v, err = blog.Recompress(v, set.compression); err != nil {
 				return -1, kafkaErr(kerr.CorruptMessage, "batch %d: recompress for topic %q compression.type: %v", i, p.topic, err)
 			}
-			entries[i] = batch
 		}
-		if int64(len(batch)) > int64(set.maxMessageBytes) {
-			return -1, kafkaErr(kerr.MessageTooLarge, "batch %d is %d bytes, topic %q max.message.bytes is %d", i, len(batch), p.topic, set.maxMessageBytes)
+		if int64(len(v.Bytes())) > int64(set.maxMessageBytes) {
+			return -1, kafkaErr(kerr.MessageTooLarge, "batch %d is %d bytes, topic %q max.message.bytes is %d", i, len(v.Bytes()), p.topic, set.maxMessageBytes)
 		}
-		if bi.attributes&(attrTransactional|attrControl) != 0 {
-			return -1, kafkaErr(kerr.InvalidRecord, "batch %d is transactional or a control batch; transactions are not supported", i)
-		}
-		if bi.numRecords == 0 {
-			return -1, kafkaErr(kerr.CorruptMessage, "batch %d has no records", i)
-		}
+		valid[i] = v
 	}
 	last := int64(-1)
-	for i, batch := range entries {
-		res, err := p.log.Append(batch, blog.AppendOptions{LogAppendTime: set.logAppendTime, Now: now})
+	for i, v := range valid {
+		res, err := p.log.AppendValid(v, blog.AppendOptions{LogAppendTime: set.logAppendTime, Now: now})
 		var dup *blog.DuplicateError
 		switch {
 		case errors.As(err, &dup):

@@ -148,6 +148,33 @@ func ValidateBatch(b []byte) (BatchHeader, error) {
 	return h, nil
 }
 
+// ValidBatch is a batch that passed ValidateBatch (framing and CRC), so
+// Log.AppendValid need not check its CRC again. Only CheckBatch and
+// Recompress make one.
+type ValidBatch struct {
+	h BatchHeader
+	b []byte
+}
+
+// Header returns the batch's header.
+func (v ValidBatch) Header() BatchHeader { return v.h }
+
+// Bytes returns the batch.
+func (v ValidBatch) Bytes() []byte { return v.b }
+
+// CheckBatch is ValidateBatch returning a ValidBatch; it also rejects an
+// unknown compression codec.
+func CheckBatch(b []byte) (ValidBatch, error) {
+	h, err := ValidateBatch(b)
+	if err != nil {
+		return ValidBatch{}, err
+	}
+	if h.Codec() > CodecZstd {
+		return ValidBatch{}, corruptf("compression codec (attributes bits 0-2) is %d, want 0..4", h.Codec())
+	}
+	return ValidBatch{h, b}, nil
+}
+
 // SplitBatches splits the records field of a produce request (one or more
 // v2 RecordBatches back to back) into batches. The returned slices alias
 // records. It validates each header (magic, length) but not the CRC.

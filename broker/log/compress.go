@@ -50,6 +50,12 @@ func (c *codecs) close() {
 	}
 }
 
+// Decompress decodes data compressed with a Kafka codec (CodecGzip,
+// CodecSnappy raw or xerial-framed, CodecLZ4 frames, CodecZstd; CodecNone
+// returns data), capped at 256 MiB. It is the one decompressor of the
+// broker: v2 batches and legacy magic 0/1 wrapper messages use it.
+func Decompress(codec int, data []byte) ([]byte, error) { return decompress(codec, data) }
+
 // decompress decodes the records section of a compressed batch.
 func decompress(codec int, data []byte) ([]byte, error) {
 	var c codecs
@@ -82,11 +88,7 @@ func (c *codecs) decompress(codec int, data []byte) ([]byte, error) {
 	case CodecSnappy:
 		return snappyDecode(data)
 	case CodecLZ4:
-		b, err := readAllLimited(lz4.NewReader(bytes.NewReader(data)))
-		if err != nil {
-			return nil, fmt.Errorf("lz4: %w", err)
-		}
-		return b, nil
+		return lz4Decode(data)
 	case CodecZstd:
 		if c.zdec == nil {
 			zr, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDecompressed))
@@ -210,4 +212,73 @@ func (c *codecs) compress(codec int, data []byte) ([]byte, error) {
 		return nil, fmt.Errorf("log: unknown compression codec %d", codec)
 	}
 	return buf.Bytes(), nil
+}
+
+// lz4Decode decodes an LZ4 frame block by block. It ignores the frame
+// header checksum, which Kafka's magic 0 messages carry miscomputed.
+func lz4Decode(data []byte) ([]byte, error) {
+	if len(data) < 7 || binary.LittleEndian.Uint32(data) != 0x184D2204 {
+		return nil, fmt.Errorf("lz4: not an LZ4 frame")
+	}
+	flg, bd := data[4], data[5]
+	hdr := 7 // magic, FLG, BD, HC
+	if flg&0x08 != 0 {
+		hdr += 8 // content size
+	}
+	if flg&0x01 != 0 {
+		hdr += 4 // dictionary id
+	}
+	blockChecksum := flg&0x10 != 0
+	maxBlock := 4 << 20
+	switch (bd >> 4) & 0x07 {
+	case 4:
+		maxBlock = 64 << 10
+	case 5:
+		maxBlock = 256 << 10
+	case 6:
+		maxBlock = 1 << 20
+	}
+	if len(data) < hdr {
+		return nil, fmt.Errorf("lz4: truncated frame header")
+	}
+	data = data[hdr:]
+	var out []byte
+	var buf []byte
+	for {
+		if len(data) < 4 {
+			return nil, fmt.Errorf("lz4: truncated block size")
+		}
+		sz := binary.LittleEndian.Uint32(data)
+		data = data[4:]
+		if sz == 0 {
+			return out, nil // end mark (a content checksum may follow)
+		}
+		raw := sz&0x80000000 != 0
+		sz &= 0x7fffffff
+		if uint64(sz) > uint64(len(data)) {
+			return nil, fmt.Errorf("lz4: block of %d bytes, %d left", sz, len(data))
+		}
+		if raw {
+			out = append(out, data[:sz]...)
+		} else {
+			if buf == nil {
+				buf = make([]byte, maxBlock)
+			}
+			n, err := lz4.UncompressBlock(data[:sz], buf)
+			if err != nil {
+				return nil, fmt.Errorf("lz4: %w", err)
+			}
+			out = append(out, buf[:n]...)
+		}
+		if len(out) > maxDecompressed {
+			return nil, fmt.Errorf("decompressed data exceeds %d bytes", maxDecompressed)
+		}
+		data = data[sz:]
+		if blockChecksum {
+			if len(data) < 4 {
+				return nil, fmt.Errorf("lz4: truncated block checksum")
+			}
+			data = data[4:]
+		}
+	}
 }

@@ -140,7 +140,8 @@
 // Read finds the segment by binary search over base offsets, the batch by
 // the offset index plus a short header walk, and returns whole batches from
 // that segment with one ReadAt of up to maxBytes (a second one when the
-// first batch alone is larger). Readers hold a shared lock only; appends
+// first batch alone is larger; ReadStrict returns nothing then), never
+// past HighWatermark. Readers hold a shared lock only; appends
 // publish a segment's size and the end offset after the write, so readers
 // never see partial batches.
 //
@@ -154,8 +155,20 @@
 // an fsync of the active segment that started after offset was written has
 // completed; concurrent waiters share a single fsync (group commit). Rolling
 // fsyncs the sealed segment and its indexes before the new checkpoint is
-// written. FlushPolicy.Interval starts a background flusher; FlushPolicy.Always
-// makes every Append wait for durability.
+// written. FlushPolicy: FlushDurable fsyncs in the background after every
+// append and makes HighWatermark (what Read returns) the durable offset, so
+// readers never see data a power loss could take back; FlushInterval syncs
+// on a ticker; FlushNone leaves it to callers. Config.FlushMessages
+// (flush.messages) makes Append fsync once that many messages are
+// unflushed; FlushIfDue applies Config.FlushMs (flush.ms).
+//
+// The first failed fsync or write takes the log offline (StorageError,
+// ErrStorage): after a failed fsync the page cache may have dropped the
+// dirty pages, so a later successful fsync proves nothing. Appends, reads
+// and waits for data not yet durable fail from then on, and Close records
+// no clean shutdown, so the next Open recovers from what is on disk.
+// Segment data files go through the File/FS interfaces (WithFS);
+// broker/log/faultfs injects failures and simulated power loss in tests.
 //
 // # Retention and compaction
 //

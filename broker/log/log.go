@@ -347,11 +347,18 @@ func (l *Log) loadProducerState(end int64) error {
 // NumRecords-1 (else ErrCorruptBatch). See the package documentation for
 // offsets, LogAppendTime and the idempotent-producer checks.
 func (l *Log) Append(batch []byte, opts AppendOptions) (AppendResult, error) {
-	res := AppendResult{BaseOffset: -1, LastOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
-	h, err := ValidateBatch(batch)
+	v, err := CheckBatch(batch)
 	if err != nil {
-		return res, err
+		return AppendResult{BaseOffset: -1, LastOffset: -1, LogAppendTime: -1, LogStartOffset: -1}, err
 	}
+	return l.AppendValid(v, opts)
+}
+
+// AppendValid is Append for a batch CheckBatch already validated (its CRC
+// is not computed again).
+func (l *Log) AppendValid(v ValidBatch, opts AppendOptions) (AppendResult, error) {
+	res := AppendResult{BaseOffset: -1, LastOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
+	h, batch := v.h, v.b
 	// Like Kafka's LogValidator: a produced batch holds one record per offset.
 	if h.NumRecords <= 0 || int64(h.LastOffsetDelta)+1 != int64(h.NumRecords) {
 		return res, corruptf("batch has %d records (bytes 57..60) but last offset delta %d (bytes 23..26); want count = delta+1 >= 1",

@@ -263,25 +263,25 @@ func NewBatch(recs []Record, codec int) ([]byte, error) {
 	return EncodeBatch(h, rs)
 }
 
-// Recompress returns batch with its records compressed with codec
+// Recompress returns the batch with its records compressed with codec
 // (CodecNone = uncompressed), as Kafka rewrites batches whose codec differs
 // from a topic's compression.type. Every header field but the codec bits is
 // kept; length and CRC are recomputed. A batch already using codec is
 // returned unchanged.
-func Recompress(batch []byte, codec int) ([]byte, error) {
-	h, err := ParseBatchHeader(batch)
-	if err != nil {
-		return nil, err
-	}
-	if h.Codec() == codec {
-		return batch, nil
+func Recompress(v ValidBatch, codec int) (ValidBatch, error) {
+	if v.h.Codec() == codec {
+		return v, nil
 	}
 	var c codecs
 	defer c.close()
-	h, recs, err := c.decodeRecords(batch)
+	h, recs, err := c.decodeRecords(v.b)
 	if err != nil {
-		return nil, err
+		return ValidBatch{}, err
 	}
 	h.Attributes = h.Attributes&^AttrCodecMask | int16(codec&AttrCodecMask)
-	return c.encodeBatch(h, recs)
+	b, err := c.encodeBatch(h, recs)
+	if err != nil {
+		return ValidBatch{}, err
+	}
+	return CheckBatch(b)
 }

@@ -18,7 +18,7 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	nodeID := fs.Int("node-id", 0, "broker node id")
 	autoCreate := fs.Bool("auto-create-topics", true, "create unknown topics on metadata requests")
 	partitions := fs.Int("default-partitions", 1, "partition count of auto-created topics")
-	flush := fs.String("flush", "durable", "fsync policy: durable (acks=-1 waits for a group-committed fsync), interval:<duration> or none")
+	flush := fs.String("flush", "durable", "fsync policy: durable (acks=-1 waits for a group-committed fsync; fetches see only fsynced records), interval:<duration> or none")
 	delay := fs.Duration("group-initial-rebalance-delay", 3*time.Second, "group.initial.rebalance.delay.ms: how long a new group's first rebalance waits for more members")
 	minSession := fs.Duration("group-min-session-timeout", 6*time.Second, "group.min.session.timeout.ms: shortest session timeout a group member may ask for")
 	maxSession := fs.Duration("group-max-session-timeout", 30*time.Minute, "group.max.session.timeout.ms: longest session timeout a group member may ask for")
