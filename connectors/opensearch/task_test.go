@@ -303,3 +303,42 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestDataStreamAndRouting(t *testing.T) {
+	ctx := context.Background()
+	t.Run("data stream", func(t *testing.T) {
+		srv := opensearchtest.Start()
+		defer srv.Close()
+		task := openTask(t, srv, map[string]string{KeyDataStream: "true", KeyDataStreamPrefix: "logs"})
+		r := record("app", 0, 0, 1, "a")
+		r.Timestamp = time.UnixMilli(1700000000000)
+		if err := task.Put(ctx, []*connect.Record{r, record("app", 0, 1, 2, "b")}); err != nil {
+			t.Fatal(err)
+		}
+		tp := connect.TopicPartition{Topic: "app"}
+		if got, err := task.Flush(ctx, map[connect.TopicPartition]int64{tp: 2}); err != nil || got[tp] != 2 {
+			t.Fatalf("flush %v %v", got, err)
+		}
+		if !srv.IsDataStream("logs-app") {
+			t.Fatal("logs-app is not a data stream")
+		}
+		docs := srv.Docs("logs-app")
+		if len(docs) != 2 || docs["1"]["@timestamp"] != "2023-11-14T22:13:20.000Z" {
+			t.Errorf("data stream docs: %v", docs)
+		}
+	})
+	t.Run("routing by value", func(t *testing.T) {
+		srv := opensearchtest.Start()
+		defer srv.Close()
+		task := openTask(t, srv, map[string]string{KeyRoutingType: "value", KeyRoutingValuePath: "/name"})
+		if err := task.Put(ctx, []*connect.Record{record("r", 0, 0, 1, "tenant-7")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := task.Flush(ctx, map[connect.TopicPartition]int64{{Topic: "r"}: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if got := srv.Routing("r", "1"); got != "tenant-7" {
+			t.Errorf("routing %q, want tenant-7", got)
+		}
+	})
+}
