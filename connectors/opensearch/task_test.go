@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math/big"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -341,4 +342,53 @@ func TestDataStreamAndRouting(t *testing.T) {
 			t.Errorf("routing %q, want tenant-7", got)
 		}
 	})
+}
+
+// TestReplayAfterDelete shows the documented index.gc_deletes answer: a
+// replay of a write older than a delete is refused while the delete's
+// tombstone is kept, and resurrects the document once OpenSearch forgot it.
+func TestReplayAfterDelete(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		gcDeletes   string
+		resurrected bool
+	}{
+		{"", true},    // OpenSearch's default 60s has passed
+		{"7d", false}, // sluice.index.gc.deletes keeps the tombstone
+	} {
+		t.Run("gc_deletes="+tc.gcDeletes, func(t *testing.T) {
+			now := time.Unix(1_000_000, 0)
+			var mu sync.Mutex
+			clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+			srv := opensearchtest.Start(opensearchtest.WithClock(clock))
+			defer srv.Close()
+			task := openTask(t, srv, map[string]string{KeyGCDeletes: tc.gcDeletes})
+			tp := connect.TopicPartition{Topic: "gc"}
+			write := record("gc", 0, 5, 1, "old")
+			for _, r := range []*connect.Record{write, record("gc", 0, 6, 1, "")} {
+				if err := task.Put(ctx, []*connect.Record{r}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := task.Flush(ctx, map[connect.TopicPartition]int64{tp: r.Offset + 1}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			mu.Lock()
+			now = now.Add(2 * time.Minute)
+			mu.Unlock()
+			if err := task.Put(ctx, []*connect.Record{write}); err != nil { // the replay
+				t.Fatal(err)
+			}
+			if _, err := task.Flush(ctx, map[connect.TopicPartition]int64{tp: 6}); err != nil {
+				t.Fatal(err)
+			}
+			_, _, found := srv.Doc("gc", "1")
+			if found != tc.resurrected {
+				t.Errorf("document present after the replay = %v, want %v", found, tc.resurrected)
+			}
+			if got := len(srv.Violations()) > 0; got != tc.resurrected {
+				t.Errorf("violation recorded = %v, want %v", got, tc.resurrected)
+			}
+		})
+	}
 }
