@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math/big"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -301,5 +302,93 @@ func TestConfigErrors(t *testing.T) {
 		if !errors.As(err, &ce) || ce.Key != tc.key {
 			t.Errorf("%v: error %v, want one for %s", tc.cfg, err, tc.key)
 		}
+	}
+}
+
+func TestDataStreamAndRouting(t *testing.T) {
+	ctx := context.Background()
+	t.Run("data stream", func(t *testing.T) {
+		srv := opensearchtest.Start()
+		defer srv.Close()
+		task := openTask(t, srv, map[string]string{KeyDataStream: "true", KeyDataStreamPrefix: "logs"})
+		r := record("app", 0, 0, 1, "a")
+		r.Timestamp = time.UnixMilli(1700000000000)
+		if err := task.Put(ctx, []*connect.Record{r, record("app", 0, 1, 2, "b")}); err != nil {
+			t.Fatal(err)
+		}
+		tp := connect.TopicPartition{Topic: "app"}
+		if got, err := task.Flush(ctx, map[connect.TopicPartition]int64{tp: 2}); err != nil || got[tp] != 2 {
+			t.Fatalf("flush %v %v", got, err)
+		}
+		if !srv.IsDataStream("logs-app") {
+			t.Fatal("logs-app is not a data stream")
+		}
+		docs := srv.Docs("logs-app")
+		if len(docs) != 2 || docs["1"]["@timestamp"] != "2023-11-14T22:13:20.000Z" {
+			t.Errorf("data stream docs: %v", docs)
+		}
+	})
+	t.Run("routing by value", func(t *testing.T) {
+		srv := opensearchtest.Start()
+		defer srv.Close()
+		task := openTask(t, srv, map[string]string{KeyRoutingType: "value", KeyRoutingValuePath: "/name"})
+		if err := task.Put(ctx, []*connect.Record{record("r", 0, 0, 1, "tenant-7")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := task.Flush(ctx, map[connect.TopicPartition]int64{{Topic: "r"}: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if got := srv.Routing("r", "1"); got != "tenant-7" {
+			t.Errorf("routing %q, want tenant-7", got)
+		}
+	})
+}
+
+// TestReplayAfterDelete shows the documented index.gc_deletes answer: a
+// replay of a write older than a delete is refused while the delete's
+// tombstone is kept, and resurrects the document once OpenSearch forgot it.
+func TestReplayAfterDelete(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		gcDeletes   string
+		resurrected bool
+	}{
+		{"", true},    // OpenSearch's default 60s has passed
+		{"7d", false}, // sluice.index.gc.deletes keeps the tombstone
+	} {
+		t.Run("gc_deletes="+tc.gcDeletes, func(t *testing.T) {
+			now := time.Unix(1_000_000, 0)
+			var mu sync.Mutex
+			clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+			srv := opensearchtest.Start(opensearchtest.WithClock(clock))
+			defer srv.Close()
+			task := openTask(t, srv, map[string]string{KeyGCDeletes: tc.gcDeletes})
+			tp := connect.TopicPartition{Topic: "gc"}
+			write := record("gc", 0, 5, 1, "old")
+			for _, r := range []*connect.Record{write, record("gc", 0, 6, 1, "")} {
+				if err := task.Put(ctx, []*connect.Record{r}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := task.Flush(ctx, map[connect.TopicPartition]int64{tp: r.Offset + 1}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			mu.Lock()
+			now = now.Add(2 * time.Minute)
+			mu.Unlock()
+			if err := task.Put(ctx, []*connect.Record{write}); err != nil { // the replay
+				t.Fatal(err)
+			}
+			if _, err := task.Flush(ctx, map[connect.TopicPartition]int64{tp: 6}); err != nil {
+				t.Fatal(err)
+			}
+			_, _, found := srv.Doc("gc", "1")
+			if found != tc.resurrected {
+				t.Errorf("document present after the replay = %v, want %v", found, tc.resurrected)
+			}
+			if got := len(srv.Violations()) > 0; got != tc.resurrected {
+				t.Errorf("violation recorded = %v, want %v", got, tc.resurrected)
+			}
+		})
 	}
 }

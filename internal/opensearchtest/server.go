@@ -191,6 +191,16 @@ func (s *Server) Doc(name, id string) (map[string]any, int64, bool) {
 	return clone(ix.docs[id].source), ix.docs[id].version, true
 }
 
+// Routing returns the routing value a document was written with.
+func (s *Server) Routing(name, id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ix := s.indices[name]; ix != nil && ix.docs[id] != nil {
+		return ix.docs[id].routing
+	}
+	return ""
+}
+
 // Mapping returns an index's mappings (nil if it does not exist).
 func (s *Server) Mapping(name string) map[string]any {
 	s.mu.Lock()
