@@ -94,6 +94,23 @@ func (w *schemaWriter) prop(b *bytes.Buffer, k string, v any) {
 	b.Write(j)
 }
 
+// params writes connect.parameters with Kafka's and Debezium's known keys
+// first, in the order they insert them (as the JsonConverter does).
+func (w *schemaWriter) params(b *bytes.Buffer, p map[string]string) {
+	b.WriteString(`,"` + propConnectParams + `":{`)
+	for i, k := range paramKeys(p) {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		kj, _ := json.Marshal(k)
+		vj, _ := json.Marshal(p[k])
+		b.Write(kj)
+		b.WriteByte(':')
+		b.Write(vj)
+	}
+	b.WriteByte('}')
+}
+
 // meta writes the connect.* properties of s.
 func (w *schemaWriter) meta(b *bytes.Buffer, s *connect.Schema, withName bool) {
 	if !w.metadata {
@@ -106,7 +123,7 @@ func (w *schemaWriter) meta(b *bytes.Buffer, s *connect.Schema, withName bool) {
 		w.prop(b, propConnectVersion, s.Version)
 	}
 	if len(s.Parameters) > 0 {
-		w.prop(b, propConnectParams, s.Parameters)
+		w.params(b, s.Parameters)
 	}
 	if s.Default != nil && s.Type.IsPrimitive() {
 		if d, ok := defaultJSON(s, s.Default); ok {
@@ -284,7 +301,7 @@ func (w *schemaWriter) write(b *bytes.Buffer, s *connect.Schema, path string) (*
 				w.prop(b, propConnectVersion, s.Version)
 			}
 			if len(s.Parameters) > 0 {
-				w.prop(b, propConnectParams, s.Parameters)
+				w.params(b, s.Parameters)
 			}
 			if s.Name != "" {
 				w.prop(b, propConnectName, s.Name)

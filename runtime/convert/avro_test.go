@@ -199,6 +199,14 @@ func TestAvroSchemaMapping(t *testing.T) {
 	if err := json.Unmarshal([]byte(text), &js); err != nil {
 		t.Fatal(err)
 	}
+	// Debezium's precision parameter: Avro precision, parameters in Kafka's order.
+	dec, err := a.AvroSchema(connect.DecimalSchema(2).Param("connect.decimal.precision", "10").Build())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := `{"type":"bytes","scale":2,"precision":10,"connect.version":1,"connect.parameters":{"scale":"2","connect.decimal.precision":"10"},"connect.name":"org.apache.kafka.connect.data.Decimal","logicalType":"decimal"}`; dec != w {
+		t.Fatalf("decimal\n got %s\nwant %s", dec, w)
+	}
 }
 
 func TestAvroWireErrors(t *testing.T) {

@@ -21,6 +21,9 @@
 //   - ByteArrayConverter (org.apache.kafka.connect.converters.ByteArrayConverter,
 //     alias bytes).
 //   - SimpleHeader, like SimpleHeaderConverter, for header values.
+//   - Avro (io.confluent.connect.avro.AvroConverter, alias avro):
+//     Confluent's wire format and Connect<->Avro mapping, schemas in a
+//     Confluent-compatible schema registry (docs/converters.md).
 //
 // A nil value always converts to nil bytes (a tombstone), even with a
 // schema (Kafka's JsonConverter writes an envelope with a null payload

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -60,6 +61,18 @@ func (l *kafkaLog) ensureTopic(ctx context.Context) error {
 	}
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		return fmt.Errorf("schema registry: creating topic %s: %w", l.topic, err)
+	}
+	if err == nil {
+		return nil
+	}
+	// An existing topic must have one partition: ids are assigned in the
+	// order of a single log.
+	tds, err := l.adm.ListTopics(ctx, l.topic)
+	if err != nil {
+		return fmt.Errorf("schema registry: describing topic %s: %w", l.topic, err)
+	}
+	if td, ok := tds[l.topic]; ok && td.Err == nil && len(td.Partitions) != 1 {
+		return fmt.Errorf("schema registry: topic %s has %d partitions; it must have exactly 1", l.topic, len(td.Partitions))
 	}
 	return nil
 }
@@ -172,7 +185,7 @@ func startElection(brokers []string, group, topic, url string, session time.Dura
 	e := &election{group: group, topic: topic, done: make(chan struct{})}
 	set := func(v bool) func(context.Context, *kgo.Client, map[string][]int32) {
 		return func(_ context.Context, _ *kgo.Client, ps map[string][]int32) {
-			if len(ps[topic]) == 0 {
+			if !slices.Contains(ps[topic], 0) {
 				return
 			}
 			e.mu.Lock()
@@ -234,7 +247,7 @@ func (e *election) primaryURL(ctx context.Context) (string, error) {
 	for _, m := range g.Members {
 		if c, ok := m.Assigned.AsConsumer(); ok {
 			for _, t := range c.Topics {
-				if t.Topic == e.topic && len(t.Partitions) > 0 {
+				if t.Topic == e.topic && slices.Contains(t.Partitions, 0) {
 					return m.ClientID, nil
 				}
 			}

@@ -8,8 +8,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/internal/testenv"
 )
@@ -299,5 +303,22 @@ func TestSchemaReferences(t *testing.T) {
 	}
 	if code := call(t, "DELETE", a.url+"/subjects/address-value/versions/1", nil, &out); code != 422 || out["error_code"].(float64) != codeReferenceExists {
 		t.Fatalf("delete referenced version: %d %v", code, out)
+	}
+}
+
+func TestTopicMustHaveOnePartition(t *testing.T) {
+	brokers := testenv.StartBroker(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 3, 1, nil, "_schemas"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(ctx, WithBrokers(brokers), WithAdvertisedURL("http://127.0.0.1:1")); err == nil || !strings.Contains(err.Error(), "3 partitions") {
+		t.Fatalf("want a partition count error, got %v", err)
 	}
 }
