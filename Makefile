@@ -6,7 +6,7 @@ PKGS    ?= ./...
 RACE    ?= -race
 TIMEOUT ?= 20m
 
-.PHONY: all build setup test vet bench bench-broker bench-pg bench-s3 demo clean
+.PHONY: all build setup test vet bench bench-broker bench-pg bench-s3 demo clean bench-mysql demo-mysql
 
 all: build
 
@@ -40,6 +40,11 @@ bench-pg: setup
 # S3 sink rows/s written against raw parquet-go encoding.
 bench-s3: setup
 	scripts/bench-s3
+
+# MariaDB binlog CDC rows/s into the broker against mariadb-binlog on the
+# same binlog, and snapshot rows/s.
+bench-mysql: setup
+	scripts/bench-mysql
 
 # The quick start: Postgres CDC into Parquet files (examples/cdc-to-datalake).
 demo: build
