@@ -50,5 +50,10 @@ bench-mysql: setup
 demo: build
 	scripts/demo
 
+# The quick start's MariaDB variant: binlog CDC into Parquet files
+# (examples/cdc-mariadb).
+demo-mysql: build
+	scripts/demo-mysql
+
 clean:
 	rm -rf bin
