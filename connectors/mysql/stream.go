@@ -306,7 +306,6 @@ func mysqlGTID(e *replication.GTIDEvent) string {
 	return u + ":" + strconv.FormatInt(e.GNO, 10)
 }
 
-
 func (s *streamer) beginTx(pos uint32) {
 	s.inTx = true
 	s.txFile, s.txPos = s.file, pos

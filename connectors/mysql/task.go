@@ -430,4 +430,3 @@ func (t *Task) halt() {
 	t.syncMu.Unlock()
 	t.wg.Wait()
 }
-
