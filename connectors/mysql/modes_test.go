@@ -136,3 +136,40 @@ func TestSnapshotModesAndProgress(t *testing.T) {
 		t.Fatalf("snapshot.locking.mode=none: %s", summary(got))
 	}
 }
+
+func TestHandlingModes(t *testing.T) {
+	m := sharedServer(t)
+	for _, tc := range []struct {
+		cfg  []string
+		want map[string]any
+	}{
+		{[]string{KeyBigintUnsigned, "long", KeyDecimalMode, "string", KeyBinaryMode, "base64", KeyTimePrecision, "adaptive"},
+			map[string]any{"biu": int64(-1), "dc": "1.50", "b": "AQL/", "tm": int32(3723004), "dtm": int64(1529476623123)}},
+		{[]string{KeyDecimalMode, "double", KeyBinaryMode, "hex", KeyTimePrecision, "adaptive_time_microseconds"},
+			map[string]any{"biu": int64(-1), "dc": 1.5, "b": "0102ff", "tm": int64(3723004000), "dtm": int64(1529476623123)}},
+		{[]string{KeyBinaryMode, "base64-url-safe", KeyTimePrecision, "connect"},
+			map[string]any{"b": "AQL_", "tm": time.UnixMilli(3723004).UTC(), "dtm": time.UnixMilli(1529476623123).UTC()}},
+	} {
+		e := newEnv(t, m)
+		e.exec(t, "CREATE TABLE h (id INT PRIMARY KEY, biu BIGINT UNSIGNED, dc DECIMAL(5,2), b VARBINARY(4), tm TIME(3), dtm DATETIME(3))")
+		e.exec(t, "INSERT INTO h VALUES (1, 18446744073709551615, 1.5, X'0102ff', '01:02:03.004', '2018-06-20 06:37:03.123')")
+		task := e.open(t, e.config(tc.cfg...))
+		topic := "srv." + e.db + ".h"
+		recs := collect(t, task, time.Minute, countTopic(topic, 1))
+		e.exec(t, "INSERT INTO h VALUES (2, 18446744073709551615, 1.5, X'0102ff', '01:02:03.004', '2018-06-20 06:37:03.123')")
+		recs = append(recs, collect(t, task, time.Minute, countTopic(topic, 1))...)
+		task.Close()
+		for _, r := range changes(recs, topic) {
+			for col, want := range tc.want {
+				if got := after(r).Get(col); got != want {
+					if tw, ok := want.(time.Time); ok {
+						if gt, ok := got.(time.Time); ok && gt.Equal(tw) {
+							continue
+						}
+					}
+					t.Errorf("%v op %s %s = %#v, want %#v", tc.cfg, op(r), col, got, want)
+				}
+			}
+		}
+	}
+}
