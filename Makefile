@@ -6,7 +6,7 @@ PKGS    ?= ./...
 RACE    ?= -race
 TIMEOUT ?= 20m
 
-.PHONY: all build setup test vet bench bench-broker bench-pg bench-s3 bench-pool bench-opensearch demo clean
+.PHONY: all build setup test vet bench bench-broker bench-pg bench-s3 bench-pool bench-opensearch bench-mysql demo demo-mysql clean
 
 all: build
 
@@ -50,9 +50,19 @@ bench-pool:
 bench-opensearch:
 	scripts/bench-opensearch
 
+# MariaDB binlog CDC rows/s into the broker against mariadb-binlog on the
+# same binlog, and snapshot rows/s.
+bench-mysql: setup
+	scripts/bench-mysql
+
 # The quick start: Postgres CDC into Parquet files (examples/cdc-to-datalake).
 demo: build
 	scripts/demo
+
+# The quick start's MariaDB variant: binlog CDC into Parquet files
+# (examples/cdc-mariadb).
+demo-mysql: build
+	scripts/demo-mysql
 
 clean:
 	rm -rf bin

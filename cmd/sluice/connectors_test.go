@@ -396,3 +396,16 @@ sluice_postgres_snapshot_rows{connector="a",task="3"} notanumber
 		}
 	}
 }
+
+func TestParseSnapshotMySQL(t *testing.T) {
+	data := []byte(`sluice_mysql_snapshot_running{connector="m",task="0"} 1
+sluice_mysql_snapshot_rows{connector="m",task="0"} 42
+sluice_mysql_snapshot_tables_total{connector="m",task="0"} 3
+sluice_mysql_snapshot_tables_done{connector="m",task="0"} 1
+sluice_mysql_streamed_rows{connector="m",task="0"} 7
+`)
+	got := parseSnapshot(data, "m")
+	if g := got[0]; g == nil || *g != (snapshotProgress{State: "running", TablesDone: 1, TablesTotal: 3, Rows: 42}) {
+		t.Fatalf("mysql snapshot progress: %+v", g)
+	}
+}

@@ -29,7 +29,7 @@ var snapshotEnumSchema = connect.NewSchema(connect.String).Name(nameEnum).Versio
 // newSourceSchema returns the source block schema of a flavor
 // (io.debezium.connector.mysql.Source or ...mariadb.Source).
 func newSourceSchema(flavor string) *connect.Schema {
-	return connect.NewStruct().Name("io.debezium.connector." + flavor + ".Source").Version(1).
+	return connect.NewStruct().Name("io.debezium.connector."+flavor+".Source").Version(1).
 		Field("version", connect.StringSchema).
 		Field("connector", connect.StringSchema).
 		Field("name", connect.StringSchema).

@@ -161,12 +161,12 @@ type chunk struct {
 func (t *Task) snapshot(ctx context.Context) (position, error) {
 	o := t.o
 	var pos position
-	lock, err := t.connect(ctx)
+	lockConn, err := t.connect(ctx)
 	if err != nil {
 		return pos, err
 	}
-	defer lock.Close()
-	t.trackConn(lock)
+	lock := lockConn
+	defer t.trackConn(lockConn)()
 	tables, err := t.loadTables(lock)
 	if err != nil {
 		return pos, err
@@ -180,8 +180,7 @@ func (t *Task) snapshot(ctx context.Context) (position, error) {
 		if workers[i], err = t.connect(ctx); err != nil {
 			return pos, err
 		}
-		t.trackConn(workers[i])
-		defer workers[i].Close()
+		defer t.trackConn(workers[i])()
 	}
 	if o.locking == "minimal" {
 		if _, err := lock.Execute("FLUSH TABLES WITH READ LOCK"); err != nil {
@@ -367,10 +366,15 @@ func (t *Task) snapshot(ctx context.Context) (position, error) {
 	return pos, nil
 }
 
-func (t *Task) trackConn(c *client.Conn) {
+// trackConn registers a snapshot connection for kill/Close to interrupt
+// and returns the function that closes it (once, whoever comes first).
+func (t *Task) trackConn(c *client.Conn) func() {
+	var once sync.Once
+	closeFn := func() { once.Do(func() { _ = c.Close() }) }
 	t.syncMu.Lock()
-	t.conns = append(t.conns, c)
+	t.conns = append(t.conns, closeFn)
 	t.syncMu.Unlock()
+	return closeFn
 }
 
 func setSnapshotMarker(r *connect.Record, marker string) {

@@ -118,6 +118,9 @@ func (s *streamer) open() (*replication.BinlogSyncer, *replication.BinlogStreame
 		TimestampStringLocation: time.UTC, HeartbeatPeriod: 10 * time.Second, ReadTimeout: 60 * time.Second,
 		DisableRetrySync: true, MaxReconnectAttempts: 1, Logger: s.t.quietLog,
 	}
+	if o.includeQry && o.flavor == flavorMariaDB {
+		cfg.DumpCommandFlag = replication.BINLOG_SEND_ANNOTATE_ROWS_EVENT
+	}
 	syncer := replication.NewBinlogSyncer(cfg)
 	var st *replication.BinlogStreamer
 	var err error
@@ -273,11 +276,11 @@ func (s *streamer) handle(ev *replication.BinlogEvent) error {
 		s.countEvent()
 		return s.tableMap(e)
 	case *replication.RowsQueryEvent:
-		s.countEvent()
+		// Not counted in event: whether the server sends these depends on
+		// include.query, and a restart must count the same events.
 		s.query = string(e.Query)
 		return nil
 	case *replication.MariadbAnnotateRowsEvent:
-		s.countEvent()
 		s.query = string(e.Query)
 		return nil
 	case *replication.RowsEvent:
@@ -286,7 +289,11 @@ func (s *streamer) handle(ev *replication.BinlogEvent) error {
 		return err
 	}
 	if s.inTx {
-		s.countEvent()
+		switch ev.Header.EventType {
+		case replication.ROWS_QUERY_EVENT, replication.MARIADB_ANNOTATE_ROWS_EVENT:
+		default:
+			s.countEvent()
+		}
 	}
 	return nil
 }
@@ -298,7 +305,6 @@ func mysqlGTID(e *replication.GTIDEvent) string {
 	u := fmt.Sprintf("%x-%x-%x-%x-%x", e.SID[0:4], e.SID[4:6], e.SID[6:8], e.SID[8:10], e.SID[10:16])
 	return u + ":" + strconv.FormatInt(e.GNO, 10)
 }
-
 
 func (s *streamer) beginTx(pos uint32) {
 	s.inTx = true

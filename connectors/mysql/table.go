@@ -401,7 +401,8 @@ func columnFromInfoSchema(name, dataType, columnType string, nullable bool, prec
 	return c, nil
 }
 
-// parseEnumValues reads the labels of "enum('a','b''c')" or "set(...)".
+// parseEnumValues reads the labels of "enum('a','b')" or "set(...)"; a
+// doubled quote inside a label is one quote.
 func parseEnumValues(ct string) ([]string, error) {
 	i := strings.IndexByte(ct, '(')
 	if i < 0 || !strings.HasSuffix(ct, ")") {

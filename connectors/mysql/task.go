@@ -38,7 +38,7 @@ type Task struct {
 
 	syncMu sync.Mutex
 	syncer *replication.BinlogSyncer
-	conns  []*client.Conn // snapshot connections, closed by kill/Close
+	conns  []func() // close snapshot connections (idempotent), for kill/Close
 
 	tblMu  sync.Mutex
 	byName map[string]*table
@@ -424,10 +424,9 @@ func (t *Task) halt() {
 	}
 	t.closeSyncer()
 	t.syncMu.Lock()
-	for _, c := range t.conns {
-		_ = c.Close()
+	for _, closeFn := range t.conns {
+		closeFn()
 	}
 	t.syncMu.Unlock()
 	t.wg.Wait()
 }
-
