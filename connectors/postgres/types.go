@@ -508,7 +508,9 @@ func convBit1(b []byte) (any, error) {
 
 // convBits maps a bit string to io.debezium.data.Bits: the bits read as a
 // binary number (last character = least significant bit), as little-endian
-// bytes, ceil(n/8) of them.
+// bytes, as few as hold the highest set bit (Debezium sizes the value by
+// its content, not the column length: B'0000000101' is one byte, all
+// zeros none).
 func convBits(b []byte) (any, error) {
 	n := len(b)
 	out := make([]byte, (n+7)/8)
@@ -521,6 +523,9 @@ func convBits(b []byte) (any, error) {
 		default:
 			return nil, fmt.Errorf("invalid bit string %q", b)
 		}
+	}
+	for len(out) > 0 && out[len(out)-1] == 0 {
+		out = out[:len(out)-1]
 	}
 	return out, nil
 }

@@ -47,6 +47,8 @@ func TestConverters(t *testing.T) {
 		{"bit1", convBit1, "1", true},
 		{"bits", convBits, "101", []byte{5}},
 		{"bits 10", convBits, "1000000001", []byte{1, 2}},
+		{"bits content-sized", convBits, "0000000101", []byte{5}},
+		{"bits zero", convBits, "0000000000", []byte{}},
 		{"point", convPoint, "(1.5,-2)", point{1.5, -2}},
 	}
 	for _, c := range cases {
