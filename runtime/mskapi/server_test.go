@@ -269,6 +269,17 @@ func TestSDK(t *testing.T) {
 		*d.WorkerConfiguration.WorkerConfigurationArn != *wc.WorkerConfigurationArn || d.CreationTime == nil {
 		t.Fatalf("DescribeConnector: %+v", d)
 	}
+	// The worker configuration's converter reached the connector, and
+	// describe shows the user's configuration only.
+	be.mu.Lock()
+	kconv := be.conns["sink-a"].cfg["key.converter"]
+	be.mu.Unlock()
+	if kconv != "org.apache.kafka.connect.storage.StringConverter" {
+		t.Fatalf("worker configuration not applied: key.converter %q", kconv)
+	}
+	if _, ok := d.ConnectorConfiguration["key.converter"]; ok || len(d.ConnectorConfiguration) != 3 {
+		t.Fatalf("describe shows the worker configuration's keys: %v", d.ConnectorConfiguration)
+	}
 
 	// UpdateConnector: capacity XOR configuration, currentVersion checked.
 	upd := &kctypes.CapacityUpdate{ProvisionedCapacity: &kctypes.ProvisionedCapacityUpdate{McuCount: 1, WorkerCount: 2}}
