@@ -591,6 +591,9 @@ type connectorSummary struct {
 	TasksRunning int               `json:"tasks_running"`
 	TasksTotal   int               `json:"tasks_total"`
 	TaskStates   []api.TaskState   `json:"tasks"`
+	// MSK Connect's names for name and state (ConnectorSummary).
+	ConnectorName  string `json:"connectorName"`
+	ConnectorState string `json:"connectorState"`
 }
 
 func runListConnectors(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -632,6 +635,7 @@ func runListConnectors(ctx context.Context, args []string, stdout, stderr io.Wri
 				}
 			}
 		}
+		r.ConnectorName, r.ConnectorState = r.Name, string(r.State)
 		rows = append(rows, r)
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })

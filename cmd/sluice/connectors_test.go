@@ -186,7 +186,8 @@ func TestDescribeListUpdateDelete(t *testing.T) {
 	}
 	code, out, _ = cli(t, url, "list-connectors", "--output", "json")
 	var rows []connectorSummary
-	if code != 0 || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 2 || rows[1].State != api.Paused || rows[0].Type != api.Sink {
+	if code != 0 || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 2 || rows[1].State != api.Paused || rows[0].Type != api.Sink ||
+		rows[1].ConnectorName != rows[1].Name || rows[1].ConnectorState != "PAUSED" {
 		t.Fatalf("list json: %s", out)
 	}
 
