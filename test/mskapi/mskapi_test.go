@@ -290,7 +290,7 @@ func TestAWSCLIAndSDK(t *testing.T) {
 		v := fmt.Sprintf(`{"schema":{"type":"struct","fields":[{"field":"id","type":"int64"},{"field":"event","type":"string"}]},"payload":{"id":%d,"event":"click-%d"}}`, i, i)
 		recs = append(recs, &kgo.Record{Topic: "user-events", Key: []byte(fmt.Sprint(i)), Value: []byte(v)})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatal(err)
@@ -407,8 +407,56 @@ func TestAWSCLIAndSDK(t *testing.T) {
 		return len(pool.Workers) == 2, string(b)
 	})
 
+	// UpdateConnector with a connectorConfiguration (through the SDK:
+	// awscli 2.9 has no --connector-configuration on update-connector).
+	newCfg := map[string]string{}
+	for k, v := range config {
+		newCfg[k] = v
+	}
+	newCfg["flush.size"] = "5"
+	uc, err := sdk.UpdateConnector(ctx, &kc.UpdateConnectorInput{ConnectorArn: aws.String(arn), CurrentVersion: aws.String("2"), ConnectorConfiguration: newCfg})
+	if err != nil || uc.ConnectorState != kctypes.ConnectorStateUpdating || uc.ConnectorOperationArn == nil {
+		t.Fatalf("UpdateConnector configuration: %+v, %v", uc, err)
+	}
+	waitFor(t, "the configuration update UPDATE_COMPLETE", 120*time.Second, func() (bool, string) {
+		op, err := sdk.DescribeConnectorOperation(ctx, &kc.DescribeConnectorOperationInput{ConnectorOperationArn: uc.ConnectorOperationArn})
+		if err != nil {
+			return false, err.Error()
+		}
+		if op.ConnectorOperationType != kctypes.ConnectorOperationTypeUpdateConnectorConfiguration ||
+			op.OriginConnectorConfiguration["flush.size"] != "10" || op.TargetConnectorConfiguration["flush.size"] != "5" {
+			t.Fatalf("configuration operation: %+v", op)
+		}
+		return op.ConnectorOperationState == kctypes.ConnectorOperationStateUpdateComplete, string(op.ConnectorOperationState)
+	})
+	if d := e.mustCLI("kafkaconnect", "describe-connector", "--connector-arn", arn); str(d, "currentVersion") != "3" ||
+		str(d, "connectorConfiguration", "flush.size") != "5" || num(d, "capacity", "provisionedCapacity", "workerCount") != 2 {
+		t.Fatalf("describe-connector after the configuration update: %v", d)
+	}
+	// The updated connector keeps writing: 50 more records arrive.
+	recs = recs[:0]
+	for i := n; i < 2*n; i++ {
+		v := fmt.Sprintf(`{"schema":{"type":"struct","fields":[{"field":"id","type":"int64"},{"field":"event","type":"string"}]},"payload":{"id":%d,"event":"click-%d"}}`, i, i)
+		recs = append(recs, &kgo.Record{Topic: "user-events", Key: []byte(fmt.Sprint(i)), Value: []byte(v)})
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "Parquet files with the records produced after the updates", 120*time.Second, func() (bool, string) {
+		ids, err := readLake(filepath.Join(lake, "topics", "user-events"))
+		if err != nil {
+			return false, err.Error()
+		}
+		for i := range 2 * n {
+			if !ids[int64(i)] {
+				return false, fmt.Sprintf("%d of %d ids", len(ids), 2*n)
+			}
+		}
+		return true, ""
+	})
+
 	// delete-connector: DELETING, then NotFoundException.
-	del := e.mustCLI("kafkaconnect", "delete-connector", "--connector-arn", arn, "--current-version", "2")
+	del := e.mustCLI("kafkaconnect", "delete-connector", "--connector-arn", arn, "--current-version", "3")
 	if str(del, "connectorArn") != arn || str(del, "connectorState") != "DELETING" {
 		t.Fatalf("delete-connector: %v", del)
 	}
