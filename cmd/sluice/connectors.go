@@ -591,6 +591,9 @@ type connectorSummary struct {
 	TasksRunning int               `json:"tasks_running"`
 	TasksTotal   int               `json:"tasks_total"`
 	TaskStates   []api.TaskState   `json:"tasks"`
+	// MSK Connect's names for name and state (ConnectorSummary).
+	ConnectorName  string `json:"connectorName"`
+	ConnectorState string `json:"connectorState"`
 }
 
 func runListConnectors(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -632,6 +635,7 @@ func runListConnectors(ctx context.Context, args []string, stdout, stderr io.Wri
 				}
 			}
 		}
+		r.ConnectorName, r.ConnectorState = r.Name, string(r.State)
 		rows = append(rows, r)
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
@@ -705,6 +709,11 @@ type connectorDescription struct {
 	// config update.
 	Pool       *pool.Status     `json:"pool,omitempty"`
 	Operations []pool.Operation `json:"operations,omitempty"`
+	// MSK Connect's names for the same facts (see mskShape), so scripts
+	// written for `aws kafkaconnect describe-connector` work.
+	ConnectorName          string            `json:"connectorName"`
+	ConnectorState         string            `json:"connectorState"`
+	ConnectorConfiguration map[string]string `json:"connectorConfiguration"`
 }
 
 func runDescribeConnector(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -763,6 +772,7 @@ func runDescribeConnector(ctx context.Context, args []string, stdout, stderr io.
 	}
 	sort.Slice(d.Tasks, func(i, j int) bool { return d.Tasks[i].ID < d.Tasks[j].ID })
 	if cf.output == "json" {
+		mskShape(&d)
 		return printJSON(stdout, d)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)

@@ -170,6 +170,10 @@ func TestDescribeListUpdateDelete(t *testing.T) {
 	if d.Lag == nil || *d.Lag != 42 || len(d.Tasks) != 1 || d.Tasks[0].Lag == nil || *d.Tasks[0].Lag != 42 || d.Tasks[0].WorkerID != "w2:8083" || d.Config["db.password"] != "[hidden]" {
 		t.Fatalf("describe json %+v", d)
 	}
+	// MSK Connect's field names too.
+	if d.ConnectorName != "snk" || d.ConnectorState == "" || d.ConnectorState != string(d.Connector.State) || d.ConnectorConfiguration["db.password"] != "[hidden]" || d.ConnectorConfiguration["name"] != "" {
+		t.Fatalf("describe json MSK fields: %+v", d)
+	}
 
 	code, out, _ = cli(t, url, "list-connectors")
 	if code != 0 {
@@ -182,7 +186,8 @@ func TestDescribeListUpdateDelete(t *testing.T) {
 	}
 	code, out, _ = cli(t, url, "list-connectors", "--output", "json")
 	var rows []connectorSummary
-	if code != 0 || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 2 || rows[1].State != api.Paused || rows[0].Type != api.Sink {
+	if code != 0 || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 2 || rows[1].State != api.Paused || rows[0].Type != api.Sink ||
+		rows[1].ConnectorName != rows[1].Name || rows[1].ConnectorState != "PAUSED" {
 		t.Fatalf("list json: %s", out)
 	}
 

@@ -271,3 +271,19 @@ func (p *shorthand) value() (any, error) {
 	}
 	return v, nil
 }
+
+// mskShape fills describe-connector's MSK Connect fields: connectorName,
+// connectorConfiguration (secrets masked, without sluice.capacity) and
+// connectorState (the pool's MSK state; else Kafka Connect's connector
+// state, which is MSK's RUNNING/FAILED except PAUSED, STOPPED and
+// UNASSIGNED, kept as they are).
+func mskShape(d *connectorDescription) {
+	d.ConnectorName = d.Name
+	d.ConnectorConfiguration = maps.Clone(d.Config)
+	delete(d.ConnectorConfiguration, capacityConfig)
+	delete(d.ConnectorConfiguration, "name")
+	d.ConnectorState = string(d.Connector.State)
+	if d.Pool != nil {
+		d.ConnectorState = string(d.Pool.State)
+	}
+}

@@ -386,7 +386,7 @@ func (s *Server) createConnector(r *http.Request) (int, any, *Error) {
 		KafkaConnectVersion: req.KafkaConnectVersion, LogDelivery: req.LogDelivery, NetworkType: req.NetworkType,
 		Plugins: req.Plugins, ServiceExecutionRoleArn: req.ServiceExecutionRoleArn, WorkerConfiguration: req.WorkerConfiguration,
 		LastConfig: maps.Clone(req.ConnectorConfiguration), LastCapacity: *req.Capacity}
-	if err := s.backend.CreateConnector(r.Context(), req.ConnectorName, maps.Clone(req.ConnectorConfiguration), *req.Capacity); err != nil {
+	if err := s.backend.CreateConnector(r.Context(), req.ConnectorName, withDefaults(req.ConnectorConfiguration, wc), *req.Capacity); err != nil {
 		if errors.Is(err, ErrExists) {
 			return 0, nil, conflict("a connector named %s already exists", req.ConnectorName)
 		}
@@ -445,11 +445,24 @@ func (s *Server) summary(c *connector, st ConnectorStatus, full bool) connectorS
 		LogDelivery: c.LogDelivery, NetworkType: c.NetworkType, Plugins: c.Plugins, ServiceExecutionRoleArn: c.ServiceExecutionRoleArn,
 		WorkerConfiguration: c.WorkerConfiguration}
 	if full {
-		out.ConnectorConfiguration = st.Config
+		out.ConnectorConfiguration = maps.Clone(st.Config)
 		if out.ConnectorConfiguration == nil {
 			out.ConnectorConfiguration = map[string]string{}
 		}
 		delete(out.ConnectorConfiguration, "name")
+		// Hide the converters the worker configuration supplied.
+		s.mu.Lock()
+		if c.WorkerConfiguration != nil {
+			if wc := s.wcByArnLocked(c.WorkerConfiguration.WorkerConfigurationArn); wc != nil {
+				props, _ := ParseWorkerProperties(wc.Properties)
+				for k, v := range converterDefaults(props) {
+					if _, mine := c.LastConfig[k]; !mine && out.ConnectorConfiguration[k] == v {
+						delete(out.ConnectorConfiguration, k)
+					}
+				}
+			}
+		}
+		s.mu.Unlock()
 		if st.StateDescription != (pool.StateDescription{}) {
 			d := st.StateDescription
 			out.StateDescription = &d
@@ -543,7 +556,13 @@ func (s *Server) updateConnector(r *http.Request, arn string) (any, *Error) {
 		if cls := req.ConnectorConfiguration["connector.class"]; cls != st.Config["connector.class"] {
 			return nil, badRequest("connectorConfiguration: connector.class cannot be changed (%q → %q)", st.Config["connector.class"], cls)
 		}
-		id, err = s.backend.UpdateConfig(r.Context(), c.Name, maps.Clone(req.ConnectorConfiguration))
+		s.mu.Lock()
+		var wc *workerConfiguration
+		if c.WorkerConfiguration != nil {
+			wc = s.wcByArnLocked(c.WorkerConfiguration.WorkerConfigurationArn)
+		}
+		s.mu.Unlock()
+		id, err = s.backend.UpdateConfig(r.Context(), c.Name, withDefaults(req.ConnectorConfiguration, wc))
 	}
 	if err != nil {
 		return nil, badRequest("%v", err)
@@ -819,6 +838,37 @@ func (s *Server) createWorkerConfig(r *http.Request) (any, *Error) {
 	}
 	s.saveLocked()
 	return s.wcOut(wc, false), nil
+}
+
+// converterDefaults picks the worker properties a connector inherits and
+// may override in Kafka Connect: its key, value and header converters and
+// their settings.
+func converterDefaults(props map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range props {
+		for _, p := range []string{"key.converter", "value.converter", "header.converter"} {
+			if k == p || strings.HasPrefix(k, p+".") {
+				out[k] = v
+			}
+		}
+	}
+	return out
+}
+
+// withDefaults returns the connector config with the worker
+// configuration's converters where the config sets none.
+func withDefaults(cfg map[string]string, wc *workerConfiguration) map[string]string {
+	out := maps.Clone(cfg)
+	if wc == nil {
+		return out
+	}
+	props, _ := ParseWorkerProperties(wc.Properties)
+	for k, v := range converterDefaults(props) {
+		if _, ok := out[k]; !ok {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // ParseWorkerProperties decodes a base64 connect-distributed.properties

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -269,6 +270,17 @@ func TestSDK(t *testing.T) {
 		*d.WorkerConfiguration.WorkerConfigurationArn != *wc.WorkerConfigurationArn || d.CreationTime == nil {
 		t.Fatalf("DescribeConnector: %+v", d)
 	}
+	// The worker configuration's converter reached the connector, and
+	// describe shows the user's configuration only.
+	be.mu.Lock()
+	kconv := be.conns["sink-a"].cfg["key.converter"]
+	be.mu.Unlock()
+	if kconv != "org.apache.kafka.connect.storage.StringConverter" {
+		t.Fatalf("worker configuration not applied: key.converter %q", kconv)
+	}
+	if _, ok := d.ConnectorConfiguration["key.converter"]; ok || len(d.ConnectorConfiguration) != 3 {
+		t.Fatalf("describe shows the worker configuration's keys: %v", d.ConnectorConfiguration)
+	}
 
 	// UpdateConnector: capacity XOR configuration, currentVersion checked.
 	upd := &kctypes.CapacityUpdate{ProvisionedCapacity: &kctypes.ProvisionedCapacityUpdate{McuCount: 1, WorkerCount: 2}}
@@ -353,5 +365,41 @@ func TestSDK(t *testing.T) {
 	b, _ := os.ReadFile(state)
 	if strings.Contains(string(b), arns[0]) {
 		t.Fatalf("deleted connector still in the state file")
+	}
+}
+
+// TestClusterAndErrors checks the aws kafka operations and the error
+// shape (x-amzn-ErrorType header, {"message"} body) over plain HTTP.
+func TestClusterAndErrors(t *testing.T) {
+	s, err := New(&fakeBackend{conns: map[string]*fakeConn{}}, WithCluster(Cluster{Name: "sluice", Bootstrap: "127.0.0.1:1234", Brokers: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := s.ClusterArn()
+	if !regexp.MustCompile(`^arn:aws:kafka:us-east-1:000000000000:cluster/sluice/[0-9a-f-]{36}$`).MatchString(arn) {
+		t.Fatalf("cluster ARN %s", arn)
+	}
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		errType      string
+		body         string
+	}{
+		{"GET", "/api/v2/clusters", 200, "", `"clusterArn":"` + arn + `"`},
+		{"GET", "/api/v2/clusters/" + url.PathEscape(arn), 200, "", `"numberOfBrokerNodes":1`},
+		{"GET", "/v1/clusters/" + url.PathEscape(arn) + "/bootstrap-brokers", 200, "", `{"bootstrapBrokerString":"127.0.0.1:1234"}`},
+		{"GET", "/v1/clusters/" + url.PathEscape("arn:aws:kafka:us-east-1:000000000000:cluster/x/y") + "/bootstrap-brokers", 404, "NotFoundException", `"message":"cluster`},
+		{"GET", "/v1/connectors/" + url.PathEscape("arn:aws:kafkaconnect:us-east-1:000000000000:connector/x/y"), 404, "NotFoundException", `"message":"connector`},
+		{"POST", "/v1/connectors", 400, "BadRequestException", `"message":"connectorName must be 1 to 128 characters"`},
+		{"PUT", "/v1/connectors/" + url.PathEscape("arn:aws:kafkaconnect:us-east-1:000000000000:connector/x/y"), 400, "BadRequestException", `currentVersion is required`},
+		{"GET", "/v1/connectors?maxResults=0", 400, "BadRequestException", `maxResults`},
+		{"GET", "/v1/connectors?nextToken=%25%25", 400, "BadRequestException", `nextToken`},
+		{"GET", "/v1/nothing", 404, "NotFoundException", `no MSK Connect operation`},
+	} {
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, strings.NewReader("{}")))
+		if rec.Code != tc.status || rec.Header().Get("x-amzn-ErrorType") != tc.errType || !strings.Contains(rec.Body.String(), tc.body) {
+			t.Errorf("%s %s: %d %q %s, want %d %q containing %s", tc.method, tc.path, rec.Code, rec.Header().Get("x-amzn-ErrorType"), rec.Body.String(), tc.status, tc.errType, tc.body)
+		}
 	}
 }
