@@ -202,42 +202,7 @@ func (b *Broker) saveMetaLocked() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(b.opts.dataDir, metaFileName), raw)
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return blog.WriteFileAtomic(filepath.Join(b.opts.dataDir, metaFileName), raw)
 }
 
 // validTopicName reports why name is not a legal Kafka topic name.

@@ -463,7 +463,17 @@ func (s *segment) remove() error {
 	return first
 }
 
-// writeFileAtomic writes data to path via path.tmp, fsync and rename.
+// WriteFileAtomic replaces the file at path with data so that a crash
+// leaves either the old or the new contents, never a mix: it writes
+// path.tmp, fsyncs it, renames it over path and fsyncs the directory. It is
+// the one atomic-file helper of the broker (segment indexes, producer
+// snapshots, checkpoints and the broker's topic metadata).
+func WriteFileAtomic(path string, data []byte) error {
+	return writeFileAtomic(path, data, (*os.File).Sync)
+}
+
+// writeFileAtomic is WriteFileAtomic with the fsync call given, so the
+// log's fault-injecting tests can fail it.
 func writeFileAtomic(path string, data []byte, sync func(*os.File) error) error {
 	tmp := path + extTmp
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
