@@ -399,6 +399,10 @@ func (w *Worker) Offsets(ctx context.Context, name string) (api.ConnectorOffsets
 	return out, nil
 }
 
+// stopSettleTimeout bounds how long offset requests wait for a stopping
+// connector's empty task set to reach the config topic.
+const stopSettleTimeout = 15 * time.Second
+
 func (w *Worker) requireStopped(ctx context.Context, name string) (map[string]string, error) {
 	if err := w.ready(ctx); err != nil {
 		return nil, err
@@ -406,6 +410,24 @@ func (w *Worker) requireStopped(ctx context.Context, name string) (map[string]st
 	snap := w.cfgs.snapshot()
 	cfg, ok := snap.connectors[name]
 	if !ok {
+		return nil, notFound(name)
+	}
+	// A stop is written as the STOPPED target state first; the leader then
+	// writes the connector's empty task set. Between the two the connector
+	// is stopping: wait (bounded) for the task set instead of refusing a
+	// request that follows a successful PUT .../stop.
+	for deadline := time.Now().Add(stopSettleTimeout); snap.target(name) == targetStopped && len(snap.tasks[name]) > 0 && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if err := w.cfgLog.readToEnd(ctx); err != nil {
+			return nil, err
+		}
+		snap = w.cfgs.snapshot()
+	}
+	if cfg, ok = snap.connectors[name]; !ok {
 		return nil, notFound(name)
 	}
 	if snap.target(name) != targetStopped || len(snap.tasks[name]) > 0 {
