@@ -16,8 +16,11 @@ build:
 setup:
 	scripts/setup
 
+# go vet, and go.mod/go.sum must already be tidy (go mod tidy -diff prints
+# what tidy would change and fails).
 vet:
 	$(GO) vet $(PKGS)
+	$(GO) mod tidy -diff
 
 # The test command: installs missing test servers and clients, then runs
 # every test against real PostgreSQL, MariaDB and S3 (versitygw).
