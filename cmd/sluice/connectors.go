@@ -640,7 +640,10 @@ func runListConnectors(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
 	if cf.output == "json" {
-		return printJSON(stdout, rows)
+		// MSK's ListConnectors shape: the list wrapped in "connectors".
+		return printJSON(stdout, struct {
+			Connectors []connectorSummary `json:"connectors"`
+		}{rows})
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tTYPE\tSTATE\tTASKS\tWORKER")

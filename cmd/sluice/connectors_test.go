@@ -185,8 +185,14 @@ func TestDescribeListUpdateDelete(t *testing.T) {
 		t.Fatalf("list:\n%s", out)
 	}
 	code, out, _ = cli(t, url, "list-connectors", "--output", "json")
-	var rows []connectorSummary
-	if code != 0 || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 2 || rows[1].State != api.Paused || rows[0].Type != api.Sink ||
+	var list struct {
+		Connectors []connectorSummary `json:"connectors"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil {
+		t.Fatalf("list json: %s", out)
+	}
+	rows := list.Connectors
+	if len(rows) != 2 || rows[1].State != api.Paused || rows[0].Type != api.Sink ||
 		rows[1].ConnectorName != rows[1].Name || rows[1].ConnectorState != "PAUSED" {
 		t.Fatalf("list json: %s", out)
 	}
