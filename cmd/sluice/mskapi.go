@@ -114,7 +114,7 @@ type mskBackend struct {
 	base  http.Handler
 }
 
-func (b *mskBackend) CreateConnector(ctx context.Context, name string, config map[string]string, c pool.Capacity) error {
+func (b *mskBackend) CreateConnector(ctx context.Context, name string, config map[string]string, c pool.Capacity, workerProps map[string]string) error {
 	class := config["connector.class"]
 	known := false
 	for _, pl := range plugins() {
@@ -131,7 +131,7 @@ func (b *mskBackend) CreateConnector(ctx context.Context, name string, config ma
 	cfg := maps.Clone(config)
 	delete(cfg, capacityConfig)
 	cfg["name"] = name
-	return b.pools.start(upPoolFile{Name: name, Config: cfg, Capacity: c})
+	return b.pools.start(upPoolFile{Name: name, Config: cfg, Capacity: c, WorkerProps: workerProps})
 }
 
 func (b *mskBackend) Connector(name string) (mskapi.ConnectorStatus, bool) {
@@ -151,7 +151,7 @@ func (b *mskBackend) UpdateCapacity(ctx context.Context, name string, c pool.Cap
 	}
 	id, err := m.UpdateCapacity(ctx, c)
 	if err == nil {
-		err = b.pools.save(upPoolFile{Name: name, Config: m.Config(), Capacity: c})
+		err = b.pools.saveCurrent(name, m)
 	}
 	return id, err
 }
@@ -163,7 +163,7 @@ func (b *mskBackend) UpdateConfig(ctx context.Context, name string, config map[s
 	}
 	id, err := m.UpdateConfig(ctx, config)
 	if err == nil {
-		err = b.pools.save(upPoolFile{Name: name, Config: m.Config(), Capacity: m.Capacity()})
+		err = b.pools.saveCurrent(name, m)
 	}
 	return id, err
 }

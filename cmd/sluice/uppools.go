@@ -40,9 +40,10 @@ type upPools struct {
 }
 
 type upPool struct {
-	m        *pool.Manager
-	cancel   context.CancelFunc
-	settings map[string]string
+	m           *pool.Manager
+	cancel      context.CancelFunc
+	settings    map[string]string
+	workerProps map[string]string
 }
 
 // upPoolFile is a pool's definition on disk.
@@ -53,6 +54,10 @@ type upPoolFile struct {
 	// Settings are the pool's sluice.pool.* keys (prefix removed): scaling
 	// timings and backlog signals, per connector.
 	Settings map[string]string `json:"settings,omitempty"`
+	// WorkerProps are worker properties for this pool's workers (an MSK
+	// worker configuration), over up's own; the pool's group and internal
+	// topics cannot be overridden.
+	WorkerProps map[string]string `json:"workerProperties,omitempty"`
 }
 
 func newUpPools(ctx context.Context, dataDir, bootstrap string, props map[string]string, log *slog.Logger) (*upPools, error) {
@@ -86,6 +91,9 @@ func (p *upPools) start(pf upPoolFile) error {
 	for k, v := range p.props {
 		props[k] = v
 	}
+	for k, v := range pf.WorkerProps {
+		props[k] = v
+	}
 	props["bootstrap.servers"] = p.bootstrap
 	props["group.id"] = "sluice-pool-" + pf.Name
 	props["config.storage.topic"] = "sluice-pool-" + pf.Name + "-configs"
@@ -110,7 +118,7 @@ func (p *upPools) start(pf upPoolFile) error {
 	}
 	ctx, cancel := context.WithCancel(p.ctx)
 	p.mu.Lock()
-	p.pool[pf.Name] = &upPool{m: m, cancel: cancel, settings: pf.Settings}
+	p.pool[pf.Name] = &upPool{m: m, cancel: cancel, settings: pf.Settings, workerProps: pf.WorkerProps}
 	p.mu.Unlock()
 	p.wg.Go(func() {
 		defer cleanup()
@@ -127,6 +135,19 @@ func (p *upPools) start(pf upPoolFile) error {
 		}
 	})
 	return nil
+}
+
+// saveCurrent saves a running pool's definition as it is now: its
+// manager's config and capacity, with the settings and worker properties
+// it was started with.
+func (p *upPools) saveCurrent(name string, m *pool.Manager) error {
+	p.mu.Lock()
+	var settings, wp map[string]string
+	if up, ok := p.pool[name]; ok {
+		settings, wp = up.settings, up.workerProps
+	}
+	p.mu.Unlock()
+	return p.save(upPoolFile{Name: name, Config: m.Config(), Capacity: m.Capacity(), Settings: settings, WorkerProps: wp})
 }
 
 func (p *upPools) save(pf upPoolFile) error {
@@ -156,15 +177,6 @@ func (p *upPools) get(name string) *pool.Manager {
 	defer p.mu.Unlock()
 	if up, ok := p.pool[name]; ok {
 		return up.m
-	}
-	return nil
-}
-
-func (p *upPools) settings(name string) map[string]string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if up, ok := p.pool[name]; ok {
-		return up.settings
 	}
 	return nil
 }
@@ -219,7 +231,7 @@ func (p *upPools) wrap(base http.Handler) http.Handler {
 			if m := p.get(name); m != nil {
 				m.Handler().ServeHTTP(w, r)
 				if r.Method != http.MethodGet && r.Method != http.MethodDelete {
-					_ = p.save(upPoolFile{Name: name, Config: m.Config(), Capacity: m.Capacity(), Settings: p.settings(name)})
+					_ = p.saveCurrent(name, m)
 				}
 				return
 			}

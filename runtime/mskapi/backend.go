@@ -16,8 +16,10 @@ import (
 // Backend is what the API needs from the pool side: connectors that run
 // with a capacity, and their operations.
 type Backend interface {
-	// CreateConnector starts a connector on a pool of its own.
-	CreateConnector(ctx context.Context, name string, config map[string]string, c pool.Capacity) error
+	// CreateConnector starts a connector on a pool of its own. workerProps
+	// are the worker configuration's properties (nil without one), applied
+	// to every worker of the pool.
+	CreateConnector(ctx context.Context, name string, config map[string]string, c pool.Capacity, workerProps map[string]string) error
 	// Connector describes a running connector; ok is false when it does
 	// not exist (any more).
 	Connector(name string) (st ConnectorStatus, ok bool)

@@ -386,7 +386,11 @@ func (s *Server) createConnector(r *http.Request) (int, any, *Error) {
 		KafkaConnectVersion: req.KafkaConnectVersion, LogDelivery: req.LogDelivery, NetworkType: req.NetworkType,
 		Plugins: req.Plugins, ServiceExecutionRoleArn: req.ServiceExecutionRoleArn, WorkerConfiguration: req.WorkerConfiguration,
 		LastConfig: maps.Clone(req.ConnectorConfiguration), LastCapacity: *req.Capacity}
-	if err := s.backend.CreateConnector(r.Context(), req.ConnectorName, withDefaults(req.ConnectorConfiguration, wc), *req.Capacity); err != nil {
+	var workerProps map[string]string
+	if wc != nil {
+		workerProps, _ = ParseWorkerProperties(wc.Properties) // validated when the configuration was created
+	}
+	if err := s.backend.CreateConnector(r.Context(), req.ConnectorName, withDefaults(req.ConnectorConfiguration, wc), *req.Capacity, workerProps); err != nil {
 		if errors.Is(err, ErrExists) {
 			return 0, nil, conflict("a connector named %s already exists", req.ConnectorName)
 		}
@@ -506,8 +510,13 @@ func (s *Server) listConnectors(r *http.Request) (any, *Error) {
 	return withNext(map[string]any{"connectors": list}, next), nil
 }
 
+// opArn is the ARN of one of c's operations. Pool operation ids are
+// "<connector>-operation-<n>"; the ARN ends in "operation-<n>".
 func (s *Server) opArn(c *connector, opID string) string {
-	_, seq, _ := strings.Cut(opID, "/")
+	seq := opID
+	if i := strings.LastIndex(opID, "operation-"); i >= 0 {
+		seq = opID[i:]
+	}
 	return strings.Replace(c.Arn, ":connector/", ":connector-operation/", 1) + "/" + seq
 }
 

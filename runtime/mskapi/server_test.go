@@ -32,18 +32,19 @@ type fakeBackend struct {
 
 type fakeConn struct {
 	cfg map[string]string
+	wp  map[string]string // worker properties
 	c   pool.Capacity
 	ops *pool.OperationLog
 	del bool
 }
 
-func (b *fakeBackend) CreateConnector(_ context.Context, name string, cfg map[string]string, c pool.Capacity) error {
+func (b *fakeBackend) CreateConnector(_ context.Context, name string, cfg map[string]string, c pool.Capacity, workerProps map[string]string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if cfg["connector.class"] == "unknown" {
 		return errors.New("connector.class unknown is not a sluice connector")
 	}
-	b.conns[name] = &fakeConn{cfg: cfg, c: c, ops: pool.NewOperationLog(name)}
+	b.conns[name] = &fakeConn{cfg: cfg, wp: workerProps, c: c, ops: pool.NewOperationLog(name)}
 	return nil
 }
 
@@ -169,7 +170,7 @@ func TestSDK(t *testing.T) {
 		t.Fatalf("ListCustomPlugins: %+v, %v", lp, err)
 	}
 
-	props := base64.StdEncoding.EncodeToString([]byte("key.converter=org.apache.kafka.connect.storage.StringConverter\n"))
+	props := base64.StdEncoding.EncodeToString([]byte("key.converter=org.apache.kafka.connect.storage.StringConverter\noffset.flush.interval.ms=2500\n"))
 	wc, err := cl.CreateWorkerConfiguration(ctx, &kc.CreateWorkerConfigurationInput{Name: aws.String("wc"), PropertiesFileContent: aws.String(props)})
 	if err != nil || wc.WorkerConfigurationState != kctypes.WorkerConfigurationStateActive || wc.LatestRevision.Revision != 1 {
 		t.Fatalf("CreateWorkerConfiguration: %+v, %v", wc, err)
@@ -200,6 +201,12 @@ func TestSDK(t *testing.T) {
 			t.Fatalf("CreateConnector: %+v", out)
 		}
 		arns = append(arns, *out.ConnectorArn)
+		be.mu.Lock()
+		wp := be.conns[n].wp
+		be.mu.Unlock()
+		if wp["offset.flush.interval.ms"] != "2500" || wp["key.converter"] != "org.apache.kafka.connect.storage.StringConverter" {
+			t.Fatalf("CreateConnector %s: worker properties reaching the pool = %v", n, wp)
+		}
 	}
 	for _, tc := range []struct {
 		name string
@@ -401,5 +408,26 @@ func TestClusterAndErrors(t *testing.T) {
 		if rec.Code != tc.status || rec.Header().Get("x-amzn-ErrorType") != tc.errType || !strings.Contains(rec.Body.String(), tc.body) {
 			t.Errorf("%s %s: %d %q %s, want %d %q containing %s", tc.method, tc.path, rec.Code, rec.Header().Get("x-amzn-ErrorType"), rec.Body.String(), tc.status, tc.errType, tc.body)
 		}
+	}
+}
+
+// TestOperationArnsAreDistinct checks that every pool operation id maps to
+// its own ARN (ids from pool.OperationLog), so DescribeConnectorOperation
+// finds the operation UpdateConnector returned.
+func TestOperationArnsAreDistinct(t *testing.T) {
+	s := &Server{}
+	c := &connector{Name: "s3-sink", Arn: "arn:aws:kafkaconnect:us-east-1:000000000000:connector/s3-sink/0b6e1b84-0a52-4b44-8f2c-4d2b0e0f3c11"}
+	log := pool.NewOperationLog(c.Name)
+	seen := map[string]string{}
+	for i := 0; i < 3; i++ {
+		id := log.Begin(pool.OperationType("UPDATE_WORKER_SETTING"), "user", "test", nil, nil)
+		arn := s.opArn(c, id)
+		if other, dup := seen[arn]; dup {
+			t.Fatalf("operations %s and %s share the ARN %s", other, id, arn)
+		}
+		if !strings.HasPrefix(arn, "arn:aws:kafkaconnect:us-east-1:000000000000:connector-operation/s3-sink/0b6e1b84-0a52-4b44-8f2c-4d2b0e0f3c11/operation-") {
+			t.Fatalf("operation %s: ARN %s", id, arn)
+		}
+		seen[arn] = id
 	}
 }

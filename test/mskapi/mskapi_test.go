@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -195,7 +196,7 @@ func TestAWSCLIAndSDK(t *testing.T) {
 		str(d, "latestRevision", "location", "s3Location", "fileKey") != "confluentinc-kafka-connect-s3-10.5.0.zip" {
 		t.Fatalf("describe-custom-plugin: %v", d)
 	}
-	wcProps := base64.StdEncoding.EncodeToString([]byte("key.converter=org.apache.kafka.connect.storage.StringConverter\n"))
+	wcProps := base64.StdEncoding.EncodeToString([]byte("key.converter=org.apache.kafka.connect.storage.StringConverter\noffset.flush.interval.ms=2500\n"))
 	wc := e.mustCLI("kafkaconnect", "create-worker-configuration", "--name", "strings", "--properties-file-content", wcProps)
 	wcArn := str(wc, "workerConfigurationArn")
 	// (awscli 2.9's model has no workerConfigurationState in this output.)
@@ -394,7 +395,9 @@ func TestAWSCLIAndSDK(t *testing.T) {
 			fmt.Sprintf("%+v %s %s", p, *d.CurrentVersion, d.ConnectorState)
 	})
 	var pool struct {
-		Workers []any `json:"workers"`
+		Workers []struct {
+			PID int `json:"pid"`
+		} `json:"workers"`
 	}
 	waitFor(t, "the pool to run 2 workers", 120*time.Second, func() (bool, string) {
 		resp, err := http.Get(e.endpoint + "/connectors/s3-sink/pool")
@@ -406,6 +409,17 @@ func TestAWSCLIAndSDK(t *testing.T) {
 		_ = json.Unmarshal(b, &pool)
 		return len(pool.Workers) == 2, string(b)
 	})
+	// The worker configuration's properties reach every pool worker
+	// process (sluice worker --set key=value).
+	for _, w := range pool.Workers {
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", w.PID))
+		if err != nil {
+			t.Fatalf("pool worker pid %d: %v", w.PID, err)
+		}
+		if args := strings.Split(string(cmdline), "\x00"); !slices.Contains(args, "offset.flush.interval.ms=2500") {
+			t.Fatalf("pool worker pid %d runs without the worker configuration's properties: %q", w.PID, args)
+		}
+	}
 
 	// UpdateConnector with a connectorConfiguration (through the SDK:
 	// awscli 2.9 has no --connector-configuration on update-connector).
