@@ -217,3 +217,102 @@ func TestBackpressurePausesAndKeepsPolling(t *testing.T) {
 		t.Fatalf("the storm rejected nothing: %+v", st)
 	}
 }
+
+// pauseCtx is a SinkTaskContext recording pauses.
+type pauseCtx struct {
+	mu      sync.Mutex
+	assign  []connect.TopicPartition
+	paused  map[connect.TopicPartition]bool
+	resumes int
+}
+
+func (c *pauseCtx) Assignment() []connect.TopicPartition  { return c.assign }
+func (c *pauseCtx) Seek(map[connect.TopicPartition]int64) {}
+func (c *pauseCtx) RequestCommit()                        {}
+func (c *pauseCtx) Logger() *slog.Logger                  { return slog.New(slog.DiscardHandler) }
+func (c *pauseCtx) ConnectorName() string                 { return "os" }
+func (c *pauseCtx) TaskID() int                           { return 0 }
+func (c *pauseCtx) Pause(tps ...connect.TopicPartition) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, tp := range tps {
+		c.paused[tp] = true
+	}
+}
+func (c *pauseCtx) Resume(tps ...connect.TopicPartition) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.resumes++
+	for _, tp := range tps {
+		delete(c.paused, tp)
+	}
+}
+func (c *pauseCtx) state() (paused, resumes int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.paused), c.resumes
+}
+
+// TestPutPausesAtLimitAndResumes checks the task side: Put returns at
+// max.buffered.records having paused every assigned partition, Flush
+// reports nothing unacknowledged, and once the rejections stop the
+// partitions are resumed and every offset becomes committable.
+func TestPutPausesAtLimitAndResumes(t *testing.T) {
+	srv := opensearchtest.Start(opensearchtest.WithFaults(opensearchtest.Faults{Request429: 1}))
+	defer srv.Close()
+	p0, p1 := connect.TopicPartition{Topic: "bp", Partition: 0}, connect.TopicPartition{Topic: "bp", Partition: 1}
+	pc := &pauseCtx{assign: []connect.TopicPartition{p0, p1}, paused: map[connect.TopicPartition]bool{}}
+	task := NewTask()
+	task.sleep = func(ctx context.Context, d time.Duration) error { return ctx.Err() }
+	cfg := map[string]string{KeyURL: srv.URL, KeyBatchSize: "10", KeyMaxBuffered: "20", KeyMaxRetries: "1000000",
+		KeyFlushTimeout: "50", KeyLinger: "1", KeyMaxInFlight: "2"}
+	if err := task.Open(context.Background(), cfg, pc); err != nil {
+		t.Fatal(err)
+	}
+	defer task.Close()
+	ctx := context.Background()
+	var recs []*connect.Record
+	for i := range 30 {
+		recs = append(recs, record("bp", int32(i%2), int64(i/2), int64(i), fmt.Sprintf("n%d", i)))
+	}
+	done := make(chan error, 1)
+	go func() { done <- task.Put(ctx, recs) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Put blocked at max.buffered.records instead of pausing")
+	}
+	if n, _ := pc.state(); n != 2 {
+		t.Fatalf("%d partitions paused, want both", n)
+	}
+	cur := map[connect.TopicPartition]int64{p0: 15, p1: 15}
+	got, err := task.Flush(ctx, cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tp, o := range got {
+		if o > 0 {
+			t.Fatalf("flush offered %v=%d for unacknowledged records", tp, o)
+		}
+	}
+	srv.SetFaults(opensearchtest.Faults{})
+	waitUntil(t, 30*time.Second, "resume and commit", func() error {
+		got, err := task.Flush(ctx, cur)
+		if err != nil {
+			return err
+		}
+		if n, r := pc.state(); n != 0 || r == 0 {
+			return fmt.Errorf("%d partitions paused, %d resumes", n, r)
+		}
+		if got[p0] != 15 || got[p1] != 15 {
+			return fmt.Errorf("flush returned %v", got)
+		}
+		return nil
+	})
+	if n := len(srv.Docs("bp")); n != 30 {
+		t.Fatalf("%d documents, want 30", n)
+	}
+}

@@ -44,8 +44,8 @@ type ackEntry struct {
 // the SinkTaskContext and Put returns, so the runtime keeps polling (and
 // keeps the group membership) without fetching more; the partitions resume
 // once the unresolved count falls to half the limit. Put blocks only as a
-// last resort, at twice the limit (records the runtime had fetched before
-// the pause took effect), or at the limit when there is no task context.
+// last resort, when it is called while twice the limit is unresolved (a
+// runtime that ignores pauses), or at the limit without a task context.
 // Flush returns, per partition, only offsets whose records OpenSearch
 // acknowledged (or that the behaviour settings resolved).
 type Task struct {
@@ -247,11 +247,12 @@ func (t *Task) Assign(_ context.Context, partitions []connect.TopicPartition) er
 	return nil
 }
 
-// Put converts records and queues them for the dispatcher. It pauses the
-// partitions when the buffer is full and blocks only at the hard cap (twice
-// max.buffered.records, or the limit itself without a task context).
+// Put converts records and queues them for the dispatcher, then pauses the
+// partitions when max.buffered.records are unresolved. It blocks, before
+// taking the records, only while the hard cap is reached (see
+// waitBelowCap), so the buffer holds at most the cap plus one batch.
 func (t *Task) Put(ctx context.Context, records []*connect.Record) error {
-	if err := t.fatal(); err != nil {
+	if err := t.waitBelowCap(ctx); err != nil {
 		return err
 	}
 	for _, r := range records {
@@ -278,6 +279,14 @@ func (t *Task) Put(ctx context.Context, records []*connect.Record) error {
 	}
 	t.mu.Unlock()
 	t.adjustPause()
+	return nil
+}
+
+// waitBelowCap blocks until fewer than the hard cap of records are
+// unresolved: twice max.buffered.records when the runtime can pause
+// partitions (so only a runtime that keeps delivering paused partitions
+// is held here), max.buffered.records without a task context.
+func (t *Task) waitBelowCap(ctx context.Context) error {
 	limit := t.s.maxBuffered
 	if t.tctx != nil {
 		limit *= 2
@@ -286,11 +295,8 @@ func (t *Task) Put(ctx context.Context, records []*connect.Record) error {
 		t.mu.Lock()
 		err, n, ch := t.err, t.unresolved, t.changed
 		t.mu.Unlock()
-		if err != nil {
+		if err != nil || n < limit {
 			return err
-		}
-		if n < limit {
-			return nil
 		}
 		select {
 		case <-ch:
