@@ -3,11 +3,13 @@ package worker
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/runtime/api"
 	"github.com/sluicehq/sluice/runtime/connect"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func TestSinkTaskPauseResumePartitions(t *testing.T) {
@@ -89,6 +91,47 @@ func testSinkTaskPauseResumePartitions(t *testing.T, bs string) {
 	for _, v := range append(av, bv...) {
 		if col.counts[v] != 1 {
 			t.Fatalf("%s delivered %d times", v, col.counts[v])
+		}
+	}
+}
+
+// TestApplyPauses checks how task pauses, the connector's pause and
+// revocations combine into the consumer's paused partitions.
+func TestApplyPauses(t *testing.T) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"), kgo.ConsumeTopics("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	c := newSinkContext(&taskRunner{})
+	a0, a1, b0 := connect.TopicPartition{Topic: "a", Partition: 0}, connect.TopicPartition{Topic: "a", Partition: 1}, connect.TopicPartition{Topic: "b", Partition: 0}
+	c.assigned[a0], c.assigned[a1] = true, true
+	paused := func() string {
+		m := cl.PauseFetchPartitions(nil)
+		for _, ps := range m {
+			slices.Sort(ps)
+		}
+		return fmt.Sprint(m) // fmt sorts map keys
+	}
+	c.Pause(a0, b0) // b0 is not assigned: ignored
+	for _, step := range []struct {
+		what       string
+		do         func()
+		connPaused bool
+		want       string
+	}{
+		{"task pause", func() {}, false, "map[a:[0]]"},
+		{"connector pause", func() {}, true, "map[a:[0 1]]"},
+		{"connector resume keeps the task's pause", func() {}, false, "map[a:[0]]"},
+		{"task resume", func() { c.Resume(a0) }, false, "map[]"},
+		{"pause again", func() { c.Pause(a0, a1) }, false, "map[a:[0 1]]"},
+		{"revoke drops the pause", func() { delete(c.assigned, a1); delete(c.paused, a1) }, false, "map[a:[0]]"},
+		{"reassigned unpaused", func() { c.assigned[a1] = true }, false, "map[a:[0]]"},
+	} {
+		step.do()
+		c.applyPauses(cl, step.connPaused)
+		if got := paused(); got != step.want {
+			t.Fatalf("%s: consumer paused %s, want %s", step.what, got, step.want)
 		}
 	}
 }
