@@ -253,6 +253,8 @@ type sinkCtx struct{}
 func (sinkCtx) Assignment() []connect.TopicPartition  { return nil }
 func (sinkCtx) Seek(map[connect.TopicPartition]int64) {}
 func (sinkCtx) RequestCommit()                        {}
+func (sinkCtx) Pause(...connect.TopicPartition)       {}
+func (sinkCtx) Resume(...connect.TopicPartition)      {}
 func (sinkCtx) Logger() *slog.Logger                  { return slog.New(slog.DiscardHandler) }
 func (sinkCtx) ConnectorName() string                 { return "snk" }
 func (sinkCtx) TaskID() int                           { return 0 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -39,10 +38,15 @@ type ackEntry struct {
 }
 
 // Task is the OpenSearch sink task. Put converts records to bulk operations
-// and hands full batches to max.in.flight.requests senders, blocking when
-// they are all busy or max.buffered.records are unacknowledged (that is
-// the backpressure: the runtime does not consume while Put blocks). Flush
-// returns, per partition, only offsets whose records OpenSearch
+// and queues them; a dispatcher hands full batches to max.in.flight.requests
+// senders. Backpressure: when max.buffered.records records are unresolved
+// (queued or in flight), the task pauses its assigned partitions through
+// the SinkTaskContext and Put returns, so the runtime keeps polling (and
+// keeps the group membership) without fetching more; the partitions resume
+// once the unresolved count falls to half the limit. Put blocks only as a
+// last resort, when it is called while twice the limit is unresolved (a
+// runtime that ignores pauses), or at the limit without a task context.
+// Flush returns, per partition, only offsets whose records OpenSearch
 // acknowledged (or that the behaviour settings resolved).
 type Task struct {
 	s      *settings
@@ -52,6 +56,12 @@ type Task struct {
 	sleep  func(ctx context.Context, d time.Duration) error
 
 	ensured map[string]bool // indices known to exist
+	tctx    connect.SinkTaskContext
+
+	pauseMu sync.Mutex // orders pause decisions and their SinkTaskContext calls
+	pausing bool       // the task paused its partitions
+	paused  map[connect.TopicPartition]bool
+	kick    chan struct{} // wakes the dispatcher
 
 	sendMu  sync.Mutex // orders take-pending + hand-off
 	batches chan []*op
@@ -59,16 +69,20 @@ type Task struct {
 	ctx     context.Context // ends at Close
 	cancel  context.CancelFunc
 
-	mu        sync.Mutex
-	pending   []*op
-	inFlight  int // records handed to senders, not yet resolved
-	acks      map[connect.TopicPartition][]*ackEntry
-	acked     map[connect.TopicPartition]int64
-	err       error         // first fatal sender error
-	changed   chan struct{} // closed when inFlight or err changes
-	linger    *time.Timer
-	conflicts int64
-	dropped   int64
+	mu       sync.Mutex
+	pending  []*op
+	inFlight int // records handed to senders, not yet resolved
+	// unresolved counts records Put and not yet resolved (pending, held by
+	// the dispatcher, or in flight); open counts them per partition.
+	unresolved int
+	open       map[connect.TopicPartition]int
+	acks       map[connect.TopicPartition][]*ackEntry
+	acked      map[connect.TopicPartition]int64
+	err        error         // first fatal sender error
+	changed    chan struct{} // closed when inFlight or err changes
+	linger     *time.Timer
+	conflicts  int64
+	dropped    int64
 }
 
 // NewTask returns an unopened task.
@@ -102,6 +116,7 @@ func (t *Task) Open(ctx context.Context, cfg map[string]string, tctx connect.Sin
 	if tctx != nil {
 		t.log = tctx.Logger()
 	}
+	t.tctx = tctx
 	t.conv = converter{compactMap: s.compactMap}
 	if t.sleep == nil {
 		t.sleep = sleepCtx
@@ -125,6 +140,9 @@ func (t *Task) Open(ctx context.Context, cfg map[string]string, tctx connect.Sin
 	t.acks = map[connect.TopicPartition][]*ackEntry{}
 	t.acked = map[connect.TopicPartition]int64{}
 	t.changed = make(chan struct{})
+	t.open = map[connect.TopicPartition]int{}
+	t.paused = map[connect.TopicPartition]bool{}
+	t.kick = make(chan struct{}, 1)
 	t.batches = make(chan []*op)
 	n := s.maxInFlight
 	if !t.reorderSafe() {
@@ -136,7 +154,62 @@ func (t *Task) Open(ctx context.Context, cfg map[string]string, tctx connect.Sin
 		t.wg.Add(1)
 		go t.sender(sctx)
 	}
+	t.wg.Add(1)
+	go t.dispatcher(sctx)
 	return nil
+}
+
+// dispatcher sends what is pending whenever kicked.
+func (t *Task) dispatcher(ctx context.Context) {
+	defer t.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.kick:
+			_ = t.dispatch(ctx) // a fatal error is in t.err; ctx ends only at Close
+		}
+	}
+}
+
+// kickDispatch wakes the dispatcher without blocking.
+func (t *Task) kickDispatch() {
+	select {
+	case t.kick <- struct{}{}:
+	default:
+	}
+}
+
+// adjustPause pauses the assigned partitions when max.buffered.records are
+// unresolved and resumes them once half the limit is left.
+func (t *Task) adjustPause() {
+	if t.tctx == nil {
+		return
+	}
+	t.pauseMu.Lock()
+	defer t.pauseMu.Unlock()
+	t.mu.Lock()
+	n := t.unresolved
+	t.mu.Unlock()
+	switch {
+	case !t.pausing && n >= t.s.maxBuffered:
+		t.pausing = true
+		tps := t.tctx.Assignment()
+		for _, tp := range tps {
+			t.paused[tp] = true
+		}
+		t.tctx.Pause(tps...)
+		t.log.Debug("opensearch: buffer full; pausing partitions", "unresolved", n, KeyMaxBuffered, t.s.maxBuffered)
+	case t.pausing && n <= t.s.maxBuffered/2:
+		t.pausing = false
+		tps := make([]connect.TopicPartition, 0, len(t.paused))
+		for tp := range t.paused {
+			tps = append(tps, tp)
+		}
+		clear(t.paused)
+		t.tctx.Resume(tps...)
+		t.log.Debug("opensearch: buffer drained; resuming partitions", "unresolved", n)
+	}
 }
 
 // reorderSafe reports whether concurrent batches may complete in any order:
@@ -157,12 +230,29 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Assign does nothing: offsets come from the consumer group.
-func (t *Task) Assign(context.Context, []connect.TopicPartition) error { return nil }
+// Assign pauses the new partitions too while the buffer is full; offsets
+// come from the consumer group.
+func (t *Task) Assign(_ context.Context, partitions []connect.TopicPartition) error {
+	if t.tctx == nil {
+		return nil
+	}
+	t.pauseMu.Lock()
+	defer t.pauseMu.Unlock()
+	if t.pausing {
+		for _, tp := range partitions {
+			t.paused[tp] = true
+		}
+		t.tctx.Pause(partitions...)
+	}
+	return nil
+}
 
-// Put converts records and dispatches full batches.
+// Put converts records and queues them for the dispatcher, then pauses the
+// partitions when max.buffered.records are unresolved. It blocks, before
+// taking the records, only while the hard cap is reached (see
+// waitBelowCap), so the buffer holds at most the cap plus one batch.
 func (t *Task) Put(ctx context.Context, records []*connect.Record) error {
-	if err := t.fatal(); err != nil {
+	if err := t.waitBelowCap(ctx); err != nil {
 		return err
 	}
 	for _, r := range records {
@@ -175,22 +265,45 @@ func (t *Task) Put(ctx context.Context, records []*connect.Record) error {
 		}
 		t.mu.Lock()
 		t.pending = append(t.pending, o)
+		t.unresolved++
+		t.open[o.tp]++
 		full := len(t.pending) >= t.s.batchSize
 		t.mu.Unlock()
 		if full {
-			if err := t.dispatch(ctx); err != nil {
-				return err
-			}
+			t.kickDispatch()
 		}
 	}
 	t.mu.Lock()
 	if len(t.pending) > 0 && t.linger == nil {
-		t.linger = time.AfterFunc(max(t.s.linger, time.Millisecond), func() {
-			_ = t.dispatch(t.ctx)
-		})
+		t.linger = time.AfterFunc(max(t.s.linger, time.Millisecond), t.kickDispatch)
 	}
 	t.mu.Unlock()
+	t.adjustPause()
 	return nil
+}
+
+// waitBelowCap blocks until fewer than the hard cap of records are
+// unresolved: twice max.buffered.records when the runtime can pause
+// partitions (so only a runtime that keeps delivering paused partitions
+// is held here), max.buffered.records without a task context.
+func (t *Task) waitBelowCap(ctx context.Context) error {
+	limit := t.s.maxBuffered
+	if t.tctx != nil {
+		limit *= 2
+	}
+	for {
+		t.mu.Lock()
+		err, n, ch := t.err, t.unresolved, t.changed
+		t.mu.Unlock()
+		if err != nil || n < limit {
+			return err
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 func (t *Task) fatal() error {
@@ -290,9 +403,20 @@ func (t *Task) untrack(b []*op) {
 // advances each partition's acknowledged prefix; an error becomes the
 // task's fatal error.
 func (t *Task) complete(b []*op, err error) {
+	t.resolve(b, err)
+	t.adjustPause()
+}
+
+func (t *Task) resolve(b []*op, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.inFlight -= len(b)
+	t.unresolved -= len(b)
+	for _, o := range b {
+		if t.open[o.tp]--; t.open[o.tp] <= 0 {
+			delete(t.open, o.tp)
+		}
+	}
 	if err != nil {
 		if t.err == nil {
 			t.err = err
@@ -333,17 +457,16 @@ func (t *Task) sender(ctx context.Context) {
 	}
 }
 
-// Flush dispatches what is pending, waits up to flush.timeout.ms for
-// acknowledgements and returns the acknowledged offsets.
+// Flush has the dispatcher send what is pending, waits up to
+// flush.timeout.ms (or the runtime's deadline) for acknowledgements and
+// returns the acknowledged offsets.
 func (t *Task) Flush(ctx context.Context, current map[connect.TopicPartition]int64) (map[connect.TopicPartition]int64, error) {
 	fctx, cancel := context.WithTimeout(ctx, t.s.flushTimeout)
 	defer cancel()
-	if err := t.dispatch(fctx); err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
-		return nil, err
-	}
+	t.kickDispatch()
 	for {
 		t.mu.Lock()
-		err, idle, ch := t.err, t.inFlight == 0 && len(t.pending) == 0, t.changed
+		err, idle, ch := t.err, t.unresolved == 0, t.changed
 		t.mu.Unlock()
 		if err != nil {
 			return nil, err
@@ -361,12 +484,8 @@ func (t *Task) Flush(ctx context.Context, current map[connect.TopicPartition]int
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := make(map[connect.TopicPartition]int64, len(current))
-	pendingTP := map[connect.TopicPartition]bool{}
-	for _, o := range t.pending {
-		pendingTP[o.tp] = true
-	}
 	for tp, cur := range current {
-		if len(t.acks[tp]) == 0 && !pendingTP[tp] {
+		if t.open[tp] == 0 {
 			out[tp] = cur // every record handed to Put is resolved
 		} else if a, ok := t.acked[tp]; ok {
 			out[tp] = a
@@ -387,17 +506,30 @@ func (t *Task) Revoke(_ context.Context, partitions []connect.TopicPartition) er
 		gone[tp] = true
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	kept := t.pending[:0]
 	for _, o := range t.pending {
 		if !gone[o.tp] {
 			kept = append(kept, o)
+			continue
+		}
+		t.unresolved--
+		if t.open[o.tp]--; t.open[o.tp] <= 0 {
+			delete(t.open, o.tp)
 		}
 	}
 	t.pending = kept
 	for tp := range gone {
 		delete(t.acked, tp)
 	}
+	close(t.changed)
+	t.changed = make(chan struct{})
+	t.mu.Unlock()
+	t.pauseMu.Lock()
+	for tp := range gone {
+		delete(t.paused, tp) // the runtime dropped their pauses
+	}
+	t.pauseMu.Unlock()
+	t.adjustPause()
 	return nil
 }
 

@@ -43,10 +43,12 @@ func (c *fakeCtx) Seek(o map[connect.TopicPartition]int64) {
 	}
 	maps.Copy(c.seeks, o)
 }
-func (c *fakeCtx) RequestCommit()        {}
-func (c *fakeCtx) Logger() *slog.Logger  { return slog.New(slog.DiscardHandler) }
-func (c *fakeCtx) ConnectorName() string { return "s3-test" }
-func (c *fakeCtx) TaskID() int           { return 0 }
+func (c *fakeCtx) RequestCommit()                   {}
+func (c *fakeCtx) Pause(...connect.TopicPartition)  {}
+func (c *fakeCtx) Resume(...connect.TopicPartition) {}
+func (c *fakeCtx) Logger() *slog.Logger             { return slog.New(slog.DiscardHandler) }
+func (c *fakeCtx) ConnectorName() string            { return "s3-test" }
+func (c *fakeCtx) TaskID() int                      { return 0 }
 
 // objectStore reads back what a task wrote, from S3 or a local dir.
 type objectStore interface {

@@ -88,6 +88,20 @@ type SinkTaskContext interface {
 	Seek(offsets map[TopicPartition]int64)
 	// RequestCommit asks for a flush and offset commit soon.
 	RequestCommit()
+	// Pause asks the runtime to stop fetching the given partitions, like
+	// Kafka Connect's SinkTaskContext.pause: the consumer keeps polling (so
+	// the task keeps its group membership and takes part in rebalances) and
+	// Flush is still called, but no new records of those partitions are
+	// fetched until Resume. Records already handed to Put stay delivered.
+	// Pauses take effect before the runtime's next poll and are dropped when
+	// a partition is revoked; partitions not assigned to the task are
+	// ignored. Safe to call from any goroutine.
+	Pause(partitions ...TopicPartition)
+	// Resume undoes Pause for the given partitions (partitions that are not
+	// paused are ignored), taking effect before the runtime's next poll.
+	// While the connector itself is paused, no partition is fetched either
+	// way. Safe to call from any goroutine.
+	Resume(partitions ...TopicPartition)
 	// Logger returns a logger tagged with the connector and task.
 	Logger() *slog.Logger
 	// ConnectorName returns the connector's name.

@@ -142,6 +142,14 @@ type collector struct {
 	counts map[string]int
 	total  int
 	recs   []*connect.Record
+	tctx   connect.SinkTaskContext // of the last opened collectTask
+}
+
+// context returns the task context of the last opened collectTask.
+func (c *collector) context() connect.SinkTaskContext {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tctx
 }
 
 func newCollector() *collector { return &collector{counts: map[string]int{}} }
@@ -191,6 +199,9 @@ type collectTask struct {
 
 func (t *collectTask) Open(_ context.Context, cfg map[string]string, tctx connect.SinkTaskContext) error {
 	t.tctx, t.seek, t.hold = tctx, cfg["seek.offset"], cfg["flush.hold"] == "true"
+	t.col.mu.Lock()
+	t.col.tctx = tctx
+	t.col.mu.Unlock()
 	return nil
 }
 func (t *collectTask) Assign(_ context.Context, tps []connect.TopicPartition) error {

@@ -34,6 +34,16 @@ type sinkContext struct {
 	assigned map[connect.TopicPartition]bool
 	seeks    map[connect.TopicPartition]int64
 	commit   bool
+	// paused holds the assigned partitions the task paused; applied holds
+	// the partitions currently paused in the consumer (task pauses, or every
+	// assigned partition while the connector is paused).
+	paused  map[connect.TopicPartition]bool
+	applied map[connect.TopicPartition]bool
+}
+
+func newSinkContext(t *taskRunner) *sinkContext {
+	return &sinkContext{t: t, assigned: map[connect.TopicPartition]bool{}, seeks: map[connect.TopicPartition]int64{},
+		paused: map[connect.TopicPartition]bool{}, applied: map[connect.TopicPartition]bool{}}
 }
 
 func (c *sinkContext) Assignment() []connect.TopicPartition {
@@ -58,6 +68,56 @@ func (c *sinkContext) RequestCommit() {
 	c.mu.Lock()
 	c.commit = true
 	c.mu.Unlock()
+}
+
+// Pause records the task's pause of assigned partitions; the sink loop
+// applies it to the consumer before its next poll.
+func (c *sinkContext) Pause(partitions ...connect.TopicPartition) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, tp := range partitions {
+		if c.assigned[tp] {
+			c.paused[tp] = true
+		}
+	}
+}
+
+// Resume drops the task's pause of the partitions; the sink loop applies it
+// before its next poll.
+func (c *sinkContext) Resume(partitions ...connect.TopicPartition) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, tp := range partitions {
+		delete(c.paused, tp)
+	}
+}
+
+// applyPauses makes the consumer's paused partitions match the task's
+// pauses, or every assigned partition when the connector is paused
+// (connPaused). Partitions no longer assigned are resumed in the consumer,
+// so a later reassignment starts unpaused.
+func (c *sinkContext) applyPauses(cl *kgo.Client, connPaused bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	pause, resume := map[string][]int32{}, map[string][]int32{}
+	for tp := range c.assigned {
+		if (connPaused || c.paused[tp]) && !c.applied[tp] {
+			pause[tp.Topic] = append(pause[tp.Topic], tp.Partition)
+			c.applied[tp] = true
+		}
+	}
+	for tp := range c.applied {
+		if !c.assigned[tp] || (!connPaused && !c.paused[tp]) {
+			resume[tp.Topic] = append(resume[tp.Topic], tp.Partition)
+			delete(c.applied, tp)
+		}
+	}
+	if len(pause) > 0 {
+		cl.PauseFetchPartitions(pause)
+	}
+	if len(resume) > 0 {
+		cl.ResumeFetchPartitions(resume)
+	}
 }
 
 func (c *sinkContext) Logger() *slog.Logger  { return c.t.log }
@@ -162,7 +222,7 @@ func (t *taskRunner) runSink(ctx context.Context, st connect.SinkTask, tcfg, con
 		}
 		topics = []string{regex}
 	}
-	sctx := &sinkContext{t: t, assigned: map[connect.TopicPartition]bool{}, seeks: map[connect.TopicPartition]int64{}}
+	sctx := newSinkContext(t)
 	ss := &sinkState{task: st, current: map[connect.TopicPartition]int64{}, committed: map[connect.TopicPartition]int64{}, hwm: map[connect.TopicPartition]int64{}, logStart: map[connect.TopicPartition]int64{}}
 	w.metrics.registerSink(t.key, ss)
 	defer w.metrics.unregisterSink(t.key)
@@ -189,9 +249,7 @@ func (t *taskRunner) runSink(ctx context.Context, st connect.SinkTask, tcfg, con
 		if seeks := sctx.takeSeeks(); seeks != nil {
 			cl.SetOffsets(seeks)
 		}
-		if pausedNow() {
-			cl.PauseFetchPartitions(m)
-		}
+		sctx.applyPauses(cl, pausedNow())
 	}
 	drop := func(cctx context.Context, cl *kgo.Client, m map[string][]int32, commit bool) {
 		ss.mu.Lock()
@@ -224,8 +282,10 @@ func (t *taskRunner) runSink(ctx context.Context, st connect.SinkTask, tcfg, con
 			delete(ss.committed, tp)
 			delete(ss.hwm, tp)
 			delete(ss.logStart, tp)
+			delete(sctx.paused, tp) // a revoked partition's pause is dropped
 		}
 		sctx.mu.Unlock()
+		sctx.applyPauses(cl, pausedNow())
 	}
 	override, maxPoll, err := consumerOpts(w.clientProps("consumer", conn))
 	if err != nil {
@@ -268,24 +328,14 @@ func (t *taskRunner) runSink(ctx context.Context, st connect.SinkTask, tcfg, con
 		t.setState(stateRunning, "")
 	}
 	lastFlush := time.Now()
-	wasPaused := false
 	var failErr error
 	for ctx.Err() == nil {
-		paused := pausedNow()
-		if paused != wasPaused {
-			sctx.mu.Lock()
-			m := map[string][]int32{}
-			for tp := range sctx.assigned {
-				m[tp.Topic] = append(m[tp.Topic], tp.Partition)
-			}
-			sctx.mu.Unlock()
-			if paused {
-				cl.PauseFetchPartitions(m)
-			} else {
-				cl.ResumeFetchPartitions(m)
-			}
-			wasPaused = paused
-		}
+		// Apply connector and task pauses before polling. Polling goes on
+		// while partitions are paused (keeping the group membership and
+		// running rebalances), and the client drops buffered records of
+		// paused partitions from what it returns, re-fetching them after
+		// resume, so Put never gets records fetched for a paused partition.
+		sctx.applyPauses(cl, pausedNow())
 		pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		fs := cl.PollRecords(pctx, maxPoll)
 		cancel()
