@@ -599,9 +599,12 @@ func (s *Server) deleteConnector(r *http.Request, arn string) (any, *Error) {
 	if v := r.URL.Query().Get("currentVersion"); v != "" && v != cur {
 		return nil, conflict("currentVersion %s is not the connector's current version %s", v, cur)
 	}
-	if err := s.backend.DeleteConnector(r.Context(), c.Name); err != nil {
-		return nil, internal(err)
-	}
+	if _, running := s.backend.Connector(c.Name); running {
+		if err := s.backend.DeleteConnector(r.Context(), c.Name); err != nil {
+			return nil, internal(err)
+		}
+	} // else its pool is already gone: only the record remains, dropped below
+	// on the next look-up.
 	s.mu.Lock()
 	c.Deleting = true
 	s.saveLocked()

@@ -369,6 +369,21 @@ func TestSDK(t *testing.T) {
 	if _, err := cl.DescribeConnector(ctx, &kc.DescribeConnectorInput{ConnectorArn: aws.String(arns[0])}); apiCode(err) != "NotFoundException" {
 		t.Fatalf("describe after delete: %v", err)
 	}
+	// A connector whose pool vanished behind the API's back is FAILED,
+	// and deleting it still works.
+	be.mu.Lock()
+	delete(be.conns, "sink-b")
+	be.mu.Unlock()
+	if d, err := cl.DescribeConnector(ctx, &kc.DescribeConnectorInput{ConnectorArn: aws.String(arns[1])}); err != nil ||
+		d.ConnectorState != kctypes.ConnectorStateFailed || *d.StateDescription.Code != "NotRunning" {
+		t.Fatalf("describe of a vanished pool: %+v, %v", d, err)
+	}
+	if del, err := cl.DeleteConnector(ctx, &kc.DeleteConnectorInput{ConnectorArn: aws.String(arns[1])}); err != nil || del.ConnectorState != kctypes.ConnectorStateDeleting {
+		t.Fatalf("delete of a vanished pool: %+v, %v", del, err)
+	}
+	if _, err := cl.DescribeConnector(ctx, &kc.DescribeConnectorInput{ConnectorArn: aws.String(arns[1])}); apiCode(err) != "NotFoundException" {
+		t.Fatalf("describe after deleting a vanished pool: %v", err)
+	}
 	b, _ := os.ReadFile(state)
 	if strings.Contains(string(b), arns[0]) {
 		t.Fatalf("deleted connector still in the state file")

@@ -345,6 +345,7 @@ func TestAWSCLIAndSDK(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
+		op = nil
 		for _, o := range lo.ConnectorOperations {
 			if !strings.HasPrefix(*o.ConnectorOperationArn, strings.Replace(arn, ":connector/", ":connector-operation/", 1)+"/") {
 				t.Fatalf("operation ARN %s is not under the connector's", *o.ConnectorOperationArn)
@@ -353,7 +354,9 @@ func TestAWSCLIAndSDK(t *testing.T) {
 			if err != nil {
 				return false, err.Error()
 			}
-			if d.TargetWorkerSetting != nil && d.TargetWorkerSetting.Capacity.ProvisionedCapacity != nil {
+			// The first operation to a provisioned capacity is the user's
+			// update (later supervisor events may target it too).
+			if op == nil && d.TargetWorkerSetting != nil && d.TargetWorkerSetting.Capacity.ProvisionedCapacity != nil {
 				op, opArn = d, *o.ConnectorOperationArn
 				if o.ConnectorOperationState != d.ConnectorOperationState {
 					t.Errorf("list says %s, describe %s", o.ConnectorOperationState, d.ConnectorOperationState)
