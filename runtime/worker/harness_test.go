@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/sluicehq/sluice/broker"
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -146,24 +149,48 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() error
 // current end) and returns value counts.
 func topicValues(t testing.TB, bootstrap, topic string) map[string]int {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// Read up to the end offsets the topic has now (not until some idle
+	// time passed, which a slow start of the client could end early).
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends, err := kadm.NewClient(admCl).ListEndOffsets(ctx, topic)
+	admCl.Close()
+	if err == nil {
+		err = ends.Error()
+	}
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return map[string]int{} // not created yet: nothing written
+	}
+	if err != nil {
+		t.Fatalf("end offsets of %s: %v", topic, err)
+	}
+	remaining := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			remaining[o.Partition] = o.Offset
+		}
+	})
 	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
 	out := map[string]int{}
-	idle := 0
-	for idle < 3 {
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	for len(remaining) > 0 {
 		fs := cl.PollFetches(ctx)
-		cancel()
-		n := 0
-		fs.EachRecord(func(r *kgo.Record) { out[string(r.Value)]++; n++ })
-		if n == 0 {
-			idle++
-		} else {
-			idle = 0
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s: still short of the end offsets %v after 60s", topic, remaining)
 		}
+		fs.EachRecord(func(r *kgo.Record) {
+			out[string(r.Value)]++
+			if end, ok := remaining[r.Partition]; ok && r.Offset+1 >= end {
+				delete(remaining, r.Partition)
+			}
+		})
 	}
 	return out
 }
