@@ -775,13 +775,7 @@ func (s *Server) listPlugins(r *http.Request) (any, *Error) {
 	prefix := r.URL.Query().Get("namePrefix")
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var names []string
-	for n := range s.plugins {
-		if strings.HasPrefix(n, prefix) {
-			names = append(names, n)
-		}
-	}
-	names, next, e := page(r, names)
+	names, next, e := page(r, namesWithPrefix(s.plugins, prefix))
 	if e != nil {
 		return nil, e
 	}
@@ -940,13 +934,7 @@ func (s *Server) listWorkerConfigs(r *http.Request) (any, *Error) {
 	prefix := r.URL.Query().Get("namePrefix")
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var names []string
-	for n := range s.wcs {
-		if strings.HasPrefix(n, prefix) {
-			names = append(names, n)
-		}
-	}
-	names, next, e := page(r, names)
+	names, next, e := page(r, namesWithPrefix(s.wcs, prefix))
 	if e != nil {
 		return nil, e
 	}
@@ -1057,4 +1045,17 @@ func (s *Server) clusterInfo() map[string]any {
 			"encryptionInfo":            map[string]any{"encryptionInTransit": map[string]any{"clientBroker": "PLAINTEXT", "inCluster": false}},
 		},
 	}
+}
+
+// namesWithPrefix returns the keys of m that start with prefix (the
+// namePrefix filter of the List operations), in no particular order; page
+// sorts them.
+func namesWithPrefix[V any](m map[string]V, prefix string) []string {
+	var names []string
+	for n := range m {
+		if strings.HasPrefix(n, prefix) {
+			names = append(names, n)
+		}
+	}
+	return names
 }
