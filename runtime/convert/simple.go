@@ -53,10 +53,15 @@ func (c *String) FromConnect(_ string, _ *connect.Schema, v any) ([]byte, error)
 		s = x
 	case []byte:
 		s = string(x)
+	case time.Time: // before fmt.Stringer, which time.Time also is
+		s = x.UTC().Format(time.RFC3339Nano)
+	case *time.Time:
+		if x == nil {
+			return nil, nil
+		}
+		s = x.UTC().Format(time.RFC3339Nano)
 	case fmt.Stringer:
 		s = x.String()
-	case time.Time:
-		s = x.UTC().Format(time.RFC3339Nano)
 	default:
 		s = fmt.Sprint(v)
 	}
