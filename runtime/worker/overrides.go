@@ -115,6 +115,7 @@ func producerOpts(props map[string]string) ([]kgo.Opt, error) {
 		add(msOpt(props, "delivery.timeout.ms", func(d time.Duration) kgo.Opt { return kgo.RecordDeliveryTimeout(d) })),
 		add(intOpt(props, "batch.size", func(n int32) kgo.Opt { return kgo.ProducerBatchMaxBytes(n) })),
 		add(intOpt(props, "max.request.size", func(n int32) kgo.Opt { return kgo.ProducerBatchMaxBytes(n) })),
+		add(intOpt(props, "buffer.memory", func(n int32) kgo.Opt { return kgo.MaxBufferedBytes(int(n)) })),
 	} {
 		if err != nil {
 			return nil, err

@@ -227,7 +227,7 @@ func (t *taskRunner) runSink(ctx context.Context, st connect.SinkTask, tcfg, con
 	w.metrics.registerSink(t.key, ss)
 	defer w.metrics.unregisterSink(t.key)
 
-	if err := p.eh.retry(ctx, func() error { return st.Open(ctx, tcfg, sctx) }); err != nil {
+	if err := t.openWithRetry(ctx, conn, func() error { return st.Open(ctx, tcfg, sctx) }); err != nil {
 		t.fail(fmt.Errorf("opening sink task: %w", err))
 		_ = st.Close()
 		return
@@ -322,6 +322,13 @@ func (t *taskRunner) runSink(ctx context.Context, st connect.SinkTask, tcfg, con
 		_ = st.Close()
 		return
 	}
+	// A sink instance is fenced by its consumer group: once its successor
+	// joined, its generation is stale and its offset commits fail; closing
+	// the client (in the background, as a blocked Put may hold the
+	// revocation callback) makes it leave sooner.
+	closeCl := sync.OnceFunc(cl.Close)
+	t.setFence(func() { go closeCl() })
+	t.moveTo(phaseRunning)
 	if pausedNow() {
 		t.setState(statePaused, "")
 	} else {
@@ -391,7 +398,7 @@ func (t *taskRunner) runSink(ctx context.Context, st connect.SinkTask, tcfg, con
 	sctx.mu.Unlock()
 	drop(fctx, cl, all, failErr == nil)
 	cancel()
-	cl.Close()
+	closeCl()
 	if err := st.Close(); err != nil {
 		t.log.Warn("closing sink task", "err", err)
 	}

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -73,9 +74,17 @@ func (o *offsetTracker) add(partition, offset map[string]any, seq uint64) (*pend
 	return p, pt, nil
 }
 
-// ack marks a record as acknowledged (err == nil) or failed.
+// ack marks a record as acknowledged (err == nil) or failed. A failure of
+// a record without a source partition (p == nil) fails the task too.
 func (o *offsetTracker) ack(p *pending, pt *partTrack, err error) {
 	if p == nil {
+		if err != nil {
+			o.mu.Lock()
+			if o.err == nil {
+				o.err = err
+			}
+			o.mu.Unlock()
+		}
 		return
 	}
 	o.mu.Lock()
@@ -195,6 +204,20 @@ func headerBytes(v any) []byte {
 	return b
 }
 
+// producedWithError handles a record Kafka did not take: the error names
+// the record; with errors.tolerance=all it is logged and skipped (its
+// offset may be committed, as Kafka Connect does since KIP-779), else it
+// fails the task. Failures caused by stopping the task (its context ended,
+// the producer was closed) are never tolerated: those records are not
+// written, so their offsets must not be committed.
+func (t *taskRunner) producedWithError(ctx context.Context, p *pipeline, r *kgo.Record, err error) error {
+	err = produceError(r, err)
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, kgo.ErrClientClosed) {
+		return err
+	}
+	return p.eh.handle(context.Background(), stageProduce, "producer", err, nil)
+}
+
 func (t *taskRunner) runSource(ctx context.Context, st connect.SourceTask, tcfg, conn map[string]string, p *pipeline) {
 	w := t.w
 	override, err := producerOpts(w.clientProps("producer", conn))
@@ -213,18 +236,23 @@ func (t *taskRunner) runSource(ctx context.Context, st connect.SourceTask, tcfg,
 		t.fail(err)
 		return
 	}
-	defer prod.Close()
+	closeProd := sync.OnceFunc(prod.Close)
+	defer closeProd()
+	// Fencing closes the producer: a record blocked in Produce or buffered
+	// fails, nothing more reaches Kafka from this instance.
+	t.setFence(closeProd)
 	tr := newOffsetTracker()
 	tctx := &sourceContext{t: t, reader: &offsetReader{store: w.offsets, connector: t.key.conn}}
 	if err := w.offLog.readToEnd(ctx); err != nil {
 		t.fail(fmt.Errorf("reading the offsets topic: %w", err))
 		return
 	}
-	if err := p.eh.retry(ctx, func() error { return st.Open(ctx, tcfg, tctx) }); err != nil {
+	if err := t.openWithRetry(ctx, conn, func() error { return st.Open(ctx, tcfg, tctx) }); err != nil {
 		t.fail(fmt.Errorf("opening source task: %w", err))
 		_ = st.Close()
 		return
 	}
+	t.moveTo(phaseRunning)
 	if paused, _ := t.isPaused(); paused {
 		t.setState(statePaused, "")
 	} else {
@@ -308,11 +336,14 @@ loop:
 				tr.ack(pd, pt, nil)
 				continue
 			}
-			prod.Produce(context.Background(), kr, func(r *kgo.Record, err error) {
+			// Produce with the task's context: stopping the task unblocks a
+			// Produce waiting for buffer space (the record fails, its offset
+			// is not committed).
+			prod.Produce(ctx, kr, func(r *kgo.Record, err error) {
 				if err == nil {
 					w.metrics.recordOut(t.key)
 				} else {
-					err = produceError(r, err)
+					err = t.producedWithError(ctx, p, r, err)
 				}
 				tr.ack(pd, pt, err)
 			})
@@ -397,11 +428,17 @@ func (t *taskRunner) commitSource(ctx context.Context, st connect.SourceTask, tr
 		recs = append(recs, &kgo.Record{Topic: w.cfg.OffsetTopic, Key: k, Value: v})
 		offs = append(offs, c.off)
 	}
-	if err := w.prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		return fmt.Errorf("writing offsets: %w", err)
-	}
-	for _, r := range recs {
-		_ = w.offsets.apply(r.Key, r.Value)
+	// A fenced instance must not write offsets beside its successor.
+	if err := t.guardWrite(func() error {
+		if err := w.prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			return fmt.Errorf("writing offsets: %w", err)
+		}
+		for _, r := range recs {
+			_ = w.offsets.apply(r.Key, r.Value)
+		}
+		return nil
+	}); err != nil {
+		return err
 	}
 	tr.markWritten(cs)
 	if err := st.Commit(ctx, offs); err != nil {

@@ -33,6 +33,15 @@ type taskRunner struct {
 	// reporter is the running connect task when it reports its own
 	// metrics; nil otherwise.
 	reporter connect.MetricsReporter
+	// phase is the instance's lifecycle state (lifecycle.go); released is
+	// closed once it reached phaseFenced or phaseStopped.
+	phase       taskPhase
+	released    chan struct{}
+	releaseOnce sync.Once
+
+	fenceMu sync.RWMutex // held (read) while writing offsets
+	fenced  bool
+	fenceFn func()
 }
 
 func (w *Worker) startTask(k taskKey, connRaw, taskRaw map[string]string, paused bool, gen int32) *taskRunner {
@@ -43,9 +52,14 @@ func (w *Worker) startTask(k taskKey, connRaw, taskRaw map[string]string, paused
 		gen:    gen,
 		cancel: cancel, done: make(chan struct{}), stopCh: make(chan struct{}),
 		paused: paused, pauseCh: make(chan struct{}),
+		released: make(chan struct{}),
 	}
 	go func() {
 		defer close(t.done)
+		defer t.moveTo(phaseStopped)
+		if !t.moveTo(phaseStarting) {
+			return // stopped before it began
+		}
 		t.run(ctx)
 	}()
 	return t
@@ -74,12 +88,17 @@ func (t *taskRunner) fail(err error) {
 		t.log.Info("task stopped with error", "err", err)
 		return
 	}
-	secrets := t.w.secretValues(t.connRaw)
-	secrets = append(secrets, t.w.secretValues(withClass(t.raw, t.connRaw))...)
-	msg := redact(trace(err), secrets)
+	msg := redact(trace(err), t.secrets())
 	t.log.Error("task failed", "err", msg)
 	t.w.metrics.taskError(t.key)
 	t.setState(stateFailed, msg)
+}
+
+// secrets returns the secret values of the task's and connector's configs,
+// to redact them from traces.
+func (t *taskRunner) secrets() []string {
+	s := t.w.secretValues(t.connRaw)
+	return append(s, t.w.secretValues(withClass(t.raw, t.connRaw))...)
 }
 
 // withClass returns task with the connector's class, to find its ConfigDef.
@@ -151,15 +170,22 @@ func (t *taskRunner) isPaused() (bool, <-chan struct{}) {
 }
 
 // stop asks the task to stop and waits up to
-// task.shutdown.graceful.timeout.ms (plus the flush timeout).
+// task.shutdown.graceful.timeout.ms (plus the flush timeout) for it. An
+// instance still running then is fenced: its producer is closed and its
+// offset writes refused, so when stop returns the instance is stopped or
+// fenced and a new instance of the task may start.
 func (t *taskRunner) stop() {
 	t.once.Do(func() { close(t.stopCh) })
+	t.moveTo(phaseStopping)
 	t.cancel()
 	select {
 	case <-t.done:
+		return
 	case <-time.After(t.w.cfg.TaskShutdownTimeout + t.w.cfg.OffsetFlushTimeout):
-		t.log.Warn("task did not stop in time; abandoning it")
 	}
+	t.log.Warn("task did not stop in time; fencing it (producer closed, offset writes refused)", "phase", t.currentPhase().String())
+	t.fence()
+	t.moveTo(phaseFenced)
 }
 
 func (t *taskRunner) run(ctx context.Context) {

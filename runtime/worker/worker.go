@@ -33,6 +33,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluicehq/sluice/runtime/api"
 	"github.com/sluicehq/sluice/runtime/connect"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -684,9 +685,21 @@ func (w *Worker) writeConfigAt(ctx context.Context, key string, value any) (int6
 	}
 	r, err := w.prod.ProduceSync(ctx, &kgo.Record{Topic: w.cfg.ConfigTopic, Key: []byte(key), Value: b}).First()
 	if err != nil {
+		if errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) {
+			return -1, w.tooLargeError(key, len(b), err)
+		}
 		return -1, fmt.Errorf("writing %s to the config topic: %w", key, err)
 	}
 	return r.Offset, w.cfgLog.readToEnd(ctx)
+}
+
+// tooLargeError is the 400 for a config record the config topic does not
+// take, stating the limit that applies.
+func (w *Worker) tooLargeError(key string, size int, err error) error {
+	limit, _ := w.prod.OptValue(kgo.ProducerBatchMaxBytes).(int32)
+	return fmt.Errorf("%w: the config record %s is %d bytes, over the limit of the config topic %s: "+
+		"%d bytes per producer batch (producer.max.request.size) or the topic's max.message.bytes, whichever is lower (%v)",
+		api.ErrBadRequest, key, size, w.cfg.ConfigTopic, limit, err)
 }
 
 func (w *Worker) writeStatus(key string, v statusValue) {
