@@ -167,3 +167,15 @@ func (p Plugin) Matches(class string) bool {
 	}
 	return false
 }
+
+// ConfigValidator is implemented by connectors whose Start applies rules
+// beyond their ConfigDef (rules across keys, such as "a requires b").
+// The runtime calls ValidateConfig in config validation
+// (PUT /connector-plugins/{class}/config/validate) and before it stores a
+// created or updated config, with a config that passed the ConfigDef, so a
+// config Start would reject is refused at create time. Errors should be
+// *ConfigError values naming the key; ValidateConfig must not reach
+// external systems.
+type ConfigValidator interface {
+	ValidateConfig(cfg map[string]string) error
+}

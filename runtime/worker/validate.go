@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -113,9 +114,10 @@ func (w *Worker) ValidateConfig(ctx context.Context, class string, cfg map[strin
 	sink := known && p.Type == "sink"
 	wdef := workerDef(sink)
 	var pdef connect.ConfigDef
+	var inst connect.Connector
 	if known {
-		if c := p.New(); c != nil {
-			pdef = c.ConfigDef()
+		if inst = p.New(); inst != nil {
+			pdef = inst.ConfigDef()
 		}
 	}
 	infos := api.ConfigInfos{Name: class, Groups: []string{}, Configs: []api.ConfigInfo{}}
@@ -209,6 +211,37 @@ func (w *Worker) ValidateConfig(ctx context.Context, class string, cfg map[strin
 		pvals := pdef.Validate(resolved)
 		for i, k := range pdef {
 			add(k, pvals[i], k.Type == connect.TypePassword || pdef.Secret(k.Name))
+		}
+	}
+	// The rules Start applies beyond the ConfigDef, once the keys are valid.
+	if cv, ok := inst.(connect.ConfigValidator); ok && infos.ErrorCount == 0 {
+		parsed, err := pdef.Parse(resolved)
+		if err == nil {
+			err = cv.ValidateConfig(parsed)
+		}
+		if err != nil {
+			key, msg := "connector.class", err.Error()
+			var ce *connect.ConfigError
+			if errors.As(err, &ce) && ce.Key != "" {
+				shown := cfg[ce.Key]
+				if pdef.Secret(ce.Key) && !hasReference(shown) {
+					shown = hidden
+				}
+				key, msg = ce.Key, fmt.Sprintf("Invalid value %s for configuration %s: %s", shown, ce.Key, ce.Msg)
+			}
+			msg = redact(msg, secrets)
+			attached := false
+			for i := range infos.Configs {
+				if infos.Configs[i].Definition.Name == key {
+					infos.Configs[i].Value.Errors = append(infos.Configs[i].Value.Errors, msg)
+					infos.ErrorCount++
+					attached = true
+					break
+				}
+			}
+			if !attached {
+				add(connect.ConfigKey{Name: key, Type: connect.TypeString, HasDefault: true, Importance: connect.Low}, connect.ConfigValue{Name: key, Errors: []string{msg}}, false)
+			}
 		}
 	}
 	// Provider errors on keys nobody declared.

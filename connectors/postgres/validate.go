@@ -1,0 +1,8 @@
+package postgres
+
+// ValidateConfig implements connect.ConfigValidator with the rules Start
+// applies, so the worker refuses a config Start would reject.
+func (c *Connector) ValidateConfig(cfg map[string]string) error {
+	_, err := parseOptions(cfg)
+	return err
+}

@@ -1,0 +1,8 @@
+package s3
+
+// ValidateConfig implements connect.ConfigValidator with the rules Start
+// applies, so the worker refuses a config Start would reject.
+func (c *Connector) ValidateConfig(cfg map[string]string) error {
+	_, err := parseSettings(cfg)
+	return err
+}
