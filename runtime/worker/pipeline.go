@@ -189,6 +189,10 @@ func (h *errHandler) retry(ctx context.Context, op func() error) error {
 func (h *errHandler) handle(ctx context.Context, stage, class string, err error, orig *kgo.Record) error {
 	h.w.metrics.taskError(h.key)
 	if !h.tolerateAll {
+		if orig != nil {
+			return fmt.Errorf("tolerance exceeded in error handler (stage %s, %s) for the record at topic %s, partition %d, offset %d: %w",
+				stage, class, orig.Topic, orig.Partition, orig.Offset, err)
+		}
 		return fmt.Errorf("tolerance exceeded in error handler (stage %s, %s): %w", stage, class, err)
 	}
 	if h.logEnable {

@@ -429,12 +429,12 @@ func (t *taskRunner) putBatch(ctx context.Context, st connect.SinkTask, ss *sink
 				break
 			}
 			if !connect.IsRetriable(err) || ctx.Err() != nil {
-				return fmt.Errorf("sink task put: %w", err)
+				return fmt.Errorf("sink task put of %s: %w", batchRanges(batch), err)
 			}
-			t.log.Warn("retriable put error; retrying the batch", "err", err)
+			t.log.Warn("retriable put error; retrying the batch", "err", err, "records", batchRanges(batch))
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("sink task put: %w", err)
+				return fmt.Errorf("sink task put of %s: %w", batchRanges(batch), err)
 			case <-time.After(delay):
 			}
 			if delay < 5*time.Second {
@@ -447,6 +447,33 @@ func (t *taskRunner) putBatch(ctx context.Context, st connect.SinkTask, ss *sink
 		ss.current[connect.TopicPartition{Topic: kr.Topic, Partition: kr.Partition}] = kr.Offset + 1
 	}
 	return nil
+}
+
+// batchRanges describes the records of a Put batch by their topic,
+// partition and offset range, e.g. "3 records (orders[0] offsets 7..9)".
+func batchRanges(batch []*connect.Record) string {
+	type rng struct{ lo, hi int64 }
+	ranges := map[connect.TopicPartition]*rng{}
+	var order []connect.TopicPartition
+	for _, r := range batch {
+		tp := connect.TopicPartition{Topic: r.OriginalTopic, Partition: r.OriginalPartition}
+		if x := ranges[tp]; x != nil {
+			x.lo, x.hi = min(x.lo, r.OriginalOffset), max(x.hi, r.OriginalOffset)
+			continue
+		}
+		ranges[tp] = &rng{r.OriginalOffset, r.OriginalOffset}
+		order = append(order, tp)
+	}
+	parts := make([]string, 0, len(order))
+	for _, tp := range order {
+		x := ranges[tp]
+		if x.lo == x.hi {
+			parts = append(parts, fmt.Sprintf("%s[%d] offset %d", tp.Topic, tp.Partition, x.lo))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s[%d] offsets %d..%d", tp.Topic, tp.Partition, x.lo, x.hi))
+		}
+	}
+	return fmt.Sprintf("%d records (%s)", len(batch), strings.Join(parts, ", "))
 }
 
 // sinkRecord converts and transforms one consumed record; nil means

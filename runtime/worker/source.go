@@ -377,6 +377,27 @@ loop:
 // sourceRecord transforms and converts one polled record; nil means the
 // record was dropped by a transform or tolerated as an error.
 func (t *taskRunner) sourceRecord(ctx context.Context, p *pipeline, r *connect.Record) (*kgo.Record, error) {
+	kr, err := t.convertSource(ctx, p, r)
+	if err != nil {
+		return nil, sourceRecordError(r, err)
+	}
+	return kr, nil
+}
+
+// sourceRecordError names the polled record an error is about: its topic
+// (for CDC sources the table), key and source partition/offset.
+func sourceRecordError(r *connect.Record, err error) error {
+	key := fmt.Sprint(r.Key)
+	if r.Key == nil {
+		key = "null"
+	}
+	if len(key) > 512 {
+		key = key[:512] + "..."
+	}
+	return fmt.Errorf("source record for topic %s (key %s, source partition %v, offset %v): %w", r.Topic, key, r.SourcePartition, r.SourceOffset, err)
+}
+
+func (t *taskRunner) convertSource(ctx context.Context, p *pipeline, r *connect.Record) (*kgo.Record, error) {
 	out, err := p.transform(ctx, r, nil)
 	if err != nil || out == nil {
 		return nil, err
