@@ -16,10 +16,13 @@ build:
 setup:
 	scripts/setup
 
-# go vet, and go.mod/go.sum must already be tidy (go mod tidy -diff prints
-# what tidy would change and fails).
+# go vet, staticcheck, and go.mod/go.sum must already be tidy (go mod tidy
+# -diff prints what tidy would change and fails). staticcheck runs at a
+# pinned version from the module proxy, so it never enters go.mod.
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 vet:
 	$(GO) vet $(PKGS)
+	$(STATICCHECK) $(PKGS)
 	$(GO) mod tidy -diff
 
 # The test command: installs missing test servers and clients, then runs

@@ -279,7 +279,7 @@ func (t *ExtractNewRecordState) Apply(r *connect.Record) (*connect.Record, error
 		case deleteNone:
 			return t.withHeaders(route(valueSide.with(r, rowSchema, nil)), env, nil)
 		case deleteRewrite:
-			rowSchema, row = beforeF.Schema, before
+			row = before
 		}
 	}
 	rowStruct, err := requireStruct(unwrapName, valueSide, row)

@@ -408,8 +408,7 @@ func (w *Worker) requireStopped(ctx context.Context, name string) (map[string]st
 		return nil, err
 	}
 	snap := w.cfgs.snapshot()
-	cfg, ok := snap.connectors[name]
-	if !ok {
+	if _, ok := snap.connectors[name]; !ok {
 		return nil, notFound(name)
 	}
 	// A stop is written as the STOPPED target state first; the leader then
@@ -427,7 +426,8 @@ func (w *Worker) requireStopped(ctx context.Context, name string) (map[string]st
 		}
 		snap = w.cfgs.snapshot()
 	}
-	if cfg, ok = snap.connectors[name]; !ok {
+	cfg, ok := snap.connectors[name]
+	if !ok {
 		return nil, notFound(name)
 	}
 	if snap.target(name) != targetStopped || len(snap.tasks[name]) > 0 {

@@ -24,7 +24,6 @@ type kafkaLog struct {
 	mu      sync.Mutex
 	pos     map[int32]int64 // next offset to read per partition
 	changed chan struct{}
-	err     error
 
 	cancel context.CancelFunc
 	done   chan struct{}
