@@ -114,7 +114,7 @@ type ConfigKeyInfo struct {
 	Importance    string   `json:"importance"`
 	Documentation string   `json:"documentation"`
 	Group         string   `json:"group"`
-	OrderInGroup  int      `json:"order_in_group"`
+	Order         int      `json:"order"` // position in its group
 	Width         string   `json:"width"`
 	DisplayName   string   `json:"display_name"`
 	Dependents    []string `json:"dependents"`
@@ -164,6 +164,8 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrBadRequest maps to 400 (invalid config or request).
 	ErrBadRequest = errors.New("bad request")
+	// ErrForbidden maps to 403 (e.g. topic tracking disabled).
+	ErrForbidden = errors.New("forbidden")
 )
 
 // ValidationError is an invalid connector configuration with the

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/sluicehq/sluice/runtime/api"
@@ -46,6 +48,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, ctx context.Contex
 		code, msg = http.StatusConflict, trimKind(msg, api.ErrConflict)
 	case errors.Is(err, api.ErrBadRequest):
 		code, msg = http.StatusBadRequest, trimKind(msg, api.ErrBadRequest)
+	case errors.Is(err, api.ErrForbidden):
+		code, msg = http.StatusForbidden, trimKind(msg, api.ErrForbidden)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) && r.Context().Err() == nil:
 		msg = errTimeout.Error()
 	}
@@ -69,6 +73,11 @@ func trimKind(msg string, kind error) string {
 // decode reads the request body as one JSON value into v, answering 400
 // (naming the byte offset or field at fault) or 413 on failure.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSONType(ct) {
+		// Kafka Connect's resources consume application/json only.
+		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("HTTP 415 Unsupported Media Type: Content-Type %q is not JSON; send application/json", ct))
+		return false
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.o.maxBody))
 	if err != nil {
 		var mb *http.MaxBytesError
@@ -223,4 +232,51 @@ func maskSecrets(cfg map[string]string) map[string]string {
 		return cfg
 	}
 	return out
+}
+
+// mask applies secret masking to a config in a response, unless the
+// cluster says it returns configs verbatim (see SecretMasker).
+func (s *Server) mask(cfg map[string]string) map[string]string {
+	if m, ok := s.c.(SecretMasker); ok && !m.MasksSecrets() {
+		if cfg == nil {
+			return map[string]string{}
+		}
+		return cfg
+	}
+	return maskSecrets(cfg)
+}
+
+// javaMap renders a config like Java's Map.toString ({k=v, ...}, sorted
+// here), for messages Kafka words that way. Secret-looking values are
+// hidden.
+func javaMap(cfg map[string]string) string {
+	keys := make([]string, 0, len(cfg))
+	for k := range cfg {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		v := cfg[k]
+		if isSecretKey(k) && v != "" {
+			v = hidden
+		}
+		b.WriteString(k + "=" + v)
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// isJSONType reports whether a Content-Type is JSON (application/json or
+// a +json type, any parameters).
+func isJSONType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
 }

@@ -58,6 +58,22 @@ type TopicTracker interface {
 	ResetConnectorTopics(ctx context.Context, name string) error
 }
 
+// SecretMasker is optionally implemented by a Cluster that says whether
+// responses mask secret config values as "[hidden]". Kafka Connect returns
+// them verbatim; without this interface the server masks them.
+type SecretMasker interface {
+	MasksSecrets() bool
+}
+
+// PluginConfigDescriber is optionally implemented by a Cluster that
+// describes the config keys of any plugin (connector, transformation,
+// predicate, converter, header converter) for
+// GET /connector-plugins/{plugin}/config; an unknown plugin is an
+// api.ErrNotFound error.
+type PluginConfigDescriber interface {
+	PluginConfig(ctx context.Context, plugin string) ([]api.ConfigKeyInfo, error)
+}
+
 // ClusterIDer is optionally implemented by a Cluster that knows the Kafka
 // cluster id reported by GET /.
 type ClusterIDer interface {

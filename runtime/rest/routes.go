@@ -119,6 +119,9 @@ func (s *Server) listConnectors(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := s.ctx(r)
 	defer cancel()
 	var expandStatus, expandInfo bool
+	// Any expand parameter selects the map form, as in Kafka Connect (which
+	// ignores unknown expansion types).
+	expand := r.URL.Query().Has("expand")
 	for _, v := range r.URL.Query()["expand"] {
 		for _, e := range strings.Split(v, ",") {
 			switch strings.TrimSpace(e) {
@@ -136,7 +139,7 @@ func (s *Server) listConnectors(w http.ResponseWriter, r *http.Request) {
 	}
 	names = slices.Clone(names)
 	slices.Sort(names)
-	if !expandStatus && !expandInfo {
+	if !expand {
 		if names == nil {
 			names = []string{}
 		}
@@ -155,7 +158,7 @@ func (s *Server) listConnectors(w http.ResponseWriter, r *http.Request) {
 				s.fail(w, r, ctx, err)
 				return
 			}
-			info.Config = maskSecrets(info.Config)
+			info.Config = s.mask(info.Config)
 			e.Info = &info
 		}
 		if expandStatus {
@@ -225,7 +228,7 @@ func (s *Server) createConnector(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, ctx, err)
 		return
 	}
-	info.Config = maskSecrets(info.Config)
+	info.Config = s.mask(info.Config)
 	w.Header().Set("Location", "/connectors/"+url.PathEscape(name))
 	writeJSON(w, http.StatusCreated, info)
 }
@@ -254,7 +257,7 @@ func (s *Server) getConnector(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, ctx, err)
 		return
 	}
-	info.Config = maskSecrets(info.Config)
+	info.Config = s.mask(info.Config)
 	writeJSON(w, http.StatusOK, info)
 }
 
@@ -276,7 +279,7 @@ func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, ctx, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, maskSecrets(cfg))
+	writeJSON(w, http.StatusOK, s.mask(cfg))
 }
 
 func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
@@ -310,7 +313,7 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, ctx, err)
 		return
 	}
-	info.Config = maskSecrets(info.Config)
+	info.Config = s.mask(info.Config)
 	code := http.StatusOK
 	if created {
 		code = http.StatusCreated
@@ -357,7 +360,7 @@ func (s *Server) patchConfig(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, ctx, err)
 			return
 		}
-		info.Config = maskSecrets(info.Config)
+		info.Config = s.mask(info.Config)
 		writeJSON(w, http.StatusOK, info)
 		return
 	}
@@ -396,7 +399,7 @@ func (s *Server) patchConfig(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, ctx, err)
 		return
 	}
-	info.Config = maskSecrets(info.Config)
+	info.Config = s.mask(info.Config)
 	writeJSON(w, http.StatusOK, info)
 }
 
@@ -426,7 +429,7 @@ func (s *Server) tasks(w http.ResponseWriter, r *http.Request) {
 		ts = []api.TaskInfo{}
 	}
 	for i := range ts {
-		ts[i].Config = maskSecrets(ts[i].Config)
+		ts[i].Config = s.mask(ts[i].Config)
 	}
 	writeJSON(w, http.StatusOK, ts)
 }
@@ -665,6 +668,19 @@ func (s *Server) pluginConfig(w http.ResponseWriter, r *http.Request) {
 	plugin := r.PathValue("plugin")
 	ctx, cancel := s.ctx(r)
 	defer cancel()
+	if pd, ok := s.c.(PluginConfigDescriber); ok {
+		defs, err := pd.PluginConfig(ctx, plugin)
+		if err != nil {
+			s.fail(w, r, ctx, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, defs)
+		return
+	}
+	if _, ok := s.resolvePlugin(plugin); !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("Unknown plugin %s.", plugin))
+		return
+	}
 	infos, err := s.c.ValidateConfig(ctx, plugin, map[string]string{"connector.class": plugin})
 	if err != nil {
 		s.fail(w, r, ctx, err)
@@ -700,7 +716,9 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else if !ok {
-		cfg["connector.class"] = plugin
+		// Kafka Connect refuses a config without its connector type.
+		s.badRequest(w, r, fmt.Sprintf("Connector config %s contains no connector type", javaMap(cfg)))
+		return
 	}
 	ctx, cancel := s.ctx(r)
 	defer cancel()

@@ -620,12 +620,15 @@ func (w *Worker) KafkaClusterID() string {
 	return w.clusterID
 }
 
-// Plugins lists the connector plugins, sorted by class.
+// Plugins lists the connector plugins and the built-in transformations,
+// predicates, converters and header converters, sorted by class
+// (GET /connector-plugins filters them with connectorsOnly).
 func (w *Worker) Plugins() []api.PluginInfo {
 	out := make([]api.PluginInfo, 0, len(w.plugins))
 	for _, p := range w.plugins {
 		out = append(out, api.PluginInfo{Class: p.Class, Type: p.Type, Version: p.Version})
 	}
+	out = append(out, w.builtinPlugins()...)
 	sort.Slice(out, func(i, j int) bool { return out[i].Class < out[j].Class })
 	return out
 }

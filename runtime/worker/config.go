@@ -43,7 +43,18 @@ type Config struct {
 	RebalanceTimeout    time.Duration
 	TaskShutdownTimeout time.Duration
 	WorkerID            string
-	Props               map[string]string // all properties as given
+	// MaskSecrets (sluice.rest.mask.secrets, default false) makes the REST
+	// API answer secret config values as "[hidden]". By default they are
+	// returned verbatim, as Kafka Connect does, so tools that GET a config
+	// and PUT it back keep the secrets.
+	MaskSecrets bool
+	// TopicTracking (topic.tracking.enable, default true) records the
+	// topics each connector uses in the status topic (KIP-558).
+	TopicTracking bool
+	// TopicTrackingReset (topic.tracking.allow.reset, default true) allows
+	// PUT /connectors/{name}/topics/reset.
+	TopicTrackingReset bool
+	Props              map[string]string // all properties as given
 }
 
 // DefaultConfig returns the Kafka Connect defaults.
@@ -70,6 +81,8 @@ func DefaultConfig() Config {
 		HeartbeatInterval:       3 * time.Second,
 		RebalanceTimeout:        60 * time.Second,
 		TaskShutdownTimeout:     5 * time.Second,
+		TopicTracking:           true,
+		TopicTrackingReset:      true,
 		Props:                   map[string]string{},
 	}
 }
@@ -166,6 +179,19 @@ func FromProperties(p map[string]string) (Config, error) {
 	dur("heartbeat.interval.ms", &c.HeartbeatInterval)
 	dur("rebalance.timeout.ms", &c.RebalanceTimeout)
 	dur("task.shutdown.graceful.timeout.ms", &c.TaskShutdownTimeout)
+	boolean := func(key string, dst *bool) {
+		if v, ok := p[key]; ok && strings.TrimSpace(v) != "" {
+			b, perr := strconv.ParseBool(strings.TrimSpace(v))
+			if perr != nil {
+				err = &ConfigError{key, v, "expected true or false"}
+				return
+			}
+			*dst = b
+		}
+	}
+	boolean("sluice.rest.mask.secrets", &c.MaskSecrets)
+	boolean("topic.tracking.enable", &c.TopicTracking)
+	boolean("topic.tracking.allow.reset", &c.TopicTrackingReset)
 	if err != nil {
 		return c, err
 	}

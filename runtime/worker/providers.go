@@ -140,10 +140,14 @@ func redact(msg string, secrets []string) string {
 	return msg
 }
 
-// masked returns cfg with secrets replaced by "[hidden]": keys the plugin
-// declares PASSWORD (or whose names look secret).
+// masked returns cfg with secrets replaced by "[hidden]" (keys the plugin
+// declares PASSWORD, or whose names look secret) when the worker masks
+// secrets (sluice.rest.mask.secrets); otherwise cfg verbatim, as Kafka.
 func (w *Worker) masked(cfg map[string]string) map[string]string {
 	out := maps.Clone(cfg)
+	if !w.cfg.MaskSecrets {
+		return out
+	}
 	def := w.configDefFor(cfg["connector.class"])
 	for k, v := range out {
 		if v != "" && !hasReference(v) && def.Secret(k) {
@@ -152,3 +156,7 @@ func (w *Worker) masked(cfg map[string]string) map[string]string {
 	}
 	return out
 }
+
+// MasksSecrets reports whether REST answers mask secret config values
+// (sluice.rest.mask.secrets); the REST server asks it.
+func (w *Worker) MasksSecrets() bool { return w.cfg.MaskSecrets }

@@ -413,6 +413,7 @@ func (t *taskRunner) putBatch(ctx context.Context, st connect.SinkTask, ss *sink
 	batch := make([]*connect.Record, 0, len(recs))
 	for _, kr := range recs {
 		t.w.metrics.recordIn(t.key)
+		t.w.noteTopic(t.key, kr.Topic)
 		r, err := t.sinkRecord(ctx, p, kr)
 		if err != nil {
 			return err

@@ -342,6 +342,7 @@ loop:
 			prod.Produce(ctx, kr, func(r *kgo.Record, err error) {
 				if err == nil {
 					w.metrics.recordOut(t.key)
+					w.noteTopic(t.key, r.Topic)
 				} else {
 					err = t.producedWithError(ctx, p, r, err)
 				}

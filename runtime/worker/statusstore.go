@@ -21,10 +21,13 @@ type statusStore struct {
 	mu         sync.Mutex
 	connectors map[string]statusValue
 	tasks      map[string]map[int]statusValue
+	topics     map[string]map[string]topicStatus // connector -> topic
+	topicKeys  map[string][2]string              // record key -> connector, topic
 }
 
 func newStatusStore() *statusStore {
-	return &statusStore{connectors: map[string]statusValue{}, tasks: map[string]map[int]statusValue{}}
+	return &statusStore{connectors: map[string]statusValue{}, tasks: map[string]map[int]statusValue{},
+		topics: map[string]map[string]topicStatus{}, topicKeys: map[string][2]string{}}
 }
 
 func connectorStatusKey(name string) string { return "status-connector-" + name }
@@ -39,6 +42,9 @@ func accept(old statusValue, had bool, nv statusValue) bool {
 }
 
 func (s *statusStore) apply(key string, value []byte) error {
+	if strings.HasPrefix(key, topicStatusPrefix) {
+		return s.applyTopic(key, value)
+	}
 	var v statusValue
 	if value != nil {
 		if err := json.Unmarshal(value, &v); err != nil {

@@ -217,13 +217,24 @@ func TestResolveConfig(t *testing.T) {
 }
 
 func TestMasking(t *testing.T) {
-	w := newOffline(t)
+	c := DefaultConfig()
+	c.MaskSecrets = true // sluice.rest.mask.secrets; verbatim by default, as Kafka
+	w, err := New(c, testPlugins(newCollector()), WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	m := w.masked(map[string]string{"connector.class": numSourceClass, "db.password": "p", "aws.secret.access.key": "s", "topic": "t", "other.password": "${env:X}"})
 	if m["db.password"] != hidden || m["aws.secret.access.key"] != hidden || m["topic"] != "t" || m["other.password"] != "${env:X}" {
 		t.Fatalf("masked %v", m)
 	}
-	if len(w.Plugins()) != 3 || w.Plugins()[0].Class != collectSinkClass {
-		t.Fatalf("plugins %v", w.Plugins())
+	var conns []string
+	for _, p := range w.Plugins() {
+		if p.Type == "source" || p.Type == "sink" {
+			conns = append(conns, p.Class)
+		}
+	}
+	if len(conns) != 3 || conns[0] != collectSinkClass {
+		t.Fatalf("connector plugins %v", conns)
 	}
 	var _ connect.SourceTask = &numSourceTask{}
 }

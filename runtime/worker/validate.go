@@ -137,6 +137,7 @@ func (w *Worker) ValidateConfig(ctx context.Context, class string, cfg map[strin
 	}
 	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
 	groups := map[string]bool{}
+	order := map[string]int{}
 	seen := map[string]bool{}
 	add := func(k connect.ConfigKey, cv connect.ConfigValue, secret bool) {
 		if seen[k.Name] {
@@ -150,11 +151,8 @@ func (w *Worker) ValidateConfig(ctx context.Context, class string, cfg map[strin
 		if msg, ok := providerErrs[k.Name]; ok {
 			cv.Errors = append(cv.Errors, msg)
 		}
-		ki := api.ConfigKeyInfo{Name: k.Name, Type: string(k.Type), Required: !k.HasDefault, Importance: string(k.Importance), Documentation: k.Doc, Group: k.Group, Width: "NONE", DisplayName: k.Name, Dependents: []string{}}
-		if k.HasDefault {
-			d := k.Default
-			ki.DefaultValue = &d
-		}
+		order[k.Group]++
+		ki := keyInfo(k, order[k.Group])
 		for i, e := range cv.Errors {
 			cv.Errors[i] = redact(e, secrets)
 		}

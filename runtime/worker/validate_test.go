@@ -130,7 +130,9 @@ func testSecretsMaskedAndProvidersResolved(t *testing.T, bs string) {
 		t.Fatal(err)
 	}
 	t.Setenv("SLUICE_TEST_COUNT", "7")
-	w := startWorker(t, testConfig(bs, prefix, 1), newCollector())
+	wcfg := testConfig(bs, prefix, 1)
+	wcfg.MaskSecrets = true // sluice.rest.mask.secrets (default: verbatim, as Kafka)
+	w := startWorker(t, wcfg, newCollector())
 	ctx := context.Background()
 	cfg := map[string]string{
 		"connector.class": numSourceClass,

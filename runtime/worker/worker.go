@@ -49,10 +49,16 @@ type Option func(*options)
 type options struct {
 	logger     *slog.Logger
 	clientOpts []kgo.Opt
+	version    string
 }
 
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithVersion sets the version GET /connector-plugins reports for the
+// built-in transformations, predicates and converters (default: the main
+// module's version from the build info, or "dev").
+func WithVersion(v string) Option { return func(o *options) { o.version = v } }
 
 // WithClientOptions adds franz-go options to every Kafka client the worker
 // creates (SASL, TLS, dialer, ...).

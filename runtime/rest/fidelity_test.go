@@ -1,0 +1,63 @@
+package rest
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/sluicehq/sluice/runtime/rest/resttest"
+)
+
+// verbatimCluster is a resttest cluster that returns configs verbatim, as
+// a worker does by default (sluice.rest.mask.secrets=false).
+type verbatimCluster struct{ *resttest.Cluster }
+
+func (verbatimCluster) MasksSecrets() bool { return false }
+
+// TestKafkaRESTDifferencesFixed covers REST behaviours that differed from
+// Kafka Connect's.
+func TestKafkaRESTDifferencesFixed(t *testing.T) {
+	s := New(resttest.NewCluster())
+	runSteps(t, s, []step{
+		{"create", "POST", "/connectors", `{"name":"src","config":{"connector.class":"file-source","file":"/tmp/x"}}`, 201, nil, nil},
+		{"validate without connector.class", "PUT", "/connector-plugins/FileStreamSource/config/validate", `{"file":"/tmp/x","db.password":"pw"}`, 400,
+			[]string{"contains no connector type", "file=/tmp/x"}, []string{"pw"}},
+		{"plugin config of an unknown plugin", "GET", "/connector-plugins/com.example.Nope/config", "", 404, []string{"Unknown plugin com.example.Nope."}, nil},
+		{"expand with an unknown value is the map form", "GET", "/connectors?expand=nope", "", 200, []string{`{"src":{}}`}, nil},
+	})
+	req := httptest.NewRequest("POST", "/connectors", strings.NewReader(`name=x`))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, req)
+	if rec.Code != 415 || !strings.Contains(rec.Body.String(), "application/json") {
+		t.Errorf("form POST: %d %s, want 415", rec.Code, rec.Body)
+	}
+	req = httptest.NewRequest("POST", "/connectors", strings.NewReader(`{"name":"j","config":{"connector.class":"file-sink"}}`))
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	rec = httptest.NewRecorder()
+	s.ServeHTTP(rec, req)
+	if rec.Code != 201 {
+		t.Errorf("JSON POST with charset: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestSecretsRoundTrip checks that with a cluster returning configs
+// verbatim (Kafka's behaviour, the worker's default) GET config shows the
+// secret and a PUT of what GET returned keeps it.
+func TestSecretsRoundTrip(t *testing.T) {
+	c := verbatimCluster{resttest.NewCluster()}
+	s := New(c)
+	runSteps(t, s, []step{
+		{"create", "POST", "/connectors", `{"name":"src","config":{"connector.class":"file-source","file":"/tmp/x","db.password":"s3cret"}}`, 201, []string{`"db.password":"s3cret"`}, []string{"[hidden]"}},
+		{"get", "GET", "/connectors/src/config", "", 200, []string{`"db.password":"s3cret"`}, nil},
+		{"put back", "PUT", "/connectors/src/config", `{"connector.class":"file-source","file":"/tmp/y","db.password":"s3cret"}`, 200, nil, nil},
+	})
+	cfg, err := c.ConnectorConfig(context.Background(), "src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg["db.password"] != "s3cret" {
+		t.Errorf("stored password %q after the round trip", cfg["db.password"])
+	}
+}
