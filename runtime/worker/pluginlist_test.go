@@ -19,7 +19,7 @@ func TestPluginsListEveryKind(t *testing.T) {
 	}
 	want := map[string]string{
 		numSourceClass: "source",
-		"org.apache.kafka.connect.transforms.InsertField$Value":          "transformation",
+		"org.apache.kafka.connect.transforms.InsertField$Value":           "transformation",
 		"org.apache.kafka.connect.transforms.predicates.TopicNameMatches": "predicate",
 		convert.JSONClass:         "converter",
 		convert.SimpleHeaderClass: "header_converter",
