@@ -19,6 +19,7 @@ import (
 
 	"github.com/sluicehq/sluice/broker"
 	"github.com/sluicehq/sluice/runtime/console"
+	"github.com/sluicehq/sluice/runtime/loglevel"
 	"github.com/sluicehq/sluice/runtime/rest"
 	"github.com/sluicehq/sluice/runtime/worker"
 )
@@ -86,7 +87,8 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		props["offset.flush.interval.ms"] = strconv.FormatInt(flushInterval.Milliseconds(), 10)
 	}
 
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	levels := loglevel.New(lvl) // changed at run time through /admin/loggers
+	log := slog.New(levels.Handler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: loglevel.LevelTrace})))
 	abs, err := filepath.Abs(*dataDir)
 	if err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
@@ -271,7 +273,7 @@ func startUpWorkers(ctx context.Context, n int, restHost, restListen string, pro
 		if n > 1 {
 			wlog = wlog.With("worker", i)
 		}
-		w, err := worker.New(cfg, plugins(), worker.WithLogger(wlog))
+		w, err := worker.New(cfg, plugins(), worker.WithLogger(wlog), worker.WithLogLevels(loglevel.Of(log)), worker.WithVersion(version))
 		if err != nil {
 			return fail(fmt.Errorf("worker %d: %w", i, err))
 		}

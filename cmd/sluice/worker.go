@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/runtime/console"
+	"github.com/sluicehq/sluice/runtime/loglevel"
 	"github.com/sluicehq/sluice/runtime/rest"
 	"github.com/sluicehq/sluice/runtime/worker"
 )
@@ -62,7 +63,8 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("--log-level: %w", err)}
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	levels := loglevel.New(level) // changed at run time through /admin/loggers
+	log := slog.New(levels.Handler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: loglevel.LevelTrace})))
 	cfg, err := worker.FromProperties(props)
 	if err != nil {
 		return &exitError{code: 2, err: err}
@@ -74,7 +76,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if _, ok := props["rest.advertised.listener"]; !ok && props["rest.advertised.host.name"] == "" && props["listeners"] == "" {
 		cfg.AdvertisedURL = "http://localhost" + listen[strings.LastIndex(listen, ":"):]
 	}
-	w, err := worker.New(cfg, plugins(), worker.WithLogger(log))
+	w, err := worker.New(cfg, plugins(), worker.WithLogger(log), worker.WithLogLevels(levels), worker.WithVersion(version))
 	if err != nil {
 		return err
 	}

@@ -2,10 +2,12 @@ package rest
 
 import (
 	"context"
+	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/sluicehq/sluice/runtime/loglevel"
 	"github.com/sluicehq/sluice/runtime/rest/resttest"
 )
 
@@ -59,5 +61,25 @@ func TestSecretsRoundTrip(t *testing.T) {
 	}
 	if cfg["db.password"] != "s3cret" {
 		t.Errorf("stored password %q after the round trip", cfg["db.password"])
+	}
+}
+
+// TestAdminLoggers checks KIP-495's /admin/loggers against loglevel.
+func TestAdminLoggers(t *testing.T) {
+	lv := loglevel.New(slog.LevelInfo)
+	_ = slog.New(lv.Handler(slog.DiscardHandler)).With("component", "worker")
+	s := New(resttest.NewCluster(), WithLogLevels(lv))
+	runSteps(t, s, []step{
+		{"list", "GET", "/admin/loggers", "", 200, []string{`"root":{"level":"INFO","last_modified":null}`, `"sluice.worker":{"level":"INFO"`}, nil},
+		{"get", "GET", "/admin/loggers/sluice.worker", "", 200, []string{`"level":"INFO"`}, nil},
+		{"unknown", "GET", "/admin/loggers/com.example", "", 404, []string{"Logger com.example not found."}, nil},
+		{"set", "PUT", "/admin/loggers/sluice", `{"level":"DEBUG"}`, 200, []string{`["sluice","sluice.worker"]`}, nil},
+		{"changed", "GET", "/admin/loggers/sluice.worker", "", 200, []string{`"level":"DEBUG"`, `"last_modified":1`}, nil},
+		{"bad level", "PUT", "/admin/loggers/sluice", `{"level":"LOUD"}`, 400, []string{"Invalid log level 'LOUD'."}, nil},
+		{"no level", "PUT", "/admin/loggers/sluice", `{}`, 400, []string{"must specify a log level"}, nil},
+		{"cluster scope", "PUT", "/admin/loggers/sluice?scope=cluster", `{"level":"DEBUG"}`, 400, []string{"not supported"}, nil},
+	})
+	if rec := do(t, New(resttest.NewCluster()), "GET", "/admin/loggers", ""); rec.Code != 404 {
+		t.Errorf("without WithLogLevels: %d", rec.Code)
 	}
 }

@@ -93,6 +93,7 @@ type options struct {
 	clusterID      string
 	maxBody        int64
 	requestTimeout time.Duration
+	logLevels      LogLevels
 }
 
 // Option configures a Server.

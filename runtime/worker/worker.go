@@ -35,6 +35,7 @@ import (
 
 	"github.com/sluicehq/sluice/runtime/api"
 	"github.com/sluicehq/sluice/runtime/connect"
+	"github.com/sluicehq/sluice/runtime/loglevel"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -50,10 +51,18 @@ type options struct {
 	logger     *slog.Logger
 	clientOpts []kgo.Opt
 	version    string
+	levels     *loglevel.Levels
 }
 
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithLogLevels hands the worker the process's run-time log levels, which
+// its REST API then serves under /admin/loggers (KIP-495).
+func WithLogLevels(l *loglevel.Levels) Option { return func(o *options) { o.levels = l } }
+
+// LogLevels returns the levels given with WithLogLevels, or nil.
+func (w *Worker) LogLevels() *loglevel.Levels { return w.o.levels }
 
 // WithVersion sets the version GET /connector-plugins reports for the
 // built-in transformations, predicates and converters (default: the main
