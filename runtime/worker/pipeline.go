@@ -31,6 +31,8 @@ type pipeline struct {
 	keyConv, valConv convert.Converter
 	keyClass         string
 	valClass         string
+	hdrConv          convert.HeaderConverter
+	hdrClass         string
 	chain            recordTransformer
 	eh               *errHandler
 }
@@ -66,6 +68,17 @@ func (w *Worker) newPipeline(k taskKey, conn map[string]string) (*pipeline, erro
 	p.valClass, vc = w.converterFor(conn, false)
 	if p.valConv, err = convert.New(p.valClass, vc, false); err != nil {
 		return nil, fmt.Errorf("value.converter: %w", err)
+	}
+	p.hdrClass = w.cfg.HeaderConverter
+	hc := prefixed(w.cfg.Props, "header.converter.")
+	if c := strings.TrimSpace(conn["header.converter"]); c != "" {
+		p.hdrClass, hc = c, prefixed(conn, "header.converter.")
+	}
+	if p.hdrConv, err = convert.NewHeaderConverter(p.hdrClass, hc); err != nil {
+		return nil, fmt.Errorf("header.converter: %w", err)
+	}
+	if p.hdrClass == "" {
+		p.hdrClass = convert.SimpleHeaderClass
 	}
 	if strings.TrimSpace(conn["transforms"]) != "" {
 		if p.chain, err = newTransformChain(conn); err != nil {

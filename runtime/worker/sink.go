@@ -503,11 +503,16 @@ func (t *taskRunner) sinkRecord(ctx context.Context, p *pipeline, kr *kgo.Record
 		return nil, p.eh.handle(ctx, stageValueConverter, p.valClass, err, kr)
 	}
 	for _, h := range kr.Headers {
+		var hs *connect.Schema
 		var v any
-		if h.Value != nil {
-			v = string(h.Value)
+		if err := p.eh.retry(ctx, func() error {
+			var err error
+			hs, v, err = p.hdrConv.ToConnectHeader(kr.Topic, h.Key, h.Value)
+			return err
+		}); err != nil {
+			return nil, p.eh.handle(ctx, stageHeaderConverter, p.hdrClass, fmt.Errorf("header %s: %w", h.Key, err), kr)
 		}
-		r.Headers = append(r.Headers, connect.Header{Key: h.Key, Schema: connect.OptionalStringSchema, Value: v})
+		r.Headers = append(r.Headers, connect.Header{Key: h.Key, Schema: hs, Value: v})
 	}
 	return p.transform(ctx, r, kr)
 }

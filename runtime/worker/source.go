@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -182,26 +181,6 @@ func produceError(r *kgo.Record, err error) error {
 		key = "null"
 	}
 	return fmt.Errorf("record for topic %s (partition %d, key %s, %d value bytes): %w", r.Topic, r.Partition, key, len(r.Value), err)
-}
-
-// headerBytes serializes a header value like Kafka's SimpleHeaderConverter:
-// strings and bytes as is, other values as JSON.
-func headerBytes(v any) []byte {
-	switch x := v.(type) {
-	case nil:
-		return nil
-	case string:
-		return []byte(x)
-	case []byte:
-		return x
-	case bool:
-		return []byte(strconv.FormatBool(x))
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return []byte(fmt.Sprint(v))
-	}
-	return b
 }
 
 // producedWithError handles a record Kafka did not take: the error names
@@ -423,7 +402,15 @@ func (t *taskRunner) convertSource(ctx context.Context, p *pipeline, r *connect.
 	}
 	kr := &kgo.Record{Topic: out.Topic, Partition: out.Partition, Key: kb, Value: vb, Timestamp: out.Timestamp}
 	for _, h := range out.Headers {
-		kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: headerBytes(h.Value)})
+		var b []byte
+		if err := p.eh.retry(ctx, func() error {
+			var err error
+			b, err = p.hdrConv.FromConnectHeader(out.Topic, h.Key, h.Schema, h.Value)
+			return err
+		}); err != nil {
+			return nil, p.eh.handle(ctx, stageHeaderConverter, p.hdrClass, fmt.Errorf("header %s: %w", h.Key, err), nil)
+		}
+		kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: b})
 	}
 	return kr, nil
 }

@@ -54,7 +54,13 @@ func workerDef(sink bool) connect.ConfigDef {
 		{Name: "tasks.max", Type: connect.TypeInt, Default: "1", HasDefault: true, Importance: connect.High, Group: "Common", Doc: "Maximum number of tasks to use for this connector.", Validate: connect.AtLeast(1)},
 		{Name: "key.converter", Type: connect.TypeClass, HasDefault: true, Importance: connect.Low, Group: "Common", Doc: "Converter for record keys; overrides the worker's.", Validate: converterValidator(true), Recommended: convert.Classes()},
 		{Name: "value.converter", Type: connect.TypeClass, HasDefault: true, Importance: connect.Low, Group: "Common", Doc: "Converter for record values; overrides the worker's.", Validate: converterValidator(false), Recommended: convert.Classes()},
-		{Name: "header.converter", Type: connect.TypeClass, HasDefault: true, Importance: connect.Low, Group: "Common", Doc: "Header converter (headers are handled as strings)."},
+		{Name: "header.converter", Type: connect.TypeClass, HasDefault: true, Importance: connect.Low, Group: "Common", Doc: "Header converter for record headers; overrides the worker's (default SimpleHeaderConverter).", Validate: func(v string) error {
+			if strings.TrimSpace(v) == "" {
+				return nil
+			}
+			_, err := convert.NewHeaderConverter(v, nil)
+			return err
+		}, Recommended: []string{convert.SimpleHeaderClass, convert.StringClass, convert.JSONClass, convert.ByteArrayClass}},
 		{Name: "transforms", Type: connect.TypeList, HasDefault: true, Importance: connect.Low, Group: "Transforms", Doc: "Aliases of the transformations to apply to records."},
 		{Name: "predicates", Type: connect.TypeList, HasDefault: true, Importance: connect.Low, Group: "Predicates", Doc: "Aliases of the predicates used by transformations."},
 		{Name: "errors.retry.timeout", Type: connect.TypeLong, Default: "0", HasDefault: true, Importance: connect.Medium, Group: "Error Handling", Doc: "Maximum duration in milliseconds a failed operation is retried; 0 = no retries, -1 = forever.", Validate: connect.AtLeast(-1)},
