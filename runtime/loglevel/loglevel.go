@@ -74,6 +74,7 @@ func ParseLevel(s string) (slog.Level, error) {
 	case "OFF":
 		return LevelOff, nil
 	}
+	//lint:ignore ST1005 Kafka Connect's /admin/loggers message, verbatim
 	return 0, fmt.Errorf("Invalid log level '%s'.", s)
 }
 
