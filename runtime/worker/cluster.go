@@ -140,6 +140,7 @@ func checkName(name string) error {
 	return nil
 }
 
+// Delivery invariant 8 (DESIGN.md): what is stored passed Start's rules.
 func (w *Worker) validateOrError(ctx context.Context, cfg map[string]string) error {
 	infos, err := w.ValidateConfig(ctx, cfg["connector.class"], cfg)
 	if err != nil {

@@ -133,6 +133,8 @@ func (w *Worker) secretValues(raw map[string]string) []string {
 }
 
 // redact replaces secret values in a message with "[hidden]".
+//
+// Delivery invariant 9 (DESIGN.md): secrets never reach traces or logs.
 func redact(msg string, secrets []string) string {
 	for _, s := range secrets {
 		msg = strings.ReplaceAll(msg, s, hidden)

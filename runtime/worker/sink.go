@@ -396,7 +396,7 @@ func (t *taskRunner) runSink(ctx context.Context, st connect.SinkTask, tcfg, con
 		all[tp.Topic] = append(all[tp.Topic], tp.Partition)
 	}
 	sctx.mu.Unlock()
-	drop(fctx, cl, all, failErr == nil)
+	drop(fctx, cl, all, failErr == nil) // invariant 6: flush and commit before revoke
 	cancel()
 	closeCl()
 	if err := st.Close(); err != nil {
@@ -519,6 +519,8 @@ func (t *taskRunner) sinkRecord(ctx context.Context, p *pipeline, kr *kgo.Record
 
 // flushCommit flushes the task and commits the offsets it returned (for the
 // partitions in only, or all when nil). ss.mu is held.
+//
+// Delivery invariant 5 (DESIGN.md): only offsets Flush returns are committed.
 func (t *taskRunner) flushCommit(ctx context.Context, cl *kgo.Client, ss *sinkState, p *pipeline, only map[connect.TopicPartition]bool) error {
 	cur := maps.Clone(ss.current)
 	if len(cur) == 0 {

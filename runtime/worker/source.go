@@ -75,6 +75,9 @@ func (o *offsetTracker) add(partition, offset map[string]any, seq uint64) (*pend
 
 // ack marks a record as acknowledged (err == nil) or failed. A failure of
 // a record without a source partition (p == nil) fails the task too.
+//
+// Delivery invariant 1 (DESIGN.md): an offset becomes committable only when
+// its record and all earlier records of its source partition were acked.
 func (o *offsetTracker) ack(p *pending, pt *partTrack, err error) {
 	if p == nil {
 		if err != nil {
@@ -189,6 +192,8 @@ func produceError(r *kgo.Record, err error) error {
 // fails the task. Failures caused by stopping the task (its context ended,
 // the producer was closed) are never tolerated: those records are not
 // written, so their offsets must not be committed.
+//
+// Delivery invariants 3 and 4 (DESIGN.md).
 func (t *taskRunner) producedWithError(ctx context.Context, p *pipeline, r *kgo.Record, err error) error {
 	err = produceError(r, err)
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, kgo.ErrClientClosed) {
@@ -417,6 +422,8 @@ func (t *taskRunner) convertSource(ctx context.Context, p *pipeline, r *connect.
 
 // commitSource writes acknowledged offsets to the offsets topic and, once
 // that write is acknowledged, tells the task.
+//
+// Delivery invariant 2 (DESIGN.md).
 func (t *taskRunner) commitSource(ctx context.Context, st connect.SourceTask, tr *offsetTracker) error {
 	cs := tr.committable()
 	if len(cs) == 0 {

@@ -174,6 +174,8 @@ func (t *taskRunner) isPaused() (bool, <-chan struct{}) {
 // instance still running then is fenced: its producer is closed and its
 // offset writes refused, so when stop returns the instance is stopped or
 // fenced and a new instance of the task may start.
+//
+// Delivery invariant 7 (DESIGN.md): one live instance per task.
 func (t *taskRunner) stop() {
 	t.once.Do(func() { close(t.stopCh) })
 	t.moveTo(phaseStopping)

@@ -356,4 +356,3 @@ func (l *logCounter) count(substr string) int {
 	}
 	return n
 }
-
