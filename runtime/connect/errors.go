@@ -6,8 +6,10 @@ import (
 )
 
 // RetriableError marks an error as transient: the runtime retries the
-// operation (with backoff, within errors.retry.timeout) instead of failing
-// the task.
+// operation with backoff instead of failing the task — a task's Open per
+// errors.max.retries / errors.retry.delay.initial.ms / .max.ms (Debezium's
+// semantics), Poll and Put until they succeed, record operations within
+// errors.retry.timeout.
 type RetriableError struct{ Err error }
 
 func (e *RetriableError) Error() string { return "retriable: " + e.Err.Error() }
