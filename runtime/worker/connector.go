@@ -33,6 +33,10 @@ type connectorRunner struct {
 	wroteTask bool   // task configs generated for this instance
 	// reconfigure is set when the connector asked for new task configs.
 	reconfigure atomic.Bool
+	// startAttempts counts retriable Start failures; retryAt is when the
+	// next attempt may run (see startFailed).
+	startAttempts int
+	retryAt       time.Time
 }
 
 func (w *Worker) newConnectorRunner(name string, raw map[string]string) *connectorRunner {
@@ -84,10 +88,14 @@ func (c *connectorRunner) reconcile(snap *snapshot, gen int32) {
 		return
 	}
 	if c.conn == nil {
+		if time.Now().Before(c.retryAt) {
+			return // a retriable Start failure waits for its backoff
+		}
 		if err := c.startInstance(); err != nil {
-			c.fail(err)
+			c.startFailed(err)
 			return
 		}
+		c.startAttempts, c.retryAt = 0, time.Time{}
 		c.state = string(stateRunning)
 		c.target = targetStarted
 		w.writeConnectorStatus(c.name, c.state, "")
@@ -198,4 +206,28 @@ type apiState = api.State
 // (runtime/connect has no ConnectorContext yet; this is the hook.)
 type Reconfigurable interface {
 	SetRequestReconfiguration(request func())
+}
+
+// startFailed handles a failed connector Start: a retriable error is
+// retried with the task start policy (errors.max.retries,
+// errors.retry.delay.*), the connector showing RESTARTING with the error
+// meanwhile; anything else, or retries used up, fails it.
+func (c *connectorRunner) startFailed(err error) {
+	r, perr := parseStartRetry(c.raw)
+	if perr != nil || !connect.IsRetriable(err) {
+		c.fail(err)
+		return
+	}
+	c.startAttempts++
+	if r.max >= 0 && c.startAttempts > r.max {
+		c.fail(fmt.Errorf("giving up after %d attempts (errors.max.retries=%d): %w", c.startAttempts, r.max, err))
+		return
+	}
+	d := r.delay(c.startAttempts)
+	c.retryAt = time.Now().Add(d)
+	msg := redact(fmt.Sprintf("retriable error on start, retry %d in %s: %s", c.startAttempts, d, trace(err)), c.w.secretValues(c.raw))
+	c.w.log.Warn("connector start failed with a retriable error; retrying", "connector", c.name, "attempt", c.startAttempts, "delay", d, "err", msg)
+	c.state = string(stateRestarting)
+	c.w.writeConnectorStatus(c.name, c.state, msg)
+	time.AfterFunc(d, c.w.poke)
 }

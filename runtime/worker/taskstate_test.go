@@ -25,6 +25,9 @@ const scriptSourceClass = "test.ScriptSource"
 type script struct {
 	// openErr returns the error of Open attempt n (1-based) or nil.
 	openErr func(n int) error
+	// startErr returns the error of connector Start attempt n or nil.
+	startErr func(n int) error
+	starts   int
 	// poll is a task instance's Poll (inst counts successful opens).
 	poll func(ctx context.Context, inst int) ([]*connect.Record, error)
 
@@ -53,7 +56,18 @@ type scriptSource struct {
 }
 
 func (c *scriptSource) ConfigDef() connect.ConfigDef                         { return nil }
-func (c *scriptSource) Start(_ context.Context, cfg map[string]string) error { c.cfg = cfg; return nil }
+func (c *scriptSource) Start(_ context.Context, cfg map[string]string) error {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	c.s.starts++
+	if c.s.startErr != nil {
+		if err := c.s.startErr(c.s.starts); err != nil {
+			return err
+		}
+	}
+	c.cfg = cfg
+	return nil
+}
 func (c *scriptSource) TaskConfigs(max int) ([]map[string]string, error) {
 	return []map[string]string{{"topic": c.cfg["topic"]}}, nil
 }
@@ -541,6 +555,60 @@ func TestProduceErrorWithoutSourceOffset(t *testing.T) {
 				t.Error("the tolerated produce error was not logged")
 			}
 			waitState(t, w, "nooff", api.Running, 1)
+		})
+	}
+}
+
+// TestRetriableConnectorStartRetried checks that a connector whose Start
+// fails with a retriable error is retried with backoff (RESTARTING with
+// the error meanwhile) and FAILED once errors.max.retries is used up.
+func TestRetriableConnectorStartRetried(t *testing.T) {
+	bs := startKfake(t)
+	tests := []struct {
+		name      string
+		failures  int
+		retries   string
+		want      api.State
+		wantTries int
+	}{
+		{"recovers", 2, "5", api.Running, 3},
+		{"exhausted", 10, "1", api.Failed, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &script{startErr: func(n int) error {
+				if n <= tc.failures {
+					return connect.Retriable(errors.New("source system unreachable"))
+				}
+				return nil
+			}}
+			w := startScriptWorker(t, testConfig(bs, testPrefix(t), 1), s, nil)
+			ctx := context.Background()
+			if _, err := w.CreateConnector(ctx, api.CreateConnectorRequest{Name: "c", Config: map[string]string{
+				"connector.class": scriptSourceClass, "topic": testPrefix(t),
+				"errors.max.retries": tc.retries, "errors.retry.delay.initial.ms": "10", "errors.retry.delay.max.ms": "20",
+			}}); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 30*time.Second, "connector "+string(tc.want), func() error {
+				st, err := w.ConnectorStatus(ctx, "c")
+				if err != nil {
+					return err
+				}
+				if st.Connector.State != tc.want {
+					return fmt.Errorf("%+v", st.Connector)
+				}
+				if tc.want == api.Failed && !strings.Contains(st.Connector.Trace, "giving up after 2 attempts") {
+					return fmt.Errorf("trace %q", st.Connector.Trace)
+				}
+				return nil
+			})
+			s.mu.Lock()
+			starts := s.starts
+			s.mu.Unlock()
+			if starts != tc.wantTries {
+				t.Errorf("%d Start attempts, want %d", starts, tc.wantTries)
+			}
 		})
 	}
 }
