@@ -251,8 +251,22 @@ async function pageConnector(name) {
   const openTraces = new Set();
   const err = h("div");
   const topicsBox = h("div", { class: "muted", text: "…" });
+  // The REST API returns config values verbatim, as Kafka Connect does; the
+  // console hides secrets itself: the plugin's PASSWORD keys, and key names
+  // the worker treats as secrets (password, secret, access ... .key, JAAS).
+  let passwordKeys = new Set();
+  try {
+    const defs = await api("GET", "/connector-plugins/" + enc(info.config["connector.class"] || "") + "/config");
+    passwordKeys = new Set((defs || []).filter((d) => d.type === "PASSWORD").map((d) => d.name));
+  } catch (e) { /* unknown plugin: fall back to key names */ }
+  const isSecret = (k) => {
+    const l = k.toLowerCase();
+    return passwordKeys.has(k) || l.includes("password") || l.includes("secret") ||
+      (l.endsWith(".key") && l.includes("access")) || l.endsWith("sasl.jaas.config");
+  };
+  const shownValue = (k) => (isSecret(k) && info.config[k] !== "" ? HIDDEN : info.config[k]);
   const cfgRows = Object.keys(info.config).sort().map((k) => h("tr", {}, h("td", { class: "mono", text: k }),
-    h("td", { class: "mono" + (info.config[k] === HIDDEN ? " muted" : ""), text: info.config[k] })));
+    h("td", { class: "mono" + (shownValue(k) === HIDDEN ? " muted" : ""), text: shownValue(k) })));
 
   const act = (label, method, sub, text, cls) => h("button", {
     class: "btn " + (cls || ""), type: "button", text: label,
@@ -294,7 +308,7 @@ async function pageConnector(name) {
           h("table", {}, h("thead", {}, h("tr", {}, h("th", { text: "Task" }), h("th", { text: "State" }), h("th", { text: "Worker" }), h("th", { text: "Details" }), h("th", {}, h("span", { class: "sr-only", text: "Actions" })))), tasksBody))),
       h("div", {},
         h("section", { class: "panel", "aria-labelledby": "h-cfg" }, h("h2", { id: "h-cfg", text: "Configuration" }),
-          h("p", { class: "muted", style: "margin:0 0 8px;font-size:12.5px", text: "As the REST API returns it: secrets are masked." }),
+          h("p", { class: "muted", style: "margin:0 0 8px;font-size:12.5px", text: "As the REST API returns it, with secrets hidden in this view." }),
           h("table", { class: "cfg", "aria-labelledby": "h-cfg" }, h("tbody", {}, cfgRows))),
         h("section", { class: "panel", "aria-labelledby": "h-topics" }, h("h2", { id: "h-topics", text: "Topics" }), topicsBox))));
 
@@ -570,7 +584,7 @@ async function pageEditor(editName) {
     const kids = [];
     for (const [g, ds] of groups) {
       if (!ds.length) continue;
-      ds.sort((a, b) => (b.required - a.required) || (a.order_in_group - b.order_in_group));
+      ds.sort((a, b) => (b.required - a.required) || (a.order - b.order));
       const important = g === own || g === "Common" || ds.some((d) => d.required);
       const fs = h("fieldset", { "data-group": g }, h("legend", { text: g }), ds.map(fieldFor));
       kids.push(important ? fs : h("details", { class: "group" }, h("summary", { text: `${g} (${ds.length} option${ds.length === 1 ? "" : "s"})` }), fs));
