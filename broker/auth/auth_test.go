@@ -43,8 +43,8 @@ func TestAuthorize(t *testing.T) {
 			{"User:zed", "h", OpRead, ResourceGroup, "g1", true}, // User:*
 			{"User:zed", "h", OpRead, ResourceGroup, "g2", noACL},
 			{"User:ops", "h", OpDescribeConfigs, ResourceCluster, ClusterName, true}, // implied by AlterConfigs
-			{"User:admin", "h", OpDelete, ResourceTopic, "orders", true},            // super user
-			{"User:zed", "h", OpRead, ResourceTopic, "untouched", false}, // the User:bob wildcard ACL covers it
+			{"User:admin", "h", OpDelete, ResourceTopic, "orders", true},             // super user
+			{"User:zed", "h", OpRead, ResourceTopic, "untouched", false},             // the User:bob wildcard ACL covers it
 			{"User:zed", "h", OpWrite, ResourceTransactionalID, "untouched", noACL},
 		} {
 			if got := s.Authorize(tc.p, tc.host, tc.op, tc.rt, tc.name); got != tc.want {
