@@ -14,7 +14,7 @@ import (
 // sasl.go, acl.go); supportedAPIs lists the rest.
 func securityAPIs() []apiRange {
 	return []apiRange{
-		{17, 1, 1}, // SaslHandshake (v0's unframed tokens are not supported)
+		{17, 0, 1}, // SaslHandshake (librdkafka needs v0 advertised; a v0 handshake, whose unframed tokens are not supported, gets UNSUPPORTED_VERSION)
 		{29, 1, 3}, // DescribeAcls
 		{30, 1, 3}, // CreateAcls
 		{31, 1, 3}, // DeleteAcls

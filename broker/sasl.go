@@ -30,6 +30,12 @@ func (b *Broker) handleSaslHandshake(s *session, req *kmsg.SASLHandshakeRequest)
 		s.close = true
 		return resp
 	}
+	if req.Version == 0 {
+		// v0 is followed by unframed SASL tokens (clients before Kafka 1.0).
+		resp.ErrorCode = kerr.UnsupportedVersion.Code
+		s.close = true
+		return resp
+	}
 	if s.mech != "" && !s.authed {
 		// A second handshake before authenticating.
 		resp.ErrorCode = kerr.IllegalSaslState.Code
@@ -86,6 +92,7 @@ func (b *Broker) handleSaslAuthenticate(s *session, req *kmsg.SASLAuthenticateRe
 		}
 		out, u, err := s.scram.step(req.SASLAuthBytes)
 		if err != nil {
+			b.log.Info("SCRAM exchange failed", "remote_host", s.host, "mechanism", s.mech, "user", s.scram.user, "reason", err.Error())
 			return fail(kerr.SaslAuthenticationFailed.Code, fmt.Sprintf("Authentication failed during authentication due to invalid credentials with SASL mechanism %s", s.mech))
 		}
 		resp.SASLAuthBytes = out
@@ -234,7 +241,9 @@ func (sc *scramServer) final(msg string) ([]byte, string, error) {
 	if attrs[0][2:] != base64.StdEncoding.EncodeToString([]byte(sc.gs2)) {
 		return nil, "", errors.New("client-final: channel binding does not match the gs2 header")
 	}
-	if attrs[1][2:] != sc.nonce {
+	// Like Kafka, accept a nonce that ends with ours: librdkafka repeats
+	// its client nonce in front of the combined nonce.
+	if !strings.HasSuffix(attrs[1][2:], sc.nonce) {
 		return nil, "", errors.New("client-final: nonce mismatch")
 	}
 	if !sc.known {

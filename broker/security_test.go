@@ -145,6 +145,13 @@ func createACLs(t testing.TB, adm *kadm.Client, b *kadm.ACLBuilder) {
 	}
 }
 
+func kadmClient(cl *kgo.Client) *kadm.Client { return kadm.NewClient(cl) }
+
+// aclAllowTopic allows principal everything on a literal topic.
+func aclAllowTopic(principal, topic string) *kadm.ACLBuilder {
+	return kadm.NewACLs().Allow(principal).Topics(topic).Operations(kadm.OpAll).ResourcePatternType(kadm.ACLPatternLiteral)
+}
+
 func produceConsume(t testing.TB, cl *kgo.Client, topic string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
