@@ -283,3 +283,37 @@ func WorkerConfig(props map[string]string) (*Config, error) {
 	}
 	return Parse(props)
 }
+
+// ServerTLS builds a server TLS configuration from PEM key and trust
+// stores, as Kafka Connect configures its HTTPS REST listener:
+// ssl.keystore.* holds the server certificate (required),
+// ssl.truststore.* the CAs client certificates must chain to, and
+// ssl.client.auth is none (default), requested or required.
+func ServerTLS(props map[string]string) (*tls.Config, error) {
+	get := func(k string) string { return strings.TrimSpace(props[k]) }
+	client, err := parseTLS(get, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(client.Certificates) == 0 {
+		return nil, propErr("ssl.keystore.location", "an HTTPS listener needs a server certificate (ssl.keystore.location, or ssl.keystore.certificate.chain with ssl.keystore.key)")
+	}
+	cfg := &tls.Config{MinVersion: client.MinVersion, Certificates: client.Certificates}
+	switch ca := strings.ToLower(get("ssl.client.auth")); ca {
+	case "", "none":
+		cfg.ClientAuth = tls.NoClientCert
+	case "requested":
+		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	case "required":
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	default:
+		return nil, propErr("ssl.client.auth", "%q: want none, requested or required", ca)
+	}
+	if cfg.ClientAuth != tls.NoClientCert {
+		if client.RootCAs == nil {
+			return nil, propErr("ssl.truststore.location", "ssl.client.auth=%s needs the CAs of client certificates (ssl.truststore.location or ssl.truststore.certificates)", get("ssl.client.auth"))
+		}
+		cfg.ClientCAs = client.RootCAs
+	}
+	return cfg, nil
+}
