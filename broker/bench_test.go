@@ -45,6 +45,9 @@ func TestBenchBrokerVsKfake(t *testing.T) {
 		{"sluice (flush=none)", func(t *testing.T) (string, []kgo.Opt) {
 			return startBench(t, broker.FlushPolicy{Mode: broker.FlushNone}), nil
 		}},
+		{"sluice TLS (SSL listener, flush=none)", func(t *testing.T) (string, []kgo.Opt) {
+			return startBenchTLS(t, broker.FlushPolicy{Mode: broker.FlushNone})
+		}},
 		{"kfake (in-memory)", func(t *testing.T) (string, []kgo.Opt) {
 			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topic))
 			if err != nil {

@@ -152,9 +152,12 @@ func brokerCredentialsPath(dataDir string) string {
 }
 
 func userOffline(verb string, names []string, m auth.Mechanism, pass string, iters int, dataDir string, stdout io.Writer) error {
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
 	unlock, err := lockDataDir(dataDir)
 	if err != nil {
-		return fmt.Errorf("--data-dir: %w (stop the broker, or manage users through it)", err)
+		return fmt.Errorf("%w (stop the broker, or manage users through it)", err)
 	}
 	defer unlock()
 	store, err := auth.OpenCredentials(brokerCredentialsPath(dataDir))

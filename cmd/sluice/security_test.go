@@ -140,7 +140,7 @@ func TestUpSecure(t *testing.T) {
 
 // `sluice user --data-dir` edits a stopped broker's credential store.
 func TestUserOffline(t *testing.T) {
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "not-yet-created")
 	var out, errb testenv.SyncBuffer
 	ctx := context.Background()
 	if code := run(ctx, []string{"user", "add", "bob", "--password", "pw", "--mechanism", "SCRAM-SHA-256", "--data-dir", dir}, &out, &errb); code != 0 {
