@@ -134,7 +134,7 @@ func benchOne(t *testing.T, addr, topic string, records, size int, opts ...kgo.O
 		val[i] = byte(r.Uint32())
 	}
 	pcl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
-		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerBatchMaxBytes(1<<20),
+		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerBatchMaxBytes(1 << 20),
 		kgo.MaxBufferedRecords(100_000)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +162,7 @@ func benchOne(t *testing.T, addr, topic string, records, size int, opts ...kgo.O
 		t.Fatal(perr)
 	}
 	ccl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(50<<20)}, opts...)...)
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(50 << 20)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
