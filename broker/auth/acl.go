@@ -76,10 +76,17 @@ var patternNames = map[PatternType]string{PatternAny: "Any", PatternMatch: "Matc
 var opNames = map[Operation]string{OpAny: "Any", OpAll: "All", OpRead: "Read", OpWrite: "Write", OpCreate: "Create", OpDelete: "Delete", OpAlter: "Alter", OpDescribe: "Describe", OpClusterAction: "ClusterAction", OpDescribeConfigs: "DescribeConfigs", OpAlterConfigs: "AlterConfigs", OpIdempotentWrite: "IdempotentWrite"}
 var permNames = map[Permission]string{PermissionAny: "Any", PermissionDeny: "Deny", PermissionAllow: "Allow"}
 
+// String returns Kafka's name of the resource type.
 func (r ResourceType) String() string { return nameOr(resourceNames, r) }
-func (p PatternType) String() string  { return nameOr(patternNames, p) }
-func (o Operation) String() string    { return nameOr(opNames, o) }
-func (p Permission) String() string   { return nameOr(permNames, p) }
+
+// String returns Kafka's name of the pattern type.
+func (p PatternType) String() string { return nameOr(patternNames, p) }
+
+// String returns Kafka's name of the operation.
+func (o Operation) String() string { return nameOr(opNames, o) }
+
+// String returns Kafka's name of the permission.
+func (p Permission) String() string { return nameOr(permNames, p) }
 
 func nameOr[K ~int8](m map[K]string, k K) string {
 	if s, ok := m[k]; ok {

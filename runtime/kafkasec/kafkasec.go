@@ -25,6 +25,7 @@ type PropertyError struct {
 	Reason string
 }
 
+// Error names the property and the problem.
 func (e *PropertyError) Error() string { return e.Key + ": " + e.Reason }
 
 func propErr(key, format string, args ...any) error {
