@@ -469,9 +469,13 @@ func (a authorizer) handle(ctx context.Context, s *session, r *request, remote s
 		resp.Groups = append(resp.Groups, denied...)
 		return resp
 	}
-	// Every API in supportedAPIs has a rule above; an API added later
-	// without one is refused rather than left open.
-	b.log.Error("no authorization rule for API; refusing it", "api", kmsg.NameForKey(r.key))
+	// Every client API has a rule above. Others (inter-broker APIs) need
+	// ClusterAction on the Cluster, as in Kafka; a denial closes the
+	// connection because their answers have no common error field.
+	if a.cluster(auth.OpClusterAction) {
+		return call()
+	}
+	b.log.Warn("closing connection: API needs ClusterAction on the Cluster", "api", kmsg.NameForKey(r.key), "principal", a.principal)
 	s.mu.Lock()
 	s.close = true
 	s.mu.Unlock()

@@ -732,7 +732,9 @@ func rawRequest(c net.Conn, req kmsg.Request) (kmsg.Response, error) {
 
 // Security checks wrap every API the broker serves: each API key of
 // ApiVersions gets an answer for a principal without any ACL, not a
-// closed connection.
+// closed connection (which is what an API without a client rule gets,
+// unless the principal has ClusterAction: add a rule to authz.go for
+// every new client API).
 func TestEveryAPIHasAuthorizationRule(t *testing.T) {
 	e := startSecure(t, t.TempDir())
 	e.setUser(t, "nobody", "pw", auth.ScramSHA512)
