@@ -33,8 +33,9 @@ func runKcat(t testing.TB, kcat, stdin string, args ...string) (string, string, 
 	return out.String(), errb.String(), err
 }
 
-// librdkafka (kcat) over SASL_SSL with SCRAM-SHA-512, and over SSL with a
-// client certificate; a wrong password and an untrusted certificate fail.
+// librdkafka (kcat) over SASL_SSL with SCRAM-SHA-512, over SSL with a
+// client certificate and over SASL_PLAINTEXT with PLAIN; a wrong password
+// and an untrusted certificate fail.
 func TestKcatSASLSSLAndMTLS(t *testing.T) {
 	kcat := testenv.Kcat(t)
 	var logs testenv.SyncBuffer
@@ -82,6 +83,8 @@ func TestKcatSASLSSLAndMTLS(t *testing.T) {
 	}{
 		{"SASL_SSL SCRAM-SHA-512", "kcat-scram", scramArgs(adminPass)},
 		{"SSL mTLS", "kcat-mtls", mtlsArgs(opsCert, opsKey)},
+		{"SASL_PLAINTEXT PLAIN", "kcat-plain", []string{"-b", e.addrs["SASL_PLAINTEXT"], "-X", "security.protocol=SASL_PLAINTEXT",
+			"-X", "sasl.mechanisms=PLAIN", "-X", "sasl.username=admin", "-X", "sasl.password=" + adminPass}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, stderr, err := runKcat(t, kcat, in.String(), append(append([]string{"-P", "-t", tc.topic, "-K", "\t"}, tc.args...), "-X", "allow.auto.create.topics=true")...); err != nil {
@@ -100,6 +103,15 @@ func TestKcatSASLSSLAndMTLS(t *testing.T) {
 		_, stderr, err := runKcat(t, kcat, "", append([]string{"-L", "-m", "5"}, scramArgs("wrong")...)...)
 		if err == nil || !strings.Contains(stderr, "Authentication failed") {
 			t.Fatalf("kcat with a wrong password: err %v, stderr %s", err, stderr)
+		}
+	})
+	t.Run("missing ACL", func(t *testing.T) {
+		e.setUser(t, "eve", "evepw", auth.ScramSHA512)
+		args := []string{"-P", "-t", "kcat-scram", "-b", e.addrs["CLIENT"], "-X", "security.protocol=SASL_SSL", "-X", "sasl.mechanisms=SCRAM-SHA-512",
+			"-X", "sasl.username=eve", "-X", "sasl.password=evepw", "-X", "ssl.ca.location=" + caPath}
+		_, stderr, err := runKcat(t, kcat, "x\n", args...)
+		if err == nil || !strings.Contains(stderr, "Topic authorization failed") {
+			t.Fatalf("kcat produce without an ACL: err %v, stderr %s", err, stderr)
 		}
 	})
 	t.Run("untrusted client certificate", func(t *testing.T) {
