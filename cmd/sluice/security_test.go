@@ -128,6 +128,14 @@ func TestUpSecure(t *testing.T) {
 	if err := alice.ProduceSync(pctx, &kgo.Record{Topic: "connect-configs", Value: []byte("v")}).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
 		t.Fatalf("alice produce to connect-configs: %v, want TOPIC_AUTHORIZATION_FAILED", err)
 	}
+	out = testenv.SyncBuffer{}
+	if code := run(ctx, []string{"acl", "remove", "--allow-principal", "User:alice", "--operation", "All", "--topic", "alice-", "--resource-pattern-type", "prefixed",
+		"--bootstrap-server", kafka, "--command-config", cfgFile}, &out, &errb); code != 0 || !strings.Contains(out.String(), "removed:") {
+		t.Fatalf("acl remove: exit %d: %s %s", code, out.String(), errb.String())
+	}
+	if err := alice.ProduceSync(pctx, &kgo.Record{Topic: "alice-events", Value: []byte("v")}).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("alice produce after acl remove: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+	}
 	// Plaintext Kafka is not served.
 	plain, _ := kgo.NewClient(kgo.SeedBrokers(kafka), kgo.RequestRetries(0), kgo.DialTimeout(2*time.Second))
 	defer plain.Close()
