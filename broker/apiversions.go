@@ -49,7 +49,7 @@ func supportedAPIs() []apiRange {
 
 // supportedVersions returns the implemented range for key.
 func supportedVersions(key int16) (min, max int16, ok bool) {
-	for _, a := range supportedAPIs() {
+	for _, a := range allAPIs() {
 		if a.key == key {
 			return a.min, a.max, true
 		}
@@ -68,7 +68,7 @@ func (b *Broker) handleApiVersions(r *request, req *kmsg.ApiVersionsRequest) kms
 	} else {
 		resp.Version = req.Version
 	}
-	for _, a := range supportedAPIs() {
+	for _, a := range allAPIs() {
 		k := kmsg.NewApiVersionsResponseApiKey()
 		k.ApiKey, k.MinVersion, k.MaxVersion = a.key, a.min, a.max
 		resp.ApiKeys = append(resp.ApiKeys, k)

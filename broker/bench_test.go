@@ -34,21 +34,27 @@ func TestBenchBrokerVsKfake(t *testing.T) {
 
 	targets := []struct {
 		name  string
-		start func(t *testing.T) string
+		start func(t *testing.T) (string, []kgo.Opt)
 	}{
-		{"sluice (flush=durable)", func(t *testing.T) string {
-			return startBench(t, broker.FlushPolicy{Mode: broker.FlushDurable})
+		{"sluice (flush=durable)", func(t *testing.T) (string, []kgo.Opt) {
+			return startBench(t, broker.FlushPolicy{Mode: broker.FlushDurable}), nil
 		}},
-		{"sluice (flush=none)", func(t *testing.T) string {
-			return startBench(t, broker.FlushPolicy{Mode: broker.FlushNone})
+		{"sluice TLS (SSL listener, flush=durable)", func(t *testing.T) (string, []kgo.Opt) {
+			return startBenchTLS(t, broker.FlushPolicy{Mode: broker.FlushDurable})
 		}},
-		{"kfake (in-memory)", func(t *testing.T) string {
+		{"sluice (flush=none)", func(t *testing.T) (string, []kgo.Opt) {
+			return startBench(t, broker.FlushPolicy{Mode: broker.FlushNone}), nil
+		}},
+		{"sluice TLS (SSL listener, flush=none)", func(t *testing.T) (string, []kgo.Opt) {
+			return startBenchTLS(t, broker.FlushPolicy{Mode: broker.FlushNone})
+		}},
+		{"kfake (in-memory)", func(t *testing.T) (string, []kgo.Opt) {
 			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topic))
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(c.Close)
-			return c.ListenAddrs()[0]
+			return c.ListenAddrs()[0], nil
 		}},
 	}
 	if only := os.Getenv("SLUICE_BENCH_TARGETS"); only != "" {
@@ -74,11 +80,11 @@ func TestBenchBrokerVsKfake(t *testing.T) {
 	for rep := 0; rep < reps; rep++ {
 		for i, tg := range targets {
 			t.Run(fmt.Sprintf("%s/%d", tg.name, rep), func(t *testing.T) {
-				addr := tg.start(t)
+				addr, opts := tg.start(t)
 				if tg.name[:6] == "sluice" {
-					createTopic(t, addr, topic, partitions, nil)
+					createTopicWith(t, addr, topic, partitions, opts...)
 				}
-				p, c := benchOne(t, addr, topic, records, size)
+				p, c := benchOne(t, addr, topic, records, size, opts...)
 				prod[i] = append(prod[i], p)
 				cons[i] = append(cons[i], c)
 			})
@@ -121,15 +127,15 @@ func startBench(t *testing.T, fp broker.FlushPolicy) string {
 // benchOne produces records of size bytes (incompressible, no
 // compression, acks=all, idempotent) and consumes them back; it returns
 // the produce and consume rates in MB/s of record values.
-func benchOne(t *testing.T, addr, topic string, records, size int) (float64, float64) {
+func benchOne(t *testing.T, addr, topic string, records, size int, opts ...kgo.Opt) (float64, float64) {
 	val := make([]byte, size)
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range val {
 		val[i] = byte(r.Uint32())
 	}
-	pcl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
-		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerBatchMaxBytes(1<<20),
-		kgo.MaxBufferedRecords(100_000))
+	pcl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
+		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerBatchMaxBytes(1 << 20),
+		kgo.MaxBufferedRecords(100_000)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,8 +161,8 @@ func benchOne(t *testing.T, addr, topic string, records, size int) (float64, flo
 	if perr != nil {
 		t.Fatal(perr)
 	}
-	ccl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(50<<20))
+	ccl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(50 << 20)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

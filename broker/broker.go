@@ -60,6 +60,7 @@ type options struct {
 	maxFrame          int32
 	idleTimeout       time.Duration
 	logOpts           []blog.Option // extra partition-log options (tests: fault injection)
+	sec               securityOptions
 }
 
 // WithDataDir sets the directory holding topic metadata and partition logs.
@@ -144,6 +145,8 @@ type Broker struct {
 	connMu sync.Mutex
 	conns  map[net.Conn]struct{}
 
+	sec *security // listeners, credentials, ACLs (listener.go)
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -226,6 +229,12 @@ func New(opts ...Option) (*Broker, error) {
 		return nil, fmt.Errorf("broker: advertised address %q: bad port", adv)
 	}
 	b.host, b.port = host, int32(port)
+	if err := b.startSecurity(); err != nil {
+		ln.Close()
+		b.coord.Close()
+		b.closeLogs()
+		return nil, err
+	}
 
 	b.wg.Add(2)
 	go b.acceptLoop()

@@ -90,6 +90,11 @@ func (b *Broker) serveConn(c net.Conn) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
+	sess, err := b.newSession(ctx, c)
+	if err != nil {
+		log.Info("closing connection", "reason", err.Error())
+		return
+	}
 
 	reqs := make(chan *request, 16)
 	readerDone := make(chan struct{})
@@ -145,8 +150,11 @@ func (b *Broker) serveConn(c net.Conn) {
 			}
 		}()
 		for r := range reqs {
-			resp := b.handle(ctx, r, remote)
+			resp := b.dispatch(ctx, sess, r, remote)
 			if resp == nil {
+				if sess.closing() {
+					return false
+				}
 				continue // acks=0 produce: no response
 			}
 			buf = encodeResponse(buf[:0], r, resp)
@@ -157,6 +165,10 @@ func (b *Broker) serveConn(c net.Conn) {
 				if err := bw.Flush(); err != nil {
 					return false
 				}
+			}
+			if sess.closing() {
+				_ = bw.Flush()
+				return false
 			}
 			if cap(buf) > 1<<20 {
 				buf = nil

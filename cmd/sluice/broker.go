@@ -25,8 +25,13 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	clean := fs.Duration("clean-interval", 30*time.Second, "how often retention and compaction run")
 	idle := fs.Duration("idle-timeout", 10*time.Minute, "close connections idle this long (connections.max.idle.ms; 0 disables)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	secf := addBrokerSecurityFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	secOpts, err := secf.options()
+	if err != nil {
+		return &exitError{code: 2, err: err}
 	}
 	if fs.NArg() > 0 {
 		return &exitError{code: 2, err: fmt.Errorf("unexpected arguments: %v", fs.Args())}
@@ -49,7 +54,7 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return &exitError{code: 2, err: fmt.Errorf("--clean-interval must be positive")}
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
-	b, err := broker.New(
+	b, err := broker.New(append([]broker.Option{
 		broker.WithDataDir(*dataDir),
 		broker.WithListen(*listen),
 		broker.WithAdvertisedAddr(*advertised),
@@ -62,11 +67,17 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		broker.WithCleanInterval(*clean),
 		broker.WithIdleTimeout(*idle),
 		broker.WithLogger(logger),
+	}, secOpts...)...,
 	)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "sluice broker listening on %s\n", b.Addr())
+	if len(secf.listeners) > 1 {
+		for name, addr := range b.ListenerAddrs() {
+			fmt.Fprintf(stdout, "  listener %s on %s\n", name, addr)
+		}
+	}
 	<-ctx.Done()
 	return b.Close()
 }

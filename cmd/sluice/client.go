@@ -35,6 +35,7 @@ func (e *apiError) Error() string {
 type client struct {
 	base *url.URL
 	http *http.Client
+	auth *basicAuth // HTTP basic credentials (clientsec.go), or nil
 }
 
 func newClient(endpoint string) (*client, error) {
@@ -71,6 +72,7 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 		return 0, err
 	}
 	req.Header.Set("Accept", "application/json")
+	c.auth.apply(req)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -230,7 +232,7 @@ func (c *client) taskMetricsAll(ctx context.Context, connector string, workerIDs
 			continue
 		}
 		seen[host] = true
-		wc := &client{base: &url.URL{Scheme: c.base.Scheme, Host: host}, http: &http.Client{Timeout: 5 * time.Second}}
+		wc := &client{base: &url.URL{Scheme: c.base.Scheme, Host: host}, http: &http.Client{Timeout: 5 * time.Second, Transport: c.http.Transport}, auth: c.auth}
 		m, err := wc.taskMetrics(ctx, connector)
 		if err != nil {
 			continue

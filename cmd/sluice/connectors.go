@@ -44,6 +44,7 @@ func apiFailure(err error) error {
 type commonFlags struct {
 	endpoint string
 	output   string
+	sec      clientSecFlags
 }
 
 func addCommonFlags(fs *flag.FlagSet, c *commonFlags) {
@@ -53,6 +54,7 @@ func addCommonFlags(fs *flag.FlagSet, c *commonFlags) {
 	}
 	fs.StringVar(&c.endpoint, "endpoint", def, "sluice REST API URL (env SLUICE_ENDPOINT)")
 	fs.StringVar(&c.output, "output", "table", "output format: table or json")
+	addClientSecFlags(fs, &c.sec)
 }
 
 func (c *commonFlags) client() (*client, error) {
@@ -61,6 +63,9 @@ func (c *commonFlags) client() (*client, error) {
 	}
 	cl, err := newClient(c.endpoint)
 	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	if err := c.sec.apply(cl); err != nil {
 		return nil, usageError("%v", err)
 	}
 	return cl, nil

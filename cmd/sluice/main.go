@@ -50,6 +50,8 @@ func commands() map[string]command {
 		"delete-connector":   {"delete a connector", runDeleteConnector},
 		"version":            {"print the sluice version", runVersion},
 		"schema-registry":    {"run a Confluent-compatible schema registry on Kafka", runSchemaRegistry},
+		"user":               {"manage SASL/SCRAM users of a broker (add, delete, list)", runUser},
+		"acl":                {"manage Kafka ACLs of a broker (add, list, remove)", runACL},
 	}
 }
 

@@ -17,10 +17,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/sluicehq/sluice/broker"
 	"github.com/sluicehq/sluice/runtime/console"
 	"github.com/sluicehq/sluice/runtime/loglevel"
 	"github.com/sluicehq/sluice/runtime/rest"
+	"github.com/sluicehq/sluice/runtime/schemaregistry"
 	"github.com/sluicehq/sluice/runtime/worker"
 )
 
@@ -45,6 +48,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	srListen := fs.String("schema-registry-listen", "127.0.0.1:8081", "address of the embedded schema registry (empty disables it)")
 	mskf := addMSKFlags(fs)
+	secure := fs.Bool("secure", false, "secure the quick start: generate a local CA, certificates and an admin user under --data-dir/security; Kafka on SASL_SSL (SCRAM) with ACLs, REST over HTTPS with basic auth")
 	var sets multiFlag
 	fs.Var(&sets, "set", "extra worker property key=value, e.g. --set key.converter=...(repeatable)")
 	if err := parseFlags(fs, args); err != nil {
@@ -108,25 +112,41 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *workers > 1 {
 		delay = 500 * time.Millisecond
 	}
-	b, err := broker.New(
+	var sec *upSecurity
+	if *secure {
+		kh, _, _ := net.SplitHostPort(*kafkaListen)
+		if sec, err = setupUpSecurity(abs, []string{"localhost", "127.0.0.1", kh, restHost}); err != nil {
+			return fmt.Errorf("--secure: %w", err)
+		}
+	}
+	b, err := broker.New(append([]broker.Option{
 		broker.WithDataDir(filepath.Join(abs, "broker")),
 		broker.WithListen(*kafkaListen),
 		broker.WithGroupInitialRebalanceDelay(delay),
 		broker.WithLogger(log.With("component", "broker")),
-	)
+	}, sec.brokerOptions(*kafkaListen)...)...)
 	if err != nil {
 		return fmt.Errorf("starting broker: %w", err)
 	}
+	if err := sec.addAdmin(b); err != nil {
+		b.Close()
+		return fmt.Errorf("--secure: %w", err)
+	}
 	props["bootstrap.servers"] = b.Addr()
+	if sec != nil {
+		for k, v := range sec.props {
+			props[k] = v
+		}
+	}
 
 	var sr *embeddedRegistry
 	if *srListen != "" {
-		sr, err = startSchemaRegistry(ctx, []string{b.Addr()}, *srListen, "", log)
+		sr, err = startSchemaRegistry(ctx, []string{b.Addr()}, *srListen, "", log, schemaregistry.WithKafkaOptions(sec.kafkaOptions()...))
 		if err != nil && !flagSet(fs, "schema-registry-listen") {
 			// The default port is taken (another registry?): use a free one.
 			log.Warn("schema registry: default address unavailable, using a free port", "addr", *srListen, "err", err)
 			host, _, _ := net.SplitHostPort(*srListen)
-			sr, err = startSchemaRegistry(ctx, []string{b.Addr()}, net.JoinHostPort(host, "0"), "", log)
+			sr, err = startSchemaRegistry(ctx, []string{b.Addr()}, net.JoinHostPort(host, "0"), "", log, schemaregistry.WithKafkaOptions(sec.kafkaOptions()...))
 		}
 		if err != nil {
 			if cerr := b.Close(); cerr != nil {
@@ -135,7 +155,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	ws, err := startUpWorkers(ctx, *workers, restHost, *restListen, props, log)
+	ws, err := startUpWorkers(ctx, *workers, restHost, *restListen, props, sec.restSecurity(), log)
 	if err != nil {
 		if sr != nil {
 			sr.close(log)
@@ -163,7 +183,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	// The web console on every worker's REST port, under /ui/; it samples
 	// all in-process workers' metrics.
-	con := newConsole(props, log, ws...)
+	con := newConsole(props, log, sec.kafkaOptions(), ws...)
 	defer con.Close()
 	// The MSK Connect API (/v1/...) on every worker's REST port too.
 	msk, err := newUpMSK(mskf, abs, b.Addr(), pools, ws[0].srv.Handler, log)
@@ -176,7 +196,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	for _, uw := range ws {
-		uw.srv.Handler = con.Mount(mountMSK(msk, pools.wrap(uw.srv.Handler)))
+		uw.srv.Handler = sec.restSecurity().Wrap(con.Mount(mountMSK(msk, pools.wrap(uw.srv.Handler))))
 	}
 
 	fmt.Fprintf(stdout, "sluice up: data directory %s\n", abs)
@@ -190,6 +210,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for i, uw := range ws {
 		fmt.Fprintf(stdout, "  %-24s %s (id %s, group %s)\n", fmt.Sprintf("worker %d", i), uw.url, uw.w.ID(), props["group.id"])
 	}
+	sec.printHowTo(stdout, b.Addr(), ws[0].url)
 	fmt.Fprintf(stdout, "Press Ctrl-C to stop; starting again with --data-dir %s resumes every connector.\n", abs)
 
 	errc := make(chan error, len(ws))
@@ -238,7 +259,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // startUpWorkers binds every worker's REST listener, creates the workers
 // (each advertises its own REST URL, which is also its worker id) and
 // starts them concurrently so that they join the group together.
-func startUpWorkers(ctx context.Context, n int, restHost, restListen string, props map[string]string, log *slog.Logger) ([]*upWorker, error) {
+func startUpWorkers(ctx context.Context, n int, restHost, restListen string, props map[string]string, restSec *rest.Security, log *slog.Logger) ([]*upWorker, error) {
 	ws := make([]*upWorker, 0, n)
 	fail := func(err error) ([]*upWorker, error) {
 		for _, uw := range ws {
@@ -258,7 +279,7 @@ func startUpWorkers(ctx context.Context, n int, restHost, restListen string, pro
 		if err != nil {
 			return fail(fmt.Errorf("REST listener %s: %w", addr, err))
 		}
-		uw := &upWorker{ln: ln, url: "http://" + advertisable(ln.Addr())}
+		uw := &upWorker{ln: restSec.Listen(ln), url: restSec.Scheme() + "://" + advertisable(ln.Addr())}
 		ws = append(ws, uw)
 		p := make(map[string]string, len(props)+1)
 		for k, v := range props {
@@ -364,8 +385,8 @@ func forceExitOnSecondSignal(stderr io.Writer) {
 // newConsole starts the web console for workers configured by props: its
 // broker view reads bootstrap.servers and never shows the config topic's
 // records.
-func newConsole(props map[string]string, log *slog.Logger, ws ...*upWorker) *console.Console {
-	opts := []console.Option{console.WithLogger(log.With("component", "console"))}
+func newConsole(props map[string]string, log *slog.Logger, kafkaOpts []kgo.Opt, ws ...*upWorker) *console.Console {
+	opts := []console.Option{console.WithLogger(log.With("component", "console")), console.WithKafkaOptions(kafkaOpts...)}
 	if cfg, err := worker.FromProperties(props); err == nil {
 		opts = append(opts, console.WithBootstrapServers(cfg.BootstrapServers...), console.WithProtectedTopics(cfg.ConfigTopic))
 	}

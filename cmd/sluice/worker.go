@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/runtime/console"
+	"github.com/sluicehq/sluice/runtime/kafkasec"
 	"github.com/sluicehq/sluice/runtime/loglevel"
 	"github.com/sluicehq/sluice/runtime/rest"
 	"github.com/sluicehq/sluice/runtime/worker"
@@ -73,6 +74,14 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	restSec, err := rest.SecurityFromProperties(props)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	kafkaSec, err := kafkasec.WorkerConfig(props)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
 	if _, ok := props["rest.advertised.listener"]; !ok && props["rest.advertised.host.name"] == "" && props["listeners"] == "" {
 		cfg.AdvertisedURL = "http://localhost" + listen[strings.LastIndex(listen, ":"):]
 	}
@@ -90,23 +99,26 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer w.Close()
 	fmt.Fprintf(stdout, "sluice worker %s started in group %s; REST API on %s, web console under %s\n", w.ID(), cfg.GroupID, listen, console.Prefix)
 	con := console.New(console.WithLogger(log.With("component", "console")), console.WithMetrics(w),
-		console.WithBootstrapServers(cfg.BootstrapServers...), console.WithProtectedTopics(cfg.ConfigTopic))
+		console.WithBootstrapServers(cfg.BootstrapServers...), console.WithProtectedTopics(cfg.ConfigTopic),
+		console.WithKafkaOptions(kafkaSec.Options()...))
 	con.Start()
 	defer con.Close()
-	return serveWorkerREST(ctx, w, listen, log, con.Mount)
+	return serveWorkerREST(ctx, w, listen, restSec, log, con.Mount)
 }
 
 // serveWorkerREST is the hook that serves the Kafka Connect REST API for a
 // running worker until ctx ends. *worker.Worker implements rest.Cluster.
-func serveWorkerREST(ctx context.Context, w *worker.Worker, listen string, log *slog.Logger, mounts ...func(http.Handler) http.Handler) error {
+func serveWorkerREST(ctx context.Context, w *worker.Worker, listen string, sec *rest.Security, log *slog.Logger, mounts ...func(http.Handler) http.Handler) error {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("REST listener: %w", err)
 	}
+	ln = sec.Listen(ln)
 	var h http.Handler = rest.New(w, rest.WithLogger(log), rest.WithVersion(version, ""))
 	for _, m := range mounts {
 		h = m(h)
 	}
+	h = sec.Wrap(h)
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -170,8 +182,8 @@ func restListenAddr(listeners string) (string, error) {
 	if i < 0 {
 		return "", fmt.Errorf("listeners %q: expected a URL such as http://0.0.0.0:8083", listeners)
 	}
-	if scheme := strings.ToLower(first[:i]); scheme != "http" {
-		return "", fmt.Errorf("listeners %q: only http is supported", listeners)
+	if scheme := strings.ToLower(first[:i]); scheme != "http" && scheme != "https" {
+		return "", fmt.Errorf("listeners %q: only http and https are supported", listeners)
 	}
 	hp := first[i+3:]
 	if _, _, err := net.SplitHostPort(hp); err != nil {

@@ -40,6 +40,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/runtime/kafkasec"
 )
 
 const defaultFetchWait = 200 * time.Millisecond
@@ -127,6 +129,11 @@ func New(cfg Config, plugins []connect.Plugin, opts ...Option) (*Worker, error) 
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
+	sec, err := kafkasec.WorkerConfig(cfg.Props)
+	if err != nil {
+		return nil, fmt.Errorf("worker config: %w", err)
+	}
+	o.clientOpts = append(sec.Options(), o.clientOpts...)
 	if cfg.OffsetFlushTimeout <= 0 {
 		cfg.OffsetFlushTimeout = 5 * time.Second
 	}
