@@ -55,7 +55,7 @@ type scriptSource struct {
 	cfg map[string]string
 }
 
-func (c *scriptSource) ConfigDef() connect.ConfigDef                         { return nil }
+func (c *scriptSource) ConfigDef() connect.ConfigDef { return nil }
 func (c *scriptSource) Start(_ context.Context, cfg map[string]string) error {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
