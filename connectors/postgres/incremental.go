@@ -38,8 +38,8 @@ type incSnapshot struct {
 	lastKey []any // text values of the last key read, as parameters
 	chunkN  int
 	chunkID string
-	full    bool // the chunk was full: the table may have more rows
-	open    bool // inside the watermark window
+	full    bool       // the chunk was full: the table may have more rows
+	open    bool       // inside the watermark window
 	win     *window    // rows read for the open window, nil when none
 	vis     pgSnapshot // snapshot the chunk was read in
 	plan    *planState // chunks of an interrupted initial snapshot
