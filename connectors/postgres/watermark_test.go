@@ -86,7 +86,7 @@ func TestSnapshotResumeWatermarks(t *testing.T) {
 	e.exec(t, `INSERT INTO big VALUES (100000, 0)`) // marker: every change before it streamed
 	second = append(second, collect(t, task2, 60*time.Second, func(rs []*connect.Record) bool {
 		for _, r := range changes(rs, "srv.public.big") {
-			if a := after(r); a != nil && intOf(a, "id") == 100000 {
+			if a := after(r); a != nil && intOf(a, "id") == 100000 && op(r) == "c" {
 				return true
 			}
 		}
