@@ -210,3 +210,47 @@ func drain(t *testing.T, task *Task, rows int, sink func([]*connect.Record)) int
 	}
 	return n
 }
+
+// BenchmarkSnapshot times one initial snapshot (slot creation to the last
+// record polled) of SLUICE_BENCH_ROWS rows of the TestBenchCDC table, with
+// SLUICE_BENCH_THREADS threads (default 1), for profiling the snapshot
+// path. It runs only with SLUICE_BENCH_PG=1.
+func BenchmarkSnapshot(b *testing.B) {
+	if os.Getenv("SLUICE_BENCH_PG") != "1" {
+		b.Skip("set SLUICE_BENCH_PG=1 to run the Postgres snapshot benchmark")
+	}
+	rows := 200000
+	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_ROWS")); err == nil && v > 0 {
+		rows = v
+	}
+	threads := 1
+	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_THREADS")); err == nil && v > 0 {
+		threads = v
+	}
+	pg := testenv.StartPostgres(b, testenv.WithPostgresSetting("shared_buffers", "256MB"))
+	e := newEnv(b, pg)
+	e.exec(b, `CREATE TABLE bench (id bigint PRIMARY KEY, a int NOT NULL, b text, c timestamptz, d numeric(12,2), e boolean)`)
+	e.exec(b, fmt.Sprintf(`INSERT INTO bench SELECT g, g %% 1000, md5(g::text), now(), g / 7.0, g %% 2 = 0 FROM generate_series(1, %d) g`, rows))
+	e.exec(b, `CREATE PUBLICATION dbz_publication FOR ALL TABLES`)
+	e.exec(b, `VACUUM ANALYZE bench`)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		cfg := e.config(KeySlotName, fmt.Sprintf("snapb%d", i), KeySnapshotMode, "initial_only", KeyPublicationAuto, "disabled",
+			KeySnapshotThreads, strconv.Itoa(threads), KeySnapshotChunkRows, strconv.Itoa(max(rows/16, 1000)), KeySlotDropOnStop, "true")
+		e.offs = &memOffsets{}
+		task := NewTask()
+		if err := task.Open(context.Background(), cfg, &fakeCtx{offs: e.offs, log: testLogger()}); err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for n < rows {
+			recs, err := task.Poll(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += len(changes(recs, "srv.public.bench"))
+		}
+		task.Close()
+	}
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}

@@ -3,6 +3,7 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"sort"
 	"strconv"
@@ -609,8 +610,9 @@ func (t *Task) planChunks(ctx context.Context, tb *table) ([]string, error) {
 }
 
 // readChunk streams one chunk's rows as snapshot records. Rows come from
-// COPY (SELECT ...) TO STDOUT in text format: the fastest way out of
-// PostgreSQL, with the same per-value text as a SELECT.
+// COPY (SELECT ...) TO STDOUT, the fastest way out of PostgreSQL: in
+// binary format when every column has a binary converter, else in text
+// format, with the same per-value text as a SELECT.
 func (t *Task) readChunk(ctx context.Context, conn *pgconn.PgConn, tb *table, c chunk, results chan<- snapMsg) error {
 	cols := make([]string, len(tb.cols))
 	for i, col := range tb.cols {
@@ -623,17 +625,15 @@ func (t *Task) readChunk(ctx context.Context, conn *pgconn.PgConn, tb *table, c 
 	if len(cols) == 0 {
 		q = "SELECT FROM " + quoteIdent(tb.meta.schema) + "." + quoteIdent(tb.meta.name)
 	}
-	batchSize := min(t.o.fetchSize, t.o.maxBatch)
-	// Select list is exactly the value columns, in order.
-	identity := make([]int, len(tb.cols))
-	for i := range identity {
-		identity[i] = i
+	cr := newCopyReader(ctx, t, tb, c, results, min(t.o.fetchSize, t.o.maxBatch))
+	stmt := "COPY (" + q + ") TO STDOUT"
+	if cr.binary {
+		stmt += " (FORMAT binary)"
+		t.binChunks.Add(1)
+	} else {
+		t.textChunks.Add(1)
 	}
-	view := *tb
-	view.byRelPos = identity
-	cr := &copyReader{ctx: ctx, t: t, tb: tb, view: &view, c: c, results: results, batchSize: batchSize,
-		batch: make([]*connect.Record, 0, batchSize), vals: make([][]byte, len(tb.cols))}
-	if _, err := conn.CopyTo(ctx, cr, "COPY ("+q+") TO STDOUT"); err != nil {
+	if _, err := conn.CopyTo(ctx, cr, stmt); err != nil {
 		if cr.err != nil {
 			return cr.err
 		}
@@ -642,7 +642,7 @@ func (t *Task) readChunk(ctx context.Context, conn *pgconn.PgConn, tb *table, c 
 		}
 		return fmt.Errorf("postgres: snapshot of %s (%s): %w", tb.id, c.where, err)
 	}
-	if len(cr.partial) > 0 {
+	if len(cr.partial) > 0 || cr.binary && !cr.trailer {
 		return fmt.Errorf("postgres: snapshot of %s (%s): COPY output ends inside a row", tb.id, c.where)
 	}
 	if !cr.send(true) {
@@ -651,7 +651,7 @@ func (t *Task) readChunk(ctx context.Context, conn *pgconn.PgConn, tb *table, c 
 	return nil
 }
 
-// copyReader turns COPY text rows into snapshot records, batch by batch.
+// copyReader turns COPY rows into snapshot records, batch by batch.
 type copyReader struct {
 	ctx       context.Context
 	t         *Task
@@ -661,15 +661,75 @@ type copyReader struct {
 	results   chan<- snapMsg
 	batchSize int
 	batch     []*connect.Record
+	slab      []connect.Record // the batch's records, allocated together
+	st        stamp            // processing time of the batch's records
 	vals      [][]byte
 	partial   []byte // a row split across writes
 	err       error  // why Write failed
+
+	binary  bool // COPY binary format
+	header  bool // binary header read
+	trailer bool // binary trailer read
+}
+
+// binaryCopy is whether snapshot chunks may use binary COPY (tests turn
+// it off to compare with text COPY).
+func (t *Task) binaryCopy() bool { return !t.textCopy }
+
+func newCopyReader(ctx context.Context, t *Task, tb *table, c chunk, results chan<- snapMsg, batchSize int) *copyReader {
+	// The select list is exactly the value columns, in order.
+	view := *tb
+	view.byRelPos = identity(len(tb.cols))
+	cr := &copyReader{ctx: ctx, t: t, tb: tb, view: &view, c: c, results: results, batchSize: batchSize, vals: make([][]byte, len(tb.cols))}
+	if convs := t.binaryConverters(tb); convs != nil {
+		cr.binary = true
+		view.cols = make([]*column, len(tb.cols))
+		for i, col := range tb.cols {
+			bc := *col
+			bc.conv = convs[i]
+			view.cols[i] = &bc
+		}
+	}
+	cr.newBatch()
+	return cr
+}
+
+// binaryConverters returns the binary COPY converters of tb's columns, or
+// nil when some column has none.
+func (t *Task) binaryConverters(tb *table) []converter {
+	if !t.binaryCopy() || len(tb.cols) == 0 {
+		return nil
+	}
+	types := map[string]catColumn{}
+	for _, cc := range tb.meta.cols {
+		types[cc.name] = cc
+	}
+	mp := &mapper{o: t.o}
+	out := make([]converter, len(tb.cols))
+	for i, col := range tb.cols {
+		cc, ok := types[col.name]
+		if !ok {
+			return nil
+		}
+		if out[i] = mp.binaryConverter(cc.typeOID, cc.typmod); out[i] == nil {
+			return nil
+		}
+	}
+	return out
+}
+
+func (cr *copyReader) newBatch() {
+	cr.batch = make([]*connect.Record, 0, cr.batchSize)
+	cr.slab = make([]connect.Record, cr.batchSize)
+	cr.st = newStamp(cr.t.now())
 }
 
 func (cr *copyReader) send(done bool) bool {
 	select {
 	case cr.results <- snapMsg{tbl: cr.c.tbl, chunk: cr.c.idx, recs: cr.batch, done: done}:
-		cr.batch = make([]*connect.Record, 0, cr.batchSize)
+		if !done {
+			cr.newBatch()
+		}
 		return true
 	case <-cr.ctx.Done():
 		return false
@@ -677,8 +737,11 @@ func (cr *copyReader) send(done bool) bool {
 }
 
 // Write receives COPY data: normally one whole row per call, but rows may
-// be split or joined; it parses every complete line.
+// be split or joined; it parses every complete row.
 func (cr *copyReader) Write(p []byte) (int, error) {
+	if cr.binary {
+		return cr.writeBinary(p)
+	}
 	n := len(p)
 	if len(cr.partial) > 0 {
 		i := bytes.IndexByte(p, '\n')
@@ -707,6 +770,94 @@ func (cr *copyReader) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// binarySignature starts binary COPY output.
+const binarySignature = "PGCOPY\n\xff\r\n\x00"
+
+// writeBinary parses binary COPY data: a header, then per row a field
+// count and length-prefixed values (-1 for null), then a -1 trailer.
+func (cr *copyReader) writeBinary(p []byte) (int, error) {
+	n := len(p)
+	buf := p
+	if len(cr.partial) > 0 {
+		cr.partial = append(cr.partial, p...)
+		buf = cr.partial
+	}
+	used, err := cr.parseBinary(buf)
+	if err != nil {
+		cr.err = err
+		return 0, err
+	}
+	rest := buf[used:]
+	switch {
+	case len(rest) == 0:
+		cr.partial = cr.partial[:0]
+	case len(cr.partial) > 0:
+		cr.partial = append(cr.partial[:0], rest...)
+	default:
+		cr.partial = append([]byte(nil), rest...)
+	}
+	return n, nil
+}
+
+// parseBinary consumes the complete rows at the start of b.
+func (cr *copyReader) parseBinary(b []byte) (int, error) {
+	off := 0
+	if !cr.header {
+		if len(b) < 19 {
+			return 0, nil
+		}
+		if string(b[:11]) != binarySignature {
+			return 0, fmt.Errorf("postgres: snapshot of %s: not binary COPY output", cr.tb.id)
+		}
+		ext := int(binary.BigEndian.Uint32(b[15:19]))
+		if len(b) < 19+ext {
+			return 0, nil
+		}
+		off = 19 + ext
+		cr.header = true
+	}
+	nf := len(cr.vals)
+	for off+2 <= len(b) && !cr.trailer {
+		count := int(int16(binary.BigEndian.Uint16(b[off:])))
+		if count == -1 {
+			cr.trailer = true
+			off += 2
+			break
+		}
+		if count != nf {
+			return 0, fmt.Errorf("postgres: snapshot of %s: COPY row has %d fields, want %d", cr.tb.id, count, nf)
+		}
+		pos := off + 2
+		complete := true
+		for f := 0; f < nf; f++ {
+			if pos+4 > len(b) {
+				complete = false
+				break
+			}
+			l := int(int32(binary.BigEndian.Uint32(b[pos:])))
+			pos += 4
+			if l < 0 {
+				cr.vals[f] = nil
+				continue
+			}
+			if pos+l > len(b) {
+				complete = false
+				break
+			}
+			cr.vals[f] = b[pos : pos+l : pos+l]
+			pos += l
+		}
+		if !complete {
+			break
+		}
+		if err := cr.record(); err != nil {
+			return 0, err
+		}
+		off = pos
+	}
+	return off, nil
+}
+
 // row converts one COPY text line (tab-separated, \N for null,
 // backslash escapes) to a record.
 func (cr *copyReader) row(line []byte) error {
@@ -714,6 +865,7 @@ func (cr *copyReader) row(line []byte) error {
 	if nf == 0 {
 		line = nil
 	}
+	escapes := bytes.IndexByte(line, '\\') >= 0
 	f := 0
 	for f < nf {
 		end := bytes.IndexByte(line, '\t')
@@ -724,6 +876,8 @@ func (cr *copyReader) row(line []byte) error {
 			line = nil
 		}
 		switch {
+		case !escapes:
+			cr.vals[f] = field
 		case len(field) == 2 && field[0] == '\\' && field[1] == 'N':
 			cr.vals[f] = nil
 		case bytes.IndexByte(field, '\\') >= 0:
@@ -740,6 +894,11 @@ func (cr *copyReader) row(line []byte) error {
 		cr.err = fmt.Errorf("postgres: snapshot of %s: COPY row has %d fields, want %d", cr.tb.id, f, nf)
 		return cr.err
 	}
+	return cr.record()
+}
+
+// record builds the snapshot record of the row in cr.vals (nil for null).
+func (cr *copyReader) record() error {
 	t, tb := cr.t, cr.tb
 	vals := cr.vals
 	after, verr := t.makeValue(cr.view, len(vals), func(pos int) (byte, []byte) {
@@ -755,7 +914,9 @@ func (cr *copyReader) row(line []byte) error {
 	} else if skip {
 		return nil
 	}
-	cr.batch = append(cr.batch, t.changeRecord(tb, "r", key, nil, after, nil, nil, nil))
+	r := &cr.slab[len(cr.batch)]
+	t.fillRecord(r, tb, "r", key, nil, after, nil, nil, nil, &cr.st)
+	cr.batch = append(cr.batch, r)
 	if len(cr.batch) >= cr.batchSize && !cr.send(false) {
 		cr.err = cr.ctx.Err()
 		return cr.err

@@ -53,6 +53,10 @@ type Task struct {
 
 	warned sync.Map
 	closed atomic.Bool
+
+	textCopy   bool         // snapshot chunks use text COPY only (tests)
+	binChunks  atomic.Int64 // snapshot chunks read with binary COPY
+	textChunks atomic.Int64 // and with text COPY
 }
 
 // NewTask returns an unopened task.
