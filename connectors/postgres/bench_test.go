@@ -174,6 +174,9 @@ func TestBenchCDC(t *testing.T) {
 			n := drain(t, task, rows, nil)
 			add(fmt.Sprintf("snapshot, %d thread(s)", threads), n, time.Since(start))
 			task.Close()
+			copyRate := results["psql COPY (SELECT ...) TO STDOUT > /dev/null"]
+			snapRate := results[fmt.Sprintf("snapshot, %d thread(s)", threads)]
+			t.Logf("RATIO rep %d: snapshot %d thread(s) / psql COPY = %.2f", i+1, threads, snapRate[len(snapRate)-1]/copyRate[len(copyRate)-1])
 		}
 	}
 	t.Logf("SUMMARY | path | best rows/s | median rows/s |")
@@ -233,12 +236,22 @@ func BenchmarkSnapshot(b *testing.B) {
 	e.exec(b, fmt.Sprintf(`INSERT INTO bench SELECT g, g %% 1000, md5(g::text), now(), g / 7.0, g %% 2 = 0 FROM generate_series(1, %d) g`, rows))
 	e.exec(b, `CREATE PUBLICATION dbz_publication FOR ALL TABLES`)
 	e.exec(b, `VACUUM ANALYZE bench`)
-	b.ResetTimer()
+	for _, text := range []bool{false, true} {
+		name := "binary"
+		if text {
+			name = "text"
+		}
+		b.Run(name, func(b *testing.B) { benchSnapshot(b, e, rows, threads, text) })
+	}
+}
+
+func benchSnapshot(b *testing.B, e *env, rows, threads int, text bool) {
 	for i := 0; i < b.N; i++ {
-		cfg := e.config(KeySlotName, fmt.Sprintf("snapb%d", i), KeySnapshotMode, "initial_only", KeyPublicationAuto, "disabled",
+		cfg := e.config(KeySlotName, fmt.Sprintf("snapb%d_%v", i, text), KeySnapshotMode, "initial_only", KeyPublicationAuto, "disabled",
 			KeySnapshotThreads, strconv.Itoa(threads), KeySnapshotChunkRows, strconv.Itoa(max(rows/16, 1000)), KeySlotDropOnStop, "true")
 		e.offs = &memOffsets{}
 		task := NewTask()
+		task.textCopy = text
 		if err := task.Open(context.Background(), cfg, &fakeCtx{offs: e.offs, log: testLogger()}); err != nil {
 			b.Fatal(err)
 		}
