@@ -135,7 +135,9 @@ func benchCopyRows(b *testing.B, bin bool) {
 			}
 			i++
 		}
-		cr.send(true)
+		if err := cr.finish(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
@@ -154,13 +156,21 @@ func TestCopyRowsValues(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cr.send(true)
-	m := <-results
-	if len(m.recs) != 2 {
-		t.Fatalf("%d records", len(m.recs))
+	if err := cr.finish(); err != nil {
+		t.Fatal(err)
+	}
+	var recs []*connect.Record
+	for m := range results {
+		recs = append(recs, m.recs...)
+		if m.done {
+			break
+		}
+	}
+	if len(recs) != 2 {
+		t.Fatalf("%d records", len(recs))
 	}
 	var got []string
-	for _, r := range m.recs {
+	for _, r := range recs {
 		a := after(r)
 		got = append(got, fmt.Sprintf("key=%v op=%s id=%v a=%v b=%v c=%v d=%v e=%v", r.Key, op(r), a.Get("id"), a.Get("a"), a.Get("b"), a.Get("c"), a.Get("d"), a.Get("e")))
 		// The source block is set by the snapshot merge.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -634,8 +635,9 @@ func (t *Task) readChunk(ctx context.Context, conn *pgconn.PgConn, tb *table, c 
 		t.textChunks.Add(1)
 	}
 	if _, err := conn.CopyTo(ctx, cr, stmt); err != nil {
-		if cr.err != nil {
-			return cr.err
+		cr.abort()
+		if e := cr.failure(); e != nil {
+			return e
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -643,15 +645,19 @@ func (t *Task) readChunk(ctx context.Context, conn *pgconn.PgConn, tb *table, c 
 		return fmt.Errorf("postgres: snapshot of %s (%s): %w", tb.id, c.where, err)
 	}
 	if len(cr.partial) > 0 || cr.binary && !cr.trailer {
+		cr.abort()
 		return fmt.Errorf("postgres: snapshot of %s (%s): COPY output ends inside a row", tb.id, c.where)
 	}
-	if !cr.send(true) {
-		return ctx.Err()
-	}
-	return nil
+	return cr.finish()
 }
 
-// copyReader turns COPY rows into snapshot records, batch by batch.
+// copyReader turns COPY rows into snapshot records, batch by batch. The
+// COPY reader (the caller of Write) only splits rows into values and
+// copies them into raw batches; builder goroutines (one per core) convert
+// the values and build the records, so that reading, decoding and
+// building overlap with each other and with the server. Batches of one
+// chunk may reach results in any order; the chunk's done message follows
+// all of them.
 type copyReader struct {
 	ctx       context.Context
 	t         *Task
@@ -660,16 +666,41 @@ type copyReader struct {
 	c         chunk
 	results   chan<- snapMsg
 	batchSize int
-	batch     []*connect.Record
-	slab      []connect.Record // the batch's records, allocated together
-	st        stamp            // processing time of the batch's records
 	vals      [][]byte
 	partial   []byte // a row split across writes
-	err       error  // why Write failed
+	raw       *rawBatch
+	work      chan *rawBatch
+	builders  sync.WaitGroup
+	errMu     sync.Mutex
+	err       error // why Write or a builder failed
+	stopped   bool
 
 	binary  bool // COPY binary format
 	header  bool // binary header read
 	trailer bool // binary trailer read
+}
+
+// rawBatch holds rows' values copied out of the COPY stream.
+type rawBatch struct {
+	buf  []byte
+	ends []int32 // per value: end offset in buf, -1 for null
+	rows int
+}
+
+func (cr *copyReader) fail(err error) error {
+	cr.errMu.Lock()
+	if cr.err == nil {
+		cr.err = err
+	}
+	err = cr.err
+	cr.errMu.Unlock()
+	return err
+}
+
+func (cr *copyReader) failure() error {
+	cr.errMu.Lock()
+	defer cr.errMu.Unlock()
+	return cr.err
 }
 
 // binaryCopy is whether snapshot chunks may use binary COPY (tests turn
@@ -680,7 +711,7 @@ func newCopyReader(ctx context.Context, t *Task, tb *table, c chunk, results cha
 	// The select list is exactly the value columns, in order.
 	view := *tb
 	view.byRelPos = identity(len(tb.cols))
-	cr := &copyReader{ctx: ctx, t: t, tb: tb, view: &view, c: c, results: results, batchSize: batchSize, vals: make([][]byte, len(tb.cols))}
+	cr := &copyReader{ctx: ctx, t: t, tb: tb, view: &view, c: c, results: results, batchSize: max(1, batchSize), vals: make([][]byte, len(tb.cols))}
 	if convs := t.binaryConverters(tb); convs != nil {
 		cr.binary = true
 		view.cols = make([]*column, len(tb.cols))
@@ -690,8 +721,134 @@ func newCopyReader(ctx context.Context, t *Task, tb *table, c chunk, results cha
 			view.cols[i] = &bc
 		}
 	}
-	cr.newBatch()
+	n := runtime.GOMAXPROCS(0)
+	if t.builders != 0 {
+		n = t.builders
+	}
+	cr.work = make(chan *rawBatch, max(n, 1))
+	for i := 0; i < n; i++ {
+		cr.builders.Add(1)
+		go cr.build()
+	}
+	cr.newRaw()
 	return cr
+}
+
+func (cr *copyReader) newRaw() {
+	cr.raw = &rawBatch{buf: make([]byte, 0, 64*cr.batchSize), ends: make([]int32, 0, len(cr.vals)*cr.batchSize)}
+}
+
+// stage copies the row in cr.vals into the raw batch, handing full
+// batches to the builders.
+func (cr *copyReader) stage() error {
+	rb := cr.raw
+	for _, v := range cr.vals {
+		if v == nil {
+			rb.ends = append(rb.ends, -1)
+			continue
+		}
+		rb.buf = append(rb.buf, v...)
+		rb.ends = append(rb.ends, int32(len(rb.buf)))
+	}
+	rb.rows++
+	if rb.rows >= cr.batchSize {
+		return cr.dispatch()
+	}
+	return nil
+}
+
+func (cr *copyReader) dispatch() error {
+	if cr.raw.rows == 0 {
+		return nil
+	}
+	if cr.t.builders < 0 {
+		cr.buildBatch(cr.raw, make([][]byte, len(cr.vals)))
+		cr.newRaw()
+		return cr.failure()
+	}
+	select {
+	case cr.work <- cr.raw:
+	case <-cr.ctx.Done():
+		return cr.fail(cr.ctx.Err())
+	}
+	cr.newRaw()
+	if err := cr.failure(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// finish hands over the last rows, waits for the builders and sends the
+// chunk's done message.
+func (cr *copyReader) finish() error {
+	err := cr.dispatch()
+	cr.abort()
+	if err != nil {
+		return err
+	}
+	if err := cr.failure(); err != nil {
+		return err
+	}
+	select {
+	case cr.results <- snapMsg{tbl: cr.c.tbl, chunk: cr.c.idx, done: true}:
+		return nil
+	case <-cr.ctx.Done():
+		return cr.ctx.Err()
+	}
+}
+
+// abort stops the builders once they finished the batches handed over.
+func (cr *copyReader) abort() {
+	if !cr.stopped {
+		cr.stopped = true
+		close(cr.work)
+		cr.builders.Wait()
+	}
+}
+
+// build converts raw batches to records.
+func (cr *copyReader) build() {
+	defer cr.builders.Done()
+	vals := make([][]byte, len(cr.vals))
+	for rb := range cr.work {
+		if cr.failure() != nil {
+			continue // drain
+		}
+		cr.buildBatch(rb, vals)
+	}
+}
+
+// buildBatch converts one raw batch and sends its records.
+func (cr *copyReader) buildBatch(rb *rawBatch, vals [][]byte) {
+	batch := make([]*connect.Record, 0, rb.rows)
+	slab := make([]connect.Record, rb.rows)
+	st := newStamp(cr.t.now())
+	start, k := int32(0), 0
+	for row := 0; row < rb.rows; row++ {
+		for f := range vals {
+			end := rb.ends[k]
+			k++
+			if end < 0 {
+				vals[f] = nil
+				continue
+			}
+			vals[f] = rb.buf[start:end:end]
+			start = end
+		}
+		r, err := cr.record(vals, &slab[len(batch)], &st)
+		if err != nil {
+			cr.fail(err)
+			return
+		}
+		if r != nil {
+			batch = append(batch, r)
+		}
+	}
+	select {
+	case cr.results <- snapMsg{tbl: cr.c.tbl, chunk: cr.c.idx, recs: batch}:
+	case <-cr.ctx.Done():
+		cr.fail(cr.ctx.Err())
+	}
 }
 
 // binaryConverters returns the binary COPY converters of tb's columns, or
@@ -716,24 +873,6 @@ func (t *Task) binaryConverters(tb *table) []converter {
 		}
 	}
 	return out
-}
-
-func (cr *copyReader) newBatch() {
-	cr.batch = make([]*connect.Record, 0, cr.batchSize)
-	cr.slab = make([]connect.Record, cr.batchSize)
-	cr.st = newStamp(cr.t.now())
-}
-
-func (cr *copyReader) send(done bool) bool {
-	select {
-	case cr.results <- snapMsg{tbl: cr.c.tbl, chunk: cr.c.idx, recs: cr.batch, done: done}:
-		if !done {
-			cr.newBatch()
-		}
-		return true
-	case <-cr.ctx.Done():
-		return false
-	}
 }
 
 // Write receives COPY data: normally one whole row per call, but rows may
@@ -784,8 +923,7 @@ func (cr *copyReader) writeBinary(p []byte) (int, error) {
 	}
 	used, err := cr.parseBinary(buf)
 	if err != nil {
-		cr.err = err
-		return 0, err
+		return 0, cr.fail(err)
 	}
 	rest := buf[used:]
 	switch {
@@ -850,7 +988,7 @@ func (cr *copyReader) parseBinary(b []byte) (int, error) {
 		if !complete {
 			break
 		}
-		if err := cr.record(); err != nil {
+		if err := cr.stage(); err != nil {
 			return 0, err
 		}
 		off = pos
@@ -891,16 +1029,15 @@ func (cr *copyReader) row(line []byte) error {
 		}
 	}
 	if f != nf {
-		cr.err = fmt.Errorf("postgres: snapshot of %s: COPY row has %d fields, want %d", cr.tb.id, f, nf)
-		return cr.err
+		return cr.fail(fmt.Errorf("postgres: snapshot of %s: COPY row has %d fields, want %d", cr.tb.id, f, nf))
 	}
-	return cr.record()
+	return cr.stage()
 }
 
-// record builds the snapshot record of the row in cr.vals (nil for null).
-func (cr *copyReader) record() error {
+// record builds the snapshot record of a row's values (nil for null)
+// into r; it returns nil when failure handling skips the row.
+func (cr *copyReader) record(vals [][]byte, r *connect.Record, st *stamp) (*connect.Record, error) {
 	t, tb := cr.t, cr.tb
-	vals := cr.vals
 	after, verr := t.makeValue(cr.view, len(vals), func(pos int) (byte, []byte) {
 		if vals[pos] == nil {
 			return 'n', nil
@@ -909,19 +1046,12 @@ func (cr *copyReader) record() error {
 	}, nil)
 	key := tb.keyOf(after)
 	if skip, err := t.badValue(tb, key, verr); err != nil {
-		cr.err = err
-		return err
+		return nil, err
 	} else if skip {
-		return nil
+		return nil, nil
 	}
-	r := &cr.slab[len(cr.batch)]
-	t.fillRecord(r, tb, "r", key, nil, after, nil, nil, nil, &cr.st)
-	cr.batch = append(cr.batch, r)
-	if len(cr.batch) >= cr.batchSize && !cr.send(false) {
-		cr.err = cr.ctx.Err()
-		return cr.err
-	}
-	return nil
+	t.fillRecord(r, tb, "r", key, nil, after, nil, nil, nil, st)
+	return r, nil
 }
 
 // copyUnescape decodes COPY text escapes: \b \f \n \r \t \v, \digits

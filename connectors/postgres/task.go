@@ -55,6 +55,7 @@ type Task struct {
 	closed atomic.Bool
 
 	textCopy   bool         // snapshot chunks use text COPY only (tests)
+	builders   int          // snapshot record builders per chunk: 0 one per core, <0 none (benchmarks)
 	binChunks  atomic.Int64 // snapshot chunks read with binary COPY
 	textChunks atomic.Int64 // and with text COPY
 }
