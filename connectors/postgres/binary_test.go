@@ -103,7 +103,7 @@ func TestBinaryCopyMatchesText(t *testing.T) {
 	// 314159 at scale 5), as Debezium does.
 	stripped := false
 	for _, v := range bin {
-		if strings.Contains(v, "n={scale:int32(5),value:[]uint8{0x4, 0xcb, 0x2f},}") {
+		if strings.Contains(v, "n={scale:int32(5),value:[]uint8([]byte{0x4, 0xcb, 0x2f}),}") {
 			stripped = true
 		}
 	}
