@@ -367,9 +367,15 @@ func (s *streamer) truncateInWindow(tb *table) {
 
 // nextChunk reads the next chunk between two watermarks, moving to the
 // next table when the current one is done.
-func (s *streamer) nextChunk() error {
+func (s *streamer) nextChunk() (err error) {
 	t := s.t
 	inc := s.inc
+	defer func() {
+		if err != nil {
+			// The stream reconnects; read the chunk again then.
+			inc.resume = true
+		}
+	}()
 	ctx, cancel := context.WithTimeout(t.ctx, defaultQueryTimeout)
 	defer cancel()
 	for {
