@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"math/bits"
 	"time"
 
 	"github.com/sluicehq/sluice/runtime/connect"
@@ -23,9 +24,39 @@ import (
 // epoch of binary date and timestamp values.
 const pgEpochMicros = 946684800_000_000
 
+// decimalArena hands out big.Int values for decoded numerics from blocks,
+// so that a numeric of up to 64 bits costs no allocation of its own. An
+// arena belongs to one goroutine.
+type decimalArena struct {
+	ints  []big.Int
+	words []big.Word
+}
+
+// uint returns a big.Int holding u, negated when neg.
+func (a *decimalArena) uint(u uint64, neg bool) *big.Int {
+	var z *big.Int
+	if bits.UintSize < 64 && u > math.MaxUint32 {
+		z = new(big.Int).SetUint64(u)
+	} else {
+		if len(a.ints) == 0 {
+			a.ints, a.words = make([]big.Int, 256), make([]big.Word, 256)
+		}
+		z = &a.ints[0]
+		w := a.words[:1:1] // capacity 1: growing the value reallocates
+		a.ints, a.words = a.ints[1:], a.words[1:]
+		w[0] = big.Word(u)
+		z.SetBits(w)
+	}
+	if neg {
+		z.Neg(z)
+	}
+	return z
+}
+
 // binaryConverter returns the binary COPY converter of a column, or nil
-// when the column is read as text.
-func (m *mapper) binaryConverter(oid uint32, typmod int32) converter {
+// when the column is read as text. Numerics take their big.Int values
+// from ar.
+func (m *mapper) binaryConverter(oid uint32, typmod int32, ar *decimalArena) converter {
 	o := m.o
 	switch oid {
 	case oidBool:
@@ -54,7 +85,7 @@ func (m *mapper) binaryConverter(oid uint32, typmod int32) converter {
 		if o.decimalMode == "precise" {
 			post := numericPost(typmod)
 			return func(b []byte) (any, error) {
-				d, special, err := decodeBinaryNumeric(b)
+				d, special, err := decodeBinaryNumeric(b, ar)
 				if err != nil {
 					return nil, err
 				}
@@ -261,7 +292,7 @@ func formatZoned(us int64, p int) string {
 // sign, dscale, base-10000 digits) to the decimal PostgreSQL prints: the
 // unscaled value of its dscale fractional digits. special is "NaN" for NaN;
 // infinities are an error, as their text form is for the text converter.
-func decodeBinaryNumeric(b []byte) (d connect.Decimal, special string, err error) {
+func decodeBinaryNumeric(b []byte, ar *decimalArena) (d connect.Decimal, special string, err error) {
 	if len(b) < 8 {
 		return d, "", errBinaryLength
 	}
@@ -295,6 +326,9 @@ func decodeBinaryNumeric(b []byte) (d connect.Decimal, special string, err error
 		}
 		for ; e > 0 && n <= math.MaxInt64/10; e-- {
 			n *= 10
+		}
+		if e == 0 {
+			return connect.Decimal{Unscaled: ar.uint(n, sign == 0x4000), Scale: int32(dscale)}, "", nil
 		}
 		u = new(big.Int).SetUint64(n)
 	} else {

@@ -674,6 +674,7 @@ type copyReader struct {
 	errMu     sync.Mutex
 	err       error // why Write or a builder failed
 	stopped   bool
+	inline    *table // the view of inline building (builders < 0)
 
 	binary  bool // COPY binary format
 	header  bool // binary header read
@@ -712,15 +713,7 @@ func newCopyReader(ctx context.Context, t *Task, tb *table, c chunk, results cha
 	view := *tb
 	view.byRelPos = identity(len(tb.cols))
 	cr := &copyReader{ctx: ctx, t: t, tb: tb, view: &view, c: c, results: results, batchSize: max(1, batchSize), vals: make([][]byte, len(tb.cols))}
-	if convs := t.binaryConverters(tb); convs != nil {
-		cr.binary = true
-		view.cols = make([]*column, len(tb.cols))
-		for i, col := range tb.cols {
-			bc := *col
-			bc.conv = convs[i]
-			view.cols[i] = &bc
-		}
-	}
+	cr.binary = t.binaryConverters(tb, &decimalArena{}) != nil
 	n := runtime.GOMAXPROCS(0)
 	if t.builders != 0 {
 		n = t.builders
@@ -762,7 +755,10 @@ func (cr *copyReader) dispatch() error {
 		return nil
 	}
 	if cr.t.builders < 0 {
-		cr.buildBatch(cr.raw, make([][]byte, len(cr.vals)))
+		if cr.inline == nil {
+			cr.inline = cr.builderView()
+		}
+		cr.buildBatch(cr.raw, make([][]byte, len(cr.vals)), cr.inline)
 		cr.newRaw()
 		return cr.failure()
 	}
@@ -810,16 +806,35 @@ func (cr *copyReader) abort() {
 func (cr *copyReader) build() {
 	defer cr.builders.Done()
 	vals := make([][]byte, len(cr.vals))
+	view := cr.builderView()
 	for rb := range cr.work {
 		if cr.failure() != nil {
 			continue // drain
 		}
-		cr.buildBatch(rb, vals)
+		cr.buildBatch(rb, vals, view)
 	}
 }
 
+// builderView is the table as one builder decodes it: with binary COPY,
+// columns with the binary converters, bound to the builder's own
+// decimal arena.
+func (cr *copyReader) builderView() *table {
+	if !cr.binary {
+		return cr.view
+	}
+	convs := cr.t.binaryConverters(cr.tb, &decimalArena{})
+	view := *cr.view
+	view.cols = make([]*column, len(cr.tb.cols))
+	for i, col := range cr.tb.cols {
+		bc := *col
+		bc.conv = convs[i]
+		view.cols[i] = &bc
+	}
+	return &view
+}
+
 // buildBatch converts one raw batch and sends its records.
-func (cr *copyReader) buildBatch(rb *rawBatch, vals [][]byte) {
+func (cr *copyReader) buildBatch(rb *rawBatch, vals [][]byte, view *table) {
 	batch := make([]*connect.Record, 0, rb.rows)
 	slab := make([]connect.Record, rb.rows)
 	st := newStamp(cr.t.now())
@@ -835,7 +850,7 @@ func (cr *copyReader) buildBatch(rb *rawBatch, vals [][]byte) {
 			vals[f] = rb.buf[start:end:end]
 			start = end
 		}
-		r, err := cr.record(vals, &slab[len(batch)], &st)
+		r, err := cr.record(view, vals, &slab[len(batch)], &st)
 		if err != nil {
 			cr.fail(err)
 			return
@@ -853,7 +868,7 @@ func (cr *copyReader) buildBatch(rb *rawBatch, vals [][]byte) {
 
 // binaryConverters returns the binary COPY converters of tb's columns, or
 // nil when some column has none.
-func (t *Task) binaryConverters(tb *table) []converter {
+func (t *Task) binaryConverters(tb *table, ar *decimalArena) []converter {
 	if !t.binaryCopy() || len(tb.cols) == 0 {
 		return nil
 	}
@@ -868,7 +883,7 @@ func (t *Task) binaryConverters(tb *table) []converter {
 		if !ok {
 			return nil
 		}
-		if out[i] = mp.binaryConverter(cc.typeOID, cc.typmod); out[i] == nil {
+		if out[i] = mp.binaryConverter(cc.typeOID, cc.typmod, ar); out[i] == nil {
 			return nil
 		}
 	}
@@ -1036,9 +1051,9 @@ func (cr *copyReader) row(line []byte) error {
 
 // record builds the snapshot record of a row's values (nil for null)
 // into r; it returns nil when failure handling skips the row.
-func (cr *copyReader) record(vals [][]byte, r *connect.Record, st *stamp) (*connect.Record, error) {
+func (cr *copyReader) record(view *table, vals [][]byte, r *connect.Record, st *stamp) (*connect.Record, error) {
 	t, tb := cr.t, cr.tb
-	after, verr := t.makeValue(cr.view, len(vals), func(pos int) (byte, []byte) {
+	after, verr := t.makeValue(view, len(vals), func(pos int) (byte, []byte) {
 		if vals[pos] == nil {
 			return 'n', nil
 		}
