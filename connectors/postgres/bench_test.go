@@ -174,6 +174,9 @@ func TestBenchCDC(t *testing.T) {
 			n := drain(t, task, rows, nil)
 			add(fmt.Sprintf("snapshot, %d thread(s)", threads), n, time.Since(start))
 			task.Close()
+			copyRate := results["psql COPY (SELECT ...) TO STDOUT > /dev/null"]
+			snapRate := results[fmt.Sprintf("snapshot, %d thread(s)", threads)]
+			t.Logf("RATIO rep %d: snapshot %d thread(s) / psql COPY = %.2f", i+1, threads, snapRate[len(snapRate)-1]/copyRate[len(copyRate)-1])
 		}
 	}
 	t.Logf("SUMMARY | path | best rows/s | median rows/s |")
@@ -209,4 +212,105 @@ func drain(t *testing.T, task *Task, rows int, sink func([]*connect.Record)) int
 		}
 	}
 	return n
+}
+
+// BenchmarkSnapshot times one initial snapshot (slot creation to the last
+// record polled) of SLUICE_BENCH_ROWS rows of the TestBenchCDC table, with
+// SLUICE_BENCH_THREADS threads (default 1), for profiling the snapshot
+// path. It runs only with SLUICE_BENCH_PG=1.
+func BenchmarkSnapshot(b *testing.B) {
+	if os.Getenv("SLUICE_BENCH_PG") != "1" {
+		b.Skip("set SLUICE_BENCH_PG=1 to run the Postgres snapshot benchmark")
+	}
+	rows := 200000
+	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_ROWS")); err == nil && v > 0 {
+		rows = v
+	}
+	threads := 1
+	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_THREADS")); err == nil && v > 0 {
+		threads = v
+	}
+	pg := testenv.StartPostgres(b, testenv.WithPostgresSetting("shared_buffers", "256MB"))
+	e := newEnv(b, pg)
+	e.exec(b, `CREATE TABLE bench (id bigint PRIMARY KEY, a int NOT NULL, b text, c timestamptz, d numeric(12,2), e boolean)`)
+	e.exec(b, fmt.Sprintf(`INSERT INTO bench SELECT g, g %% 1000, md5(g::text), now(), g / 7.0, g %% 2 = 0 FROM generate_series(1, %d) g`, rows))
+	e.exec(b, `CREATE PUBLICATION dbz_publication FOR ALL TABLES`)
+	e.exec(b, `VACUUM ANALYZE bench`)
+	b.Run("psql-copy", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			cmd := exec.Command(filepath.Join(testenv.PostgresBinDir, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", e.pg.DSN(e.db),
+				"-c", "COPY (SELECT id, a, b, c, d, e FROM bench) TO STDOUT")
+			if err := cmd.Run(); err != nil { // stdout nil: /dev/null
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	})
+	b.Run("ab", func(b *testing.B) {
+		// Interleaved: psql COPY, and snapshots with record builders
+		// inline (-1), in 1 goroutine and in one per core (0).
+		ds := map[string]time.Duration{}
+		for i := 0; i < b.N; i++ {
+			start := time.Now()
+			cmd := exec.Command(filepath.Join(testenv.PostgresBinDir, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", e.pg.DSN(e.db),
+				"-c", "COPY (SELECT id, a, b, c, d, e FROM bench) TO STDOUT")
+			if err := cmd.Run(); err != nil {
+				b.Fatal(err)
+			}
+			ds["copy"] += time.Since(start)
+			for _, nb := range []int{-1, 1, 0} {
+				start := time.Now()
+				snapshotOnce(b, e, rows, threads, false, nb, fmt.Sprintf("ab%d_%d", i, nb+1))
+				ds[fmt.Sprintf("builders%d", nb)] += time.Since(start)
+			}
+		}
+		for k, d := range ds {
+			b.ReportMetric(float64(rows)*float64(b.N)/d.Seconds(), k+"-rows/s")
+		}
+	})
+	for _, text := range []bool{false, true} {
+		name := "binary"
+		if text {
+			name = "text"
+		}
+		b.Run(name, func(b *testing.B) { benchSnapshot(b, e, rows, threads, text) })
+	}
+}
+
+func benchSnapshot(b *testing.B, e *env, rows, threads int, text bool) {
+	for i := 0; i < b.N; i++ {
+		snapshotOnce(b, e, rows, threads, text, 0, fmt.Sprintf("snapb%d_%v", i, text))
+	}
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+func snapshotOnce(b *testing.B, e *env, rows, threads int, text bool, builders int, slot string) {
+	cfg := e.config(KeySlotName, slot, KeySnapshotMode, "initial_only", KeyPublicationAuto, "disabled",
+		KeySnapshotThreads, strconv.Itoa(threads), KeySnapshotChunkRows, strconv.Itoa(max(rows/16, 1000)), KeySlotDropOnStop, "true")
+	e.offs = &memOffsets{}
+	task := NewTask()
+	task.textCopy = text
+	task.builders = builders
+	t0 := time.Now()
+	if err := task.Open(context.Background(), cfg, &fakeCtx{offs: e.offs, log: testLogger()}); err != nil {
+		b.Fatal(err)
+	}
+	t1 := time.Now()
+	var t2 time.Time
+	n := 0
+	for n < rows {
+		recs, err := task.Poll(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n == 0 && len(recs) > 0 {
+			t2 = time.Now()
+		}
+		n += len(changes(recs, "srv.public.bench"))
+	}
+	t3 := time.Now()
+	task.Close()
+	if os.Getenv("SLUICE_BENCH_PHASES") != "" {
+		b.Logf("builders=%d open %v, first record %v, rows %v, close %v", builders, t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), time.Since(t3))
+	}
 }

@@ -130,6 +130,47 @@ type txBlock struct {
 
 // changeRecord builds one change event.
 func (t *Task) changeRecord(tb *table, op string, key, before, after *connect.Struct, si *srcInfo, tx *txBlock, offset map[string]any) *connect.Record {
+	r := &connect.Record{}
+	st := newStamp(t.now())
+	t.fillRecord(r, tb, op, key, before, after, si, tx, offset, &st)
+	return r
+}
+
+// stamp is a processing time boxed once for the envelope's ts_ms, ts_us
+// and ts_ns, so that records built in one batch share it.
+type stamp struct{ ms, us, ns any }
+
+func newStamp(now time.Time) stamp {
+	return stamp{now.UnixMilli(), now.UnixMicro(), now.UnixNano()}
+}
+
+// Boxed op values: storing a constant interface value does not allocate.
+var (
+	opRead     any = "r"
+	opCreate   any = "c"
+	opUpdate   any = "u"
+	opDelete   any = "d"
+	opTruncate any = "t"
+)
+
+func boxOp(op string) any {
+	switch op {
+	case "r":
+		return opRead
+	case "c":
+		return opCreate
+	case "u":
+		return opUpdate
+	case "d":
+		return opDelete
+	case "t":
+		return opTruncate
+	}
+	return op
+}
+
+// fillRecord builds one change event into r.
+func (t *Task) fillRecord(r *connect.Record, tb *table, op string, key, before, after *connect.Struct, si *srcInfo, tx *txBlock, offset map[string]any, st *stamp) {
 	env := connect.NewStructValue(tb.envelope)
 	if before != nil {
 		env.SetAt(0, before)
@@ -147,12 +188,11 @@ func (t *Task) changeRecord(tb *table, op string, key, before, after *connect.St
 		b.SetAt(2, tx.collection)
 		env.SetAt(3, b)
 	}
-	env.SetAt(4, op)
-	now := t.now()
-	env.SetAt(5, now.UnixMilli())
-	env.SetAt(6, now.UnixMicro())
-	env.SetAt(7, now.UnixNano())
-	r := &connect.Record{
+	env.SetAt(4, boxOp(op))
+	env.SetAt(5, st.ms)
+	env.SetAt(6, st.us)
+	env.SetAt(7, st.ns)
+	*r = connect.Record{
 		Topic: tb.topic, Partition: -1,
 		ValueSchema: tb.envelope, Value: env,
 		SourcePartition: t.partition, SourceOffset: offset,
@@ -160,7 +200,6 @@ func (t *Task) changeRecord(tb *table, op string, key, before, after *connect.St
 	if tb.key != nil {
 		r.KeySchema, r.Key = tb.key, key
 	}
-	return r
 }
 
 // Headers Debezium puts on the delete/create pair of a primary-key update.

@@ -73,7 +73,7 @@ type env struct {
 
 var dbCounter atomic.Int32
 
-func newEnv(t *testing.T, pg *testenv.Postgres) *env {
+func newEnv(t testing.TB, pg *testenv.Postgres) *env {
 	t.Helper()
 	db := fmt.Sprintf("db%d", dbCounter.Add(1))
 	pg.Exec(t, "postgres", "CREATE DATABASE "+db)

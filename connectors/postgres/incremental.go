@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 	"github.com/sluicehq/sluice/runtime/connect"
 )
@@ -21,10 +22,15 @@ const (
 
 // incSnapshot is a running incremental snapshot (Debezium's variant of the
 // DBLog watermark algorithm). Chunks are read between an open and a close
-// watermark written to the signal table; stream events seen inside the
-// window for keys of the chunk win over the chunk's rows, and the rest of
-// the chunk is emitted when the close watermark arrives. Its state is kept
-// in memory only: a restart drops an unfinished incremental snapshot.
+// watermark (written to the signal table, or as a WAL message when none is
+// configured); stream events seen inside the window for keys of the chunk
+// win over the chunk's rows, and the rest of the chunk is emitted when the
+// close watermark arrives. Its progress is kept in the source offsets.
+//
+// The same machinery finishes an initial snapshot interrupted by a crash:
+// the exported snapshot is gone, so the chunks of the recorded plan not yet
+// emitted are read window by window while streaming from the slot's
+// position (see planState).
 type incSnapshot struct {
 	id      string
 	tables  []string // remaining schema.table names
@@ -32,15 +38,90 @@ type incSnapshot struct {
 	lastKey []any // text values of the last key read, as parameters
 	chunkN  int
 	chunkID string
-	full    bool // the chunk was full: the table may have more rows
-	open    bool // inside the watermark window
-	buffer  map[string]*connect.Record
-	order   []string
+	full    bool       // the chunk was full: the table may have more rows
+	open    bool       // inside the watermark window
+	win     *window    // rows read for the open window, nil when none
 	vis     pgSnapshot // snapshot the chunk was read in
+	plan    *planState // chunks of an interrupted initial snapshot
 	// emittedKey is the last key of the last emitted chunk of tables[0]:
 	// where a restart resumes.
 	emittedKey []any
 	resume     bool
+}
+
+// window holds the rows of the chunks read for one watermark window until
+// the close watermark arrives; stream events remove the rows they supersede.
+type window struct {
+	recs  []*connect.Record // read order; nil once superseded
+	tbls  []*table          // the table of each row
+	byKey map[string][]int  // dedupe key -> positions in recs
+}
+
+func newWindow() *window { return &window{byKey: map[string][]int{}} }
+
+// add buffers a chunk row of tb.
+func (w *window) add(tb *table, r *connect.Record) {
+	k := dedupeKey(tb, r.Key, after0(r))
+	w.byKey[k] = append(w.byKey[k], len(w.recs))
+	w.recs = append(w.recs, r)
+	w.tbls = append(w.tbls, tb)
+}
+
+// drop removes the rows of key, superseded by a stream event. Rows of
+// tables without a key are never dropped: they have no identity to
+// supersede, so a consumer counts them as a multiset, and an event's row
+// and a read row both count.
+func (w *window) drop(tb *table, key *connect.Struct) {
+	if tb.key == nil || key == nil {
+		return
+	}
+	k := dedupeKey(tb, key, nil)
+	for _, i := range w.byKey[k] {
+		w.recs[i] = nil
+	}
+	delete(w.byKey, k)
+}
+
+// dropTable removes every row of tb (a truncate inside the window).
+func (w *window) dropTable(tb *table) {
+	prefix := tb.id + "\x00"
+	for k, pos := range w.byKey {
+		if strings.HasPrefix(k, prefix) {
+			for _, i := range pos {
+				w.recs[i] = nil
+			}
+			delete(w.byKey, k)
+		}
+	}
+}
+
+// rows returns the rows still buffered, in read order, and their tables.
+func (w *window) rows() ([]*connect.Record, []*table) {
+	out := make([]*connect.Record, 0, len(w.recs))
+	tbls := make([]*table, 0, len(w.recs))
+	for i, r := range w.recs {
+		if r != nil {
+			out = append(out, r)
+			tbls = append(tbls, w.tbls[i])
+		}
+	}
+	return out, tbls
+}
+
+// dedupeKey identifies a row of tb: its key (tables without a key share
+// one entry: their rows are never dropped one by one).
+func dedupeKey(tb *table, key any, _ *connect.Struct) string {
+	k, _ := key.(*connect.Struct)
+	return tb.id + "\x00" + keyString(k)
+}
+
+func after0(r *connect.Record) *connect.Struct {
+	env, _ := r.Value.(*connect.Struct)
+	if env == nil {
+		return nil
+	}
+	v, _ := env.At(1).(*connect.Struct)
+	return v
 }
 
 // Offset keys holding a running incremental snapshot, as in Debezium.
@@ -53,7 +134,14 @@ const (
 // withInc adds the incremental snapshot state to an offset.
 func (s *streamer) withInc(off map[string]any) map[string]any {
 	inc := s.inc
-	if inc == nil || len(inc.tables) == 0 {
+	if inc == nil {
+		return off
+	}
+	if p := inc.plan; p != nil {
+		off[offSnapPlan] = p.planOff
+		off[offSnapDone] = p.doneStr
+	}
+	if len(inc.tables) == 0 {
 		return off
 	}
 	colls, _ := json.Marshal(inc.tables)
@@ -66,16 +154,29 @@ func (s *streamer) withInc(off map[string]any) map[string]any {
 	return off
 }
 
-// restoreInc reads an incremental snapshot's state from a committed offset.
-func restoreInc(off map[string]any) *incSnapshot {
-	colls, _ := off[offIncColls].(string)
-	if colls == "" {
-		return nil
-	}
+// restoreInc reads an incremental snapshot's state from a committed offset:
+// the chunks of an interrupted initial snapshot still to read, and (with a
+// signal table) the tables of a signalled incremental snapshot.
+func restoreInc(off map[string]any, signal bool) *incSnapshot {
 	inc := &incSnapshot{resume: true}
+	if rs := parseSnapResume(off); rs != nil {
+		inc.plan = newPlanState(rs)
+		inc.id = "resume"
+	}
+	colls, _ := off[offIncColls].(string)
+	if colls == "" || !signal {
+		if inc.plan == nil {
+			return nil
+		}
+		return inc
+	}
 	inc.id, _ = off[offIncID].(string)
 	if json.Unmarshal([]byte(colls), &inc.tables) != nil || len(inc.tables) == 0 {
-		return nil
+		inc.tables = nil
+		if inc.plan == nil {
+			return nil
+		}
+		return inc
 	}
 	if k, _ := off[offIncPrimary].(string); k != "" {
 		var key []any
@@ -158,8 +259,29 @@ func signalRow(tb *table, v *connect.Struct) (id, typ, data string) {
 
 // onSignal handles an insert into the signal table seen in the stream.
 func (s *streamer) onSignal(tb *table, v *connect.Struct, lsn uint64) error {
-	t := s.t
 	id, typ, data := signalRow(tb, v)
+	return s.signal(id, typ, data, lsn)
+}
+
+// watermarkPrefix is the prefix of watermarks written as WAL messages
+// (pg_logical_emit_message) when no signal table is configured.
+const watermarkPrefix = "sluice.watermark"
+
+// onMessage handles a logical decoding message: a watermark of ours.
+func (s *streamer) onMessage(m *pglogrepl.LogicalDecodingMessage, lsn uint64) error {
+	if m.Prefix != watermarkPrefix || s.txSkip {
+		return nil
+	}
+	typ, id, ok := strings.Cut(string(m.Content), " ")
+	if !ok || typ != sigWindowOpen && typ != sigWindowClose {
+		return nil
+	}
+	return s.signal(id, typ, "", lsn)
+}
+
+// signal acts on a signal or watermark.
+func (s *streamer) signal(id, typ, data string, lsn uint64) error {
+	t := s.t
 	inc := s.inc
 	switch typ {
 	case sigExecuteSnapshot:
@@ -177,6 +299,9 @@ func (s *streamer) onSignal(tb *table, v *connect.Struct, lsn uint64) error {
 		}
 		if inc != nil {
 			if inc.id != id { // the same signal streamed again after a restart is ignored
+				if len(inc.tables) == 0 {
+					inc.id = id
+				}
 				inc.tables = append(inc.tables, req.Collections...)
 			}
 			return nil
@@ -191,6 +316,10 @@ func (s *streamer) onSignal(tb *table, v *connect.Struct, lsn uint64) error {
 	case sigWindowClose:
 		if inc != nil && id == inc.chunkID+"-close" {
 			inc.open = false
+			if inc.plan != nil && inc.plan.window != nil {
+				s.closePlanWindow(lsn)
+				return s.nextChunk()
+			}
 			// The chunk is emitted: offsets from here on resume after it.
 			if inc.full {
 				inc.emittedKey = inc.lastKey
@@ -200,16 +329,13 @@ func (s *streamer) onSignal(tb *table, v *connect.Struct, lsn uint64) error {
 			}
 			off := s.offset(lsn, "INSERT")
 			// Rows not overridden by stream events inside the window.
-			recs := make([]*connect.Record, 0, len(inc.order))
-			for _, k := range inc.order {
-				if r, ok := inc.buffer[k]; ok {
-					r.SourceOffset = off
-					recs = append(recs, r)
-				}
+			recs, _ := inc.win.rows()
+			for _, r := range recs {
+				r.SourceOffset = off
 			}
 			s.flushPending()
 			s.batch = append(s.batch, recs...)
-			inc.buffer = nil
+			inc.win = nil
 			if !inc.full {
 				inc.cur = nil
 			}
@@ -219,30 +345,67 @@ func (s *streamer) onSignal(tb *table, v *connect.Struct, lsn uint64) error {
 	return nil
 }
 
-// inWindow removes keys changed by the stream from the open chunk.
-func (s *streamer) inWindow(tb *table, keys ...*connect.Struct) {
+// inWindow removes the rows of the keys a stream event (old and new row)
+// changes from the open window, unless the event's transaction is visible
+// in the snapshot the window was read in (then the rows already include it
+// and follow it).
+func (s *streamer) inWindow(tb *table, old, new *connect.Struct) {
 	inc := s.inc
-	if inc == nil || inc.buffer == nil || inc.cur == nil || inc.cur.id != tb.id || inc.vis.visible(s.xid) {
+	if inc == nil || inc.win == nil || tb.key == nil || inc.vis.visible(s.xid) {
 		return
 	}
-	for _, k := range keys {
-		if k != nil {
-			delete(inc.buffer, keyString(k))
-		}
+	inc.win.drop(tb, tb.keyOf(old))
+	inc.win.drop(tb, tb.keyOf(new))
+}
+
+// truncateInWindow drops tb's rows from the open window.
+func (s *streamer) truncateInWindow(tb *table) {
+	if inc := s.inc; inc != nil && inc.win != nil && !inc.vis.visible(s.xid) {
+		inc.win.dropTable(tb)
 	}
 }
 
 // nextChunk reads the next chunk between two watermarks, moving to the
 // next table when the current one is done.
-func (s *streamer) nextChunk() error {
+func (s *streamer) nextChunk() (err error) {
 	t := s.t
 	inc := s.inc
+	defer func() {
+		if err != nil {
+			// The stream reconnects; read the chunk again then.
+			inc.resume = true
+		}
+	}()
 	ctx, cancel := context.WithTimeout(t.ctx, defaultQueryTimeout)
 	defer cancel()
 	for {
+		if p := inc.plan; p != nil && inc.cur == nil {
+			if len(p.todo) == 0 {
+				s.finishPlan(s.lastLSN)
+				continue
+			}
+			inc.chunkN++
+			inc.chunkID = inc.id + "-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.Itoa(inc.chunkN)
+			if err := t.writeSignal(ctx, inc.chunkID+"-open", sigWindowOpen); err != nil {
+				return err
+			}
+			// Reading a window of whole chunks may take longer than a
+			// catalog query.
+			n, err := s.readPlanWindow(t.ctx)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				p.emptyWindow()
+				continue
+			}
+			return t.writeSignal(ctx, inc.chunkID+"-close", sigWindowClose)
+		}
 		if inc.cur == nil {
 			if len(inc.tables) == 0 {
-				t.log.Info("incremental snapshot completed", "id", inc.id)
+				if inc.id != "resume" {
+					t.log.Info("incremental snapshot completed", "id", inc.id)
+				}
 				s.inc = nil
 				return nil
 			}
@@ -273,7 +436,18 @@ func (s *streamer) nextChunk() error {
 	}
 }
 
+// writeSignal writes a watermark: a row of the signal table, or without
+// one a transactional WAL message, which the stream sees in commit order
+// just like the row.
 func (t *Task) writeSignal(ctx context.Context, id, typ string) error {
+	if t.o.signal == "" {
+		t.cat.mu.Lock()
+		defer t.cat.mu.Unlock()
+		if _, err := t.cat.conn.Exec(ctx, "SELECT pg_logical_emit_message(true, $1, $2::text)", watermarkPrefix, typ+" "+id); err != nil {
+			return fmt.Errorf("postgres: write %s watermark message: %w", typ, err)
+		}
+		return nil
+	}
 	parts := strings.SplitN(t.o.signal, ".", 2)
 	q := "INSERT INTO " + quoteIdent(parts[0]) + "." + quoteIdent(parts[1]) + " (id, type, data) VALUES ($1, $2, NULL)"
 	t.cat.mu.Lock()
@@ -361,8 +535,7 @@ func (t *Task) readIncChunk(ctx context.Context, inc *incSnapshot) (int, error) 
 		t.cat.mu.Unlock()
 		return 0, fmt.Errorf("postgres: incremental snapshot chunk of %s: %w", tb.id, err)
 	}
-	inc.buffer = map[string]*connect.Record{}
-	inc.order = inc.order[:0]
+	inc.win = newWindow()
 	n := 0
 	var last [][]byte
 	var valErr error
@@ -392,12 +565,7 @@ func (t *Task) readIncChunk(ctx context.Context, inc *incSnapshot) (int, error) 
 			continue
 		}
 		si := &srcInfo{ts: t.now(), snapshot: snapIncremental, schema: tb.meta.schema, table: tb.meta.name}
-		r := t.changeRecord(tb, "r", key, nil, after, si, nil, nil)
-		ks := keyString(key)
-		if _, dup := inc.buffer[ks]; !dup {
-			inc.order = append(inc.order, ks)
-		}
-		inc.buffer[ks] = r
+		inc.win.add(tb, t.changeRecord(tb, "r", key, nil, after, si, nil, nil))
 	}
 	rows.Close()
 	_ = tx.Commit(ctx)

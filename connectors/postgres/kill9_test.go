@@ -14,15 +14,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/runtime/connect"
 )
 
 // TestSnapshotResumeKill9 runs the snapshot in a child process that
-// records the ids it emitted and then commits the offset after every poll
-// (as the runtime commits acknowledged records), kills it with SIGKILL in
-// the middle of the snapshot, and resumes in this process from the
-// committed offset. It counts rows emitted twice.
+// records the events it emitted and then commits the offset after every
+// poll (as the runtime commits acknowledged records), kills it with SIGKILL
+// in the middle of the snapshot, updates (twice) and deletes rows of chunks
+// not yet read, and resumes in this process from the committed offset. It
+// counts rows read twice and checks that the last event per key equals the
+// table.
 func TestSnapshotResumeKill9(t *testing.T) {
 	if os.Getenv("SLUICE_PG_KILL9_CHILD") != "" {
 		kill9Child(t)
@@ -31,7 +34,7 @@ func TestSnapshotResumeKill9(t *testing.T) {
 	pg := testenv.StartPostgres(t)
 	e := newEnv(t, pg)
 	const rows, chunkRows, threads = 60000, 5000, 2
-	e.exec(t, `CREATE TABLE big (id int PRIMARY KEY, v text NOT NULL); INSERT INTO big SELECT g, 'a' FROM generate_series(1, 60000) g; ANALYZE big`)
+	e.exec(t, `CREATE TABLE big (id int PRIMARY KEY, v int NOT NULL); INSERT INTO big SELECT g, 0 FROM generate_series(1, 60000) g; ANALYZE big`)
 	cfg := e.config(KeySnapshotThreads, strconv.Itoa(threads), KeySnapshotChunkRows, strconv.Itoa(chunkRows),
 		KeyMaxBatchSize, "500", KeySnapshotFetchSize, "500", KeyMaxQueueSize, "1000")
 	dir := t.TempDir()
@@ -64,17 +67,28 @@ func TestSnapshotResumeKill9(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-exited
-	seen := map[int64]int{}
+	type event struct {
+		op    string
+		id, v int64
+	}
+	var events []event
 	f, err := os.Open(idsPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		id, _ := strconv.ParseInt(sc.Text(), 10, 64)
-		seen[id]++
+		var ev event
+		if _, err := fmt.Sscan(sc.Text(), &ev.op, &ev.id, &ev.v); err != nil {
+			t.Fatalf("event line %q: %v", sc.Text(), err)
+		}
+		events = append(events, ev)
 	}
 	f.Close()
+	seen := map[int64]int{}
+	for _, ev := range events {
+		seen[ev.id]++
+	}
 	if len(seen) >= rows {
 		t.Fatalf("the snapshot finished before the kill")
 	}
@@ -82,35 +96,82 @@ func TestSnapshotResumeKill9(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no committed offset: %v", err)
 	}
+	// While down: rows of the chunks not yet read change twice or go away.
+	e.exec(t, `UPDATE big SET v = 1 WHERE id % 101 = 0 AND id > 40000`)
+	e.exec(t, `UPDATE big SET v = v + 1 WHERE id % 101 = 0 AND id > 40000; DELETE FROM big WHERE id % 103 = 0 AND id > 40000`)
+	e.exec(t, `INSERT INTO big VALUES (100000, 0)`) // marker: streamed after the changes
 	e.offs.raw = off
-	before := len(seen)
+	nBefore := len(events)
 	task := e.open(t, cfg)
 	defer task.Close()
 	recs := changes(collect(t, task, 120*time.Second, func(rs []*connect.Record) bool {
-		got := len(seen)
+		// The record marked last is the resumed snapshot's final one.
+		if countLast(rs) == 0 {
+			return false
+		}
 		for _, r := range changes(rs, "srv.public.big") {
-			if seen[intOf(after(r), "id")] == 0 {
-				got++
+			if a := after(r); a != nil && intOf(a, "id") == 100000 && op(r) == "c" {
+				return true
 			}
 		}
-		return got >= rows
+		return false
 	}), "srv.public.big")
 	dups := 0
 	for _, r := range recs {
-		id := intOf(after(r), "id")
-		if seen[id] > 0 {
-			dups++
+		switch op(r) {
+		case "r":
+			id := intOf(after(r), "id")
+			if seen[id] > 0 {
+				dups++
+			}
+			seen[id]++
+			events = append(events, event{"r", id, intOf(after(r), "v")})
+		case "c", "u":
+			events = append(events, event{op(r), intOf(after(r), "id"), intOf(after(r), "v")})
+		case "d":
+			events = append(events, event{"d", intOf(before(r), "id"), 0})
 		}
-		seen[id]++
 	}
-	for id := int64(1); id <= rows; id++ {
-		if seen[id] == 0 {
-			t.Fatalf("row %d lost across kill -9", id)
+	state := map[int64]int64{}
+	regress := 0
+	for _, ev := range events {
+		if ev.op == "d" {
+			delete(state, ev.id)
+			continue
+		}
+		if old, ok := state[ev.id]; ok && ev.v < old {
+			regress++
+		}
+		state[ev.id] = ev.v
+	}
+	table := map[int64]int64{}
+	e.queryRows(t, "SELECT id, v FROM big", func(rows pgx.Rows) {
+		var id, v int64
+		if err := rows.Scan(&id, &v); err != nil {
+			t.Fatal(err)
+		}
+		table[id] = v
+	})
+	diff := 0
+	for id, v := range table {
+		if got, ok := state[id]; !ok || got != v {
+			diff++
 		}
 	}
-	t.Logf("before kill -9: %d rows emitted; after: %d rows, %d of them duplicates (limit: one chunk per thread, %d)", before, len(recs), dups, threads*chunkRows)
+	for id := range state {
+		if _, ok := table[id]; !ok {
+			diff++
+		}
+	}
+	t.Logf("before kill -9: %d events; after: %d records, %d rows read twice (limit: one chunk per thread, %d)", nBefore, len(recs), dups, threads*chunkRows)
+	if diff > 0 {
+		t.Errorf("%d keys differ between the table (%d rows) and the last event per key (%d keys)", diff, len(table), len(state))
+	}
+	if regress > 0 {
+		t.Errorf("%d events move a key back to an older value", regress)
+	}
 	if dups > threads*chunkRows {
-		t.Errorf("%d duplicates after kill -9, more than one chunk (%d rows) per thread", dups, chunkRows)
+		t.Errorf("%d rows read twice after kill -9, more than one chunk (%d rows) per thread", dups, chunkRows)
 	}
 }
 
@@ -141,9 +202,12 @@ func kill9Child(t *testing.T) {
 			continue
 		}
 		var b strings.Builder
-		for _, r := range recs {
-			if a := after(r); a != nil {
-				fmt.Fprintf(&b, "%d\n", intOf(a, "id"))
+		for _, r := range changes(recs, "srv.public.big") {
+			switch a := after(r); {
+			case a != nil:
+				fmt.Fprintf(&b, "%s %d %d\n", op(r), intOf(a, "id"), intOf(a, "v"))
+			case op(r) == "d":
+				fmt.Fprintf(&b, "d %d 0\n", intOf(before(r), "id"))
 			}
 		}
 		if _, err := ids.WriteString(b.String()); err != nil {

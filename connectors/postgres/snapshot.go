@@ -3,7 +3,9 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -609,8 +611,9 @@ func (t *Task) planChunks(ctx context.Context, tb *table) ([]string, error) {
 }
 
 // readChunk streams one chunk's rows as snapshot records. Rows come from
-// COPY (SELECT ...) TO STDOUT in text format: the fastest way out of
-// PostgreSQL, with the same per-value text as a SELECT.
+// COPY (SELECT ...) TO STDOUT, the fastest way out of PostgreSQL: in
+// binary format when every column has a binary converter, else in text
+// format, with the same per-value text as a SELECT.
 func (t *Task) readChunk(ctx context.Context, conn *pgconn.PgConn, tb *table, c chunk, results chan<- snapMsg) error {
 	cols := make([]string, len(tb.cols))
 	for i, col := range tb.cols {
@@ -623,35 +626,38 @@ func (t *Task) readChunk(ctx context.Context, conn *pgconn.PgConn, tb *table, c 
 	if len(cols) == 0 {
 		q = "SELECT FROM " + quoteIdent(tb.meta.schema) + "." + quoteIdent(tb.meta.name)
 	}
-	batchSize := min(t.o.fetchSize, t.o.maxBatch)
-	// Select list is exactly the value columns, in order.
-	identity := make([]int, len(tb.cols))
-	for i := range identity {
-		identity[i] = i
+	cr := newCopyReader(ctx, t, tb, c, results, min(t.o.fetchSize, t.o.maxBatch))
+	stmt := "COPY (" + q + ") TO STDOUT"
+	if cr.binary {
+		stmt += " (FORMAT binary)"
+		t.binChunks.Add(1)
+	} else {
+		t.textChunks.Add(1)
 	}
-	view := *tb
-	view.byRelPos = identity
-	cr := &copyReader{ctx: ctx, t: t, tb: tb, view: &view, c: c, results: results, batchSize: batchSize,
-		batch: make([]*connect.Record, 0, batchSize), vals: make([][]byte, len(tb.cols))}
-	if _, err := conn.CopyTo(ctx, cr, "COPY ("+q+") TO STDOUT"); err != nil {
-		if cr.err != nil {
-			return cr.err
+	if _, err := conn.CopyTo(ctx, cr, stmt); err != nil {
+		cr.abort()
+		if e := cr.failure(); e != nil {
+			return e
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		return fmt.Errorf("postgres: snapshot of %s (%s): %w", tb.id, c.where, err)
 	}
-	if len(cr.partial) > 0 {
+	if len(cr.partial) > 0 || cr.binary && !cr.trailer {
+		cr.abort()
 		return fmt.Errorf("postgres: snapshot of %s (%s): COPY output ends inside a row", tb.id, c.where)
 	}
-	if !cr.send(true) {
-		return ctx.Err()
-	}
-	return nil
+	return cr.finish()
 }
 
-// copyReader turns COPY text rows into snapshot records, batch by batch.
+// copyReader turns COPY rows into snapshot records, batch by batch. The
+// COPY reader (the caller of Write) only splits rows into values and
+// copies them into raw batches; builder goroutines (one per core) convert
+// the values and build the records, so that reading, decoding and
+// building overlap with each other and with the server. Batches of one
+// chunk may reach results in any order; the chunk's done message follows
+// all of them.
 type copyReader struct {
 	ctx       context.Context
 	t         *Task
@@ -660,25 +666,236 @@ type copyReader struct {
 	c         chunk
 	results   chan<- snapMsg
 	batchSize int
-	batch     []*connect.Record
 	vals      [][]byte
 	partial   []byte // a row split across writes
-	err       error  // why Write failed
+	raw       *rawBatch
+	work      chan *rawBatch
+	builders  sync.WaitGroup
+	errMu     sync.Mutex
+	err       error // why Write or a builder failed
+	stopped   bool
+	inline    *table // the view of inline building (builders < 0)
+
+	binary  bool // COPY binary format
+	header  bool // binary header read
+	trailer bool // binary trailer read
 }
 
-func (cr *copyReader) send(done bool) bool {
+// rawBatch holds rows' values copied out of the COPY stream.
+type rawBatch struct {
+	buf  []byte
+	ends []int32 // per value: end offset in buf, -1 for null
+	rows int
+}
+
+func (cr *copyReader) fail(err error) error {
+	cr.errMu.Lock()
+	if cr.err == nil {
+		cr.err = err
+	}
+	err = cr.err
+	cr.errMu.Unlock()
+	return err
+}
+
+func (cr *copyReader) failure() error {
+	cr.errMu.Lock()
+	defer cr.errMu.Unlock()
+	return cr.err
+}
+
+// binaryCopy is whether snapshot chunks may use binary COPY (tests turn
+// it off to compare with text COPY).
+func (t *Task) binaryCopy() bool { return !t.textCopy }
+
+func newCopyReader(ctx context.Context, t *Task, tb *table, c chunk, results chan<- snapMsg, batchSize int) *copyReader {
+	// The select list is exactly the value columns, in order.
+	view := *tb
+	view.byRelPos = identity(len(tb.cols))
+	cr := &copyReader{ctx: ctx, t: t, tb: tb, view: &view, c: c, results: results, batchSize: max(1, batchSize), vals: make([][]byte, len(tb.cols))}
+	cr.binary = t.binaryConverters(tb, &decimalArena{}) != nil
+	n := runtime.GOMAXPROCS(0)
+	if t.builders != 0 {
+		n = t.builders
+	}
+	cr.work = make(chan *rawBatch, max(n, 1))
+	for i := 0; i < n; i++ {
+		cr.builders.Add(1)
+		go cr.build()
+	}
+	cr.newRaw()
+	return cr
+}
+
+func (cr *copyReader) newRaw() {
+	cr.raw = &rawBatch{buf: make([]byte, 0, 64*cr.batchSize), ends: make([]int32, 0, len(cr.vals)*cr.batchSize)}
+}
+
+// stage copies the row in cr.vals into the raw batch, handing full
+// batches to the builders.
+func (cr *copyReader) stage() error {
+	rb := cr.raw
+	for _, v := range cr.vals {
+		if v == nil {
+			rb.ends = append(rb.ends, -1)
+			continue
+		}
+		rb.buf = append(rb.buf, v...)
+		rb.ends = append(rb.ends, int32(len(rb.buf)))
+	}
+	rb.rows++
+	if rb.rows >= cr.batchSize {
+		return cr.dispatch()
+	}
+	return nil
+}
+
+func (cr *copyReader) dispatch() error {
+	if cr.raw.rows == 0 {
+		return nil
+	}
+	if cr.t.builders < 0 {
+		if cr.inline == nil {
+			cr.inline = cr.builderView()
+		}
+		cr.buildBatch(cr.raw, make([][]byte, len(cr.vals)), cr.inline)
+		cr.newRaw()
+		return cr.failure()
+	}
 	select {
-	case cr.results <- snapMsg{tbl: cr.c.tbl, chunk: cr.c.idx, recs: cr.batch, done: done}:
-		cr.batch = make([]*connect.Record, 0, cr.batchSize)
-		return true
+	case cr.work <- cr.raw:
 	case <-cr.ctx.Done():
-		return false
+		return cr.fail(cr.ctx.Err())
+	}
+	cr.newRaw()
+	if err := cr.failure(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// finish hands over the last rows, waits for the builders and sends the
+// chunk's done message.
+func (cr *copyReader) finish() error {
+	err := cr.dispatch()
+	cr.abort()
+	if err != nil {
+		return err
+	}
+	if err := cr.failure(); err != nil {
+		return err
+	}
+	select {
+	case cr.results <- snapMsg{tbl: cr.c.tbl, chunk: cr.c.idx, done: true}:
+		return nil
+	case <-cr.ctx.Done():
+		return cr.ctx.Err()
 	}
 }
 
+// abort stops the builders once they finished the batches handed over.
+func (cr *copyReader) abort() {
+	if !cr.stopped {
+		cr.stopped = true
+		close(cr.work)
+		cr.builders.Wait()
+	}
+}
+
+// build converts raw batches to records.
+func (cr *copyReader) build() {
+	defer cr.builders.Done()
+	vals := make([][]byte, len(cr.vals))
+	view := cr.builderView()
+	for rb := range cr.work {
+		if cr.failure() != nil {
+			continue // drain
+		}
+		cr.buildBatch(rb, vals, view)
+	}
+}
+
+// builderView is the table as one builder decodes it: with binary COPY,
+// columns with the binary converters, bound to the builder's own
+// decimal arena.
+func (cr *copyReader) builderView() *table {
+	if !cr.binary {
+		return cr.view
+	}
+	convs := cr.t.binaryConverters(cr.tb, &decimalArena{})
+	view := *cr.view
+	view.cols = make([]*column, len(cr.tb.cols))
+	for i, col := range cr.tb.cols {
+		bc := *col
+		bc.conv = convs[i]
+		view.cols[i] = &bc
+	}
+	return &view
+}
+
+// buildBatch converts one raw batch and sends its records.
+func (cr *copyReader) buildBatch(rb *rawBatch, vals [][]byte, view *table) {
+	batch := make([]*connect.Record, 0, rb.rows)
+	slab := make([]connect.Record, rb.rows)
+	st := newStamp(cr.t.now())
+	start, k := int32(0), 0
+	for row := 0; row < rb.rows; row++ {
+		for f := range vals {
+			end := rb.ends[k]
+			k++
+			if end < 0 {
+				vals[f] = nil
+				continue
+			}
+			vals[f] = rb.buf[start:end:end]
+			start = end
+		}
+		r, err := cr.record(view, vals, &slab[len(batch)], &st)
+		if err != nil {
+			cr.fail(err)
+			return
+		}
+		if r != nil {
+			batch = append(batch, r)
+		}
+	}
+	select {
+	case cr.results <- snapMsg{tbl: cr.c.tbl, chunk: cr.c.idx, recs: batch}:
+	case <-cr.ctx.Done():
+		cr.fail(cr.ctx.Err())
+	}
+}
+
+// binaryConverters returns the binary COPY converters of tb's columns, or
+// nil when some column has none.
+func (t *Task) binaryConverters(tb *table, ar *decimalArena) []converter {
+	if !t.binaryCopy() || len(tb.cols) == 0 {
+		return nil
+	}
+	types := map[string]catColumn{}
+	for _, cc := range tb.meta.cols {
+		types[cc.name] = cc
+	}
+	mp := &mapper{o: t.o}
+	out := make([]converter, len(tb.cols))
+	for i, col := range tb.cols {
+		cc, ok := types[col.name]
+		if !ok {
+			return nil
+		}
+		if out[i] = mp.binaryConverter(cc.typeOID, cc.typmod, ar); out[i] == nil {
+			return nil
+		}
+	}
+	return out
+}
+
 // Write receives COPY data: normally one whole row per call, but rows may
-// be split or joined; it parses every complete line.
+// be split or joined; it parses every complete row.
 func (cr *copyReader) Write(p []byte) (int, error) {
+	if cr.binary {
+		return cr.writeBinary(p)
+	}
 	n := len(p)
 	if len(cr.partial) > 0 {
 		i := bytes.IndexByte(p, '\n')
@@ -707,6 +924,93 @@ func (cr *copyReader) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// binarySignature starts binary COPY output.
+const binarySignature = "PGCOPY\n\xff\r\n\x00"
+
+// writeBinary parses binary COPY data: a header, then per row a field
+// count and length-prefixed values (-1 for null), then a -1 trailer.
+func (cr *copyReader) writeBinary(p []byte) (int, error) {
+	n := len(p)
+	buf := p
+	if len(cr.partial) > 0 {
+		cr.partial = append(cr.partial, p...)
+		buf = cr.partial
+	}
+	used, err := cr.parseBinary(buf)
+	if err != nil {
+		return 0, cr.fail(err)
+	}
+	rest := buf[used:]
+	switch {
+	case len(rest) == 0:
+		cr.partial = cr.partial[:0]
+	case len(cr.partial) > 0:
+		cr.partial = append(cr.partial[:0], rest...)
+	default:
+		cr.partial = append([]byte(nil), rest...)
+	}
+	return n, nil
+}
+
+// parseBinary consumes the complete rows at the start of b.
+func (cr *copyReader) parseBinary(b []byte) (int, error) {
+	off := 0
+	if !cr.header {
+		if len(b) < 19 {
+			return 0, nil
+		}
+		if string(b[:11]) != binarySignature {
+			return 0, fmt.Errorf("postgres: snapshot of %s: not binary COPY output", cr.tb.id)
+		}
+		ext := int(binary.BigEndian.Uint32(b[15:19]))
+		if len(b) < 19+ext {
+			return 0, nil
+		}
+		off = 19 + ext
+		cr.header = true
+	}
+	nf := len(cr.vals)
+	for off+2 <= len(b) && !cr.trailer {
+		count := int(int16(binary.BigEndian.Uint16(b[off:])))
+		if count == -1 {
+			cr.trailer = true
+			off += 2
+			break
+		}
+		if count != nf {
+			return 0, fmt.Errorf("postgres: snapshot of %s: COPY row has %d fields, want %d", cr.tb.id, count, nf)
+		}
+		pos := off + 2
+		complete := true
+		for f := 0; f < nf; f++ {
+			if pos+4 > len(b) {
+				complete = false
+				break
+			}
+			l := int(int32(binary.BigEndian.Uint32(b[pos:])))
+			pos += 4
+			if l < 0 {
+				cr.vals[f] = nil
+				continue
+			}
+			if pos+l > len(b) {
+				complete = false
+				break
+			}
+			cr.vals[f] = b[pos : pos+l : pos+l]
+			pos += l
+		}
+		if !complete {
+			break
+		}
+		if err := cr.stage(); err != nil {
+			return 0, err
+		}
+		off = pos
+	}
+	return off, nil
+}
+
 // row converts one COPY text line (tab-separated, \N for null,
 // backslash escapes) to a record.
 func (cr *copyReader) row(line []byte) error {
@@ -714,6 +1018,7 @@ func (cr *copyReader) row(line []byte) error {
 	if nf == 0 {
 		line = nil
 	}
+	escapes := bytes.IndexByte(line, '\\') >= 0
 	f := 0
 	for f < nf {
 		end := bytes.IndexByte(line, '\t')
@@ -724,6 +1029,8 @@ func (cr *copyReader) row(line []byte) error {
 			line = nil
 		}
 		switch {
+		case !escapes:
+			cr.vals[f] = field
 		case len(field) == 2 && field[0] == '\\' && field[1] == 'N':
 			cr.vals[f] = nil
 		case bytes.IndexByte(field, '\\') >= 0:
@@ -737,12 +1044,16 @@ func (cr *copyReader) row(line []byte) error {
 		}
 	}
 	if f != nf {
-		cr.err = fmt.Errorf("postgres: snapshot of %s: COPY row has %d fields, want %d", cr.tb.id, f, nf)
-		return cr.err
+		return cr.fail(fmt.Errorf("postgres: snapshot of %s: COPY row has %d fields, want %d", cr.tb.id, f, nf))
 	}
+	return cr.stage()
+}
+
+// record builds the snapshot record of a row's values (nil for null)
+// into r; it returns nil when failure handling skips the row.
+func (cr *copyReader) record(view *table, vals [][]byte, r *connect.Record, st *stamp) (*connect.Record, error) {
 	t, tb := cr.t, cr.tb
-	vals := cr.vals
-	after, verr := t.makeValue(cr.view, len(vals), func(pos int) (byte, []byte) {
+	after, verr := t.makeValue(view, len(vals), func(pos int) (byte, []byte) {
 		if vals[pos] == nil {
 			return 'n', nil
 		}
@@ -750,17 +1061,12 @@ func (cr *copyReader) row(line []byte) error {
 	}, nil)
 	key := tb.keyOf(after)
 	if skip, err := t.badValue(tb, key, verr); err != nil {
-		cr.err = err
-		return err
+		return nil, err
 	} else if skip {
-		return nil
+		return nil, nil
 	}
-	cr.batch = append(cr.batch, t.changeRecord(tb, "r", key, nil, after, nil, nil, nil))
-	if len(cr.batch) >= cr.batchSize && !cr.send(false) {
-		cr.err = cr.ctx.Err()
-		return cr.err
-	}
-	return nil
+	t.fillRecord(r, tb, "r", key, nil, after, nil, nil, nil, st)
+	return r, nil
 }
 
 // copyUnescape decodes COPY text escapes: \b \f \n \r \t \v, \digits

@@ -65,6 +65,10 @@ func (s *streamer) run(ctx context.Context, conn *pgconn.PgConn) error {
 		start = c
 	}
 	args := []string{"proto_version '1'", "publication_names '" + strings.ReplaceAll(quoteIdent(o.publication), "'", "''") + "'"}
+	if s.inc != nil && s.inc.plan != nil && o.signal == "" {
+		// Watermarks of the resumed snapshot are WAL messages.
+		args = append(args, "messages 'true'")
+	}
 	if err := pglogrepl.StartReplication(ctx, conn, o.slot, pglogrepl.LSN(start), pglogrepl.StartReplicationOptions{PluginArgs: args}); err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "42704" { // the slot does not exist (any more)
@@ -77,7 +81,9 @@ func (s *streamer) run(ctx context.Context, conn *pgconn.PgConn) error {
 	if s.inc != nil && s.inc.resume {
 		// An incremental snapshot restored from the committed offset.
 		s.inc.resume = false
-		t.log.Info("resuming incremental snapshot", "id", s.inc.id, "tables", s.inc.tables)
+		if len(s.inc.tables) > 0 {
+			t.log.Info("resuming incremental snapshot", "id", s.inc.id, "tables", s.inc.tables)
+		}
 		if err := s.nextChunk(); err != nil {
 			return err
 		}
@@ -307,6 +313,8 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 		}
 		s.lastCommit = uint64(m.CommitLSN)
 		s.inTx = false
+	case *pglogrepl.LogicalDecodingMessage:
+		return s.onMessage(m, lsn)
 	case *pglogrepl.RelationMessage:
 		meta, err := t.cat.tableMeta(context.Background(), m.RelationID)
 		if err != nil {
@@ -344,7 +352,7 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 		}
 		after, verr := t.makeValue(tb, len(m.Tuple.Columns), tupleGet(m.Tuple), nil)
 		key := tb.keyOf(after)
-		s.inWindow(tb, key)
+		s.inWindow(tb, nil, after)
 		if skip, err := t.badValue(tb, key, verr); skip || err != nil {
 			return err
 		}
@@ -368,7 +376,7 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 			verr = verr2
 		}
 		key := tb.keyOf(after)
-		s.inWindow(tb, key, tb.keyOf(before))
+		s.inWindow(tb, before, after)
 		if skip, err := t.badValue(tb, key, verr); skip || err != nil {
 			return err
 		}
@@ -410,7 +418,7 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 		if m.OldTuple != nil {
 			before, verr = t.makeValue(tb, len(m.OldTuple.Columns), tupleGet(m.OldTuple), nil)
 		}
-		s.inWindow(tb, tb.keyOf(before))
+		s.inWindow(tb, before, nil)
 		if skip, err := t.badValue(tb, tb.keyOf(before), verr); skip || err != nil {
 			return err
 		}
@@ -430,9 +438,7 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 			if tb == nil || !tb.captured || !s.next(tb) {
 				continue
 			}
-			if s.inc != nil && s.inc.buffer != nil && s.inc.cur != nil && s.inc.cur.id == tb.id && !s.inc.vis.visible(s.xid) {
-				s.inc.buffer = map[string]*connect.Record{}
-			}
+			s.truncateInWindow(tb)
 			if t.o.skip["t"] {
 				continue
 			}

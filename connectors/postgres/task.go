@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,6 +53,11 @@ type Task struct {
 
 	warned sync.Map
 	closed atomic.Bool
+
+	textCopy   bool         // snapshot chunks use text COPY only (tests)
+	builders   int          // snapshot record builders per chunk: 0 one per core, <0 none (benchmarks)
+	binChunks  atomic.Int64 // snapshot chunks read with binary COPY
+	textChunks atomic.Int64 // and with text COPY
 }
 
 // NewTask returns an unopened task.
@@ -142,11 +148,25 @@ func (t *Task) Open(ctx context.Context, cfg map[string]string, tctx connect.Sou
 	if needSnapshot && snapshotting && o.snapshotMode != "always" && slot.exists {
 		if rs := parseSnapResume(off); rs != nil && slot.confirmed <= rs.lsn {
 			// An interrupted snapshot: the slot still holds every change
-			// since its consistent point, so read only the chunks not yet
-			// acknowledged, then stream from that point.
-			t.log.Info("resuming interrupted snapshot", "slot", o.slot, "lsn", pglogrepl.LSN(rs.lsn), "chunks", len(rs.plan), "chunks_done", len(rs.done))
+			// since its consistent point. The chunks not yet acknowledged
+			// are read under watermarks while streaming from that point
+			// (see planState); initial_only, which must not stream, and
+			// servers without WAL messages (before 14) and without a
+			// signal table read them in a new snapshot first.
 			t.committed.Store(rs.lsn)
 			t.setProgress(func(p *Progress) { p.Running = true; p.Started = t.now() })
+			if o.snapshotMode != "initial_only" && (o.signal != "" || t.serverMajor() >= 14) {
+				t.log.Info("resuming interrupted snapshot", "slot", o.slot, "lsn", pglogrepl.LSN(rs.lsn), "chunks", len(rs.plan), "chunks_done", len(rs.done))
+				inc := &incSnapshot{id: "resume", plan: newPlanState(rs), resume: true}
+				t.wg.Add(1)
+				go func() {
+					defer t.wg.Done()
+					t.supervise(position{commitEnd: rs.lsn}, inc)
+				}()
+				ok = true
+				return nil
+			}
+			t.log.Warn("resuming interrupted snapshot in a new snapshot before streaming", "slot", o.slot, "lsn", pglogrepl.LSN(rs.lsn), "chunks", len(rs.plan), "chunks_done", len(rs.done))
 			t.wg.Add(1)
 			go func() {
 				defer t.wg.Done()
@@ -218,10 +238,15 @@ func (t *Task) Open(ctx context.Context, cfg map[string]string, tctx connect.Sou
 		pos = position{commitEnd: start}
 	}
 	t.committed.Store(start)
-	t.setProgress(func(p *Progress) { p.Skipped = true })
 	var inc *incSnapshot
-	if o.signal != "" && off != nil {
-		inc = restoreInc(off)
+	if off != nil {
+		inc = restoreInc(off, o.signal != "")
+	}
+	if inc != nil && inc.plan != nil {
+		// A resumed snapshot interrupted again: carry on under watermarks.
+		t.setProgress(func(p *Progress) { p.Running = true; p.Started = t.now() })
+	} else {
+		t.setProgress(func(p *Progress) { p.Skipped = true })
 	}
 	t.wg.Add(1)
 	go func() {
@@ -230,6 +255,13 @@ func (t *Task) Open(ctx context.Context, cfg map[string]string, tctx connect.Sou
 	}()
 	ok = true
 	return nil
+}
+
+// serverMajor returns the server's major version, 0 when unknown.
+func (t *Task) serverMajor() int {
+	v := t.cat.conn.PgConn().ParameterStatus("server_version")
+	n, _ := strconv.Atoi(strings.SplitN(strings.SplitN(v, ".", 2)[0], " ", 2)[0])
+	return n
 }
 
 type slotState struct {

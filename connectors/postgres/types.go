@@ -244,24 +244,8 @@ func (m *mapper) numeric(typmod int32) (*connect.SchemaBuilder, converter, error
 	case "string":
 		return connect.NewSchema(connect.String), convString, nil
 	}
-	if typmod < 4 {
-		sb := connect.NewStruct().Name(nameVarScaleDecimal).Version(1).Doc("Variable scaled decimal").
-			Field("scale", connect.Int32Schema).Field("value", connect.BytesSchema)
-		return sb, func(b []byte) (any, error) {
-			if isNaNText(b) {
-				return nil, nil
-			}
-			d, err := parseDecimal(b)
-			if err != nil {
-				return nil, err
-			}
-			d = stripZeros(d)
-			return vsd{scale: d.Scale, value: d.UnscaledBytes()}, nil
-		}, nil
-	}
-	prec, scale := numericTypmod(typmod)
-	sb := connect.DecimalSchema(scale).Param("connect.decimal.precision", strconv.Itoa(int(prec)))
-	return sb, func(b []byte) (any, error) {
+	post := numericPost(typmod)
+	conv := func(b []byte) (any, error) {
 		if isNaNText(b) {
 			return nil, nil
 		}
@@ -269,8 +253,30 @@ func (m *mapper) numeric(typmod int32) (*connect.SchemaBuilder, converter, error
 		if err != nil {
 			return nil, err
 		}
-		return rescale(d, scale), nil
-	}, nil
+		return post(d)
+	}
+	if typmod < 4 {
+		sb := connect.NewStruct().Name(nameVarScaleDecimal).Version(1).Doc("Variable scaled decimal").
+			Field("scale", connect.Int32Schema).Field("value", connect.BytesSchema)
+		return sb, conv, nil
+	}
+	prec, scale := numericTypmod(typmod)
+	return connect.DecimalSchema(scale).Param("connect.decimal.precision", strconv.Itoa(int(prec))), conv, nil
+}
+
+// numericPost turns a parsed numeric into its value under
+// decimal.handling.mode=precise: a VariableScaleDecimal without trailing
+// fractional zeros for numeric without a scale, else a Decimal at the
+// column's scale.
+func numericPost(typmod int32) func(connect.Decimal) (any, error) {
+	if typmod < 4 {
+		return func(d connect.Decimal) (any, error) {
+			d = stripZeros(d)
+			return vsd{scale: d.Scale, value: d.UnscaledBytes()}, nil
+		}
+	}
+	_, scale := numericTypmod(typmod)
+	return func(d connect.Decimal) (any, error) { return rescale(d, scale), nil }
 }
 
 // numericTypmod decodes numeric(p, s) from its type modifier; PostgreSQL
@@ -942,13 +948,7 @@ func convTimestamptzP(b []byte, p int) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := time.UnixMicro(us).UTC()
-	frac := ""
-	if p > 0 {
-		f := fmt.Sprintf("%06d", t.Nanosecond()/1000)
-		frac = "." + f[:p]
-	}
-	return t.Format("2006-01-02T15:04:05") + frac + "Z", nil
+	return formatZoned(us, p), nil
 }
 
 func convTimetz(b []byte) (any, error) {
