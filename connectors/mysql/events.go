@@ -228,9 +228,40 @@ func (t *Task) txRecord(status, id string, ts time.Time, count int64, perColl ma
 }
 
 // Schema change event schemas (io.debezium.connector.mysql.SchemaChangeKey
-// / SchemaChangeValue), without the tableChanges array (see docs).
+// / SchemaChangeValue) with Debezium's tableChanges array.
 var schemaChangeKeySchema = connect.NewStruct().Name("io.debezium.connector.mysql.SchemaChangeKey").Version(1).
 	Field("databaseName", connect.StringSchema).Build()
+
+var (
+	changeColumnSchema = connect.NewStruct().Name("io.debezium.connector.schema.Column").
+				Field("name", connect.StringSchema).
+				Field("jdbcType", connect.Int32Schema).
+				Field("nativeType", connect.OptionalInt32Schema).
+				Field("typeName", connect.StringSchema).
+				Field("typeExpression", connect.OptionalStringSchema).
+				Field("charsetName", connect.OptionalStringSchema).
+				Field("length", connect.OptionalInt32Schema).
+				Field("scale", connect.OptionalInt32Schema).
+				Field("position", connect.Int32Schema).
+				Field("optional", connect.OptionalBooleanSchema).
+				Field("defaultValueExpression", connect.OptionalStringSchema).
+				Field("autoIncremented", connect.OptionalBooleanSchema).
+				Field("generated", connect.OptionalBooleanSchema).
+				Field("comment", connect.OptionalStringSchema).
+				Field("enumValues", connect.NewArray(connect.StringSchema).Optional().Build()).
+				Build()
+	changeTableSchema = connect.NewStruct().Name("io.debezium.connector.schema.Table").
+				Field("defaultCharsetName", connect.OptionalStringSchema).
+				Field("primaryKeyColumnNames", connect.NewArray(connect.StringSchema).Optional().Build()).
+				Field("columns", connect.NewArray(changeColumnSchema).Build()).
+				Field("comment", connect.OptionalStringSchema).
+				Build()
+	changeSchema = connect.NewStruct().Name("io.debezium.connector.schema.Change").
+			Field("type", connect.StringSchema).
+			Field("id", connect.StringSchema).
+			Field("table", changeTableSchema).
+			Build()
+)
 
 func (o *options) schemaChangeValueSchema() *connect.Schema {
 	return connect.NewStruct().Name("io.debezium.connector.mysql.SchemaChangeValue").Version(1).
@@ -239,10 +270,78 @@ func (o *options) schemaChangeValueSchema() *connect.Schema {
 		Field("databaseName", connect.OptionalStringSchema).
 		Field("schemaName", connect.OptionalStringSchema).
 		Field("ddl", connect.OptionalStringSchema).
+		Field("tableChanges", connect.NewArray(changeSchema).Build()).
 		Build()
 }
 
-func (t *Task) schemaChangeRecord(db, ddl string, si *srcInfo, offset map[string]any) *connect.Record {
+func optInt32(p *int) any {
+	if p == nil {
+		return nil
+	}
+	return int32(*p)
+}
+
+func optString(p *string) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// tableChangeStructs converts table changes to the schema change event's
+// tableChanges array.
+func tableChangeStructs(changes []histChange) []any {
+	out := make([]any, 0, len(changes))
+	for _, c := range changes {
+		cs := connect.NewStructValue(changeSchema)
+		cs.SetAt(0, c.Type)
+		cs.SetAt(1, c.ID)
+		ts := connect.NewStructValue(changeTableSchema)
+		if t := c.Table; t != nil {
+			ts.SetAt(0, optString(t.DefaultCharsetName))
+			pk := make([]any, len(t.PrimaryKeyColumnNames))
+			for i, n := range t.PrimaryKeyColumnNames {
+				pk[i] = n
+			}
+			ts.SetAt(1, pk)
+			cols := make([]any, len(t.Columns))
+			for i, col := range t.Columns {
+				v := connect.NewStructValue(changeColumnSchema)
+				v.SetAt(0, col.Name)
+				v.SetAt(1, int32(col.JDBCType))
+				v.SetAt(3, col.TypeName)
+				v.SetAt(4, col.TypeExpression)
+				v.SetAt(5, optString(col.CharsetName))
+				v.SetAt(6, optInt32(col.Length))
+				v.SetAt(7, optInt32(col.Scale))
+				v.SetAt(8, int32(col.Position))
+				v.SetAt(9, col.Optional)
+				v.SetAt(10, optString(col.DefaultValueExpression))
+				v.SetAt(11, col.AutoIncremented)
+				v.SetAt(12, col.Generated)
+				v.SetAt(13, optString(col.Comment))
+				if col.EnumValues != nil {
+					ev := make([]any, len(col.EnumValues))
+					for j, e := range col.EnumValues {
+						ev[j] = e
+					}
+					v.SetAt(14, ev)
+				}
+				cols[i] = v
+			}
+			ts.SetAt(2, cols)
+			ts.SetAt(3, optString(t.Comment))
+		} else {
+			ts.SetAt(1, []any{})
+			ts.SetAt(2, []any{})
+		}
+		cs.SetAt(2, ts)
+		out = append(out, cs)
+	}
+	return out
+}
+
+func (t *Task) schemaChangeRecord(db, ddl string, changes []histChange, si *srcInfo, offset map[string]any) *connect.Record {
 	k := connect.NewStructValue(schemaChangeKeySchema)
 	k.SetAt(0, db)
 	vs := t.schemaChangeSchema
@@ -251,6 +350,7 @@ func (t *Task) schemaChangeRecord(db, ddl string, si *srcInfo, offset map[string
 	v.SetAt(1, t.now().UnixMilli())
 	v.SetAt(2, db)
 	v.SetAt(4, ddl)
+	v.SetAt(5, tableChangeStructs(changes))
 	return &connect.Record{
 		Topic: t.o.prefix, Partition: 0,
 		KeySchema: schemaChangeKeySchema, Key: k, ValueSchema: vs, Value: v,

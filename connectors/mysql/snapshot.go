@@ -219,6 +219,11 @@ func (t *Task) snapshot(ctx context.Context) (position, error) {
 			return pos, err
 		}
 	}
+	histOff := pos.offset()
+	histOff[offSnapshot] = true
+	if err := t.captureSchema(ctx, lock, histOff); err != nil {
+		return pos, err
+	}
 	if o.locking == "minimal" {
 		if _, err := lock.Execute("UNLOCK TABLES"); err != nil {
 			return pos, fmt.Errorf("mysql: unlock tables: %w", err)

@@ -71,6 +71,7 @@ type streamer struct {
 	batch    []*connect.Record
 	lastBeat time.Time
 	ddl      *parser.Parser
+	ctx      context.Context // of the current run, for history writes
 }
 
 func newStreamer(t *Task, start position) (*streamer, error) {
@@ -143,6 +144,7 @@ func (s *streamer) open() (*replication.BinlogSyncer, *replication.BinlogStreame
 // run streams until ctx ends or an error occurs.
 func (s *streamer) run(ctx context.Context, st *replication.BinlogStreamer) error {
 	o := s.t.o
+	s.ctx = ctx
 	var flushAt time.Time
 	s.lastBeat = time.Now()
 	for {
@@ -261,7 +263,9 @@ func (s *streamer) handle(ev *replication.BinlogEvent) error {
 			return s.commit(h)
 		}
 		s.thread = int64(e.SlaveProxyID)
-		err := s.handleDDL(h, evStart, string(e.Schema), q)
+		if err := s.handleDDL(h, evStart, string(e.Schema), q); err != nil {
+			return err
+		}
 		s.inTx = false
 		if s.txGTID != "" {
 			_ = s.gtids.add(s.txGTID)
@@ -269,7 +273,7 @@ func (s *streamer) handle(ev *replication.BinlogEvent) error {
 		}
 		s.commitFile, s.commitPos = s.file, h.LogPos
 		s.skipping = false
-		return err
+		return nil
 	case *replication.XIDEvent:
 		return s.commit(h)
 	case *replication.TableMapEvent:
@@ -367,6 +371,24 @@ func (s *streamer) tableMap(e *replication.TableMapEvent) error {
 	cols, pk, err := columnsFromTableMap(e)
 	if err != nil {
 		return &fatalError{err}
+	}
+	if k, ht := s.t.model.find(db, name); ht == nil || !columnNamesMatch(ht, cols) {
+		var had []string
+		if ht != nil {
+			had = histColumnNames(ht)
+		}
+		names := make([]string, len(cols))
+		for i := range cols {
+			names[i] = cols[i].name
+		}
+		if s.t.strictSchema() {
+			return &fatalError{fmt.Errorf("mysql: rows of %s.%s at %s:%d have columns %v but the schema history has %v at this position (inconsistent schema history; a DDL may be missing)", db, name, s.file, s.txPos, names, had)}
+		}
+		s.t.log.Warn("binlog columns differ from the schema model; adopting the binlog's", "table", db+"."+name, "binlog", names, "model", had)
+		if k.db == "" {
+			k = tableKey{db, name}
+		}
+		s.t.model.tables[k] = fromTableMap(cols, pk)
 	}
 	tb, err := newTable(s.t.o, db, name, cols, pk)
 	if err != nil {
@@ -554,28 +576,53 @@ func stripComments(q string) string {
 	return q
 }
 
-// handleDDL parses a DDL statement from the binlog. Table schemas follow
-// from the next TABLE_MAP events (full row metadata); the statement is
-// checked and, with include.schema.changes, emitted to the schema change
-// topic.
+// handleDDL parses a DDL statement from the binlog, applies it to the
+// schema model, writes the resulting table definitions to the schema
+// history (before any later event is emitted) and, with
+// include.schema.changes, emits it to the schema change topic. Row schemas
+// follow from the next TABLE_MAP events (full row metadata), which are
+// checked against the model.
 func (s *streamer) handleDDL(h *replication.EventHeader, evStart uint32, defaultDB, q string) error {
 	o := s.t.o
 	dbs := []string{defaultDB}
-	if ddlHead(q) {
-		stmts, _, err := s.ddl.Parse(q, "", "")
-		if err != nil {
-			if !o.skipUnparseable {
-				return &fatalError{fmt.Errorf("mysql: cannot parse DDL at %s:%d (set %s=true to skip it): %q: %v", s.file, evStart, KeySkipUnparseable, q, err)}
-			}
-			s.t.log.Warn("skipping DDL the parser cannot handle", "ddl", q, "file", s.file, "pos", evStart, "error", err)
-		} else {
-			dbs = ddlDatabases(stmts, defaultDB)
+	var changes []histChange
+	head := ddlHead(q)
+	stmts, spatial, perr := parseDDL(s.ddl, q)
+	next := s.t.model
+	switch {
+	case perr != nil && head:
+		if !o.skipUnparseable {
+			return &fatalError{fmt.Errorf("mysql: cannot parse DDL at %s:%d (set %s=true to skip it): %q: %v", s.file, evStart, KeySkipUnparseable, q, perr)}
 		}
-		for tid, tb := range s.tables {
-			_ = tb
+		s.t.log.Warn("skipping DDL the parser cannot handle", "ddl", q, "file", s.file, "pos", evStart, "error", perr)
+	case perr == nil:
+		dbs = ddlDatabases(stmts, defaultDB)
+		next = s.t.model.clone()
+		var aerr error
+		next.spatial = spatial
+		changes, aerr = next.applyDDL(stmts, defaultDB, s.t.inScope)
+		next.spatial = nil
+		if aerr != nil {
+			if !o.skipUnparseable {
+				return &fatalError{fmt.Errorf("mysql: cannot apply DDL at %s:%d to the schema history (set %s=true to skip it): %q: %v", s.file, evStart, KeySkipUnparseable, q, aerr)}
+			}
+			s.t.log.Warn("skipping DDL the schema history cannot apply", "ddl", q, "file", s.file, "pos", evStart, "error", aerr)
+			next, changes = s.t.model, nil
+		}
+	}
+	if head {
+		for tid := range s.tables {
 			delete(s.tables, tid)
 		}
 	}
+	p := position{file: s.file, pos: h.LogPos, gtids: s.gtidAfter(), tsSec: int64(h.Timestamp), server: s.serverID}
+	if len(changes) > 0 || perr == nil && isDatabaseDDL(stmts, s.t.inScope) {
+		db := dbs[0]
+		if err := s.t.hist.append(s.ctx, s.t.historyRecord(db, q, changes, p.offset())); err != nil {
+			return err
+		}
+	}
+	s.t.model = next
 	if !o.includeSchema || s.skipping {
 		return nil
 	}
@@ -583,12 +630,33 @@ func (s *streamer) handleDDL(h *replication.EventHeader, evStart uint32, default
 		if db == "" || !o.dbCaptured(db) {
 			continue
 		}
+		var dbChanges []histChange
+		for _, c := range changes {
+			if k, ok := parseDebeziumID(c.ID); ok && k.db == db {
+				dbChanges = append(dbChanges, c)
+			}
+		}
 		si := &srcInfo{ts: time.Unix(int64(h.Timestamp), 0), snapshot: snapFalse, db: db, serverID: s.serverID, gtid: s.txGTID,
 			file: s.file, pos: evStart, thread: s.thread}
-		p := position{file: s.file, pos: h.LogPos, gtids: s.gtidAfter(), tsSec: int64(h.Timestamp), server: s.serverID}
-		s.batch = append(s.batch, s.t.schemaChangeRecord(db, q, si, p.offset()))
+		s.batch = append(s.batch, s.t.schemaChangeRecord(db, q, dbChanges, si, p.offset()))
 	}
 	return nil
+}
+
+// isDatabaseDDL reports CREATE/ALTER/DROP DATABASE statements on captured
+// databases, which the history records though they change no table.
+func isDatabaseDDL(stmts []ast.StmtNode, inScope func(string) bool) bool {
+	for _, st := range stmts {
+		switch x := st.(type) {
+		case *ast.CreateDatabaseStmt:
+			return inScope(x.Name.O)
+		case *ast.DropDatabaseStmt:
+			return inScope(x.Name.O)
+		case *ast.AlterDatabaseStmt:
+			return inScope(x.Name.O)
+		}
+	}
+	return false
 }
 
 // gtidAfter is the GTID set including the current (DDL) transaction.

@@ -1,0 +1,144 @@
+package mysql
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/pingcap/tidb/pkg/parser"
+	"github.com/pingcap/tidb/pkg/parser/ast"
+)
+
+// openHistory opens the schema history store the configuration names.
+func (t *Task) openHistory(ctx context.Context) error {
+	if t.o.historyTopic == "" {
+		t.hist = &memHistory{}
+		return nil
+	}
+	h, err := newKafkaHistory(ctx, t.o.historyServers, t.o.historyTopic, t.log)
+	if err != nil {
+		return err
+	}
+	t.hist = h
+	return nil
+}
+
+// strictSchema reports whether a TABLE_MAP event that disagrees with the
+// schema model fails the task: when the model comes from a durable history
+// and no DDL may have been skipped.
+func (t *Task) strictSchema() bool { return t.hist.durable() && !t.o.skipUnparseable }
+
+func (t *Task) inScope(db string) bool { return t.o.dbCaptured(db) }
+
+// recoverSchema rebuilds the schema model as of pos from the history: the
+// table changes of every record at or before pos, in order.
+func (t *Task) recoverSchema(ctx context.Context, pos position) error {
+	recs, err := t.hist.records(ctx)
+	if err != nil {
+		return err
+	}
+	if len(recs) == 0 {
+		return fmt.Errorf("%w: %s is empty but the connector has a committed offset (%s:%d); set %s=recovery to rebuild it from the current table definitions (safe only if no DDL ran since the offset)",
+			ErrHistoryMissing, t.o.historyTopic, pos.file, pos.pos, KeySnapshotMode)
+	}
+	m := newSchemaModel()
+	applied := 0
+	for _, r := range recs {
+		if !atOrBefore(t.o.flavor, r.Position, pos) {
+			continue
+		}
+		m.apply(r.TableChanges)
+		applied++
+	}
+	t.model = m
+	t.log.Info("schema recovered from the schema history topic", "topic", t.o.historyTopic, "records", len(recs), "applied", applied, "tables", len(m.tables), "file", pos.file, "pos", pos.pos)
+	return nil
+}
+
+// captureSchema reads the current definition of every table in the
+// captured databases (SHOW CREATE TABLE), makes it the schema model and
+// writes it to the history at off (the snapshot or streaming start).
+func (t *Task) captureSchema(ctx context.Context, c *client.Conn, off map[string]any) error {
+	m := newSchemaModel()
+	r, err := c.Execute("SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME")
+	if err != nil {
+		return fmt.Errorf("mysql: list databases: %w", err)
+	}
+	var dbs []string
+	for i := 0; i < r.RowNumber(); i++ {
+		db, _ := r.GetString(i, 0)
+		cs, _ := r.GetString(i, 1)
+		if t.inScope(db) {
+			dbs = append(dbs, db)
+			m.dbCharset[db] = cs
+		}
+	}
+	p := parser.New()
+	var recs []historyRecord
+	for _, db := range dbs {
+		tr, err := c.Execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA = " + quoteString(db) + " ORDER BY TABLE_NAME")
+		if err != nil {
+			return fmt.Errorf("mysql: list tables of %s: %w", db, err)
+		}
+		for i := 0; i < tr.RowNumber(); i++ {
+			name, _ := tr.GetString(i, 0)
+			sr, err := c.Execute("SHOW CREATE TABLE " + quoteIdent(db) + "." + quoteIdent(name))
+			if err != nil {
+				return fmt.Errorf("mysql: SHOW CREATE TABLE %s.%s: %w", db, name, err)
+			}
+			ddl, _ := sr.GetString(0, 1)
+			stmts, spatial, err := parseDDL(p, ddl)
+			var changes []histChange
+			if err == nil {
+				m.spatial = spatial
+				changes, err = m.applyDDL(stmts, db, t.inScope)
+				m.spatial = nil
+			}
+			if err != nil {
+				if !t.o.skipUnparseable {
+					return fmt.Errorf("mysql: cannot parse the definition of %s.%s (set %s=true to skip it): %q: %v", db, name, KeySkipUnparseable, ddl, err)
+				}
+				t.log.Warn("skipping a table definition the parser cannot handle", "table", db+"."+name, "ddl", ddl, "error", err)
+				continue
+			}
+			recs = append(recs, t.historyRecord(db, ddl, changes, off))
+		}
+	}
+	for _, hr := range recs {
+		if err := t.hist.append(ctx, hr); err != nil {
+			return err
+		}
+	}
+	t.model = m
+	return nil
+}
+
+func (t *Task) historyRecord(db, ddl string, changes []histChange, off map[string]any) historyRecord {
+	if changes == nil {
+		changes = []histChange{}
+	}
+	return historyRecord{Source: t.partition, Position: off, TsMs: t.now().UnixMilli(), DatabaseName: db, DDL: ddl, TableChanges: changes}
+}
+
+// fromTableMap is a table definition derived from a TABLE_MAP event's
+// columns, for a table the model lacks or disagrees with when the model is
+// not authoritative.
+func fromTableMap(cols []column, pk []int) *histTable {
+	t := &histTable{PrimaryKeyColumnNames: []string{}, Attributes: []any{}}
+	for i, c := range cols {
+		n := c.typeName()
+		t.Columns = append(t.Columns, histColumn{Name: c.name, JDBCType: 1111, TypeName: n, TypeExpression: n, Position: i + 1, Optional: c.nullable, HasDefaultValue: c.nullable})
+	}
+	for _, i := range pk {
+		t.PrimaryKeyColumnNames = append(t.PrimaryKeyColumnNames, cols[i].name)
+	}
+	return t
+}
+
+// parseDDL parses a statement with the TiDB parser, spatial column types
+// rewritten (see rewriteSpatial).
+func parseDDL(p *parser.Parser, q string) ([]ast.StmtNode, map[string]string, error) {
+	rq, spatial := rewriteSpatial(q)
+	stmts, _, err := p.Parse(rq, "", "")
+	return stmts, spatial, err
+}
