@@ -1,0 +1,97 @@
+package mysql
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/pingcap/tidb/pkg/parser"
+)
+
+func TestSchemaModelDDL(t *testing.T) {
+	inScope := func(db string) bool { return db != "other" }
+	cols := func(m *schemaModel, db, name string) string {
+		_, tb := m.find(db, name)
+		if tb == nil {
+			return "<none>"
+		}
+		var out []string
+		for _, c := range tb.Columns {
+			out = append(out, c.Name+":"+c.TypeName)
+		}
+		return strings.Join(out, ",") + " pk=" + strings.Join(tb.PrimaryKeyColumnNames, ",")
+	}
+	steps := []struct {
+		ddl, table, want, change string
+	}{
+		{"CREATE TABLE t (id INT UNSIGNED NOT NULL, a TEXT, g GEOMETRY, PRIMARY KEY (id))", "t", "id:INT UNSIGNED,a:TEXT,g:GEOMETRY pk=id", "CREATE"},
+		{"ALTER TABLE t ADD COLUMN b BLOB FIRST, ADD COLUMN p POINT AFTER id", "t", "b:BLOB,id:INT UNSIGNED,p:POINT,a:TEXT,g:GEOMETRY pk=id", "ALTER"},
+		{"ALTER TABLE t DROP COLUMN b, MODIFY a VARCHAR(3) AFTER g", "t", "id:INT UNSIGNED,p:POINT,g:GEOMETRY,a:VARCHAR pk=id", "ALTER"},
+		{"ALTER TABLE t CHANGE id id2 BIGINT, RENAME COLUMN p TO q", "t", "id2:BIGINT,q:POINT,g:GEOMETRY,a:VARCHAR pk=id2", "ALTER"},
+		{"ALTER TABLE t DROP PRIMARY KEY, ADD PRIMARY KEY (a, id2)", "t", "id2:BIGINT,q:POINT,g:GEOMETRY,a:VARCHAR pk=a,id2", "ALTER"},
+		{"RENAME TABLE t TO u", "u", "id2:BIGINT,q:POINT,g:GEOMETRY,a:VARCHAR pk=a,id2", "ALTER"},
+		{"ALTER TABLE u RENAME TO v", "v", "id2:BIGINT,q:POINT,g:GEOMETRY,a:VARCHAR pk=a,id2", "ALTER"},
+		{"CREATE TABLE w LIKE v", "w", "id2:BIGINT,q:POINT,g:GEOMETRY,a:VARCHAR pk=a,id2", "CREATE"},
+		{"DROP TABLE IF EXISTS v, nope", "v", "<none>", "DROP"},
+		{"CREATE TABLE other.x (id INT)", "x", "<none>", ""},
+		{"CREATE TABLE `point` (`point` POINT, `geometry` int)", "point", "point:POINT,geometry:INT pk=", "CREATE"},
+	}
+	m := newSchemaModel()
+	p := parser.New()
+	for _, s := range steps {
+		stmts, spatial, err := parseDDL(p, s.ddl)
+		if err != nil {
+			t.Fatalf("%s: %v", s.ddl, err)
+		}
+		next := m.clone()
+		next.spatial = spatial
+		ch, err := next.applyDDL(stmts, "db", inScope)
+		if err != nil {
+			t.Fatalf("%s: %v", s.ddl, err)
+		}
+		if got := cols(next, "db", s.table); got != s.want {
+			t.Errorf("%s: table %s = %s, want %s", s.ddl, s.table, got, s.want)
+		}
+		if s.change == "" && len(ch) != 0 || s.change != "" && (len(ch) != 1 || ch[0].Type != s.change) {
+			t.Errorf("%s: changes %+v, want %s", s.ddl, ch, s.change)
+		}
+		m = next
+	}
+	// The model before a step is untouched by it (clone + replace).
+	m2 := newSchemaModel()
+	stmts, _, _ := parseDDL(p, "CREATE TABLE t (id INT)")
+	_, _ = m2.applyDDL(stmts, "db", inScope)
+	c := m2.clone()
+	stmts, _, _ = parseDDL(p, "ALTER TABLE t ADD COLUMN z INT")
+	_, _ = c.applyDDL(stmts, "db", inScope)
+	if cols(m2, "db", "t") != "id:INT pk=" {
+		t.Errorf("applyDDL on a clone changed the original: %s", cols(m2, "db", "t"))
+	}
+	for _, bad := range []string{"ALTER TABLE missing ADD COLUMN x INT", "ALTER TABLE t DROP COLUMN nope", "ALTER TABLE t ADD COLUMN id INT"} {
+		stmts, _, _ := parseDDL(p, bad)
+		if _, err := m2.clone().applyDDL(stmts, "db", inScope); err == nil {
+			t.Errorf("%s: want an error", bad)
+		}
+	}
+}
+
+func TestHistoryPositionOrder(t *testing.T) {
+	cases := []struct {
+		flavor string
+		rec    map[string]any
+		off    position
+		want   bool
+	}{
+		{flavorMariaDB, map[string]any{"file": "b.000002", "pos": float64(100)}, position{file: "b.000002", pos: 100}, true},
+		{flavorMariaDB, map[string]any{"file": "b.000002", "pos": float64(101)}, position{file: "b.000002", pos: 100}, false},
+		{flavorMariaDB, map[string]any{"file": "b.000009", "pos": float64(5000)}, position{file: "b.000010", pos: 4}, true},
+		{flavorMariaDB, map[string]any{"file": "b.000002", "pos": float64(9), "gtids": "0-1-7"}, position{file: "b.000001", pos: 4, gtids: "0-1-7"}, true},
+		{flavorMariaDB, map[string]any{"file": "b.000001", "pos": float64(9), "gtids": "0-1-8"}, position{file: "b.000001", pos: 400, gtids: "0-1-7"}, false},
+		{flavorMySQL, map[string]any{"file": "b.000001", "pos": float64(9), "gtids": "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5"}, position{file: "b.000001", pos: 4, gtids: "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-9"}, true},
+		{flavorMySQL, map[string]any{"file": "b.000001", "pos": float64(9), "gtids": "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-10"}, position{file: "b.000001", pos: 400, gtids: "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-9"}, false},
+	}
+	for i, c := range cases {
+		if got := atOrBefore(c.flavor, c.rec, c.off); got != c.want {
+			t.Errorf("case %d: atOrBefore(%v, %+v) = %v, want %v", i, c.rec, c.off, got, c.want)
+		}
+	}
+}
