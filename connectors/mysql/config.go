@@ -51,6 +51,7 @@ const (
 	KeyMaxQueueSize      = "max.queue.size"
 	KeyConnectTimeout    = "connect.timeout.ms"
 	KeyReconnectMax      = "reconnect.max.elapsed.ms"
+	KeySignalCollection  = "signal.data.collection"
 )
 
 func validRegexList(v string) error {
@@ -155,6 +156,7 @@ func configDef() connect.ConfigDef {
 		s(KeyGTIDExclude, "", "Regular expressions of GTID sources to drop from the offset.", validRegexList),
 		i(KeyHeartbeatInterval, "0", "Heartbeat interval in ms (0 disables heartbeats).", 0),
 		s(KeyHeartbeatPrefix, "__debezium-heartbeat", "Heartbeat topic prefix.", nonEmpty),
+		s(KeySignalCollection, "", "Signal table (database.table with columns id, type, data) for incremental snapshots (execute-snapshot, stop-snapshot).", nil),
 		s(KeySkippedOps, "t", "Operations not emitted: c, u, d, t or none.", validSkipped),
 		b(KeyTombstones, "true", "Emit a tombstone after each delete."),
 		one(KeyDecimalMode, "precise", "DECIMAL representation: precise, double or string.", "precise", "double", "string"),
@@ -204,6 +206,7 @@ type options struct {
 	maxBatch, maxQueue         int
 	connectTimeout             time.Duration
 	reconnectMax               time.Duration
+	signal                     string
 }
 
 type keyColumnsRule struct {
@@ -291,6 +294,7 @@ func parseOptions(cfg map[string]string, flavor string) (*options, error) {
 		maxQueue:        c.Int(KeyMaxQueueSize),
 		connectTimeout:  time.Duration(c.Int64(KeyConnectTimeout)) * time.Millisecond,
 		reconnectMax:    time.Duration(c.Int64(KeyReconnectMax)) * time.Millisecond,
+		signal:          strings.TrimSpace(c.String(KeySignalCollection)),
 	}
 	switch o.snapshotMode {
 	case "never":

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	gmysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/replication"
 	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -72,6 +73,11 @@ type streamer struct {
 	lastBeat time.Time
 	ddl      *parser.Parser
 	ctx      context.Context // of the current run, for history writes
+
+	inc     *incSnapshot // running incremental snapshot
+	incInit bool         // a restored incremental snapshot was restarted
+	sql     *client.Conn // for watermarks and incremental chunks
+	sqlDone func()
 }
 
 func newStreamer(t *Task, start position) (*streamer, error) {
@@ -145,6 +151,13 @@ func (s *streamer) open() (*replication.BinlogSyncer, *replication.BinlogStreame
 func (s *streamer) run(ctx context.Context, st *replication.BinlogStreamer) error {
 	o := s.t.o
 	s.ctx = ctx
+	if s.inc != nil && !s.incInit {
+		s.incInit = true
+		s.t.log.Info("resuming incremental snapshot", "id", s.inc.id, "tables", s.inc.tables)
+		if err := s.nextChunk(); err != nil {
+			return err
+		}
+	}
 	var flushAt time.Time
 	s.lastBeat = time.Now()
 	for {
@@ -217,7 +230,7 @@ func (s *streamer) maybeHeartbeat(ctx context.Context) {
 		return
 	}
 	s.lastBeat = time.Now()
-	s.batch = append(s.batch, s.t.heartbeatRecord(s.restart().offset()))
+	s.batch = append(s.batch, s.t.heartbeatRecord(s.withInc(s.restart().offset())))
 	s.flush(ctx)
 }
 
@@ -338,7 +351,7 @@ func (s *streamer) commit(h *replication.EventHeader) error {
 	s.commitFile, s.commitPos = s.file, h.LogPos
 	s.skipping = false
 	if s.t.o.txMetadata && s.txTotal > 0 {
-		s.batch = append(s.batch, s.t.txRecord("END", s.txID(), time.Unix(int64(h.Timestamp), 0), s.txTotal, s.txCounts, s.txOrder, s.restart().offset()))
+		s.batch = append(s.batch, s.t.txRecord("END", s.txID(), time.Unix(int64(h.Timestamp), 0), s.txTotal, s.txCounts, s.txOrder, s.withInc(s.restart().offset())))
 	}
 	s.txGTID = ""
 	s.thread = -1
@@ -354,7 +367,8 @@ func (s *streamer) txID() string {
 
 func (s *streamer) tableMap(e *replication.TableMapEvent) error {
 	db, name := string(e.Schema), string(e.Table)
-	if !s.t.o.captured(db, name) {
+	captured, signal := s.t.o.captured(db, name), s.t.o.isSignalTable(db, name)
+	if !captured && !signal {
 		s.ignored[e.TableID] = true
 		delete(s.tables, e.TableID)
 		return nil
@@ -372,7 +386,7 @@ func (s *streamer) tableMap(e *replication.TableMapEvent) error {
 	if err != nil {
 		return &fatalError{err}
 	}
-	if k, ht := s.t.model.find(db, name); ht == nil || !columnNamesMatch(ht, cols) {
+	if k, ht := s.t.model.find(db, name); captured && (ht == nil || !columnNamesMatch(ht, cols)) {
 		var had []string
 		if ht != nil {
 			had = histColumnNames(ht)
@@ -395,6 +409,7 @@ func (s *streamer) tableMap(e *replication.TableMapEvent) error {
 		return &fatalError{err}
 	}
 	tb.fingerprint = fp
+	tb.signal, tb.uncaptured = signal, !captured
 	s.tables[e.TableID] = tb
 	s.t.rememberTable(tb)
 	return nil
@@ -416,6 +431,14 @@ func (s *streamer) rows(h *replication.EventHeader, evStart uint32, e *replicati
 		}
 	}
 	o := s.t.o
+	if tb.signal {
+		if err := s.signalRows(tb, evStart, e); err != nil {
+			return err
+		}
+		if tb.uncaptured {
+			return nil
+		}
+	}
 	var op string
 	step := 1
 	switch e.Type() {
@@ -522,9 +545,10 @@ func (s *streamer) emitRow(tb *table, op string, key, before, after *connect.Str
 	if o.includeQry {
 		si.query = s.query
 	}
+	s.inWindow(tb, key)
 	p := s.restart()
 	p.row = r + 1
-	off := p.offset()
+	off := s.withInc(p.offset())
 	var tx *txBlock
 	if o.txMetadata {
 		if s.txTotal == 0 {
@@ -709,4 +733,33 @@ func ddlDatabases(stmts []ast.StmtNode, defaultDB string) []string {
 		out = append(out, defaultDB)
 	}
 	return out
+}
+
+// signalRows hands the inserts into the signal table to onSignal (except
+// those a restart already processed).
+func (s *streamer) signalRows(tb *table, evStart uint32, e *replication.RowsEvent) error {
+	if e.Type() != replication.EnumRowsEventTypeInsert || s.skipping && s.txEvents < s.skipEvents {
+		return nil
+	}
+	vals := make([]any, len(tb.cols))
+	for _, row := range e.Rows {
+		for i := range tb.cols {
+			var v any
+			if i < len(row) {
+				var err error
+				if v, err = normalizeBinlog(&tb.cols[i], row[i]); err != nil {
+					return &fatalError{fmt.Errorf("mysql: signal table %s at %s:%d: %w", tb.id(), s.file, evStart, err)}
+				}
+			}
+			vals[i] = v
+		}
+		_, after, err := tb.row(s.t.o, vals)
+		if err != nil {
+			return &fatalError{err}
+		}
+		if err := s.onSignal(after); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -23,6 +23,9 @@ type table struct {
 	keySchema   *connect.Schema
 	envelope    *connect.Schema
 	fingerprint string
+	// signal marks signal.data.collection; uncaptured a signal table
+	// whose own changes are not emitted.
+	signal, uncaptured bool
 }
 
 func (tb *table) id() string { return tb.db + "." + tb.name }

@@ -48,6 +48,8 @@ type Task struct {
 	hist  historyStore
 	model *schemaModel
 
+	resumeInc *incSnapshot // incremental snapshot restored from the offset
+
 	progMu   sync.Mutex
 	progress Progress
 	streamed atomic.Int64
@@ -275,6 +277,9 @@ func (t *Task) Open(ctx context.Context, cfg map[string]string, tctx connect.Sou
 	if err := t.loadSchema(ctx, c, pos, hasOffset && !snapshotting); err != nil {
 		return err
 	}
+	if hasOffset && !snapshotting {
+		t.resumeInc = restoreInc(off)
+	}
 	t.setProgress(func(p *Progress) { p.Skipped = true })
 	t.wg.Add(1)
 	go func() {
@@ -319,6 +324,8 @@ func (t *Task) supervise(pos position) {
 		t.fail(err)
 		return
 	}
+	s.inc = t.resumeInc
+	defer s.closeSQL()
 	var lostAt time.Time
 	backoff := 200 * time.Millisecond
 	for {
