@@ -112,11 +112,39 @@ type srcInfo struct {
 	query    string
 }
 
+// srcBoxes are a source block's fields as interface values (nil for
+// null), boxed once for all rows of a binlog event.
+type srcBoxes struct {
+	ms, us, ns, snapshot, db, table, serverID, gtid, file, pos, thread, query any
+}
+
+// sourceFromBoxes builds the source block of row row of an event.
+func (t *Task) sourceFromBoxes(b *srcBoxes, row int32) *connect.Struct {
+	s := connect.NewStructValue(t.o.sourceSchema())
+	s.SetAt(0, t.srcConst[0])
+	s.SetAt(1, t.srcConst[1])
+	s.SetAt(2, t.srcConst[2])
+	s.SetAt(3, b.ms)
+	s.SetAt(4, b.snapshot)
+	s.SetAt(5, b.db)
+	s.SetAt(7, b.us)
+	s.SetAt(8, b.ns)
+	s.SetAt(9, b.table)
+	s.SetAt(10, b.serverID)
+	s.SetAt(11, b.gtid)
+	s.SetAt(12, b.file)
+	s.SetAt(13, b.pos)
+	s.SetAt(14, row)
+	s.SetAt(15, b.thread)
+	s.SetAt(16, b.query)
+	return s
+}
+
 func (t *Task) sourceStruct(si *srcInfo) *connect.Struct {
 	s := connect.NewStructValue(t.o.sourceSchema())
-	s.SetAt(0, DebeziumVersion)
-	s.SetAt(1, t.o.flavor)
-	s.SetAt(2, t.o.prefix)
+	s.SetAt(0, t.srcConst[0])
+	s.SetAt(1, t.srcConst[1])
+	s.SetAt(2, t.srcConst[2])
 	us := si.ts.UnixMicro()
 	s.SetAt(3, us/1000)
 	s.SetAt(4, si.snapshot)
@@ -151,6 +179,13 @@ type txBlock struct {
 
 // changeRecord builds one change event.
 func (t *Task) changeRecord(tb *table, op string, key, before, after *connect.Struct, si *srcInfo, tx *txBlock, offset map[string]any) *connect.Record {
+	now := t.now()
+	return t.changeRecordWith(tb, op, key, before, after, t.sourceStruct(si), tx, offset, &[3]any{now.UnixMilli(), now.UnixMicro(), now.UnixNano()})
+}
+
+// changeRecordWith builds one change event from its source block and the
+// processing time (ts_ms, ts_us, ts_ns) as interface values.
+func (t *Task) changeRecordWith(tb *table, op string, key, before, after, src *connect.Struct, tx *txBlock, offset map[string]any, now *[3]any) *connect.Record {
 	env := connect.NewStructValue(tb.envelope)
 	if before != nil {
 		env.SetAt(0, before)
@@ -158,7 +193,7 @@ func (t *Task) changeRecord(tb *table, op string, key, before, after *connect.St
 	if after != nil {
 		env.SetAt(1, after)
 	}
-	env.SetAt(2, t.sourceStruct(si))
+	env.SetAt(2, src)
 	if tx != nil {
 		b := connect.NewStructValue(txBlockSchema)
 		b.SetAt(0, tx.id)
@@ -167,10 +202,9 @@ func (t *Task) changeRecord(tb *table, op string, key, before, after *connect.St
 		env.SetAt(3, b)
 	}
 	env.SetAt(4, op)
-	now := t.now()
-	env.SetAt(5, now.UnixMilli())
-	env.SetAt(6, now.UnixMicro())
-	env.SetAt(7, now.UnixNano())
+	env.SetAt(5, now[0])
+	env.SetAt(6, now[1])
+	env.SetAt(7, now[2])
 	r := &connect.Record{
 		Topic: tb.topic, Partition: -1,
 		ValueSchema: tb.envelope, Value: env,

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	gmysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/client"
+	gmysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -463,70 +463,44 @@ func (s *streamer) rows(h *replication.EventHeader, evStart uint32, e *replicati
 	if o.skip[op] {
 		return nil
 	}
-	norm := func(row []any) ([]any, error) {
-		out := make([]any, len(tb.cols))
-		for i := range tb.cols {
-			if i >= len(row) {
-				break
-			}
-			v, err := normalizeBinlog(&tb.cols[i], row[i])
-			if err != nil {
-				return nil, &fatalError{fmt.Errorf("mysql: %s at %s:%d: %w", tb.id(), s.file, evStart, err)}
-			}
-			out[i] = v
+	conv := func(raw []any) (*connect.Struct, *connect.Struct, error) {
+		k, v, err := tb.binlogRow(o, raw)
+		if err != nil {
+			return nil, nil, &fatalError{fmt.Errorf("%w (at %s:%d)", err, s.file, evStart)}
 		}
-		return out, nil
+		return k, v, nil
 	}
-	ts := time.Unix(int64(h.Timestamp), 0)
 	nRows := int64(len(e.Rows) / step)
+	if firstRow >= nRows {
+		return nil
+	}
+	eb := s.eventBoxes(tb, h, evStart)
 	for r := firstRow; r < nRows; r++ {
 		var key, before, after *connect.Struct
 		var err error
 		switch op {
 		case "c":
-			vals, nerr := norm(e.Rows[r])
-			if nerr != nil {
-				return nerr
-			}
-			key, after, err = tb.row(o, vals)
+			key, after, err = conv(e.Rows[r])
 		case "d":
-			vals, nerr := norm(e.Rows[r])
-			if nerr != nil {
-				return nerr
-			}
-			key, before, err = tb.row(o, vals)
+			key, before, err = conv(e.Rows[r])
 		case "u":
-			bv, nerr := norm(e.Rows[2*r])
-			if nerr != nil {
-				return nerr
-			}
-			av, nerr := norm(e.Rows[2*r+1])
-			if nerr != nil {
-				return nerr
-			}
 			var oldKey *connect.Struct
-			oldKey, before, err = tb.row(o, bv)
+			oldKey, before, err = conv(e.Rows[2*r])
 			if err == nil {
-				key, after, err = tb.row(o, av)
+				key, after, err = conv(e.Rows[2*r+1])
 			}
 			if err == nil && tb.keySchema != nil && !keysEqual(oldKey, key) {
 				// A primary key change: Debezium emits a delete of the old
 				// key (plus tombstone) and a create of the new one.
-				if err := s.emitRow(tb, "d", oldKey, before, nil, ts, evStart, r, nRows); err != nil {
-					return err
-				}
-				if err := s.emitRow(tb, "c", key, nil, after, ts, evStart, r, nRows); err != nil {
-					return err
-				}
+				s.emitRow(tb, "d", oldKey, before, nil, eb, r)
+				s.emitRow(tb, "c", key, nil, after, eb, r)
 				continue
 			}
 		}
 		if err != nil {
-			return &fatalError{err}
-		}
-		if err := s.emitRow(tb, op, key, before, after, ts, evStart, r, nRows); err != nil {
 			return err
 		}
+		s.emitRow(tb, op, key, before, after, eb, r)
 	}
 	return nil
 }
@@ -535,22 +509,69 @@ func keysEqual(a, b *connect.Struct) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return fmt.Sprint(a) == fmt.Sprint(b)
+	n := len(a.Schema().Fields)
+	if n != len(b.Schema().Fields) {
+		return false
+	}
+	for i := 0; i < n; i++ {
+		x, y := a.At(i), b.At(i)
+		if xb, ok := x.([]byte); ok {
+			yb, ok := y.([]byte)
+			if !ok || string(xb) != string(yb) {
+				return false
+			}
+			continue
+		}
+		if fmt.Sprint(x) != fmt.Sprint(y) {
+			return false
+		}
+	}
+	return true
 }
 
-func (s *streamer) emitRow(tb *table, op string, key, before, after *connect.Struct, ts time.Time, evStart uint32, r, nRows int64) error {
-	o := s.t.o
-	si := &srcInfo{ts: ts, snapshot: snapFalse, db: tb.db, table: tb.name, serverID: s.serverID, gtid: s.txGTID,
-		file: s.file, pos: evStart, row: int32(r), thread: s.thread}
-	if o.includeQry {
-		si.query = s.query
+// rowsBoxes are the interface values every record of one rows event
+// shares, boxed once per event instead of once per row: the source block's
+// fields, the envelope's processing time and the offset's fields.
+type rowsBoxes struct {
+	src   srcBoxes
+	now   [3]any
+	off   map[string]any // the offset without its row counter
+	txRow bool           // the offset's restart point is inside a transaction
+}
+
+func (s *streamer) eventBoxes(tb *table, h *replication.EventHeader, evStart uint32) *rowsBoxes {
+	ts := time.Unix(int64(h.Timestamp), 0)
+	us := ts.UnixMicro()
+	b := &rowsBoxes{}
+	b.src = srcBoxes{ms: us / 1000, us: us, ns: us * 1000, db: tb.dbBox, table: tb.nameBox, serverID: int64(s.serverID),
+		file: s.file, pos: int64(evStart), snapshot: snapFalse}
+	if s.txGTID != "" {
+		b.src.gtid = s.txGTID
 	}
+	if s.thread >= 0 {
+		b.src.thread = s.thread
+	}
+	if s.t.o.includeQry && s.query != "" {
+		b.src.query = s.query
+	}
+	now := s.t.now()
+	b.now = [3]any{now.UnixMilli(), now.UnixMicro(), now.UnixNano()}
+	b.off = s.restart().offset()
+	return b
+}
+
+func (s *streamer) emitRow(tb *table, op string, key, before, after *connect.Struct, eb *rowsBoxes, r int64) {
+	o := s.t.o
+	off := make(map[string]any, len(eb.off)+1)
+	for k, v := range eb.off {
+		off[k] = v
+	}
+	off[offRow] = r + 1
 	s.inWindow(tb, key)
-	p := s.restart()
-	p.row = r + 1
-	off := s.withInc(p.offset())
+	s.withInc(off)
 	var tx *txBlock
 	if o.txMetadata {
+		ts := time.UnixMicro(eb.src.us.(int64))
 		if s.txTotal == 0 {
 			s.txCounts = map[string]int64{}
 			s.batch = append(s.batch, s.t.txRecord("BEGIN", s.txID(), ts, 0, nil, nil, off))
@@ -564,14 +585,22 @@ func (s *streamer) emitRow(tb *table, op string, key, before, after *connect.Str
 		tx = &txBlock{id: s.txID(), total: s.txTotal, collection: s.txCounts[id]}
 		off[offTxID] = s.txID()
 	}
-	rec := s.t.changeRecord(tb, op, key, before, after, si, tx, off)
+	src := s.t.sourceFromBoxes(&eb.src, int32(r))
+	rec := s.t.changeRecordWith(tb, op, key, before, after, src, tx, off, &eb.now)
 	s.batch = append(s.batch, rec)
 	if op == "d" && o.tombstones && tb.keySchema != nil {
 		s.batch = append(s.batch, tombstone(rec))
 	}
-	s.emittedEvent, s.emittedRow = p.event, p.row
+	s.emittedEvent, s.emittedRow = s.txEventsOrZero(), r+1
 	s.t.streamed.Add(1)
-	return nil
+}
+
+// txEventsOrZero is the event counter of the restart position.
+func (s *streamer) txEventsOrZero() int64 {
+	if s.inTx {
+		return s.txEvents
+	}
+	return 0
 }
 
 // ddlHeads are the statements whose failure to parse must stop the task:

@@ -26,6 +26,7 @@ type Task struct {
 	now       func() time.Time
 
 	schemaChangeSchema *connect.Schema
+	srcConst           [3]any // source version, connector and name, boxed once
 	version            string
 
 	ctx   context.Context
@@ -193,6 +194,7 @@ func (t *Task) Open(ctx context.Context, cfg map[string]string, tctx connect.Sou
 	t.errc = make(chan struct{})
 	t.byName = map[string]*table{}
 	t.schemaChangeSchema = o.schemaChangeValueSchema()
+	t.srcConst = [3]any{DebeziumVersion, o.flavor, o.prefix}
 
 	c, err := t.connect(ctx)
 	if err != nil {

@@ -305,7 +305,7 @@ func (c *column) value(o *options, in any) (any, error) {
 		default:
 			return nil, fmt.Errorf("unexpected %T", in)
 		}
-		if c.latin1 {
+		if c.latin1 && !isASCII(str) {
 			d, err := charmap.Windows1252.NewDecoder().String(str)
 			if err != nil {
 				return nil, err
@@ -401,13 +401,13 @@ func (c *column) temporal(o *options, s string) (any, error) {
 		neg := strings.HasPrefix(s, "-")
 		s2 := strings.TrimPrefix(s, "-")
 		hms, frac, _ := strings.Cut(s2, ".")
-		p := strings.Split(hms, ":")
-		if len(p) != 3 {
+		p0, p1, p2, ok := split3(hms, ':')
+		if !ok {
 			return bad()
 		}
-		h, e1 := strconv.ParseInt(p[0], 10, 64)
-		m, e2 := strconv.ParseInt(p[1], 10, 64)
-		sec, e3 := strconv.ParseInt(p[2], 10, 64)
+		h, e1 := strconv.ParseInt(p0, 10, 64)
+		m, e2 := strconv.ParseInt(p1, 10, 64)
+		sec, e3 := strconv.ParseInt(p2, 10, 64)
 		us, e4 := fracMicros(frac)
 		if e1 != nil || e2 != nil || e3 != nil || e4 != nil {
 			return bad()
@@ -425,13 +425,13 @@ func (c *column) temporal(o *options, s string) (any, error) {
 		return v, nil
 	}
 	date, clock, _ := strings.Cut(s, " ")
-	dp := strings.Split(date, "-")
-	if len(dp) != 3 {
+	d0, d1, d2, ok := split3(date, '-')
+	if !ok {
 		return bad()
 	}
-	y, e1 := strconv.Atoi(dp[0])
-	mo, e2 := strconv.Atoi(dp[1])
-	d, e3 := strconv.Atoi(dp[2])
+	y, e1 := strconv.Atoi(d0)
+	mo, e2 := strconv.Atoi(d1)
+	d, e3 := strconv.Atoi(d2)
 	if e1 != nil || e2 != nil || e3 != nil {
 		return bad()
 	}
@@ -442,14 +442,14 @@ func (c *column) temporal(o *options, s string) (any, error) {
 	var us int64
 	if clock != "" {
 		hms, frac, _ := strings.Cut(clock, ".")
-		p := strings.Split(hms, ":")
-		if len(p) != 3 {
+		p0, p1, p2, ok := split3(hms, ':')
+		if !ok {
 			return bad()
 		}
 		var e4, e5, e6, e7 error
-		hh, e4 = strconv.Atoi(p[0])
-		mi, e5 = strconv.Atoi(p[1])
-		ss, e6 = strconv.Atoi(p[2])
+		hh, e4 = strconv.Atoi(p0)
+		mi, e5 = strconv.Atoi(p1)
+		ss, e6 = strconv.Atoi(p2)
 		us, e7 = fracMicros(frac)
 		if e4 != nil || e5 != nil || e6 != nil || e7 != nil {
 			return bad()
@@ -535,4 +535,64 @@ func (c *column) schemaGeom() *connect.Schema {
 		return optGeometrySchema
 	}
 	return geometrySchema
+}
+
+// split3 splits s into exactly three parts at sep.
+func split3(s string, sep byte) (a, b, c string, ok bool) {
+	i := strings.IndexByte(s, sep)
+	if i < 0 {
+		return "", "", "", false
+	}
+	j := strings.IndexByte(s[i+1:], sep)
+	if j < 0 {
+		return "", "", "", false
+	}
+	j += i + 1
+	if strings.IndexByte(s[j+1:], sep) >= 0 {
+		return "", "", "", false
+	}
+	return s[:i], s[i+1 : j], s[j+1:], true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// binlogValue converts a go-mysql row value straight to the Connect value:
+// signed integers and floats already have the Go type of their Connect
+// type and are passed through without boxing them again.
+func (c *column) binlogValue(o *options, v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if !c.unsigned {
+		ok := false
+		switch c.kind {
+		case kTiny:
+			_, ok = v.(int8)
+		case kSmall:
+			_, ok = v.(int16)
+		case kMedium, kInt:
+			_, ok = v.(int32)
+		case kBig:
+			_, ok = v.(int64)
+		case kDouble:
+			_, ok = v.(float64)
+		case kFloat:
+			_, ok = v.(float32)
+		}
+		if ok {
+			return v, nil
+		}
+	}
+	n, err := normalizeBinlog(c, v)
+	if err != nil {
+		return nil, err
+	}
+	return c.value(o, n)
 }
