@@ -3,6 +3,8 @@ package mysql
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"strings"
 
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/pingcap/tidb/pkg/parser"
@@ -88,11 +90,29 @@ func (t *Task) captureSchema(ctx context.Context, c *client.Conn, off map[string
 			}
 			ddl, _ := sr.GetString(0, 1)
 			stmts, spatial, err := parseDDL(p, ddl)
+			var generated map[string]bool
+			if err != nil {
+				// Syntax the parser lacks (INVISIBLE or system-versioned
+				// columns, ...): describe the table from information_schema.
+				var synth string
+				if synth, generated, err = describeForHistory(c, db, name); err == nil {
+					stmts, spatial, err = parseDDL(p, synth)
+				}
+			}
 			var changes []histChange
 			if err == nil {
 				m.spatial = spatial
 				changes, err = m.applyDDL(stmts, db, t.inScope)
 				m.spatial = nil
+			}
+			if err == nil && len(generated) > 0 {
+				for _, ch := range changes {
+					for i := range ch.Table.Columns {
+						if generated[ch.Table.Columns[i].Name] {
+							ch.Table.Columns[i].Generated = true
+						}
+					}
+				}
 			}
 			if err != nil {
 				if !t.o.skipUnparseable {
@@ -138,7 +158,87 @@ func fromTableMap(cols []column, pk []int) *histTable {
 // parseDDL parses a statement with the TiDB parser, spatial column types
 // rewritten (see rewriteSpatial).
 func parseDDL(p *parser.Parser, q string) ([]ast.StmtNode, map[string]string, error) {
-	rq, spatial := rewriteSpatial(q)
+	rq, spatial := rewriteSpatial(normalizeMariaDB(q))
 	stmts, _, err := p.Parse(rq, "", "")
 	return stmts, spatial, err
+}
+
+// describeForHistory writes a CREATE TABLE statement for a table from
+// information_schema in the syntax the parser knows, and returns the names
+// of its generated columns (whose expressions it leaves out).
+func describeForHistory(c *client.Conn, db, name string) (string, map[string]bool, error) {
+	r, err := c.Execute(`SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COALESCE(CHARACTER_SET_NAME, ''), EXTRA, COLUMN_COMMENT, COLUMN_KEY
+		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ` + quoteString(db) + ` AND TABLE_NAME = ` + quoteString(name) + ` ORDER BY ORDINAL_POSITION`)
+	if err != nil {
+		return "", nil, fmt.Errorf("describe %s.%s: %w", db, name, err)
+	}
+	var b strings.Builder
+	b.WriteString("CREATE TABLE " + quoteIdent(name) + " (")
+	generated := map[string]bool{}
+	for i := 0; i < r.RowNumber(); i++ {
+		cn, _ := r.GetString(i, 0)
+		ct, _ := r.GetString(i, 1)
+		nl, _ := r.GetString(i, 2)
+		cs, _ := r.GetString(i, 3)
+		extra, _ := r.GetString(i, 4)
+		comment, _ := r.GetString(i, 5)
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quoteIdent(cn) + " " + ct)
+		if cs != "" && !strings.Contains(strings.ToLower(ct), "character set") {
+			b.WriteString(" CHARACTER SET " + cs)
+		}
+		if nl != "YES" {
+			b.WriteString(" NOT NULL")
+		}
+		ex := strings.ToLower(extra)
+		if strings.Contains(ex, "auto_increment") {
+			b.WriteString(" AUTO_INCREMENT")
+		}
+		if strings.Contains(ex, "generated") {
+			generated[cn] = true
+		}
+		if comment != "" {
+			b.WriteString(" COMMENT " + quoteString(comment))
+		}
+	}
+	pr, err := c.Execute(`SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ` + quoteString(db) + ` AND TABLE_NAME = ` + quoteString(name) + ` AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX`)
+	if err != nil {
+		return "", nil, fmt.Errorf("primary key of %s.%s: %w", db, name, err)
+	}
+	if pr.RowNumber() > 0 {
+		var pk []string
+		for i := 0; i < pr.RowNumber(); i++ {
+			cn, _ := pr.GetString(i, 0)
+			pk = append(pk, quoteIdent(cn))
+		}
+		b.WriteString(", PRIMARY KEY (" + strings.Join(pk, ", ") + ")")
+	}
+	b.WriteString(")")
+	cr, err := c.Execute(`SELECT CCSA.CHARACTER_SET_NAME FROM information_schema.TABLES T JOIN information_schema.COLLATION_CHARACTER_SET_APPLICABILITY CCSA
+		ON CCSA.COLLATION_NAME = T.TABLE_COLLATION WHERE T.TABLE_SCHEMA = ` + quoteString(db) + ` AND T.TABLE_NAME = ` + quoteString(name))
+	if err == nil && cr.RowNumber() > 0 {
+		if cs, _ := cr.GetString(0, 0); cs != "" {
+			b.WriteString(" DEFAULT CHARSET=" + cs)
+		}
+	}
+	return b.String(), generated, nil
+}
+
+// mariaDBPrefixes are MariaDB statement forms rewritten to the equivalent
+// the parser knows before parsing.
+var (
+	setStatementFor = regexp.MustCompile(`(?is)^\s*SET\s+STATEMENT\s+.*?\bFOR\s+`)
+	orReplaceTable  = regexp.MustCompile(`(?is)^(\s*CREATE\s+)OR\s+REPLACE\s+((?:TEMPORARY\s+)?TABLE\b)`)
+	alterOnline     = regexp.MustCompile(`(?is)^(\s*ALTER\s+)ONLINE\s+`)
+)
+
+// normalizeMariaDB rewrites MariaDB-only statement heads: SET STATEMENT
+// ... FOR, CREATE OR REPLACE TABLE (applied as a CREATE, which replaces
+// the table in the model) and ALTER ONLINE.
+func normalizeMariaDB(q string) string {
+	q = setStatementFor.ReplaceAllString(q, "")
+	q = orReplaceTable.ReplaceAllString(q, "${1}${2}")
+	return alterOnline.ReplaceAllString(q, "${1}")
 }

@@ -34,6 +34,9 @@ func TestSchemaModelDDL(t *testing.T) {
 		{"DROP TABLE IF EXISTS v, nope", "v", "<none>", "DROP"},
 		{"CREATE TABLE other.x (id INT)", "x", "<none>", ""},
 		{"CREATE TABLE `point` (`point` POINT, `geometry` int)", "point", "point:POINT,geometry:INT pk=", "CREATE"},
+		{"CREATE OR REPLACE TABLE `point` (id INT PRIMARY KEY)", "point", "id:INT pk=id", "CREATE"},
+		{"ALTER ONLINE TABLE `point` ADD COLUMN o INT", "point", "id:INT,o:INT pk=id", "ALTER"},
+		{"SET STATEMENT max_statement_time=60 FOR ALTER TABLE `point` ADD COLUMN s CHAR(2)", "point", "id:INT,o:INT,s:CHAR pk=id", "ALTER"},
 	}
 	m := newSchemaModel()
 	p := parser.New()

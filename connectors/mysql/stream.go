@@ -608,7 +608,7 @@ func (s *streamer) txEventsOrZero() int64 {
 var ddlHeads = []string{"CREATE TABLE", "ALTER TABLE", "DROP TABLE", "RENAME TABLE", "TRUNCATE", "ALTER ONLINE TABLE", "ALTER IGNORE TABLE", "CREATE OR REPLACE TABLE", "CREATE TEMPORARY TABLE"}
 
 func ddlHead(q string) bool {
-	u := strings.ToUpper(strings.Join(strings.Fields(stripComments(q)), " "))
+	u := strings.ToUpper(strings.Join(strings.Fields(normalizeMariaDB(stripComments(q))), " "))
 	for _, h := range ddlHeads {
 		if strings.HasPrefix(u, h) {
 			return true
