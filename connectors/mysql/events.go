@@ -180,12 +180,13 @@ type txBlock struct {
 // changeRecord builds one change event.
 func (t *Task) changeRecord(tb *table, op string, key, before, after *connect.Struct, si *srcInfo, tx *txBlock, offset map[string]any) *connect.Record {
 	now := t.now()
-	return t.changeRecordWith(tb, op, key, before, after, t.sourceStruct(si), tx, offset, &[3]any{now.UnixMilli(), now.UnixMicro(), now.UnixNano()})
+	return t.changeRecordWith(nil, tb, op, key, before, after, t.sourceStruct(si), tx, offset, &[3]any{now.UnixMilli(), now.UnixMicro(), now.UnixNano()})
 }
 
 // changeRecordWith builds one change event from its source block and the
 // processing time (ts_ms, ts_us, ts_ns) as interface values.
-func (t *Task) changeRecordWith(tb *table, op string, key, before, after, src *connect.Struct, tx *txBlock, offset map[string]any, now *[3]any) *connect.Record {
+// dst, when not nil, is where the record is built.
+func (t *Task) changeRecordWith(dst *connect.Record, tb *table, op string, key, before, after, src *connect.Struct, tx *txBlock, offset map[string]any, now *[3]any) *connect.Record {
 	env := connect.NewStructValue(tb.envelope)
 	if before != nil {
 		env.SetAt(0, before)
@@ -205,7 +206,11 @@ func (t *Task) changeRecordWith(tb *table, op string, key, before, after, src *c
 	env.SetAt(5, now[0])
 	env.SetAt(6, now[1])
 	env.SetAt(7, now[2])
-	r := &connect.Record{
+	r := dst
+	if r == nil {
+		r = new(connect.Record)
+	}
+	*r = connect.Record{
 		Topic: tb.topic, Partition: -1,
 		ValueSchema: tb.envelope, Value: env,
 		SourcePartition: t.partition, SourceOffset: offset,

@@ -98,3 +98,28 @@ func TestHistoryPositionOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestFastDecimal(t *testing.T) {
+	cases := []struct {
+		in    string
+		scale int
+		ok    bool
+		want  string
+	}{
+		{"12.34", 2, true, "12.34"},
+		{"-0.5", 3, true, "-0.500"},
+		{"7", 2, true, "7.00"},
+		{"+1.2", 1, true, "1.2"},
+		{"1.234", 2, false, ""},
+		{"123456789012345678.9", 1, false, ""},
+		{"1e5", 0, false, ""},
+		{"", 0, false, ""},
+		{".", 0, false, ""},
+	}
+	for _, c := range cases {
+		d, ok := fastDecimal(c.in, c.scale)
+		if ok != c.ok || ok && d.String() != c.want {
+			t.Errorf("fastDecimal(%q, %d) = %v %v, want %v %q", c.in, c.scale, d, ok, c.ok, c.want)
+		}
+	}
+}

@@ -475,6 +475,7 @@ func (s *streamer) rows(h *replication.EventHeader, evStart uint32, e *replicati
 		return nil
 	}
 	eb := s.eventBoxes(tb, h, evStart)
+	eb.rows = int(nRows - firstRow)
 	for r := firstRow; r < nRows; r++ {
 		var key, before, after *connect.Struct
 		var err error
@@ -533,10 +534,11 @@ func keysEqual(a, b *connect.Struct) bool {
 // shares, boxed once per event instead of once per row: the source block's
 // fields, the envelope's processing time and the offset's fields.
 type rowsBoxes struct {
-	src   srcBoxes
-	now   [3]any
-	off   map[string]any // the offset without its row counter
-	txRow bool           // the offset's restart point is inside a transaction
+	src  srcBoxes
+	now  [3]any
+	off  map[string]any // the offset without its row counter
+	slab []connect.Record
+	rows int // records to allocate per slab
 }
 
 func (s *streamer) eventBoxes(tb *table, h *replication.EventHeader, evStart uint32) *rowsBoxes {
@@ -586,7 +588,11 @@ func (s *streamer) emitRow(tb *table, op string, key, before, after *connect.Str
 		off[offTxID] = s.txID()
 	}
 	src := s.t.sourceFromBoxes(&eb.src, int32(r))
-	rec := s.t.changeRecordWith(tb, op, key, before, after, src, tx, off, &eb.now)
+	if len(eb.slab) == cap(eb.slab) {
+		eb.slab = make([]connect.Record, 0, eb.rows)
+	}
+	eb.slab = eb.slab[:len(eb.slab)+1]
+	rec := s.t.changeRecordWith(&eb.slab[len(eb.slab)-1], tb, op, key, before, after, src, tx, off, &eb.now)
 	s.batch = append(s.batch, rec)
 	if op == "d" && o.tombstones && tb.keySchema != nil {
 		s.batch = append(s.batch, tombstone(rec))

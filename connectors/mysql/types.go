@@ -274,6 +274,9 @@ func (c *column) value(o *options, in any) (any, error) {
 		case "double":
 			return strconv.ParseFloat(s, 64)
 		}
+		if d, ok := fastDecimal(s, c.scale); ok {
+			return d, nil
+		}
 		d, err := connect.ParseDecimal(s)
 		if err != nil {
 			return nil, err
@@ -595,4 +598,53 @@ func (c *column) binlogValue(o *options, v any) (any, error) {
 		return nil, err
 	}
 	return c.value(o, n)
+}
+
+// fastDecimal parses a plain decimal of at most 18 digits with at most
+// scale fraction digits into a Decimal of that scale without going through
+// big.Int's string parsing; ok is false for anything else.
+func fastDecimal(s string, scale int) (d connect.Decimal, ok bool) {
+	i, neg := 0, false
+	if i < len(s) && (s[i] == '-' || s[i] == '+') {
+		neg = s[i] == '-'
+		i++
+	}
+	var n int64
+	digits, frac := 0, -1
+	for ; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			if digits >= 18 {
+				return d, false
+			}
+			n = n*10 + int64(c-'0')
+			digits++
+			if frac >= 0 {
+				frac++
+			}
+		case c == '.' && frac < 0:
+			frac = 0
+		default:
+			return d, false
+		}
+	}
+	if digits == 0 {
+		return d, false
+	}
+	frac = max(frac, 0)
+	for ; frac < scale; frac++ {
+		if digits >= 18 {
+			return d, false
+		}
+		n *= 10
+		digits++
+	}
+	if frac != scale {
+		return d, false
+	}
+	if neg {
+		n = -n
+	}
+	return connect.Decimal{Unscaled: big.NewInt(n), Scale: int32(scale)}, true
 }
