@@ -122,7 +122,7 @@ func (s *streamer) open() (*replication.BinlogSyncer, *replication.BinlogStreame
 	o := s.t.o
 	cfg := replication.BinlogSyncerConfig{
 		ServerID: o.serverID, Flavor: o.flavor, Host: o.host, Port: uint16(o.port), User: o.user, Password: o.password,
-		TimestampStringLocation: time.UTC, HeartbeatPeriod: 10 * time.Second, ReadTimeout: 60 * time.Second,
+		TimestampStringLocation: time.UTC, ParseTime: true, HeartbeatPeriod: 10 * time.Second, ReadTimeout: 60 * time.Second,
 		DisableRetrySync: true, MaxReconnectAttempts: 1, Logger: s.t.quietLog,
 	}
 	if o.includeQry && o.flavor == flavorMariaDB {

@@ -459,26 +459,32 @@ func (c *column) temporal(o *options, s string) (any, error) {
 		}
 	}
 	t := time.Date(y, time.Month(mo), d, hh, mi, ss, int(us)*1000, time.UTC)
+	return c.fromTime(o, t, us), nil
+}
+
+// fromTime converts a DATE, DATETIME or TIMESTAMP value (in UTC; us its
+// microseconds) to its Connect value.
+func (c *column) fromTime(o *options, t time.Time, us int64) any {
 	switch c.kind {
 	case kDate:
 		if o.timeMode == "connect" {
-			return t, nil
+			return t
 		}
-		return int32(t.Unix() / 86400), nil
+		return int32(t.Unix() / 86400)
 	case kDatetime:
 		switch {
 		case o.timeMode == "connect":
-			return t, nil
+			return t
 		case c.fsp <= 3:
-			return t.UnixMilli(), nil
+			return t.UnixMilli()
 		}
-		return t.UnixMicro(), nil
+		return t.UnixMicro()
 	default: // TIMESTAMP: ISO-8601 UTC with the column's fractional digits
 		out := t.Format("2006-01-02T15:04:05")
 		if c.fsp > 0 {
 			out += "." + fmt.Sprintf("%06d", us)[:c.fsp]
 		}
-		return out + "Z", nil
+		return out + "Z"
 	}
 }
 
@@ -591,6 +597,15 @@ func (c *column) binlogValue(o *options, v any) (any, error) {
 		}
 		if ok {
 			return v, nil
+		}
+	}
+	if tt, ok := v.(time.Time); ok {
+		// DATE/DATETIME/TIMESTAMP decoded by go-mysql (ParseTime); zero
+		// and out-of-range values still arrive as text.
+		switch c.kind {
+		case kDate, kDatetime, kTimestamp:
+			u := tt.UTC()
+			return c.fromTime(o, u, int64(u.Nanosecond()/1000)), nil
 		}
 	}
 	n, err := normalizeBinlog(c, v)
