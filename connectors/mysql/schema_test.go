@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -120,6 +121,30 @@ func TestFastDecimal(t *testing.T) {
 		d, ok := fastDecimal(c.in, c.scale)
 		if ok != c.ok || ok && d.String() != c.want {
 			t.Errorf("fastDecimal(%q, %d) = %v %v, want %v %q", c.in, c.scale, d, ok, c.ok, c.want)
+		}
+	}
+}
+
+func TestOffBoxesMatchPositionOffset(t *testing.T) {
+	for _, p := range []position{
+		{file: "b.000001", pos: 4, tsSec: 9},
+		{file: "b.000002", pos: 77, gtids: "0-1-5", event: 3, server: 1, tsSec: 10},
+	} {
+		b := offBoxes{tsSec: p.tsSec, file: p.file, pos: int64(p.pos)}
+		if p.gtids != "" {
+			b.gtids = p.gtids
+		}
+		if p.event != 0 {
+			b.event = p.event
+		}
+		if p.server != 0 {
+			b.server = int64(p.server)
+		}
+		q := p
+		q.row = 7
+		got, want := fmt.Sprint(b.offset(7)), fmt.Sprint(q.offset())
+		if got != want {
+			t.Errorf("offBoxes %s, position.offset %s", got, want)
 		}
 	}
 }

@@ -536,7 +536,7 @@ func keysEqual(a, b *connect.Struct) bool {
 type rowsBoxes struct {
 	src  srcBoxes
 	now  [3]any
-	off  map[string]any // the offset without its row counter
+	off  offBoxes // the offset without its row counter
 	slab []connect.Record
 	rows int // records to allocate per slab
 }
@@ -558,17 +558,23 @@ func (s *streamer) eventBoxes(tb *table, h *replication.EventHeader, evStart uin
 	}
 	now := s.t.now()
 	b.now = [3]any{now.UnixMilli(), now.UnixMicro(), now.UnixNano()}
-	b.off = s.restart().offset()
+	p := s.restart()
+	b.off = offBoxes{tsSec: p.tsSec, file: p.file, pos: int64(p.pos)}
+	if p.gtids != "" {
+		b.off.gtids = p.gtids
+	}
+	if p.event != 0 {
+		b.off.event = p.event
+	}
+	if p.server != 0 {
+		b.off.server = int64(p.server)
+	}
 	return b
 }
 
 func (s *streamer) emitRow(tb *table, op string, key, before, after *connect.Struct, eb *rowsBoxes, r int64) {
 	o := s.t.o
-	off := make(map[string]any, len(eb.off)+1)
-	for k, v := range eb.off {
-		off[k] = v
-	}
-	off[offRow] = r + 1
+	off := eb.off.offset(r + 1)
 	s.inWindow(tb, key)
 	s.withInc(off)
 	var tx *txBlock
@@ -797,4 +803,30 @@ func (s *streamer) signalRows(tb *table, evStart uint32, e *replication.RowsEven
 		}
 	}
 	return nil
+}
+
+// offBoxes are the fields of position.offset as interface values (nil when
+// the field is omitted), boxed once per rows event.
+type offBoxes struct {
+	tsSec, file, pos, gtids, event, server any
+}
+
+// offset returns the offset map with row counter row, as position.offset
+// builds it.
+func (b *offBoxes) offset(row int64) map[string]any {
+	m := make(map[string]any, 8)
+	m[offTsSec], m[offFile], m[offPos] = b.tsSec, b.file, b.pos
+	if b.gtids != nil {
+		m[offGTIDs] = b.gtids
+	}
+	if b.event != nil {
+		m[offEvent] = b.event
+	}
+	if row != 0 {
+		m[offRow] = row
+	}
+	if b.server != nil {
+		m[offServerID] = b.server
+	}
+	return m
 }
