@@ -304,7 +304,10 @@ func (c *column) value(o *options, in any) (any, error) {
 		case []byte:
 			str = string(v)
 		case string:
-			str = strings.Clone(v)
+			// Binlog strings point into their event's buffer, which
+			// go-mysql (v1.13 BinlogSyncer, ReadPacket) allocates per
+			// event and never reuses: they need no copy.
+			str = v
 		default:
 			return nil, fmt.Errorf("unexpected %T", in)
 		}
