@@ -54,6 +54,7 @@ type incSnapshot struct {
 	// emittedKey is the last key of the last emitted chunk of tables[0]:
 	// where a restart resumes.
 	emittedKey []string
+	file       string // binlog file streamed when the chunk was read
 }
 
 // withInc adds the incremental snapshot state to an offset.
@@ -262,6 +263,7 @@ func (s *streamer) nextChunk() error {
 		if err := t.writeSignal(c, inc.chunkID+"-open", sigWindowOpen); err != nil {
 			return err
 		}
+		inc.file = s.file
 		n, err := t.readIncChunk(s.ctx, c, inc)
 		if err != nil {
 			return err
@@ -401,7 +403,7 @@ func (t *Task) readIncChunk(ctx context.Context, c *client.Conn, inc *incSnapsho
 			last = append(last, sqlLiteral(vals[idx]))
 		}
 		n++
-		si := &srcInfo{ts: ts, snapshot: snapIncremental, db: tb.db, table: tb.name, thread: -1}
+		si := &srcInfo{ts: ts, snapshot: snapIncremental, db: tb.db, table: tb.name, file: inc.file, thread: -1}
 		r := t.changeRecord(tb, "r", key, nil, after, si, nil, nil)
 		ks := keyString(key)
 		if _, dup := inc.buffer[ks]; !dup {

@@ -688,6 +688,11 @@ func (s *streamer) handleDDL(h *replication.EventHeader, evStart uint32, default
 		}
 	}
 	s.t.model = next
+	if perr == nil && !o.skip["t"] && !s.skipping {
+		if err := s.truncates(h, evStart, stmts, defaultDB, p); err != nil {
+			return err
+		}
+	}
 	if !o.includeSchema || s.skipping {
 		return nil
 	}
@@ -829,4 +834,39 @@ func (b *offBoxes) offset(row int64) map[string]any {
 		m[offServerID] = b.server
 	}
 	return m
+}
+
+// truncates emits a truncate event (op t, no before or after) for every
+// captured table a TRUNCATE TABLE statement empties.
+func (s *streamer) truncates(h *replication.EventHeader, evStart uint32, stmts []ast.StmtNode, defaultDB string, p position) error {
+	for _, st := range stmts {
+		x, ok := st.(*ast.TruncateTableStmt)
+		if !ok {
+			continue
+		}
+		db := x.Table.Schema.O
+		if db == "" {
+			db = defaultDB
+		}
+		name := x.Table.Name.O
+		if !s.t.o.captured(db, name) {
+			continue
+		}
+		tb := s.t.tableByName(db, name)
+		if tb == nil {
+			c, err := s.signalConn()
+			if err != nil {
+				return err
+			}
+			if tb, err = s.t.describeTable(c, db, name); err != nil {
+				return err
+			}
+		}
+		si := &srcInfo{ts: time.Unix(int64(h.Timestamp), 0), snapshot: snapFalse, db: db, table: tb.name, serverID: s.serverID, gtid: s.txGTID,
+			file: s.file, pos: evStart, thread: s.thread}
+		r := s.t.changeRecord(tb, "t", nil, nil, nil, si, nil, s.withInc(p.offset()))
+		r.KeySchema, r.Key = nil, nil
+		s.batch = append(s.batch, r)
+	}
+	return nil
 }
