@@ -548,13 +548,12 @@ func (m *schemaModel) columnFromDef(cd *ast.ColumnDef, t *histTable) (histColumn
 		}
 	}
 	pk := false
-	explicitNull := false
 	for _, o := range cd.Options {
 		switch o.Tp {
 		case ast.ColumnOptionNotNull:
 			c.Optional = false
 		case ast.ColumnOptionNull:
-			c.Optional, explicitNull = true, true
+			c.Optional = true
 		case ast.ColumnOptionPrimaryKey:
 			pk = true
 			c.Optional = false
@@ -577,7 +576,6 @@ func (m *schemaModel) columnFromDef(cd *ast.ColumnDef, t *histTable) (histColumn
 			}
 		}
 	}
-	_ = explicitNull
 	if c.Optional && !c.AutoIncremented {
 		c.HasDefaultValue = true // NULL is the implicit default
 	}
@@ -609,10 +607,10 @@ func defaultExpr(e ast.ExprNode) *string {
 // jdbcType is the java.sql.Types code Debezium's MySQL DDL parser assigns.
 func jdbcType(tp byte, binary bool) int {
 	const (
-		tBit, tTinyint, tSmallint, tInteger, tBigint = -7, -6, 5, 4, -5
-		tFloat, tReal, tDouble, tDecimal             = 6, 7, 8, 3
-		tChar, tVarchar, tDate, tTime, tTimestamp    = 1, 12, 91, 92, 93
-		tBinary, tVarbinary, tBlob, tOther, tTSTZ    = -2, -3, 2004, 1111, 2014
+		tBit, tSmallint, tInteger, tBigint        = -7, 5, 4, -5
+		tFloat, tDouble, tDecimal                 = 6, 8, 3
+		tChar, tVarchar, tDate, tTime, tTimestamp = 1, 12, 91, 92, 93
+		tBinary, tVarbinary, tBlob, tOther, tTSTZ = -2, -3, 2004, 1111, 2014
 	)
 	switch tp {
 	case pmysql.TypeBit:
@@ -655,8 +653,6 @@ func jdbcType(tp byte, binary bool) int {
 	case pmysql.TypeEnum, pmysql.TypeSet:
 		return tChar
 	}
-	_ = tTinyint
-	_ = tReal
 	return tOther
 }
 
