@@ -44,9 +44,28 @@ func (t *Task) recoverSchema(ctx context.Context, pos position) error {
 			ErrHistoryMissing, t.o.historyTopic, pos.file, pos.pos, KeySnapshotMode)
 	}
 	m := newSchemaModel()
+	p := parser.New()
 	applied := 0
+	prevSnap := false
 	for _, r := range recs {
+		snap := r.Position[offSnapshot] == true
 		if !atOrBefore(t.o.flavor, r.Position, pos) {
+			prevSnap = snap
+			continue
+		}
+		if snap && !prevSnap {
+			// A (new) snapshot's definitions replace everything before
+			// them, including records of a binlog that was reset since.
+			m = newSchemaModel()
+		}
+		prevSnap = snap
+		if len(r.TableChanges) == 0 {
+			// Database statements carry no table changes: their character
+			// set is read from the statement.
+			if stmts, _, err := parseDDL(p, r.DDL); err == nil {
+				_, _ = m.applyDDL(stmts, r.DatabaseName, func(string) bool { return false })
+			}
+			applied++
 			continue
 		}
 		m.apply(r.TableChanges)
@@ -78,6 +97,11 @@ func (t *Task) captureSchema(ctx context.Context, c *client.Conn, off map[string
 	p := parser.New()
 	var recs []historyRecord
 	for _, db := range dbs {
+		ddl := "CREATE DATABASE IF NOT EXISTS " + quoteIdent(db)
+		if cs := m.dbCharset[db]; cs != "" {
+			ddl += " CHARACTER SET " + cs
+		}
+		recs = append(recs, t.historyRecord(db, ddl, nil, off))
 		tr, err := c.Execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA = " + quoteString(db) + " ORDER BY TABLE_NAME")
 		if err != nil {
 			return fmt.Errorf("mysql: list tables of %s: %w", db, err)

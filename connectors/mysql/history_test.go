@@ -76,10 +76,13 @@ func TestSchemaHistoryAcrossRestart(t *testing.T) {
 
 	e.exec(t, `INSERT INTO t (id, a) VALUES (3, 'three');
 		ALTER TABLE t ADD COLUMN b INT AFTER id, CHANGE a c VARCHAR(20);
-		INSERT INTO t (id, b, c) VALUES (4, 44, 'four')`)
+		INSERT INTO t (id, b, c) VALUES (4, 44, 'four');
+		CREATE TABLE t5 (s VARCHAR(3))`)
 
 	task2 := e.open(t, cfg)
-	recs = collect(t, task2, time.Minute, countTopic(topic, 2))
+	recs = collect(t, task2, time.Minute, func(rs []*connect.Record) bool {
+		return len(changes(rs, topic)) >= 2 && len(changes(rs, "srv")) >= 2
+	})
 	task2.Close()
 	cs = changes(recs, topic)
 	if len(cs) != 2 {
@@ -94,8 +97,13 @@ func TestSchemaHistoryAcrossRestart(t *testing.T) {
 
 	// The schema change event carries the table's new definition.
 	sc := changes(recs, "srv")
-	if len(sc) != 1 {
-		t.Fatalf("want 1 schema change event, got %s", summary(recs))
+	if len(sc) != 2 {
+		t.Fatalf("want 2 schema change events, got %s", summary(recs))
+	}
+	// The database's character set was recovered from the history too.
+	t5 := sc[1].Value.(*connect.Struct).Get("tableChanges").([]any)[0].(*connect.Struct).Get("table").(*connect.Struct)
+	if cs := t5.Get("columns").([]any)[0].(*connect.Struct).Get("charsetName"); cs != "latin1" || t5.Get("defaultCharsetName") != "latin1" {
+		t.Errorf("t5 created after the restart without a character set: %v", t5)
 	}
 	tcs := sc[0].Value.(*connect.Struct).Get("tableChanges").([]any)
 	if len(tcs) != 1 {
@@ -137,10 +145,14 @@ func TestSchemaHistoryAcrossRestart(t *testing.T) {
 		t.Errorf("describe history topic configs: %v", err)
 	}
 	hist := readHistory(t, broker, histTopic)
-	if len(hist) != 3 {
+	if len(hist) != 5 {
 		b, _ := json.Marshal(hist)
-		t.Fatalf("want 3 history records (snapshot CREATEs of inv and t, ALTER), got %s", b)
+		t.Fatalf("want 5 history records (snapshot CREATE DATABASE, CREATEs of inv and t, ALTER, CREATE t5), got %s", b)
 	}
+	if db := hist[0]; db.DDL != "CREATE DATABASE IF NOT EXISTS `"+e.db+"` CHARACTER SET latin1" || len(db.TableChanges) != 0 {
+		t.Errorf("database record %+v", db)
+	}
+	hist = hist[1:]
 	// inv's definition uses syntax the parser lacks (INVISIBLE): it comes
 	// from information_schema.
 	if inv := hist[0]; inv.TableChanges[0].ID != `"`+e.db+`"."inv"` || len(inv.TableChanges[0].Table.Columns) != 3 ||
@@ -179,6 +191,7 @@ func TestSchemaHistoryAcrossRestart(t *testing.T) {
 		t.Errorf("d column %+v", d)
 	}
 	alter := hist[1]
+	hist = hist[:2]
 	if !strings.HasPrefix(alter.DDL, "ALTER TABLE t ADD COLUMN b") || len(alter.TableChanges) != 1 || alter.TableChanges[0].Type != "ALTER" {
 		t.Errorf("alter record %+v", alter)
 	}

@@ -177,6 +177,16 @@ func (m *schemaModel) applyDDL(stmts []ast.StmtNode, defaultDB string, inScope f
 					m.dbCharset[x.Name.O] = o.Value
 				}
 			}
+		case *ast.AlterDatabaseStmt:
+			name := x.Name.O
+			if x.AlterDefaultDatabase || name == "" {
+				name = defaultDB
+			}
+			for _, o := range x.Options {
+				if o.Tp == ast.DatabaseOptionCharset {
+					m.dbCharset[name] = o.Value
+				}
+			}
 		case *ast.DropDatabaseStmt:
 			for _, k := range m.keys() {
 				if strings.EqualFold(k.db, x.Name.O) {

@@ -304,7 +304,9 @@ func (t *Task) loadSchema(ctx context.Context, c *client.Conn, pos position, fro
 	case fromOffset:
 		t.log.Warn("no schema history topic (" + KeyHistoryTopic + "): table definitions for schema change events come from the live database, not from the committed offset's position")
 	}
-	return t.captureSchema(ctx, c, pos.offset())
+	off := pos.offset()
+	off[offSnapshot] = true // a schema-only snapshot
+	return t.captureSchema(ctx, c, off)
 }
 
 func (t *Task) rememberTable(tb *table) {
