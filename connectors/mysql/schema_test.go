@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -145,6 +146,64 @@ func TestOffBoxesMatchPositionOffset(t *testing.T) {
 		got, want := fmt.Sprint(b.offset(7)), fmt.Sprint(q.offset())
 		if got != want {
 			t.Errorf("offBoxes %s, position.offset %s", got, want)
+		}
+	}
+}
+
+func TestRecoverSchemaFromRecords(t *testing.T) {
+	col := func(names ...string) *histTable {
+		tb := &histTable{PrimaryKeyColumnNames: []string{}}
+		for i, n := range names {
+			tb.Columns = append(tb.Columns, histColumn{Name: n, Position: i + 1})
+		}
+		return tb
+	}
+	at := func(file string, pos int, snap bool) map[string]any {
+		m := map[string]any{"file": file, "pos": float64(pos)}
+		if snap {
+			m["snapshot"] = true
+		}
+		return m
+	}
+	id := `"db"."t"`
+	recs := []historyRecord{
+		{Position: at("b.000004", 100, true), DDL: "CREATE DATABASE IF NOT EXISTS `db` CHARACTER SET latin1", TableChanges: []histChange{}},
+		{Position: at("b.000004", 100, true), TableChanges: []histChange{{Type: changeCreate, ID: id, Table: col("a")}}},
+		{Position: at("b.000004", 200, false), TableChanges: []histChange{{Type: changeAlter, ID: id, Table: col("a", "b")}}},
+		{Position: at("b.000009", 300, false), TableChanges: []histChange{{Type: changeCreate, ID: `"db"."stale"`, Table: col("z")}}},
+		// The binlog was reset (RESET MASTER) and a new snapshot taken.
+		{Position: at("b.000001", 50, true), TableChanges: []histChange{{Type: changeCreate, ID: id, Table: col("x")}}},
+	}
+	cases := []struct {
+		recs int // records written when the offset was committed
+		pos  position
+		want string
+	}{
+		{3, position{file: "b.000004", pos: 150}, "a"},
+		{4, position{file: "b.000004", pos: 250}, "a,b"},
+		{5, position{file: "b.000001", pos: 60}, "x"},
+		{5, position{file: "b.000001", pos: 10}, "<none>"},
+	}
+	for _, c := range cases {
+		recs := recs[:c.recs]
+		task := NewTask()
+		o, _ := parseOptions(map[string]string{KeyHostname: "h", KeyUser: "u", KeyServerID: "1", KeyTopicPrefix: "srv"}, flavorMariaDB)
+		task.o, task.log, task.hist = o, testLogger(), &memHistory{recs: recs}
+		if err := task.recoverSchema(context.Background(), c.pos); err != nil {
+			t.Fatal(err)
+		}
+		got := "<none>"
+		if _, tb := task.model.find("db", "t"); tb != nil {
+			got = strings.Join(histColumnNames(tb), ",")
+		}
+		if _, stale := task.model.find("db", "stale"); stale != nil && c.pos.file == "b.000001" {
+			t.Errorf("%+v: a record of the binlog before the reset survived", c.pos)
+		}
+		if got != c.want {
+			t.Errorf("recovered at %+v: t = %s, want %s", c.pos, got, c.want)
+		}
+		if c.want == "a" && task.model.dbCharset["db"] != "latin1" {
+			t.Errorf("database character set %q", task.model.dbCharset["db"])
 		}
 	}
 }
