@@ -51,6 +51,7 @@ const (
 	KeyMaxQueueSize      = "max.queue.size"
 	KeyConnectTimeout    = "connect.timeout.ms"
 	KeyReconnectMax      = "reconnect.max.elapsed.ms"
+	KeySignalCollection  = "signal.data.collection"
 )
 
 func validRegexList(v string) error {
@@ -146,8 +147,8 @@ func configDef() connect.ConfigDef {
 		one(KeySnapshotLocking, "minimal", "minimal (global read lock only while the snapshot transactions start) or none.", "minimal", "none"),
 		i(KeySnapshotThreads, "4", "Parallel snapshot connections.", 1),
 		i(KeySnapshotChunkRows, "50000", "Target rows per snapshot chunk (single integer primary keys are split into ranges).", 1),
-		s(KeyHistoryTopic, "", "Accepted for Debezium compatibility: sluice takes table schemas from the binlog's full row metadata and keeps no schema history topic.", nil),
-		s(KeyHistoryBootstrap, "", "Accepted for Debezium compatibility (see "+KeyHistoryTopic+").", nil),
+		s(KeyHistoryTopic, "", "Schema history topic (one partition, cleanup.policy=delete, infinite retention; created if missing): every table definition and DDL with its binlog position, replayed on restart up to the committed offset. Empty keeps the history in memory (rebuilt from the live database at each start).", nil),
+		s(KeyHistoryBootstrap, "", "Bootstrap servers of the Kafka cluster holding "+KeyHistoryTopic+" (required with it).", nil),
 		b(KeySkipUnparseable, "false", "Log and skip DDL statements that cannot be parsed instead of failing."),
 		b(KeyIncludeSchema, "true", "Emit DDL statements to the schema change topic (<topic.prefix>)."),
 		b(KeyIncludeQuery, "false", "Put the SQL statement (ANNOTATE_ROWS / ROWS_QUERY) in source.query."),
@@ -155,6 +156,7 @@ func configDef() connect.ConfigDef {
 		s(KeyGTIDExclude, "", "Regular expressions of GTID sources to drop from the offset.", validRegexList),
 		i(KeyHeartbeatInterval, "0", "Heartbeat interval in ms (0 disables heartbeats).", 0),
 		s(KeyHeartbeatPrefix, "__debezium-heartbeat", "Heartbeat topic prefix.", nonEmpty),
+		s(KeySignalCollection, "", "Signal table (database.table with columns id, type, data) for incremental snapshots (execute-snapshot, stop-snapshot).", nil),
 		s(KeySkippedOps, "t", "Operations not emitted: c, u, d, t or none.", validSkipped),
 		b(KeyTombstones, "true", "Emit a tombstone after each delete."),
 		one(KeyDecimalMode, "precise", "DECIMAL representation: precise, double or string.", "precise", "double", "string"),
@@ -189,6 +191,8 @@ type options struct {
 	threads                    int
 	chunkRows                  int64
 	skipUnparseable            bool
+	historyTopic               string
+	historyServers             string
 	includeSchema, includeQry  bool
 	heartbeat                  time.Duration
 	heartbeatTopic             string
@@ -202,6 +206,7 @@ type options struct {
 	maxBatch, maxQueue         int
 	connectTimeout             time.Duration
 	reconnectMax               time.Duration
+	signal                     string
 }
 
 type keyColumnsRule struct {
@@ -254,6 +259,9 @@ func parseOptions(cfg map[string]string, flavor string) (*options, error) {
 			return nil, connect.Errorf(pair[1], "cannot be used together with %s", pair[0])
 		}
 	}
+	if c.String(KeyHistoryTopic) != "" && strings.TrimSpace(c.String(KeyHistoryBootstrap)) == "" {
+		return nil, connect.Errorf(KeyHistoryBootstrap, "is required with %s", KeyHistoryTopic)
+	}
 	sid, _ := strconv.ParseUint(strings.TrimSpace(c.String(KeyServerID)), 10, 32)
 	o := &options{
 		flavor: flavor,
@@ -268,6 +276,8 @@ func parseOptions(cfg map[string]string, flavor string) (*options, error) {
 		threads:         c.Int(KeySnapshotThreads),
 		chunkRows:       c.Int64(KeySnapshotChunkRows),
 		skipUnparseable: c.Bool(KeySkipUnparseable),
+		historyTopic:    c.String(KeyHistoryTopic),
+		historyServers:  c.String(KeyHistoryBootstrap),
 		includeSchema:   c.Bool(KeyIncludeSchema),
 		includeQry:      c.Bool(KeyIncludeQuery),
 		heartbeat:       time.Duration(c.Int64(KeyHeartbeatInterval)) * time.Millisecond,
@@ -284,6 +294,7 @@ func parseOptions(cfg map[string]string, flavor string) (*options, error) {
 		maxQueue:        c.Int(KeyMaxQueueSize),
 		connectTimeout:  time.Duration(c.Int64(KeyConnectTimeout)) * time.Millisecond,
 		reconnectMax:    time.Duration(c.Int64(KeyReconnectMax)) * time.Millisecond,
+		signal:          strings.TrimSpace(c.String(KeySignalCollection)),
 	}
 	switch o.snapshotMode {
 	case "never":

@@ -112,11 +112,39 @@ type srcInfo struct {
 	query    string
 }
 
+// srcBoxes are a source block's fields as interface values (nil for
+// null), boxed once for all rows of a binlog event.
+type srcBoxes struct {
+	ms, us, ns, snapshot, db, table, serverID, gtid, file, pos, thread, query any
+}
+
+// sourceFromBoxes builds the source block of row row of an event.
+func (t *Task) sourceFromBoxes(b *srcBoxes, row int32) *connect.Struct {
+	s := connect.NewStructValue(t.o.sourceSchema())
+	s.SetAt(0, t.srcConst[0])
+	s.SetAt(1, t.srcConst[1])
+	s.SetAt(2, t.srcConst[2])
+	s.SetAt(3, b.ms)
+	s.SetAt(4, b.snapshot)
+	s.SetAt(5, b.db)
+	s.SetAt(7, b.us)
+	s.SetAt(8, b.ns)
+	s.SetAt(9, b.table)
+	s.SetAt(10, b.serverID)
+	s.SetAt(11, b.gtid)
+	s.SetAt(12, b.file)
+	s.SetAt(13, b.pos)
+	s.SetAt(14, row)
+	s.SetAt(15, b.thread)
+	s.SetAt(16, b.query)
+	return s
+}
+
 func (t *Task) sourceStruct(si *srcInfo) *connect.Struct {
 	s := connect.NewStructValue(t.o.sourceSchema())
-	s.SetAt(0, DebeziumVersion)
-	s.SetAt(1, t.o.flavor)
-	s.SetAt(2, t.o.prefix)
+	s.SetAt(0, t.srcConst[0])
+	s.SetAt(1, t.srcConst[1])
+	s.SetAt(2, t.srcConst[2])
 	us := si.ts.UnixMicro()
 	s.SetAt(3, us/1000)
 	s.SetAt(4, si.snapshot)
@@ -151,6 +179,14 @@ type txBlock struct {
 
 // changeRecord builds one change event.
 func (t *Task) changeRecord(tb *table, op string, key, before, after *connect.Struct, si *srcInfo, tx *txBlock, offset map[string]any) *connect.Record {
+	now := t.now()
+	return t.changeRecordWith(nil, tb, op, key, before, after, t.sourceStruct(si), tx, offset, &[3]any{now.UnixMilli(), now.UnixMicro(), now.UnixNano()})
+}
+
+// changeRecordWith builds one change event from its source block and the
+// processing time (ts_ms, ts_us, ts_ns) as interface values.
+// dst, when not nil, is where the record is built.
+func (t *Task) changeRecordWith(dst *connect.Record, tb *table, op string, key, before, after, src *connect.Struct, tx *txBlock, offset map[string]any, now *[3]any) *connect.Record {
 	env := connect.NewStructValue(tb.envelope)
 	if before != nil {
 		env.SetAt(0, before)
@@ -158,7 +194,7 @@ func (t *Task) changeRecord(tb *table, op string, key, before, after *connect.St
 	if after != nil {
 		env.SetAt(1, after)
 	}
-	env.SetAt(2, t.sourceStruct(si))
+	env.SetAt(2, src)
 	if tx != nil {
 		b := connect.NewStructValue(txBlockSchema)
 		b.SetAt(0, tx.id)
@@ -167,11 +203,14 @@ func (t *Task) changeRecord(tb *table, op string, key, before, after *connect.St
 		env.SetAt(3, b)
 	}
 	env.SetAt(4, op)
-	now := t.now()
-	env.SetAt(5, now.UnixMilli())
-	env.SetAt(6, now.UnixMicro())
-	env.SetAt(7, now.UnixNano())
-	r := &connect.Record{
+	env.SetAt(5, now[0])
+	env.SetAt(6, now[1])
+	env.SetAt(7, now[2])
+	r := dst
+	if r == nil {
+		r = new(connect.Record)
+	}
+	*r = connect.Record{
 		Topic: tb.topic, Partition: -1,
 		ValueSchema: tb.envelope, Value: env,
 		SourcePartition: t.partition, SourceOffset: offset,
@@ -228,9 +267,40 @@ func (t *Task) txRecord(status, id string, ts time.Time, count int64, perColl ma
 }
 
 // Schema change event schemas (io.debezium.connector.mysql.SchemaChangeKey
-// / SchemaChangeValue), without the tableChanges array (see docs).
+// / SchemaChangeValue) with Debezium's tableChanges array.
 var schemaChangeKeySchema = connect.NewStruct().Name("io.debezium.connector.mysql.SchemaChangeKey").Version(1).
 	Field("databaseName", connect.StringSchema).Build()
+
+var (
+	changeColumnSchema = connect.NewStruct().Name("io.debezium.connector.schema.Column").
+				Field("name", connect.StringSchema).
+				Field("jdbcType", connect.Int32Schema).
+				Field("nativeType", connect.OptionalInt32Schema).
+				Field("typeName", connect.StringSchema).
+				Field("typeExpression", connect.OptionalStringSchema).
+				Field("charsetName", connect.OptionalStringSchema).
+				Field("length", connect.OptionalInt32Schema).
+				Field("scale", connect.OptionalInt32Schema).
+				Field("position", connect.Int32Schema).
+				Field("optional", connect.OptionalBooleanSchema).
+				Field("defaultValueExpression", connect.OptionalStringSchema).
+				Field("autoIncremented", connect.OptionalBooleanSchema).
+				Field("generated", connect.OptionalBooleanSchema).
+				Field("comment", connect.OptionalStringSchema).
+				Field("enumValues", connect.NewArray(connect.StringSchema).Optional().Build()).
+				Build()
+	changeTableSchema = connect.NewStruct().Name("io.debezium.connector.schema.Table").
+				Field("defaultCharsetName", connect.OptionalStringSchema).
+				Field("primaryKeyColumnNames", connect.NewArray(connect.StringSchema).Optional().Build()).
+				Field("columns", connect.NewArray(changeColumnSchema).Build()).
+				Field("comment", connect.OptionalStringSchema).
+				Build()
+	changeSchema = connect.NewStruct().Name("io.debezium.connector.schema.Change").
+			Field("type", connect.StringSchema).
+			Field("id", connect.StringSchema).
+			Field("table", changeTableSchema).
+			Build()
+)
 
 func (o *options) schemaChangeValueSchema() *connect.Schema {
 	return connect.NewStruct().Name("io.debezium.connector.mysql.SchemaChangeValue").Version(1).
@@ -239,10 +309,78 @@ func (o *options) schemaChangeValueSchema() *connect.Schema {
 		Field("databaseName", connect.OptionalStringSchema).
 		Field("schemaName", connect.OptionalStringSchema).
 		Field("ddl", connect.OptionalStringSchema).
+		Field("tableChanges", connect.NewArray(changeSchema).Build()).
 		Build()
 }
 
-func (t *Task) schemaChangeRecord(db, ddl string, si *srcInfo, offset map[string]any) *connect.Record {
+func optInt32(p *int) any {
+	if p == nil {
+		return nil
+	}
+	return int32(*p)
+}
+
+func optString(p *string) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// tableChangeStructs converts table changes to the schema change event's
+// tableChanges array.
+func tableChangeStructs(changes []histChange) []any {
+	out := make([]any, 0, len(changes))
+	for _, c := range changes {
+		cs := connect.NewStructValue(changeSchema)
+		cs.SetAt(0, c.Type)
+		cs.SetAt(1, c.ID)
+		ts := connect.NewStructValue(changeTableSchema)
+		if t := c.Table; t != nil {
+			ts.SetAt(0, optString(t.DefaultCharsetName))
+			pk := make([]any, len(t.PrimaryKeyColumnNames))
+			for i, n := range t.PrimaryKeyColumnNames {
+				pk[i] = n
+			}
+			ts.SetAt(1, pk)
+			cols := make([]any, len(t.Columns))
+			for i, col := range t.Columns {
+				v := connect.NewStructValue(changeColumnSchema)
+				v.SetAt(0, col.Name)
+				v.SetAt(1, int32(col.JDBCType))
+				v.SetAt(3, col.TypeName)
+				v.SetAt(4, col.TypeExpression)
+				v.SetAt(5, optString(col.CharsetName))
+				v.SetAt(6, optInt32(col.Length))
+				v.SetAt(7, optInt32(col.Scale))
+				v.SetAt(8, int32(col.Position))
+				v.SetAt(9, col.Optional)
+				v.SetAt(10, optString(col.DefaultValueExpression))
+				v.SetAt(11, col.AutoIncremented)
+				v.SetAt(12, col.Generated)
+				v.SetAt(13, optString(col.Comment))
+				if col.EnumValues != nil {
+					ev := make([]any, len(col.EnumValues))
+					for j, e := range col.EnumValues {
+						ev[j] = e
+					}
+					v.SetAt(14, ev)
+				}
+				cols[i] = v
+			}
+			ts.SetAt(2, cols)
+			ts.SetAt(3, optString(t.Comment))
+		} else {
+			ts.SetAt(1, []any{})
+			ts.SetAt(2, []any{})
+		}
+		cs.SetAt(2, ts)
+		out = append(out, cs)
+	}
+	return out
+}
+
+func (t *Task) schemaChangeRecord(db, ddl string, changes []histChange, si *srcInfo, offset map[string]any) *connect.Record {
 	k := connect.NewStructValue(schemaChangeKeySchema)
 	k.SetAt(0, db)
 	vs := t.schemaChangeSchema
@@ -251,6 +389,7 @@ func (t *Task) schemaChangeRecord(db, ddl string, si *srcInfo, offset map[string
 	v.SetAt(1, t.now().UnixMilli())
 	v.SetAt(2, db)
 	v.SetAt(4, ddl)
+	v.SetAt(5, tableChangeStructs(changes))
 	return &connect.Record{
 		Topic: t.o.prefix, Partition: 0,
 		KeySchema: schemaChangeKeySchema, Key: k, ValueSchema: vs, Value: v,

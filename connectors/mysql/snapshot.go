@@ -219,6 +219,11 @@ func (t *Task) snapshot(ctx context.Context) (position, error) {
 			return pos, err
 		}
 	}
+	histOff := pos.offset()
+	histOff[offSnapshot] = true
+	if err := t.captureSchema(ctx, lock, histOff); err != nil {
+		return pos, err
+	}
 	if o.locking == "minimal" {
 		if _, err := lock.Execute("UNLOCK TABLES"); err != nil {
 			return pos, fmt.Errorf("mysql: unlock tables: %w", err)
@@ -445,7 +450,14 @@ func (t *Task) readChunk(ctx context.Context, c *client.Conn, tb *table, where s
 	if where != "" {
 		q += " WHERE " + where
 	}
-	ts := t.now()
+	// The source block's fields, the processing time (refreshed every 1024
+	// rows) and the records are allocated once for many rows.
+	us := t.now().UnixMicro()
+	sb := srcBoxes{ms: us / 1000, us: us, ns: us * 1000, snapshot: snapTrue, db: tb.dbBox, table: tb.nameBox, serverID: int64(0),
+		file: off[offFile], pos: off[offPos]}
+	var now [3]any
+	var slab []connect.Record
+	n := 0
 	var batch []*connect.Record
 	vals := make([]any, len(tb.cols))
 	var rowErr error
@@ -467,8 +479,14 @@ func (t *Task) readChunk(ctx context.Context, c *client.Conn, tb *table, where s
 			rowErr = err
 			return err
 		}
-		si := &srcInfo{ts: ts, snapshot: snapTrue, db: tb.db, table: tb.name, file: off[offFile].(string), pos: uint32(off[offPos].(int64)), thread: -1}
-		batch = append(batch, t.changeRecord(tb, "r", key, nil, after, si, nil, off))
+		if n%1024 == 0 {
+			p := t.now()
+			now = [3]any{p.UnixMilli(), p.UnixMicro(), p.UnixNano()}
+			slab = make([]connect.Record, 1024)
+		}
+		rec := t.changeRecordWith(&slab[n%1024], tb, "r", key, nil, after, t.sourceFromBoxes(&sb, 0), nil, off, &now)
+		n++
+		batch = append(batch, rec)
 		if len(batch) >= o.maxBatch {
 			if !send(batch) {
 				return ctx.Err()

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/client"
 	gmysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 	"github.com/pingcap/tidb/pkg/parser"
@@ -71,6 +72,12 @@ type streamer struct {
 	batch    []*connect.Record
 	lastBeat time.Time
 	ddl      *parser.Parser
+	ctx      context.Context // of the current run, for history writes
+
+	inc     *incSnapshot // running incremental snapshot
+	incInit bool         // a restored incremental snapshot was restarted
+	sql     *client.Conn // for watermarks and incremental chunks
+	sqlDone func()
 }
 
 func newStreamer(t *Task, start position) (*streamer, error) {
@@ -115,7 +122,7 @@ func (s *streamer) open() (*replication.BinlogSyncer, *replication.BinlogStreame
 	o := s.t.o
 	cfg := replication.BinlogSyncerConfig{
 		ServerID: o.serverID, Flavor: o.flavor, Host: o.host, Port: uint16(o.port), User: o.user, Password: o.password,
-		TimestampStringLocation: time.UTC, HeartbeatPeriod: 10 * time.Second, ReadTimeout: 60 * time.Second,
+		TimestampStringLocation: time.UTC, ParseTime: true, HeartbeatPeriod: 10 * time.Second, ReadTimeout: 60 * time.Second,
 		DisableRetrySync: true, MaxReconnectAttempts: 1, Logger: s.t.quietLog,
 	}
 	if o.includeQry && o.flavor == flavorMariaDB {
@@ -143,6 +150,14 @@ func (s *streamer) open() (*replication.BinlogSyncer, *replication.BinlogStreame
 // run streams until ctx ends or an error occurs.
 func (s *streamer) run(ctx context.Context, st *replication.BinlogStreamer) error {
 	o := s.t.o
+	s.ctx = ctx
+	if s.inc != nil && !s.incInit {
+		s.incInit = true
+		s.t.log.Info("resuming incremental snapshot", "id", s.inc.id, "tables", s.inc.tables)
+		if err := s.nextChunk(); err != nil {
+			return err
+		}
+	}
 	var flushAt time.Time
 	s.lastBeat = time.Now()
 	for {
@@ -215,7 +230,7 @@ func (s *streamer) maybeHeartbeat(ctx context.Context) {
 		return
 	}
 	s.lastBeat = time.Now()
-	s.batch = append(s.batch, s.t.heartbeatRecord(s.restart().offset()))
+	s.batch = append(s.batch, s.t.heartbeatRecord(s.withInc(s.restart().offset())))
 	s.flush(ctx)
 }
 
@@ -261,7 +276,9 @@ func (s *streamer) handle(ev *replication.BinlogEvent) error {
 			return s.commit(h)
 		}
 		s.thread = int64(e.SlaveProxyID)
-		err := s.handleDDL(h, evStart, string(e.Schema), q)
+		if err := s.handleDDL(h, evStart, string(e.Schema), q); err != nil {
+			return err
+		}
 		s.inTx = false
 		if s.txGTID != "" {
 			_ = s.gtids.add(s.txGTID)
@@ -269,7 +286,7 @@ func (s *streamer) handle(ev *replication.BinlogEvent) error {
 		}
 		s.commitFile, s.commitPos = s.file, h.LogPos
 		s.skipping = false
-		return err
+		return nil
 	case *replication.XIDEvent:
 		return s.commit(h)
 	case *replication.TableMapEvent:
@@ -334,7 +351,7 @@ func (s *streamer) commit(h *replication.EventHeader) error {
 	s.commitFile, s.commitPos = s.file, h.LogPos
 	s.skipping = false
 	if s.t.o.txMetadata && s.txTotal > 0 {
-		s.batch = append(s.batch, s.t.txRecord("END", s.txID(), time.Unix(int64(h.Timestamp), 0), s.txTotal, s.txCounts, s.txOrder, s.restart().offset()))
+		s.batch = append(s.batch, s.t.txRecord("END", s.txID(), time.Unix(int64(h.Timestamp), 0), s.txTotal, s.txCounts, s.txOrder, s.withInc(s.restart().offset())))
 	}
 	s.txGTID = ""
 	s.thread = -1
@@ -350,7 +367,8 @@ func (s *streamer) txID() string {
 
 func (s *streamer) tableMap(e *replication.TableMapEvent) error {
 	db, name := string(e.Schema), string(e.Table)
-	if !s.t.o.captured(db, name) {
+	captured, signal := s.t.o.captured(db, name), s.t.o.isSignalTable(db, name)
+	if !captured && !signal {
 		s.ignored[e.TableID] = true
 		delete(s.tables, e.TableID)
 		return nil
@@ -368,11 +386,30 @@ func (s *streamer) tableMap(e *replication.TableMapEvent) error {
 	if err != nil {
 		return &fatalError{err}
 	}
+	if k, ht := s.t.model.find(db, name); captured && (ht == nil || !columnNamesMatch(ht, cols)) {
+		var had []string
+		if ht != nil {
+			had = histColumnNames(ht)
+		}
+		names := make([]string, len(cols))
+		for i := range cols {
+			names[i] = cols[i].name
+		}
+		if s.t.strictSchema() {
+			return &fatalError{fmt.Errorf("mysql: rows of %s.%s at %s:%d have columns %v but the schema history has %v at this position (inconsistent schema history; a DDL may be missing)", db, name, s.file, s.txPos, names, had)}
+		}
+		s.t.log.Warn("binlog columns differ from the schema model; adopting the binlog's", "table", db+"."+name, "binlog", names, "model", had)
+		if k.db == "" {
+			k = tableKey{db, name}
+		}
+		s.t.model.tables[k] = fromTableMap(cols, pk)
+	}
 	tb, err := newTable(s.t.o, db, name, cols, pk)
 	if err != nil {
 		return &fatalError{err}
 	}
 	tb.fingerprint = fp
+	tb.signal, tb.uncaptured = signal, !captured
 	s.tables[e.TableID] = tb
 	s.t.rememberTable(tb)
 	return nil
@@ -394,6 +431,14 @@ func (s *streamer) rows(h *replication.EventHeader, evStart uint32, e *replicati
 		}
 	}
 	o := s.t.o
+	if tb.signal {
+		if err := s.signalRows(tb, evStart, e); err != nil {
+			return err
+		}
+		if tb.uncaptured {
+			return nil
+		}
+	}
 	var op string
 	step := 1
 	switch e.Type() {
@@ -418,70 +463,45 @@ func (s *streamer) rows(h *replication.EventHeader, evStart uint32, e *replicati
 	if o.skip[op] {
 		return nil
 	}
-	norm := func(row []any) ([]any, error) {
-		out := make([]any, len(tb.cols))
-		for i := range tb.cols {
-			if i >= len(row) {
-				break
-			}
-			v, err := normalizeBinlog(&tb.cols[i], row[i])
-			if err != nil {
-				return nil, &fatalError{fmt.Errorf("mysql: %s at %s:%d: %w", tb.id(), s.file, evStart, err)}
-			}
-			out[i] = v
+	conv := func(raw []any) (*connect.Struct, *connect.Struct, error) {
+		k, v, err := tb.binlogRow(o, raw)
+		if err != nil {
+			return nil, nil, &fatalError{fmt.Errorf("%w (at %s:%d)", err, s.file, evStart)}
 		}
-		return out, nil
+		return k, v, nil
 	}
-	ts := time.Unix(int64(h.Timestamp), 0)
 	nRows := int64(len(e.Rows) / step)
+	if firstRow >= nRows {
+		return nil
+	}
+	eb := s.eventBoxes(tb, h, evStart)
+	eb.rows = int(nRows - firstRow)
 	for r := firstRow; r < nRows; r++ {
 		var key, before, after *connect.Struct
 		var err error
 		switch op {
 		case "c":
-			vals, nerr := norm(e.Rows[r])
-			if nerr != nil {
-				return nerr
-			}
-			key, after, err = tb.row(o, vals)
+			key, after, err = conv(e.Rows[r])
 		case "d":
-			vals, nerr := norm(e.Rows[r])
-			if nerr != nil {
-				return nerr
-			}
-			key, before, err = tb.row(o, vals)
+			key, before, err = conv(e.Rows[r])
 		case "u":
-			bv, nerr := norm(e.Rows[2*r])
-			if nerr != nil {
-				return nerr
-			}
-			av, nerr := norm(e.Rows[2*r+1])
-			if nerr != nil {
-				return nerr
-			}
 			var oldKey *connect.Struct
-			oldKey, before, err = tb.row(o, bv)
+			oldKey, before, err = conv(e.Rows[2*r])
 			if err == nil {
-				key, after, err = tb.row(o, av)
+				key, after, err = conv(e.Rows[2*r+1])
 			}
 			if err == nil && tb.keySchema != nil && !keysEqual(oldKey, key) {
 				// A primary key change: Debezium emits a delete of the old
 				// key (plus tombstone) and a create of the new one.
-				if err := s.emitRow(tb, "d", oldKey, before, nil, ts, evStart, r, nRows); err != nil {
-					return err
-				}
-				if err := s.emitRow(tb, "c", key, nil, after, ts, evStart, r, nRows); err != nil {
-					return err
-				}
+				s.emitRow(tb, "d", oldKey, before, nil, eb, r)
+				s.emitRow(tb, "c", key, nil, after, eb, r)
 				continue
 			}
 		}
 		if err != nil {
-			return &fatalError{err}
-		}
-		if err := s.emitRow(tb, op, key, before, after, ts, evStart, r, nRows); err != nil {
 			return err
 		}
+		s.emitRow(tb, op, key, before, after, eb, r)
 	}
 	return nil
 }
@@ -490,21 +510,76 @@ func keysEqual(a, b *connect.Struct) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return fmt.Sprint(a) == fmt.Sprint(b)
+	n := len(a.Schema().Fields)
+	if n != len(b.Schema().Fields) {
+		return false
+	}
+	for i := 0; i < n; i++ {
+		x, y := a.At(i), b.At(i)
+		if xb, ok := x.([]byte); ok {
+			yb, ok := y.([]byte)
+			if !ok || string(xb) != string(yb) {
+				return false
+			}
+			continue
+		}
+		if fmt.Sprint(x) != fmt.Sprint(y) {
+			return false
+		}
+	}
+	return true
 }
 
-func (s *streamer) emitRow(tb *table, op string, key, before, after *connect.Struct, ts time.Time, evStart uint32, r, nRows int64) error {
-	o := s.t.o
-	si := &srcInfo{ts: ts, snapshot: snapFalse, db: tb.db, table: tb.name, serverID: s.serverID, gtid: s.txGTID,
-		file: s.file, pos: evStart, row: int32(r), thread: s.thread}
-	if o.includeQry {
-		si.query = s.query
+// rowsBoxes are the interface values every record of one rows event
+// shares, boxed once per event instead of once per row: the source block's
+// fields, the envelope's processing time and the offset's fields.
+type rowsBoxes struct {
+	src  srcBoxes
+	now  [3]any
+	off  offBoxes // the offset without its row counter
+	slab []connect.Record
+	rows int // records to allocate per slab
+}
+
+func (s *streamer) eventBoxes(tb *table, h *replication.EventHeader, evStart uint32) *rowsBoxes {
+	ts := time.Unix(int64(h.Timestamp), 0)
+	us := ts.UnixMicro()
+	b := &rowsBoxes{}
+	b.src = srcBoxes{ms: us / 1000, us: us, ns: us * 1000, db: tb.dbBox, table: tb.nameBox, serverID: int64(s.serverID),
+		file: s.file, pos: int64(evStart), snapshot: snapFalse}
+	if s.txGTID != "" {
+		b.src.gtid = s.txGTID
 	}
+	if s.thread >= 0 {
+		b.src.thread = s.thread
+	}
+	if s.t.o.includeQry && s.query != "" {
+		b.src.query = s.query
+	}
+	now := s.t.now()
+	b.now = [3]any{now.UnixMilli(), now.UnixMicro(), now.UnixNano()}
 	p := s.restart()
-	p.row = r + 1
-	off := p.offset()
+	b.off = offBoxes{tsSec: p.tsSec, file: p.file, pos: int64(p.pos)}
+	if p.gtids != "" {
+		b.off.gtids = p.gtids
+	}
+	if p.event != 0 {
+		b.off.event = p.event
+	}
+	if p.server != 0 {
+		b.off.server = int64(p.server)
+	}
+	return b
+}
+
+func (s *streamer) emitRow(tb *table, op string, key, before, after *connect.Struct, eb *rowsBoxes, r int64) {
+	o := s.t.o
+	off := eb.off.offset(r + 1)
+	s.inWindow(tb, key)
+	s.withInc(off)
 	var tx *txBlock
 	if o.txMetadata {
+		ts := time.UnixMicro(eb.src.us.(int64))
 		if s.txTotal == 0 {
 			s.txCounts = map[string]int64{}
 			s.batch = append(s.batch, s.t.txRecord("BEGIN", s.txID(), ts, 0, nil, nil, off))
@@ -518,14 +593,26 @@ func (s *streamer) emitRow(tb *table, op string, key, before, after *connect.Str
 		tx = &txBlock{id: s.txID(), total: s.txTotal, collection: s.txCounts[id]}
 		off[offTxID] = s.txID()
 	}
-	rec := s.t.changeRecord(tb, op, key, before, after, si, tx, off)
+	src := s.t.sourceFromBoxes(&eb.src, int32(r))
+	if len(eb.slab) == cap(eb.slab) {
+		eb.slab = make([]connect.Record, 0, eb.rows)
+	}
+	eb.slab = eb.slab[:len(eb.slab)+1]
+	rec := s.t.changeRecordWith(&eb.slab[len(eb.slab)-1], tb, op, key, before, after, src, tx, off, &eb.now)
 	s.batch = append(s.batch, rec)
 	if op == "d" && o.tombstones && tb.keySchema != nil {
 		s.batch = append(s.batch, tombstone(rec))
 	}
-	s.emittedEvent, s.emittedRow = p.event, p.row
+	s.emittedEvent, s.emittedRow = s.txEventsOrZero(), r+1
 	s.t.streamed.Add(1)
-	return nil
+}
+
+// txEventsOrZero is the event counter of the restart position.
+func (s *streamer) txEventsOrZero() int64 {
+	if s.inTx {
+		return s.txEvents
+	}
+	return 0
 }
 
 // ddlHeads are the statements whose failure to parse must stop the task:
@@ -533,7 +620,7 @@ func (s *streamer) emitRow(tb *table, op string, key, before, after *connect.Str
 var ddlHeads = []string{"CREATE TABLE", "ALTER TABLE", "DROP TABLE", "RENAME TABLE", "TRUNCATE", "ALTER ONLINE TABLE", "ALTER IGNORE TABLE", "CREATE OR REPLACE TABLE", "CREATE TEMPORARY TABLE"}
 
 func ddlHead(q string) bool {
-	u := strings.ToUpper(strings.Join(strings.Fields(stripComments(q)), " "))
+	u := strings.ToUpper(strings.Join(strings.Fields(normalizeMariaDB(stripComments(q))), " "))
 	for _, h := range ddlHeads {
 		if strings.HasPrefix(u, h) {
 			return true
@@ -554,26 +641,56 @@ func stripComments(q string) string {
 	return q
 }
 
-// handleDDL parses a DDL statement from the binlog. Table schemas follow
-// from the next TABLE_MAP events (full row metadata); the statement is
-// checked and, with include.schema.changes, emitted to the schema change
-// topic.
+// handleDDL parses a DDL statement from the binlog, applies it to the
+// schema model, writes the resulting table definitions to the schema
+// history (before any later event is emitted) and, with
+// include.schema.changes, emits it to the schema change topic. Row schemas
+// follow from the next TABLE_MAP events (full row metadata), which are
+// checked against the model.
 func (s *streamer) handleDDL(h *replication.EventHeader, evStart uint32, defaultDB, q string) error {
 	o := s.t.o
 	dbs := []string{defaultDB}
-	if ddlHead(q) {
-		stmts, _, err := s.ddl.Parse(q, "", "")
-		if err != nil {
-			if !o.skipUnparseable {
-				return &fatalError{fmt.Errorf("mysql: cannot parse DDL at %s:%d (set %s=true to skip it): %q: %v", s.file, evStart, KeySkipUnparseable, q, err)}
-			}
-			s.t.log.Warn("skipping DDL the parser cannot handle", "ddl", q, "file", s.file, "pos", evStart, "error", err)
-		} else {
-			dbs = ddlDatabases(stmts, defaultDB)
+	var changes []histChange
+	head := ddlHead(q)
+	stmts, spatial, perr := parseDDL(s.ddl, q)
+	next := s.t.model
+	switch {
+	case perr != nil && head:
+		if !o.skipUnparseable {
+			return &fatalError{fmt.Errorf("mysql: cannot parse DDL at %s:%d (set %s=true to skip it): %q: %v", s.file, evStart, KeySkipUnparseable, q, perr)}
 		}
-		for tid, tb := range s.tables {
-			_ = tb
+		s.t.log.Warn("skipping DDL the parser cannot handle", "ddl", q, "file", s.file, "pos", evStart, "error", perr)
+	case perr == nil:
+		dbs = ddlDatabases(stmts, defaultDB)
+		next = s.t.model.clone()
+		var aerr error
+		next.spatial = spatial
+		changes, aerr = next.applyDDL(stmts, defaultDB, s.t.inScope)
+		next.spatial = nil
+		if aerr != nil {
+			if !o.skipUnparseable {
+				return &fatalError{fmt.Errorf("mysql: cannot apply DDL at %s:%d to the schema history (set %s=true to skip it): %q: %v", s.file, evStart, KeySkipUnparseable, q, aerr)}
+			}
+			s.t.log.Warn("skipping DDL the schema history cannot apply", "ddl", q, "file", s.file, "pos", evStart, "error", aerr)
+			next, changes = s.t.model, nil
+		}
+	}
+	if head {
+		for tid := range s.tables {
 			delete(s.tables, tid)
+		}
+	}
+	p := position{file: s.file, pos: h.LogPos, gtids: s.gtidAfter(), tsSec: int64(h.Timestamp), server: s.serverID}
+	if len(changes) > 0 || perr == nil && isDatabaseDDL(stmts, s.t.inScope) {
+		db := dbs[0]
+		if err := s.t.hist.append(s.ctx, s.t.historyRecord(db, q, changes, p.offset())); err != nil {
+			return err
+		}
+	}
+	s.t.model = next
+	if perr == nil && !o.skip["t"] && !s.skipping {
+		if err := s.truncates(h, evStart, stmts, defaultDB, p); err != nil {
+			return err
 		}
 	}
 	if !o.includeSchema || s.skipping {
@@ -583,12 +700,33 @@ func (s *streamer) handleDDL(h *replication.EventHeader, evStart uint32, default
 		if db == "" || !o.dbCaptured(db) {
 			continue
 		}
+		var dbChanges []histChange
+		for _, c := range changes {
+			if k, ok := parseDebeziumID(c.ID); ok && k.db == db {
+				dbChanges = append(dbChanges, c)
+			}
+		}
 		si := &srcInfo{ts: time.Unix(int64(h.Timestamp), 0), snapshot: snapFalse, db: db, serverID: s.serverID, gtid: s.txGTID,
 			file: s.file, pos: evStart, thread: s.thread}
-		p := position{file: s.file, pos: h.LogPos, gtids: s.gtidAfter(), tsSec: int64(h.Timestamp), server: s.serverID}
-		s.batch = append(s.batch, s.t.schemaChangeRecord(db, q, si, p.offset()))
+		s.batch = append(s.batch, s.t.schemaChangeRecord(db, q, dbChanges, si, p.offset()))
 	}
 	return nil
+}
+
+// isDatabaseDDL reports CREATE/ALTER/DROP DATABASE statements on captured
+// databases, which the history records though they change no table.
+func isDatabaseDDL(stmts []ast.StmtNode, inScope func(string) bool) bool {
+	for _, st := range stmts {
+		switch x := st.(type) {
+		case *ast.CreateDatabaseStmt:
+			return inScope(x.Name.O)
+		case *ast.DropDatabaseStmt:
+			return inScope(x.Name.O)
+		case *ast.AlterDatabaseStmt:
+			return inScope(x.Name.O)
+		}
+	}
+	return false
 }
 
 // gtidAfter is the GTID set including the current (DDL) transaction.
@@ -641,4 +779,94 @@ func ddlDatabases(stmts []ast.StmtNode, defaultDB string) []string {
 		out = append(out, defaultDB)
 	}
 	return out
+}
+
+// signalRows hands the inserts into the signal table to onSignal (except
+// those a restart already processed).
+func (s *streamer) signalRows(tb *table, evStart uint32, e *replication.RowsEvent) error {
+	if e.Type() != replication.EnumRowsEventTypeInsert || s.skipping && s.txEvents < s.skipEvents {
+		return nil
+	}
+	vals := make([]any, len(tb.cols))
+	for _, row := range e.Rows {
+		for i := range tb.cols {
+			var v any
+			if i < len(row) {
+				var err error
+				if v, err = normalizeBinlog(&tb.cols[i], row[i]); err != nil {
+					return &fatalError{fmt.Errorf("mysql: signal table %s at %s:%d: %w", tb.id(), s.file, evStart, err)}
+				}
+			}
+			vals[i] = v
+		}
+		_, after, err := tb.row(s.t.o, vals)
+		if err != nil {
+			return &fatalError{err}
+		}
+		if err := s.onSignal(after); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// offBoxes are the fields of position.offset as interface values (nil when
+// the field is omitted), boxed once per rows event.
+type offBoxes struct {
+	tsSec, file, pos, gtids, event, server any
+}
+
+// offset returns the offset map with row counter row, as position.offset
+// builds it.
+func (b *offBoxes) offset(row int64) map[string]any {
+	m := make(map[string]any, 8)
+	m[offTsSec], m[offFile], m[offPos] = b.tsSec, b.file, b.pos
+	if b.gtids != nil {
+		m[offGTIDs] = b.gtids
+	}
+	if b.event != nil {
+		m[offEvent] = b.event
+	}
+	if row != 0 {
+		m[offRow] = row
+	}
+	if b.server != nil {
+		m[offServerID] = b.server
+	}
+	return m
+}
+
+// truncates emits a truncate event (op t, no before or after) for every
+// captured table a TRUNCATE TABLE statement empties.
+func (s *streamer) truncates(h *replication.EventHeader, evStart uint32, stmts []ast.StmtNode, defaultDB string, p position) error {
+	for _, st := range stmts {
+		x, ok := st.(*ast.TruncateTableStmt)
+		if !ok {
+			continue
+		}
+		db := x.Table.Schema.O
+		if db == "" {
+			db = defaultDB
+		}
+		name := x.Table.Name.O
+		if !s.t.o.captured(db, name) {
+			continue
+		}
+		tb := s.t.tableByName(db, name)
+		if tb == nil {
+			c, err := s.signalConn()
+			if err != nil {
+				return err
+			}
+			if tb, err = s.t.describeTable(c, db, name); err != nil {
+				return err
+			}
+		}
+		si := &srcInfo{ts: time.Unix(int64(h.Timestamp), 0), snapshot: snapFalse, db: db, table: tb.name, serverID: s.serverID, gtid: s.txGTID,
+			file: s.file, pos: evStart, thread: s.thread}
+		r := s.t.changeRecord(tb, "t", nil, nil, nil, si, nil, s.withInc(p.offset()))
+		r.KeySchema, r.Key = nil, nil
+		s.batch = append(s.batch, r)
+	}
+	return nil
 }

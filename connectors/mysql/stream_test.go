@@ -212,3 +212,39 @@ func TestServerRestartAndPurge(t *testing.T) {
 		t.Fatalf("streaming after the new snapshot: %s", summary(recs))
 	}
 }
+
+// TestTruncateEvents: TRUNCATE TABLE emits op t (no key, before or after)
+// unless skipped.operations has t (the default, as in Debezium).
+func TestTruncateEvents(t *testing.T) {
+	m := sharedServer(t)
+	e := newEnv(t, m)
+	e.exec(t, "CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1)")
+	topic := "srv." + e.db + ".t"
+	for _, skip := range []string{"none", "t"} {
+		task := e.open(t, e.config(KeySnapshotMode, "no_data", KeySkippedOps, skip))
+		e.exec(t, "TRUNCATE TABLE t; INSERT INTO t VALUES (2)")
+		recs := collect(t, task, time.Minute, func(rs []*connect.Record) bool {
+			for _, r := range changes(rs, topic) {
+				if op(r) == "c" {
+					return true
+				}
+			}
+			return false
+		})
+		task.Close()
+		var ops []string
+		for _, r := range changes(recs, topic) {
+			ops = append(ops, op(r))
+			if op(r) == "t" && (r.Key != nil || before(r) != nil || after(r) != nil || source(r).Get("table") != "t") {
+				t.Errorf("truncate event %v key %v", r.Value, r.Key)
+			}
+		}
+		want := "t,c"
+		if skip == "t" {
+			want = "c"
+		}
+		if strings.Join(ops, ",") != want {
+			t.Errorf("skipped.operations=%s: ops %v, want %s", skip, ops, want)
+		}
+	}
+}

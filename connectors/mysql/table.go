@@ -17,12 +17,18 @@ type table struct {
 	cols        []column // every column, in table order
 	incl        []int    // columns in the value schema (column filters)
 	key         []int    // key columns (primary key or message.key.columns)
+	keyInValue  []int    // per key column, its field index in value (-1 if filtered out)
 	pk          []int    // primary key columns
 	topic       string
 	value       *connect.Schema
 	keySchema   *connect.Schema
 	envelope    *connect.Schema
 	fingerprint string
+	// dbBox and nameBox are db and name as interface values, boxed once.
+	dbBox, nameBox any
+	// signal marks signal.data.collection; uncaptured a signal table
+	// whose own changes are not emitted.
+	signal, uncaptured bool
 }
 
 func (tb *table) id() string { return tb.db + "." + tb.name }
@@ -30,7 +36,7 @@ func (tb *table) id() string { return tb.db + "." + tb.name }
 // newTable builds the schemas of a table from its columns; pk holds the
 // primary key's column indexes in key order.
 func newTable(o *options, db, name string, cols []column, pk []int) (*table, error) {
-	tb := &table{db: db, name: name, cols: cols, pk: pk, topic: o.prefix + "." + db + "." + name}
+	tb := &table{db: db, name: name, cols: cols, pk: pk, topic: o.prefix + "." + db + "." + name, dbBox: db, nameBox: name}
 	vb := connect.NewStruct().Name(tb.topic + ".Value").Optional()
 	for i := range cols {
 		if !o.columnIncluded(db, name, cols[i].name) {
@@ -63,6 +69,15 @@ func newTable(o *options, db, name string, cols []column, pk []int) (*table, err
 		}
 		tb.keySchema = kb.Build()
 		tb.key = key
+		for _, i := range key {
+			at := -1
+			for j, vi := range tb.incl {
+				if vi == i {
+					at = j
+				}
+			}
+			tb.keyInValue = append(tb.keyInValue, at)
+		}
 	}
 	tb.envelope = envelopeSchema(o, tb.topic, tb.value)
 	return tb, nil
@@ -83,6 +98,42 @@ func (tb *table) row(o *options, vals []any) (key, value *connect.Struct, err er
 		key = connect.NewStructValue(tb.keySchema)
 		for j, i := range tb.key {
 			v, err := tb.cols[i].value(o, vals[i])
+			if err != nil {
+				return nil, nil, fmt.Errorf("mysql: %s key column %s: %w", tb.id(), tb.cols[i].name, err)
+			}
+			key.SetAt(j, v)
+		}
+	}
+	return key, value, nil
+}
+
+// binlogRow converts one go-mysql row image (all columns, as decoded) to
+// the key and value structs; key fields reuse the value's converted values.
+func (tb *table) binlogRow(o *options, raw []any) (key, value *connect.Struct, err error) {
+	value = connect.NewStructValue(tb.value)
+	for j, i := range tb.incl {
+		var in any
+		if i < len(raw) {
+			in = raw[i]
+		}
+		v, err := tb.cols[i].binlogValue(o, in)
+		if err != nil {
+			return nil, nil, fmt.Errorf("mysql: %s column %s (%s): %w", tb.id(), tb.cols[i].name, tb.cols[i].typeName(), err)
+		}
+		value.SetAt(j, v)
+	}
+	if tb.keySchema != nil {
+		key = connect.NewStructValue(tb.keySchema)
+		for j, i := range tb.key {
+			if at := tb.keyInValue[j]; at >= 0 {
+				key.SetAt(j, value.At(at))
+				continue
+			}
+			var in any
+			if i < len(raw) {
+				in = raw[i]
+			}
+			v, err := tb.cols[i].binlogValue(o, in)
 			if err != nil {
 				return nil, nil, fmt.Errorf("mysql: %s key column %s: %w", tb.id(), tb.cols[i].name, err)
 			}

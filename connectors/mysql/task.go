@@ -26,6 +26,7 @@ type Task struct {
 	now       func() time.Time
 
 	schemaChangeSchema *connect.Schema
+	srcConst           [3]any // source version, connector and name, boxed once
 	version            string
 
 	ctx   context.Context
@@ -42,6 +43,13 @@ type Task struct {
 
 	tblMu  sync.Mutex
 	byName map[string]*table
+
+	// hist is the schema history; model the table definitions as of the
+	// stream's position (owned by the snapshot, then the streamer).
+	hist  historyStore
+	model *schemaModel
+
+	resumeInc *incSnapshot // incremental snapshot restored from the offset
 
 	progMu   sync.Mutex
 	progress Progress
@@ -186,6 +194,7 @@ func (t *Task) Open(ctx context.Context, cfg map[string]string, tctx connect.Sou
 	t.errc = make(chan struct{})
 	t.byName = map[string]*table{}
 	t.schemaChangeSchema = o.schemaChangeValueSchema()
+	t.srcConst = [3]any{DebeziumVersion, o.flavor, o.prefix}
 
 	c, err := t.connect(ctx)
 	if err != nil {
@@ -195,6 +204,15 @@ func (t *Task) Open(ctx context.Context, cfg map[string]string, tctx connect.Sou
 	if err := t.checkServer(c); err != nil {
 		return err
 	}
+	if err := t.openHistory(ctx); err != nil {
+		return err
+	}
+	opened := false
+	defer func() {
+		if !opened {
+			t.hist.close()
+		}
+	}()
 	off, err := tctx.Offsets().Offset(ctx, t.partition)
 	if err != nil {
 		return connect.Retriable(fmt.Errorf("mysql: read committed offset: %w", err))
@@ -223,6 +241,7 @@ func (t *Task) Open(ctx context.Context, cfg map[string]string, tctx connect.Sou
 	t.ctx, t.stop = context.WithCancel(context.Background())
 	if o.snapshotMode == "initial_only" && !needSnapshot {
 		t.log.Info("initial_only snapshot already completed; nothing to do")
+		opened = true
 		return nil
 	}
 	if !needSnapshot && hasOffset && !available {
@@ -254,7 +273,14 @@ func (t *Task) Open(ctx context.Context, cfg map[string]string, tctx connect.Sou
 			}
 			t.supervise(start)
 		}()
+		opened = true
 		return nil
+	}
+	if err := t.loadSchema(ctx, c, pos, hasOffset && !snapshotting); err != nil {
+		return err
+	}
+	if hasOffset && !snapshotting {
+		t.resumeInc = restoreInc(off)
 	}
 	t.setProgress(func(p *Progress) { p.Skipped = true })
 	t.wg.Add(1)
@@ -262,7 +288,25 @@ func (t *Task) Open(ctx context.Context, cfg map[string]string, tctx connect.Sou
 		defer t.wg.Done()
 		t.supervise(pos)
 	}()
+	opened = true
 	return nil
+}
+
+// loadSchema sets the schema model for streaming from pos: recovered from
+// the history topic when resuming from a committed offset, else captured
+// from the current table definitions (and written to the history).
+func (t *Task) loadSchema(ctx context.Context, c *client.Conn, pos position, fromOffset bool) error {
+	switch {
+	case fromOffset && t.hist.durable() && t.o.snapshotMode != "recovery":
+		return t.recoverSchema(ctx, pos)
+	case t.o.snapshotMode == "recovery":
+		t.log.Warn("snapshot.mode=recovery: rebuilding the schema history from the current table definitions; rows written before a DDL that ran after the offset will not match it", "file", pos.file, "pos", pos.pos)
+	case fromOffset:
+		t.log.Warn("no schema history topic (" + KeyHistoryTopic + "): table definitions for schema change events come from the live database, not from the committed offset's position")
+	}
+	off := pos.offset()
+	off[offSnapshot] = true // a schema-only snapshot
+	return t.captureSchema(ctx, c, off)
 }
 
 func (t *Task) rememberTable(tb *table) {
@@ -284,6 +328,8 @@ func (t *Task) supervise(pos position) {
 		t.fail(err)
 		return
 	}
+	s.inc = t.resumeInc
+	defer s.closeSQL()
 	var lostAt time.Time
 	backoff := 200 * time.Millisecond
 	for {
@@ -429,4 +475,7 @@ func (t *Task) halt() {
 	}
 	t.syncMu.Unlock()
 	t.wg.Wait()
+	if t.hist != nil {
+		t.hist.close()
+	}
 }

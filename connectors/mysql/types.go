@@ -274,6 +274,9 @@ func (c *column) value(o *options, in any) (any, error) {
 		case "double":
 			return strconv.ParseFloat(s, 64)
 		}
+		if d, ok := fastDecimal(s, c.scale); ok {
+			return d, nil
+		}
 		d, err := connect.ParseDecimal(s)
 		if err != nil {
 			return nil, err
@@ -301,11 +304,14 @@ func (c *column) value(o *options, in any) (any, error) {
 		case []byte:
 			str = string(v)
 		case string:
-			str = strings.Clone(v)
+			// Binlog strings point into their event's buffer, which
+			// go-mysql (v1.13 BinlogSyncer, ReadPacket) allocates per
+			// event and never reuses: they need no copy.
+			str = v
 		default:
 			return nil, fmt.Errorf("unexpected %T", in)
 		}
-		if c.latin1 {
+		if c.latin1 && !isASCII(str) {
 			d, err := charmap.Windows1252.NewDecoder().String(str)
 			if err != nil {
 				return nil, err
@@ -401,13 +407,13 @@ func (c *column) temporal(o *options, s string) (any, error) {
 		neg := strings.HasPrefix(s, "-")
 		s2 := strings.TrimPrefix(s, "-")
 		hms, frac, _ := strings.Cut(s2, ".")
-		p := strings.Split(hms, ":")
-		if len(p) != 3 {
+		p0, p1, p2, ok := split3(hms, ':')
+		if !ok {
 			return bad()
 		}
-		h, e1 := strconv.ParseInt(p[0], 10, 64)
-		m, e2 := strconv.ParseInt(p[1], 10, 64)
-		sec, e3 := strconv.ParseInt(p[2], 10, 64)
+		h, e1 := strconv.ParseInt(p0, 10, 64)
+		m, e2 := strconv.ParseInt(p1, 10, 64)
+		sec, e3 := strconv.ParseInt(p2, 10, 64)
 		us, e4 := fracMicros(frac)
 		if e1 != nil || e2 != nil || e3 != nil || e4 != nil {
 			return bad()
@@ -425,13 +431,13 @@ func (c *column) temporal(o *options, s string) (any, error) {
 		return v, nil
 	}
 	date, clock, _ := strings.Cut(s, " ")
-	dp := strings.Split(date, "-")
-	if len(dp) != 3 {
+	d0, d1, d2, ok := split3(date, '-')
+	if !ok {
 		return bad()
 	}
-	y, e1 := strconv.Atoi(dp[0])
-	mo, e2 := strconv.Atoi(dp[1])
-	d, e3 := strconv.Atoi(dp[2])
+	y, e1 := strconv.Atoi(d0)
+	mo, e2 := strconv.Atoi(d1)
+	d, e3 := strconv.Atoi(d2)
 	if e1 != nil || e2 != nil || e3 != nil {
 		return bad()
 	}
@@ -442,40 +448,46 @@ func (c *column) temporal(o *options, s string) (any, error) {
 	var us int64
 	if clock != "" {
 		hms, frac, _ := strings.Cut(clock, ".")
-		p := strings.Split(hms, ":")
-		if len(p) != 3 {
+		p0, p1, p2, ok := split3(hms, ':')
+		if !ok {
 			return bad()
 		}
 		var e4, e5, e6, e7 error
-		hh, e4 = strconv.Atoi(p[0])
-		mi, e5 = strconv.Atoi(p[1])
-		ss, e6 = strconv.Atoi(p[2])
+		hh, e4 = strconv.Atoi(p0)
+		mi, e5 = strconv.Atoi(p1)
+		ss, e6 = strconv.Atoi(p2)
 		us, e7 = fracMicros(frac)
 		if e4 != nil || e5 != nil || e6 != nil || e7 != nil {
 			return bad()
 		}
 	}
 	t := time.Date(y, time.Month(mo), d, hh, mi, ss, int(us)*1000, time.UTC)
+	return c.fromTime(o, t, us), nil
+}
+
+// fromTime converts a DATE, DATETIME or TIMESTAMP value (in UTC; us its
+// microseconds) to its Connect value.
+func (c *column) fromTime(o *options, t time.Time, us int64) any {
 	switch c.kind {
 	case kDate:
 		if o.timeMode == "connect" {
-			return t, nil
+			return t
 		}
-		return int32(t.Unix() / 86400), nil
+		return int32(t.Unix() / 86400)
 	case kDatetime:
 		switch {
 		case o.timeMode == "connect":
-			return t, nil
+			return t
 		case c.fsp <= 3:
-			return t.UnixMilli(), nil
+			return t.UnixMilli()
 		}
-		return t.UnixMicro(), nil
+		return t.UnixMicro()
 	default: // TIMESTAMP: ISO-8601 UTC with the column's fractional digits
 		out := t.Format("2006-01-02T15:04:05")
 		if c.fsp > 0 {
 			out += "." + fmt.Sprintf("%06d", us)[:c.fsp]
 		}
-		return out + "Z", nil
+		return out + "Z"
 	}
 }
 
@@ -535,4 +547,122 @@ func (c *column) schemaGeom() *connect.Schema {
 		return optGeometrySchema
 	}
 	return geometrySchema
+}
+
+// split3 splits s into exactly three parts at sep.
+func split3(s string, sep byte) (a, b, c string, ok bool) {
+	i := strings.IndexByte(s, sep)
+	if i < 0 {
+		return "", "", "", false
+	}
+	j := strings.IndexByte(s[i+1:], sep)
+	if j < 0 {
+		return "", "", "", false
+	}
+	j += i + 1
+	if strings.IndexByte(s[j+1:], sep) >= 0 {
+		return "", "", "", false
+	}
+	return s[:i], s[i+1 : j], s[j+1:], true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// binlogValue converts a go-mysql row value straight to the Connect value:
+// signed integers and floats already have the Go type of their Connect
+// type and are passed through without boxing them again.
+func (c *column) binlogValue(o *options, v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if !c.unsigned {
+		ok := false
+		switch c.kind {
+		case kTiny:
+			_, ok = v.(int8)
+		case kSmall:
+			_, ok = v.(int16)
+		case kMedium, kInt:
+			_, ok = v.(int32)
+		case kBig:
+			_, ok = v.(int64)
+		case kDouble:
+			_, ok = v.(float64)
+		case kFloat:
+			_, ok = v.(float32)
+		}
+		if ok {
+			return v, nil
+		}
+	}
+	if tt, ok := v.(time.Time); ok {
+		// DATE/DATETIME/TIMESTAMP decoded by go-mysql (ParseTime); zero
+		// and out-of-range values still arrive as text.
+		switch c.kind {
+		case kDate, kDatetime, kTimestamp:
+			u := tt.UTC()
+			return c.fromTime(o, u, int64(u.Nanosecond()/1000)), nil
+		}
+	}
+	n, err := normalizeBinlog(c, v)
+	if err != nil {
+		return nil, err
+	}
+	return c.value(o, n)
+}
+
+// fastDecimal parses a plain decimal of at most 18 digits with at most
+// scale fraction digits into a Decimal of that scale without going through
+// big.Int's string parsing; ok is false for anything else.
+func fastDecimal(s string, scale int) (d connect.Decimal, ok bool) {
+	i, neg := 0, false
+	if i < len(s) && (s[i] == '-' || s[i] == '+') {
+		neg = s[i] == '-'
+		i++
+	}
+	var n int64
+	digits, frac := 0, -1
+	for ; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			if digits >= 18 {
+				return d, false
+			}
+			n = n*10 + int64(c-'0')
+			digits++
+			if frac >= 0 {
+				frac++
+			}
+		case c == '.' && frac < 0:
+			frac = 0
+		default:
+			return d, false
+		}
+	}
+	if digits == 0 {
+		return d, false
+	}
+	frac = max(frac, 0)
+	for ; frac < scale; frac++ {
+		if digits >= 18 {
+			return d, false
+		}
+		n *= 10
+		digits++
+	}
+	if frac != scale {
+		return d, false
+	}
+	if neg {
+		n = -n
+	}
+	return connect.Decimal{Unscaled: big.NewInt(n), Scale: int32(scale)}, true
 }

@@ -168,6 +168,9 @@ func TestParseEnumValues(t *testing.T) {
 }
 
 func TestDDLHeads(t *testing.T) {
+	if !ddlHead("SET STATEMENT max_statement_time=60 FOR ALTER TABLE t ADD COLUMN z INT") {
+		t.Error("SET STATEMENT ... FOR ALTER TABLE is a table-changing statement")
+	}
 	for q, want := range map[string]bool{
 		"ALTER TABLE t ADD c INT":            true,
 		"/* x */ alter  table t drop c":      true,
