@@ -78,6 +78,7 @@ type Avro struct {
 	metadata     bool
 	cacheSize    int
 	api          avro.API
+	writers      sync.Pool // *avro.Writer scratch buffers for FromConnect
 
 	mu   sync.RWMutex
 	enc  map[encKey]*avroEnc
@@ -93,8 +94,13 @@ type encKey struct {
 type avroEnc struct {
 	node   *avroNode
 	schema avro.Schema
+	plan   *encOp // nil: the reflection path (avro_typed.go)
 	header [5]byte
 }
+
+// maxPooledWriter bounds the buffer a pooled writer keeps, so one huge
+// record does not pin its memory.
+const maxPooledWriter = 1 << 20
 
 type avroDec struct {
 	node   *avroNode
@@ -113,7 +119,7 @@ func NewAvro(cfg map[string]string, isKey bool) (*Avro, error) {
 		metadata:     true,
 		cacheSize:    1000,
 		strategy:     TopicNameStrategy,
-		api:          avro.Config{}.Freeze(),
+		api:          avro.Config{BlockLength: avroBlockLength}.Freeze(),
 		enc:          map[encKey]*avroEnc{},
 		encS:         map[string]*avroEnc{},
 		dec:          map[int]*avroDec{},
@@ -200,6 +206,22 @@ func (a *Avro) FromConnect(topic string, s *connect.Schema, v any) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
+	if e.plan != nil {
+		w, _ := a.writers.Get().(*avro.Writer)
+		if w == nil {
+			w = avro.NewWriter(nil, 1024, avro.WithWriterConfig(a.api))
+		}
+		w.Reset(nil)
+		_, _ = w.Write(e.header[:])
+		var out []byte
+		if err = e.plan.encode(w, v); err == nil {
+			out = append([]byte(nil), w.Buffer()...)
+		}
+		if cap(w.Buffer()) <= maxPooledWriter {
+			a.writers.Put(w)
+		}
+		return out, err
+	}
 	root := reflect.New(e.node.fieldType())
 	if err := e.node.fill(root.Elem(), v); err != nil {
 		return nil, err
@@ -231,7 +253,6 @@ func (a *Avro) encoder(topic string, s *connect.Schema) (*avroEnc, error) {
 		return nil, dataErr("", "schema %v maps to an invalid Avro schema: %v", s, err)
 	}
 	fillBranches(node, parsed)
-	node.fieldType() // build the Go types now, before the node is shared
 	subject := a.subject(topic, parsed)
 	a.mu.RLock()
 	e = a.encS[subject+"\x00"+text]
@@ -262,6 +283,11 @@ func (a *Avro) encoder(topic string, s *connect.Schema) (*avroEnc, error) {
 		}
 		e.header[0] = 0
 		binary.BigEndian.PutUint32(e.header[1:], uint32(id))
+		if plan, perr := compileEnc(node, e.schema); perr == nil {
+			e.plan = plan
+		} else {
+			node.fieldType() // build the Go types now, before the node is shared
+		}
 	}
 	a.mu.Lock()
 	if len(a.enc) >= a.cacheSize {
