@@ -222,8 +222,8 @@ func (a *Avro) FromConnect(topic string, s *connect.Schema, v any) ([]byte, erro
 		}
 		return out, err
 	}
-	root := reflect.New(e.node.fieldType())
-	if err := e.node.fill(root.Elem(), v); err != nil {
+	root := reflect.New(e.node.fieldType()).Elem()
+	if err := e.node.fill(root, v); err != nil {
 		return nil, err
 	}
 	body, err := a.api.Marshal(e.schema, root.Interface())

@@ -95,7 +95,11 @@ func compileEnc(n *avroNode, s avro.Schema) (*encOp, error) {
 	case kBytes:
 		err = prim(avro.Bytes, "")
 	case kDecimal:
-		err = prim(avro.Bytes, avro.Decimal)
+		// hamba/avro parses a decimal whose scale exceeds its precision as
+		// plain bytes; the unscaled bytes are written the same way.
+		if err = prim(avro.Bytes, avro.Decimal); err != nil {
+			err = prim(avro.Bytes, "")
+		}
 	case kDate:
 		err = prim(avro.Int, avro.Date)
 	case kTimeMillis:
