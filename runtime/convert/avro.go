@@ -79,6 +79,7 @@ type Avro struct {
 	cacheSize    int
 	api          avro.API
 	writers      sync.Pool // *avro.Writer scratch buffers for FromConnect
+	readers      sync.Pool // *avro.Reader for ToConnect
 
 	mu   sync.RWMutex
 	enc  map[encKey]*avroEnc
@@ -105,6 +106,7 @@ const maxPooledWriter = 1 << 20
 type avroDec struct {
 	node   *avroNode
 	schema avro.Schema
+	plan   *decOp // nil: hamba's generic decoding, then fromAvro
 }
 
 // NewAvro returns an AvroConverter configured from cfg.
@@ -317,6 +319,20 @@ func (a *Avro) ToConnect(_ string, data []byte) (*connect.Schema, any, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if d.plan != nil {
+		r, _ := a.readers.Get().(*avro.Reader)
+		if r == nil {
+			r = avro.NewReader(nil, 0, avro.WithReaderConfig(a.api))
+		}
+		r.Reset(data[5:])
+		r.Error = nil
+		v, err := d.plan.decode(r)
+		a.readers.Put(r)
+		if err != nil {
+			return nil, nil, avroDecodeErr(id, err)
+		}
+		return d.node.connect, v, nil
+	}
 	var gv any
 	if err := a.api.Unmarshal(d.schema, data[5:], &gv); err != nil {
 		return nil, nil, dataErr("", "avro decoding with schema id %d: %v", id, err)
@@ -349,6 +365,9 @@ func (a *Avro) decoder(id int) (*avroDec, error) {
 		return nil, err
 	}
 	d = &avroDec{node: node, schema: parsed}
+	if plan, perr := compileDec(node, parsed); perr == nil {
+		d.plan = plan
+	}
 	a.mu.Lock()
 	if len(a.dec) >= a.cacheSize {
 		clear(a.dec)
@@ -356,4 +375,13 @@ func (a *Avro) decoder(id int) (*avroDec, error) {
 	a.dec[id] = d
 	a.mu.Unlock()
 	return d, nil
+}
+
+// avroDecodeErr names the schema id in a decoding error, keeping the
+// field path of a *DataError.
+func avroDecodeErr(id int, err error) error {
+	if de, ok := err.(*DataError); ok {
+		return &DataError{Path: de.Path, Msg: fmt.Sprintf("avro decoding with schema id %d: %s", id, de.Msg)}
+	}
+	return dataErr("", "avro decoding with schema id %d: %v", id, err)
 }
