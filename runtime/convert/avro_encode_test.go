@@ -553,3 +553,46 @@ func TestAvroUseLatestOtherSchema(t *testing.T) {
 		t.Fatalf("decoded %s", got)
 	}
 }
+
+// TestAvroConcurrent: one converter used by several goroutines (shared
+// plans, pooled writers and readers) converts every record correctly.
+func TestAvroConcurrent(t *testing.T) {
+	url, _ := startRegistry(t)
+	conv, err := NewAvro(map[string]string{SchemaRegistryURLConfig: url}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, row := cdcSchema()
+	_, _, pgEnv, pgV := pgBenchEvent()
+	done := make(chan error)
+	for g := range 4 {
+		go func() {
+			for i := range 200 {
+				topic, s, v := "cdc", env, any(cdcValue(env, row))
+				if (g+i)%2 == 0 {
+					topic, s, v = "pg", pgEnv, pgV
+				}
+				data, err := conv.FromConnect(topic, s, v)
+				if err != nil {
+					done <- err
+					return
+				}
+				_, got, err := conv.ToConnect("t", data)
+				if err != nil {
+					done <- err
+					return
+				}
+				if got.(*connect.Struct).String() != v.(*connect.Struct).String() {
+					done <- fmt.Errorf("goroutine %d record %d: got %v, want %v", g, i, got, v)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
