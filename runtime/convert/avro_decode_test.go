@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"math/big"
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -178,5 +179,24 @@ func TestAvroDecodePlanBadData(t *testing.T) {
 				t.Fatalf("got %v, want %s", err, c.want)
 			}
 		})
+	}
+}
+
+// TestAvroDecimalScaleAbovePrecision: Postgres allows numeric(3,5); the
+// Avro schema hamba/avro parses as plain bytes still reads back as a
+// Connect Decimal.
+func TestAvroDecimalScaleAbovePrecision(t *testing.T) {
+	s := connect.NewStruct().Field("d", connect.DecimalSchema(5).Param("connect.decimal.precision", "3").Build()).Build()
+	pc := newPlanCase(t, s)
+	v := connect.NewStructValue(s).Set("d", connect.Decimal{Unscaled: big.NewInt(-123), Scale: 5})
+	body, err := pc.encodePlan(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc := newDecodeCase(t, pc.text)
+	got := dc.check(t, "numeric(3,5)", body).(*connect.Struct)
+	d, ok := got.Get("d").(connect.Decimal)
+	if !ok || d.String() != "-0.00123" || dc.node.connect.Fields[0].Schema.Name != connect.DecimalName {
+		t.Fatalf("decoded %#v with schema %v", got.Get("d"), dc.node.connect.Fields[0].Schema)
 	}
 }
