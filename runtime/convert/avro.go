@@ -327,6 +327,7 @@ func (a *Avro) ToConnect(_ string, data []byte) (*connect.Schema, any, error) {
 		r.Reset(data[5:])
 		r.Error = nil
 		v, err := d.plan.decode(r)
+		r.Reset(nil) // do not keep the caller's bytes
 		a.readers.Put(r)
 		if err != nil {
 			return nil, nil, avroDecodeErr(id, err)

@@ -221,8 +221,6 @@ func (op *decOp) decode(r *avro.Reader) (any, error) {
 			v = int8(i)
 		case connect.Int16:
 			v = int16(i)
-		case connect.Int64:
-			v = int64(i)
 		default:
 			v = i
 		}
