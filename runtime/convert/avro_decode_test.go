@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"fmt"
 	"math/big"
 	"math/rand/v2"
 	"reflect"
@@ -199,4 +200,32 @@ func TestAvroDecimalScaleAbovePrecision(t *testing.T) {
 	if !ok || d.String() != "-0.00123" || dc.node.connect.Fields[0].Schema.Name != connect.DecimalName {
 		t.Fatalf("decoded %#v with schema %v", got.Get("d"), dc.node.connect.Fields[0].Schema)
 	}
+}
+
+// FuzzAvroDecodePlan: any bytes decode without panicking, and where both
+// the plan and the generic path accept them they agree.
+func FuzzAvroDecodePlan(f *testing.F) {
+	env, row := cdcSchema()
+	pc := newPlanCase(f, env)
+	dc := newDecodeCase(f, pc.text)
+	body, err := pc.encodePlan(cdcValue(env, row))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(body)
+	f.Add(body[:len(body)/2])
+	f.Add([]byte{2, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := dc.decodePlan(data)
+		if err != nil {
+			if _, ok := err.(*DataError); !ok {
+				t.Fatalf("error %T is not a *DataError: %v", err, err)
+			}
+			return
+		}
+		want, gerr := dc.decodeGeneric(data)
+		if gerr == nil && fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("plan %v\ngeneric %v", got, want)
+		}
+	})
 }
