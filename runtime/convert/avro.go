@@ -78,6 +78,8 @@ type Avro struct {
 	metadata     bool
 	cacheSize    int
 	api          avro.API
+	writers      sync.Pool // *avro.Writer scratch buffers for FromConnect
+	readers      sync.Pool // *avro.Reader for ToConnect
 
 	mu   sync.RWMutex
 	enc  map[encKey]*avroEnc
@@ -93,12 +95,18 @@ type encKey struct {
 type avroEnc struct {
 	node   *avroNode
 	schema avro.Schema
+	plan   *encOp // nil: the reflection path (avro_typed.go)
 	header [5]byte
 }
+
+// maxPooledWriter bounds the buffer a pooled writer keeps, so one huge
+// record does not pin its memory.
+const maxPooledWriter = 1 << 20
 
 type avroDec struct {
 	node   *avroNode
 	schema avro.Schema
+	plan   *decOp // nil: hamba's generic decoding, then fromAvro
 }
 
 // NewAvro returns an AvroConverter configured from cfg.
@@ -113,7 +121,7 @@ func NewAvro(cfg map[string]string, isKey bool) (*Avro, error) {
 		metadata:     true,
 		cacheSize:    1000,
 		strategy:     TopicNameStrategy,
-		api:          avro.Config{}.Freeze(),
+		api:          avro.Config{BlockLength: avroBlockLength}.Freeze(),
 		enc:          map[encKey]*avroEnc{},
 		encS:         map[string]*avroEnc{},
 		dec:          map[int]*avroDec{},
@@ -200,8 +208,24 @@ func (a *Avro) FromConnect(topic string, s *connect.Schema, v any) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	root := reflect.New(e.node.fieldType())
-	if err := e.node.fill(root.Elem(), v); err != nil {
+	if e.plan != nil {
+		w, _ := a.writers.Get().(*avro.Writer)
+		if w == nil {
+			w = avro.NewWriter(nil, 1024, avro.WithWriterConfig(a.api))
+		}
+		w.Reset(nil)
+		_, _ = w.Write(e.header[:])
+		var out []byte
+		if err = e.plan.encode(w, v); err == nil {
+			out = append([]byte(nil), w.Buffer()...)
+		}
+		if cap(w.Buffer()) <= maxPooledWriter {
+			a.writers.Put(w)
+		}
+		return out, err
+	}
+	root := reflect.New(e.node.fieldType()).Elem()
+	if err := e.node.fill(root, v); err != nil {
 		return nil, err
 	}
 	body, err := a.api.Marshal(e.schema, root.Interface())
@@ -231,7 +255,6 @@ func (a *Avro) encoder(topic string, s *connect.Schema) (*avroEnc, error) {
 		return nil, dataErr("", "schema %v maps to an invalid Avro schema: %v", s, err)
 	}
 	fillBranches(node, parsed)
-	node.fieldType() // build the Go types now, before the node is shared
 	subject := a.subject(topic, parsed)
 	a.mu.RLock()
 	e = a.encS[subject+"\x00"+text]
@@ -262,6 +285,11 @@ func (a *Avro) encoder(topic string, s *connect.Schema) (*avroEnc, error) {
 		}
 		e.header[0] = 0
 		binary.BigEndian.PutUint32(e.header[1:], uint32(id))
+		if plan, perr := compileEnc(node, e.schema); perr == nil {
+			e.plan = plan
+		} else {
+			node.fieldType() // build the Go types now, before the node is shared
+		}
 	}
 	a.mu.Lock()
 	if len(a.enc) >= a.cacheSize {
@@ -290,6 +318,21 @@ func (a *Avro) ToConnect(_ string, data []byte) (*connect.Schema, any, error) {
 	d, err := a.decoder(id)
 	if err != nil {
 		return nil, nil, err
+	}
+	if d.plan != nil {
+		r, _ := a.readers.Get().(*avro.Reader)
+		if r == nil {
+			r = avro.NewReader(nil, 0, avro.WithReaderConfig(a.api))
+		}
+		r.Reset(data[5:])
+		r.Error = nil
+		v, err := d.plan.decode(r)
+		r.Reset(nil) // do not keep the caller's bytes
+		a.readers.Put(r)
+		if err != nil {
+			return nil, nil, avroDecodeErr(id, err)
+		}
+		return d.node.connect, v, nil
 	}
 	var gv any
 	if err := a.api.Unmarshal(d.schema, data[5:], &gv); err != nil {
@@ -323,6 +366,9 @@ func (a *Avro) decoder(id int) (*avroDec, error) {
 		return nil, err
 	}
 	d = &avroDec{node: node, schema: parsed}
+	if plan, perr := compileDec(node, parsed); perr == nil {
+		d.plan = plan
+	}
 	a.mu.Lock()
 	if len(a.dec) >= a.cacheSize {
 		clear(a.dec)
@@ -330,4 +376,13 @@ func (a *Avro) decoder(id int) (*avroDec, error) {
 	a.dec[id] = d
 	a.mu.Unlock()
 	return d, nil
+}
+
+// avroDecodeErr names the schema id in a decoding error, keeping the
+// field path of a *DataError.
+func avroDecodeErr(id int, err error) error {
+	if de, ok := err.(*DataError); ok {
+		return &DataError{Path: de.Path, Msg: fmt.Sprintf("avro decoding with schema id %d: %s", id, de.Msg)}
+	}
+	return dataErr("", "avro decoding with schema id %d: %v", id, err)
 }

@@ -486,6 +486,12 @@ func propString(p map[string]any, k string) string {
 	return s
 }
 
+// propsParams returns the connect.parameters property.
+func propsParams(props map[string]any) map[string]any {
+	p, _ := props[propConnectParams].(map[string]any)
+	return p
+}
+
 func propsOf(s avro.Schema) map[string]any {
 	if ps, ok := s.(interface{ Props() map[string]any }); ok {
 		return ps.Props()
@@ -534,6 +540,18 @@ func (r *schemaReader) read(s avro.Schema, path string) (*avroNode, error) {
 			lt = t.Logical().Type()
 		}
 		switch {
+		case t.Type() == avro.Bytes && lt == "" && propString(props, propConnectName) == connect.DecimalName:
+			// A decimal whose scale exceeds its precision (Postgres allows
+			// numeric(3,5)), which hamba/avro parses as plain bytes: the
+			// Connect schema still says Decimal with its scale.
+			scale, err := strconv.Atoi(propString(propsParams(props), connect.DecimalScaleParam))
+			if err != nil {
+				return nil, dataErr(path, "Avro bytes named %s without a valid scale parameter", connect.DecimalName)
+			}
+			n.kind, n.scale = kDecimal, int32(scale)
+			*cs = *connect.DecimalSchema(n.scale).Build()
+			applyMeta(cs, props)
+			return n, nil
 		case t.Type() == avro.Bytes && lt == avro.Decimal:
 			dec := t.Logical().(*avro.DecimalLogicalSchema)
 			n.kind, n.scale = kDecimal, int32(dec.Scale())

@@ -9,11 +9,12 @@ import (
 	"github.com/sluicehq/sluice/runtime/connect"
 )
 
-// Writing goes through Go values of a struct type built for the schema
-// (reflect.StructOf, fields tagged with their Avro names): hamba/avro
-// compiles and caches an encoder per (schema, Go type), which is much
-// faster than encoding generic maps, whose encoders are resolved value by
-// value. Optional values are pointers (nil is the union's null branch).
+// The reflection path, for registered schemas the encoding plan
+// (avro_encode.go) does not cover: Go values of a struct type built for
+// the schema (reflect.StructOf, fields tagged with their Avro names),
+// encoded by hamba/avro's struct encoder, which matches fields by name and
+// writes defaults for fields the value lacks. Optional values are pointers
+// (nil is the union's null branch).
 
 var (
 	timeType     = reflect.TypeFor[time.Time]()
