@@ -36,6 +36,7 @@ func supportedAPIs() []apiRange {
 		{20, 0, 6}, // DeleteTopics
 		{21, 0, 2}, // DeleteRecords
 		{22, 0, 4}, // InitProducerId
+		{23, 0, 4}, // OffsetForLeaderEpoch (advertised in cluster mode only)
 		{32, 0, 4}, // DescribeConfigs
 		{33, 0, 2}, // AlterConfigs
 		{35, 0, 4}, // DescribeLogDirs
@@ -69,6 +70,9 @@ func (b *Broker) handleApiVersions(r *request, req *kmsg.ApiVersionsRequest) kms
 		resp.Version = req.Version
 	}
 	for _, a := range supportedAPIs() {
+		if b.cl == nil && clusterOnlyAPI(a.key) {
+			continue
+		}
 		k := kmsg.NewApiVersionsResponseApiKey()
 		k.ApiKey, k.MinVersion, k.MaxVersion = a.key, a.min, a.max
 		resp.ApiKeys = append(resp.ApiKeys, k)

@@ -60,6 +60,7 @@ type options struct {
 	maxFrame          int32
 	idleTimeout       time.Duration
 	logOpts           []blog.Option // extra partition-log options (tests: fault injection)
+	cluster           clusterOptions
 }
 
 // WithDataDir sets the directory holding topic metadata and partition logs.
@@ -141,6 +142,8 @@ type Broker struct {
 	coord *group.Coordinator
 	offs  *partition // __consumer_offsets partition 0
 
+	cl *cluster // nil unless cluster mode (WithControllerQuorum)
+
 	connMu sync.Mutex
 	conns  map[net.Conn]struct{}
 
@@ -189,10 +192,20 @@ func New(opts ...Option) (*Broker, error) {
 		conns:  make(map[net.Conn]struct{}),
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	if err := b.loadMeta(); err != nil {
+	load := b.loadMeta
+	if o.clustered() {
+		load = b.startCluster
+	}
+	if err := load(); err != nil {
 		b.closeLogs()
 		return nil, err
 	}
+	started := false
+	defer func() {
+		if !started && b.cl != nil {
+			b.cl.node.Stop()
+		}
+	}()
 	if err := b.startGroups(); err != nil {
 		b.closeLogs()
 		return nil, err
@@ -230,6 +243,10 @@ func New(opts ...Option) (*Broker, error) {
 	b.wg.Add(2)
 	go b.acceptLoop()
 	go b.background()
+	if b.cl != nil {
+		b.cl.run()
+	}
+	started = true
 	b.log.Info("broker started", "listen", ln.Addr().String(), "advertised", b.Addr(),
 		"data_dir", o.dataDir, "node_id", o.nodeID, "flush", o.flush.String())
 	return b, nil
@@ -260,6 +277,9 @@ func (b *Broker) Close() error {
 			b.closeErr = err
 		}
 		b.wg.Wait()
+		if b.cl != nil {
+			b.cl.close()
+		}
 		if err := b.closeLogs(); err != nil && b.closeErr == nil {
 			b.closeErr = err
 		}

@@ -25,11 +25,14 @@ func (s offsetsStore) Append(ctx context.Context, recs []group.Record) error {
 	for i, r := range recs {
 		srs[i] = simpleRecord{timestamp: now, key: r.Key, value: r.Value}
 	}
-	l := s.b.offs.log
 	batch, err := buildBatch(srs)
 	if err != nil {
 		return fmt.Errorf("encode %s batch: %w", offsetsTopic, err)
 	}
+	if s.b.cl != nil {
+		return s.b.cl.offsetsAppend(ctx, batch, time.UnixMilli(now))
+	}
+	l := s.b.offs.log
 	res, err := l.Append(batch, blog.AppendOptions{Now: time.UnixMilli(now)})
 	if err != nil {
 		return fmt.Errorf("append to %s: %w", offsetsTopic, err)
@@ -46,6 +49,12 @@ func (s offsetsStore) Append(ctx context.Context, recs []group.Record) error {
 // coordinator and replays every stored record into it.
 func (b *Broker) startGroups() error {
 	t, _, _, ok := b.topicByName(offsetsTopic)
+	if !ok && b.cl != nil {
+		// Cluster mode: the controller creates it once brokers registered;
+		// replicated records are loaded as they arrive.
+		b.coord = b.newCoordinator()
+		return nil
+	}
 	if !ok {
 		var terr *topicError
 		t, terr = b.createTopic(offsetsTopic, 1, map[string]string{
@@ -57,7 +66,19 @@ func (b *Broker) startGroups() error {
 		}
 	}
 	b.offs = t.parts[0]
-	b.coord = group.New(offsetsStore{b},
+	b.coord = b.newCoordinator()
+	n, err := b.replayOffsets()
+	if err != nil {
+		b.coord.Close()
+		return err
+	}
+	b.log.Info("consumer group state loaded", "records", n)
+	return nil
+}
+
+// newCoordinator builds the consumer-group coordinator.
+func (b *Broker) newCoordinator() *group.Coordinator {
+	return group.New(offsetsStore{b},
 		group.WithLogger(b.log.With("component", "group")),
 		group.WithInitialRebalanceDelay(b.opts.groupDelay),
 		group.WithSessionTimeoutBounds(b.opts.minSession, b.opts.maxSession),
@@ -79,13 +100,6 @@ func (b *Broker) startGroups() error {
 			return t.id, true
 		}),
 	)
-	n, err := b.replayOffsets()
-	if err != nil {
-		b.coord.Close()
-		return err
-	}
-	b.log.Info("consumer group state loaded", "records", n)
-	return nil
 }
 
 // replayOffsets feeds every __consumer_offsets record to Coordinator.Load.

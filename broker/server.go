@@ -340,6 +340,8 @@ func (b *Broker) handle(ctx context.Context, r *request, remote string) kmsg.Res
 		resp = b.handleFindCoordinator(req)
 	case *kmsg.InitProducerIDRequest:
 		resp = b.handleInitProducerID(req)
+	case *kmsg.OffsetForLeaderEpochRequest:
+		resp = b.handleOffsetForLeaderEpoch(req)
 	case *kmsg.DeleteRecordsRequest:
 		resp = b.handleDeleteRecords(req)
 	case *kmsg.DescribeLogDirsRequest:

@@ -349,3 +349,18 @@ func (l *Log) truncateLocked(offset int64) error {
 	l.segs = nil
 	return l.load()
 }
+
+// DurableOffset is the offset below which this replica's records are
+// stored as its flush policy demands (fsynced with FlushDurable; appended
+// otherwise): the leader's own contribution to the replicated high
+// watermark.
+func (l *Log) DurableOffset() int64 {
+	end := l.end.Load()
+	if l.kick == nil {
+		return end
+	}
+	if d := l.durable.Load(); d < end {
+		return d
+	}
+	return end
+}

@@ -25,6 +25,7 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	clean := fs.Duration("clean-interval", 30*time.Second, "how often retention and compaction run")
 	idle := fs.Duration("idle-timeout", 10*time.Minute, "close connections idle this long (connections.max.idle.ms; 0 disables)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	clusterOpts := addClusterFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -48,8 +49,12 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *clean <= 0 {
 		return &exitError{code: 2, err: fmt.Errorf("--clean-interval must be positive")}
 	}
+	copts, err := clusterOpts(*nodeID)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
-	b, err := broker.New(
+	b, err := broker.New(append([]broker.Option{
 		broker.WithDataDir(*dataDir),
 		broker.WithListen(*listen),
 		broker.WithAdvertisedAddr(*advertised),
@@ -62,7 +67,7 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		broker.WithCleanInterval(*clean),
 		broker.WithIdleTimeout(*idle),
 		broker.WithLogger(logger),
-	)
+	}, copts...)...)
 	if err != nil {
 		return err
 	}

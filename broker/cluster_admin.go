@@ -1,0 +1,243 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/broker/controller"
+	blog "github.com/sluicehq/sluice/broker/log"
+)
+
+// clusterOnlyAPI reports API keys advertised only in cluster mode.
+func clusterOnlyAPI(key int16) bool { return key == 23 }
+
+// deleteTopic deletes a topic through the controller; every broker
+// removes its data when the deletion reaches it.
+func (c *cluster) deleteTopic(t *topic) *topicError {
+	if _, terr := c.propose(c.b.ctx, &controller.Cmd{Op: controller.OpDeleteTopic, Topic: t.name, TopicID: t.id}); terr != nil {
+		return terr
+	}
+	c.waitState(c.b.ctx, func(s *controller.State) bool { _, ok := s.Topics[t.name]; return !ok })
+	c.reconcile(c.node.State())
+	return nil
+}
+
+// addPartitions grows a topic through the controller.
+func (c *cluster) addPartitions(name string, count int32, assign [][]int32, validateOnly bool) *topicError {
+	st := c.node.State()
+	mt, ok := st.Topics[name]
+	switch {
+	case !ok:
+		return kafkaErr(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
+	case mt.Internal:
+		return kafkaErr(kerr.InvalidTopicException, "topic %q is internal", name)
+	case count <= int32(len(mt.Partitions)):
+		return kafkaErr(kerr.InvalidPartitions, "topic %q has %d partitions; the new count %d must be larger", name, len(mt.Partitions), count)
+	case count > 100000:
+		return kafkaErr(kerr.InvalidPartitions, "partition count %d exceeds 100000", count)
+	case validateOnly:
+		return nil
+	}
+	if _, terr := c.propose(c.b.ctx, &controller.Cmd{Op: controller.OpCreatePartitions, Topic: name, Partitions: count, Assignment: assign}); terr != nil {
+		return terr
+	}
+	ctx, cancel := context.WithTimeout(c.b.ctx, 10*time.Second)
+	defer cancel()
+	c.waitState(ctx, func(s *controller.State) bool {
+		mt, ok := s.Topics[name]
+		return ok && int32(len(mt.Partitions)) >= count
+	})
+	c.reconcile(c.node.State())
+	return nil
+}
+
+// setTopicConfigs replaces a topic's configs through the controller.
+func (c *cluster) setTopicConfigs(t *topic, cfg map[string]string) *topicError {
+	if _, terr := c.propose(c.b.ctx, &controller.Cmd{Op: controller.OpSetConfigs, Topic: t.name, Configs: cfg}); terr != nil {
+		return terr
+	}
+	c.reconcile(c.node.State())
+	return nil
+}
+
+// controllerID is the active controller for Metadata (-1 = none).
+func (c *cluster) controllerID() int32 {
+	if id := c.node.Leader(); id > 0 {
+		return id
+	}
+	return -1
+}
+
+// liveBrokers returns the unfenced registered brokers by id.
+func (c *cluster) liveBrokers(st *controller.State) []*controller.BrokerInfo {
+	var out []*controller.BrokerInfo
+	for _, bi := range st.Brokers {
+		if !bi.Fenced {
+			out = append(out, bi)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func (c *cluster) metadataBrokers() []kmsg.MetadataResponseBroker {
+	var out []kmsg.MetadataResponseBroker
+	for _, bi := range c.liveBrokers(c.node.State()) {
+		br := kmsg.NewMetadataResponseBroker()
+		br.NodeID, br.Host, br.Port = bi.ID, bi.Host, bi.Port
+		if bi.Rack != "" {
+			br.Rack = kmsg.StringPtr(bi.Rack)
+		}
+		out = append(out, br)
+	}
+	return out
+}
+
+func (c *cluster) describeBrokers() []kmsg.DescribeClusterResponseBroker {
+	var out []kmsg.DescribeClusterResponseBroker
+	for _, bi := range c.liveBrokers(c.node.State()) {
+		br := kmsg.NewDescribeClusterResponseBroker()
+		br.NodeID, br.Host, br.Port = bi.ID, bi.Host, bi.Port
+		if bi.Rack != "" {
+			br.Rack = kmsg.StringPtr(bi.Rack)
+		}
+		out = append(out, br)
+	}
+	return out
+}
+
+// metadataTopic describes a topic from the controller's state.
+func (c *cluster) metadataTopic(t *topic) kmsg.MetadataResponseTopic {
+	st := c.node.State()
+	mt := kmsg.NewMetadataResponseTopic()
+	mt.Topic = kmsg.StringPtr(t.name)
+	mt.TopicID = t.id
+	mt.IsInternal = t.internal
+	ct, ok := st.Topics[t.name]
+	if !ok {
+		mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		return mt
+	}
+	for i, cp := range ct.Partitions {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition = int32(i)
+		mp.Leader, mp.LeaderEpoch = cp.Leader, cp.LeaderEpoch
+		mp.Replicas = append([]int32(nil), cp.Replicas...)
+		mp.ISR = append([]int32(nil), cp.ISR...)
+		mp.OfflineReplicas = []int32{}
+		for _, r := range cp.Replicas {
+			if !st.Live(r) {
+				mp.OfflineReplicas = append(mp.OfflineReplicas, r)
+			}
+		}
+		if cp.Leader < 0 {
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}
+
+// coordinator is the broker leading __consumer_offsets-0 (nil if none).
+func (c *cluster) coordinator() *controller.BrokerInfo {
+	st := c.node.State()
+	t, ok := st.Topics[offsetsTopic]
+	if !ok || len(t.Partitions) == 0 || t.Partitions[0].Leader < 0 {
+		return nil
+	}
+	bi, ok := st.Brokers[t.Partitions[0].Leader]
+	if !ok || bi.Fenced {
+		return nil
+	}
+	return bi
+}
+
+// offsetsAppend writes consumer-group records as leader of
+// __consumer_offsets-0 and waits until the ISR has them.
+func (c *cluster) offsetsAppend(ctx context.Context, batch []byte, now time.Time) error {
+	b := c.b
+	p := c.offs.Load()
+	if p == nil {
+		return errNotCoordinator
+	}
+	t, _, _, _ := b.topicByName(offsetsTopic)
+	epoch, unlock, terr := c.beginProduce(p, t, -1)
+	if terr != nil {
+		return errNotCoordinator
+	}
+	v, err := blog.CheckBatch(batch)
+	if err != nil {
+		unlock()
+		return err
+	}
+	res, err := p.log.AppendValid(v, blog.AppendOptions{Now: now, StampEpoch: true, LeaderEpoch: epoch})
+	unlock()
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if code, msg := c.waitReplicated(wctx, p, t, res.LastOffset, epoch); code != 0 {
+		if code == kerr.NotLeaderForPartition.Code {
+			return errNotCoordinator
+		}
+		return fmt.Errorf("%s: %w", msg, kerr.ErrorForCode(code))
+	}
+	return nil
+}
+
+// errNotCoordinator makes the group coordinator answer NOT_COORDINATOR so
+// clients look the coordinator up again.
+var errNotCoordinator = kerr.NotCoordinator
+
+// loadOffsetsBatch feeds a replicated __consumer_offsets batch to the
+// local coordinator, so a follower is ready to coordinate the moment it
+// becomes leader.
+func (b *Broker) loadOffsetsBatch(raw []byte) {
+	if b.coord == nil {
+		return
+	}
+	_, recs, err := blog.DecodeRecords(raw)
+	if err != nil {
+		b.log.Warn("undecodable replicated consumer-group batch", "err", err)
+		return
+	}
+	for _, r := range recs {
+		if err := b.coord.Load(r.Key, r.Value); err != nil {
+			b.log.Error("skipping bad consumer-group record", "offset", r.Offset, "err", err)
+		}
+	}
+}
+
+// createTopicRequest creates one CreateTopics entry in cluster mode.
+func (c *cluster) createTopicRequest(rt kmsg.CreateTopicsRequestTopic, cfg map[string]string, validateOnly bool) (*topic, *topicError) {
+	var assign [][]int32
+	if len(rt.ReplicaAssignment) > 0 {
+		if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
+			return nil, kafkaErr(kerr.InvalidRequest, "replica assignment requires num partitions and replication factor -1")
+		}
+		for i, ra := range rt.ReplicaAssignment {
+			if ra.Partition != int32(i) {
+				return nil, kafkaErr(kerr.InvalidReplicaAssignment, "replica assignment partitions must be 0..%d in order", len(rt.ReplicaAssignment)-1)
+			}
+			assign = append(assign, ra.Replicas)
+		}
+	}
+	if rf := rt.ReplicationFactor; assign == nil && rf != -1 && rf < 1 {
+		return nil, kafkaErr(kerr.InvalidReplicationFactor, "replication factor %d must be >= 1 or -1", rf)
+	}
+	return c.createTopic(c.b.ctx, rt.Topic, rt.NumPartitions, rt.ReplicationFactor, assign, cfg, false, validateOnly)
+}
+
+// replicationFactor reports a created topic's replication factor.
+func (c *cluster) replicationFactor(name string, validateOnly bool, asked int16) int16 {
+	if t, ok := c.node.State().Topics[name]; ok && !validateOnly && len(t.Partitions) > 0 {
+		return int16(len(t.Partitions[0].Replicas))
+	}
+	return asked
+}
