@@ -3,8 +3,8 @@ package clustertest
 import (
 	"context"
 	"errors"
-	"hash/crc32"
 	"fmt"
+	"hash/crc32"
 	"slices"
 	"strconv"
 	"sync"
