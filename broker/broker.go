@@ -261,6 +261,9 @@ func (b *Broker) Addr() string {
 // requests and closes the consumer-group coordinator and all logs.
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
+		if b.cl != nil {
+			b.cl.controlledShutdown()
+		}
 		b.cancel()
 		err := b.ln.Close()
 		if err != nil && !errors.Is(err, net.ErrClosed) {

@@ -241,3 +241,31 @@ func (c *cluster) replicationFactor(name string, validateOnly bool, asked int16)
 	}
 	return asked
 }
+
+// controlledShutdown moves leadership away from this broker before it
+// stops: it stops heartbeating (so it is not unfenced again) and asks the
+// controller to fence it, then waits until it leads nothing.
+func (c *cluster) controlledShutdown() {
+	if !c.ready.Load() {
+		return
+	}
+	c.node.StopHeartbeats()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.node.Propose(ctx, &controller.Cmd{Op: controller.OpControlledShutdown, BrokerID: c.id}); err != nil {
+		c.b.log.Warn("controlled shutdown: controller unreachable, stopping anyway", "err", err)
+		return
+	}
+	c.waitState(ctx, func(s *controller.State) bool {
+		for _, t := range s.Topics {
+			for _, p := range t.Partitions {
+				if p.Leader == c.id {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	c.reconcile(c.node.State())
+	c.b.log.Info("controlled shutdown: leadership moved away")
+}

@@ -427,3 +427,62 @@ func readValues(t *testing.T, c *cluster, topic string) []string {
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+func TestRollingRestartUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three broker processes")
+	}
+	c := newCluster(t, 3, fastFlags...)
+	c.startAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	adm := kadm.NewClient(c.client())
+	waitFor(t, "three live brokers", 30*time.Second, func() bool {
+		bs, err := adm.ListBrokers(ctx)
+		return err == nil && len(bs) == 3
+	})
+	const topic = "rolling"
+	res, err := adm.CreateTopic(ctx, 3, 3, map[string]*string{"min.insync.replicas": kmsg.StringPtr("2")}, topic)
+	if err != nil || res.Err != nil {
+		t.Fatalf("create topic: %v %v", err, res.Err)
+	}
+	fullISR := func() bool {
+		md, err := adm.Metadata(ctx, topic)
+		if err != nil {
+			return false
+		}
+		for _, pd := range md.Topics[topic].Partitions {
+			if len(pd.ISR) != 3 || pd.Leader < 0 {
+				return false
+			}
+		}
+		return len(md.Topics[topic].Partitions) == 3
+	}
+	waitFor(t, "full ISRs", 30*time.Second, fullISR)
+	lp := startLoad(t, c, topic)
+	for id := int32(1); id <= 3; id++ {
+		mark := lp.n.Load()
+		waitFor(t, "progress before restarting the next broker", 60*time.Second, func() bool { return lp.n.Load() >= mark+1000 })
+		c.nodes[id].stop(t)
+		c.start(id)
+		waitFor(t, "full ISRs after restarting a broker", 60*time.Second, fullISR)
+		t.Logf("restarted broker %d; %d records acknowledged", id, lp.n.Load())
+	}
+	mark := lp.n.Load()
+	waitFor(t, "progress after the last restart", 60*time.Second, func() bool { return lp.n.Load() >= mark+1000 })
+	lp.halt()
+	lp.mu.Lock()
+	acked := lp.acked
+	lp.mu.Unlock()
+	seen := readAll(t, c, topic)
+	lost := 0
+	for v := range acked {
+		if seen[v] == 0 {
+			lost++
+		}
+	}
+	t.Logf("acknowledged %d, failed %d, lost %d", len(acked), lp.fails.Load(), lost)
+	if lost != 0 {
+		t.Fatalf("%d acknowledged records lost", lost)
+	}
+}

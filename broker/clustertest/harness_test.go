@@ -307,3 +307,17 @@ func (p *proxy) setCut(cut bool) {
 		}
 	}
 }
+
+// stop sends SIGTERM (controlled shutdown) and waits for the exit.
+func (nd *node) stop(t *testing.T) {
+	t.Helper()
+	if nd.cmd == nil || nd.cmd.Process == nil {
+		return
+	}
+	nd.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-nd.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("node %d did not stop on SIGTERM:\n%s", nd.id, nd.out.tail(30))
+	}
+}

@@ -104,6 +104,7 @@ type Node struct {
 	waiters map[uint64]chan Result
 
 	lead    atomic.Uint64
+	silent  atomic.Bool  // StopHeartbeats was called
 	lastAck atomic.Int64 // unix nanos of the last heartbeat answer (or leadership)
 
 	// leader-only liveness bookkeeping, touched by the loop only
@@ -231,6 +232,10 @@ func (n *Node) Changed() <-chan struct{} {
 	return n.changed
 }
 
+// StopHeartbeats stops this node's broker heartbeats (controlled
+// shutdown: the broker must stay fenced until it stops).
+func (n *Node) StopHeartbeats() { n.silent.Store(true) }
+
 // Leader returns the active controller's id (0 = none known).
 func (n *Node) Leader() int32 { return int32(n.lead.Load()) }
 
@@ -325,7 +330,7 @@ func (n *Node) heartbeats() {
 		case <-t.C:
 		}
 		lead := int32(n.lead.Load())
-		if lead == 0 || lead == n.cfg.ID {
+		if lead == 0 || lead == n.cfg.ID || n.silent.Load() {
 			continue // the leader's own liveness is recorded in the loop
 		}
 		var epoch int64
@@ -528,7 +533,9 @@ func (n *Node) checkLiveness(now time.Time) {
 		return
 	}
 	n.lastAck.Store(now.UnixNano())
-	n.seen[n.cfg.ID] = now
+	if !n.silent.Load() {
+		n.seen[n.cfg.ID] = now
+	}
 	for id, b := range n.State().Brokers {
 		seen, ok := n.seen[id]
 		alive := ok && now.Sub(seen) < n.cfg.SessionTimeout
