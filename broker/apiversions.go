@@ -42,6 +42,7 @@ func supportedAPIs() []apiRange {
 		{35, 0, 4}, // DescribeLogDirs
 		{37, 0, 3}, // CreatePartitions
 		{42, 0, 2}, // DeleteGroups
+		{43, 0, 2}, // ElectLeaders (advertised in cluster mode only)
 		{44, 0, 1}, // IncrementalAlterConfigs
 		{47, 0, 0}, // OffsetDelete
 		{60, 0, 1}, // DescribeCluster

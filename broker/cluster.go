@@ -24,6 +24,7 @@ type clusterOptions struct {
 	replicaLag     time.Duration
 	defaultRF      int16
 	sessionTimeout time.Duration
+	prefInterval   time.Duration
 }
 
 // WithControllerQuorum turns on cluster mode: the broker runs a voter of
@@ -55,6 +56,13 @@ func WithDefaultReplicationFactor(n int16) Option {
 // broker out of contact with the controller for this long stops leading.
 func WithBrokerSessionTimeout(d time.Duration) Option {
 	return func(o *options) { o.cluster.sessionTimeout = d }
+}
+
+// WithLeaderRebalanceInterval sets how often the active controller moves
+// leadership back to preferred replicas (auto.leader.rebalance; default 5
+// minutes, negative disables).
+func WithLeaderRebalanceInterval(d time.Duration) Option {
+	return func(o *options) { o.cluster.prefInterval = d }
 }
 
 // cluster is a broker's cluster-mode state.
@@ -94,7 +102,7 @@ func (b *Broker) startCluster() error {
 	}
 	node, err := controller.Start(controller.Config{
 		ID: b.opts.nodeID, Peers: co.quorum, Dir: filepath.Join(b.opts.dataDir, "controller"),
-		Logger: b.log, SessionTimeout: co.sessionTimeout,
+		Logger: b.log, SessionTimeout: co.sessionTimeout, PreferredElectionInterval: co.prefInterval,
 	})
 	if err != nil {
 		return fmt.Errorf("broker: %w", err)

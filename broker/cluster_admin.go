@@ -14,7 +14,7 @@ import (
 )
 
 // clusterOnlyAPI reports API keys advertised only in cluster mode.
-func clusterOnlyAPI(key int16) bool { return key == 23 }
+func clusterOnlyAPI(key int16) bool { return key == 23 || key == 43 }
 
 // deleteTopic deletes a topic through the controller; every broker
 // removes its data when the deletion reaches it.
@@ -268,4 +268,67 @@ func (c *cluster) controlledShutdown() {
 	})
 	c.reconcile(c.node.State())
 	c.b.log.Info("controlled shutdown: leadership moved away")
+}
+
+func (b *Broker) handleElectLeaders(ctx context.Context, req *kmsg.ElectLeadersRequest) *kmsg.ElectLeadersResponse {
+	resp := req.ResponseKind().(*kmsg.ElectLeadersResponse)
+	type tp struct {
+		topic string
+		part  int32
+	}
+	var targets []tp
+	if req.Topics == nil {
+		if b.cl != nil {
+			st := b.cl.node.State()
+			for name, t := range st.Topics {
+				for i := range t.Partitions {
+					targets = append(targets, tp{name, int32(i)})
+				}
+			}
+		} else {
+			b.mu.RLock()
+			for name, t := range b.topics {
+				for i := range t.parts {
+					targets = append(targets, tp{name, int32(i)})
+				}
+			}
+			b.mu.RUnlock()
+		}
+	} else {
+		for _, rt := range req.Topics {
+			for _, p := range rt.Partitions {
+				targets = append(targets, tp{rt.Topic, p})
+			}
+		}
+	}
+	byTopic := map[string]int{}
+	for _, t := range targets {
+		sp := kmsg.NewElectLeadersResponseTopicPartition()
+		sp.Partition = t.part
+		switch {
+		case req.ElectionType != 0:
+			sp.ErrorCode = kerr.InvalidRequest.Code
+			sp.ErrorMessage = kmsg.StringPtr("unclean leader election is disabled (unclean.leader.election.enable=false)")
+		case b.cl == nil:
+			// One node leads everything already.
+			sp.ErrorCode = kerr.ElectionNotNeeded.Code
+		default:
+			if _, terr := b.cl.propose(ctx, &controller.Cmd{Op: controller.OpElectPreferred, Topic: t.topic, Partition: t.part}); terr != nil {
+				sp.ErrorCode, sp.ErrorMessage = terr.code, kmsg.StringPtr(terr.msg)
+			}
+		}
+		i, ok := byTopic[t.topic]
+		if !ok {
+			rt := kmsg.NewElectLeadersResponseTopic()
+			rt.Topic = t.topic
+			resp.Topics = append(resp.Topics, rt)
+			i = len(resp.Topics) - 1
+			byTopic[t.topic] = i
+		}
+		resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, sp)
+	}
+	if b.cl != nil {
+		b.cl.reconcile(b.cl.node.State())
+	}
+	return resp
 }

@@ -342,6 +342,8 @@ func (b *Broker) handle(ctx context.Context, r *request, remote string) kmsg.Res
 		resp = b.handleInitProducerID(req)
 	case *kmsg.OffsetForLeaderEpochRequest:
 		resp = b.handleOffsetForLeaderEpoch(req)
+	case *kmsg.ElectLeadersRequest:
+		resp = b.handleElectLeaders(ctx, req)
 	case *kmsg.DeleteRecordsRequest:
 		resp = b.handleDeleteRecords(req)
 	case *kmsg.DescribeLogDirsRequest:

@@ -19,7 +19,7 @@ func TestClusterAdminAndFencing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three broker processes")
 	}
-	c := newCluster(t, 3, fastFlags...)
+	c := newCluster(t, 3, append([]string{"--leader-rebalance-interval", "-1s"}, fastFlags...)...)
 	racks := map[int32]string{1: "az-a", 2: "az-b", 3: "az-c"}
 	for id, r := range racks {
 		c.nodes[id].extra = append(append([]string(nil), c.nodes[id].extra...), "--rack", r)
@@ -169,6 +169,30 @@ func TestClusterAdminAndFencing(t *testing.T) {
 			_, _, isr, err := partitionInfo(ctx, adm, "spread", 0)
 			return err == nil && len(isr) == 3
 		})
+		// ElectLeaders moves leadership back to the preferred replica.
+		if l, _, _, _ := partitionInfo(ctx, adm, "spread", 0); l == leader {
+			t.Fatalf("restarted broker %d leads again without an election", leader)
+		}
+		set := kadm.TopicsSet{}
+		set.Add("spread", 0)
+		res, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := res["spread"][0]; r.Err != nil {
+			t.Fatalf("ElectLeaders: %v", r.Err)
+		}
+		waitFor(t, "the preferred replica to lead", 10*time.Second, func() bool {
+			l, _, _, err := partitionInfo(ctx, adm, "spread", 0)
+			return err == nil && l == leader
+		})
+		res, err = adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := res["spread"][0]; !errorsIs(r.Err, kerr.ElectionNotNeeded) {
+			t.Fatalf("second ElectLeaders: %v, want ELECTION_NOT_NEEDED", r.Err)
+		}
 	})
 
 	t.Run("min.insync.replicas", func(t *testing.T) {

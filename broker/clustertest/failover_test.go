@@ -432,7 +432,7 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three broker processes")
 	}
-	c := newCluster(t, 3, fastFlags...)
+	c := newCluster(t, 3, append([]string{"--leader-rebalance-interval", "2s"}, fastFlags...)...)
 	c.startAll()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -485,4 +485,17 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 	if lost != 0 {
 		t.Fatalf("%d acknowledged records lost", lost)
 	}
+	// The controller moves leadership back to the preferred replicas.
+	waitFor(t, "preferred replicas leading again", 30*time.Second, func() bool {
+		md, err := adm.Metadata(ctx, topic)
+		if err != nil {
+			return false
+		}
+		for _, pd := range md.Topics[topic].Partitions {
+			if pd.Leader != pd.Replicas[0] {
+				return false
+			}
+		}
+		return true
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -59,6 +60,11 @@ type Config struct {
 	HeartbeatInterval time.Duration // broker heartbeat to the controller (default 250ms)
 	SessionTimeout    time.Duration // fence a broker silent this long (default 3s)
 	SnapshotEvery     uint64        // applied entries between snapshots (default 1000)
+	// PreferredElectionInterval is how often the active controller moves
+	// leadership back to each partition's preferred (first) replica when
+	// it is live and in sync (auto.leader.rebalance; default 5 minutes,
+	// negative disables).
+	PreferredElectionInterval time.Duration
 }
 
 // ErrStopped is returned by calls on a stopped node.
@@ -108,9 +114,10 @@ type Node struct {
 	lastAck atomic.Int64 // unix nanos of the last heartbeat answer (or leadership)
 
 	// leader-only liveness bookkeeping, touched by the loop only
-	seen    map[int32]time.Time
-	pending map[int32]time.Time
-	wasLead bool
+	seen     map[int32]time.Time
+	pending  map[int32]time.Time
+	wasLead  bool
+	lastPref time.Time
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -130,6 +137,9 @@ func Start(cfg Config) (*Node, error) {
 	}
 	if cfg.SessionTimeout <= 0 {
 		cfg.SessionTimeout = 3 * time.Second
+	}
+	if cfg.PreferredElectionInterval == 0 {
+		cfg.PreferredElectionInterval = 5 * time.Minute
 	}
 	if cfg.SnapshotEvery == 0 {
 		cfg.SnapshotEvery = 1000
@@ -390,6 +400,7 @@ func (n *Node) handleReady(rd raft.Ready) error {
 					n.seen[id] = now
 				}
 				clear(n.pending)
+				n.lastPref = time.Time{}
 				n.lg.Info("became active controller")
 			}
 			n.wasLead = true
@@ -559,6 +570,33 @@ func (n *Node) checkLiveness(now time.Time) {
 		c := Cmd{Op: op, BrokerID: id}
 		_ = n.rn.Propose(c.Encode())
 	}
+	if iv := n.cfg.PreferredElectionInterval; iv > 0 && now.Sub(n.lastPref) >= iv {
+		if n.lastPref.IsZero() {
+			// A new controller waits one interval before rebalancing.
+			n.lastPref = now
+			return
+		}
+		n.lastPref = now
+		for _, c := range PreferredElections(n.State(), 100) {
+			_ = n.rn.Propose(c.Encode())
+		}
+	}
+}
+
+// PreferredElections returns up to max elect_preferred commands for
+// partitions whose preferred replica is live, in sync and not leading.
+func PreferredElections(s *State, max int) []Cmd {
+	var out []Cmd
+	s.eachPartition(func(t *Topic, i int32, p *Partition) {
+		if len(out) >= max || len(p.Replicas) == 0 {
+			return
+		}
+		pref := p.Replicas[0]
+		if p.Leader != pref && s.Live(pref) && slices.Contains(p.ISR, pref) {
+			out = append(out, Cmd{Op: OpElectPreferred, Topic: t.Name, Partition: i})
+		}
+	})
+	return out
 }
 
 // raftLogger sends etcd raft's log lines to slog.

@@ -17,6 +17,7 @@ func addClusterFlags(fs *flag.FlagSet) func(nodeID int) ([]broker.Option, error)
 	rack := fs.String("rack", "", "cluster mode: broker.rack (availability zone) for rack-aware replica placement")
 	lag := fs.Duration("replica-lag-time", 30*time.Second, "cluster mode: replica.lag.time.max.ms, how long a follower may lag before it leaves the ISR")
 	session := fs.Duration("broker-session-timeout", 9*time.Second, "cluster mode: broker.session.timeout.ms, how long without heartbeats before the controller fences a broker")
+	rebalance := fs.Duration("leader-rebalance-interval", 5*time.Minute, "cluster mode: how often leadership moves back to preferred replicas (auto.leader.rebalance; negative disables)")
 	rf := fs.Int("default-replication-factor", 3, "cluster mode: replication factor of auto-created topics (capped at the number of live brokers)")
 	return func(nodeID int) ([]broker.Option, error) {
 		if *quorum == "" {
@@ -41,6 +42,7 @@ func addClusterFlags(fs *flag.FlagSet) func(nodeID int) ([]broker.Option, error)
 			broker.WithReplicaLagTime(*lag),
 			broker.WithBrokerSessionTimeout(*session),
 			broker.WithDefaultReplicationFactor(int16(*rf)),
+			broker.WithLeaderRebalanceInterval(*rebalance),
 		}, nil
 	}
 }
