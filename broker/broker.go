@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sluicehq/sluice/broker/group"
 	blog "github.com/sluicehq/sluice/broker/log"
 )
 
@@ -139,7 +138,7 @@ type Broker struct {
 	pidMu   sync.Mutex // guards producer id allocation (meta.NextProducerID via mu)
 	pidNext int64
 
-	coord *group.Coordinator
+	coord *coordRef
 	offs  *partition // __consumer_offsets partition 0
 
 	cl *cluster // nil unless cluster mode (WithControllerQuorum)

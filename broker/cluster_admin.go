@@ -144,8 +144,9 @@ func (c *cluster) metadataTopic(t *topic) kmsg.MetadataResponseTopic {
 }
 
 // coordinator is the broker leading __consumer_offsets-0 (nil if none).
-func (c *cluster) coordinator() *controller.BrokerInfo {
-	st := c.node.State()
+func (c *cluster) coordinator() *controller.BrokerInfo { return c.coordinatorIn(c.node.State()) }
+
+func (c *cluster) coordinatorIn(st *controller.State) *controller.BrokerInfo {
 	t, ok := st.Topics[offsetsTopic]
 	if !ok || len(t.Partitions) == 0 || t.Partitions[0].Leader < 0 {
 		return nil
@@ -195,23 +196,28 @@ func (c *cluster) offsetsAppend(ctx context.Context, batch []byte, now time.Time
 // clients look the coordinator up again.
 var errNotCoordinator = kerr.NotCoordinator
 
-// loadOffsetsBatch feeds a replicated __consumer_offsets batch to the
-// local coordinator, so a follower is ready to coordinate the moment it
-// becomes leader.
-func (b *Broker) loadOffsetsBatch(raw []byte) {
+// offsetsLeadership installs a coordinator rebuilt from the local
+// __consumer_offsets-0 log when this broker became its leader, and a
+// closed one when it stopped leading it.
+func (c *cluster) offsetsLeadership(p *partition, leader bool) {
+	b := c.b
 	if b.coord == nil {
 		return
 	}
-	_, recs, err := blog.DecodeRecords(raw)
-	if err != nil {
-		b.log.Warn("undecodable replicated consumer-group batch", "err", err)
+	if !leader {
+		b.coord.swap(b.closedCoordinator())
 		return
 	}
-	for _, r := range recs {
-		if err := b.coord.Load(r.Key, r.Value); err != nil {
-			b.log.Error("skipping bad consumer-group record", "offset", r.Offset, "err", err)
-		}
+	nc := b.newCoordinator()
+	n, err := replayInto(nc, p.log, p.log.ReadReplica, b.log)
+	if err != nil {
+		b.log.Error("loading consumer groups failed; not coordinating", "err", err)
+		nc.Close()
+		b.coord.swap(b.closedCoordinator())
+		return
 	}
+	b.coord.swap(nc)
+	b.log.Info("consumer group coordinator loaded", "records", n)
 }
 
 // createTopicRequest creates one CreateTopics entry in cluster mode.
@@ -331,4 +337,19 @@ func (b *Broker) handleElectLeaders(ctx context.Context, req *kmsg.ElectLeadersR
 		b.cl.reconcile(b.cl.node.State())
 	}
 	return resp
+}
+
+// WaitClusterReady blocks until n brokers are live and consumer-group
+// coordination is available (cluster mode; returns at once otherwise).
+func (b *Broker) WaitClusterReady(ctx context.Context, n int) error {
+	if b.cl == nil {
+		return nil
+	}
+	c := b.cl
+	if !c.waitState(ctx, func(s *controller.State) bool {
+		return len(c.liveBrokers(s)) >= n && c.coordinatorIn(s) != nil
+	}) {
+		return fmt.Errorf("broker: cluster not ready (%d live brokers wanted): %w", n, ctx.Err())
+	}
+	return nil
 }

@@ -121,10 +121,14 @@ func (r *replica) update(c *cluster, p *partition, mp controller.Partition, mine
 			c.b.log.Info("became partition leader", "topic", p.topic, "partition", p.index, "leader_epoch", mp.LeaderEpoch, "isr", mp.ISR)
 		}
 	}
+	isLeader := r.isLeader
 	r.notifyLocked()
 	r.mu.Unlock()
 	if changedRole {
 		r.appendMu.Unlock()
+		if p.topic == offsetsTopic && p.index == 0 {
+			c.offsetsLeadership(p, isLeader)
+		}
 	}
 }
 

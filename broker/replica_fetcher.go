@@ -159,6 +159,7 @@ func (f *fetcher) round(conn *kconn, parts map[*partition]followState, lg interf
 }) error {
 	// Truncation first (OffsetForLeaderEpoch), for partitions that need it.
 	req := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	req.Version = 4 // v1+ answers the epoch, v2+ checks CurrentLeaderEpoch, v3+ carries ReplicaID
 	req.ReplicaID = f.c.id
 	byTopic := map[string]int{}
 	var pending []*partition
@@ -217,6 +218,8 @@ func (f *fetcher) round(conn *kconn, parts map[*partition]followState, lg interf
 					// The leader knows no epoch at or before ours: keep only
 					// what is known committed.
 					target = p.log.HighWatermark()
+					lg.Warn("leader knows no epoch at or before ours; truncating to the high watermark",
+						"topic", p.topic, "partition", p.index, "our_epoch", p.log.LatestEpoch(), "hw", target)
 				} else if _, mine := p.log.EpochEndOffset(rp.LeaderEpoch); mine >= 0 && mine < target {
 					target = mine
 				}
@@ -345,9 +348,6 @@ func (f *fetcher) appendFetched(p *partition, data []byte) error {
 		}
 		if _, err := p.log.AppendReplica(v); err != nil {
 			return err
-		}
-		if p.topic == offsetsTopic && p.index == 0 {
-			f.c.b.loadOffsetsBatch(raw)
 		}
 	}
 	return nil

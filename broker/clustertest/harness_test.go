@@ -79,6 +79,12 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 func (s *syncBuffer) tail(n int) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -113,6 +119,11 @@ func newCluster(t *testing.T, n int, extra ...string) *cluster {
 		for _, nd := range c.nodes {
 			nd.kill()
 		}
+		for id, nd := range c.nodes {
+			if nd.out != nil && strings.Contains(nd.out.String(), "truncating to the high watermark") {
+				t.Errorf("node %d fell back to high-watermark truncation", id)
+			}
+		}
 		if t.Failed() {
 			for id, nd := range c.nodes {
 				if nd.out != nil {
@@ -141,7 +152,9 @@ func (c *cluster) start(id int32) {
 	}
 	args = append(args, nd.extra...)
 	cmd := exec.Command(sluiceBin, args...)
-	nd.out = &syncBuffer{}
+	if nd.out == nil {
+		nd.out = &syncBuffer{}
+	}
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw
 	cmd.Stderr = nd.out

@@ -141,8 +141,11 @@ func (l *Log) Epochs() []EpochEntry {
 
 // EpochEndOffset answers OffsetForLeaderEpoch for epoch: the largest epoch
 // in the cache that is <= epoch, and the offset after its last record (the
-// next epoch's start offset, or the end offset for the newest epoch). With
-// no such epoch it returns (-1, -1).
+// next epoch's start offset, or the end offset for the newest epoch). When
+// every cached epoch is newer than epoch it returns (epoch, start offset
+// of the oldest cached epoch): whatever the asker wrote at or after that
+// offset in epoch or earlier diverges. With an empty cache it returns
+// (-1, -1).
 func (l *Log) EpochEndOffset(epoch int32) (int32, int64) {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
@@ -154,6 +157,9 @@ func (l *Log) EpochEndOffset(epoch int32) (int32, int64) {
 			}
 			return es[i].Epoch, es[i+1].StartOffset
 		}
+	}
+	if len(es) > 0 {
+		return epoch, es[0].StartOffset
 	}
 	return -1, -1
 }

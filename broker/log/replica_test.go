@@ -130,3 +130,28 @@ func TestHighWatermarkCap(t *testing.T) {
 		t.Fatalf("stamped epoch = %d, want 4", h.PartitionLeaderEpoch)
 	}
 }
+
+func TestEpochEndOffsetBeforeFirstEpoch(t *testing.T) {
+	l, err := Open(t.TempDir(), DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if e, end := l.EpochEndOffset(3); e != -1 || end != -1 {
+		t.Fatalf("empty cache: %d, %d; want -1, -1", e, end)
+	}
+	// Epoch 0 wrote nothing before epoch 1 took over at offset 0: it is
+	// superseded, and asking for it answers epoch 1's start.
+	if err := l.AssignEpoch(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.AssignEpoch(1); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Epochs(); len(got) != 1 || got[0] != (EpochEntry{1, 0}) {
+		t.Fatalf("epochs = %v", got)
+	}
+	if e, end := l.EpochEndOffset(0); e != 0 || end != 0 {
+		t.Fatalf("EpochEndOffset(0) = %d, %d; want 0, 0", e, end)
+	}
+}
