@@ -44,6 +44,8 @@ func supportedAPIs() []apiRange {
 		{42, 0, 2}, // DeleteGroups
 		{43, 0, 2}, // ElectLeaders (advertised in cluster mode only)
 		{44, 0, 1}, // IncrementalAlterConfigs
+		{45, 0, 1}, // AlterPartitionReassignments (advertised in cluster mode only)
+		{46, 0, 0}, // ListPartitionReassignments (advertised in cluster mode only)
 		{47, 0, 0}, // OffsetDelete
 		{60, 0, 1}, // DescribeCluster
 	}

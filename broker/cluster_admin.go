@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 )
 
 // clusterOnlyAPI reports API keys advertised only in cluster mode.
-func clusterOnlyAPI(key int16) bool { return key == 23 || key == 43 }
+func clusterOnlyAPI(key int16) bool { return key == 23 || key == 43 || key == 45 || key == 46 }
 
 // deleteTopic deletes a topic through the controller; every broker
 // removes its data when the deletion reaches it.
@@ -352,4 +353,87 @@ func (b *Broker) WaitClusterReady(ctx context.Context, n int) error {
 		return fmt.Errorf("broker: cluster not ready (%d live brokers wanted): %w", n, ctx.Err())
 	}
 	return nil
+}
+
+func (b *Broker) handleAlterPartitionAssignments(ctx context.Context, req *kmsg.AlterPartitionAssignmentsRequest) *kmsg.AlterPartitionAssignmentsResponse {
+	resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
+	resp.AllowReplicationFactorChange = req.AllowReplicationFactorChange
+	if b.cl == nil {
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		resp.ErrorMessage = kmsg.StringPtr("partition reassignment needs cluster mode (--controller-quorum)")
+		return resp
+	}
+	st := b.cl.node.State()
+	for _, rt := range req.Topics {
+		ot := kmsg.NewAlterPartitionAssignmentsResponseTopic()
+		ot.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			op := kmsg.NewAlterPartitionAssignmentsResponseTopicPartition()
+			op.Partition = rp.Partition
+			cmd := &controller.Cmd{Op: controller.OpReassign, Topic: rt.Topic, Partition: rp.Partition, Target: rp.Replicas, Cancel: rp.Replicas == nil}
+			var terr *topicError
+			if t, ok := st.Topics[rt.Topic]; ok && !cmd.Cancel && req.Version >= 1 && !req.AllowReplicationFactorChange &&
+				int(rp.Partition) < len(t.Partitions) && rp.Partition >= 0 {
+				cur := t.Partitions[rp.Partition]
+				if n := len(cur.Replicas) - len(cur.Adding); n != len(rp.Replicas) {
+					terr = kafkaErr(kerr.InvalidReplicationFactor, "%s-%d: %d target replicas change the replication factor %d", rt.Topic, rp.Partition, len(rp.Replicas), n)
+				}
+			}
+			if terr == nil {
+				_, terr = b.cl.propose(ctx, cmd)
+			}
+			if terr != nil {
+				op.ErrorCode, op.ErrorMessage = terr.code, kmsg.StringPtr(terr.msg)
+			}
+			ot.Partitions = append(ot.Partitions, op)
+		}
+		resp.Topics = append(resp.Topics, ot)
+	}
+	b.cl.reconcile(b.cl.node.State())
+	return resp
+}
+
+func (b *Broker) handleListPartitionReassignments(req *kmsg.ListPartitionReassignmentsRequest) *kmsg.ListPartitionReassignmentsResponse {
+	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
+	if b.cl == nil {
+		return resp // nothing is ever being reassigned
+	}
+	st := b.cl.node.State()
+	want := func(topic string, p int32) bool {
+		if req.Topics == nil {
+			return true
+		}
+		for _, rt := range req.Topics {
+			if rt.Topic == topic && slices.Contains(rt.Partitions, p) {
+				return true
+			}
+		}
+		return false
+	}
+	names := make([]string, 0, len(st.Topics))
+	for n := range st.Topics {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		t := st.Topics[n]
+		var ot *kmsg.ListPartitionReassignmentsResponseTopic
+		for i, p := range t.Partitions {
+			if (len(p.Adding) == 0 && len(p.Removing) == 0) || !want(n, int32(i)) {
+				continue
+			}
+			if ot == nil {
+				resp.Topics = append(resp.Topics, kmsg.NewListPartitionReassignmentsResponseTopic())
+				ot = &resp.Topics[len(resp.Topics)-1]
+				ot.Topic = n
+			}
+			op := kmsg.NewListPartitionReassignmentsResponseTopicPartition()
+			op.Partition = int32(i)
+			op.Replicas = slices.Clone(p.Replicas)
+			op.AddingReplicas = slices.Clone(p.Adding)
+			op.RemovingReplicas = slices.Clone(p.Removing)
+			ot.Partitions = append(ot.Partitions, op)
+		}
+	}
+	return resp
 }

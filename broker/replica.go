@@ -95,6 +95,20 @@ func (r *replica) update(c *cluster, p *partition, mp controller.Partition, mine
 	r.known = true
 	r.leader, r.epoch, r.partEpoch = mp.Leader, mp.LeaderEpoch, mp.PartitionEpoch
 	r.replicas, r.isr = slices.Clone(mp.Replicas), slices.Clone(mp.ISR)
+	if !changedRole && r.isLeader {
+		// Reassignment: track replicas that were added, forget removed ones.
+		now := time.Now()
+		for _, id := range r.replicas {
+			if _, ok := r.followers[id]; !ok && id != c.id {
+				r.followers[id] = &followerProgress{leo: -1, caughtUp: now, lastFetch: now}
+			}
+		}
+		for id := range r.followers {
+			if !slices.Contains(r.replicas, id) {
+				delete(r.followers, id)
+			}
+		}
+	}
 	if changedRole {
 		r.isLeader = newLeader
 		if newLeader {

@@ -115,6 +115,70 @@ func TestClusterAdminAndFencing(t *testing.T) {
 		}
 	})
 
+	t.Run("partition reassignment moves the data", func(t *testing.T) {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "moving", -1, -1
+		a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+		a.Partition, a.Replicas = 0, []int32{1, 2}
+		rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
+		req.Topics = append(req.Topics, rt)
+		if resp, err := req.RequestWith(ctx, cl); err != nil || resp.Topics[0].ErrorCode != 0 {
+			t.Fatalf("create: %v %+v", err, resp)
+		}
+		p := c.client(kgo.DefaultProduceTopic("moving"), kgo.RequiredAcks(kgo.AllISRAcks()))
+		for i := 0; i < 300; i++ {
+			if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		alter := kadm.AlterPartitionAssignmentsReq{}
+		alter.Assign("moving", 0, []int32{2, 3})
+		res, err := adm.AlterPartitionAssignments(ctx, alter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := res["moving"][0].Err; e != nil {
+			t.Fatalf("AlterPartitionAssignments: %v", e)
+		}
+		waitFor(t, "the reassignment to complete", 60*time.Second, func() bool {
+			l, err := adm.ListPartitionReassignments(ctx, nil)
+			if err != nil || len(l) != 0 {
+				return false
+			}
+			md, err := adm.Metadata(ctx, "moving")
+			pd := md.Topics["moving"].Partitions[0]
+			return err == nil && slices.Equal(pd.Replicas, []int32{2, 3}) && len(pd.ISR) == 2 && pd.Leader == 2
+		})
+		// Only broker 3, the added replica, is left to read from.
+		c.nodes[2].kill()
+		waitFor(t, "broker 3 to lead", 30*time.Second, func() bool {
+			l, _, _, err := partitionInfo(ctx, adm, "moving", 0)
+			return err == nil && l == 3
+		})
+		vals := readValues(t, c, "moving")
+		for i := 0; i < 300; i++ {
+			if !slices.Contains(vals, strconv.Itoa(i)) {
+				t.Fatalf("record %d did not move to broker 3 (%d records read)", i, len(vals))
+			}
+		}
+		c.start(2)
+		waitFor(t, "broker 2 back in the ISR", 60*time.Second, func() bool {
+			_, _, isr, err := partitionInfo(ctx, adm, "moving", 0)
+			return err == nil && len(isr) == 2
+		})
+		// Cancelling with nothing in progress is an error.
+		cancelReq := kadm.AlterPartitionAssignmentsReq{}
+		cancelReq.CancelAssign("moving", 0)
+		res, err = adm.AlterPartitionAssignments(ctx, cancelReq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := res["moving"][0].Err; !errorsIs(e, kerr.NoReassignmentInProgress) {
+			t.Fatalf("cancel without a reassignment: %v", e)
+		}
+	})
+
 	t.Run("fetch fencing by leader epoch", func(t *testing.T) {
 		leader, epoch, _, err := partitionInfo(ctx, adm, "spread", 0)
 		if err != nil {

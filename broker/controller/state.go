@@ -30,6 +30,10 @@ type Partition struct {
 	Leader         int32   `json:"leader"` // -1 = offline
 	LeaderEpoch    int32   `json:"leader_epoch"`
 	PartitionEpoch int32   `json:"partition_epoch"`
+	// A reassignment in progress: Replicas is the union of the old and the
+	// target replicas until every Adding replica is in the ISR.
+	Adding   []int32 `json:"adding,omitempty"`
+	Removing []int32 `json:"removing,omitempty"`
 }
 
 // Topic is one topic.
@@ -71,7 +75,8 @@ func (s *State) Clone() *State {
 		tt.Partitions = make([]Partition, len(t.Partitions))
 		for i, p := range t.Partitions {
 			tt.Partitions[i] = Partition{Replicas: slices.Clone(p.Replicas), ISR: slices.Clone(p.ISR),
-				Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch}
+				Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch,
+				Adding: slices.Clone(p.Adding), Removing: slices.Clone(p.Removing)}
 		}
 		c.Topics[n] = &tt
 	}
@@ -112,6 +117,7 @@ const (
 	OpAllocProducerIDs   Op = "alloc_producer_ids"
 	OpElectPreferred     Op = "elect_preferred"
 	OpControlledShutdown Op = "controlled_shutdown"
+	OpReassign           Op = "reassign"
 )
 
 // Cmd is one state-machine command, JSON-encoded in a Raft entry.
@@ -140,6 +146,11 @@ type Cmd struct {
 	ISR            []int32 `json:"isr,omitempty"`
 
 	Count int64 `json:"count,omitempty"` // alloc_producer_ids
+
+	// reassign: the target replicas of Topic-Partition; nil cancels a
+	// reassignment in progress.
+	Target []int32 `json:"target,omitempty"`
+	Cancel bool    `json:"cancel,omitempty"`
 }
 
 // Encode returns the JSON form of c.
@@ -275,6 +286,8 @@ func (s *State) Apply(c *Cmd) Result {
 		first := s.NextProducerID
 		s.NextProducerID += c.Count
 		return Result{ProducerID: first}
+	case OpReassign:
+		return s.reassign(c)
 	case OpElectPreferred:
 		t, ok := s.Topics[c.Topic]
 		if !ok || c.Partition < 0 || int(c.Partition) >= len(t.Partitions) {
@@ -482,5 +495,90 @@ func (s *State) alterISR(c *Cmd) Result {
 	}
 	p.ISR = slices.Clone(c.ISR)
 	p.PartitionEpoch++
+	s.maybeCompleteReassignment(p)
 	return Result{}
+}
+
+// reassign starts (or cancels) moving a partition to new replicas: the
+// target replicas not yet assigned are added (they start following and
+// join the ISR when caught up); once all are in sync the old ones are
+// dropped (maybeCompleteReassignment).
+func (s *State) reassign(c *Cmd) Result {
+	t, ok := s.Topics[c.Topic]
+	if !ok || c.Partition < 0 || int(c.Partition) >= len(t.Partitions) {
+		return Result{Err: errf(kerr.UnknownTopicOrPartition, "%s-%d does not exist", c.Topic, c.Partition)}
+	}
+	p := &t.Partitions[c.Partition]
+	if c.Cancel {
+		if len(p.Adding) == 0 && len(p.Removing) == 0 {
+			return Result{Err: errf(kerr.NoReassignmentInProgress, "%s-%d has no reassignment in progress", c.Topic, c.Partition)}
+		}
+		orig := slices.DeleteFunc(slices.Clone(p.Replicas), func(r int32) bool { return slices.Contains(p.Adding, r) })
+		s.setReplicas(p, orig)
+		return Result{}
+	}
+	if err := s.checkAssignment([][]int32{c.Target}); err != nil {
+		return Result{Err: err}
+	}
+	base := p.Replicas
+	if len(p.Adding) > 0 || len(p.Removing) > 0 {
+		// A new target replaces the one in progress.
+		base = slices.DeleteFunc(slices.Clone(p.Replicas), func(r int32) bool { return slices.Contains(p.Adding, r) })
+	}
+	var adding, removing []int32
+	union := slices.Clone(c.Target)
+	for _, r := range c.Target {
+		if !slices.Contains(base, r) {
+			adding = append(adding, r)
+		}
+	}
+	for _, r := range base {
+		if !slices.Contains(c.Target, r) {
+			removing = append(removing, r)
+			union = append(union, r)
+		}
+	}
+	p.Replicas, p.Adding, p.Removing = union, adding, removing
+	p.PartitionEpoch++
+	s.maybeCompleteReassignment(p)
+	return Result{}
+}
+
+// maybeCompleteReassignment finishes a reassignment whose added replicas
+// are all in sync.
+func (s *State) maybeCompleteReassignment(p *Partition) {
+	if len(p.Adding) == 0 && len(p.Removing) == 0 {
+		return
+	}
+	for _, r := range p.Adding {
+		if !slices.Contains(p.ISR, r) {
+			return
+		}
+	}
+	target := slices.DeleteFunc(slices.Clone(p.Replicas), func(r int32) bool { return slices.Contains(p.Removing, r) })
+	s.setReplicas(p, target)
+}
+
+// setReplicas makes replicas the partition's assignment, ending any
+// reassignment: the ISR keeps its members among them (never empty: with
+// none in sync the old ISR stays, offline, rather than elect an unclean
+// leader) and a leader outside them hands over.
+func (s *State) setReplicas(p *Partition, replicas []int32) {
+	isr := slices.DeleteFunc(slices.Clone(p.ISR), func(r int32) bool { return !slices.Contains(replicas, r) })
+	p.Replicas, p.Adding, p.Removing = slices.Clone(replicas), nil, nil
+	p.PartitionEpoch++
+	if len(isr) == 0 {
+		return
+	}
+	p.ISR = isr
+	if !slices.Contains(replicas, p.Leader) {
+		p.Leader = -1
+		for _, r := range replicas {
+			if slices.Contains(isr, r) && s.Live(r) {
+				p.Leader = r
+				break
+			}
+		}
+		p.LeaderEpoch++
+	}
 }

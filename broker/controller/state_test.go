@@ -154,3 +154,36 @@ func TestAssignReplicationFactorTooLarge(t *testing.T) {
 		t.Fatalf("rf 3 on 2 brokers: %v, want INVALID_REPLICATION_FACTOR", r.Err)
 	}
 }
+
+func TestApplyReassign(t *testing.T) {
+	s := cluster(t, "", "", "", "")
+	mustApply(t, s, &Cmd{Op: OpCreateTopic, Topic: "t", TopicID: [16]byte{1}, Assignment: [][]int32{{1, 2, 3}}})
+	mustApply(t, s, &Cmd{Op: OpReassign, Topic: "t", Target: []int32{2, 3, 4}})
+	p := s.Topics["t"].Partitions[0]
+	if !slices.Equal(p.Replicas, []int32{2, 3, 4, 1}) || !slices.Equal(p.Adding, []int32{4}) || !slices.Equal(p.Removing, []int32{1}) {
+		t.Fatalf("in progress: %+v", p)
+	}
+	if p.Leader != 1 {
+		t.Fatalf("leader moved before the new replica caught up: %+v", p)
+	}
+	// The leader adds 4 to the ISR once it caught up: the move completes
+	// and leadership leaves the removed replica.
+	mustApply(t, s, &Cmd{Op: OpAlterISR, Topic: "t", Leader: 1, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, ISR: []int32{1, 2, 3, 4}})
+	p = s.Topics["t"].Partitions[0]
+	if !slices.Equal(p.Replicas, []int32{2, 3, 4}) || p.Adding != nil || !slices.Equal(p.ISR, []int32{2, 3, 4}) || p.Leader != 2 || p.LeaderEpoch != 1 {
+		t.Fatalf("completed: %+v", p)
+	}
+	// Cancel restores the original replicas.
+	mustApply(t, s, &Cmd{Op: OpReassign, Topic: "t", Target: []int32{1, 2, 3}})
+	mustApply(t, s, &Cmd{Op: OpReassign, Topic: "t", Cancel: true})
+	p = s.Topics["t"].Partitions[0]
+	if !slices.Equal(p.Replicas, []int32{2, 3, 4}) || p.Adding != nil || p.Removing != nil {
+		t.Fatalf("cancelled: %+v", p)
+	}
+	if r := s.Apply(&Cmd{Op: OpReassign, Topic: "t", Cancel: true}); r.Err == nil || r.Err.Code != kerr.NoReassignmentInProgress.Code {
+		t.Fatalf("cancel without a reassignment: %v", r.Err)
+	}
+	if r := s.Apply(&Cmd{Op: OpReassign, Topic: "t", Target: []int32{1, 9}}); r.Err == nil || r.Err.Code != kerr.InvalidReplicaAssignment.Code {
+		t.Fatalf("unknown broker in target: %v", r.Err)
+	}
+}
