@@ -6,7 +6,7 @@ PKGS    ?= ./...
 RACE    ?= -race
 TIMEOUT ?= 20m
 
-.PHONY: all build setup test vet bench bench-broker bench-pg bench-s3 bench-pool bench-opensearch bench-mysql demo demo-mysql clean
+.PHONY: all build setup test vet bench bench-broker bench-pg bench-s3 bench-pool bench-opensearch bench-mysql bench-cluster demo demo-mysql clean
 
 all: build
 
@@ -37,6 +37,11 @@ bench: bench-broker bench-pg bench-s3 bench-opensearch
 # Broker produce/consume MB/s against kfake, in one run.
 bench-broker:
 	scripts/bench-broker
+
+# Broker cluster: RF=3 vs RF=1 acks=all produce MB/s and leadership
+# recovery after kill -9, on three broker processes.
+bench-cluster:
+	scripts/bench-cluster
 
 # Postgres CDC rows/s into the broker against pg_recvlogical on the same
 # WAL, and snapshot rows/s.

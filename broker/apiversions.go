@@ -36,12 +36,16 @@ func supportedAPIs() []apiRange {
 		{20, 0, 6}, // DeleteTopics
 		{21, 0, 2}, // DeleteRecords
 		{22, 0, 4}, // InitProducerId
+		{23, 0, 4}, // OffsetForLeaderEpoch (advertised in cluster mode only)
 		{32, 0, 4}, // DescribeConfigs
 		{33, 0, 2}, // AlterConfigs
 		{35, 0, 4}, // DescribeLogDirs
 		{37, 0, 3}, // CreatePartitions
 		{42, 0, 2}, // DeleteGroups
+		{43, 0, 2}, // ElectLeaders (advertised in cluster mode only)
 		{44, 0, 1}, // IncrementalAlterConfigs
+		{45, 0, 1}, // AlterPartitionReassignments (advertised in cluster mode only)
+		{46, 0, 0}, // ListPartitionReassignments (advertised in cluster mode only)
 		{47, 0, 0}, // OffsetDelete
 		{60, 0, 1}, // DescribeCluster
 	}
@@ -69,6 +73,9 @@ func (b *Broker) handleApiVersions(r *request, req *kmsg.ApiVersionsRequest) kms
 		resp.Version = req.Version
 	}
 	for _, a := range allAPIs() {
+		if b.cl == nil && clusterOnlyAPI(a.key) {
+			continue
+		}
 		k := kmsg.NewApiVersionsResponseApiKey()
 		k.ApiKey, k.MinVersion, k.MaxVersion = a.key, a.min, a.max
 		resp.ApiKeys = append(resp.ApiKeys, k)

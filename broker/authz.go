@@ -468,6 +468,70 @@ func (a authorizer) handle(ctx context.Context, s *session, r *request, remote s
 		resp := call().(*kmsg.DeleteGroupsResponse)
 		resp.Groups = append(resp.Groups, denied...)
 		return resp
+	case *kmsg.OffsetForLeaderEpochRequest:
+		// Followers (ReplicaID >= 0) need ClusterAction; consumers checking
+		// for truncation need Describe on each topic, as in Kafka.
+		follower := req.Version >= 3 && req.ReplicaID >= 0
+		clusterOK := follower && a.cluster(auth.OpClusterAction)
+		var denied []kmsg.OffsetForLeaderEpochResponseTopic
+		kept := req.Topics[:0:0]
+		for _, t := range req.Topics {
+			code := int16(0)
+			switch {
+			case follower && !clusterOK:
+				code = errClusterAuth
+			case !follower && !a.topic(auth.OpDescribe, t.Topic):
+				code = errTopicAuth
+			}
+			if code == 0 {
+				kept = append(kept, t)
+				continue
+			}
+			dt := kmsg.NewOffsetForLeaderEpochResponseTopic()
+			dt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				dp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+				dp.Partition, dp.ErrorCode = p.Partition, code
+				dp.LeaderEpoch, dp.EndOffset = -1, -1
+				dt.Partitions = append(dt.Partitions, dp)
+			}
+			denied = append(denied, dt)
+		}
+		req.Topics = kept
+		resp := call().(*kmsg.OffsetForLeaderEpochResponse)
+		resp.Topics = append(resp.Topics, denied...)
+		return resp
+	case *kmsg.ElectLeadersRequest:
+		if a.cluster(auth.OpAlter) {
+			return call()
+		}
+		resp := req.ResponseKind().(*kmsg.ElectLeadersResponse)
+		resp.ErrorCode = errClusterAuth
+		for _, t := range req.Topics {
+			rt := kmsg.NewElectLeadersResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewElectLeadersResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p, errClusterAuth
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp
+	case *kmsg.AlterPartitionAssignmentsRequest:
+		if a.cluster(auth.OpAlter) {
+			return call()
+		}
+		resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
+		resp.ErrorCode = errClusterAuth
+		return resp
+	case *kmsg.ListPartitionReassignmentsRequest:
+		if a.cluster(auth.OpDescribe) {
+			return call()
+		}
+		resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
+		resp.ErrorCode = errClusterAuth
+		return resp
 	}
 	// Every client API has a rule above. Others (inter-broker APIs) need
 	// ClusterAction on the Cluster, as in Kafka; a denial closes the

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sluicehq/sluice/broker/group"
 	blog "github.com/sluicehq/sluice/broker/log"
 )
 
@@ -61,6 +60,7 @@ type options struct {
 	idleTimeout       time.Duration
 	logOpts           []blog.Option // extra partition-log options (tests: fault injection)
 	sec               securityOptions
+	cluster           clusterOptions
 }
 
 // WithDataDir sets the directory holding topic metadata and partition logs.
@@ -139,8 +139,10 @@ type Broker struct {
 	pidMu   sync.Mutex // guards producer id allocation (meta.NextProducerID via mu)
 	pidNext int64
 
-	coord *group.Coordinator
+	coord *coordRef
 	offs  *partition // __consumer_offsets partition 0
+
+	cl *cluster // nil unless cluster mode (WithControllerQuorum)
 
 	connMu sync.Mutex
 	conns  map[net.Conn]struct{}
@@ -192,10 +194,20 @@ func New(opts ...Option) (*Broker, error) {
 		conns:  make(map[net.Conn]struct{}),
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	if err := b.loadMeta(); err != nil {
+	load := b.loadMeta
+	if o.clustered() {
+		load = b.startCluster
+	}
+	if err := load(); err != nil {
 		b.closeLogs()
 		return nil, err
 	}
+	started := false
+	defer func() {
+		if !started && b.cl != nil {
+			b.cl.node.Stop()
+		}
+	}()
 	if err := b.startGroups(); err != nil {
 		b.closeLogs()
 		return nil, err
@@ -239,6 +251,10 @@ func New(opts ...Option) (*Broker, error) {
 	b.wg.Add(2)
 	go b.acceptLoop()
 	go b.background()
+	if b.cl != nil {
+		b.cl.run()
+	}
+	started = true
 	b.log.Info("broker started", "listen", ln.Addr().String(), "advertised", b.Addr(),
 		"data_dir", o.dataDir, "node_id", o.nodeID, "flush", o.flush.String())
 	return b, nil
@@ -253,6 +269,9 @@ func (b *Broker) Addr() string {
 // requests and closes the consumer-group coordinator and all logs.
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
+		if b.cl != nil {
+			b.cl.controlledShutdown()
+		}
 		b.cancel()
 		err := b.ln.Close()
 		if err != nil && !errors.Is(err, net.ErrClosed) {
@@ -269,6 +288,9 @@ func (b *Broker) Close() error {
 			b.closeErr = err
 		}
 		b.wg.Wait()
+		if b.cl != nil {
+			b.cl.close()
+		}
 		if err := b.closeLogs(); err != nil && b.closeErr == nil {
 			b.closeErr = err
 		}

@@ -235,6 +235,9 @@ func (b *Broker) setTopicConfigs(t *topic, cfg map[string]string) *topicError {
 	if err != nil {
 		return kafkaErr(kerr.InvalidConfig, "%v", err)
 	}
+	if b.cl != nil {
+		return b.cl.setTopicConfigs(t, cfg)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if cur, ok := b.topics[t.name]; !ok || cur != t {

@@ -22,6 +22,9 @@ func (b *Broker) handleCreateTopics(req *kmsg.CreateTopicsRequest) *kmsg.CreateT
 		switch {
 		case seen[rt.Topic] > 1:
 			terr = kafkaErr(kerr.InvalidRequest, "topic %q appears more than once in the request", rt.Topic)
+		case b.cl != nil:
+			// Cluster mode: replication factor and assignments go to the
+			// controller.
 		case rt.ReplicationFactor != -1 && rt.ReplicationFactor != 1 && len(rt.ReplicaAssignment) == 0:
 			terr = kafkaErr(kerr.InvalidReplicationFactor, "replication factor %d: this is a single-node broker, use 1 or -1", rt.ReplicationFactor)
 		case len(rt.ReplicaAssignment) > 0:
@@ -52,7 +55,11 @@ func (b *Broker) handleCreateTopics(req *kmsg.CreateTopicsRequest) *kmsg.CreateT
 			if len(cfg) == 0 {
 				cfg = nil
 			}
-			t, terr = b.createTopic(rt.Topic, partitions, cfg, false, req.ValidateOnly)
+			if b.cl != nil {
+				t, terr = b.cl.createTopicRequest(rt, cfg, req.ValidateOnly)
+			} else {
+				t, terr = b.createTopic(rt.Topic, partitions, cfg, false, req.ValidateOnly)
+			}
 		}
 		if terr != nil {
 			fail(terr)
@@ -61,6 +68,9 @@ func (b *Broker) handleCreateTopics(req *kmsg.CreateTopicsRequest) *kmsg.CreateT
 			st.TopicID = t.id
 			st.NumPartitions = int32(len(t.parts))
 			st.ReplicationFactor = 1
+			if b.cl != nil {
+				st.ReplicationFactor = b.cl.replicationFactor(rt.Topic, req.ValidateOnly, rt.ReplicationFactor)
+			}
 			for k, v := range t.configs {
 				c := kmsg.NewCreateTopicsResponseTopicConfig()
 				c.Name, c.Value, c.Source = k, kmsg.StringPtr(v), int8(kmsg.ConfigSourceDynamicTopicConfig)
@@ -127,11 +137,21 @@ func (b *Broker) handleCreatePartitions(req *kmsg.CreatePartitionsRequest) *kmsg
 		st.Topic = rt.Topic
 		var terr *topicError
 		for _, a := range rt.Assignment {
+			if b.cl != nil {
+				break
+			}
 			if len(a.Replicas) != 1 || a.Replicas[0] != b.opts.nodeID {
 				terr = kafkaErr(kerr.InvalidReplicaAssignment, "replicas must be [%d] on this single-node broker", b.opts.nodeID)
 			}
 		}
-		if terr == nil {
+		switch {
+		case terr == nil && b.cl != nil:
+			var assign [][]int32
+			for _, a := range rt.Assignment {
+				assign = append(assign, a.Replicas)
+			}
+			terr = b.cl.addPartitions(rt.Topic, rt.Count, assign, req.ValidateOnly)
+		case terr == nil:
 			terr = b.addPartitions(rt.Topic, rt.Count, req.ValidateOnly)
 		}
 		if terr != nil {

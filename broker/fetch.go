@@ -13,9 +13,10 @@ import (
 
 // fetchTarget is one requested partition resolved to its log.
 type fetchTarget struct {
-	rp   *kmsg.FetchRequestTopicPartition
-	p    *partition
-	code int16
+	rp      *kmsg.FetchRequestTopicPartition
+	p       *partition
+	code    int16
+	replica int32 // follower broker id, -1 for consumers
 }
 
 func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) *kmsg.FetchResponse {
@@ -25,6 +26,10 @@ func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) *kmsg.
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 		return resp
+	}
+	replicaID := req.ReplicaID
+	if req.Version >= 15 {
+		replicaID = req.ReplicaState.ID
 	}
 	targets := make([][]fetchTarget, len(req.Topics))
 	names := make([]string, len(req.Topics))
@@ -48,7 +53,7 @@ func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) *kmsg.
 		targets[ti] = make([]fetchTarget, len(rt.Partitions))
 		for pi := range rt.Partitions {
 			rp := &rt.Partitions[pi]
-			ft := fetchTarget{rp: rp}
+			ft := fetchTarget{rp: rp, replica: -1}
 			switch {
 			case !ok:
 				ft.code = miss
@@ -56,6 +61,14 @@ func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) *kmsg.
 				ft.code = kerr.UnknownTopicOrPartition.Code
 			default:
 				ft.p = parts[rp.Partition]
+			}
+			if ft.p != nil && b.cl != nil {
+				if code := b.cl.fetchCheck(ft.p, rp.CurrentLeaderEpoch, replicaID); code != 0 {
+					ft.p, ft.code = nil, code
+				} else if replicaID >= 0 {
+					ft.replica = replicaID
+					b.cl.onFollowerFetch(ft.p, replicaID, rp.FetchOffset)
+				}
 			}
 			targets[ti][pi] = ft
 		}
@@ -174,6 +187,12 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, targets [][]fetchTarget, name
 			var data []byte
 			var err error
 			switch {
+			case ft.replica >= 0:
+				// Followers read up to the log end, not the high watermark.
+				if limit <= 0 {
+					limit = 1
+				}
+				data, err = l.ReadReplica(ft.rp.FetchOffset, limit)
 			case total == 0:
 				if limit <= 0 {
 					limit = 1

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/sluicehq/sluice/broker/group"
@@ -25,11 +26,14 @@ func (s offsetsStore) Append(ctx context.Context, recs []group.Record) error {
 	for i, r := range recs {
 		srs[i] = simpleRecord{timestamp: now, key: r.Key, value: r.Value}
 	}
-	l := s.b.offs.log
 	batch, err := buildBatch(srs)
 	if err != nil {
 		return fmt.Errorf("encode %s batch: %w", offsetsTopic, err)
 	}
+	if s.b.cl != nil {
+		return s.b.cl.offsetsAppend(ctx, batch, time.UnixMilli(now))
+	}
+	l := s.b.offs.log
 	res, err := l.Append(batch, blog.AppendOptions{Now: time.UnixMilli(now)})
 	if err != nil {
 		return fmt.Errorf("append to %s: %w", offsetsTopic, err)
@@ -46,6 +50,12 @@ func (s offsetsStore) Append(ctx context.Context, recs []group.Record) error {
 // coordinator and replays every stored record into it.
 func (b *Broker) startGroups() error {
 	t, _, _, ok := b.topicByName(offsetsTopic)
+	if !ok && b.cl != nil {
+		// Cluster mode: the controller creates it once brokers registered;
+		// replicated records are loaded as they arrive.
+		b.coord = newCoordRef(b.closedCoordinator())
+		return nil
+	}
 	if !ok {
 		var terr *topicError
 		t, terr = b.createTopic(offsetsTopic, 1, map[string]string{
@@ -57,7 +67,24 @@ func (b *Broker) startGroups() error {
 		}
 	}
 	b.offs = t.parts[0]
-	b.coord = group.New(offsetsStore{b},
+	if b.cl != nil {
+		// Cluster mode: a live coordinator only on the partition leader.
+		b.coord = newCoordRef(b.closedCoordinator())
+		return nil
+	}
+	b.coord = newCoordRef(b.newCoordinator())
+	n, err := b.replayOffsets()
+	if err != nil {
+		b.coord.Close()
+		return err
+	}
+	b.log.Info("consumer group state loaded", "records", n)
+	return nil
+}
+
+// newCoordinator builds the consumer-group coordinator.
+func (b *Broker) newCoordinator() *group.Coordinator {
+	return group.New(offsetsStore{b},
 		group.WithLogger(b.log.With("component", "group")),
 		group.WithInitialRebalanceDelay(b.opts.groupDelay),
 		group.WithSessionTimeoutBounds(b.opts.minSession, b.opts.maxSession),
@@ -79,22 +106,20 @@ func (b *Broker) startGroups() error {
 			return t.id, true
 		}),
 	)
-	n, err := b.replayOffsets()
-	if err != nil {
-		b.coord.Close()
-		return err
-	}
-	b.log.Info("consumer group state loaded", "records", n)
-	return nil
 }
 
 // replayOffsets feeds every __consumer_offsets record to Coordinator.Load.
 func (b *Broker) replayOffsets() (int, error) {
-	l := b.offs.log
+	return replayInto(b.coord.get(), b.offs.log, b.offs.log.Read, b.log)
+}
+
+// replayInto feeds the records of l (read with read, from the log start to
+// the end offset) to coord.
+func replayInto(coord *group.Coordinator, l *blog.Log, read func(int64, int) ([]byte, error), lg *slog.Logger) (int, error) {
 	off, end := l.StartOffset(), l.EndOffset()
 	n := 0
 	for off < end {
-		data, err := l.Read(off, 4<<20)
+		data, err := read(off, 4<<20)
 		if err != nil {
 			return n, fmt.Errorf("broker: replay %s at offset %d: %w", offsetsTopic, off, err)
 		}
@@ -115,10 +140,10 @@ func (b *Broker) replayOffsets() (int, error) {
 				if r.Offset < off {
 					continue
 				}
-				if err := b.coord.Load(r.Key, r.Value); err != nil {
+				if err := coord.Load(r.Key, r.Value); err != nil {
 					// One undecodable record must not make the broker
 					// unstartable; skip it loudly.
-					b.log.Error("skipping bad consumer-group record", "offset", r.Offset, "err", err)
+					lg.Error("skipping bad consumer-group record", "offset", r.Offset, "err", err)
 				}
 				n++
 			}
@@ -132,4 +157,13 @@ func (b *Broker) replayOffsets() (int, error) {
 		off = next
 	}
 	return n, nil
+}
+
+// closedCoordinator is a coordinator that answers every request with
+// COORDINATOR_NOT_AVAILABLE (cluster mode, while not leading
+// __consumer_offsets-0).
+func (b *Broker) closedCoordinator() *group.Coordinator {
+	c := b.newCoordinator()
+	c.Close()
+	return c
 }

@@ -9,6 +9,9 @@ import (
 // across restarts: ids are reserved in blocks persisted in meta.json
 // before any id of the block is returned.
 func (b *Broker) allocProducerID() (int64, error) {
+	if b.cl != nil {
+		return b.cl.allocProducerID()
+	}
 	b.pidMu.Lock()
 	defer b.pidMu.Unlock()
 	b.mu.Lock()

@@ -17,6 +17,13 @@ func (b *Broker) handleListOffsets(req *kmsg.ListOffsetsRequest) *kmsg.ListOffse
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, 0
 			_, p, code := b.lookup(rt.Topic, rp.Partition)
+			if code == 0 && b.cl != nil {
+				if terr := b.cl.leaderCheck(p, rp.CurrentLeaderEpoch); terr != nil {
+					code = terr.code
+				} else {
+					sp.LeaderEpoch = p.leaderEpoch()
+				}
+			}
 			if code != 0 {
 				sp.ErrorCode = code
 				st.Partitions = append(st.Partitions, sp)

@@ -10,11 +10,17 @@ import (
 
 func (b *Broker) handleMetadata(req *kmsg.MetadataRequest) *kmsg.MetadataResponse {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	br := kmsg.NewMetadataResponseBroker()
-	br.NodeID, br.Host, br.Port = b.opts.nodeID, b.host, b.port
-	resp.Brokers = append(resp.Brokers, br)
-	resp.ClusterID = kmsg.StringPtr(b.meta.ClusterID)
-	resp.ControllerID = b.opts.nodeID
+	if b.cl != nil {
+		resp.Brokers = b.cl.metadataBrokers()
+		resp.ClusterID = kmsg.StringPtr(b.cl.node.State().ClusterID)
+		resp.ControllerID = b.cl.controllerID()
+	} else {
+		br := kmsg.NewMetadataResponseBroker()
+		br.NodeID, br.Host, br.Port = b.opts.nodeID, b.host, b.port
+		resp.Brokers = append(resp.Brokers, br)
+		resp.ClusterID = kmsg.StringPtr(b.meta.ClusterID)
+		resp.ControllerID = b.opts.nodeID
+	}
 
 	// v0: an empty list means all topics; v1+: null means all.
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
@@ -83,6 +89,9 @@ func (b *Broker) handleMetadata(req *kmsg.MetadataRequest) *kmsg.MetadataRespons
 }
 
 func (b *Broker) metadataTopic(t *topic, parts []*partition) kmsg.MetadataResponseTopic {
+	if b.cl != nil {
+		return b.cl.metadataTopic(t)
+	}
 	mt := kmsg.NewMetadataResponseTopic()
 	mt.Topic = kmsg.StringPtr(t.name)
 	mt.TopicID = t.id
@@ -113,6 +122,12 @@ func (b *Broker) handleDescribeCluster(req *kmsg.DescribeClusterRequest) *kmsg.D
 		return resp
 	}
 	resp.EndpointType = 1
+	if b.cl != nil {
+		resp.ClusterID = b.cl.node.State().ClusterID
+		resp.ControllerID = b.cl.controllerID()
+		resp.Brokers = b.cl.describeBrokers()
+		return resp
+	}
 	resp.ClusterID = b.meta.ClusterID
 	resp.ControllerID = b.opts.nodeID
 	br := kmsg.NewDescribeClusterResponseBroker()
@@ -136,9 +151,17 @@ func (b *Broker) handleFindCoordinator(req *kmsg.FindCoordinatorRequest) *kmsg.F
 		code = kerr.InvalidRequest.Code
 		msg = kmsg.StringPtr(fmt.Sprintf("coordinator type %d is not supported (only group)", req.CoordinatorType))
 	}
+	id, host, port := b.opts.nodeID, b.host, b.port
+	if b.cl != nil && code == 0 {
+		if bi := b.cl.coordinator(); bi != nil {
+			id, host, port = bi.ID, bi.Host, bi.Port
+		} else {
+			code, msg = kerr.CoordinatorNotAvailable.Code, kmsg.StringPtr("__consumer_offsets has no leader yet")
+		}
+	}
 	if req.Version < 4 {
 		resp.ErrorCode, resp.ErrorMessage = code, msg
-		resp.NodeID, resp.Host, resp.Port = b.opts.nodeID, b.host, b.port
+		resp.NodeID, resp.Host, resp.Port = id, host, port
 		if code != 0 {
 			resp.NodeID, resp.Host, resp.Port = -1, "", -1
 		}
@@ -149,7 +172,7 @@ func (b *Broker) handleFindCoordinator(req *kmsg.FindCoordinatorRequest) *kmsg.F
 		c.Key = k
 		c.ErrorCode, c.ErrorMessage = code, msg
 		if code == 0 {
-			c.NodeID, c.Host, c.Port = b.opts.nodeID, b.host, b.port
+			c.NodeID, c.Host, c.Port = id, host, port
 		} else {
 			c.NodeID, c.Port = -1, -1
 		}

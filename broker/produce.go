@@ -18,6 +18,10 @@ type durableWait struct {
 	sp   *kmsg.ProduceResponseTopicPartition
 	log  *blog.Log
 	last int64
+	// cluster mode: wait for the ISR instead of the local fsync
+	p     *partition
+	t     *topic
+	epoch int32
 }
 
 func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *kmsg.ProduceResponse {
@@ -64,7 +68,19 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *k
 				continue
 			}
 			p := parts[rp.Partition]
-			last, terr := b.appendRecords(p, set, rp.Records, sp, now)
+			epoch := int32(-1)
+			var unlock func()
+			if b.cl != nil {
+				var terr *topicError
+				if epoch, unlock, terr = b.cl.beginProduce(p, t, req.Acks); terr != nil {
+					fail(terr)
+					continue
+				}
+			}
+			last, terr := b.appendRecords(p, set, rp.Records, sp, now, epoch)
+			if unlock != nil {
+				unlock()
+			}
 			if terr != nil {
 				if terr.code == kerr.KafkaStorageError.Code {
 					b.log.Error("produce failed: storage error", "topic", rt.Topic, "partition", rp.Partition, "reason", terr.msg)
@@ -74,7 +90,10 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *k
 				fail(terr)
 				continue
 			}
-			if req.Acks == -1 && b.opts.flush.Mode == FlushDurable && last >= 0 {
+			switch {
+			case req.Acks == -1 && b.cl != nil && last >= 0:
+				waits = append(waits, durableWait{sp: sp, log: p.log, last: last, p: p, t: t, epoch: epoch})
+			case req.Acks == -1 && b.opts.flush.Mode == FlushDurable && last >= 0:
 				waits = append(waits, durableWait{sp: sp, log: p.log, last: last})
 			}
 		}
@@ -93,6 +112,16 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *k
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				if w.p != nil {
+					if code, msg := b.cl.waitReplicated(wctx, w.p, w.t, w.last, w.epoch); code != 0 {
+						b.log.Warn("produce: waiting for the in-sync replicas failed", "topic", w.p.topic, "partition", w.p.index, "reason", msg)
+						w.sp.ErrorCode, w.sp.BaseOffset = code, -1
+						if req.Version >= 8 {
+							w.sp.ErrorMessage = kmsg.StringPtr(msg)
+						}
+					}
+					return
+				}
 				if err := w.log.WaitDurable(wctx, w.last); err != nil {
 					code := kerr.KafkaStorageError.Code
 					level := slog.LevelError
@@ -115,7 +144,7 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *k
 // appendRecords validates and appends a produce request's records for one
 // partition, filling sp. It returns the last appended offset (-1 if
 // nothing new was appended).
-func (b *Broker) appendRecords(p *partition, set topicSettings, records []byte, sp *kmsg.ProduceResponseTopicPartition, now time.Time) (int64, *topicError) {
+func (b *Broker) appendRecords(p *partition, set topicSettings, records []byte, sp *kmsg.ProduceResponseTopicPartition, now time.Time, epoch int32) (int64, *topicError) {
 	if len(records) == 0 {
 		return -1, kafkaErr(kerr.CorruptMessage, "produce request has no records")
 	}
@@ -165,7 +194,7 @@ func (b *Broker) appendRecords(p *partition, set topicSettings, records []byte, 
 	}
 	last := int64(-1)
 	for i, v := range valid {
-		res, err := p.log.AppendValid(v, blog.AppendOptions{LogAppendTime: set.logAppendTime, Now: now})
+		res, err := p.log.AppendValid(v, blog.AppendOptions{LogAppendTime: set.logAppendTime, Now: now, StampEpoch: epoch >= 0, LeaderEpoch: epoch})
 		var dup *blog.DuplicateError
 		switch {
 		case errors.As(err, &dup):

@@ -764,3 +764,81 @@ func TestEveryAPIHasAuthorizationRule(t *testing.T) {
 }
 
 var _ = x509.NewCertPool
+
+// TestACLClusterAPIs checks the cluster-only APIs (advertised only in
+// cluster mode, so on a one-voter cluster): followers need ClusterAction,
+// consumers Describe on the topic, leader elections and reassignments
+// Alter (list: Describe) on the Cluster.
+func TestACLClusterAPIs(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctrl := l.Addr().String()
+	l.Close()
+	e := startSecure(t, t.TempDir(), broker.WithNodeID(1), broker.WithControllerQuorum(map[int32]string{1: ctrl}))
+	e.setUser(t, "bob", "bobpw", auth.ScramSHA512)
+	ctx := context.Background()
+	adm := kadm.NewClient(e.admin(t))
+	for _, tp := range []string{"mine", "theirs"} {
+		if _, err := adm.CreateTopic(ctx, 1, 1, nil, tp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	createACLs(t, adm, kadm.NewACLs().Allow("User:bob").Topics("mine").Operations(kadm.OpRead, kadm.OpWrite).ResourcePatternType(kadm.ACLPatternLiteral))
+	bob := e.client(t, "CLIENT", kgo.DialTLSConfig(e.clientTLS(nil)), kgo.SASL(scram512("bob", "bobpw")), kgo.RequestRetries(0))
+	req := func(r kmsg.Request) kmsg.Response {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		resp, err := bob.SeedBrokers()[0].Request(ctx, r)
+		if err != nil {
+			t.Fatalf("%s: %v", kmsg.NameForKey(r.Key()), err)
+		}
+		return resp
+	}
+	for _, tc := range []struct {
+		name string
+		do   func() int16
+		want *kerr.Error
+	}{
+		{"OffsetForLeaderEpoch other topic", func() int16 {
+			r := kmsg.NewPtrOffsetForLeaderEpochRequest()
+			r.Version, r.ReplicaID = 3, -1
+			tp := kmsg.NewOffsetForLeaderEpochRequestTopic()
+			tp.Topic = "theirs"
+			tp.Partitions = []kmsg.OffsetForLeaderEpochRequestTopicPartition{kmsg.NewOffsetForLeaderEpochRequestTopicPartition()}
+			r.Topics = append(r.Topics, tp)
+			return req(r).(*kmsg.OffsetForLeaderEpochResponse).Topics[0].Partitions[0].ErrorCode
+		}, kerr.TopicAuthorizationFailed},
+		{"OffsetForLeaderEpoch as a follower", func() int16 {
+			r := kmsg.NewPtrOffsetForLeaderEpochRequest()
+			r.Version, r.ReplicaID = 3, 7
+			tp := kmsg.NewOffsetForLeaderEpochRequestTopic()
+			tp.Topic = "mine"
+			tp.Partitions = []kmsg.OffsetForLeaderEpochRequestTopicPartition{kmsg.NewOffsetForLeaderEpochRequestTopicPartition()}
+			r.Topics = append(r.Topics, tp)
+			return req(r).(*kmsg.OffsetForLeaderEpochResponse).Topics[0].Partitions[0].ErrorCode
+		}, kerr.ClusterAuthorizationFailed},
+		{"ElectLeaders", func() int16 {
+			r := kmsg.NewPtrElectLeadersRequest()
+			r.Version = 1
+			tp := kmsg.NewElectLeadersRequestTopic()
+			tp.Topic, tp.Partitions = "mine", []int32{0}
+			r.Topics = append(r.Topics, tp)
+			return req(r).(*kmsg.ElectLeadersResponse).ErrorCode
+		}, kerr.ClusterAuthorizationFailed},
+		{"AlterPartitionReassignments", func() int16 {
+			return req(kmsg.NewPtrAlterPartitionAssignmentsRequest()).(*kmsg.AlterPartitionAssignmentsResponse).ErrorCode
+		}, kerr.ClusterAuthorizationFailed},
+		{"ListPartitionReassignments", func() int16 {
+			return req(kmsg.NewPtrListPartitionReassignmentsRequest()).(*kmsg.ListPartitionReassignmentsResponse).ErrorCode
+		}, kerr.ClusterAuthorizationFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.do(); got != tc.want.Code {
+				t.Errorf("error code %d (%v), want %s", got, kerr.ErrorForCode(got), tc.want.Message)
+			}
+		})
+	}
+}

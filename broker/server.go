@@ -352,6 +352,14 @@ func (b *Broker) handle(ctx context.Context, r *request, remote string) kmsg.Res
 		resp = b.handleFindCoordinator(req)
 	case *kmsg.InitProducerIDRequest:
 		resp = b.handleInitProducerID(req)
+	case *kmsg.OffsetForLeaderEpochRequest:
+		resp = b.handleOffsetForLeaderEpoch(req)
+	case *kmsg.ElectLeadersRequest:
+		resp = b.handleElectLeaders(ctx, req)
+	case *kmsg.AlterPartitionAssignmentsRequest:
+		resp = b.handleAlterPartitionAssignments(ctx, req)
+	case *kmsg.ListPartitionReassignmentsRequest:
+		resp = b.handleListPartitionReassignments(req)
 	case *kmsg.DeleteRecordsRequest:
 		resp = b.handleDeleteRecords(req)
 	case *kmsg.DescribeLogDirsRequest:

@@ -67,6 +67,7 @@ type partition struct {
 	topic string
 	index int32
 	log   *blog.Log
+	rep   *replica // replication role; nil outside cluster mode
 }
 
 func newTopicID() [16]byte {
@@ -240,6 +241,9 @@ func kafkaErr(e *kerr.Error, format string, args ...any) *topicError {
 // createTopic creates a topic with partitions and configs. b.mu must NOT
 // be held.
 func (b *Broker) createTopic(name string, partitions int32, configs map[string]string, internal, validateOnly bool) (*topic, *topicError) {
+	if b.cl != nil {
+		return b.cl.createTopic(b.ctx, name, partitions, -1, nil, configs, internal, validateOnly)
+	}
 	if err := validTopicName(name); err != nil {
 		return nil, kafkaErr(kerr.InvalidTopicException, "%v", err)
 	}
@@ -307,6 +311,9 @@ func (b *Broker) deleteTopic(t *topic) *topicError {
 	if t.internal {
 		return kafkaErr(kerr.InvalidTopicException, "topic %q is internal and cannot be deleted", t.name)
 	}
+	if b.cl != nil {
+		return b.cl.deleteTopic(t)
+	}
 	b.mu.Lock()
 	if cur, ok := b.topics[t.name]; !ok || cur != t {
 		b.mu.Unlock()
@@ -333,6 +340,9 @@ func (b *Broker) deleteTopic(t *topic) *topicError {
 
 // addPartitions grows a topic to count partitions.
 func (b *Broker) addPartitions(name string, count int32, validateOnly bool) *topicError {
+	if b.cl != nil {
+		return b.cl.addPartitions(name, count, nil, validateOnly)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t, ok := b.topics[name]

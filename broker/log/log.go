@@ -22,6 +22,10 @@ import (
 type AppendOptions struct {
 	LogAppendTime bool      // stamp the batch with the append time (message.timestamp.type=LogAppendTime)
 	Now           time.Time // append time; zero = the log's clock
+	// StampEpoch sets the batch's PartitionLeaderEpoch to LeaderEpoch (a
+	// replicated partition's leader appending).
+	StampEpoch  bool
+	LeaderEpoch int32
 }
 
 // AppendResult reports where a batch was stored.
@@ -58,6 +62,8 @@ type Log struct {
 	closed bool
 
 	end        atomic.Int64 // next offset; published after the batch is written
+	hwCap      atomic.Int64 // replicated high watermark (-1 = none); see SetHighWatermarkCap
+	epochs     epochCache   // leader epoch -> start offset (replicated partitions); guarded by wmu
 	readWindow atomic.Int64 // read-ahead for index walks (2 x IndexIntervalBytes)
 
 	chMu     sync.Mutex
@@ -115,13 +121,18 @@ func Open(dir string, cfg Config, opts ...Option) (*Log, error) {
 
 		compactedBelow: -1,
 	}
+	l.hwCap.Store(-1)
 	l.readWindow.Store(int64(2 * l.cfg.IndexIntervalBytes))
 	lock, err := lockDir(dir)
 	if err != nil {
 		return nil, err
 	}
 	l.lock = lock
-	if err := l.load(); err != nil {
+	err = l.load()
+	if err == nil {
+		err = l.loadEpochs()
+	}
+	if err != nil {
 		for _, s := range l.segs {
 			s.close()
 		}
@@ -401,34 +412,14 @@ func (l *Log) AppendValid(v ValidBatch, opts AppendOptions) (AppendResult, error
 		h.FirstTimestamp, h.MaxTimestamp = nowMs, nowMs
 		res.LogAppendTime = nowMs
 	}
-	s := l.active()
-	if l.shouldRoll(s, h, len(buf), nowMs) {
-		if err := l.roll(nowMs); err != nil {
-			se := l.fail(fmt.Sprintf("roll segment %d", s.base), err)
-			l.wmu.Unlock()
-			return res, se
-		}
-		s = l.active()
+	if opts.StampEpoch {
+		binary.BigEndian.PutUint32(buf[offLeaderEpoch:], uint32(opts.LeaderEpoch))
+		h.PartitionLeaderEpoch = opts.LeaderEpoch
 	}
-	pos := s.size.Load()
-	if _, err := s.f.WriteAt(buf, pos); err != nil {
-		// Drop whatever part was written (recovery would cut it anyway)
-		// and go offline: the file's state is no longer known.
-		if terr := s.f.Truncate(pos); terr != nil {
-			err = errors.Join(err, fmt.Errorf("truncate back to %d: %w", pos, terr))
-		}
-		se := l.fail(fmt.Sprintf("write segment %d at position %d", s.base, pos), err)
+	if err := l.writeLocked(buf, h, nowMs); err != nil {
 		l.wmu.Unlock()
-		return res, se
+		return res, err
 	}
-	ie, te := s.addBatch(h, pos, l.cfg.IndexIntervalBytes)
-	if err := s.persistEntries(ie, te); err != nil {
-		// The index is rebuilt on recovery; the data is what matters.
-		l.lg.Warn("index write failed", "err", err)
-	}
-	s.size.Store(pos + int64(len(buf)))
-	l.end.Store(h.LastOffset() + 1)
-	l.prod.update(h)
 	flushMsgs := l.cfg.FlushMessages
 	l.wmu.Unlock()
 
@@ -449,6 +440,37 @@ func (l *Log) AppendValid(v ValidBatch, opts AppendOptions) (AppendResult, error
 		}
 	}
 	return res, nil
+}
+
+// writeLocked appends buf (batch h, offsets already set) to the active
+// segment, rolling first if needed, and publishes the new end offset
+// (caller holds wmu).
+func (l *Log) writeLocked(buf []byte, h BatchHeader, nowMs int64) error {
+	s := l.active()
+	if l.shouldRoll(s, h, len(buf), nowMs) {
+		if err := l.roll(nowMs); err != nil {
+			return l.fail(fmt.Sprintf("roll segment %d", s.base), err)
+		}
+		s = l.active()
+	}
+	pos := s.size.Load()
+	if _, err := s.f.WriteAt(buf, pos); err != nil {
+		// Drop whatever part was written (recovery would cut it anyway)
+		// and go offline: the file's state is no longer known.
+		if terr := s.f.Truncate(pos); terr != nil {
+			err = errors.Join(err, fmt.Errorf("truncate back to %d: %w", pos, terr))
+		}
+		return l.fail(fmt.Sprintf("write segment %d at position %d", s.base, pos), err)
+	}
+	ie, te := s.addBatch(h, pos, l.cfg.IndexIntervalBytes)
+	if err := s.persistEntries(ie, te); err != nil {
+		// The index is rebuilt on recovery; the data is what matters.
+		l.lg.Warn("index write failed", "err", err)
+	}
+	s.size.Store(pos + int64(len(buf)))
+	l.end.Store(h.LastOffset() + 1)
+	l.prod.update(h)
+	return nil
 }
 
 // notify wakes everyone waiting on Changed.
@@ -570,6 +592,11 @@ func (l *Log) ReadStrict(offset int64, maxBytes int) ([]byte, error) {
 }
 
 func (l *Log) read(offset int64, maxBytes int, minOne bool) ([]byte, error) {
+	return l.readBelow(offset, maxBytes, minOne, false)
+}
+
+// readBelow reads below HighWatermark, or below EndOffset when toEnd.
+func (l *Log) readBelow(offset int64, maxBytes int, minOne, toEnd bool) ([]byte, error) {
 	l.smu.RLock()
 	defer l.smu.RUnlock()
 	if l.closed {
@@ -580,6 +607,9 @@ func (l *Log) read(offset int64, maxBytes int, minOne bool) ([]byte, error) {
 	}
 	hw := l.HighWatermark()
 	end := l.end.Load()
+	if toEnd {
+		hw = end
+	}
 	if offset < l.start || offset > end {
 		return nil, fmt.Errorf("%w: offset %d, log has [%d, %d)", ErrOffsetOutOfRange, offset, l.start, end)
 	}
@@ -670,11 +700,13 @@ func (l *Log) EndOffset() int64 { return l.end.Load() }
 // take back is ever read), else EndOffset.
 func (l *Log) HighWatermark() int64 {
 	end := l.end.Load()
-	if l.kick == nil {
-		return end
+	if l.kick != nil {
+		if d := l.durable.Load(); d < end {
+			end = d
+		}
 	}
-	if d := l.durable.Load(); d < end {
-		return d
+	if c := l.hwCap.Load(); c >= 0 && c < end {
+		return c
 	}
 	return end
 }

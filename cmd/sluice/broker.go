@@ -26,6 +26,7 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	idle := fs.Duration("idle-timeout", 10*time.Minute, "close connections idle this long (connections.max.idle.ms; 0 disables)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	secf := addBrokerSecurityFlags(fs)
+	clusterOpts := addClusterFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -53,6 +54,10 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *clean <= 0 {
 		return &exitError{code: 2, err: fmt.Errorf("--clean-interval must be positive")}
 	}
+	copts, err := clusterOpts(*nodeID)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	b, err := broker.New(append([]broker.Option{
 		broker.WithDataDir(*dataDir),
@@ -67,8 +72,7 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		broker.WithCleanInterval(*clean),
 		broker.WithIdleTimeout(*idle),
 		broker.WithLogger(logger),
-	}, secOpts...)...,
-	)
+	}, append(secOpts, copts...)...)...)
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/sluicehq/sluice/broker"
 	"github.com/sluicehq/sluice/runtime/console"
 	"github.com/sluicehq/sluice/runtime/loglevel"
 	"github.com/sluicehq/sluice/runtime/rest"
@@ -42,6 +41,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dataDir := fs.String("data-dir", "sluice-data", "directory holding the broker's topics (connector configs, offsets, statuses and data)")
 	kafkaListen := fs.String("kafka-listen", "127.0.0.1:9092", "Kafka listener address of the embedded broker (port 0 picks a free port)")
 	restListen := fs.String("rest-listen", "127.0.0.1:8083", "REST API address of the first worker; the others listen on free ports of the same host")
+	brokers := fs.Int("brokers", 1, "number of embedded brokers; more than 1 runs a replicated cluster in this process (topics get replication factor min(3, brokers))")
 	workers := fs.Int("workers", 1, "number of in-process workers (one worker group; tasks are balanced over them)")
 	groupID := fs.String("group-id", "connect-cluster", "worker group id (group.id)")
 	flushInterval := fs.Duration("offset-flush-interval", 10*time.Second, "how often tasks commit offsets (offset.flush.interval.ms); sinks upload on this tick too")
@@ -112,6 +112,14 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *workers > 1 {
 		delay = 500 * time.Millisecond
 	}
+	if *brokers < 1 || *brokers > 9 {
+		return &exitError{code: 2, err: fmt.Errorf("--brokers %d: want 1..9", *brokers)}
+	}
+	if *secure && *brokers > 1 {
+		// SCRAM credentials and ACLs are kept per broker, not yet in the
+		// replicated metadata, so a secured cluster would disagree.
+		return &exitError{code: 2, err: fmt.Errorf("--secure with --brokers %d: a secured multi-broker cluster is not supported yet (credentials and ACLs are not replicated); use --brokers 1", *brokers)}
+	}
 	var sec *upSecurity
 	if *secure {
 		kh, _, _ := net.SplitHostPort(*kafkaListen)
@@ -119,20 +127,15 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--secure: %w", err)
 		}
 	}
-	b, err := broker.New(append([]broker.Option{
-		broker.WithDataDir(filepath.Join(abs, "broker")),
-		broker.WithListen(*kafkaListen),
-		broker.WithGroupInitialRebalanceDelay(delay),
-		broker.WithLogger(log.With("component", "broker")),
-	}, sec.brokerOptions(*kafkaListen)...)...)
+	b, err := startUpBrokers(ctx, *brokers, abs, *kafkaListen, delay, log, sec.brokerOptions(*kafkaListen)...)
 	if err != nil {
 		return fmt.Errorf("starting broker: %w", err)
 	}
-	if err := sec.addAdmin(b); err != nil {
+	if err := sec.addAdmin(b.bs[0]); err != nil {
 		b.Close()
 		return fmt.Errorf("--secure: %w", err)
 	}
-	props["bootstrap.servers"] = b.Addr()
+	props["bootstrap.servers"] = b.Bootstrap()
 	if sec != nil {
 		for k, v := range sec.props {
 			props[k] = v
@@ -200,7 +203,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	fmt.Fprintf(stdout, "sluice up: data directory %s\n", abs)
-	fmt.Fprintf(stdout, "  %-24s %s\n", "Kafka bootstrap servers", b.Addr())
+	fmt.Fprintf(stdout, "  %-24s %s\n", "Kafka bootstrap servers", b.Bootstrap())
 	fmt.Fprintf(stdout, "  %-24s %s\n", "Kafka Connect REST API", ws[0].url)
 	fmt.Fprintf(stdout, "  %-24s %s\n", "Web console", ws[0].url+console.Prefix)
 	fmt.Fprintf(stdout, "  %-24s %s (aws kafkaconnect --endpoint-url; cluster %s)\n", "MSK Connect API", ws[0].url, msk.ClusterArn())

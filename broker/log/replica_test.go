@@ -1,0 +1,157 @@
+package log
+
+import (
+	"encoding/binary"
+	"testing"
+)
+
+// replicaBatch returns a valid batch of n records at base with leader epoch.
+func replicaBatch(t *testing.T, l *Log, base int64, n int, epoch int32) ValidBatch {
+	t.Helper()
+	raw := simple(t, n, "r")
+	setBaseOffset(raw, base)
+	binary.BigEndian.PutUint32(raw[offLeaderEpoch:], uint32(epoch))
+	v, err := CheckBatch(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestTruncateAndEpochs(t *testing.T) {
+	tests := []struct {
+		name     string
+		segBytes int32
+	}{
+		{"one segment", 1 << 20},
+		{"many segments", 300},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := DefaultConfig()
+			cfg.SegmentBytes = int64(tt.segBytes)
+			l, err := Open(dir, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Epoch 0: offsets 0..9, epoch 2: 10..19 (two records per batch).
+			for off := int64(0); off < 20; off += 2 {
+				ep := int32(0)
+				if off >= 10 {
+					ep = 2
+				}
+				if _, err := l.AppendReplica(replicaBatch(t, l, off, 2, ep)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := l.Epochs(); len(got) != 2 || got[1] != (EpochEntry{2, 10}) {
+				t.Fatalf("epochs = %v", got)
+			}
+			for _, c := range []struct {
+				ask       int32
+				wantEpoch int32
+				wantEnd   int64
+			}{{0, 0, 10}, {1, 0, 10}, {2, 2, 20}, {5, 2, 20}} {
+				if e, end := l.EpochEndOffset(c.ask); e != c.wantEpoch || end != c.wantEnd {
+					t.Fatalf("EpochEndOffset(%d) = %d, %d; want %d, %d", c.ask, e, end, c.wantEpoch, c.wantEnd)
+				}
+			}
+			if _, err := l.AppendReplica(replicaBatch(t, l, 4, 2, 2)); err == nil {
+				t.Fatal("AppendReplica below the end offset succeeded")
+			}
+			if err := l.Truncate(13); err != nil { // inside batch 12..13: cut at 12
+				t.Fatal(err)
+			}
+			if l.EndOffset() != 12 {
+				t.Fatalf("end after truncate = %d, want 12", l.EndOffset())
+			}
+			if err := l.Truncate(10); err != nil {
+				t.Fatal(err)
+			}
+			if got := l.Epochs(); len(got) != 1 || got[0] != (EpochEntry{0, 0}) {
+				t.Fatalf("epochs after truncating epoch 2 away = %v", got)
+			}
+			// The log goes on from the new end, and survives a reopen.
+			if _, err := l.AppendReplica(replicaBatch(t, l, 10, 3, 3)); err != nil {
+				t.Fatal(err)
+			}
+			data, err := l.Read(8, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bs, _ := SplitBatches(data)
+			if len(bs) != 2 {
+				t.Fatalf("read from 8: %d batches, want 2", len(bs))
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			l, err = Open(dir, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			if l.EndOffset() != 13 {
+				t.Fatalf("end after reopen = %d, want 13", l.EndOffset())
+			}
+			if got := l.Epochs(); len(got) != 2 || got[1] != (EpochEntry{3, 10}) {
+				t.Fatalf("epochs after reopen = %v", got)
+			}
+		})
+	}
+}
+
+func TestHighWatermarkCap(t *testing.T) {
+	l, err := Open(t.TempDir(), DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := 0; i < 3; i++ {
+		if _, err := l.Append(simple(t, 1, "x"), AppendOptions{StampEpoch: true, LeaderEpoch: 4}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.SetHighWatermarkCap(1)
+	if hw := l.HighWatermark(); hw != 1 {
+		t.Fatalf("hw = %d, want 1", hw)
+	}
+	data, _ := l.Read(0, 1<<20)
+	if bs, _ := SplitBatches(data); len(bs) != 1 {
+		t.Fatalf("Read below the cap returned %d batches, want 1", len(bs))
+	}
+	data, _ = l.ReadReplica(0, 1<<20)
+	bs, _ := SplitBatches(data)
+	if len(bs) != 3 {
+		t.Fatalf("ReadReplica returned %d batches, want 3", len(bs))
+	}
+	if h, _ := ParseBatchHeader(bs[2]); h.PartitionLeaderEpoch != 4 {
+		t.Fatalf("stamped epoch = %d, want 4", h.PartitionLeaderEpoch)
+	}
+}
+
+func TestEpochEndOffsetBeforeFirstEpoch(t *testing.T) {
+	l, err := Open(t.TempDir(), DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if e, end := l.EpochEndOffset(3); e != -1 || end != -1 {
+		t.Fatalf("empty cache: %d, %d; want -1, -1", e, end)
+	}
+	// Epoch 0 wrote nothing before epoch 1 took over at offset 0: it is
+	// superseded, and asking for it answers epoch 1's start.
+	if err := l.AssignEpoch(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.AssignEpoch(1); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Epochs(); len(got) != 1 || got[0] != (EpochEntry{1, 0}) {
+		t.Fatalf("epochs = %v", got)
+	}
+	if e, end := l.EpochEndOffset(0); e != 0 || end != 0 {
+		t.Fatalf("EpochEndOffset(0) = %d, %d; want 0, 0", e, end)
+	}
+}
