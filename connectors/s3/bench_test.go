@@ -160,3 +160,39 @@ func report(t *testing.T, name string, rows int, best, median time.Duration) {
 	t.Log(line)
 	fmt.Println("BENCH", line)
 }
+
+// BenchmarkSinkParquet is the discard-storage path of TestBenchS3Sink as a
+// Go benchmark, for profiling (go test -bench SinkParquet -cpuprofile).
+func BenchmarkSinkParquet(b *testing.B) {
+	const rows, parts, flush = 50_000, 4, 50_000
+	recs := make([]*connect.Record, rows)
+	for i := range recs {
+		recs[i] = flatRecord("bench", int32(i%parts), int64(i/parts), i)
+	}
+	var tps []connect.TopicPartition
+	for p := range parts {
+		tps = append(tps, connect.TopicPartition{Topic: "bench", Partition: int32(p)})
+	}
+	t := &testing.T{}
+	local, _ := map[string]string{KeyStorage: "local", KeyLocalDir: b.TempDir()}, 0
+	b.ReportAllocs()
+	for b.Loop() {
+		cfg := withCfg(local, KeyFlushSize, strconv.Itoa(flush/parts), KeyFormatClass, ParquetFormatClass)
+		tk, _ := openTask(t, cfg, tps)
+		tk.st = discardStorage{}
+		for i := 0; i < rows; i += 500 {
+			if err := tk.Put(context.Background(), recs[i:min(i+500, rows)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		cur := map[connect.TopicPartition]int64{}
+		for _, tp := range tps {
+			cur[tp] = int64(rows / parts)
+		}
+		if _, err := tk.Flush(context.Background(), cur); err != nil {
+			b.Fatal(err)
+		}
+		tk.Close()
+	}
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
