@@ -216,3 +216,45 @@ type allGoRow struct {
 	ByID         map[int32]*allGoInner `parquet:"byid,optional"`
 	Last         string                `parquet:"last"`
 }
+
+// nestedSchema has nested structs but no arrays or maps (the shredder's
+// fixed-slot path), with optional and required groups and defaults.
+var (
+	nestedLeaf = connect.NewStruct().Name("leaf").
+			Field("v", connect.Int64Schema).
+			Field("note", connect.OptionalStringSchema).
+			Build()
+	nestedMid = connect.NewStruct().Name("mid").Optional().
+			Field("leaf", nestedLeaf).
+			Field("oleaf", connect.NewStruct().Name("oleaf").Optional().Field("d", connect.DecimalSchema(3).Build()).Build()).
+			Field("flag", connect.NewSchema(connect.Boolean).Optional().Default(true).Build()).
+			Build()
+	nestedSchema = connect.NewStruct().Name("nested.Value").
+			Field("id", connect.Int32Schema).
+			Field("mid", nestedMid).
+			Field("req", connect.NewStruct().Name("req").Field("ts", connect.TimestampSchema().Build()).Field("b", connect.OptionalBytesSchema).Build()).
+			Field("tail", connect.OptionalFloat64Schema).
+			Build()
+)
+
+func nestedValue(i int) *connect.Struct {
+	v := connect.NewStructValue(nestedSchema).Set("id", int32(i)).
+		Set("req", connect.NewStructValue(nestedSchema.Field("req").Schema).Set("ts", allBase.Add(time.Duration(i)*time.Second)))
+	if i%4 != 0 {
+		leaf := connect.NewStructValue(nestedLeaf).Set("v", int64(-i))
+		if i%3 == 0 {
+			leaf.Set("note", "n"+itoa(i))
+		}
+		mid := connect.NewStructValue(nestedMid).Set("leaf", leaf)
+		if i%2 == 0 {
+			mid.Set("oleaf", connect.NewStructValue(nestedMid.Field("oleaf").Schema).Set("d", connect.Decimal{Unscaled: big.NewInt(int64(i) * 77), Scale: 3}))
+			mid.Set("flag", false)
+		}
+		v.Set("mid", mid)
+	}
+	if i%5 == 1 {
+		v.Set("tail", float64(i)/4)
+		v.Get("req").(*connect.Struct).Set("b", []byte{byte(i)})
+	}
+	return v
+}

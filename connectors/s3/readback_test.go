@@ -30,41 +30,48 @@ func TestParquetGoldenBytes(t *testing.T) {
 		{"all_types_snappy", allTypesSchema, allTypesValue, "snappy"},
 		{"all_types_none", allTypesSchema, allTypesValue, "none"},
 		{"flat_zstd", flatSchema, flatValue, "zstd"},
+		{"nested_snappy", nestedSchema, nestedValue, "snappy"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var buf bytes.Buffer
-			e, err := newParquetEncoder(&buf, tc.schema, tc.codec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range 700 {
-				if err := e.write(tc.value(i)); err != nil {
-					t.Fatalf("row %d: %v", i, err)
+		for _, raw := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/raw=%v", tc.name, raw), func(t *testing.T) {
+				var buf bytes.Buffer
+				e, err := newParquetEncoder(&buf, tc.schema, tc.codec)
+				if err != nil {
+					t.Fatal(err)
 				}
-				if i == 400 { // a second row group
-					if err := e.flushBuffered(); err != nil {
+				if raw && !e.sh.raw {
+					t.Fatal("rawValue does not match parquet.Value's layout: the fast path is off")
+				}
+				e.sh.raw = raw
+				for i := range 700 {
+					if err := e.write(tc.value(i)); err != nil {
+						t.Fatalf("row %d: %v", i, err)
+					}
+					if i == 400 { // a second row group
+						if err := e.flushBuffered(); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				e.w.SetKeyValueMetadata("kafka.topic", "golden")
+				if err := e.close(); err != nil {
+					t.Fatal(err)
+				}
+				path := filepath.Join("testdata", tc.name+".golden.parquet")
+				if *updateGolden && !raw {
+					if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 						t.Fatal(err)
 					}
 				}
-			}
-			e.w.SetKeyValueMetadata("kafka.topic", "golden")
-			if err := e.close(); err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join("testdata", tc.name+".golden.parquet")
-			if *updateGolden {
-				if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+				want, err := os.ReadFile(path)
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(buf.Bytes(), want) {
-				t.Fatalf("encoded %d bytes differ from %s (%d bytes)", buf.Len(), path, len(want))
-			}
-		})
+				if !bytes.Equal(buf.Bytes(), want) {
+					t.Fatalf("encoded %d bytes differ from %s (%d bytes)", buf.Len(), path, len(want))
+				}
+			})
+		}
 	}
 }
 
@@ -358,4 +365,95 @@ func show(v reflect.Value) string {
 	}
 	walk(v)
 	return b.String()
+}
+
+// TestParquetShredErrors checks that a bad value is rejected with an error
+// naming the field and leaves the batch as it was, on both shredding paths
+// (fixed slots for schemas without arrays or maps, appends otherwise).
+func TestParquetShredErrors(t *testing.T) {
+	set := func(mk func(int) *connect.Struct, f func(*connect.Struct)) func() *connect.Struct {
+		return func() *connect.Struct { v := mk(5); f(v); return v }
+	}
+	for _, tc := range []struct {
+		name   string
+		schema *connect.Schema
+		good   func(int) *connect.Struct
+		bad    func() *connect.Struct
+		want   string
+	}{
+		{"fixed type", flatSchema, flatValue, set(flatValue, func(v *connect.Struct) { v.Set("big", "x") }),
+			"field big: value of Go type string does not match schema"},
+		{"fixed required null", flatSchema, flatValue, set(flatValue, func(v *connect.Struct) { v.Set("ts", nil) }),
+			"field ts: null value for required"},
+		{"fixed decimal digits", flatSchema, flatValue, set(flatValue, func(v *connect.Struct) {
+			v.Set("price", connect.Decimal{Unscaled: big.NewInt(12345), Scale: 3})
+		}), "field price: decimal 12.345 has more than 2 fractional digits"},
+		{"fixed nested type", nestedSchema, nestedValue, set(nestedValue, func(v *connect.Struct) {
+			v.Get("mid").(*connect.Struct).Get("leaf").(*connect.Struct).Set("v", int32(1))
+		}), "field mid.leaf.v: value of Go type int32 does not match schema"},
+		{"fixed nested struct", nestedSchema, nestedValue, set(nestedValue, func(v *connect.Struct) { v.Set("req", "x") }),
+			"field req: value of Go type string does not match schema"},
+		{"fixed nested required null", nestedSchema, nestedValue, set(nestedValue, func(v *connect.Struct) {
+			v.Get("mid").(*connect.Struct).Set("leaf", nil)
+		}), "field mid.leaf: null value for required"},
+		{"fixed time unit", flatSchema, flatValue, set(flatValue, func(v *connect.Struct) { v.Set("mts", allBase) }), ""},
+		{"repeated type", allTypesSchema, allTypesValue, set(allTypesValue, func(v *connect.Struct) { v.Set("ints", []any{int32(1), "x"}) }),
+			"field ints.element: value of Go type string does not match schema"},
+		{"repeated dbz nanotime", allTypesSchema, allTypesValue, set(allTypesValue, func(v *connect.Struct) { v.Set("dbzmicrotime", allBase) }),
+			"field dbzmicrotime: value of Go type time.Time does not match schema"},
+	} {
+		for _, raw := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/raw=%v", tc.name, raw), func(t *testing.T) {
+				var buf bytes.Buffer
+				e, err := newParquetEncoder(&buf, tc.schema, "none")
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.sh.raw = raw
+				if err := e.write(tc.good(1)); err != nil {
+					t.Fatal(err)
+				}
+				err = e.write(tc.bad())
+				if tc.want == "" { // accepted (time.Time for a Debezium timestamp)
+					if err != nil {
+						t.Fatalf("write: %v", err)
+					}
+				} else if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("error %v, want %q", err, tc.want)
+				}
+				if err := e.write(tc.good(2)); err != nil {
+					t.Fatal(err)
+				}
+				if err := e.close(); err != nil {
+					t.Fatal(err)
+				}
+				rows := readMaps(t, buf.Bytes())
+				ids := []int32{1, 2}
+				if tc.want == "" {
+					ids = []int32{1, 5, 2}
+				}
+				if len(rows) != len(ids) {
+					t.Fatalf("rows = %d, want %d", len(rows), len(ids))
+				}
+				for i, id := range ids {
+					if rows[i]["id"] != nil && rows[i]["id"] != id {
+						t.Errorf("row %d id = %v, want %d", i, rows[i]["id"], id)
+					}
+				}
+				if tc.schema == flatSchema {
+					var want bytes.Buffer
+					e, _ := newParquetEncoder(&want, tc.schema, "none")
+					e.write(tc.good(1))
+					if tc.want == "" {
+						e.write(tc.bad())
+					}
+					e.write(tc.good(2))
+					e.close()
+					if !bytes.Equal(buf.Bytes(), want.Bytes()) {
+						t.Errorf("file after a rejected row differs from one without it")
+					}
+				}
+			})
+		}
+	}
 }
