@@ -486,6 +486,15 @@ func (sh *shredder) storeNull(dst *parquet.Value, rep, def, col int) {
 	*dst = parquet.NullValue().Level(rep, def, col)
 }
 
+// daysSinceEpoch is connect.DaysSinceEpoch without the calendar
+// arithmetic: UTC days are 86400 seconds.
+func daysSinceEpoch(t time.Time) int32 { return int32(floorDiv(t.Unix(), 86400)) }
+
+// millisOfDay is connect.MillisOfDay without the calendar arithmetic.
+func millisOfDay(t time.Time) int32 {
+	return int32(floorMod(t.Unix(), 86400)*1000 + int64(t.Nanosecond()/1_000_000))
+}
+
 // twosLen is the length of the minimal two's complement of x.
 func twosLen(x int64) int {
 	n := 1
@@ -586,7 +595,7 @@ func (sh *shredder) convert(p *plan, v any) (k parquet.Kind, ptr *byte, u64 uint
 		k, n = parquet.Int32, 4
 		switch x := v.(type) {
 		case time.Time:
-			u64, ok = uint64(int64(connect.DaysSinceEpoch(x))), true
+			u64, ok = uint64(int64(daysSinceEpoch(x))), true
 		case int32:
 			u64, ok = uint64(int64(x)), true
 		}
@@ -594,7 +603,7 @@ func (sh *shredder) convert(p *plan, v any) (k parquet.Kind, ptr *byte, u64 uint
 		k, n = parquet.Int32, 4
 		switch x := v.(type) {
 		case time.Time:
-			u64, ok = uint64(int64(connect.MillisOfDay(x))), true
+			u64, ok = uint64(int64(millisOfDay(x))), true
 		case int32:
 			u64, ok = uint64(int64(x)), true
 		}

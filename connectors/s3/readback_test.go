@@ -457,3 +457,19 @@ func TestParquetShredErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestTimeConversionsMatchConnect(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Unix(0, 0), time.Unix(-1, 0), time.Unix(-1, 999_999_999), time.Unix(86399, 999_999_999), time.Unix(86400, 0),
+		time.Date(1900, 2, 28, 23, 59, 59, 1_000_000, time.UTC), time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC),
+		time.Date(2038, 1, 19, 3, 14, 8, 0, time.FixedZone("x", -7*3600)), allBase, allBase.In(time.FixedZone("y", 5*3600+1800)),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC),
+	} {
+		if got, want := daysSinceEpoch(tm), connect.DaysSinceEpoch(tm); got != want {
+			t.Errorf("daysSinceEpoch(%v) = %d, want %d", tm, got, want)
+		}
+		if got, want := millisOfDay(tm), connect.MillisOfDay(tm); got != want {
+			t.Errorf("millisOfDay(%v) = %d, want %d", tm, got, want)
+		}
+	}
+}

@@ -365,6 +365,65 @@ func (u *s3Upload) abort(ctx context.Context) error {
 // written to a temporary name and renamed into place on commit.
 type localStorage struct{ root string }
 
+// tempPrefix starts the name of every file localStorage writes before it
+// is renamed into place: ".sluice-tmp-<final name>-<random>". Before
+// names carried the final name, they were ".sluice-tmp-<digits>".
+const tempPrefix = ".sluice-tmp-"
+
+// isLegacyTemp reports whether name is a temporary file of an older
+// sluice (".sluice-tmp-" and digits).
+func isLegacyTemp(name string) bool {
+	rest, ok := strings.CutPrefix(name, tempPrefix)
+	if !ok || rest == "" {
+		return false
+	}
+	for _, c := range rest {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// removeTemps deletes the temporary files a crashed task left under the
+// directory of prefix (a key prefix): regular files whose name is
+// tempPrefix followed by a final name that own accepts, and temporary
+// files of older versions. Nothing else is touched. It returns the keys
+// removed; a missing directory is not an error.
+func (l *localStorage) removeTemps(prefix string, own func(final string) bool) ([]string, error) {
+	dir := l.path(prefix)
+	var removed []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		name := d.Name()
+		if !d.Type().IsRegular() || !strings.HasPrefix(name, tempPrefix) {
+			return nil
+		}
+		if !isLegacyTemp(name) {
+			// ".sluice-tmp-<final>-<random>"
+			i := strings.LastIndexByte(name, '-')
+			if i < len(tempPrefix) || !own(name[len(tempPrefix):i]) {
+				return nil
+			}
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		rel, _ := filepath.Rel(l.root, p)
+		removed = append(removed, filepath.ToSlash(rel))
+		return nil
+	})
+	if err != nil {
+		return removed, &StorageError{"remove temporary files under", prefix, err}
+	}
+	return removed, nil
+}
+
 func (l *localStorage) path(key string) string {
 	return filepath.Join(l.root, filepath.FromSlash(key))
 }
@@ -374,7 +433,9 @@ func (l *localStorage) create(_ context.Context, key string) (upload, error) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return nil, &StorageError{"create", key, err}
 	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".sluice-tmp-*")
+	// The temporary name carries the final name, so a restarted task can
+	// tell its own leftovers (see removeTemps) from other files.
+	f, err := os.CreateTemp(filepath.Dir(p), tempPrefix+strings.ReplaceAll(filepath.Base(p), "*", "_")+"-*")
 	if err != nil {
 		return nil, &StorageError{"create", key, err}
 	}
