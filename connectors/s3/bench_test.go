@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -128,15 +130,43 @@ func TestBenchS3Sink(t *testing.T) {
 		{"SinkTask (Parquet snappy) -> versitygw S3", func() time.Duration { return sink(vg, false) }},
 	}
 	times := make([][]time.Duration, len(modes))
-	for range reps { // interleaved, so machine noise hits every mode
+	cpus := make([][]time.Duration, len(modes)) // process CPU (user+sys) per run
+	for rep := range reps {                     // interleaved, so machine noise hits every mode
+		line := fmt.Sprintf("rep %d:", rep+1)
 		for i, m := range modes {
-			times[i] = append(times[i], m.run())
+			runtime.GC() // start each run with the same heap
+			c0 := processCPU()
+			d := m.run()
+			times[i] = append(times[i], d)
+			cpus[i] = append(cpus[i], processCPU()-c0)
+			line += fmt.Sprintf("  %.0f rows/s", float64(rows)/d.Seconds())
+			if i > 0 { // ratio to raw in the same repetition
+				line += fmt.Sprintf(" (%.2fx)", times[0][rep].Seconds()/d.Seconds())
+			}
 		}
+		t.Log(line)
+		fmt.Println("BENCH", line)
 	}
 	for i, m := range modes {
-		slices.Sort(times[i])
-		report(t, m.name, rows, times[i][0], times[i][len(times[i])/2])
+		ratios := make([]float64, reps)
+		for r := range reps {
+			ratios[r] = times[0][r].Seconds() / times[i][r].Seconds()
+		}
+		wall, cpu := slices.Clone(times[i]), slices.Clone(cpus[i])
+		slices.Sort(wall)
+		slices.Sort(cpu)
+		slices.Sort(ratios)
+		report(t, m.name, rows, wall[0], wall[len(wall)/2], ratios[len(ratios)/2], cpu[len(cpu)/2])
 	}
+}
+
+// processCPU is the CPU time (user+system) the test process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 type discardStorage struct{}
@@ -154,16 +184,28 @@ func (discardUpload) abort(context.Context) error  { return nil }
 func (discardUpload) memBytes() int64              { return 0 }
 func (discardUpload) spill() error                 { return nil }
 
-func report(t *testing.T, name string, rows int, best, median time.Duration) {
-	line := fmt.Sprintf("%-50s %8d rows  best %7.3fs %9.0f rows/s  median %7.3fs %9.0f rows/s", name, rows,
-		best.Seconds(), float64(rows)/best.Seconds(), median.Seconds(), float64(rows)/median.Seconds())
+func report(t *testing.T, name string, rows int, best, median time.Duration, ratio float64, cpu time.Duration) {
+	line := fmt.Sprintf("%-50s %8d rows  best %7.3fs %9.0f rows/s  median %7.3fs %9.0f rows/s  median ratio to raw %.2fx  median CPU %.2f us/row",
+		name, rows, best.Seconds(), float64(rows)/best.Seconds(), median.Seconds(), float64(rows)/median.Seconds(), ratio,
+		float64(cpu.Microseconds())/float64(rows))
 	t.Log(line)
 	fmt.Println("BENCH", line)
 }
 
-// BenchmarkSinkParquet is the discard-storage path of TestBenchS3Sink as a
-// Go benchmark, for profiling (go test -bench SinkParquet -cpuprofile).
+// BenchmarkSinkParquet is TestBenchS3Sink's sink path (discard and local
+// storage) as a Go benchmark, for profiling (go test -run '^$' -bench
+// SinkParquet -cpuprofile).
 func BenchmarkSinkParquet(b *testing.B) {
+	for _, discard := range []bool{true, false} {
+		name := "local"
+		if discard {
+			name = "discard"
+		}
+		b.Run(name, func(b *testing.B) { benchSinkParquet(b, discard) })
+	}
+}
+
+func benchSinkParquet(b *testing.B, discard bool) {
 	const rows, parts, flush = 50_000, 4, 50_000
 	recs := make([]*connect.Record, rows)
 	for i := range recs {
@@ -174,12 +216,17 @@ func BenchmarkSinkParquet(b *testing.B) {
 		tps = append(tps, connect.TopicPartition{Topic: "bench", Partition: int32(p)})
 	}
 	t := &testing.T{}
-	local, _ := map[string]string{KeyStorage: "local", KeyLocalDir: b.TempDir()}, 0
+	local := map[string]string{KeyStorage: "local", KeyLocalDir: b.TempDir()}
 	b.ReportAllocs()
+	n := 0
 	for b.Loop() {
-		cfg := withCfg(local, KeyFlushSize, strconv.Itoa(flush/parts), KeyFormatClass, ParquetFormatClass)
+		n++
+		cfg := withCfg(local, KeyFlushSize, strconv.Itoa(flush/parts), KeyFormatClass, ParquetFormatClass,
+			KeyTopicsDir, "bench"+strconv.Itoa(n))
 		tk, _ := openTask(t, cfg, tps)
-		tk.st = discardStorage{}
+		if discard {
+			tk.st = discardStorage{}
+		}
 		for i := 0; i < rows; i += 500 {
 			if err := tk.Put(context.Background(), recs[i:min(i+500, rows)]); err != nil {
 				b.Fatal(err)

@@ -45,7 +45,7 @@ func TestLocalStorageRemovesCrashLeftovers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("topics/orders/partition=0/.sluice-tmp-123456789", "")                            // older sluice
+	write("topics/orders/partition=0/.sluice-tmp-123456789", "")                           // older sluice
 	write("topics/orders/partition=0/notes.txt", "user file")                              // user files
 	write("topics/orders/partition=0/.sluice-tmp-notes", "user file")                      //
 	write("topics/orders/partition=0/.sluice-tmp-other+0+0000000000.snappy.parquet-1", "") // another topic's
@@ -111,5 +111,25 @@ func TestLocalStorageRemovesCrashLeftovers(t *testing.T) {
 	mustPut(t, tk2, flatRecord("orders", 0, 3, 3), flatRecord("orders", 0, 4, 4), flatRecord("orders", 0, 5, 5))
 	if got := parquetKeys(); len(got) != 2 {
 		t.Fatalf("committed files = %v, want 2", got)
+	}
+}
+
+// TestLocalStorageRecreatesRemovedDirectory checks that the cache of
+// existing directories does not break writes after a directory is removed.
+func TestLocalStorageRecreatesRemovedDirectory(t *testing.T) {
+	l := &localStorage{root: t.TempDir()}
+	ctx := context.Background()
+	for i, key := range []string{"a/b/one", "a/b/two"} {
+		if i == 1 {
+			if err := os.RemoveAll(filepath.Join(l.root, "a")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.put(ctx, key, []byte(key)); err != nil {
+			t.Fatalf("put %s: %v", key, err)
+		}
+		if b, err := l.get(ctx, key); err != nil || string(b) != key {
+			t.Fatalf("get %s = %q, %v", key, b, err)
+		}
 	}
 }

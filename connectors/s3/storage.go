@@ -363,7 +363,12 @@ func (u *s3Upload) abort(ctx context.Context) error {
 
 // localStorage writes objects as files under a root directory; a file is
 // written to a temporary name and renamed into place on commit.
-type localStorage struct{ root string }
+type localStorage struct {
+	root string
+
+	mu   sync.Mutex
+	dirs map[string]bool // directories known to exist (each Mkdir is a syscall)
+}
 
 // tempPrefix starts the name of every file localStorage writes before it
 // is renamed into place: ".sluice-tmp-<final name>-<random>". Before
@@ -430,12 +435,30 @@ func (l *localStorage) path(key string) string {
 
 func (l *localStorage) create(_ context.Context, key string) (upload, error) {
 	p := l.path(key)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return nil, &StorageError{"create", key, err}
-	}
+	dir := filepath.Dir(p)
+	l.mu.Lock()
+	known := l.dirs[dir]
+	l.mu.Unlock()
 	// The temporary name carries the final name, so a restarted task can
 	// tell its own leftovers (see removeTemps) from other files.
-	f, err := os.CreateTemp(filepath.Dir(p), tempPrefix+strings.ReplaceAll(filepath.Base(p), "*", "_")+"-*")
+	pattern := tempPrefix + strings.ReplaceAll(filepath.Base(p), "*", "_") + "-*"
+	var f *os.File
+	var err error
+	if known {
+		f, err = os.CreateTemp(dir, pattern)
+	}
+	if !known || errors.Is(err, os.ErrNotExist) { // new, or removed since
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, &StorageError{"create", key, err}
+		}
+		l.mu.Lock()
+		if l.dirs == nil {
+			l.dirs = map[string]bool{}
+		}
+		l.dirs[dir] = true
+		l.mu.Unlock()
+		f, err = os.CreateTemp(dir, pattern)
+	}
 	if err != nil {
 		return nil, &StorageError{"create", key, err}
 	}
