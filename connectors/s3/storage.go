@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -368,6 +369,7 @@ type localStorage struct {
 
 	mu   sync.Mutex
 	dirs map[string]bool // directories known to exist (each Mkdir is a syscall)
+	bufs sync.Pool       // *bufio.Writer of localWriteBuffer bytes
 }
 
 // tempPrefix starts the name of every file localStorage writes before it
@@ -434,6 +436,22 @@ func (l *localStorage) path(key string) string {
 }
 
 func (l *localStorage) create(_ context.Context, key string) (upload, error) {
+	u, err := l.createTemp(key)
+	if err != nil {
+		return nil, err
+	}
+	w, _ := l.bufs.Get().(*bufio.Writer)
+	if w == nil {
+		w = bufio.NewWriterSize(u.f, localWriteBuffer)
+	} else {
+		w.Reset(u.f)
+	}
+	u.w, u.l = w, l
+	return u, nil
+}
+
+// createTemp opens the temporary file an object is written to.
+func (l *localStorage) createTemp(key string) (*localUpload, error) {
 	p := l.path(key)
 	dir := filepath.Dir(p)
 	l.mu.Lock()
@@ -465,6 +483,10 @@ func (l *localStorage) create(_ context.Context, key string) (upload, error) {
 	return &localUpload{f: f, final: p, key: key}, nil
 }
 
+// localWriteBuffer batches the Parquet writer's many small writes (page
+// headers, pages, footer parts) into few write syscalls.
+const localWriteBuffer = 256 << 10
+
 func (l *localStorage) get(_ context.Context, key string) ([]byte, error) {
 	b, err := os.ReadFile(l.path(key))
 	if errors.Is(err, os.ErrNotExist) {
@@ -477,7 +499,7 @@ func (l *localStorage) get(_ context.Context, key string) ([]byte, error) {
 }
 
 func (l *localStorage) put(ctx context.Context, key string, data []byte) error {
-	u, err := l.create(ctx, key)
+	u, err := l.createTemp(key) // unbuffered: one write
 	if err != nil {
 		return err
 	}
@@ -497,15 +519,50 @@ func (l *localStorage) remove(_ context.Context, key string) error {
 
 type localUpload struct {
 	f     *os.File
+	w     *bufio.Writer // nil: unbuffered
+	l     *localStorage // where w goes back to
 	final string
 	key   string
 }
 
-func (u *localUpload) Write(p []byte) (int, error) { return u.f.Write(p) }
-func (u *localUpload) memBytes() int64             { return 0 }
-func (u *localUpload) spill() error                { return nil }
+func (u *localUpload) Write(p []byte) (int, error) {
+	if u.w == nil {
+		return u.f.Write(p)
+	}
+	return u.w.Write(p)
+}
+
+func (u *localUpload) memBytes() int64 {
+	if u.w == nil {
+		return 0
+	}
+	return int64(u.w.Buffered())
+}
+
+func (u *localUpload) spill() error {
+	if u.w == nil {
+		return nil
+	}
+	return u.w.Flush()
+}
+
+// release returns the write buffer to the pool.
+func (u *localUpload) release() {
+	if u.w != nil {
+		u.w.Reset(nil)
+		u.l.bufs.Put(u.w)
+		u.w = nil
+	}
+}
 
 func (u *localUpload) commit(context.Context) error {
+	err := u.spill()
+	u.release()
+	if err != nil {
+		u.f.Close()
+		os.Remove(u.f.Name())
+		return &StorageError{"write", u.key, err}
+	}
 	if err := u.f.Sync(); err != nil {
 		u.f.Close()
 		os.Remove(u.f.Name())
@@ -527,6 +584,7 @@ func (u *localUpload) commit(context.Context) error {
 }
 
 func (u *localUpload) abort(context.Context) error {
+	u.release()
 	u.f.Close()
 	os.Remove(u.f.Name())
 	return nil
