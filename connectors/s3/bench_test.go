@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -120,6 +121,36 @@ func TestBenchS3Sink(t *testing.T) {
 	}
 	local, _ := localStore(t)
 	vg, _ := versity(t)
+	// The storage floor: one sink file's bytes written to local storage as
+	// many times as the sink writes files, one after the other (create,
+	// write, fsync, rename, directory fsync), without encoding.
+	var file bytes.Buffer
+	enc, err := newParquetEncoder(&file, flatSchema, "snappy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range flush / parts {
+		if err := enc.write(flatValue(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := enc.close(); err != nil {
+		t.Fatal(err)
+	}
+	files := (rows + flush/parts - 1) / (flush / parts)
+	floorRun := 0
+	storageFloor := func() time.Duration {
+		floorRun++
+		st := &localStorage{root: local[KeyLocalDir]}
+		start := time.Now()
+		for i := range files {
+			key := fmt.Sprintf("floor%d/bench/partition=%d/f%d.snappy.parquet", floorRun, i%parts, i)
+			if err := st.put(context.Background(), key, file.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return time.Since(start)
+	}
 	modes := []struct {
 		name string
 		run  func() time.Duration
@@ -128,6 +159,7 @@ func TestBenchS3Sink(t *testing.T) {
 		{"SinkTask (Parquet snappy) -> discard storage", func() time.Duration { return sink(local, true) }},
 		{"SinkTask (Parquet snappy) -> local storage", func() time.Duration { return sink(local, false) }},
 		{"SinkTask (Parquet snappy) -> versitygw S3", func() time.Duration { return sink(vg, false) }},
+		{fmt.Sprintf("local storage alone: %d files of %d KiB, one at a time", files, file.Len()>>10), storageFloor},
 	}
 	times := make([][]time.Duration, len(modes))
 	cpus := make([][]time.Duration, len(modes)) // process CPU (user+sys) per run
