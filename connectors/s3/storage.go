@@ -395,17 +395,21 @@ func isLegacyTemp(name string) bool {
 // removeTemps deletes the temporary files a crashed task left under the
 // directory of prefix (a key prefix): regular files whose name is
 // tempPrefix followed by a final name that own accepts, and temporary
-// files of older versions. Nothing else is touched. It returns the keys
-// removed; a missing directory is not an error.
+// files of older versions. Nothing else is touched. It is best effort: it
+// skips directories it cannot read, returns the keys removed and the first
+// error met; a missing directory is not an error.
 func (l *localStorage) removeTemps(prefix string, own func(final string) bool) ([]string, error) {
-	dir := l.path(prefix)
 	var removed []string
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+	var first error
+	filepath.WalkDir(l.path(prefix), func(p string, d os.DirEntry, err error) error {
 		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return nil
+			if !errors.Is(err, os.ErrNotExist) && first == nil {
+				first = &StorageError{"list temporary files under", prefix, err}
 			}
-			return err
+			if d != nil && d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
 		}
 		name := d.Name()
 		if !d.Type().IsRegular() || !strings.HasPrefix(name, tempPrefix) {
@@ -418,17 +422,17 @@ func (l *localStorage) removeTemps(prefix string, own func(final string) bool) (
 				return nil
 			}
 		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
 		rel, _ := filepath.Rel(l.root, p)
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if first == nil {
+				first = &StorageError{"remove", filepath.ToSlash(rel), err}
+			}
+			return nil
+		}
 		removed = append(removed, filepath.ToSlash(rel))
 		return nil
 	})
-	if err != nil {
-		return removed, &StorageError{"remove temporary files under", prefix, err}
-	}
-	return removed, nil
+	return removed, first
 }
 
 func (l *localStorage) path(key string) string {

@@ -217,9 +217,7 @@ type marker struct {
 }
 
 func (t *task) Assign(ctx context.Context, partitions []connect.TopicPartition) error {
-	if err := t.removeTemps(partitions); err != nil {
-		return connect.Retriable(err)
-	}
+	t.removeTemps(partitions)
 	for _, tp := range partitions {
 		if _, ok := t.writers[tp]; ok {
 			continue
@@ -268,11 +266,12 @@ func (t *task) Assign(ctx context.Context, partitions []connect.TopicPartition) 
 // local storage for the newly assigned partitions: data files under each
 // topic's directory named "<topic><file.delim><partition><file.delim><offset>..."
 // and the partitions' commit markers. Partitions already held have files
-// being written and are skipped.
-func (t *task) removeTemps(partitions []connect.TopicPartition) error {
+// being written and are skipped. Failures are logged: a leftover file
+// does not stop the task.
+func (t *task) removeTemps(partitions []connect.TopicPartition) {
 	l, ok := t.st.(*localStorage)
 	if !ok {
-		return nil
+		return
 	}
 	mine := map[string]map[int32]bool{} // topic -> new partitions
 	for _, tp := range partitions {
@@ -285,7 +284,7 @@ func (t *task) removeTemps(partitions []connect.TopicPartition) error {
 		mine[tp.Topic][tp.Partition] = true
 	}
 	if len(mine) == 0 {
-		return nil
+		return
 	}
 	fd := t.s.fileDelim
 	// ownPartition reports whether name is "<topic><fd><p>" + rest for a new
@@ -312,12 +311,11 @@ func (t *task) removeTemps(partitions []connect.TopicPartition) error {
 	}
 	markerTail := func(rest string) bool { return rest == ".json" }
 	var removed []string
+	var errs []error
 	for topic := range mine {
 		r, err := l.removeTemps(t.prefix()+topic, func(final string) bool { return ownPartition(topic, final, dataTail) })
 		removed = append(removed, r...)
-		if err != nil {
-			return err
-		}
+		errs = append(errs, err)
 	}
 	r, err := l.removeTemps(t.prefix()+"_sluice"+t.s.dirDelim+t.name, func(final string) bool {
 		for topic := range mine {
@@ -331,7 +329,9 @@ func (t *task) removeTemps(partitions []connect.TopicPartition) error {
 	for _, key := range removed {
 		t.log.Info("s3 sink: removed temporary file left by a crash", "key", key)
 	}
-	return err
+	if err := errors.Join(append(errs, err)...); err != nil {
+		t.log.Warn("s3 sink: removing temporary files left by a crash", "error", err)
+	}
 }
 
 func (t *task) writer(tp connect.TopicPartition) *tpWriter {
