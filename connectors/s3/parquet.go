@@ -3,12 +3,14 @@ package s3
 import (
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
@@ -67,7 +69,12 @@ type plan struct {
 
 	kind     byte // 'l' leaf, 's' struct, 'a' array, 'm' map
 	children []*plan
-	conv     func(v any) (parquet.Value, int, error)
+
+	leaf  byte  // leaf conversion (lk*)
+	unit  byte  // lkInt64: unit of time.Time values
+	scale int32 // lkDecimal: the column's scale
+
+	dflt any // the schema's default value
 }
 
 // parquetSchema compiles a Connect value schema into a Parquet schema and
@@ -92,7 +99,7 @@ func parquetSchema(s *connect.Schema) (*parquet.Schema, *plan, error) {
 }
 
 func compile(s *connect.Schema, path string, col *int, rep int, root bool) (*plan, error) {
-	p := &plan{path: path, schema: s, optional: s.Optional && !root, firstCol: *col}
+	p := &plan{path: path, schema: s, optional: s.Optional && !root, firstCol: *col, dflt: s.Default}
 	switch s.Type {
 	case connect.StructT:
 		p.kind = 's'
@@ -140,11 +147,11 @@ func compile(s *connect.Schema, path string, col *int, rep int, root bool) (*pla
 		p.node = parquet.Map(k.node, v.node)
 	default:
 		p.kind = 'l'
-		node, conv, err := leafOf(s, path)
+		node, err := leafOf(p, s, path)
 		if err != nil {
 			return nil, err
 		}
-		p.node, p.conv = node, conv
+		p.node = node
 		*col++
 	}
 	p.numCols = *col - p.firstCol
@@ -170,154 +177,114 @@ func displayPath(p string) string {
 	return p
 }
 
-type convFunc = func(v any) (parquet.Value, int, error)
-
 func typeErr(s *connect.Schema, v any) error {
 	return fmt.Errorf("value of Go type %T does not match schema %v", v, s)
 }
 
-// leafOf returns the Parquet leaf node and converter for a primitive
-// Connect schema, honouring Connect and Debezium logical types.
-func leafOf(s *connect.Schema, path string) (parquet.Node, convFunc, error) {
+// Leaf conversions: how a Connect value becomes a Parquet value. The
+// shredder switches on these instead of calling a converter per value.
+const (
+	lkInt8 byte = iota + 1
+	lkInt16
+	lkInt32
+	lkInt64 // int64, or time.Time converted by the plan's unit
+	lkFloat32
+	lkFloat64
+	lkBool
+	lkString
+	lkBytes
+	lkDecimal
+	lkDate // int32 days, or time.Time
+	lkTime // int32 millis of day, or time.Time
+)
+
+// Units converting a time.Time into an INT64 leaf.
+const (
+	unitNone byte = iota // int64 only
+	unitMilli
+	unitMicro
+	unitNano
+)
+
+// leafOf returns the Parquet leaf node for a primitive Connect schema,
+// honouring Connect and Debezium logical types, and sets the plan's leaf
+// conversion.
+func leafOf(p *plan, s *connect.Schema, path string) (parquet.Node, error) {
 	switch s.Name {
 	case connect.DecimalName:
 		scale, err := connect.DecimalScale(s)
 		if err != nil {
-			return nil, nil, fmt.Errorf("field %s: %v", displayPath(path), err)
+			return nil, fmt.Errorf("field %s: %v", displayPath(path), err)
 		}
 		prec := defaultDecimalPrec
 		if ps, ok := s.Parameters[decimalPrecParam]; ok {
 			if prec, err = strconv.Atoi(ps); err != nil || prec < 1 {
-				return nil, nil, fmt.Errorf("field %s: bad %s parameter %q", displayPath(path), decimalPrecParam, ps)
+				return nil, fmt.Errorf("field %s: bad %s parameter %q", displayPath(path), decimalPrecParam, ps)
 			}
 		}
 		prec = max(prec, int(scale))
-		return parquet.Decimal(int(scale), prec, parquet.ByteArrayType), func(v any) (parquet.Value, int, error) {
-			d, ok := v.(connect.Decimal)
-			if !ok {
-				return parquet.Value{}, 0, typeErr(s, v)
-			}
-			u, err := rescale(d, scale)
-			if err != nil {
-				return parquet.Value{}, 0, err
-			}
-			b := connect.TwosComplement(u)
-			return parquet.ByteArrayValue(b), len(b) + 4, nil
-		}, nil
+		p.leaf, p.scale = lkDecimal, scale
+		return parquet.Decimal(int(scale), prec, parquet.ByteArrayType), nil
 	case connect.DateName, dbzDate:
-		return parquet.Date(), func(v any) (parquet.Value, int, error) {
-			switch x := v.(type) {
-			case time.Time:
-				return parquet.Int32Value(connect.DaysSinceEpoch(x)), 4, nil
-			case int32:
-				return parquet.Int32Value(x), 4, nil
-			}
-			return parquet.Value{}, 0, typeErr(s, v)
-		}, nil
+		p.leaf = lkDate
+		return parquet.Date(), nil
 	case connect.TimeName, dbzTime:
-		return parquet.Time(parquet.Millisecond), func(v any) (parquet.Value, int, error) {
-			switch x := v.(type) {
-			case time.Time:
-				return parquet.Int32Value(connect.MillisOfDay(x)), 4, nil
-			case int32:
-				return parquet.Int32Value(x), 4, nil
-			}
-			return parquet.Value{}, 0, typeErr(s, v)
-		}, nil
+		p.leaf = lkTime
+		return parquet.Time(parquet.Millisecond), nil
 	case connect.TimestampName, dbzTimestamp:
-		return parquet.Timestamp(parquet.Millisecond), int64Conv(s, func(t time.Time) int64 { return t.UnixMilli() }), nil
+		p.leaf, p.unit = lkInt64, unitMilli
+		return parquet.Timestamp(parquet.Millisecond), nil
 	case dbzMicroTimestamp:
 		if s.Type == connect.Int64 {
-			return parquet.Timestamp(parquet.Microsecond), int64Conv(s, func(t time.Time) int64 { return t.UnixMicro() }), nil
+			p.leaf, p.unit = lkInt64, unitMicro
+			return parquet.Timestamp(parquet.Microsecond), nil
 		}
 	case dbzNanoTimestamp:
 		if s.Type == connect.Int64 {
-			return parquet.Timestamp(parquet.Nanosecond), int64Conv(s, func(t time.Time) int64 { return t.UnixNano() }), nil
+			p.leaf, p.unit = lkInt64, unitNano
+			return parquet.Timestamp(parquet.Nanosecond), nil
 		}
 	case dbzMicroTime:
 		if s.Type == connect.Int64 {
-			return parquet.Time(parquet.Microsecond), int64Conv(s, nil), nil
+			p.leaf = lkInt64
+			return parquet.Time(parquet.Microsecond), nil
 		}
 	case dbzNanoTime:
 		if s.Type == connect.Int64 {
-			return parquet.Time(parquet.Nanosecond), int64Conv(s, nil), nil
+			p.leaf = lkInt64
+			return parquet.Time(parquet.Nanosecond), nil
 		}
 	}
 	switch s.Type {
 	case connect.Int8:
-		return parquet.Int(8), func(v any) (parquet.Value, int, error) {
-			if x, ok := v.(int8); ok {
-				return parquet.Int32Value(int32(x)), 4, nil
-			}
-			return parquet.Value{}, 0, typeErr(s, v)
-		}, nil
+		p.leaf = lkInt8
+		return parquet.Int(8), nil
 	case connect.Int16:
-		return parquet.Int(16), func(v any) (parquet.Value, int, error) {
-			if x, ok := v.(int16); ok {
-				return parquet.Int32Value(int32(x)), 4, nil
-			}
-			return parquet.Value{}, 0, typeErr(s, v)
-		}, nil
+		p.leaf = lkInt16
+		return parquet.Int(16), nil
 	case connect.Int32:
-		return parquet.Leaf(parquet.Int32Type), func(v any) (parquet.Value, int, error) {
-			if x, ok := v.(int32); ok {
-				return parquet.Int32Value(x), 4, nil
-			}
-			return parquet.Value{}, 0, typeErr(s, v)
-		}, nil
+		p.leaf = lkInt32
+		return parquet.Leaf(parquet.Int32Type), nil
 	case connect.Int64:
-		return parquet.Leaf(parquet.Int64Type), int64Conv(s, nil), nil
+		p.leaf = lkInt64
+		return parquet.Leaf(parquet.Int64Type), nil
 	case connect.Float32:
-		return parquet.Leaf(parquet.FloatType), func(v any) (parquet.Value, int, error) {
-			if x, ok := v.(float32); ok {
-				return parquet.FloatValue(x), 4, nil
-			}
-			return parquet.Value{}, 0, typeErr(s, v)
-		}, nil
+		p.leaf = lkFloat32
+		return parquet.Leaf(parquet.FloatType), nil
 	case connect.Float64:
-		return parquet.Leaf(parquet.DoubleType), func(v any) (parquet.Value, int, error) {
-			if x, ok := v.(float64); ok {
-				return parquet.DoubleValue(x), 8, nil
-			}
-			return parquet.Value{}, 0, typeErr(s, v)
-		}, nil
+		p.leaf = lkFloat64
+		return parquet.Leaf(parquet.DoubleType), nil
 	case connect.Boolean:
-		return parquet.Leaf(parquet.BooleanType), func(v any) (parquet.Value, int, error) {
-			if x, ok := v.(bool); ok {
-				return parquet.BooleanValue(x), 1, nil
-			}
-			return parquet.Value{}, 0, typeErr(s, v)
-		}, nil
+		p.leaf = lkBool
+		return parquet.Leaf(parquet.BooleanType), nil
 	case connect.String:
-		return parquet.String(), func(v any) (parquet.Value, int, error) {
-			if x, ok := v.(string); ok {
-				return parquet.ByteArrayValue([]byte(x)), len(x) + 4, nil
-			}
-			return parquet.Value{}, 0, typeErr(s, v)
-		}, nil
+		p.leaf = lkString
+		return parquet.String(), nil
 	case connect.Bytes:
-		return parquet.Leaf(parquet.ByteArrayType), func(v any) (parquet.Value, int, error) {
-			if x, ok := v.([]byte); ok {
-				return parquet.ByteArrayValue(x), len(x) + 4, nil
-			}
-			return parquet.Value{}, 0, typeErr(s, v)
-		}, nil
+		p.leaf = lkBytes
+		return parquet.Leaf(parquet.ByteArrayType), nil
 	}
-	return nil, nil, fmt.Errorf("field %s: unsupported schema type %q", displayPath(path), s.Type)
-}
-
-func int64Conv(s *connect.Schema, fromTime func(time.Time) int64) convFunc {
-	return func(v any) (parquet.Value, int, error) {
-		switch x := v.(type) {
-		case int64:
-			return parquet.Int64Value(x), 8, nil
-		case time.Time:
-			if fromTime != nil {
-				return parquet.Int64Value(fromTime(x)), 8, nil
-			}
-		}
-		return parquet.Value{}, 0, typeErr(s, v)
-	}
+	return nil, fmt.Errorf("field %s: unsupported schema type %q", displayPath(path), s.Type)
 }
 
 func rescale(d connect.Decimal, scale int32) (*big.Int, error) {
@@ -342,19 +309,63 @@ func rescale(d connect.Decimal, scale int32) (*big.Int, error) {
 // shredder turns Connect values into Parquet column values (Dremel
 // shredding), accumulating a batch of rows per column so each column is
 // handed to the Parquet writer in one call.
+//
+// Schemas without arrays or maps have exactly one value per column and
+// row: shredFixed writes each value to a fixed slot (column*parquetBatch +
+// row) of one buffer, with nothing to append or roll back. Other schemas
+// go through shred, which appends to a slice per column.
 type shredder struct {
-	root *plan
+	root  *plan
+	fixed bool
+	// raw is set when rawValue has parquet.Value's memory layout, so values
+	// are stored without building a parquet.Value (see rawLayoutOK).
+	raw  bool
+	flat []parquet.Value // fixed: the batch, column-major
+	rows int             // fixed: rows in the batch
 	cols [][]parquet.Value
 	mark []int // per column, length before the row being shredded
+	// arena holds the two's-complement bytes of decimals in the batch;
+	// the column writers copy them, so it is reused after each batch.
+	arena []byte
 }
 
 func newShredder(root *plan) *shredder {
-	return &shredder{root: root, cols: make([][]parquet.Value, root.numCols), mark: make([]int, root.numCols)}
+	sh := &shredder{root: root, fixed: !root.repeated(), raw: rawLayoutOK()}
+	if sh.fixed {
+		sh.flat = make([]parquet.Value, root.numCols*parquetBatch)
+		return sh
+	}
+	sh.cols, sh.mark = make([][]parquet.Value, root.numCols), make([]int, root.numCols)
+	for c := range sh.cols {
+		sh.cols[c] = make([]parquet.Value, 0, parquetBatch)
+	}
+	return sh
+}
+
+// repeated reports whether the plan contains an array or a map.
+func (p *plan) repeated() bool {
+	if p.kind == 'a' || p.kind == 'm' {
+		return true
+	}
+	for _, c := range p.children {
+		if c.repeated() {
+			return true
+		}
+	}
+	return false
 }
 
 // add shreds one struct value onto the batch and returns an estimate of
 // its encoded size. On error the batch is left as it was.
 func (sh *shredder) add(v *connect.Struct) (int, error) {
+	if sh.fixed {
+		size, err := sh.shredFixed(sh.root, v, 0)
+		if err != nil {
+			return 0, err // the row's slots are overwritten by the next row
+		}
+		sh.rows++
+		return size, nil
+	}
 	for c := range sh.cols {
 		sh.mark[c] = len(sh.cols[c])
 	}
@@ -368,23 +379,301 @@ func (sh *shredder) add(v *connect.Struct) (int, error) {
 	return size, nil
 }
 
+// column returns the batched values of column c.
+func (sh *shredder) column(c int) []parquet.Value {
+	if sh.fixed {
+		return sh.flat[c*parquetBatch : c*parquetBatch+sh.rows]
+	}
+	return sh.cols[c]
+}
+
+// reset empties the batch. Slots keep their old values (and the record
+// memory they point to) until overwritten: at most one batch.
 func (sh *shredder) reset() {
+	sh.rows = 0
 	for c := range sh.cols {
 		sh.cols[c] = sh.cols[c][:0]
 	}
+	sh.arena = sh.arena[:0]
 }
 
-func (sh *shredder) emit(c int, v parquet.Value) { sh.cols[c] = append(sh.cols[c], v) }
+// rawValue mirrors parquet.Value's memory layout in three words (which the
+// compiler keeps in registers, unlike the six-field parquet.Value): the
+// data pointer, the data bits, and kind (bitwise not), definition level,
+// repetition level and column index (bitwise not) packed in the last word.
+type rawValue struct {
+	ptr  *byte
+	u64  uint64
+	meta uint64
+}
+
+func rawMeta(kind byte, rep, def, col int) uint64 {
+	return uint64(kind) | uint64(def)<<8 | uint64(rep)<<16 | uint64(^uint16(col))<<32
+}
+
+// rawKind is the kind byte of a non-null value, as parquet-go stores it.
+func rawKind(k parquet.Kind) byte { return byte(^int8(k)) }
+
+// rawLayoutOK reports whether rawValue stores exactly what parquet-go's
+// own constructors produce (padding aside), checked on a value of every
+// kind the shredder writes. When it does not (another parquet-go
+// version), the shredder builds parquet.Values the ordinary way.
+func rawLayoutOK() bool {
+	if unsafe.Sizeof(parquet.Value{}) != unsafe.Sizeof(rawValue{}) {
+		return false
+	}
+	const fields = 0x0000_ffff_00ff_ffff // meta bits that are not padding
+	b := []byte("probe")
+	i32, i64 := int32(-123456789), int64(-1234567890123)
+	for _, probe := range []struct {
+		k   parquet.Kind
+		ptr *byte
+		u64 uint64
+	}{
+		{parquet.Boolean, nil, 1},
+		{parquet.Int32, nil, uint64(int64(i32))},
+		{parquet.Int64, nil, uint64(i64)},
+		{parquet.Float, nil, uint64(math.Float32bits(-1.5))},
+		{parquet.Double, nil, math.Float64bits(-2.25)},
+		{parquet.ByteArray, &b[0], uint64(len(b))},
+	} {
+		want := makeValue(probe.k, probe.ptr, probe.u64).Level(1, 2, 3)
+		w := *(*rawValue)(unsafe.Pointer(&want))
+		raw := rawValue{ptr: probe.ptr, u64: probe.u64, meta: rawMeta(rawKind(probe.k), 1, 2, 3)}
+		got := *(*parquet.Value)(unsafe.Pointer(&raw))
+		if w.ptr != raw.ptr || w.u64 != raw.u64 || w.meta&fields != raw.meta || !parquet.Equal(got, want) ||
+			got.Kind() != probe.k || got.RepetitionLevel() != 1 || got.DefinitionLevel() != 2 || got.Column() != 3 {
+			return false
+		}
+	}
+	null := parquet.NullValue().Level(1, 2, 3)
+	n := *(*rawValue)(unsafe.Pointer(&null))
+	return n.ptr == nil && n.u64 == 0 && n.meta&fields == rawMeta(0, 1, 2, 3)
+}
+
+// makeValue builds a parquet.Value from what convert returns.
+func makeValue(k parquet.Kind, ptr *byte, u64 uint64) parquet.Value {
+	switch k {
+	case parquet.Boolean:
+		return parquet.BooleanValue(u64 != 0)
+	case parquet.Int32:
+		return parquet.Int32Value(int32(u64))
+	case parquet.Int64:
+		return parquet.Int64Value(int64(u64))
+	case parquet.Float:
+		return parquet.FloatValue(math.Float32frombits(uint32(u64)))
+	case parquet.Double:
+		return parquet.DoubleValue(math.Float64frombits(u64))
+	}
+	return parquet.ByteArrayValue(unsafe.Slice(ptr, int(u64)))
+}
+
+// store writes a non-null value to dst.
+func (sh *shredder) store(dst *parquet.Value, k parquet.Kind, ptr *byte, u64 uint64, rep, def, col int) {
+	if sh.raw {
+		*(*rawValue)(unsafe.Pointer(dst)) = rawValue{ptr: ptr, u64: u64, meta: rawMeta(rawKind(k), rep, def, col)}
+		return
+	}
+	*dst = makeValue(k, ptr, u64).Level(rep, def, col)
+}
+
+// storeNull writes a null value to dst.
+func (sh *shredder) storeNull(dst *parquet.Value, rep, def, col int) {
+	if sh.raw {
+		*(*rawValue)(unsafe.Pointer(dst)) = rawValue{meta: rawMeta(0, rep, def, col)}
+		return
+	}
+	*dst = parquet.NullValue().Level(rep, def, col)
+}
+
+// daysSinceEpoch is connect.DaysSinceEpoch without the calendar
+// arithmetic: UTC days are 86400 seconds.
+func daysSinceEpoch(t time.Time) int32 { return int32(floorDiv(t.Unix(), 86400)) }
+
+// millisOfDay is connect.MillisOfDay without the calendar arithmetic.
+func millisOfDay(t time.Time) int32 {
+	return int32(floorMod(t.Unix(), 86400)*1000 + int64(t.Nanosecond()/1_000_000))
+}
+
+// twosLen is the length of the minimal two's complement of x.
+func twosLen(x int64) int {
+	n := 1
+	for n < 8 && (x < -(1<<(8*n-1)) || x >= 1<<(8*n-1)) {
+		n++
+	}
+	return n
+}
+
+// decimalBytes returns the minimal big-endian two's complement of x (what
+// connect.TwosComplement returns), stored in the arena.
+func (sh *shredder) decimalBytes(x int64) []byte {
+	n := twosLen(x)
+	if cap(sh.arena)-len(sh.arena) < n {
+		// Bytes already handed out stay valid: a new chunk, not a copy.
+		sh.arena = make([]byte, 0, 4096)
+	}
+	off := len(sh.arena)
+	for i := n - 1; i >= 0; i-- {
+		sh.arena = append(sh.arena, byte(x>>(8*i)))
+	}
+	return sh.arena[off:len(sh.arena):len(sh.arena)]
+}
+
+// convert converts a non-null leaf value to its Parquet kind and bits (as
+// parquet-go's constructors store them) and returns its size estimate.
+func (sh *shredder) convert(p *plan, v any) (k parquet.Kind, ptr *byte, u64 uint64, n int, err error) {
+	ok := false
+	switch p.leaf {
+	case lkInt8:
+		var x int8
+		x, ok = v.(int8)
+		k, u64, n = parquet.Int32, uint64(int64(x)), 4
+	case lkInt16:
+		var x int16
+		x, ok = v.(int16)
+		k, u64, n = parquet.Int32, uint64(int64(x)), 4
+	case lkInt32:
+		var x int32
+		x, ok = v.(int32)
+		k, u64, n = parquet.Int32, uint64(int64(x)), 4
+	case lkInt64:
+		k, n = parquet.Int64, 8
+		switch x := v.(type) {
+		case int64:
+			u64, ok = uint64(x), true
+		case time.Time:
+			switch p.unit {
+			case unitMilli:
+				u64, ok = uint64(x.UnixMilli()), true
+			case unitMicro:
+				u64, ok = uint64(x.UnixMicro()), true
+			case unitNano:
+				u64, ok = uint64(x.UnixNano()), true
+			}
+		}
+	case lkFloat32:
+		var x float32
+		x, ok = v.(float32)
+		k, u64, n = parquet.Float, uint64(math.Float32bits(x)), 4
+	case lkFloat64:
+		var x float64
+		x, ok = v.(float64)
+		k, u64, n = parquet.Double, math.Float64bits(x), 8
+	case lkBool:
+		var x bool
+		x, ok = v.(bool)
+		k, n = parquet.Boolean, 1
+		if x {
+			u64 = 1
+		}
+	case lkString:
+		// The column writer copies the bytes before the record can be
+		// released, and never writes to them: no copy here.
+		var x string
+		x, ok = v.(string)
+		k, ptr, u64, n = parquet.ByteArray, unsafe.StringData(x), uint64(len(x)), len(x)+4
+	case lkBytes:
+		var x []byte
+		x, ok = v.([]byte)
+		k, ptr, u64, n = parquet.ByteArray, unsafe.SliceData(x), uint64(len(x)), len(x)+4
+	case lkDecimal:
+		var d connect.Decimal
+		if d, ok = v.(connect.Decimal); ok {
+			var b []byte
+			if d.Scale == p.scale && d.Unscaled != nil && d.Unscaled.IsInt64() {
+				b = sh.decimalBytes(d.Unscaled.Int64())
+			} else {
+				u, err := rescale(d, p.scale)
+				if err != nil {
+					return 0, nil, 0, 0, fmt.Errorf("field %s: %w", p.path, err)
+				}
+				b = connect.TwosComplement(u)
+			}
+			k, ptr, u64, n = parquet.ByteArray, unsafe.SliceData(b), uint64(len(b)), len(b)+4
+		}
+	case lkDate:
+		k, n = parquet.Int32, 4
+		switch x := v.(type) {
+		case time.Time:
+			u64, ok = uint64(int64(daysSinceEpoch(x))), true
+		case int32:
+			u64, ok = uint64(int64(x)), true
+		}
+	case lkTime:
+		k, n = parquet.Int32, 4
+		switch x := v.(type) {
+		case time.Time:
+			u64, ok = uint64(int64(millisOfDay(x))), true
+		case int32:
+			u64, ok = uint64(int64(x)), true
+		}
+	}
+	if !ok {
+		return 0, nil, 0, 0, fmt.Errorf("field %s: %w", p.path, typeErr(p.schema, v))
+	}
+	return k, ptr, u64, n, nil
+}
+
+// shredFixed shreds a struct of a schema without arrays or maps into the
+// batch's fixed slots; def is the definition level of st.
+func (sh *shredder) shredFixed(p *plan, st *connect.Struct, def int) (int, error) {
+	if len(st.Schema().Fields) != len(p.children) {
+		return 0, fmt.Errorf("field %s: struct has %d fields, schema %d", displayPath(p.path), len(st.Schema().Fields), len(p.children))
+	}
+	total := 0
+	for i, c := range p.children {
+		v := st.At(i)
+		if v == nil && c.dflt != nil {
+			v = c.dflt
+		}
+		if v == nil {
+			if !c.optional {
+				return 0, fmt.Errorf("field %s: null value for required %v", c.path, c.schema)
+			}
+			for col := c.firstCol; col < c.firstCol+c.numCols; col++ {
+				sh.storeNull(&sh.flat[col*parquetBatch+sh.rows], 0, def, col)
+			}
+			total += c.numCols
+			continue
+		}
+		d := def
+		if c.optional {
+			d++
+		}
+		if c.kind == 'l' {
+			k, ptr, u64, n, err := sh.convert(c, v)
+			if err != nil {
+				return 0, err
+			}
+			sh.store(&sh.flat[c.firstCol*parquetBatch+sh.rows], k, ptr, u64, 0, d, c.firstCol)
+			total += n
+			continue
+		}
+		cs, ok := v.(*connect.Struct)
+		if !ok {
+			return 0, fmt.Errorf("field %s: %v", displayPath(c.path), typeErr(c.schema, v))
+		}
+		n, err := sh.shredFixed(c, cs, d)
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
+}
 
 func (sh *shredder) nulls(p *plan, rep, def int) {
 	for c := p.firstCol; c < p.firstCol+p.numCols; c++ {
-		sh.emit(c, parquet.NullValue().Level(rep, def, c))
+		sh.cols[c] = append(sh.cols[c], parquet.Value{})
+		sh.storeNull(&sh.cols[c][len(sh.cols[c])-1], rep, def, c)
 	}
 }
 
+// shred shreds a value of a schema with arrays or maps, appending to the
+// per-column slices.
 func (sh *shredder) shred(p *plan, v any, rep, def int) (int, error) {
-	if v == nil && p.schema.Default != nil {
-		v = p.schema.Default
+	if v == nil && p.dflt != nil {
+		v = p.dflt
 	}
 	if v == nil {
 		if !p.optional && p.path != "" {
@@ -398,11 +687,13 @@ func (sh *shredder) shred(p *plan, v any, rep, def int) (int, error) {
 	}
 	switch p.kind {
 	case 'l':
-		val, n, err := p.conv(v)
+		k, ptr, u64, n, err := sh.convert(p, v)
 		if err != nil {
-			return 0, fmt.Errorf("field %s: %w", p.path, err)
+			return 0, err
 		}
-		sh.emit(p.firstCol, val.Level(rep, def, p.firstCol))
+		c := p.firstCol
+		sh.cols[c] = append(sh.cols[c], parquet.Value{})
+		sh.store(&sh.cols[c][len(sh.cols[c])-1], k, ptr, u64, rep, def, c)
 		return n, nil
 	case 's':
 		st, ok := v.(*connect.Struct)
@@ -565,7 +856,7 @@ func (e *parquetEncoder) writeBatch() error {
 	e.n = 0
 	defer e.sh.reset()
 	for c, cw := range e.w.ColumnWriters() {
-		if _, err := cw.WriteRowValues(e.sh.cols[c]); err != nil {
+		if _, err := cw.WriteRowValues(e.sh.column(c)); err != nil {
 			e.err = fmt.Errorf("parquet write column %d: %w", c, err)
 			return e.err
 		}

@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -363,23 +364,132 @@ func (u *s3Upload) abort(ctx context.Context) error {
 
 // localStorage writes objects as files under a root directory; a file is
 // written to a temporary name and renamed into place on commit.
-type localStorage struct{ root string }
+type localStorage struct {
+	root string
+
+	mu   sync.Mutex
+	dirs map[string]bool // directories known to exist (each Mkdir is a syscall)
+	bufs sync.Pool       // *bufio.Writer of localWriteBuffer bytes
+}
+
+// tempPrefix starts the name of every file localStorage writes before it
+// is renamed into place: ".sluice-tmp-<final name>-<random>". Before
+// names carried the final name, they were ".sluice-tmp-<digits>".
+const tempPrefix = ".sluice-tmp-"
+
+// isLegacyTemp reports whether name is a temporary file of an older
+// sluice (".sluice-tmp-" and digits).
+func isLegacyTemp(name string) bool {
+	rest, ok := strings.CutPrefix(name, tempPrefix)
+	if !ok || rest == "" {
+		return false
+	}
+	for _, c := range rest {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// removeTemps deletes the temporary files a crashed task left under the
+// directory of prefix (a key prefix): regular files whose name is
+// tempPrefix followed by a final name that own accepts, and temporary
+// files of older versions. Nothing else is touched. It is best effort: it
+// skips directories it cannot read, returns the keys removed and the first
+// error met; a missing directory is not an error.
+func (l *localStorage) removeTemps(prefix string, own func(final string) bool) ([]string, error) {
+	var removed []string
+	var first error
+	filepath.WalkDir(l.path(prefix), func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			if !errors.Is(err, os.ErrNotExist) && first == nil {
+				first = &StorageError{"list temporary files under", prefix, err}
+			}
+			if d != nil && d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		name := d.Name()
+		if !d.Type().IsRegular() || !strings.HasPrefix(name, tempPrefix) {
+			return nil
+		}
+		if !isLegacyTemp(name) {
+			// ".sluice-tmp-<final>-<random>"
+			i := strings.LastIndexByte(name, '-')
+			if i < len(tempPrefix) || !own(name[len(tempPrefix):i]) {
+				return nil
+			}
+		}
+		rel, _ := filepath.Rel(l.root, p)
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if first == nil {
+				first = &StorageError{"remove", filepath.ToSlash(rel), err}
+			}
+			return nil
+		}
+		removed = append(removed, filepath.ToSlash(rel))
+		return nil
+	})
+	return removed, first
+}
 
 func (l *localStorage) path(key string) string {
 	return filepath.Join(l.root, filepath.FromSlash(key))
 }
 
 func (l *localStorage) create(_ context.Context, key string) (upload, error) {
-	p := l.path(key)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return nil, &StorageError{"create", key, err}
+	u, err := l.createTemp(key)
+	if err != nil {
+		return nil, err
 	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".sluice-tmp-*")
+	w, _ := l.bufs.Get().(*bufio.Writer)
+	if w == nil {
+		w = bufio.NewWriterSize(u.f, localWriteBuffer)
+	} else {
+		w.Reset(u.f)
+	}
+	u.w, u.l = w, l
+	return u, nil
+}
+
+// createTemp opens the temporary file an object is written to.
+func (l *localStorage) createTemp(key string) (*localUpload, error) {
+	p := l.path(key)
+	dir := filepath.Dir(p)
+	l.mu.Lock()
+	known := l.dirs[dir]
+	l.mu.Unlock()
+	// The temporary name carries the final name, so a restarted task can
+	// tell its own leftovers (see removeTemps) from other files.
+	pattern := tempPrefix + strings.ReplaceAll(filepath.Base(p), "*", "_") + "-*"
+	var f *os.File
+	var err error
+	if known {
+		f, err = os.CreateTemp(dir, pattern)
+	}
+	if !known || errors.Is(err, os.ErrNotExist) { // new, or removed since
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, &StorageError{"create", key, err}
+		}
+		l.mu.Lock()
+		if l.dirs == nil {
+			l.dirs = map[string]bool{}
+		}
+		l.dirs[dir] = true
+		l.mu.Unlock()
+		f, err = os.CreateTemp(dir, pattern)
+	}
 	if err != nil {
 		return nil, &StorageError{"create", key, err}
 	}
 	return &localUpload{f: f, final: p, key: key}, nil
 }
+
+// localWriteBuffer batches the Parquet writer's many small writes (page
+// headers, pages, footer parts) into few write syscalls.
+const localWriteBuffer = 256 << 10
 
 func (l *localStorage) get(_ context.Context, key string) ([]byte, error) {
 	b, err := os.ReadFile(l.path(key))
@@ -393,7 +503,7 @@ func (l *localStorage) get(_ context.Context, key string) ([]byte, error) {
 }
 
 func (l *localStorage) put(ctx context.Context, key string, data []byte) error {
-	u, err := l.create(ctx, key)
+	u, err := l.createTemp(key) // unbuffered: one write
 	if err != nil {
 		return err
 	}
@@ -413,15 +523,50 @@ func (l *localStorage) remove(_ context.Context, key string) error {
 
 type localUpload struct {
 	f     *os.File
+	w     *bufio.Writer // nil: unbuffered
+	l     *localStorage // where w goes back to
 	final string
 	key   string
 }
 
-func (u *localUpload) Write(p []byte) (int, error) { return u.f.Write(p) }
-func (u *localUpload) memBytes() int64             { return 0 }
-func (u *localUpload) spill() error                { return nil }
+func (u *localUpload) Write(p []byte) (int, error) {
+	if u.w == nil {
+		return u.f.Write(p)
+	}
+	return u.w.Write(p)
+}
+
+func (u *localUpload) memBytes() int64 {
+	if u.w == nil {
+		return 0
+	}
+	return int64(u.w.Buffered())
+}
+
+func (u *localUpload) spill() error {
+	if u.w == nil {
+		return nil
+	}
+	return u.w.Flush()
+}
+
+// release returns the write buffer to the pool.
+func (u *localUpload) release() {
+	if u.w != nil {
+		u.w.Reset(nil)
+		u.l.bufs.Put(u.w)
+		u.w = nil
+	}
+}
 
 func (u *localUpload) commit(context.Context) error {
+	err := u.spill()
+	u.release()
+	if err != nil {
+		u.f.Close()
+		os.Remove(u.f.Name())
+		return &StorageError{"write", u.key, err}
+	}
 	if err := u.f.Sync(); err != nil {
 		u.f.Close()
 		os.Remove(u.f.Name())
@@ -443,6 +588,7 @@ func (u *localUpload) commit(context.Context) error {
 }
 
 func (u *localUpload) abort(context.Context) error {
+	u.release()
 	u.f.Close()
 	os.Remove(u.f.Name())
 	return nil

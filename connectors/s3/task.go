@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,6 +117,8 @@ type tpWriter struct {
 	marker     int64 // last next-offset written to the marker; -1 none
 	next       int64 // offset after the last record processed (written or skipped); -1 none
 	pending    []*commitJob
+	last       *openFile // the open file of curEnc
+	defaultEnc string    // the default partitioner's path for tp
 }
 
 type openFile struct {
@@ -214,6 +217,7 @@ type marker struct {
 }
 
 func (t *task) Assign(ctx context.Context, partitions []connect.TopicPartition) error {
+	t.removeTemps(partitions)
 	for _, tp := range partitions {
 		if _, ok := t.writers[tp]; ok {
 			continue
@@ -256,6 +260,78 @@ func (t *task) Assign(ctx context.Context, partitions []connect.TopicPartition) 
 		}
 	}
 	return nil
+}
+
+// removeTemps deletes the temporary files that a crashed task left in
+// local storage for the newly assigned partitions: data files under each
+// topic's directory named "<topic><file.delim><partition><file.delim><offset>..."
+// and the partitions' commit markers. Partitions already held have files
+// being written and are skipped. Failures are logged: a leftover file
+// does not stop the task.
+func (t *task) removeTemps(partitions []connect.TopicPartition) {
+	l, ok := t.st.(*localStorage)
+	if !ok {
+		return
+	}
+	mine := map[string]map[int32]bool{} // topic -> new partitions
+	for _, tp := range partitions {
+		if _, held := t.writers[tp]; held {
+			continue
+		}
+		if mine[tp.Topic] == nil {
+			mine[tp.Topic] = map[int32]bool{}
+		}
+		mine[tp.Topic][tp.Partition] = true
+	}
+	if len(mine) == 0 {
+		return
+	}
+	fd := t.s.fileDelim
+	// ownPartition reports whether name is "<topic><fd><p>" + rest for a new
+	// partition p of topic, with rest accepted by tail.
+	ownPartition := func(topic, name string, tail func(string) bool) bool {
+		rest, ok := strings.CutPrefix(name, topic+fd)
+		if !ok {
+			return false
+		}
+		i := 0
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			i++
+		}
+		p, err := strconv.ParseInt(rest[:i], 10, 32)
+		return i > 0 && err == nil && mine[topic][int32(p)] && tail(rest[i:])
+	}
+	dataTail := func(rest string) bool { // <fd><offset, 10 digits or more>.<ext>
+		rest, ok := strings.CutPrefix(rest, fd)
+		i := 0
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			i++
+		}
+		return ok && i >= 10 && i < len(rest) && rest[i] == '.'
+	}
+	markerTail := func(rest string) bool { return rest == ".json" }
+	var removed []string
+	var errs []error
+	for topic := range mine {
+		r, err := l.removeTemps(t.prefix()+topic, func(final string) bool { return ownPartition(topic, final, dataTail) })
+		removed = append(removed, r...)
+		errs = append(errs, err)
+	}
+	r, err := l.removeTemps(t.prefix()+"_sluice"+t.s.dirDelim+t.name, func(final string) bool {
+		for topic := range mine {
+			if ownPartition(topic, final, markerTail) {
+				return true
+			}
+		}
+		return false
+	})
+	removed = append(removed, r...)
+	for _, key := range removed {
+		t.log.Info("s3 sink: removed temporary file left by a crash", "key", key)
+	}
+	if err := errors.Join(append(errs, err)...); err != nil {
+		t.log.Warn("s3 sink: removing temporary files left by a crash", "error", err)
+	}
 }
 
 func (t *task) writer(tp connect.TopicPartition) *tpWriter {
@@ -331,20 +407,29 @@ func (t *task) putOne(ctx context.Context, w *tpWriter, r *connect.Record, off i
 			return err
 		}
 	}
+	needTs := t.part.timeBased() || s.rotateIntervalMs > 0
 	var now time.Time // the wall clock is read only when something uses it
-	if s.rotateScheduleMs > 0 || s.extractor == "wallclock" {
+	if s.rotateScheduleMs > 0 || (needTs && s.extractor == "wallclock") {
 		now = t.opts.now()
 	}
 	var ts int64
-	if t.part.timeBased() || s.rotateIntervalMs > 0 {
+	if needTs {
 		var err error
 		if ts, err = timestampOf(s, r, now); err != nil {
 			return err
 		}
 	}
-	enc, err := t.part.encode(r, w.tp, ts)
-	if err != nil {
-		return err
+	var enc string
+	if _, ok := t.part.(defaultPartitioner); ok && w.defaultEnc != "" {
+		enc = w.defaultEnc // the same for every record of the partition
+	} else {
+		var err error
+		if enc, err = t.part.encode(r, w.tp, ts); err != nil {
+			return err
+		}
+		if ok {
+			w.defaultEnc = enc
+		}
 	}
 	if w.count > 0 {
 		periodic := s.rotateIntervalMs > 0 && (ts-w.baseTs >= s.rotateIntervalMs || enc != w.curEnc)
@@ -361,7 +446,11 @@ func (t *task) putOne(ctx context.Context, w *tpWriter, r *connect.Record, off i
 			w.nextSched = nextSchedule(now, s.rotateScheduleMs, s.tz)
 		}
 	}
-	f := w.files[enc]
+	f := w.last
+	if f == nil || enc != w.curEnc {
+		f = w.files[enc]
+	}
+	var err error
 	if f == nil {
 		if f, err = t.newFile(r, w, enc, off, schema); err != nil {
 			return err
@@ -384,7 +473,7 @@ func (t *task) putOne(ctx context.Context, w *tpWriter, r *connect.Record, off i
 	f.lastOff = off
 	w.count++
 	w.lastOff = off
-	w.curEnc = enc
+	w.curEnc, w.last = enc, f
 	if f.encoded() >= s.rowGroupMax {
 		if err := f.flushBuffered(); err != nil {
 			return err
@@ -429,28 +518,23 @@ func (t *task) newFile(r *connect.Record, w *tpWriter, enc string, off int64, sc
 	return f, nil
 }
 
-// commit finishes every open file of the partition and hands them to a
-// background upload (at most sluice.upload.concurrency groups in flight);
-// Flush waits for uploads before reporting offsets. When a group fails, the
-// task fails: it reports no further offsets and the records are consumed
-// again from the last committed offset after a restart.
+// commit hands every open file of the partition to a background job that
+// finishes (encodes the last pages and footer) and uploads them, at most
+// sluice.upload.concurrency groups at once; Flush waits for the jobs
+// before reporting offsets. When a group fails, the task fails: it reports
+// no further offsets and the records are consumed again from the last
+// committed offset after a restart.
 func (t *task) commit(ctx context.Context, w *tpWriter, why string) error {
 	if w.count == 0 {
 		return nil
 	}
 	for i, f := range w.order {
-		var err error
-		if f.pq != nil {
-			// Footer metadata: where the rows came from.
-			f.pq.w.SetKeyValueMetadata("kafka.topic", f.tp.Topic)
-			f.pq.w.SetKeyValueMetadata("kafka.partition", strconv.Itoa(int(f.tp.Partition)))
-			f.pq.w.SetKeyValueMetadata("kafka.offset.start", strconv.FormatInt(f.start, 10))
-			f.pq.w.SetKeyValueMetadata("kafka.offset.end", strconv.FormatInt(f.lastOff, 10))
-			err = f.pq.close()
-		} else {
-			err = f.js.close()
+		if f.pq == nil {
+			continue
 		}
-		if err != nil {
+		// Batched rows go to the column writers now: the job must not
+		// read record memory after Put returns.
+		if err := f.pq.writeBatch(); err != nil {
 			for _, g := range w.order[i:] {
 				g.up.abort(context.WithoutCancel(ctx))
 			}
@@ -459,6 +543,11 @@ func (t *task) commit(ctx context.Context, w *tpWriter, why string) error {
 				f.key, w.tp.Topic, w.tp.Partition, err)
 			return t.err
 		}
+		// Footer metadata: where the rows came from.
+		f.pq.w.SetKeyValueMetadata("kafka.topic", f.tp.Topic)
+		f.pq.w.SetKeyValueMetadata("kafka.partition", strconv.Itoa(int(f.tp.Partition)))
+		f.pq.w.SetKeyValueMetadata("kafka.offset.start", strconv.FormatInt(f.start, 10))
+		f.pq.w.SetKeyValueMetadata("kafka.offset.end", strconv.FormatInt(f.lastOff, 10))
 	}
 	job := &commitJob{files: w.order, start: w.groupStart, next: w.lastOff + 1, done: make(chan struct{})}
 	t.reap(w)
@@ -466,7 +555,7 @@ func (t *task) commit(ctx context.Context, w *tpWriter, why string) error {
 		job.prev = w.pending[n-1]
 	}
 	for _, f := range job.files {
-		job.mem += f.up.memBytes()
+		job.mem += f.buffered() // what the upload will hold, at most
 	}
 	t.pendingMem.Add(job.mem)
 	t.log.Debug("s3 sink: committing files", "partition", fmt.Sprint(w.tp), "files", len(w.order), "reason", why)
@@ -505,6 +594,21 @@ func (t *task) run(job *commitJob, tp connect.TopicPartition) {
 		}
 		job.err = err
 		t.setFailure(err)
+	}
+	// Finishing the files is CPU work that overlaps with the task encoding
+	// the next group.
+	for _, f := range job.files {
+		var err error
+		if f.pq != nil {
+			err = f.pq.close()
+		} else {
+			err = f.js.close()
+		}
+		if err != nil {
+			fail(0, fmt.Errorf("s3 sink: finish %s failed, buffered records of %s-%d were dropped and will be consumed again after a restart: %w",
+				f.key, tp.Topic, tp.Partition, err))
+			return
+		}
 	}
 	if job.prev != nil {
 		<-job.prev.done
@@ -603,7 +707,7 @@ func (t *task) reset(w *tpWriter) {
 	w.order = nil
 	w.count = 0
 	w.groupStart = -1
-	w.curEnc = ""
+	w.curEnc, w.last = "", nil
 }
 
 // writeMarker records next as the partition's durable offset.
