@@ -318,9 +318,11 @@ func (w *Worker) shutdown(leave bool) error {
 	w.wg.Wait()
 	if leave {
 		w.stopAll(true)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		w.member.leave(ctx)
-		cancel()
+		if w.member != nil { // nil when Start failed before joining
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			w.member.leave(ctx)
+			cancel()
+		}
 	} else {
 		w.stopAll(false)
 	}
