@@ -138,7 +138,6 @@ type securityOptions struct {
 	authorizer *auth.AuthorizerConfig
 	mapper     *auth.PrincipalMapper
 	reauth     time.Duration
-	saslWait   time.Duration
 }
 
 // WithListeners sets the broker's listeners; the first one replaces

@@ -134,6 +134,7 @@ func (b *Broker) plainAuth(msg []byte) (string, error) {
 	}
 	m, cred, ok := b.sec.creds.Any(user)
 	if !ok || !m.VerifyPassword(cred, pass) {
+		//lint:ignore ST1005 Kafka's own wording, which clients show to users
 		return "", errors.New("Invalid username or password")
 	}
 	return user, nil
@@ -236,7 +237,7 @@ func (sc *scramServer) final(msg string) ([]byte, string, error) {
 	}
 	attrs := strings.Split(withoutProof, ",")
 	if len(attrs) < 2 || !strings.HasPrefix(attrs[0], "c=") || !strings.HasPrefix(attrs[1], "r=") {
-		return nil, "", errors.New("client-final: want c=...,r=...,p=...")
+		return nil, "", errors.New("client-final: want c=<binding>,r=<nonce>,p=<proof>")
 	}
 	if attrs[0][2:] != base64.StdEncoding.EncodeToString([]byte(sc.gs2)) {
 		return nil, "", errors.New("client-final: channel binding does not match the gs2 header")

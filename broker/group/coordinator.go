@@ -74,20 +74,18 @@ func (realClock) AfterFunc(d time.Duration, f func()) Timer {
 }
 
 type options struct {
-	logger            *slog.Logger
-	clock             Clock
-	topicExists       func(topic string, partition int32) bool
-	topicName         func(id [16]byte) (string, bool)
-	topicID           func(topic string) ([16]byte, bool)
-	initialDelay      time.Duration
-	retention         time.Duration
-	retentionCheck    time.Duration
-	minSession        time.Duration
-	maxSession        time.Duration
-	maxMetadataBytes  int
-	maxGroupSize      int
-	throttleMillis    int32
-	disableExpiryScan bool
+	logger           *slog.Logger
+	clock            Clock
+	topicExists      func(topic string, partition int32) bool
+	topicName        func(id [16]byte) (string, bool)
+	topicID          func(topic string) ([16]byte, bool)
+	initialDelay     time.Duration
+	retention        time.Duration
+	retentionCheck   time.Duration
+	minSession       time.Duration
+	maxSession       time.Duration
+	maxMetadataBytes int
+	maxGroupSize     int
 }
 
 // Option configures a Coordinator.

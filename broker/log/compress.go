@@ -63,13 +63,6 @@ func decompress(codec int, data []byte) ([]byte, error) {
 	return c.decompress(codec, data)
 }
 
-// compress encodes records data with codec.
-func compress(codec int, data []byte) ([]byte, error) {
-	var c codecs
-	defer c.close()
-	return c.compress(codec, data)
-}
-
 func (c *codecs) decompress(codec int, data []byte) ([]byte, error) {
 	switch codec {
 	case CodecNone:

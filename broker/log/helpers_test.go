@@ -146,9 +146,8 @@ func newFakeClock(ms int64) *fakeClock {
 	c.ms.Store(ms)
 	return c
 }
-func (c *fakeClock) now() time.Time      { return time.UnixMilli(c.ms.Load()) }
-func (c *fakeClock) add(d time.Duration) { c.ms.Add(d.Milliseconds()) }
-func quietLogger() *slog.Logger          { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func (c *fakeClock) now() time.Time { return time.UnixMilli(c.ms.Load()) }
+func quietLogger() *slog.Logger     { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // testOpts skips real fsyncs (they only matter for power loss, which tests
 // cannot simulate; crashes are simulated by abandon). Durability tests pass

@@ -306,12 +306,6 @@ func (t *Task) waitBelowCap(ctx context.Context) error {
 	}
 }
 
-func (t *Task) fatal() error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.err
-}
-
 // dispatch hands the pending operations to a sender, waiting for capacity.
 func (t *Task) dispatch(ctx context.Context) error {
 	t.sendMu.Lock()
@@ -712,6 +706,7 @@ func (t *Task) putJSON(ctx context.Context, path string, body map[string]any) er
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	//lint:ignore SA1019 opensearch-go is pinned at v4, where Perform is the raw request path; revisit with v5
 	resp, err := t.client.Client.Perform(req)
 	if err != nil {
 		return connect.Retriable(fmt.Errorf("opensearch: PUT %s: %w", path, err))

@@ -775,6 +775,7 @@ func (sh *shredder) shred(p *plan, v any, rep, def int) (int, error) {
 // parquetEncoder writes records of one schema to a Parquet file. Rows are
 // shredded into per-column batches that are written column by column.
 type parquetEncoder struct {
+	//lint:ignore SA1019 the untyped Writer is the API that takes a run-time schema and hands out column writers
 	w       *parquet.Writer
 	sh      *shredder
 	n       int // rows in the current batch

@@ -104,19 +104,6 @@ func (b *spillBuffer) reader() io.ReadSeeker {
 	return bytes.NewReader(b.mem)
 }
 
-func (b *spillBuffer) reset() error {
-	b.n = 0
-	if b.f != nil {
-		if err := b.f.Truncate(0); err != nil {
-			return err
-		}
-		_, err := b.f.Seek(0, io.SeekStart)
-		return err
-	}
-	b.mem = b.mem[:0]
-	return nil
-}
-
 func (b *spillBuffer) close() {
 	if b.f != nil {
 		b.f.Close()
