@@ -77,6 +77,11 @@ func (s setting) knobs() string {
 }
 
 var (
+	// drainSetting is the example sink without time-based rotation: a
+	// backlog drain commits exactly one file per flush.size rows, so its
+	// end is not a wait for the next scheduled rotation.
+	drainSetting = setting{name: "throughput", flushInterval: 10 * time.Second,
+		sink: map[string]string{"flush.size": "1000", "rotate.schedule.interval.ms": "-1"}}
 	// defaultSetting is the quick start as shipped: the example sink's
 	// flush.size=1000 and rotate.schedule.interval.ms=10000, and sluice
 	// up's default --offset-flush-interval 10s.
@@ -92,6 +97,7 @@ var (
 // optional S3 gateway, the sluice binary and where artifacts go.
 type env struct {
 	root, bin, artifacts string
+	bins                 map[string]string // by label: "" is this tree's build
 	pg                   *testenv.Postgres
 	s3                   *testenv.S3
 	s3c                  *s3.Client
@@ -99,17 +105,37 @@ type env struct {
 	slotN                int
 }
 
-func newEnv(t *testing.T, artifacts string, withS3 bool) *env {
+func newEnv(t *testing.T, artifacts string, withS3 bool, extraBins map[string]string) *env {
 	t.Helper()
 	e := &env{root: testenv.RepoRoot(t), artifacts: artifacts, nextID: 1}
 	if err := os.MkdirAll(artifacts, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	e.bin = filepath.Join(artifacts, "sluice")
-	build := exec.Command("go", "build", "-o", e.bin, "./cmd/sluice")
-	build.Dir = e.root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/sluice: %v\n%s", err, out)
+	if bin := extraBins[""]; bin != "" { // a prebuilt binary under test
+		b, err := os.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(e.bin, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		build := exec.Command("go", "build", "-o", e.bin, "./cmd/sluice")
+		build.Dir = e.root
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("go build ./cmd/sluice: %v\n%s", err, out)
+		}
+	}
+	e.bins = map[string]string{"": e.bin}
+	for label, bin := range extraBins {
+		if label == "" {
+			continue
+		}
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatalf("%s binary: %v", label, err)
+		}
+		e.bins[label] = bin
 	}
 	e.pg = testenv.StartPostgres(t, testenv.WithPostgresSetting("shared_buffers", "256MB"),
 		testenv.WithPostgresSetting("synchronous_commit", "on"))
@@ -193,13 +219,13 @@ type up struct {
 	rest, pprof, logDir string
 }
 
-func (e *env) startUp(t *testing.T, name string, flushInterval time.Duration) *up {
+func (e *env) startUp(t *testing.T, name, bin string, flushInterval time.Duration) *up {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), name)
 	p := &up{stdout: &testenv.SyncBuffer{}, stderr: &testenv.SyncBuffer{}, done: make(chan struct{}), logDir: dir}
 	restAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	p.rest = "http://" + restAddr
-	p.cmd = exec.Command(e.bin, "up", "--data-dir", filepath.Join(dir, "data"), "--kafka-listen", "127.0.0.1:0",
+	p.cmd = exec.Command(bin, "up", "--data-dir", filepath.Join(dir, "data"), "--kafka-listen", "127.0.0.1:0",
 		"--rest-listen", restAddr, "--schema-registry-listen", "", "--pprof-listen", "127.0.0.1:0",
 		"--offset-flush-interval", flushInterval.String(), "--log-level", "warn")
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr

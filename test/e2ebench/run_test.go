@@ -23,22 +23,29 @@ type config struct {
 	freshDuration time.Duration
 	fresh         []freshCase
 	artifacts     string // profiles, report.json and the sluice binary
+	// bins are other sluice binaries (label -> path), drained in the same
+	// repetitions for an interleaved comparison with this tree's build.
+	bins map[string]string
 }
 
 type freshCase struct {
 	st      setting
 	storage string
+	rate    int // rows/s; 0 = config.freshRate
 }
 
 // drainResult is one backlog drain: the pipeline started on a slot holding
 // rows changes, timed until the last row is in a committed Parquet file.
 type drainResult struct {
+	Binary         string  `json:"binary,omitempty"` // "" = this tree's build
 	Storage        string  `json:"storage"`
 	Rows           int     `json:"rows"`
 	Seconds        float64 `json:"seconds"`
 	RowsPerSec     float64 `json:"rows_per_sec"`
 	CPUSecPerMRows float64 `json:"cpu_sec_per_million_rows"`
 	PeakRSSMiB     float64 `json:"peak_rss_mib"`
+	// Timeline is the rows committed in each second since the start.
+	Timeline []int `json:"rows_per_second_timeline"`
 }
 
 // freshResult is one live run under a fixed-rate load.
@@ -113,7 +120,14 @@ func run(t *testing.T, cfg config) *report {
 	for _, f := range cfg.fresh {
 		needS3 = needS3 || f.storage == "s3"
 	}
-	e := newEnv(t, cfg.artifacts, needS3)
+	e := newEnv(t, cfg.artifacts, needS3, cfg.bins)
+	labels := []string{""}
+	for l := range cfg.bins {
+		if l != "" {
+			labels = append(labels, l)
+		}
+	}
+	sort.Strings(labels)
 
 	// The backlog: slots first, then the rows, so every slot decodes the
 	// same WAL.
@@ -125,7 +139,11 @@ func run(t *testing.T, cfg config) *report {
 		}
 		drainSlots[i] = map[string]string{}
 		for _, s := range cfg.storages {
-			drainSlots[i][s] = e.newSlot(t, "drain_"+s)
+			for _, l := range labels {
+				if i < cfg.reps || l == "" {
+					drainSlots[i][l+s] = e.newSlot(t, "drain_"+s)
+				}
+			}
 		}
 	}
 	startLSN := e.query(t, "SELECT pg_current_wal_lsn()::text")
@@ -137,10 +155,10 @@ func run(t *testing.T, cfg config) *report {
 	t.Logf("BENCH backlog: %d rows in transactions of %d, %.1f MiB of WAL", cfg.rows, cfg.perTx, rep.WALMiB)
 
 	drainN := 0
-	drain := func(storage, slot string, profile bool) drainResult {
+	drain := func(label, storage, slot string, profile bool) drainResult {
 		drainN++
 		name := fmt.Sprintf("d%d", drainN)
-		u := e.startUp(t, name, defaultSetting.flushInterval)
+		u := e.startUp(t, name, e.bins[label], drainSetting.flushInterval)
 		pl := pipeline{prefix: name, storage: storage, lake: filepath.Join(u.logDir, "lake")}
 		every := 20 * time.Millisecond
 		if storage == "s3" {
@@ -156,7 +174,7 @@ func run(t *testing.T, cfg config) *report {
 			go func() { profErr <- u.profile(fmt.Sprintf("profile?seconds=%d", secs), file) }()
 			rep.Profiles = append(rep.Profiles, file)
 		}
-		e.create(t, u, pl, slot, defaultSetting)
+		e.create(t, u, pl, slot, drainSetting)
 		w.waitRows(t, u, int(hi-lo+1), 10*time.Minute)
 		after := u.stats(t)
 		if profile {
@@ -177,18 +195,24 @@ func run(t *testing.T, cfg config) *report {
 			t.Fatalf("drain %s to %s: %v", name, storage, err)
 		}
 		var end time.Time
+		var timeline []int
 		for _, f := range files {
 			if f.seen.After(end) {
 				end = f.seen
 			}
+			sec := int(f.seen.Sub(start) / time.Second)
+			for len(timeline) <= sec {
+				timeline = append(timeline, 0)
+			}
+			timeline[sec] += len(f.ids)
 		}
 		u.stop(t)
 		n := int(hi - lo + 1)
 		d := end.Sub(start)
-		r := drainResult{Storage: storage, Rows: n, Seconds: d.Seconds(), RowsPerSec: float64(n) / d.Seconds(),
-			CPUSecPerMRows: (after.cpu - before.cpu).Seconds() / float64(n) * 1e6, PeakRSSMiB: float64(after.hwmKB) / 1024}
-		t.Logf("BENCH drain %-5s %s%8d rows %7.2fs %9.0f rows/s  cpu %6.1f s/M rows  peak RSS %5.0f MiB",
-			storage, map[bool]string{true: "(profiled) ", false: ""}[profile], n, r.Seconds, r.RowsPerSec, r.CPUSecPerMRows, r.PeakRSSMiB)
+		r := drainResult{Binary: label, Storage: storage, Rows: n, Seconds: d.Seconds(), RowsPerSec: float64(n) / d.Seconds(),
+			CPUSecPerMRows: (after.cpu - before.cpu).Seconds() / float64(n) * 1e6, PeakRSSMiB: float64(after.hwmKB) / 1024, Timeline: timeline}
+		t.Logf("BENCH drain %-5s %s%s%8d rows %7.2fs %9.0f rows/s  cpu %6.1f s/M rows  peak RSS %5.0f MiB",
+			storage, map[bool]string{true: "(profiled) ", false: ""}[profile], map[bool]string{true: "[" + label + "] ", false: ""}[label != ""], n, r.Seconds, r.RowsPerSec, r.CPUSecPerMRows, r.PeakRSSMiB)
 		return r
 	}
 	for i := range cfg.reps {
@@ -197,23 +221,27 @@ func run(t *testing.T, cfg config) *report {
 		rep.Recv = append(rep.Recv, rate)
 		t.Logf("BENCH pg_recvlogical (pgoutput v1 -> /dev/null) %8d rows %7.2fs %9.0f rows/s", cfg.rows, d.Seconds(), rate)
 		for _, s := range cfg.storages {
-			rep.Drains = append(rep.Drains, drain(s, drainSlots[i][s], false))
+			for _, l := range labels {
+				rep.Drains = append(rep.Drains, drain(l, s, drainSlots[i][l+s], false))
+			}
 		}
 	}
 	for _, s := range cfg.storages {
-		rep.Ratio[s] = median(drainRates(rep.Drains, s)) / median(rep.Recv)
+		for _, l := range labels {
+			rep.Ratio[l+s] = median(drainRates(rep.Drains, l, s)) / median(rep.Recv)
+		}
 	}
 	// Profiles come from an extra drain so that profiling never slows a
 	// measured one.
 	for _, s := range cfg.storages {
-		drain(s, drainSlots[cfg.reps][s], true)
+		drain("", s, drainSlots[cfg.reps][s], true)
 	}
 
 	// Freshness under a live fixed-rate load.
 	for _, fc := range cfg.fresh {
 		drainN++
 		name := fmt.Sprintf("f%d", drainN)
-		u := e.startUp(t, name, fc.st.flushInterval)
+		u := e.startUp(t, name, e.bin, fc.st.flushInterval)
 		pl := pipeline{prefix: name, storage: fc.storage, lake: filepath.Join(u.logDir, "lake")}
 		every := 20 * time.Millisecond
 		if fc.storage == "s3" {
@@ -226,7 +254,11 @@ func run(t *testing.T, cfg config) *report {
 		waitRunning(t, u, name+"-lake")
 		before := u.stats(t)
 		start := time.Now()
-		flo, fhi, took := e.loadGen(t, cfg.freshRate, cfg.freshDuration)
+		rate := fc.rate
+		if rate == 0 {
+			rate = cfg.freshRate
+		}
+		flo, fhi, took := e.loadGen(t, rate, cfg.freshDuration)
 		n := int(fhi - flo + 1)
 		w.waitRows(t, u, n, cfg.freshDuration+3*time.Minute)
 		after := u.stats(t)
@@ -263,17 +295,19 @@ func run(t *testing.T, cfg config) *report {
 	}
 	t.Logf("BENCH median pg_recvlogical %.0f rows/s", median(rep.Recv))
 	for _, s := range cfg.storages {
-		t.Logf("BENCH median drain %-5s %.0f rows/s = %.2fx pg_recvlogical", s, median(drainRates(rep.Drains, s)), rep.Ratio[s])
+		for _, l := range labels {
+			t.Logf("BENCH median drain %-5s %-10s %.0f rows/s = %.2fx pg_recvlogical", s, l, median(drainRates(rep.Drains, l, s)), rep.Ratio[l+s])
+		}
 	}
 	t.Logf("BENCH load average %s at start, %s at end", rep.LoadBefore, rep.LoadAfter)
 	t.Logf("BENCH artifacts: %s (report.json, profiles: %s; binary %s)", cfg.artifacts, strings.Join(rep.Profiles, " "), e.bin)
 	return rep
 }
 
-func drainRates(ds []drainResult, storage string) []float64 {
+func drainRates(ds []drainResult, label, storage string) []float64 {
 	var v []float64
 	for _, d := range ds {
-		if d.Storage == storage {
+		if d.Storage == storage && d.Binary == label {
 			v = append(v, d.RowsPerSec)
 		}
 	}
@@ -283,7 +317,7 @@ func drainRates(ds []drainResult, storage string) []float64 {
 func drainSeconds(ds []drainResult, storage string) []float64 {
 	var v []float64
 	for _, d := range ds {
-		if d.Storage == storage {
+		if d.Storage == storage && d.Binary == "" {
 			v = append(v, d.Seconds)
 		}
 	}

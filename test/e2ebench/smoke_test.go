@@ -23,7 +23,7 @@ func TestE2ESmoke(t *testing.T) {
 		storages:      []string{"local", "s3"},
 		freshRate:     500,
 		freshDuration: 2 * time.Second,
-		fresh:         []freshCase{{lowLatencySetting, "local"}},
+		fresh:         []freshCase{{lowLatencySetting, "local", 0}},
 		artifacts:     t.TempDir(),
 	})
 	if len(rep.Recv) != 1 || rep.Recv[0] <= 0 || rep.WALMiB <= 0 {
