@@ -62,6 +62,7 @@ type JSON struct {
 	mu              sync.Mutex
 	fromSchemaCache map[*connect.Schema][]byte
 	toSchemaCache   map[string]*connect.Schema
+	recent          recentSchemas // envelope schemas matched by prefix (jsonfast.go)
 }
 
 // NewJSON returns a JsonConverter configured from cfg (schemas.enable,
