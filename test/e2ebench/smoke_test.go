@@ -13,9 +13,6 @@ import (
 // unless every row lands in committed Parquet files exactly once; this test
 // checks that each report field was computed.
 func TestE2ESmoke(t *testing.T) {
-	if os.Getenv("SLUICE_SKIP_INTEGRATION") == "1" {
-		t.Skip("SLUICE_SKIP_INTEGRATION=1")
-	}
 	rep := run(t, config{
 		rows:          3000,
 		perTx:         100,
