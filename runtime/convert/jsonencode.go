@@ -70,7 +70,10 @@ func (j *JSON) entry(e *encoder, s *connect.Schema) (*encEntry, error) {
 	if v, ok := j.enc.m.Load(s); ok {
 		return v.(*encEntry), nil
 	}
-	en := &encEntry{plan: newStructPlan(s)}
+	en := &encEntry{}
+	if j.cacheSize > 0 { // a plan pays off only when it is kept
+		en.plan = newStructPlan(s)
+	}
 	if j.schemasEnabled {
 		buf := append([]byte(nil), envelopeSchemaPrefix...)
 		buf, err := e.schema(buf, s, "", false, "")

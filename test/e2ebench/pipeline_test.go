@@ -459,7 +459,6 @@ type lakeFile struct {
 // watcher polls a lake (local directory or S3 bucket) for committed Parquet
 // files, reads each new file once and remembers when it first appeared.
 type watcher struct {
-	t       *testing.T
 	pl      pipeline
 	e       *env
 	every   time.Duration
@@ -475,7 +474,7 @@ func (e *env) watch(t *testing.T, pl pipeline, every time.Duration) *watcher {
 	if pl.storage == "s3" {
 		e.s3.CreateBucket(t, pl.lake)
 	}
-	w := &watcher{t: t, pl: pl, e: e, every: every, files: map[string]*lakeFile{}, stop: make(chan struct{}), stopped: make(chan struct{})}
+	w := &watcher{pl: pl, e: e, every: every, files: map[string]*lakeFile{}, stop: make(chan struct{}), stopped: make(chan struct{})}
 	go w.run()
 	t.Cleanup(w.close)
 	return w
