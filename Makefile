@@ -6,7 +6,7 @@ PKGS    ?= ./...
 RACE    ?= -race
 TIMEOUT ?= 20m
 
-.PHONY: all build setup test vet bench bench-broker bench-pg bench-s3 bench-pool bench-opensearch bench-mysql bench-cluster demo demo-mysql clean
+.PHONY: all build setup test vet bench bench-broker bench-pg bench-s3 bench-pool bench-opensearch bench-mysql bench-cluster bench-e2e demo demo-mysql clean
 
 all: build
 
@@ -65,6 +65,12 @@ bench-opensearch:
 # same binlog, and snapshot rows/s.
 bench-mysql: setup
 	scripts/bench-mysql
+
+# The quick start's whole pipeline (Postgres CDC -> broker -> Parquet, local
+# and S3): rows/s against pg_recvlogical on the same WAL, freshness
+# p50/p95/p99, CPU per million rows, peak RSS and pprof profiles.
+bench-e2e: setup
+	scripts/bench-e2e
 
 # The quick start: Postgres CDC into Parquet files (examples/cdc-to-datalake).
 demo: build

@@ -47,6 +47,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	flushInterval := fs.Duration("offset-flush-interval", 10*time.Second, "how often tasks commit offsets (offset.flush.interval.ms); sinks upload on this tick too")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	srListen := fs.String("schema-registry-listen", "127.0.0.1:8081", "address of the embedded schema registry (empty disables it)")
+	pprofListen := fs.String("pprof-listen", "", "address of a Go profiling server (net/http/pprof under /debug/pprof/; empty disables it)")
 	mskf := addMSKFlags(fs)
 	secure := fs.Bool("secure", false, "secure the quick start: generate a local CA, certificates and an admin user under --data-dir/security; Kafka on SASL_SSL (SCRAM) with ACLs, REST over HTTPS with basic auth")
 	var sets multiFlag
@@ -93,6 +94,15 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	levels := loglevel.New(lvl) // changed at run time through /admin/loggers
 	log := slog.New(levels.Handler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: loglevel.LevelTrace})))
+	pprofURL := ""
+	if *pprofListen != "" {
+		u, stopPprof, err := startPprof(*pprofListen, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+		pprofURL = u
+	}
 	abs, err := filepath.Abs(*dataDir)
 	if err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
@@ -209,6 +219,9 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "  %-24s %s (aws kafkaconnect --endpoint-url; cluster %s)\n", "MSK Connect API", ws[0].url, msk.ClusterArn())
 	if sr != nil {
 		fmt.Fprintf(stdout, "  %-24s %s\n", "Schema Registry", sr.url)
+	}
+	if pprofURL != "" {
+		fmt.Fprintf(stdout, "  %-24s %s\n", "Go profiles (pprof)", pprofURL)
 	}
 	for i, uw := range ws {
 		fmt.Fprintf(stdout, "  %-24s %s (id %s, group %s)\n", fmt.Sprintf("worker %d", i), uw.url, uw.w.ID(), props["group.id"])

@@ -54,14 +54,15 @@ func JSONConfigDef() connect.ConfigDef {
 // fraction or exponent, like Jackson's int/long nodes) and fits in int64,
 // float64 otherwise.
 type JSON struct {
-	schemasEnabled  bool
-	decimalFormat   DecimalFormat
-	replaceNull     bool
-	cacheSize       int
-	isKey           bool
-	mu              sync.Mutex
-	fromSchemaCache map[*connect.Schema][]byte
-	toSchemaCache   map[string]*connect.Schema
+	schemasEnabled bool
+	decimalFormat  DecimalFormat
+	replaceNull    bool
+	cacheSize      int
+	isKey          bool
+	mu             sync.Mutex
+	enc            encCache // FromConnect's per-schema entries (jsonencode.go)
+	toSchemaCache  map[string]*connect.Schema
+	recent         recentSchemas // envelope schemas matched by prefix (jsonfast.go)
 }
 
 // NewJSON returns a JsonConverter configured from cfg (schemas.enable,
@@ -90,7 +91,6 @@ func NewJSON(cfg map[string]string, isKey bool) (*JSON, error) {
 	if strings.EqualFold(strings.TrimSpace(cfg[DecimalFormatConfig]), "NUMERIC") {
 		j.decimalFormat = DecimalNumeric
 	}
-	j.fromSchemaCache = map[*connect.Schema][]byte{}
 	j.toSchemaCache = map[string]*connect.Schema{}
 	return j, nil
 }
@@ -107,30 +107,32 @@ func (j *JSON) FromConnect(_ string, s *connect.Schema, v any) (out []byte, err 
 	}
 	defer recoverData(&err)
 	e := encoder{decimalFormat: j.decimalFormat, replaceNull: j.replaceNull}
-	if j.schemasEnabled {
-		var sj []byte
-		if s != nil {
-			if sj, err = j.schemaJSON(&e, s); err != nil {
-				return nil, err
-			}
+	if s == nil {
+		buf := make([]byte, 0, 256)
+		if j.schemasEnabled {
+			buf = append(buf, `{"schema":null,"payload":`...)
 		}
-		buf := make([]byte, 0, len(sj)+len(sj)/4+256)
-		buf = append(buf, `{"schema":`...)
-		if s == nil {
-			buf = append(buf, "null"...)
-		} else {
-			buf = append(buf, sj...)
-		}
-		buf = append(buf, `,"payload":`...)
-		if buf, err = e.value(buf, s, v); err != nil {
+		if buf, err = e.value(buf, nil, v); err != nil {
 			return nil, err
 		}
-		buf = append(buf, '}')
+		if j.schemasEnabled {
+			buf = append(buf, '}')
+		}
 		return buf, nil
 	}
-	buf := make([]byte, 0, 512)
-	if buf, err = e.value(buf, s, v); err != nil {
+	en, err := j.entry(&e, s)
+	if err != nil {
 		return nil, err
+	}
+	buf := en.bufFor(len(en.prefix) + 1)
+	buf = append(buf, en.prefix...)
+	start := len(buf)
+	if buf, err = e.planned(buf, en.plan, s, v); err != nil {
+		return nil, err
+	}
+	en.last.Store(int64(len(buf) - start))
+	if j.schemasEnabled {
+		buf = append(buf, '}')
 	}
 	return buf, nil
 }
@@ -139,33 +141,14 @@ func (j *JSON) FromConnect(_ string, s *connect.Schema, v any) (out []byte, err 
 // envelope's "schema" member.
 func (j *JSON) SchemaJSON(s *connect.Schema) ([]byte, error) {
 	e := encoder{decimalFormat: j.decimalFormat, replaceNull: j.replaceNull}
-	b, err := j.schemaJSON(&e, s)
+	if !j.schemasEnabled { // entries carry no schema text then
+		return e.schema(nil, s, "", false, "")
+	}
+	en, err := j.entry(&e, s)
 	if err != nil {
 		return nil, err
 	}
-	return append([]byte(nil), b...), nil
-}
-
-func (j *JSON) schemaJSON(e *encoder, s *connect.Schema) ([]byte, error) {
-	j.mu.Lock()
-	b, ok := j.fromSchemaCache[s]
-	j.mu.Unlock()
-	if ok {
-		return b, nil
-	}
-	b, err := e.schema(nil, s, "", false, "")
-	if err != nil {
-		return nil, err
-	}
-	if j.cacheSize > 0 {
-		j.mu.Lock()
-		if len(j.fromSchemaCache) >= j.cacheSize {
-			clear(j.fromSchemaCache)
-		}
-		j.fromSchemaCache[s] = b
-		j.mu.Unlock()
-	}
-	return b, nil
+	return append([]byte(nil), en.schemaJSON()...), nil
 }
 
 func (j *JSON) cachedSchema(raw []byte) (*connect.Schema, bool) {

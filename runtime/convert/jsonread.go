@@ -16,7 +16,13 @@ import (
 // the schema (int32 vs int64, struct fields by name, logical types
 // decoded). Otherwise (or with a null schema) the result is schemaless.
 // Nil or empty data yields (nil, nil, nil).
-func (j *JSON) ToConnect(_ string, data []byte) (_ *connect.Schema, _ any, err error) {
+func (j *JSON) ToConnect(_ string, data []byte) (*connect.Schema, any, error) {
+	return j.toConnect(data, true)
+}
+
+// toConnect is ToConnect; fast=false skips the fast path (jsonfast.go), for
+// tests that compare the two.
+func (j *JSON) toConnect(data []byte, fast bool) (_ *connect.Schema, _ any, err error) {
 	if len(data) == 0 {
 		return nil, nil, nil
 	}
@@ -27,6 +33,11 @@ func (j *JSON) ToConnect(_ string, data []byte) (_ *connect.Schema, _ any, err e
 			return nil, nil, err
 		}
 		return nil, j.schemaless(root), nil
+	}
+	if fast {
+		if s, v, ok := j.fastEnvelope(data); ok {
+			return s, v, nil
+		}
 	}
 	schemaRaw, payload, err := j.envelope(data)
 	if err != nil {
@@ -45,6 +56,7 @@ func (j *JSON) ToConnect(_ string, data []byte) (_ *connect.Schema, _ any, err e
 				return nil, nil, err
 			}
 			j.cacheSchema(string(schemaRaw), schema)
+			j.rememberSchema(schemaRaw, schema)
 		}
 	}
 	if schema == nil {

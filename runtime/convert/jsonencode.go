@@ -1,0 +1,117 @@
+package convert
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/sluicehq/sluice/runtime/connect"
+)
+
+// encEntry is what FromConnect keeps per schema (by pointer; schemas are
+// immutable once built): the envelope text up to the payload, the schema's
+// struct field names already encoded, and the size of the last payload, so
+// that the next output buffer is allocated once at about the right size.
+type encEntry struct {
+	prefix []byte      // {"schema":<schema JSON>,"payload": (schemas.enable=true only)
+	plan   *structPlan // nil unless the schema is a struct
+	last   atomic.Int64
+}
+
+// schemaJSON returns the schema's JSON text inside prefix.
+func (en *encEntry) schemaJSON() []byte {
+	return en.prefix[len(envelopeSchemaPrefix) : len(en.prefix)-len(envelopePayloadPrefix)]
+}
+
+// bufFor returns a buffer for one output: extra bytes plus room for a
+// payload a little larger than the last one.
+func (en *encEntry) bufFor(extra int) []byte {
+	last := int(en.last.Load())
+	return make([]byte, 0, extra+last+last/8+32)
+}
+
+// structPlan is a struct schema's field names as they are written: `"a":`
+// for the first field, `,"b":` for the others, and the plans of fields that
+// are structs themselves.
+type structPlan struct {
+	names  [][]byte
+	fields []*structPlan
+}
+
+func newStructPlan(s *connect.Schema) *structPlan {
+	if s == nil || s.Type != connect.StructT {
+		return nil
+	}
+	switch s.Name {
+	case connect.DecimalName, connect.DateName, connect.TimeName, connect.TimestampName:
+		return nil // value() rejects these names on a struct; leave it to it
+	}
+	pl := &structPlan{names: make([][]byte, len(s.Fields)), fields: make([]*structPlan, len(s.Fields))}
+	for i, f := range s.Fields {
+		var b []byte
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, f.Name)
+		pl.names[i] = append(b, ':')
+		pl.fields[i] = newStructPlan(f.Schema)
+	}
+	return pl
+}
+
+// encCache maps schemas to their entries, bounded by schemas.cache.size
+// (cleared when full, like the read side's cache).
+type encCache struct {
+	m sync.Map // *connect.Schema -> *encEntry
+	n atomic.Int64
+}
+
+// entry returns s's entry, building it on first use.
+func (j *JSON) entry(e *encoder, s *connect.Schema) (*encEntry, error) {
+	if v, ok := j.enc.m.Load(s); ok {
+		return v.(*encEntry), nil
+	}
+	en := &encEntry{}
+	if j.cacheSize > 0 { // a plan pays off only when it is kept
+		en.plan = newStructPlan(s)
+	}
+	if j.schemasEnabled {
+		buf := append([]byte(nil), envelopeSchemaPrefix...)
+		buf, err := e.schema(buf, s, "", false, "")
+		if err != nil {
+			return nil, err
+		}
+		en.prefix = append(buf, envelopePayloadPrefix...)
+	}
+	if j.cacheSize > 0 {
+		if j.enc.n.Add(1) > int64(j.cacheSize) {
+			j.enc.m.Clear()
+			j.enc.n.Store(1)
+		}
+		if v, loaded := j.enc.m.LoadOrStore(s, en); loaded {
+			return v.(*encEntry), nil
+		}
+	}
+	return en, nil
+}
+
+// planned is value() for a struct with a plan: the same bytes and errors,
+// without escaping the field names again. Everything that is not a
+// non-nil struct value of schema s goes to value().
+func (e *encoder) planned(buf []byte, pl *structPlan, s *connect.Schema, v any) ([]byte, error) {
+	if pl == nil || v == nil {
+		return e.value(buf, s, v)
+	}
+	st, ok := v.(*connect.Struct)
+	if !ok || st == nil || st.Schema() != s && !st.Schema().Equal(s) {
+		return e.value(buf, s, v)
+	}
+	buf = append(buf, '{')
+	var err error
+	for i, f := range s.Fields {
+		buf = append(buf, pl.names[i]...)
+		if buf, err = e.planned(buf, pl.fields[i], f.Schema, st.At(i)); err != nil {
+			return nil, wrapPath(err, f.Name)
+		}
+	}
+	return append(buf, '}'), nil
+}
