@@ -106,7 +106,10 @@ func (o *offsetTracker) ack(p *pending, pt *partTrack, err error) {
 		i++
 	}
 	if i > 0 {
-		pt.queue = append(pt.queue[:0:0], pt.queue[i:]...)
+		// Drop the acknowledged prefix in place: copying the rest of the
+		// queue on every ack made a long in-flight queue quadratic.
+		clear(pt.queue[:i])
+		pt.queue = pt.queue[i:]
 	}
 }
 
