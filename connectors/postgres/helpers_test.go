@@ -68,7 +68,6 @@ type env struct {
 	pg   *testenv.Postgres
 	db   string
 	offs *memOffsets
-	seq  atomic.Int32
 }
 
 var dbCounter atomic.Int32

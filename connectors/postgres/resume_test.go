@@ -38,8 +38,7 @@ func TestSnapshotResume(t *testing.T) {
 
 	task2 := e.open(t, cfg)
 	defer task2.Close()
-	var second []*connect.Record
-	second = changes(collect(t, task2, 120*time.Second, func(rs []*connect.Record) bool {
+	second := changes(collect(t, task2, 120*time.Second, func(rs []*connect.Record) bool {
 		got := map[int64]bool{}
 		for id := range seen {
 			got[id] = true
