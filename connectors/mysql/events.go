@@ -271,8 +271,10 @@ func (t *Task) txRecord(status, id string, ts time.Time, count int64, perColl ma
 var schemaChangeKeySchema = connect.NewStruct().Name("io.debezium.connector.mysql.SchemaChangeKey").Version(1).
 	Field("databaseName", connect.StringSchema).Build()
 
+// The tableChanges schemas, field for field as Debezium's SchemaFactory
+// builds them (schemaHistoryColumnSchema/TableSchema/ChangeSchema).
 var (
-	changeColumnSchema = connect.NewStruct().Name("io.debezium.connector.schema.Column").
+	changeColumnSchema = connect.NewStruct().Name("io.debezium.connector.schema.Column").Version(1).
 				Field("name", connect.StringSchema).
 				Field("jdbcType", connect.Int32Schema).
 				Field("nativeType", connect.OptionalInt32Schema).
@@ -283,19 +285,20 @@ var (
 				Field("scale", connect.OptionalInt32Schema).
 				Field("position", connect.Int32Schema).
 				Field("optional", connect.OptionalBooleanSchema).
-				Field("defaultValueExpression", connect.OptionalStringSchema).
 				Field("autoIncremented", connect.OptionalBooleanSchema).
 				Field("generated", connect.OptionalBooleanSchema).
 				Field("comment", connect.OptionalStringSchema).
+				Field("defaultValueExpression", connect.OptionalStringSchema).
 				Field("enumValues", connect.NewArray(connect.StringSchema).Optional().Build()).
 				Build()
-	changeTableSchema = connect.NewStruct().Name("io.debezium.connector.schema.Table").
+	changeTableSchema = connect.NewStruct().Name("io.debezium.connector.schema.Table").Version(1).
 				Field("defaultCharsetName", connect.OptionalStringSchema).
 				Field("primaryKeyColumnNames", connect.NewArray(connect.StringSchema).Optional().Build()).
 				Field("columns", connect.NewArray(changeColumnSchema).Build()).
 				Field("comment", connect.OptionalStringSchema).
+				Optional().
 				Build()
-	changeSchema = connect.NewStruct().Name("io.debezium.connector.schema.Change").
+	changeSchema = connect.NewStruct().Name("io.debezium.connector.schema.Change").Version(1).
 			Field("type", connect.StringSchema).
 			Field("id", connect.StringSchema).
 			Field("table", changeTableSchema).
@@ -328,15 +331,16 @@ func optString(p *string) any {
 }
 
 // tableChangeStructs converts table changes to the schema change event's
-// tableChanges array.
+// tableChanges array: a DROP has a null table, enumValues is set only for
+// ENUM/SET columns (Debezium's ConnectTableChangeSerializer).
 func tableChangeStructs(changes []histChange) []any {
 	out := make([]any, 0, len(changes))
 	for _, c := range changes {
 		cs := connect.NewStructValue(changeSchema)
 		cs.SetAt(0, c.Type)
 		cs.SetAt(1, c.ID)
-		ts := connect.NewStructValue(changeTableSchema)
 		if t := c.Table; t != nil {
+			ts := connect.NewStructValue(changeTableSchema)
 			ts.SetAt(0, optString(t.DefaultCharsetName))
 			pk := make([]any, len(t.PrimaryKeyColumnNames))
 			for i, n := range t.PrimaryKeyColumnNames {
@@ -355,11 +359,11 @@ func tableChangeStructs(changes []histChange) []any {
 				v.SetAt(7, optInt32(col.Scale))
 				v.SetAt(8, int32(col.Position))
 				v.SetAt(9, col.Optional)
-				v.SetAt(10, optString(col.DefaultValueExpression))
-				v.SetAt(11, col.AutoIncremented)
-				v.SetAt(12, col.Generated)
-				v.SetAt(13, optString(col.Comment))
-				if col.EnumValues != nil {
+				v.SetAt(10, col.AutoIncremented)
+				v.SetAt(11, col.Generated)
+				v.SetAt(12, optString(col.Comment))
+				v.SetAt(13, optString(col.DefaultValueExpression))
+				if len(col.EnumValues) > 0 {
 					ev := make([]any, len(col.EnumValues))
 					for j, e := range col.EnumValues {
 						ev[j] = e
@@ -370,11 +374,8 @@ func tableChangeStructs(changes []histChange) []any {
 			}
 			ts.SetAt(2, cols)
 			ts.SetAt(3, optString(t.Comment))
-		} else {
-			ts.SetAt(1, []any{})
-			ts.SetAt(2, []any{})
+			cs.SetAt(2, ts)
 		}
-		cs.SetAt(2, ts)
 		out = append(out, cs)
 	}
 	return out

@@ -48,7 +48,7 @@ func TestSchemaModelDDL(t *testing.T) {
 			t.Fatalf("%s: %v", s.ddl, err)
 		}
 		next := m.clone()
-		next.spatial = spatial
+		next.written = spatial
 		ch, err := next.applyDDL(stmts, "db", inScope)
 		if err != nil {
 			t.Fatalf("%s: %v", s.ddl, err)
