@@ -605,11 +605,8 @@ func (m *schemaModel) columnFromDef(cd *ast.ColumnDef, t *histTable) (histColumn
 		if c.Length == nil && jdbc == jdbcNChar {
 			c.Length = intp(1)
 		}
-	case !text:
-	case cs != "":
+	case text && cs != "":
 		c.CharsetName = strp(cs)
-	case t.DefaultCharsetName != nil:
-		c.CharsetName = strp(*t.DefaultCharsetName)
 	}
 	pk := false
 	explicitDefault := false
@@ -645,6 +642,10 @@ func (m *schemaModel) columnFromDef(cd *ast.ColumnDef, t *histTable) (histColumn
 				}
 			}
 		}
+	}
+	if text && c.CharsetName == nil && t.DefaultCharsetName != nil {
+		// Neither CHARACTER SET nor COLLATE: the table's.
+		c.CharsetName = strp(*t.DefaultCharsetName)
 	}
 	// A nullable column has the implicit default NULL.
 	c.HasDefaultValue = explicitDefault || c.Optional
