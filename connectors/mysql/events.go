@@ -413,6 +413,11 @@ const (
 	offIncrement = "incremental_snapshot_signal_offset"
 )
 
+// snapshotInitial is the "snapshot" offset value during an initial
+// snapshot: Debezium 3.x writes the SnapshotType name (and still reads the
+// boolean true of older versions as INITIAL).
+const snapshotInitial = "INITIAL"
+
 // position is a restart point in the binlog as recorded in offsets: the
 // binlog coordinates of the current transaction's start (or of the end of
 // the last complete event outside transactions), the GTID set completed
