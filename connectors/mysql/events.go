@@ -266,10 +266,25 @@ func (t *Task) txRecord(status, id string, ts time.Time, count int64, perColl ma
 	}
 }
 
-// Schema change event schemas (io.debezium.connector.mysql.SchemaChangeKey
-// / SchemaChangeValue) with Debezium's tableChanges array.
-var schemaChangeKeySchema = connect.NewStruct().Name("io.debezium.connector.mysql.SchemaChangeKey").Version(1).
-	Field("databaseName", connect.StringSchema).Build()
+// Schema change event key schemas: io.debezium.connector.<connector
+// name>.SchemaChangeKey, the name being mysql or mariadb as in Debezium's
+// SchemaFactory.
+var (
+	mysqlSchemaChangeKeySchema   = newSchemaChangeKeySchema(flavorMySQL)
+	mariadbSchemaChangeKeySchema = newSchemaChangeKeySchema(flavorMariaDB)
+)
+
+func newSchemaChangeKeySchema(flavor string) *connect.Schema {
+	return connect.NewStruct().Name("io.debezium.connector." + flavor + ".SchemaChangeKey").Version(1).
+		Field("databaseName", connect.StringSchema).Build()
+}
+
+func (o *options) schemaChangeKeySchema() *connect.Schema {
+	if o.flavor == flavorMariaDB {
+		return mariadbSchemaChangeKeySchema
+	}
+	return mysqlSchemaChangeKeySchema
+}
 
 // The tableChanges schemas, field for field as Debezium's SchemaFactory
 // builds them (schemaHistoryColumnSchema/TableSchema/ChangeSchema).
@@ -306,7 +321,11 @@ var (
 )
 
 func (o *options) schemaChangeValueSchema() *connect.Schema {
-	return connect.NewStruct().Name("io.debezium.connector.mysql.SchemaChangeValue").Version(1).
+	name := flavorMySQL
+	if o.flavor == flavorMariaDB {
+		name = flavorMariaDB
+	}
+	return connect.NewStruct().Name("io.debezium.connector." + name + ".SchemaChangeValue").Version(1).
 		Field("source", o.sourceSchema()).
 		Field("ts_ms", connect.Int64Schema).
 		Field("databaseName", connect.OptionalStringSchema).
@@ -382,7 +401,8 @@ func tableChangeStructs(changes []histChange) []any {
 }
 
 func (t *Task) schemaChangeRecord(db, ddl string, changes []histChange, si *srcInfo, offset map[string]any) *connect.Record {
-	k := connect.NewStructValue(schemaChangeKeySchema)
+	ks := t.o.schemaChangeKeySchema()
+	k := connect.NewStructValue(ks)
 	k.SetAt(0, db)
 	vs := t.schemaChangeSchema
 	v := connect.NewStructValue(vs)
@@ -393,7 +413,7 @@ func (t *Task) schemaChangeRecord(db, ddl string, changes []histChange, si *srcI
 	v.SetAt(5, tableChangeStructs(changes))
 	return &connect.Record{
 		Topic: t.o.prefix, Partition: 0,
-		KeySchema: schemaChangeKeySchema, Key: k, ValueSchema: vs, Value: v,
+		KeySchema: ks, Key: k, ValueSchema: vs, Value: v,
 		SourcePartition: t.partition, SourceOffset: offset,
 	}
 }

@@ -332,3 +332,18 @@ func TestSchemaChangeTableChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestSchemaChangeSchemaNames: the schema change key and value schemas are
+// named after the connector (io.debezium.connector.<mysql|mariadb>.
+// SchemaChangeKey/Value), as Debezium's SchemaFactory names them.
+func TestSchemaChangeSchemaNames(t *testing.T) {
+	for _, c := range []struct{ flavor, key, value string }{
+		{flavorMySQL, "io.debezium.connector.mysql.SchemaChangeKey", "io.debezium.connector.mysql.SchemaChangeValue"},
+		{flavorMariaDB, "io.debezium.connector.mariadb.SchemaChangeKey", "io.debezium.connector.mariadb.SchemaChangeValue"},
+	} {
+		o := &options{flavor: c.flavor}
+		if k, v := o.schemaChangeKeySchema(), o.schemaChangeValueSchema(); k.Name != c.key || v.Name != c.value || k.Version != 1 || v.Version != 1 {
+			t.Errorf("%s: key %s v%d, value %s v%d; want %s, %s (version 1)", c.flavor, k.Name, k.Version, v.Name, v.Version, c.key, c.value)
+		}
+	}
+}
