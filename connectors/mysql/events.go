@@ -275,7 +275,7 @@ var (
 )
 
 func newSchemaChangeKeySchema(flavor string) *connect.Schema {
-	return connect.NewStruct().Name("io.debezium.connector." + flavor + ".SchemaChangeKey").Version(1).
+	return connect.NewStruct().Name("io.debezium.connector."+flavor+".SchemaChangeKey").Version(1).
 		Field("databaseName", connect.StringSchema).Build()
 }
 
@@ -325,7 +325,7 @@ func (o *options) schemaChangeValueSchema() *connect.Schema {
 	if o.flavor == flavorMariaDB {
 		name = flavorMariaDB
 	}
-	return connect.NewStruct().Name("io.debezium.connector." + name + ".SchemaChangeValue").Version(1).
+	return connect.NewStruct().Name("io.debezium.connector."+name+".SchemaChangeValue").Version(1).
 		Field("source", o.sourceSchema()).
 		Field("ts_ms", connect.Int64Schema).
 		Field("databaseName", connect.OptionalStringSchema).
