@@ -67,6 +67,7 @@ func TestDebeziumColumnTypes(t *testing.T) {
 		{"int", want{4, "INT", nil, nil, nil}},
 		{"integer", want{4, "INTEGER", nil, nil, nil}},
 		{"int(10) unsigned zerofill", want{4, "INT UNSIGNED ZEROFILL", 10, nil, nil}},
+		{"int(5) zerofill", want{4, "INT UNSIGNED ZEROFILL", 5, nil, nil}},
 		{"bigint(20)", want{-5, "BIGINT", 20, nil, nil}},
 		{"bigint unsigned", want{-5, "BIGINT UNSIGNED", nil, nil, nil}},
 		{"float", want{6, "FLOAT", nil, nil, nil}},
