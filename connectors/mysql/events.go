@@ -400,6 +400,21 @@ func tableChangeStructs(changes []histChange) []any {
 	return out
 }
 
+// changedTables is a schema change event's source.table: the names of the
+// tables the statement changed, comma-separated (null, "", when none), as
+// Debezium's BinlogSourceInfo.table() gives them.
+func changedTables(changes []histChange) string {
+	var names []string
+	seen := map[string]bool{}
+	for _, c := range changes {
+		if k, ok := parseDebeziumID(c.ID); ok && !seen[k.name] {
+			seen[k.name] = true
+			names = append(names, k.name)
+		}
+	}
+	return strings.Join(names, ",")
+}
+
 func (t *Task) schemaChangeRecord(db, ddl string, changes []histChange, si *srcInfo, offset map[string]any) *connect.Record {
 	ks := t.o.schemaChangeKeySchema()
 	k := connect.NewStructValue(ks)

@@ -348,3 +348,21 @@ func TestSchemaChangeSchemaNames(t *testing.T) {
 		}
 	}
 }
+
+// TestChangedTables: a schema change event's source.table names the
+// tables the DDL changed (Debezium's BinlogSourceInfo.table()).
+func TestChangedTables(t *testing.T) {
+	cases := []struct {
+		changes []histChange
+		want    string
+	}{
+		{nil, ""},
+		{[]histChange{{Type: changeCreate, ID: `"db"."t"`}}, "t"},
+		{[]histChange{{Type: changeDrop, ID: `"db"."a"`}, {Type: changeDrop, ID: `"db"."b"`}, {Type: changeDrop, ID: `"db"."a"`}}, "a,b"},
+	}
+	for _, c := range cases {
+		if got := changedTables(c.changes); got != c.want {
+			t.Errorf("changedTables(%+v) = %q, want %q", c.changes, got, c.want)
+		}
+	}
+}

@@ -706,8 +706,8 @@ func (s *streamer) handleDDL(h *replication.EventHeader, evStart uint32, default
 				dbChanges = append(dbChanges, c)
 			}
 		}
-		si := &srcInfo{ts: time.Unix(int64(h.Timestamp), 0), snapshot: snapFalse, db: db, serverID: s.serverID, gtid: s.txGTID,
-			file: s.file, pos: evStart, thread: s.thread}
+		si := &srcInfo{ts: time.Unix(int64(h.Timestamp), 0), snapshot: snapFalse, db: db, table: changedTables(dbChanges),
+			serverID: s.serverID, gtid: s.txGTID, file: s.file, pos: evStart, thread: s.thread}
 		s.batch = append(s.batch, s.t.schemaChangeRecord(db, q, dbChanges, si, p.offset()))
 	}
 	return nil
