@@ -266,13 +266,30 @@ func (t *Task) txRecord(status, id string, ts time.Time, count int64, perColl ma
 	}
 }
 
-// Schema change event schemas (io.debezium.connector.mysql.SchemaChangeKey
-// / SchemaChangeValue) with Debezium's tableChanges array.
-var schemaChangeKeySchema = connect.NewStruct().Name("io.debezium.connector.mysql.SchemaChangeKey").Version(1).
-	Field("databaseName", connect.StringSchema).Build()
-
+// Schema change event key schemas: io.debezium.connector.<connector
+// name>.SchemaChangeKey, the name being mysql or mariadb as in Debezium's
+// SchemaFactory.
 var (
-	changeColumnSchema = connect.NewStruct().Name("io.debezium.connector.schema.Column").
+	mysqlSchemaChangeKeySchema   = newSchemaChangeKeySchema(flavorMySQL)
+	mariadbSchemaChangeKeySchema = newSchemaChangeKeySchema(flavorMariaDB)
+)
+
+func newSchemaChangeKeySchema(flavor string) *connect.Schema {
+	return connect.NewStruct().Name("io.debezium.connector."+flavor+".SchemaChangeKey").Version(1).
+		Field("databaseName", connect.StringSchema).Build()
+}
+
+func (o *options) schemaChangeKeySchema() *connect.Schema {
+	if o.flavor == flavorMariaDB {
+		return mariadbSchemaChangeKeySchema
+	}
+	return mysqlSchemaChangeKeySchema
+}
+
+// The tableChanges schemas, field for field as Debezium's SchemaFactory
+// builds them (schemaHistoryColumnSchema/TableSchema/ChangeSchema).
+var (
+	changeColumnSchema = connect.NewStruct().Name("io.debezium.connector.schema.Column").Version(1).
 				Field("name", connect.StringSchema).
 				Field("jdbcType", connect.Int32Schema).
 				Field("nativeType", connect.OptionalInt32Schema).
@@ -283,19 +300,20 @@ var (
 				Field("scale", connect.OptionalInt32Schema).
 				Field("position", connect.Int32Schema).
 				Field("optional", connect.OptionalBooleanSchema).
-				Field("defaultValueExpression", connect.OptionalStringSchema).
 				Field("autoIncremented", connect.OptionalBooleanSchema).
 				Field("generated", connect.OptionalBooleanSchema).
 				Field("comment", connect.OptionalStringSchema).
+				Field("defaultValueExpression", connect.OptionalStringSchema).
 				Field("enumValues", connect.NewArray(connect.StringSchema).Optional().Build()).
 				Build()
-	changeTableSchema = connect.NewStruct().Name("io.debezium.connector.schema.Table").
+	changeTableSchema = connect.NewStruct().Name("io.debezium.connector.schema.Table").Version(1).
 				Field("defaultCharsetName", connect.OptionalStringSchema).
 				Field("primaryKeyColumnNames", connect.NewArray(connect.StringSchema).Optional().Build()).
 				Field("columns", connect.NewArray(changeColumnSchema).Build()).
 				Field("comment", connect.OptionalStringSchema).
+				Optional().
 				Build()
-	changeSchema = connect.NewStruct().Name("io.debezium.connector.schema.Change").
+	changeSchema = connect.NewStruct().Name("io.debezium.connector.schema.Change").Version(1).
 			Field("type", connect.StringSchema).
 			Field("id", connect.StringSchema).
 			Field("table", changeTableSchema).
@@ -303,7 +321,11 @@ var (
 )
 
 func (o *options) schemaChangeValueSchema() *connect.Schema {
-	return connect.NewStruct().Name("io.debezium.connector.mysql.SchemaChangeValue").Version(1).
+	name := flavorMySQL
+	if o.flavor == flavorMariaDB {
+		name = flavorMariaDB
+	}
+	return connect.NewStruct().Name("io.debezium.connector."+name+".SchemaChangeValue").Version(1).
 		Field("source", o.sourceSchema()).
 		Field("ts_ms", connect.Int64Schema).
 		Field("databaseName", connect.OptionalStringSchema).
@@ -328,15 +350,16 @@ func optString(p *string) any {
 }
 
 // tableChangeStructs converts table changes to the schema change event's
-// tableChanges array.
+// tableChanges array: a DROP has a null table, enumValues is set only for
+// ENUM/SET columns (Debezium's ConnectTableChangeSerializer).
 func tableChangeStructs(changes []histChange) []any {
 	out := make([]any, 0, len(changes))
 	for _, c := range changes {
 		cs := connect.NewStructValue(changeSchema)
 		cs.SetAt(0, c.Type)
 		cs.SetAt(1, c.ID)
-		ts := connect.NewStructValue(changeTableSchema)
 		if t := c.Table; t != nil {
+			ts := connect.NewStructValue(changeTableSchema)
 			ts.SetAt(0, optString(t.DefaultCharsetName))
 			pk := make([]any, len(t.PrimaryKeyColumnNames))
 			for i, n := range t.PrimaryKeyColumnNames {
@@ -355,11 +378,11 @@ func tableChangeStructs(changes []histChange) []any {
 				v.SetAt(7, optInt32(col.Scale))
 				v.SetAt(8, int32(col.Position))
 				v.SetAt(9, col.Optional)
-				v.SetAt(10, optString(col.DefaultValueExpression))
-				v.SetAt(11, col.AutoIncremented)
-				v.SetAt(12, col.Generated)
-				v.SetAt(13, optString(col.Comment))
-				if col.EnumValues != nil {
+				v.SetAt(10, col.AutoIncremented)
+				v.SetAt(11, col.Generated)
+				v.SetAt(12, optString(col.Comment))
+				v.SetAt(13, optString(col.DefaultValueExpression))
+				if len(col.EnumValues) > 0 {
 					ev := make([]any, len(col.EnumValues))
 					for j, e := range col.EnumValues {
 						ev[j] = e
@@ -370,18 +393,31 @@ func tableChangeStructs(changes []histChange) []any {
 			}
 			ts.SetAt(2, cols)
 			ts.SetAt(3, optString(t.Comment))
-		} else {
-			ts.SetAt(1, []any{})
-			ts.SetAt(2, []any{})
+			cs.SetAt(2, ts)
 		}
-		cs.SetAt(2, ts)
 		out = append(out, cs)
 	}
 	return out
 }
 
+// changedTables is a schema change event's source.table: the names of the
+// tables the statement changed, comma-separated (null, "", when none), as
+// Debezium's BinlogSourceInfo.table() gives them.
+func changedTables(changes []histChange) string {
+	var names []string
+	seen := map[string]bool{}
+	for _, c := range changes {
+		if k, ok := parseDebeziumID(c.ID); ok && !seen[k.name] {
+			seen[k.name] = true
+			names = append(names, k.name)
+		}
+	}
+	return strings.Join(names, ",")
+}
+
 func (t *Task) schemaChangeRecord(db, ddl string, changes []histChange, si *srcInfo, offset map[string]any) *connect.Record {
-	k := connect.NewStructValue(schemaChangeKeySchema)
+	ks := t.o.schemaChangeKeySchema()
+	k := connect.NewStructValue(ks)
 	k.SetAt(0, db)
 	vs := t.schemaChangeSchema
 	v := connect.NewStructValue(vs)
@@ -392,7 +428,7 @@ func (t *Task) schemaChangeRecord(db, ddl string, changes []histChange, si *srcI
 	v.SetAt(5, tableChangeStructs(changes))
 	return &connect.Record{
 		Topic: t.o.prefix, Partition: 0,
-		KeySchema: schemaChangeKeySchema, Key: k, ValueSchema: vs, Value: v,
+		KeySchema: ks, Key: k, ValueSchema: vs, Value: v,
 		SourcePartition: t.partition, SourceOffset: offset,
 	}
 }
@@ -411,6 +447,11 @@ const (
 	offTxID      = "transaction_id"
 	offIncrement = "incremental_snapshot_signal_offset"
 )
+
+// snapshotInitial is the "snapshot" offset value during an initial
+// snapshot: Debezium 3.x writes the SnapshotType name (and still reads the
+// boolean true of older versions as INITIAL).
+const snapshotInitial = "INITIAL"
 
 // position is a restart point in the binlog as recorded in offsets: the
 // binlog coordinates of the current transaction's start (or of the end of

@@ -23,13 +23,14 @@ var ErrHistoryMissing = errors.New("mysql: the schema history topic or its conte
 
 // historyRecord is one record of the schema history topic, in Debezium's
 // HistoryRecord format: the offset partition and position at the DDL, the
-// statement and the table definitions after it.
+// statement and the table definitions after it. schemaName is left out
+// when null (always, for MySQL), as Debezium does.
 type historyRecord struct {
 	Source       map[string]any `json:"source"`
 	Position     map[string]any `json:"position"`
 	TsMs         int64          `json:"ts_ms"`
 	DatabaseName string         `json:"databaseName"`
-	SchemaName   *string        `json:"schemaName"`
+	SchemaName   *string        `json:"schemaName,omitempty"`
 	DDL          string         `json:"ddl"`
 	TableChanges []histChange   `json:"tableChanges"`
 }

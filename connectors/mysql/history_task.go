@@ -43,12 +43,14 @@ func (t *Task) recoverSchema(ctx context.Context, pos position) error {
 		return fmt.Errorf("%w: %s is empty but the connector has a committed offset (%s:%d); set %s=recovery to rebuild it from the current table definitions (safe only if no DDL ran since the offset)",
 			ErrHistoryMissing, t.o.historyTopic, pos.file, pos.pos, KeySnapshotMode)
 	}
-	m := newSchemaModel()
+	m := t.newModel()
 	p := parser.New()
 	applied := 0
 	prevSnap := false
 	for _, r := range recs {
-		snap := r.Position[offSnapshot] == true
+		// Debezium's history comparator treats any "snapshot" key as a
+		// snapshot position (3.x writes "INITIAL", older versions true).
+		_, snap := r.Position[offSnapshot]
 		if !atOrBefore(t.o.flavor, r.Position, pos) {
 			prevSnap = snap
 			continue
@@ -56,7 +58,7 @@ func (t *Task) recoverSchema(ctx context.Context, pos position) error {
 		if snap && !prevSnap {
 			// A (new) snapshot's definitions replace everything before
 			// them, including records of a binlog that was reset since.
-			m = newSchemaModel()
+			m = t.newModel()
 		}
 		prevSnap = snap
 		if len(r.TableChanges) == 0 {
@@ -80,7 +82,7 @@ func (t *Task) recoverSchema(ctx context.Context, pos position) error {
 // captured databases (SHOW CREATE TABLE), makes it the schema model and
 // writes it to the history at off (the snapshot or streaming start).
 func (t *Task) captureSchema(ctx context.Context, c *client.Conn, off map[string]any) error {
-	m := newSchemaModel()
+	m := t.newModel()
 	r, err := c.Execute("SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME")
 	if err != nil {
 		return fmt.Errorf("mysql: list databases: %w", err)
@@ -114,29 +116,19 @@ func (t *Task) captureSchema(ctx context.Context, c *client.Conn, off map[string
 			}
 			ddl, _ := sr.GetString(0, 1)
 			stmts, spatial, err := parseDDL(p, ddl)
-			var generated map[string]bool
 			if err != nil {
 				// Syntax the parser lacks (INVISIBLE or system-versioned
 				// columns, ...): describe the table from information_schema.
 				var synth string
-				if synth, generated, err = describeForHistory(c, db, name); err == nil {
+				if synth, err = describeForHistory(c, db, name); err == nil {
 					stmts, spatial, err = parseDDL(p, synth)
 				}
 			}
 			var changes []histChange
 			if err == nil {
-				m.spatial = spatial
+				m.written = spatial
 				changes, err = m.applyDDL(stmts, db, t.inScope)
-				m.spatial = nil
-			}
-			if err == nil && len(generated) > 0 {
-				for _, ch := range changes {
-					for i := range ch.Table.Columns {
-						if generated[ch.Table.Columns[i].Name] {
-							ch.Table.Columns[i].Generated = true
-						}
-					}
-				}
+				m.written = nil
 			}
 			if err != nil {
 				if !t.o.skipUnparseable {
@@ -155,6 +147,13 @@ func (t *Task) captureSchema(ctx context.Context, c *client.Conn, off map[string
 	}
 	t.model = m
 	return nil
+}
+
+// newModel is an empty schema model for the task's flavor.
+func (t *Task) newModel() *schemaModel {
+	m := newSchemaModel()
+	m.onUpdateGenerated = t.o.flavor != flavorMariaDB
+	return m
 }
 
 func (t *Task) historyRecord(db, ddl string, changes []histChange, off map[string]any) historyRecord {
@@ -188,17 +187,17 @@ func parseDDL(p *parser.Parser, q string) ([]ast.StmtNode, map[string]string, er
 }
 
 // describeForHistory writes a CREATE TABLE statement for a table from
-// information_schema in the syntax the parser knows, and returns the names
-// of its generated columns (whose expressions it leaves out).
-func describeForHistory(c *client.Conn, db, name string) (string, map[string]bool, error) {
+// information_schema in the syntax the parser knows. Generated columns'
+// expressions are left out: Debezium's "generated" means AUTO_INCREMENT
+// (or SERIAL, or MySQL's ON UPDATE), not a computed column.
+func describeForHistory(c *client.Conn, db, name string) (string, error) {
 	r, err := c.Execute(`SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COALESCE(CHARACTER_SET_NAME, ''), EXTRA, COLUMN_COMMENT, COLUMN_KEY
 		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ` + quoteString(db) + ` AND TABLE_NAME = ` + quoteString(name) + ` ORDER BY ORDINAL_POSITION`)
 	if err != nil {
-		return "", nil, fmt.Errorf("describe %s.%s: %w", db, name, err)
+		return "", fmt.Errorf("describe %s.%s: %w", db, name, err)
 	}
 	var b strings.Builder
 	b.WriteString("CREATE TABLE " + quoteIdent(name) + " (")
-	generated := map[string]bool{}
 	for i := 0; i < r.RowNumber(); i++ {
 		cn, _ := r.GetString(i, 0)
 		ct, _ := r.GetString(i, 1)
@@ -220,8 +219,8 @@ func describeForHistory(c *client.Conn, db, name string) (string, map[string]boo
 		if strings.Contains(ex, "auto_increment") {
 			b.WriteString(" AUTO_INCREMENT")
 		}
-		if strings.Contains(ex, "generated") {
-			generated[cn] = true
+		if strings.Contains(ex, "on update") {
+			b.WriteString(" ON UPDATE CURRENT_TIMESTAMP")
 		}
 		if comment != "" {
 			b.WriteString(" COMMENT " + quoteString(comment))
@@ -229,7 +228,7 @@ func describeForHistory(c *client.Conn, db, name string) (string, map[string]boo
 	}
 	pr, err := c.Execute(`SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ` + quoteString(db) + ` AND TABLE_NAME = ` + quoteString(name) + ` AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX`)
 	if err != nil {
-		return "", nil, fmt.Errorf("primary key of %s.%s: %w", db, name, err)
+		return "", fmt.Errorf("primary key of %s.%s: %w", db, name, err)
 	}
 	if pr.RowNumber() > 0 {
 		var pk []string
@@ -247,7 +246,7 @@ func describeForHistory(c *client.Conn, db, name string) (string, map[string]boo
 			b.WriteString(" DEFAULT CHARSET=" + cs)
 		}
 	}
-	return b.String(), generated, nil
+	return b.String(), nil
 }
 
 // mariaDBPrefixes are MariaDB statement forms rewritten to the equivalent

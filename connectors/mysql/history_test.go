@@ -162,7 +162,7 @@ func TestSchemaHistoryAcrossRestart(t *testing.T) {
 	}
 	hist = hist[1:]
 	snap := hist[0]
-	if snap.Position[offSnapshot] != true || snap.Source["server"] != "srv" || snap.DatabaseName != e.db || !strings.HasPrefix(snap.DDL, "CREATE TABLE `t`") {
+	if snap.Position[offSnapshot] != snapshotInitial || snap.Source["server"] != "srv" || snap.DatabaseName != e.db || !strings.HasPrefix(snap.DDL, "CREATE TABLE `t`") {
 		t.Errorf("snapshot record %+v", snap)
 	}
 	if len(snap.TableChanges) != 1 || snap.TableChanges[0].Type != "CREATE" {

@@ -89,7 +89,7 @@ func TestSnapshotModesAndProgress(t *testing.T) {
 	if len(seen) != 2500 || len(recs) != 2504 {
 		t.Fatalf("%d distinct ids of a, %d records", len(seen), len(recs))
 	}
-	if recs[len(recs)-1].SourceOffset["snapshot"] != nil || recs[0].SourceOffset["snapshot"] != true {
+	if recs[len(recs)-1].SourceOffset["snapshot"] != nil || recs[0].SourceOffset["snapshot"] != snapshotInitial {
 		t.Fatalf("snapshot offsets: first %v last %v", recs[0].SourceOffset, recs[len(recs)-1].SourceOffset)
 	}
 	if source(recs[0]).Get("snapshot") != "first" || source(recs[len(recs)-1]).Get("snapshot") != "last" {

@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -28,7 +29,18 @@ type histColumn struct {
 	Comment                *string  `json:"comment"`
 	HasDefaultValue        bool     `json:"hasDefaultValue"`
 	DefaultValueExpression *string  `json:"defaultValueExpression,omitempty"`
-	EnumValues             []string `json:"enumValues,omitempty"`
+	EnumValues             []string `json:"enumValues"`
+}
+
+// MarshalJSON writes enumValues as [] when the column has none: Debezium's
+// column model never holds a null list, so its history records always
+// carry the key.
+func (c histColumn) MarshalJSON() ([]byte, error) {
+	type plain histColumn
+	if c.EnumValues == nil {
+		c.EnumValues = []string{}
+	}
+	return json.Marshal(plain(c))
 }
 
 // histTable is a table definition in Debezium's tableChanges format.
@@ -41,12 +53,27 @@ type histTable struct {
 }
 
 // histChange is one tableChanges entry: CREATE, ALTER or DROP of a table.
+// A DROP has no table (Debezium records only the id).
 type histChange struct {
 	Type       string     `json:"type"`
 	ID         string     `json:"id"`
 	PreviousID string     `json:"previousId,omitempty"`
-	Table      *histTable `json:"table"`
+	Table      *histTable `json:"table,omitempty"`
 	Comment    *string    `json:"comment"`
+}
+
+// MarshalJSON leaves out table and comment together when there is no
+// table, as Debezium's JsonTableChangeSerializer does.
+func (c histChange) MarshalJSON() ([]byte, error) {
+	type plain histChange
+	if c.Table == nil {
+		return json.Marshal(struct {
+			Type       string `json:"type"`
+			ID         string `json:"id"`
+			PreviousID string `json:"previousId,omitempty"`
+		}{c.Type, c.ID, c.PreviousID})
+	}
+	return json.Marshal(plain(c))
 }
 
 // Table change types.
@@ -78,9 +105,14 @@ func parseDebeziumID(s string) (tableKey, bool) {
 type schemaModel struct {
 	tables    map[tableKey]*histTable
 	dbCharset map[string]string
-	// spatial maps the (lower-case) names of columns of the statement being
-	// applied to their spatial type (see parseDDL).
-	spatial map[string]string
+	// written maps the (lower-case) names of columns of the statement being
+	// applied to the type keyword the statement wrote where the parser
+	// loses it: spatial types and synonyms (see rewriteSpatial).
+	written map[string]string
+	// onUpdateGenerated marks ON UPDATE columns autoIncremented and
+	// generated, as Debezium's MySQL parser does (its MariaDB parser does
+	// not).
+	onUpdateGenerated bool
 }
 
 func newSchemaModel() *schemaModel {
@@ -129,6 +161,7 @@ func (m *schemaModel) apply(changes []histChange) {
 // definitions are replaced, never changed in place).
 func (m *schemaModel) clone() *schemaModel {
 	n := newSchemaModel()
+	n.onUpdateGenerated = m.onUpdateGenerated
 	for k, v := range m.tables {
 		n.tables[k] = v
 	}
@@ -190,7 +223,7 @@ func (m *schemaModel) applyDDL(stmts []ast.StmtNode, defaultDB string, inScope f
 		case *ast.DropDatabaseStmt:
 			for _, k := range m.keys() {
 				if strings.EqualFold(k.db, x.Name.O) {
-					out = append(out, histChange{Type: changeDrop, ID: k.debeziumID(), Table: m.tables[k]})
+					out = append(out, histChange{Type: changeDrop, ID: k.debeziumID()})
 					delete(m.tables, k)
 				}
 			}
@@ -230,7 +263,7 @@ func (m *schemaModel) applyDDL(stmts []ast.StmtNode, defaultDB string, inScope f
 					continue
 				}
 				delete(m.tables, k)
-				out = append(out, histChange{Type: changeDrop, ID: k.debeziumID(), Table: t})
+				out = append(out, histChange{Type: changeDrop, ID: k.debeziumID()})
 			}
 		case *ast.RenameTableStmt:
 			for _, tt := range x.TableToTables {
@@ -244,7 +277,7 @@ func (m *schemaModel) applyDDL(stmts []ast.StmtNode, defaultDB string, inScope f
 				}
 				delete(m.tables, ok)
 				if !inScope(nk.db) {
-					out = append(out, histChange{Type: changeDrop, ID: ok.debeziumID(), Table: t})
+					out = append(out, histChange{Type: changeDrop, ID: ok.debeziumID()})
 					continue
 				}
 				m.tables[nk] = t
@@ -270,7 +303,7 @@ func (m *schemaModel) applyDDL(stmts []ast.StmtNode, defaultDB string, inScope f
 			renumber(nt)
 			delete(m.tables, k)
 			if !inScope(nk.db) {
-				out = append(out, histChange{Type: changeDrop, ID: k.debeziumID(), Table: t})
+				out = append(out, histChange{Type: changeDrop, ID: k.debeziumID()})
 				continue
 			}
 			m.tables[nk] = nt
@@ -501,8 +534,8 @@ func (m *schemaModel) alter(t *histTable, k tableKey, sp *ast.AlterTableSpec, db
 	return k, nil
 }
 
-// columnFromDef describes a column definition; pk reports an inline
-// PRIMARY KEY.
+// columnFromDef describes a column definition as Debezium's MySQL/MariaDB
+// DDL parsers do; pk reports an inline PRIMARY KEY.
 func (m *schemaModel) columnFromDef(cd *ast.ColumnDef, t *histTable) (histColumn, bool) {
 	ft := cd.Tp
 	tp := ft.GetType()
@@ -519,45 +552,64 @@ func (m *schemaModel) columnFromDef(cd *ast.ColumnDef, t *histTable) (histColumn
 	case "VAR_STRING":
 		name = "VARCHAR"
 	}
-	if pmysql.HasUnsignedFlag(ft.GetFlag()) {
-		name += " UNSIGNED"
+	jdbc := jdbcType(tp, binary)
+	written := m.written[strings.ToLower(cd.Name.Name.O)]
+	if w, ok := typeSynonyms[written]; ok {
+		// A keyword the parser folds into another type keeps the name and
+		// code it has in Debezium's parsers.
+		name, jdbc = written, w
 	}
-	if pmysql.HasZerofillFlag(ft.GetFlag()) {
-		name += " ZEROFILL"
-	}
-	c := histColumn{Name: cd.Name.Name.O, TypeName: name, TypeExpression: name, JDBCType: jdbcType(tp, binary), Optional: true}
+	c := histColumn{Name: cd.Name.Name.O, JDBCType: jdbc, Optional: true}
 	switch tp {
 	case pmysql.TypeEnum, pmysql.TypeSet:
 		for _, e := range ft.GetElems() {
 			c.EnumValues = append(c.EnumValues, "'"+strings.ReplaceAll(e, "'", "''")+"'")
 		}
+		// ENUM: 1; SET: the labels and the commas between them.
 		c.Length = intp(1)
+		if tp == pmysql.TypeSet {
+			c.Length = intp(max(0, 2*len(ft.GetElems())-1))
+		}
 	case pmysql.TypeDuration, pmysql.TypeDatetime, pmysql.TypeTimestamp:
 		if d := ft.GetDecimal(); d > 0 {
 			c.Length = intp(d)
 		}
 	default:
-		if f := ft.GetFlen(); f > 0 {
+		if f := ft.GetFlen(); f > 0 && jdbc != jdbcBoolean {
 			c.Length = intp(f)
 		}
 		if d := ft.GetDecimal(); d >= 0 && (tp == pmysql.TypeNewDecimal || tp == pmysql.TypeFloat || tp == pmysql.TypeDouble) && ft.GetFlen() > 0 {
 			c.Scale = intp(d)
 		}
+		if tp == pmysql.TypeNewDecimal && c.Length == nil {
+			// DECIMAL without a precision is DECIMAL(10,0).
+			c.Length, c.Scale = intp(10), intp(0)
+		}
 	}
+	if pmysql.HasUnsignedFlag(ft.GetFlag()) && jdbc != jdbcBoolean {
+		name += " UNSIGNED"
+	}
+	if pmysql.HasZerofillFlag(ft.GetFlag()) {
+		name += " ZEROFILL"
+	}
+	c.TypeName, c.TypeExpression = name, name
 	text := false
 	switch tp {
 	case pmysql.TypeString, pmysql.TypeVarchar, pmysql.TypeVarString, pmysql.TypeTinyBlob, pmysql.TypeBlob, pmysql.TypeMediumBlob, pmysql.TypeLongBlob, pmysql.TypeEnum, pmysql.TypeSet:
 		text = !binary
 	}
-	if text {
-		switch {
-		case cs != "":
-			c.CharsetName = strp(cs)
-		case t.DefaultCharsetName != nil:
-			c.CharsetName = strp(*t.DefaultCharsetName)
+	switch {
+	case jdbc == jdbcNChar || jdbc == jdbcNVarchar:
+		// NCHAR and NVARCHAR are always utf8.
+		c.CharsetName = strp("utf8")
+		if c.Length == nil && jdbc == jdbcNChar {
+			c.Length = intp(1)
 		}
+	case text && cs != "":
+		c.CharsetName = strp(cs)
 	}
 	pk := false
+	explicitDefault := false
 	for _, o := range cd.Options {
 		switch o.Tp {
 		case ast.ColumnOptionNotNull:
@@ -569,11 +621,16 @@ func (m *schemaModel) columnFromDef(cd *ast.ColumnDef, t *histTable) (histColumn
 			c.Optional = false
 		case ast.ColumnOptionAutoIncrement:
 			c.AutoIncremented, c.Generated = true, true
-		case ast.ColumnOptionGenerated:
-			c.Generated = true
+		case ast.ColumnOptionOnUpdate:
+			if m.onUpdateGenerated {
+				c.AutoIncremented, c.Generated = true, true
+			}
 		case ast.ColumnOptionDefaultValue:
-			c.HasDefaultValue = true
-			c.DefaultValueExpression = defaultExpr(o.Expr)
+			// DEFAULT NULL leaves the default to nullability, as in Debezium.
+			if v, ok := o.Expr.(ast.ValueExpr); !ok || v.GetValue() != nil {
+				explicitDefault = true
+				c.DefaultValueExpression = defaultExpr(o.Expr)
+			}
 		case ast.ColumnOptionComment:
 			if v, ok := o.Expr.(ast.ValueExpr); ok {
 				c.Comment = strp(v.GetString())
@@ -586,26 +643,45 @@ func (m *schemaModel) columnFromDef(cd *ast.ColumnDef, t *histTable) (histColumn
 			}
 		}
 	}
-	if c.Optional && !c.AutoIncremented {
-		c.HasDefaultValue = true // NULL is the implicit default
+	if text && c.CharsetName == nil && t.DefaultCharsetName != nil {
+		// Neither CHARACTER SET nor COLLATE: the table's.
+		c.CharsetName = strp(*t.DefaultCharsetName)
 	}
-	if sp, ok := m.spatial[strings.ToLower(c.Name)]; ok {
-		c.TypeName, c.TypeExpression, c.JDBCType, c.CharsetName, c.Length = sp, sp, 1111, nil, nil
+	// A nullable column has the implicit default NULL.
+	c.HasDefaultValue = explicitDefault || c.Optional
+	if spatialTypes[written] {
+		c.TypeName, c.TypeExpression, c.JDBCType, c.CharsetName, c.Length = written, written, jdbcOther, nil, nil
 	}
 	return c, pk
 }
 
-// defaultExpr renders a DEFAULT expression: a literal's value, or the
-// expression text (CURRENT_TIMESTAMP, ...); nil for DEFAULT NULL.
+// defaultExpr renders a DEFAULT value as Debezium's parsers do: a literal's
+// value, CURRENT_TIMESTAMP/NOW() as "1970-01-01 00:00:00", other functions
+// as their text; nil for DEFAULT NULL and for expressions in parentheses.
 func defaultExpr(e ast.ExprNode) *string {
-	if e == nil {
+	switch x := e.(type) {
+	case nil:
 		return nil
-	}
-	if v, ok := e.(ast.ValueExpr); ok {
-		if v.GetValue() == nil {
+	case ast.ValueExpr:
+		if x.GetValue() == nil {
 			return nil
 		}
-		return strp(v.GetString())
+		return strp(x.GetString())
+	case *ast.FuncCallExpr:
+		switch x.FnName.L {
+		case "current_timestamp", "now", "localtime", "localtimestamp":
+			return strp("1970-01-01 00:00:00")
+		}
+	case *ast.UnaryOperationExpr:
+		if v, ok := x.V.(ast.ValueExpr); ok && v.GetValue() != nil {
+			var b strings.Builder
+			if err := x.Restore(format.NewRestoreCtx(0, &b)); err == nil {
+				return strp(b.String())
+			}
+		}
+		return nil
+	default:
+		return nil
 	}
 	var b strings.Builder
 	if err := e.Restore(format.NewRestoreCtx(format.RestoreKeyWordUppercase|format.RestoreNameBackQuotes|format.RestoreStringSingleQuotes, &b)); err != nil {
@@ -614,56 +690,74 @@ func defaultExpr(e ast.ExprNode) *string {
 	return strp(b.String())
 }
 
-// jdbcType is the java.sql.Types code Debezium's MySQL DDL parser assigns.
+// java.sql.Types codes.
+const (
+	jdbcBit, jdbcTinyint, jdbcSmallint, jdbcInteger, jdbcBigint = -7, -6, 5, 4, -5
+	jdbcFloat, jdbcReal, jdbcDouble, jdbcNumeric, jdbcDecimal   = 6, 7, 8, 2, 3
+	jdbcChar, jdbcVarchar, jdbcNChar, jdbcNVarchar              = 1, 12, -15, -9
+	jdbcDate, jdbcTime, jdbcTimestamp, jdbcTimestampTZ          = 91, 92, 93, 2014
+	jdbcBinary, jdbcVarbinary, jdbcBlob, jdbcBoolean, jdbcOther = -2, -3, 2004, 16, 1111
+)
+
+// typeSynonyms are the type keywords the TiDB parser folds into another
+// type, with the java.sql.Types code Debezium's parsers give them (the
+// type name is the keyword).
+var typeSynonyms = map[string]int{
+	"BOOL": jdbcBoolean, "BOOLEAN": jdbcBoolean, "INTEGER": jdbcInteger,
+	"REAL": jdbcReal, "DOUBLE PRECISION": jdbcDouble, "FLOAT": jdbcFloat,
+	"NUMERIC": jdbcNumeric, "DEC": jdbcDecimal, "FIXED": jdbcDecimal,
+	"NCHAR": jdbcNChar, "NVARCHAR": jdbcNVarchar,
+}
+
+// jdbcType is the java.sql.Types code Debezium's MySQL and MariaDB DDL
+// parsers assign to a type (their DataTypeResolver tables). TINYINT is
+// Types.TINYINT as of Debezium 3.7 (dbz#2235; SMALLINT before), matching
+// the INT8 schema of its values.
 func jdbcType(tp byte, binary bool) int {
-	const (
-		tBit, tSmallint, tInteger, tBigint        = -7, 5, 4, -5
-		tFloat, tDouble, tDecimal                 = 6, 8, 3
-		tChar, tVarchar, tDate, tTime, tTimestamp = 1, 12, 91, 92, 93
-		tBinary, tVarbinary, tBlob, tOther, tTSTZ = -2, -3, 2004, 1111, 2014
-	)
 	switch tp {
 	case pmysql.TypeBit:
-		return tBit
-	case pmysql.TypeTiny, pmysql.TypeShort:
-		return tSmallint
+		return jdbcBit
+	case pmysql.TypeTiny:
+		return jdbcTinyint
+	case pmysql.TypeShort:
+		return jdbcSmallint
 	case pmysql.TypeInt24, pmysql.TypeLong, pmysql.TypeYear:
-		return tInteger
+		return jdbcInteger
 	case pmysql.TypeLonglong:
-		return tBigint
+		return jdbcBigint
 	case pmysql.TypeFloat:
-		return tFloat
+		return jdbcFloat
 	case pmysql.TypeDouble:
-		return tDouble
+		return jdbcDouble
 	case pmysql.TypeNewDecimal:
-		return tDecimal
+		return jdbcDecimal
 	case pmysql.TypeDate:
-		return tDate
+		return jdbcDate
 	case pmysql.TypeDuration:
-		return tTime
+		return jdbcTime
 	case pmysql.TypeDatetime:
-		return tTimestamp
+		return jdbcTimestamp
 	case pmysql.TypeTimestamp:
-		return tTSTZ
+		return jdbcTimestampTZ
 	case pmysql.TypeString:
 		if binary {
-			return tBinary
+			return jdbcBinary
 		}
-		return tChar
+		return jdbcChar
 	case pmysql.TypeVarchar, pmysql.TypeVarString:
 		if binary {
-			return tVarbinary
+			return jdbcVarbinary
 		}
-		return tVarchar
+		return jdbcVarchar
 	case pmysql.TypeTinyBlob, pmysql.TypeBlob, pmysql.TypeMediumBlob, pmysql.TypeLongBlob:
 		if binary {
-			return tBlob
+			return jdbcBlob
 		}
-		return tVarchar
+		return jdbcVarchar
 	case pmysql.TypeEnum, pmysql.TypeSet:
-		return tChar
+		return jdbcChar
 	}
-	return tOther
+	return jdbcOther
 }
 
 // columnNamesMatch reports whether a TABLE_MAP event's columns are the
@@ -701,7 +795,9 @@ var notColumnNames = map[string]bool{"COLUMN": true, "ADD": true, "MODIFY": true
 
 // rewriteSpatial replaces spatial column types by LONGBLOB (which the
 // parser accepts) and returns the column names that had one, with the
-// type; quoted strings, identifiers and comments are left alone.
+// type, and the columns declared with a type synonym the parser folds
+// (BOOL, REAL, NUMERIC, ...: typeSynonyms), with the keyword; quoted
+// strings, identifiers and comments are left alone.
 func rewriteSpatial(q string) (string, map[string]string) {
 	var out strings.Builder
 	var found map[string]string
@@ -748,7 +844,19 @@ func rewriteSpatial(q string) (string, map[string]string) {
 			}
 			w := q[i:j]
 			u := strings.ToUpper(w)
-			if spatialTypes[u] && prevIdent != "" {
+			if u == "DOUBLE" && prevIdent != "" {
+				if k := skipSpace(q, j); k+9 <= len(q) && strings.EqualFold(q[k:k+9], "PRECISION") && (k+9 == len(q) || !isIdentByte(q[k+9])) {
+					u = "DOUBLE PRECISION"
+				}
+			}
+			if _, syn := typeSynonyms[u]; syn && prevIdent != "" {
+				if found == nil {
+					found = map[string]string{}
+				}
+				found[strings.ToLower(prevIdent)] = u
+				out.WriteString(w)
+				prevIdent = ""
+			} else if spatialTypes[u] && prevIdent != "" {
 				if found == nil {
 					found = map[string]string{}
 				}
@@ -773,4 +881,15 @@ func rewriteSpatial(q string) (string, map[string]string) {
 		}
 	}
 	return out.String(), found
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c == '$' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= 0x80
+}
+
+func skipSpace(q string, i int) int {
+	for i < len(q) && (q[i] == ' ' || q[i] == '\t' || q[i] == '\n' || q[i] == '\r') {
+		i++
+	}
+	return i
 }

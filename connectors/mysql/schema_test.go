@@ -48,7 +48,7 @@ func TestSchemaModelDDL(t *testing.T) {
 			t.Fatalf("%s: %v", s.ddl, err)
 		}
 		next := m.clone()
-		next.spatial = spatial
+		next.written = spatial
 		ch, err := next.applyDDL(stmts, "db", inScope)
 		if err != nil {
 			t.Fatalf("%s: %v", s.ddl, err)
@@ -171,8 +171,9 @@ func TestRecoverSchemaFromRecords(t *testing.T) {
 		{Position: at("b.000004", 100, true), TableChanges: []histChange{{Type: changeCreate, ID: id, Table: col("a")}}},
 		{Position: at("b.000004", 200, false), TableChanges: []histChange{{Type: changeAlter, ID: id, Table: col("a", "b")}}},
 		{Position: at("b.000009", 300, false), TableChanges: []histChange{{Type: changeCreate, ID: `"db"."stale"`, Table: col("z")}}},
-		// The binlog was reset (RESET MASTER) and a new snapshot taken.
-		{Position: at("b.000001", 50, true), TableChanges: []histChange{{Type: changeCreate, ID: id, Table: col("x")}}},
+		// The binlog was reset (RESET MASTER) and a new snapshot taken, its
+		// position written as Debezium 3.x does ("snapshot": "INITIAL").
+		{Position: map[string]any{"file": "b.000001", "pos": float64(50), "snapshot": "INITIAL"}, TableChanges: []histChange{{Type: changeCreate, ID: id, Table: col("x")}}},
 	}
 	cases := []struct {
 		recs int // records written when the offset was committed
@@ -204,6 +205,33 @@ func TestRecoverSchemaFromRecords(t *testing.T) {
 		}
 		if c.want == "a" && task.model.dbCharset["db"] != "latin1" {
 			t.Errorf("database character set %q", task.model.dbCharset["db"])
+		}
+	}
+}
+
+// TestRecoverSchemaSnapshotMarker: a snapshot's records start the model
+// afresh whatever the "snapshot" value (Debezium's history comparator only
+// checks the key: 3.x writes "INITIAL"/"BLOCKING", older versions true).
+func TestRecoverSchemaSnapshotMarker(t *testing.T) {
+	for _, marker := range []any{true, "INITIAL", "BLOCKING"} {
+		tb := func(n string) *histTable {
+			return &histTable{PrimaryKeyColumnNames: []string{}, Columns: []histColumn{{Name: n, Position: 1}}}
+		}
+		recs := []historyRecord{
+			{Position: map[string]any{"file": "b.000001", "pos": float64(10)}, TableChanges: []histChange{{Type: changeCreate, ID: `"db"."stale"`, Table: tb("z")}}},
+			{Position: map[string]any{"file": "b.000001", "pos": float64(50), "snapshot": marker}, TableChanges: []histChange{{Type: changeCreate, ID: `"db"."t"`, Table: tb("x")}}},
+		}
+		task := NewTask()
+		o, _ := parseOptions(map[string]string{KeyHostname: "h", KeyUser: "u", KeyServerID: "1", KeyTopicPrefix: "srv"}, flavorMariaDB)
+		task.o, task.log, task.hist = o, testLogger(), &memHistory{recs: recs}
+		if err := task.recoverSchema(context.Background(), position{file: "b.000001", pos: 60}); err != nil {
+			t.Fatal(err)
+		}
+		if _, stale := task.model.find("db", "stale"); stale != nil {
+			t.Errorf("snapshot marker %v: a table from before the snapshot survived", marker)
+		}
+		if _, tt := task.model.find("db", "t"); tt == nil {
+			t.Errorf("snapshot marker %v: the snapshot's table is missing", marker)
 		}
 	}
 }

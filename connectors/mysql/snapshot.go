@@ -220,7 +220,7 @@ func (t *Task) snapshot(ctx context.Context) (position, error) {
 		}
 	}
 	histOff := pos.offset()
-	histOff[offSnapshot] = true
+	histOff[offSnapshot] = snapshotInitial
 	if err := t.captureSchema(ctx, lock, histOff); err != nil {
 		return pos, err
 	}
@@ -260,7 +260,7 @@ func (t *Task) snapshot(ctx context.Context) (position, error) {
 	results := make(chan result, threads*2)
 	var wg sync.WaitGroup
 	snapOff := pos.offset()
-	snapOff[offSnapshot] = true
+	snapOff[offSnapshot] = snapshotInitial
 	for _, w := range workers {
 		wg.Add(1)
 		go func(c *client.Conn) {

@@ -664,9 +664,9 @@ func (s *streamer) handleDDL(h *replication.EventHeader, evStart uint32, default
 		dbs = ddlDatabases(stmts, defaultDB)
 		next = s.t.model.clone()
 		var aerr error
-		next.spatial = spatial
+		next.written = spatial
 		changes, aerr = next.applyDDL(stmts, defaultDB, s.t.inScope)
-		next.spatial = nil
+		next.written = nil
 		if aerr != nil {
 			if !o.skipUnparseable {
 				return &fatalError{fmt.Errorf("mysql: cannot apply DDL at %s:%d to the schema history (set %s=true to skip it): %q: %v", s.file, evStart, KeySkipUnparseable, q, aerr)}
@@ -706,8 +706,8 @@ func (s *streamer) handleDDL(h *replication.EventHeader, evStart uint32, default
 				dbChanges = append(dbChanges, c)
 			}
 		}
-		si := &srcInfo{ts: time.Unix(int64(h.Timestamp), 0), snapshot: snapFalse, db: db, serverID: s.serverID, gtid: s.txGTID,
-			file: s.file, pos: evStart, thread: s.thread}
+		si := &srcInfo{ts: time.Unix(int64(h.Timestamp), 0), snapshot: snapFalse, db: db, table: changedTables(dbChanges),
+			serverID: s.serverID, gtid: s.txGTID, file: s.file, pos: evStart, thread: s.thread}
 		s.batch = append(s.batch, s.t.schemaChangeRecord(db, q, dbChanges, si, p.offset()))
 	}
 	return nil

@@ -305,7 +305,7 @@ func (t *Task) loadSchema(ctx context.Context, c *client.Conn, pos position, fro
 		t.log.Warn("no schema history topic (" + KeyHistoryTopic + "): table definitions for schema change events come from the live database, not from the committed offset's position")
 	}
 	off := pos.offset()
-	off[offSnapshot] = true // a schema-only snapshot
+	off[offSnapshot] = snapshotInitial // a schema-only snapshot
 	return t.captureSchema(ctx, c, off)
 }
 
