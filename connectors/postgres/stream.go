@@ -22,6 +22,7 @@ type streamer struct {
 	pos position // what has been handed to Poll (or is in the batch)
 
 	relations map[uint32]*table
+	row       rowMsg // the row message being handled, reused
 	batch     []*connect.Record
 	pending   []*connect.Record // records of the last event, held until the next message
 	pendOff   map[string]any
@@ -265,6 +266,14 @@ func (s *streamer) handle(data []byte) error {
 		if err != nil {
 			return fmt.Errorf("postgres: xlogdata: %w", err)
 		}
+		if w := xld.WALData; len(w) > 0 && (w[0] == 'I' || w[0] == 'U' || w[0] == 'D') {
+			// Row messages are most of the stream: decoded in place.
+			if err := s.row.decode(w); err != nil {
+				return fmt.Errorf("postgres: decode pgoutput message at %s: %w", xld.WALStart, err)
+			}
+			s.lastLSN = uint64(xld.WALStart)
+			return s.change(&s.row, uint64(xld.WALStart))
+		}
 		msg, err := pglogrepl.Parse(xld.WALData)
 		if err != nil {
 			return fmt.Errorf("postgres: decode pgoutput message at %s: %w", xld.WALStart, err)
@@ -336,13 +345,34 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 		}
 		tb.captured, tb.signal = captured, signal
 		s.relations[m.RelationID] = tb
-	case *pglogrepl.InsertMessage:
-		tb := s.relations[m.RelationID]
+	case *pglogrepl.TruncateMessage:
+		for _, rel := range m.RelationIDs {
+			tb := s.relations[rel]
+			if tb == nil || !tb.captured || !s.next(tb) {
+				continue
+			}
+			s.truncateInWindow(tb)
+			if t.o.skip["t"] {
+				continue
+			}
+			off := s.offset(lsn, "TRUNCATE")
+			s.push(off, t.truncateRecord(tb, s.src(tb, lsn), s.block(tb), off))
+		}
+	}
+	return nil
+}
+
+// change handles a row message (insert, update or delete) at lsn.
+func (s *streamer) change(m *rowMsg, lsn uint64) error {
+	t := s.t
+	switch m.op {
+	case 'I':
+		tb := s.relations[m.rel]
 		if tb == nil {
 			return nil
 		}
 		if tb.signal && !s.txSkip {
-			v, _ := t.makeValue(tb, len(m.Tuple.Columns), tupleGet(m.Tuple), nil)
+			v, _ := t.makeValue(tb, len(m.new), tupleSource(m.new), nil)
 			if err := s.onSignal(tb, v, lsn); err != nil {
 				return err
 			}
@@ -350,7 +380,7 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 		if !tb.captured || !s.next(tb) {
 			return nil
 		}
-		after, verr := t.makeValue(tb, len(m.Tuple.Columns), tupleGet(m.Tuple), nil)
+		after, verr := t.makeValue(tb, len(m.new), tupleSource(m.new), nil)
 		key := tb.keyOf(after)
 		s.inWindow(tb, nil, after)
 		if skip, err := t.badValue(tb, key, verr); skip || err != nil {
@@ -361,17 +391,17 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 		}
 		off := s.offset(lsn, "INSERT")
 		s.push(off, t.changeRecord(tb, "c", key, nil, after, s.src(tb, lsn), s.block(tb), off))
-	case *pglogrepl.UpdateMessage:
-		tb := s.relations[m.RelationID]
+	case 'U':
+		tb := s.relations[m.rel]
 		if tb == nil || !tb.captured || !s.next(tb) {
 			return nil
 		}
 		var before *connect.Struct
 		var verr *ValueError
-		if m.OldTuple != nil {
-			before, verr = t.makeValue(tb, len(m.OldTuple.Columns), tupleGet(m.OldTuple), nil)
+		if m.hasOld {
+			before, verr = t.makeValue(tb, len(m.old), tupleSource(m.old), nil)
 		}
-		after, verr2 := t.makeValue(tb, len(m.NewTuple.Columns), tupleGet(m.NewTuple), before)
+		after, verr2 := t.makeValue(tb, len(m.new), tupleSource(m.new), before)
 		if verr == nil {
 			verr = verr2
 		}
@@ -408,15 +438,15 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 			return nil
 		}
 		s.push(off, t.changeRecord(tb, "u", key, before, after, s.src(tb, lsn), s.block(tb), off))
-	case *pglogrepl.DeleteMessage:
-		tb := s.relations[m.RelationID]
+	case 'D':
+		tb := s.relations[m.rel]
 		if tb == nil || !tb.captured || !s.next(tb) {
 			return nil
 		}
 		var before *connect.Struct
 		var verr *ValueError
-		if m.OldTuple != nil {
-			before, verr = t.makeValue(tb, len(m.OldTuple.Columns), tupleGet(m.OldTuple), nil)
+		if m.hasOld {
+			before, verr = t.makeValue(tb, len(m.old), tupleSource(m.old), nil)
 		}
 		s.inWindow(tb, before, nil)
 		if skip, err := t.badValue(tb, tb.keyOf(before), verr); skip || err != nil {
@@ -431,19 +461,6 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 			s.push(off, del, tombstone(del))
 		} else {
 			s.push(off, del)
-		}
-	case *pglogrepl.TruncateMessage:
-		for _, rel := range m.RelationIDs {
-			tb := s.relations[rel]
-			if tb == nil || !tb.captured || !s.next(tb) {
-				continue
-			}
-			s.truncateInWindow(tb)
-			if t.o.skip["t"] {
-				continue
-			}
-			off := s.offset(lsn, "TRUNCATE")
-			s.push(off, t.truncateRecord(tb, s.src(tb, lsn), s.block(tb), off))
 		}
 	}
 	return nil
@@ -563,11 +580,4 @@ func (s *streamer) heartbeat(ctx context.Context) {
 	}
 	s.batch = append(s.batch, t.heartbeatRecord(off))
 	t.emit(ctx, s.takeBatch())
-}
-
-func tupleGet(td *pglogrepl.TupleData) rowSource {
-	return func(pos int) (byte, []byte) {
-		c := td.Columns[pos]
-		return c.DataType, c.Data
-	}
 }

@@ -1,0 +1,126 @@
+package postgres
+
+import (
+	"encoding/binary"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pglogrepl"
+)
+
+// tuple encodes a pgoutput TupleData; each column is kind followed by its
+// data ("tabc" is text "abc", "n" null, "u" unchanged TOAST).
+func tuple(cols ...string) []byte {
+	b := binary.BigEndian.AppendUint16(nil, uint16(len(cols)))
+	for _, c := range cols {
+		b = append(b, c[0])
+		if c[0] == 't' || c[0] == 'b' {
+			b = binary.BigEndian.AppendUint32(b, uint32(len(c)-1))
+			b = append(b, c[1:]...)
+		}
+	}
+	return b
+}
+
+func rowMessage(op byte, parts ...any) []byte {
+	b := []byte{op}
+	b = binary.BigEndian.AppendUint32(b, 16385)
+	for _, p := range parts {
+		switch p := p.(type) {
+		case byte:
+			b = append(b, p)
+		case []byte:
+			b = append(b, p...)
+		}
+	}
+	return b
+}
+
+// TestRowMsgDecode checks the in-place row decoder against pglogrepl's.
+func TestRowMsgDecode(t *testing.T) {
+	tup := tuple("t42", "n", "u", "t", "bxyz", "thello world")
+	old := tuple("t41", "n")
+	var m rowMsg
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+	}{
+		{"insert", rowMessage('I', byte('N'), tup)},
+		{"update", rowMessage('U', byte('N'), tup)},
+		{"update key", rowMessage('U', byte('K'), old, byte('N'), tup)},
+		{"update old", rowMessage('U', byte('O'), tup, byte('N'), tup)},
+		{"delete key", rowMessage('D', byte('K'), old)},
+		{"delete old", rowMessage('D', byte('O'), tup)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := m.decode(tc.msg); err != nil {
+				t.Fatal(err)
+			}
+			want, err := pglogrepl.Parse(tc.msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rel uint32
+			var oldT, newT *pglogrepl.TupleData
+			switch w := want.(type) {
+			case *pglogrepl.InsertMessage:
+				rel, newT = w.RelationID, w.Tuple
+			case *pglogrepl.UpdateMessage:
+				rel, oldT, newT = w.RelationID, w.OldTuple, w.NewTuple
+			case *pglogrepl.DeleteMessage:
+				rel, oldT = w.RelationID, w.OldTuple
+			}
+			if m.rel != rel || m.op != tc.msg[0] || m.hasOld != (oldT != nil) {
+				t.Fatalf("op %q rel %d hasOld %v; want %q %d %v", m.op, m.rel, m.hasOld, tc.msg[0], rel, oldT != nil)
+			}
+			sameTuple(t, "old", m.old, oldT)
+			sameTuple(t, "new", m.new, newT)
+		})
+	}
+}
+
+func sameTuple(t *testing.T, what string, got []tupleCol, want *pglogrepl.TupleData) {
+	t.Helper()
+	if want == nil {
+		if len(got) != 0 {
+			t.Fatalf("%s: %d columns, want none", what, len(got))
+		}
+		return
+	}
+	if len(got) != len(want.Columns) {
+		t.Fatalf("%s: %d columns, want %d", what, len(got), len(want.Columns))
+	}
+	for i, c := range want.Columns {
+		if got[i].kind != c.DataType || string(got[i].data) != string(c.Data) {
+			t.Fatalf("%s column %d: %q %q, want %q %q", what, i, got[i].kind, got[i].data, c.DataType, c.Data)
+		}
+	}
+}
+
+// TestRowMsgDecodeErrors checks that malformed row messages are rejected
+// with an error naming the byte.
+func TestRowMsgDecodeErrors(t *testing.T) {
+	good := rowMessage('I', byte('N'), tuple("t42", "thello"))
+	var m rowMsg
+	for _, tc := range []struct {
+		name, want string
+		msg        []byte
+	}{
+		{"short", "too short", []byte{'I', 0, 0}},
+		{"no N", "expected 'N' at byte 5", rowMessage('I', byte('X'), tuple("t1"))},
+		{"truncated data", "overruns the message", good[:len(good)-2]},
+		{"truncated count", "truncated at byte 6", rowMessage('I', byte('N'), byte(0))},
+		{"missing column", "truncated at byte", good[:len(good)-10]},
+		{"bad kind", "unknown column kind 'x' at byte 8", rowMessage('I', byte('N'), tuple("x"))},
+		{"trailing", "1 trailing bytes", append(append([]byte(nil), good...), 0)},
+		{"delete no key", "expected 'K' or 'O' at byte 5", rowMessage('D', byte('N'), tuple("t1"))},
+		{"update no new", "before the new tuple", rowMessage('U', byte('K'), tuple("t1"))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := m.decode(tc.msg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
