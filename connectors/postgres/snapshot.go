@@ -1065,7 +1065,7 @@ func (cr *copyReader) record(view *table, vals [][]byte, r *connect.Record, st *
 	} else if skip {
 		return nil, nil
 	}
-	t.fillRecord(r, tb, "r", key, nil, after, nil, nil, nil, st)
+	t.fillRecord(nil, r, tb, "r", key, nil, after, nil, nil, nil, st)
 	return r, nil
 }
 

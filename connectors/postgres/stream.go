@@ -23,10 +23,21 @@ type streamer struct {
 
 	relations map[uint32]*table
 	row       rowMsg // the row message being handled, reused
-	batch     []*connect.Record
-	pending   []*connect.Record // records of the last event, held until the next message
-	pendOff   map[string]any
-	lastOff   map[string]any
+
+	// Allocation of streamed events: structs and records come from shared
+	// blocks, and values common to a transaction are boxed once.
+	arena   connect.StructArena
+	recs    []connect.Record
+	txb     txBoxes
+	seqBuf  []byte
+	prefixV any
+	dbV     any
+	stamp   stamp
+	stampAt time.Time
+	batch   []*connect.Record
+	pending []*connect.Record // records of the last event, held until the next message
+	pendOff map[string]any
+	lastOff map[string]any
 
 	// current transaction
 	inTx       bool
@@ -61,6 +72,7 @@ func (s *streamer) run(ctx context.Context, conn *pgconn.PgConn) error {
 	o := t.o
 	s.relations = map[uint32]*table{}
 	s.inTx = false
+	s.txb.ok = false
 	start := s.pos.commitEnd
 	if c := t.committed.Load(); c > start {
 		start = c
@@ -289,6 +301,7 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 	switch m := msg.(type) {
 	case *pglogrepl.BeginMessage:
 		s.inTx = true
+		s.txb.ok = false
 		s.xid = m.Xid
 		s.finalLSN = uint64(m.FinalLSN)
 		s.commitTime = m.CommitTime
@@ -322,6 +335,7 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 		}
 		s.lastCommit = uint64(m.CommitLSN)
 		s.inTx = false
+		s.txb.ok = false
 	case *pglogrepl.LogicalDecodingMessage:
 		return s.onMessage(m, lsn)
 	case *pglogrepl.RelationMessage:
@@ -365,6 +379,7 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 // change handles a row message (insert, update or delete) at lsn.
 func (s *streamer) change(m *rowMsg, lsn uint64) error {
 	t := s.t
+	var lsnV any = int64(lsn) // shared by the source block and the offset
 	switch m.op {
 	case 'I':
 		tb := s.relations[m.rel]
@@ -380,8 +395,8 @@ func (s *streamer) change(m *rowMsg, lsn uint64) error {
 		if !tb.captured || !s.next(tb) {
 			return nil
 		}
-		after, verr := t.makeValue(tb, len(m.new), tupleSource(m.new), nil)
-		key := tb.keyOf(after)
+		after, verr := t.makeValueIn(&s.arena, tb, len(m.new), tupleSource(m.new), nil)
+		key := tb.keyIn(&s.arena, after)
 		s.inWindow(tb, nil, after)
 		if skip, err := t.badValue(tb, key, verr); skip || err != nil {
 			return err
@@ -389,8 +404,8 @@ func (s *streamer) change(m *rowMsg, lsn uint64) error {
 		if t.o.skip["c"] {
 			return nil
 		}
-		off := s.offset(lsn, "INSERT")
-		s.push(off, t.changeRecord(tb, "c", key, nil, after, s.src(tb, lsn), s.block(tb), off))
+		off := s.rowOffset(lsnV, msgInsert)
+		s.push(off, s.record(tb, "c", key, nil, after, lsn, lsnV, off))
 	case 'U':
 		tb := s.relations[m.rel]
 		if tb == nil || !tb.captured || !s.next(tb) {
@@ -399,26 +414,26 @@ func (s *streamer) change(m *rowMsg, lsn uint64) error {
 		var before *connect.Struct
 		var verr *ValueError
 		if m.hasOld {
-			before, verr = t.makeValue(tb, len(m.old), tupleSource(m.old), nil)
+			before, verr = t.makeValueIn(&s.arena, tb, len(m.old), tupleSource(m.old), nil)
 		}
-		after, verr2 := t.makeValue(tb, len(m.new), tupleSource(m.new), before)
+		after, verr2 := t.makeValueIn(&s.arena, tb, len(m.new), tupleSource(m.new), before)
 		if verr == nil {
 			verr = verr2
 		}
-		key := tb.keyOf(after)
+		key := tb.keyIn(&s.arena, after)
 		s.inWindow(tb, before, after)
 		if skip, err := t.badValue(tb, key, verr); skip || err != nil {
 			return err
 		}
-		off := s.offset(lsn, "UPDATE")
+		off := s.rowOffset(lsnV, msgUpdate)
 		if before != nil && tb.key != nil {
-			if oldKey := tb.keyOf(before); !sameKey(oldKey, key) {
+			if oldKey := tb.keyIn(&s.arena, before); !sameKey(oldKey, key) {
 				// Primary key change: delete (and tombstone) of the old key,
 				// then create of the new one.
 				// Debezium marks the pair with the other key as a header.
 				var recs []*connect.Record
 				if !t.o.skip["d"] {
-					del := t.changeRecord(tb, "d", oldKey, before, nil, s.src(tb, lsn), s.block(tb), off)
+					del := s.record(tb, "d", oldKey, before, nil, lsn, lsnV, off)
 					del.Headers = append(del.Headers, t.keyHeader(HeaderNewKey, tb, key))
 					recs = append(recs, del)
 					if t.o.tombstones {
@@ -426,7 +441,7 @@ func (s *streamer) change(m *rowMsg, lsn uint64) error {
 					}
 				}
 				if !t.o.skip["c"] {
-					c := t.changeRecord(tb, "c", key, nil, after, s.src(tb, lsn), s.block(tb), off)
+					c := s.record(tb, "c", key, nil, after, lsn, lsnV, off)
 					c.Headers = append(c.Headers, t.keyHeader(HeaderOldKey, tb, oldKey))
 					recs = append(recs, c)
 				}
@@ -437,7 +452,7 @@ func (s *streamer) change(m *rowMsg, lsn uint64) error {
 		if t.o.skip["u"] {
 			return nil
 		}
-		s.push(off, t.changeRecord(tb, "u", key, before, after, s.src(tb, lsn), s.block(tb), off))
+		s.push(off, s.record(tb, "u", key, before, after, lsn, lsnV, off))
 	case 'D':
 		tb := s.relations[m.rel]
 		if tb == nil || !tb.captured || !s.next(tb) {
@@ -446,17 +461,17 @@ func (s *streamer) change(m *rowMsg, lsn uint64) error {
 		var before *connect.Struct
 		var verr *ValueError
 		if m.hasOld {
-			before, verr = t.makeValue(tb, len(m.old), tupleSource(m.old), nil)
+			before, verr = t.makeValueIn(&s.arena, tb, len(m.old), tupleSource(m.old), nil)
 		}
 		s.inWindow(tb, before, nil)
-		if skip, err := t.badValue(tb, tb.keyOf(before), verr); skip || err != nil {
+		if skip, err := t.badValue(tb, tb.keyIn(&s.arena, before), verr); skip || err != nil {
 			return err
 		}
 		if t.o.skip["d"] {
 			return nil
 		}
-		off := s.offset(lsn, "DELETE")
-		del := t.changeRecord(tb, "d", tb.keyOf(before), before, nil, s.src(tb, lsn), s.block(tb), off)
+		off := s.rowOffset(lsnV, msgDelete)
+		del := s.record(tb, "d", tb.keyIn(&s.arena, before), before, nil, lsn, lsnV, off)
 		if t.o.tombstones {
 			s.push(off, del, tombstone(del))
 		} else {
