@@ -237,7 +237,8 @@ func (s *streamer) takeBatch() []*connect.Record {
 // flushPending moves the held records into the batch.
 func (s *streamer) flushPending() {
 	s.batch = append(s.batch, s.pending...)
-	s.pending = nil
+	clear(s.pending)
+	s.pending = s.pending[:0] // reused: its records are in the batch now
 	s.pendOff = nil
 }
 
