@@ -173,7 +173,7 @@ func boxOp(op string) any {
 	return op
 }
 
-// fillRecord builds one change event into r, with source block src (nil
+// fillRecord builds one change event into r (a zero Record), with source block src (nil
 // when the caller sets it later), allocating structs from a (nil: the heap).
 func (t *Task) fillRecord(a *connect.StructArena, r *connect.Record, tb *table, op string, key, before, after, src *connect.Struct, tx *txBlock, offset map[string]any, st *stamp) {
 	env := newStruct(a, tb.envelope)
@@ -197,11 +197,10 @@ func (t *Task) fillRecord(a *connect.StructArena, r *connect.Record, tb *table, 
 	env.SetAt(5, st.ms)
 	env.SetAt(6, st.us)
 	env.SetAt(7, st.ns)
-	*r = connect.Record{
-		Topic: tb.topic, Partition: -1,
-		ValueSchema: tb.envelope, Value: env,
-		SourcePartition: t.partition, SourceOffset: offset,
-	}
+	// Set field by field: r is zero, and copying a whole Record costs more.
+	r.Topic, r.Partition = tb.topic, -1
+	r.ValueSchema, r.Value = tb.envelope, env
+	r.SourcePartition, r.SourceOffset = t.partition, offset
 	if tb.key != nil {
 		r.KeySchema, r.Key = tb.key, key
 	}
