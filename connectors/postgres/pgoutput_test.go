@@ -213,3 +213,33 @@ func TestStreamRecordMatchesGeneric(t *testing.T) {
 		}
 	}
 }
+
+// TestMsgCopier checks that copies keep their bytes when the source buffer
+// is reused and when later copies are appended to, across slabs and for
+// messages too large for a slab.
+func TestMsgCopier(t *testing.T) {
+	var c msgCopier
+	buf := make([]byte, copyInSlab+1)
+	var copies [][]byte
+	var want []string
+	for i, n := range []int{1, 100, copyInSlab, copyInSlab + 1, 0, 7, copySlab / 3, 5} {
+		n = min(n, copyInSlab+1)
+		for j := range buf[:n] {
+			buf[j] = byte(i + j)
+		}
+		cp := c.copy(buf[:n])
+		want = append(want, string(buf[:n]))
+		copies = append(copies, cp)
+		for j := range buf {
+			buf[j] = 0xee // the connection reuses its buffer
+		}
+		if i > 0 {
+			_ = append(copies[i-1], 'x', 'y') // must not reach this copy
+		}
+	}
+	for i, cp := range copies {
+		if string(cp) != want[i] {
+			t.Fatalf("copy %d changed: %d bytes, want %d", i, len(cp), len(want[i]))
+		}
+	}
+}

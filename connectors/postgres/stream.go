@@ -109,6 +109,7 @@ func (s *streamer) run(ctx context.Context, conn *pgconn.PgConn) error {
 	done := make(chan struct{})
 	go func() { // reader: owns reads of conn
 		defer close(done)
+		var cp msgCopier
 		for {
 			msg, err := conn.ReceiveMessage(context.Background())
 			if err != nil {
@@ -121,7 +122,7 @@ func (s *streamer) run(ctx context.Context, conn *pgconn.PgConn) error {
 			var rr readResult
 			switch m := msg.(type) {
 			case *pgproto3.CopyData:
-				rr.data = append([]byte(nil), m.Data...)
+				rr.data = cp.copy(m.Data)
 			case *pgproto3.ErrorResponse:
 				rr.err = pgconn.ErrorResponseToPgError(m)
 			case *pgproto3.CopyDone:
@@ -206,6 +207,31 @@ func (s *streamer) run(ctx context.Context, conn *pgconn.PgConn) error {
 			}
 		}
 	}
+}
+
+// msgCopier copies received messages (whose buffer the connection reuses)
+// into shared slabs, so that small messages cost no allocation each.
+// Copies are never written to; a slab is freed once no copy in it is
+// referenced.
+type msgCopier struct{ slab []byte }
+
+// Slab size of msgCopier, and the largest message copied into a slab.
+const (
+	copySlab   = 64 << 10
+	copyInSlab = 4 << 10
+)
+
+func (c *msgCopier) copy(b []byte) []byte {
+	if len(b) > copyInSlab {
+		return append([]byte(nil), b...)
+	}
+	if cap(c.slab)-len(c.slab) < len(b) {
+		c.slab = make([]byte, 0, copySlab)
+	}
+	start := len(c.slab)
+	c.slab = append(c.slab, b...)
+	// The capacity limit keeps appends to a copy from reaching the next.
+	return c.slab[start:len(c.slab):len(c.slab)]
 }
 
 // onStreaming is called once replication started; the supervisor's
