@@ -132,7 +132,11 @@ type txBlock struct {
 func (t *Task) changeRecord(tb *table, op string, key, before, after *connect.Struct, si *srcInfo, tx *txBlock, offset map[string]any) *connect.Record {
 	r := &connect.Record{}
 	st := newStamp(t.now())
-	t.fillRecord(r, tb, op, key, before, after, si, tx, offset, &st)
+	var src *connect.Struct
+	if si != nil {
+		src = t.sourceStruct(si)
+	}
+	t.fillRecord(nil, r, tb, op, key, before, after, src, tx, offset, &st)
 	return r
 }
 
@@ -169,20 +173,21 @@ func boxOp(op string) any {
 	return op
 }
 
-// fillRecord builds one change event into r.
-func (t *Task) fillRecord(r *connect.Record, tb *table, op string, key, before, after *connect.Struct, si *srcInfo, tx *txBlock, offset map[string]any, st *stamp) {
-	env := connect.NewStructValue(tb.envelope)
+// fillRecord builds one change event into r (a zero Record), with source block src (nil
+// when the caller sets it later), allocating structs from a (nil: the heap).
+func (t *Task) fillRecord(a *connect.StructArena, r *connect.Record, tb *table, op string, key, before, after, src *connect.Struct, tx *txBlock, offset map[string]any, st *stamp) {
+	env := newStruct(a, tb.envelope)
 	if before != nil {
 		env.SetAt(0, before)
 	}
 	if after != nil {
 		env.SetAt(1, after)
 	}
-	if si != nil {
-		env.SetAt(2, t.sourceStruct(si))
+	if src != nil {
+		env.SetAt(2, src)
 	}
 	if tx != nil {
-		b := connect.NewStructValue(txBlockSchema)
+		b := newStruct(a, txBlockSchema)
 		b.SetAt(0, tx.id)
 		b.SetAt(1, tx.total)
 		b.SetAt(2, tx.collection)
@@ -192,11 +197,10 @@ func (t *Task) fillRecord(r *connect.Record, tb *table, op string, key, before, 
 	env.SetAt(5, st.ms)
 	env.SetAt(6, st.us)
 	env.SetAt(7, st.ns)
-	*r = connect.Record{
-		Topic: tb.topic, Partition: -1,
-		ValueSchema: tb.envelope, Value: env,
-		SourcePartition: t.partition, SourceOffset: offset,
-	}
+	// Set field by field: r is zero, and copying a whole Record costs more.
+	r.Topic, r.Partition = tb.topic, -1
+	r.ValueSchema, r.Value = tb.envelope, env
+	r.SourcePartition, r.SourceOffset = t.partition, offset
 	if tb.key != nil {
 		r.KeySchema, r.Key = tb.key, key
 	}

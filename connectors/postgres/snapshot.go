@@ -838,6 +838,7 @@ func (cr *copyReader) buildBatch(rb *rawBatch, vals [][]byte, view *table) {
 	batch := make([]*connect.Record, 0, rb.rows)
 	slab := make([]connect.Record, rb.rows)
 	st := newStamp(cr.t.now())
+	var a connect.StructArena // the batch's structs share blocks
 	start, k := int32(0), 0
 	for row := 0; row < rb.rows; row++ {
 		for f := range vals {
@@ -850,7 +851,7 @@ func (cr *copyReader) buildBatch(rb *rawBatch, vals [][]byte, view *table) {
 			vals[f] = rb.buf[start:end:end]
 			start = end
 		}
-		r, err := cr.record(view, vals, &slab[len(batch)], &st)
+		r, err := cr.record(&a, view, vals, &slab[len(batch)], &st)
 		if err != nil {
 			cr.fail(err)
 			return
@@ -1050,22 +1051,23 @@ func (cr *copyReader) row(line []byte) error {
 }
 
 // record builds the snapshot record of a row's values (nil for null)
-// into r; it returns nil when failure handling skips the row.
-func (cr *copyReader) record(view *table, vals [][]byte, r *connect.Record, st *stamp) (*connect.Record, error) {
+// into r, its structs from a; it returns nil when failure handling skips
+// the row.
+func (cr *copyReader) record(a *connect.StructArena, view *table, vals [][]byte, r *connect.Record, st *stamp) (*connect.Record, error) {
 	t, tb := cr.t, cr.tb
-	after, verr := t.makeValue(view, len(vals), func(pos int) (byte, []byte) {
+	after, verr := t.makeValueIn(a, view, len(vals), func(pos int) (byte, []byte) {
 		if vals[pos] == nil {
 			return 'n', nil
 		}
 		return 't', vals[pos]
 	}, nil)
-	key := tb.keyOf(after)
+	key := tb.keyIn(a, after)
 	if skip, err := t.badValue(tb, key, verr); err != nil {
 		return nil, err
 	} else if skip {
 		return nil, nil
 	}
-	t.fillRecord(r, tb, "r", key, nil, after, nil, nil, nil, st)
+	t.fillRecord(a, r, tb, "r", key, nil, after, nil, nil, nil, st)
 	return r, nil
 }
 

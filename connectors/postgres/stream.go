@@ -22,10 +22,22 @@ type streamer struct {
 	pos position // what has been handed to Poll (or is in the batch)
 
 	relations map[uint32]*table
-	batch     []*connect.Record
-	pending   []*connect.Record // records of the last event, held until the next message
-	pendOff   map[string]any
-	lastOff   map[string]any
+	row       rowMsg // the row message being handled, reused
+
+	// Allocation of streamed events: structs and records come from shared
+	// blocks, and values common to a transaction are boxed once.
+	arena   connect.StructArena
+	recs    []connect.Record
+	txb     txBoxes
+	seqBuf  []byte
+	prefixV any
+	dbV     any
+	stamp   stamp
+	stampAt time.Time
+	batch   []*connect.Record
+	pending []*connect.Record // records of the last event, held until the next message
+	pendOff map[string]any
+	lastOff map[string]any
 
 	// current transaction
 	inTx       bool
@@ -60,6 +72,7 @@ func (s *streamer) run(ctx context.Context, conn *pgconn.PgConn) error {
 	o := t.o
 	s.relations = map[uint32]*table{}
 	s.inTx = false
+	s.txb.ok = false
 	start := s.pos.commitEnd
 	if c := t.committed.Load(); c > start {
 		start = c
@@ -96,6 +109,7 @@ func (s *streamer) run(ctx context.Context, conn *pgconn.PgConn) error {
 	done := make(chan struct{})
 	go func() { // reader: owns reads of conn
 		defer close(done)
+		var cp msgCopier
 		for {
 			msg, err := conn.ReceiveMessage(context.Background())
 			if err != nil {
@@ -108,7 +122,7 @@ func (s *streamer) run(ctx context.Context, conn *pgconn.PgConn) error {
 			var rr readResult
 			switch m := msg.(type) {
 			case *pgproto3.CopyData:
-				rr.data = append([]byte(nil), m.Data...)
+				rr.data = cp.copy(m.Data)
 			case *pgproto3.ErrorResponse:
 				rr.err = pgconn.ErrorResponseToPgError(m)
 			case *pgproto3.CopyDone:
@@ -195,6 +209,31 @@ func (s *streamer) run(ctx context.Context, conn *pgconn.PgConn) error {
 	}
 }
 
+// msgCopier copies received messages (whose buffer the connection reuses)
+// into shared slabs, so that small messages cost no allocation each.
+// Copies are never written to; a slab is freed once no copy in it is
+// referenced.
+type msgCopier struct{ slab []byte }
+
+// Slab size of msgCopier, and the largest message copied into a slab.
+const (
+	copySlab   = 64 << 10
+	copyInSlab = 4 << 10
+)
+
+func (c *msgCopier) copy(b []byte) []byte {
+	if len(b) > copyInSlab {
+		return append([]byte(nil), b...)
+	}
+	if cap(c.slab)-len(c.slab) < len(b) {
+		c.slab = make([]byte, 0, copySlab)
+	}
+	start := len(c.slab)
+	c.slab = append(c.slab, b...)
+	// The capacity limit keeps appends to a copy from reaching the next.
+	return c.slab[start:len(c.slab):len(c.slab)]
+}
+
 // onStreaming is called once replication started; the supervisor's
 // reconnect clock restarts on the first message.
 func (s *streamer) onStreaming() { s.started = true }
@@ -224,7 +263,8 @@ func (s *streamer) takeBatch() []*connect.Record {
 // flushPending moves the held records into the batch.
 func (s *streamer) flushPending() {
 	s.batch = append(s.batch, s.pending...)
-	s.pending = nil
+	clear(s.pending)
+	s.pending = s.pending[:0] // reused: its records are in the batch now
 	s.pendOff = nil
 }
 
@@ -265,6 +305,14 @@ func (s *streamer) handle(data []byte) error {
 		if err != nil {
 			return fmt.Errorf("postgres: xlogdata: %w", err)
 		}
+		if w := xld.WALData; len(w) > 0 && (w[0] == 'I' || w[0] == 'U' || w[0] == 'D') {
+			// Row messages are most of the stream: decoded in place.
+			if err := s.row.decode(w); err != nil {
+				return fmt.Errorf("postgres: decode pgoutput message at %s: %w", xld.WALStart, err)
+			}
+			s.lastLSN = uint64(xld.WALStart)
+			return s.change(&s.row, uint64(xld.WALStart))
+		}
 		msg, err := pglogrepl.Parse(xld.WALData)
 		if err != nil {
 			return fmt.Errorf("postgres: decode pgoutput message at %s: %w", xld.WALStart, err)
@@ -280,6 +328,7 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 	switch m := msg.(type) {
 	case *pglogrepl.BeginMessage:
 		s.inTx = true
+		s.txb.ok = false
 		s.xid = m.Xid
 		s.finalLSN = uint64(m.FinalLSN)
 		s.commitTime = m.CommitTime
@@ -313,6 +362,7 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 		}
 		s.lastCommit = uint64(m.CommitLSN)
 		s.inTx = false
+		s.txb.ok = false
 	case *pglogrepl.LogicalDecodingMessage:
 		return s.onMessage(m, lsn)
 	case *pglogrepl.RelationMessage:
@@ -336,102 +386,6 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 		}
 		tb.captured, tb.signal = captured, signal
 		s.relations[m.RelationID] = tb
-	case *pglogrepl.InsertMessage:
-		tb := s.relations[m.RelationID]
-		if tb == nil {
-			return nil
-		}
-		if tb.signal && !s.txSkip {
-			v, _ := t.makeValue(tb, len(m.Tuple.Columns), tupleGet(m.Tuple), nil)
-			if err := s.onSignal(tb, v, lsn); err != nil {
-				return err
-			}
-		}
-		if !tb.captured || !s.next(tb) {
-			return nil
-		}
-		after, verr := t.makeValue(tb, len(m.Tuple.Columns), tupleGet(m.Tuple), nil)
-		key := tb.keyOf(after)
-		s.inWindow(tb, nil, after)
-		if skip, err := t.badValue(tb, key, verr); skip || err != nil {
-			return err
-		}
-		if t.o.skip["c"] {
-			return nil
-		}
-		off := s.offset(lsn, "INSERT")
-		s.push(off, t.changeRecord(tb, "c", key, nil, after, s.src(tb, lsn), s.block(tb), off))
-	case *pglogrepl.UpdateMessage:
-		tb := s.relations[m.RelationID]
-		if tb == nil || !tb.captured || !s.next(tb) {
-			return nil
-		}
-		var before *connect.Struct
-		var verr *ValueError
-		if m.OldTuple != nil {
-			before, verr = t.makeValue(tb, len(m.OldTuple.Columns), tupleGet(m.OldTuple), nil)
-		}
-		after, verr2 := t.makeValue(tb, len(m.NewTuple.Columns), tupleGet(m.NewTuple), before)
-		if verr == nil {
-			verr = verr2
-		}
-		key := tb.keyOf(after)
-		s.inWindow(tb, before, after)
-		if skip, err := t.badValue(tb, key, verr); skip || err != nil {
-			return err
-		}
-		off := s.offset(lsn, "UPDATE")
-		if before != nil && tb.key != nil {
-			if oldKey := tb.keyOf(before); !sameKey(oldKey, key) {
-				// Primary key change: delete (and tombstone) of the old key,
-				// then create of the new one.
-				// Debezium marks the pair with the other key as a header.
-				var recs []*connect.Record
-				if !t.o.skip["d"] {
-					del := t.changeRecord(tb, "d", oldKey, before, nil, s.src(tb, lsn), s.block(tb), off)
-					del.Headers = append(del.Headers, t.keyHeader(HeaderNewKey, tb, key))
-					recs = append(recs, del)
-					if t.o.tombstones {
-						recs = append(recs, tombstone(del))
-					}
-				}
-				if !t.o.skip["c"] {
-					c := t.changeRecord(tb, "c", key, nil, after, s.src(tb, lsn), s.block(tb), off)
-					c.Headers = append(c.Headers, t.keyHeader(HeaderOldKey, tb, oldKey))
-					recs = append(recs, c)
-				}
-				s.push(off, recs...)
-				return nil
-			}
-		}
-		if t.o.skip["u"] {
-			return nil
-		}
-		s.push(off, t.changeRecord(tb, "u", key, before, after, s.src(tb, lsn), s.block(tb), off))
-	case *pglogrepl.DeleteMessage:
-		tb := s.relations[m.RelationID]
-		if tb == nil || !tb.captured || !s.next(tb) {
-			return nil
-		}
-		var before *connect.Struct
-		var verr *ValueError
-		if m.OldTuple != nil {
-			before, verr = t.makeValue(tb, len(m.OldTuple.Columns), tupleGet(m.OldTuple), nil)
-		}
-		s.inWindow(tb, before, nil)
-		if skip, err := t.badValue(tb, tb.keyOf(before), verr); skip || err != nil {
-			return err
-		}
-		if t.o.skip["d"] {
-			return nil
-		}
-		off := s.offset(lsn, "DELETE")
-		del := t.changeRecord(tb, "d", tb.keyOf(before), before, nil, s.src(tb, lsn), s.block(tb), off)
-		if t.o.tombstones {
-			s.push(off, del, tombstone(del))
-		} else {
-			s.push(off, del)
-		}
 	case *pglogrepl.TruncateMessage:
 		for _, rel := range m.RelationIDs {
 			tb := s.relations[rel]
@@ -444,6 +398,111 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 			}
 			off := s.offset(lsn, "TRUNCATE")
 			s.push(off, t.truncateRecord(tb, s.src(tb, lsn), s.block(tb), off))
+		}
+	}
+	return nil
+}
+
+// change handles a row message (insert, update or delete) at lsn.
+func (s *streamer) change(m *rowMsg, lsn uint64) error {
+	t := s.t
+	var lsnV any = int64(lsn) // shared by the source block and the offset
+	switch m.op {
+	case 'I':
+		tb := s.relations[m.rel]
+		if tb == nil {
+			return nil
+		}
+		if tb.signal && !s.txSkip {
+			v, _ := t.makeValue(tb, len(m.new), tupleSource(m.new), nil)
+			if err := s.onSignal(tb, v, lsn); err != nil {
+				return err
+			}
+		}
+		if !tb.captured || !s.next(tb) {
+			return nil
+		}
+		after, verr := t.makeValueIn(&s.arena, tb, len(m.new), tupleSource(m.new), nil)
+		key := tb.keyIn(&s.arena, after)
+		s.inWindow(tb, nil, after)
+		if skip, err := t.badValue(tb, key, verr); skip || err != nil {
+			return err
+		}
+		if t.o.skip["c"] {
+			return nil
+		}
+		off := s.rowOffset(lsnV, msgInsert)
+		s.push(off, s.record(tb, "c", key, nil, after, lsn, lsnV, off))
+	case 'U':
+		tb := s.relations[m.rel]
+		if tb == nil || !tb.captured || !s.next(tb) {
+			return nil
+		}
+		var before *connect.Struct
+		var verr *ValueError
+		if m.hasOld {
+			before, verr = t.makeValueIn(&s.arena, tb, len(m.old), tupleSource(m.old), nil)
+		}
+		after, verr2 := t.makeValueIn(&s.arena, tb, len(m.new), tupleSource(m.new), before)
+		if verr == nil {
+			verr = verr2
+		}
+		key := tb.keyIn(&s.arena, after)
+		s.inWindow(tb, before, after)
+		if skip, err := t.badValue(tb, key, verr); skip || err != nil {
+			return err
+		}
+		off := s.rowOffset(lsnV, msgUpdate)
+		if before != nil && tb.key != nil {
+			if oldKey := tb.keyIn(&s.arena, before); !sameKey(oldKey, key) {
+				// Primary key change: delete (and tombstone) of the old key,
+				// then create of the new one.
+				// Debezium marks the pair with the other key as a header.
+				var recs []*connect.Record
+				if !t.o.skip["d"] {
+					del := s.record(tb, "d", oldKey, before, nil, lsn, lsnV, off)
+					del.Headers = append(del.Headers, t.keyHeader(HeaderNewKey, tb, key))
+					recs = append(recs, del)
+					if t.o.tombstones {
+						recs = append(recs, tombstone(del))
+					}
+				}
+				if !t.o.skip["c"] {
+					c := s.record(tb, "c", key, nil, after, lsn, lsnV, off)
+					c.Headers = append(c.Headers, t.keyHeader(HeaderOldKey, tb, oldKey))
+					recs = append(recs, c)
+				}
+				s.push(off, recs...)
+				return nil
+			}
+		}
+		if t.o.skip["u"] {
+			return nil
+		}
+		s.push(off, s.record(tb, "u", key, before, after, lsn, lsnV, off))
+	case 'D':
+		tb := s.relations[m.rel]
+		if tb == nil || !tb.captured || !s.next(tb) {
+			return nil
+		}
+		var before *connect.Struct
+		var verr *ValueError
+		if m.hasOld {
+			before, verr = t.makeValueIn(&s.arena, tb, len(m.old), tupleSource(m.old), nil)
+		}
+		s.inWindow(tb, before, nil)
+		if skip, err := t.badValue(tb, tb.keyIn(&s.arena, before), verr); skip || err != nil {
+			return err
+		}
+		if t.o.skip["d"] {
+			return nil
+		}
+		off := s.rowOffset(lsnV, msgDelete)
+		del := s.record(tb, "d", tb.keyIn(&s.arena, before), before, nil, lsn, lsnV, off)
+		if t.o.tombstones {
+			s.push(off, del, tombstone(del))
+		} else {
+			s.push(off, del)
 		}
 	}
 	return nil
@@ -563,11 +622,4 @@ func (s *streamer) heartbeat(ctx context.Context) {
 	}
 	s.batch = append(s.batch, t.heartbeatRecord(off))
 	t.emit(ctx, s.takeBatch())
-}
-
-func tupleGet(td *pglogrepl.TupleData) rowSource {
-	return func(pos int) (byte, []byte) {
-		c := td.Columns[pos]
-		return c.DataType, c.Data
-	}
 }

@@ -52,6 +52,8 @@ type table struct {
 	key      *connect.Schema
 	value    *connect.Schema
 	envelope *connect.Schema
+	schemaV  any // meta.schema and meta.name boxed once, for source blocks
+	tableV   any
 	captured bool // events are emitted (false for a signal table outside the filters)
 	signal   bool // signal.data.collection
 }
@@ -221,6 +223,7 @@ func (t *Task) buildTable(m *tableMeta, rel []catColumn) (*table, error) {
 		tb.key = kb.Build()
 	}
 	tb.envelope = t.envelopeSchema(tb.topic, tb.value)
+	tb.schemaV, tb.tableV = m.schema, m.name
 	return tb, nil
 }
 
@@ -312,7 +315,12 @@ func (e *ValueError) Unwrap() error { return e.Err }
 // columns when present. A value that cannot be converted is set to null
 // (or the NOT NULL fallback) and reported as the returned *ValueError.
 func (t *Task) makeValue(tb *table, n int, get rowSource, old *connect.Struct) (*connect.Struct, *ValueError) {
-	st := connect.NewStructValue(tb.value)
+	return t.makeValueIn(nil, tb, n, get, old)
+}
+
+// makeValueIn is makeValue allocating the struct from a (nil: the heap).
+func (t *Task) makeValueIn(a *connect.StructArena, tb *table, n int, get rowSource, old *connect.Struct) (*connect.Struct, *ValueError) {
+	st := newStruct(a, tb.value)
 	var verr *ValueError
 	for pos := 0; pos < n && pos < len(tb.byRelPos); pos++ {
 		idx := tb.byRelPos[pos]
@@ -383,11 +391,14 @@ func keyText(k *connect.Struct) string {
 }
 
 // keyOf builds the key struct from a value struct, or nil for keyless tables.
-func (tb *table) keyOf(v *connect.Struct) *connect.Struct {
+func (tb *table) keyOf(v *connect.Struct) *connect.Struct { return tb.keyIn(nil, v) }
+
+// keyIn is keyOf allocating the key from a (nil: the heap).
+func (tb *table) keyIn(a *connect.StructArena, v *connect.Struct) *connect.Struct {
 	if tb.key == nil || v == nil {
 		return nil
 	}
-	k := connect.NewStructValue(tb.key)
+	k := newStruct(a, tb.key)
 	for i, idx := range tb.keyIdx {
 		k.SetAt(i, v.At(idx))
 	}
@@ -405,4 +416,13 @@ func sameKey(a, b *connect.Struct) bool {
 		}
 	}
 	return true
+}
+
+// newStruct returns an empty struct of schema s from a, or from the heap
+// when a is nil.
+func newStruct(a *connect.StructArena, s *connect.Schema) *connect.Struct {
+	if a == nil {
+		return connect.NewStructValue(s)
+	}
+	return a.NewStructValue(s)
 }

@@ -2,6 +2,7 @@ package connect
 
 import (
 	"errors"
+	"fmt"
 	"math/big"
 	"strings"
 	"testing"
@@ -227,4 +228,67 @@ func TestRecordClone(t *testing.T) {
 	if h := r.Header("a"); h == nil || h.Value != "1" {
 		t.Fatal("header lookup")
 	}
+}
+
+// TestStructArena checks that arena structs are independent of each other
+// and behave like NewStructValue's, across block boundaries.
+func TestStructArena(t *testing.T) {
+	small := NewStruct().Name("small").Field("a", Int32Schema).Field("b", OptionalStringSchema).Build()
+	wideB := NewStruct().Name("wide")
+	for i := 0; i < arenaValues/8+1; i++ {
+		wideB.Field(fmt.Sprintf("f%d", i), OptionalInt64Schema)
+	}
+	wide := wideB.Build()
+	for _, tc := range []struct {
+		name   string
+		schema *Schema
+		n      int
+	}{
+		{"small across blocks", small, 3*arenaStructs + 7},
+		{"wide, allocated alone", wide, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var a StructArena
+			sts := make([]*Struct, tc.n)
+			for i := range sts {
+				st := a.NewStructValue(tc.schema)
+				if st.Schema() != tc.schema {
+					t.Fatalf("struct %d has schema %v", i, st.Schema())
+				}
+				for j := range tc.schema.Fields {
+					if st.At(j) != nil {
+						t.Fatalf("struct %d field %d is %v, want unset", i, j, st.At(j))
+					}
+				}
+				st.SetAt(0, int32(i))
+				sts[i] = st
+			}
+			for i, st := range sts {
+				if got := st.At(0); got != int32(i) {
+					t.Fatalf("struct %d field 0 = %v after building the others; want %d", i, got, i)
+				}
+				if tc.schema == small {
+					st.Set("b", "x")
+					if err := st.Validate(); err != nil {
+						t.Fatalf("struct %d: %v", i, err)
+					}
+					if i+1 < len(sts) && sts[i+1].Get("b") != nil {
+						t.Fatalf("setting struct %d changed struct %d", i, i+1)
+					}
+				}
+				if want := NewStructValue(tc.schema); tc.schema == small && st.String() == want.String() {
+					t.Fatalf("struct %d renders as an empty struct", i)
+				}
+			}
+		})
+	}
+	t.Run("non-struct schema panics", func(t *testing.T) {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("no panic")
+			}
+		}()
+		var a StructArena
+		a.NewStructValue(Int32Schema)
+	})
 }
