@@ -370,38 +370,7 @@ func (b *Broker) acceptExtra(ln net.Listener) {
 	defer b.wg.Done()
 	stop := context.AfterFunc(b.ctx, func() { ln.Close() })
 	defer stop()
-	var delay time.Duration
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if b.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			if delay == 0 {
-				delay = 5 * time.Millisecond
-			} else if delay < time.Second {
-				delay *= 2
-			}
-			b.log.Warn("accept failed", "err", err, "retry_in", delay)
-			select {
-			case <-time.After(delay):
-			case <-b.ctx.Done():
-				return
-			}
-			continue
-		}
-		delay = 0
-		b.connMu.Lock()
-		if b.ctx.Err() != nil {
-			b.connMu.Unlock()
-			c.Close()
-			return
-		}
-		b.conns[c] = struct{}{}
-		b.wg.Add(1)
-		b.connMu.Unlock()
-		go b.serveConn(c)
-	}
+	b.accept(ln)
 }
 
 // tlsHandshakeTimeout bounds the TLS handshake of a new connection.

@@ -38,9 +38,15 @@ func frameErrf(format string, args ...any) error {
 
 func (b *Broker) acceptLoop() {
 	defer b.wg.Done()
+	b.accept(b.ln)
+}
+
+// accept accepts connections on ln and serves each until ln closes or
+// the broker stops; temporary accept errors back off and retry.
+func (b *Broker) accept(ln net.Listener) {
 	var delay time.Duration
 	for {
-		c, err := b.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			if b.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
