@@ -212,80 +212,36 @@ func (e *env) recvlogical(t *testing.T, slot, endLSN string) time.Duration {
 
 // up is a running `sluice up` with a pprof listener.
 type up struct {
-	cmd                 *exec.Cmd
-	stdout, stderr      *testenv.SyncBuffer
-	done                chan struct{}
-	err                 error
+	*testenv.Child
 	rest, pprof, logDir string
 }
 
 func (e *env) startUp(t *testing.T, name, bin string, flushInterval time.Duration) *up {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), name)
-	p := &up{stdout: &testenv.SyncBuffer{}, stderr: &testenv.SyncBuffer{}, done: make(chan struct{}), logDir: dir}
+	p := &up{logDir: dir}
 	restAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	p.rest = "http://" + restAddr
-	p.cmd = exec.Command(bin, "up", "--data-dir", filepath.Join(dir, "data"), "--kafka-listen", "127.0.0.1:0",
+	cmd := exec.Command(bin, "up", "--data-dir", filepath.Join(dir, "data"), "--kafka-listen", "127.0.0.1:0",
 		"--rest-listen", restAddr, "--schema-registry-listen", "", "--pprof-listen", "127.0.0.1:0",
 		"--offset-flush-interval", flushInterval.String(), "--log-level", "warn")
-	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting sluice up: %v", err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("sluice up %s stderr tail:\n%s", name, tail(p.stderr.String(), 40))
-		}
-	})
-	deadline := time.Now().Add(90 * time.Second)
-	for !strings.Contains(p.stdout.String(), "Press Ctrl-C") {
-		if p.exited() || time.Now().After(deadline) {
-			t.Fatalf("sluice up not ready (exited: %v, %v); stdout:\n%s\nstderr:\n%s", p.exited(), p.err, p.stdout.String(), tail(p.stderr.String(), 40))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	for _, line := range strings.Split(p.stdout.String(), "\n") {
+	p.Child = testenv.StartChild(t, "sluice up "+name, cmd)
+	p.WaitStdout(t, "Press Ctrl-C", 90*time.Second)
+	for _, line := range strings.Split(p.Stdout.String(), "\n") {
 		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(line, "  Go profiles (pprof)") {
 			p.pprof = f[len(f)-1]
 		}
 	}
 	if p.pprof == "" {
-		t.Fatalf("sluice up printed no pprof address:\n%s", p.stdout.String())
+		t.Fatalf("sluice up printed no pprof address:\n%s", p.Stdout.String())
 	}
 	return p
-}
-
-func (p *up) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // stop stops sluice up with SIGTERM and waits for a clean exit.
 func (p *up) stop(t *testing.T) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatalf("SIGTERM to sluice up: %v", err)
-	}
-	select {
-	case <-p.done:
-		if p.err != nil {
-			t.Fatalf("sluice up exited with %v; stderr tail:\n%s", p.err, tail(p.stderr.String(), 40))
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("sluice up still running 60s after SIGTERM")
-	}
+	p.Stop(t, syscall.SIGTERM, 60*time.Second)
 }
 
 // procStats are the sluice process's CPU time and peak resident set.
@@ -296,7 +252,7 @@ type procStats struct {
 
 func (p *up) stats(t *testing.T) procStats {
 	t.Helper()
-	pid := p.cmd.Process.Pid
+	pid := p.Cmd.Process.Pid
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		t.Fatalf("sluice up stats: %v", err)
@@ -426,7 +382,7 @@ func waitRunning(t *testing.T, u *up, name string) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	last := ""
-	for time.Now().Before(deadline) && !u.exited() {
+	for time.Now().Before(deadline) && !u.Exited() {
 		resp, err := http.Get(u.rest + "/connectors/" + name + "/status")
 		if err == nil {
 			var st struct {
@@ -595,8 +551,8 @@ func (w *watcher) waitRows(t *testing.T, u *up, n int, timeout time.Duration) {
 		if got >= n {
 			return
 		}
-		if u.exited() {
-			t.Fatalf("sluice up exited (%v) with %d of %d rows in the lake", u.err, got, n)
+		if u.Exited() {
+			t.Fatalf("sluice up exited (%v) with %d of %d rows in the lake", u.Err(), got, n)
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%d of %d rows in committed files after %s", got, n, timeout)
@@ -752,12 +708,4 @@ func (e *env) loadGen(t *testing.T, rate int, d time.Duration) (lo, hi int64, to
 	}
 	e.nextID = next
 	return lo, next - 1, time.Since(start)
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -60,10 +60,10 @@ func TestQuickstartCrashRecovery(t *testing.T) {
 		errc <- nil
 	}()
 	time.Sleep(1500 * time.Millisecond)
-	if err := syscall.Kill(-up.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(-up.Cmd.Process.Pid, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill -9 sluice up: %v", err)
 	}
-	<-up.done
+	<-up.Done()
 	t.Logf("killed sluice up after %d of 300 updates", applied.Load())
 	if err := <-errc; err != nil {
 		t.Fatalf("updates: %v", err)

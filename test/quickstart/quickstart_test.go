@@ -132,14 +132,14 @@ func TestQuickstartCDCToDataLake(t *testing.T) {
 	// Stop with Ctrl-C, start again on the same data dir: the connectors
 	// come back by themselves and resume from their offsets.
 	up.stop(t, syscall.SIGINT)
-	if !strings.Contains(up.stdout.String(), "sluice up: stopped") {
-		t.Fatalf("sluice up did not report a clean stop; stdout:\n%s\nstderr tail:\n%s", up.stdout.String(), tail(up.stderr.String(), 40))
+	if !strings.Contains(up.Stdout.String(), "sluice up: stopped") {
+		t.Fatalf("sluice up did not report a clean stop; stdout:\n%s\nstderr tail:\n%s", up.Stdout.String(), testenv.Tail(up.Stderr.String(), 40))
 	}
 	// The second run uses a pool of two in-process workers: the tasks are
 	// balanced over them and each worker serves its own REST API.
 	up = startUp(t, bin, append(upArgs, "--workers", "2"))
-	if n := strings.Count(up.stdout.String(), "  worker "); n != 2 {
-		t.Fatalf("sluice up --workers 2 lists %d workers:\n%s", n, up.stdout.String())
+	if n := strings.Count(up.Stdout.String(), "  worker "); n != 2 {
+		t.Fatalf("sluice up --workers 2 lists %d workers:\n%s", n, up.Stdout.String())
 	}
 	pg.Exec(t, "shop", moreChanges)
 	lakeRows := waitLakeMatches(t, pg, lake, up, "changes after restart")
@@ -189,8 +189,8 @@ func TestQuickstartCDCToDataLake(t *testing.T) {
 		}
 	}
 	up.stop(t, syscall.SIGTERM)
-	if !strings.Contains(up.stdout.String(), "sluice up: stopped") {
-		t.Errorf("sluice up did not report a clean stop after SIGTERM; stdout:\n%s", up.stdout.String())
+	if !strings.Contains(up.Stdout.String(), "sluice up: stopped") {
+		t.Errorf("sluice up did not report a clean stop after SIGTERM; stdout:\n%s", up.Stdout.String())
 	}
 }
 
@@ -207,44 +207,12 @@ func buildSluice(t *testing.T, root string) string {
 }
 
 // upProc is a running `sluice up`.
-type upProc struct {
-	cmd            *exec.Cmd
-	stdout, stderr *testenv.SyncBuffer
-	done           chan struct{}
-	err            error
-}
+type upProc struct{ *testenv.Child }
 
 func startUp(t *testing.T, bin string, args []string) *upProc {
 	t.Helper()
-	p := &upProc{stdout: &testenv.SyncBuffer{}, stderr: &testenv.SyncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting sluice up: %v", err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("sluice up (pid %d) stderr tail:\n%s", p.cmd.Process.Pid, tail(p.stderr.String(), 60))
-		}
-	})
-	deadline := time.After(90 * time.Second)
-	for !strings.Contains(p.stdout.String(), "Press Ctrl-C") {
-		select {
-		case <-p.done:
-			t.Fatalf("sluice up exited during startup (%v); stdout:\n%s\nstderr:\n%s", p.err, p.stdout.String(), tail(p.stderr.String(), 40))
-		case <-deadline:
-			t.Fatalf("sluice up not ready after 90s; stdout:\n%s\nstderr:\n%s", p.stdout.String(), tail(p.stderr.String(), 40))
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	p := &upProc{testenv.StartChild(t, "sluice up", exec.Command(bin, args...))}
+	p.WaitStdout(t, "Press Ctrl-C", 90*time.Second)
 	return p
 }
 
@@ -252,26 +220,7 @@ func startUp(t *testing.T, bin string, args []string) *upProc {
 // clean exit.
 func (p *upProc) stop(t *testing.T, sig syscall.Signal) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		t.Fatalf("%v to sluice up: %v", sig, err)
-	}
-	select {
-	case <-p.done:
-		if p.err != nil {
-			t.Fatalf("sluice up exited with %v after %v; stderr tail:\n%s", p.err, sig, tail(p.stderr.String(), 40))
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("sluice up still running 60s after %v; stderr tail:\n%s", sig, tail(p.stderr.String(), 40))
-	}
-}
-
-func (p *upProc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
+	p.Stop(t, sig, 60*time.Second)
 }
 
 // cli runs a sluice CLI verb and fails the test unless it exits 0.
@@ -294,8 +243,8 @@ func waitLakeMatches(t *testing.T, pg *testenv.Postgres, lake string, up *upProc
 	deadline := time.Now().Add(90 * time.Second)
 	var diff string
 	for {
-		if up.exited() {
-			t.Fatalf("%s: sluice up exited (%v); stderr tail:\n%s", phase, up.err, tail(up.stderr.String(), 40))
+		if up.Exited() {
+			t.Fatalf("%s: sluice up exited (%v); stderr tail:\n%s", phase, up.Err(), testenv.Tail(up.Stderr.String(), 40))
 		}
 		rows, err := readLake(lake)
 		if err == nil {
@@ -538,7 +487,7 @@ func checkDescribe(t *testing.T, bin, endpoint string, up *upProc) {
 			if problem == "" {
 				break
 			}
-			if up.exited() || time.Now().After(deadline) {
+			if up.Exited() || time.Now().After(deadline) {
 				t.Fatalf("describe-connector %s:%s\n%s", name, problem, out)
 			}
 			time.Sleep(time.Second)
@@ -560,12 +509,4 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -68,8 +68,8 @@ func waitMariaIndexMatches(t *testing.T, my *testenv.MariaDB, srv *opensearchtes
 	t.Helper()
 	deadline := time.Now().Add(120 * time.Second)
 	for {
-		if up.exited() {
-			t.Fatalf("%s: sluice up exited (%v); stderr tail:\n%s", phase, up.err, tail(up.stderr.String(), 40))
+		if up.Exited() {
+			t.Fatalf("%s: sluice up exited (%v); stderr tail:\n%s", phase, up.Err(), testenv.Tail(up.Stderr.String(), 40))
 		}
 		diff := compareMaria(t, my, srv)
 		if diff == "" {
@@ -77,7 +77,7 @@ func waitMariaIndexMatches(t *testing.T, my *testenv.MariaDB, srv *opensearchtes
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: indices do not match the tables after 120s: %s\nstderr tail:\n%s", phase, diff, tail(up.stderr.String(), 40))
+			t.Fatalf("%s: indices do not match the tables after 120s: %s\nstderr tail:\n%s", phase, diff, testenv.Tail(up.Stderr.String(), 40))
 		}
 		time.Sleep(300 * time.Millisecond)
 	}

@@ -100,10 +100,10 @@ func TestCDCToOpenSearch(t *testing.T) {
 	for applied.Load() < 100 {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err := syscall.Kill(-up.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(-up.Cmd.Process.Pid, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill -9 sluice up: %v", err)
 	}
-	<-up.done
+	<-up.Done()
 	t.Logf("killed sluice up after %d of 300 updates", applied.Load())
 	if err := <-errc; err != nil {
 		t.Fatalf("updates: %v", err)
@@ -129,15 +129,15 @@ func waitIndexMatches(t *testing.T, pg *testenv.Postgres, srv *opensearchtest.Se
 	deadline := time.Now().Add(120 * time.Second)
 	var diff string
 	for {
-		if up.exited() {
-			t.Fatalf("%s: sluice up exited (%v); stderr tail:\n%s", phase, up.err, tail(up.stderr.String(), 40))
+		if up.Exited() {
+			t.Fatalf("%s: sluice up exited (%v); stderr tail:\n%s", phase, up.Err(), testenv.Tail(up.Stderr.String(), 40))
 		}
 		if diff = compare(t, pg, srv); diff == "" {
 			t.Logf("%s: indices match the tables", phase)
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: indices do not match the tables after 120s: %s\nstderr tail:\n%s", phase, diff, tail(up.stderr.String(), 40))
+			t.Fatalf("%s: indices do not match the tables after 120s: %s\nstderr tail:\n%s", phase, diff, testenv.Tail(up.Stderr.String(), 40))
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
@@ -198,67 +198,18 @@ func buildSluice(t *testing.T, root string) string {
 }
 
 // upProc is a running `sluice up`.
-type upProc struct {
-	cmd            *exec.Cmd
-	stdout, stderr *testenv.SyncBuffer
-	done           chan struct{}
-	err            error
-}
+type upProc struct{ *testenv.Child }
 
 func startUp(t *testing.T, bin string, args []string) *upProc {
 	t.Helper()
-	p := &upProc{stdout: &testenv.SyncBuffer{}, stderr: &testenv.SyncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting sluice up: %v", err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("sluice up (pid %d) stderr tail:\n%s", p.cmd.Process.Pid, tail(p.stderr.String(), 60))
-		}
-	})
-	deadline := time.After(90 * time.Second)
-	for !strings.Contains(p.stdout.String(), "Press Ctrl-C") {
-		select {
-		case <-p.done:
-			t.Fatalf("sluice up exited during startup (%v); stderr:\n%s", p.err, tail(p.stderr.String(), 40))
-		case <-deadline:
-			t.Fatalf("sluice up not ready after 90s; stderr:\n%s", tail(p.stderr.String(), 40))
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	p := &upProc{testenv.StartChild(t, "sluice up", exec.Command(bin, args...))}
+	p.WaitStdout(t, "Press Ctrl-C", 90*time.Second)
 	return p
 }
 
 func (p *upProc) stop(t *testing.T, sig syscall.Signal) {
 	t.Helper()
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-		if p.err != nil {
-			t.Fatalf("sluice up exited with %v after %v", p.err, sig)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("sluice up still running 60s after %v", sig)
-	}
-}
-
-func (p *upProc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
+	p.Stop(t, sig, 60*time.Second)
 }
 
 func cli(t *testing.T, bin string, args ...string) string {
@@ -279,12 +230,4 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
