@@ -1,6 +1,7 @@
 // Package conformance is a test suite every connector's tests can run
-// (RunSource for sources, RunSink for sinks): it starts the connector in a real worker against an in-process
-// Kafka (kfake) and checks the behaviours the runtime relies on:
+// (RunSource for sources, RunSink for sinks, see Sink for its subtests): it
+// starts the connector in a real worker against an in-process Kafka
+// (kfake) and checks the behaviours the runtime relies on:
 //
 //   - lifecycle: RUNNING, PAUSED, RUNNING, STOPPED, deleted, each reached
 //   - offsets resume: a new worker continues from the committed offsets,
@@ -10,8 +11,9 @@
 //   - bad config: validation and create refuse it naming the key
 //   - restart: after a connector-and-tasks restart records flow again
 //
-// A connector supplies a Source describing how to configure it and how to
-// make its external system hold more records.
+// A source connector supplies a Source describing how to configure it and
+// how to make its external system hold more records; a sink connector a
+// Sink describing how to configure it and read back what it delivered.
 package conformance
 
 import (

@@ -157,7 +157,7 @@ func (e *sinkEnv) checkCommitted(w *worker.Worker, name string) int64 {
 		e.t.Fatal(err)
 	}
 	if d, _ := e.s.Delivered(e.t, e.cfg); int64(d) < c {
-		e.t.Errorf("committed offsets cover %d records, the external system holds %d: offsets were committed before the data was flushed", c, d)
+		e.t.Fatalf("committed offsets cover %d records, the external system holds %d: offsets were committed before the data was flushed", c, d)
 	}
 	return c
 }
@@ -215,13 +215,13 @@ func (s Sink) flushBeforeCommit(t *testing.T) {
 		e.produce(20)
 		e.checkCommitted(w, "c")
 	}
-	e.waitDelivered(100)
 	waitFor(t, s.Timeout, "all 100 records committed", func() error {
 		if c := e.checkCommitted(w, "c"); c < 100 {
 			return fmt.Errorf("%d committed", c)
 		}
 		return nil
 	})
+	e.waitDelivered(100)
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
