@@ -49,6 +49,7 @@ func commands() map[string]command {
 		"update-connector":   {"replace a connector's configuration", runUpdateConnector},
 		"delete-connector":   {"delete a connector", runDeleteConnector},
 		"version":            {"print the sluice version", runVersion},
+		"list-plugins":       {"list the connectors, SMTs, predicates and converters, or one plugin's config keys", runListPlugins},
 		"schema-registry":    {"run a Confluent-compatible schema registry on Kafka", runSchemaRegistry},
 		"user":               {"manage SASL/SCRAM users of a broker (add, delete, list)", runUser},
 		"acl":                {"manage Kafka ACLs of a broker (add, list, remove)", runACL},

@@ -11,11 +11,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/sluicehq/sluice/runtime/mskapi"
+	"github.com/sluicehq/sluice/runtime/plugin"
 	"github.com/sluicehq/sluice/runtime/pool"
 )
 
@@ -116,13 +116,11 @@ type mskBackend struct {
 
 func (b *mskBackend) CreateConnector(ctx context.Context, name string, config map[string]string, c pool.Capacity, workerProps map[string]string) error {
 	class := config["connector.class"]
-	known := false
-	for _, pl := range plugins() {
-		if pl.Class == class || slices.Contains(pl.Aliases, class) {
-			known = true
-		}
+	reg, err := registry()
+	if err != nil {
+		return err
 	}
-	if !known {
+	if _, known := reg.Lookup(plugin.Source, class); !known {
 		return fmt.Errorf("connectorConfiguration: connector.class %q is not a sluice connector (see `sluice list-plugins`)", class)
 	}
 	if b.pools.get(name) != nil || exists(ctx, b.base, name) {

@@ -7,6 +7,7 @@ import (
 	"github.com/sluicehq/sluice/connectors/postgres"
 	"github.com/sluicehq/sluice/connectors/s3"
 	"github.com/sluicehq/sluice/runtime/connect"
+	"github.com/sluicehq/sluice/runtime/plugin"
 )
 
 // plugins returns the connector plugins built into this binary. The list is
@@ -20,4 +21,12 @@ func plugins() []connect.Plugin {
 	ps = append(ps, testPlugins()...)    // test-only connectors, with -tags sluicetest
 	ps = append(ps, opensearch.Plugin()) // Aiven-compatible OpenSearch sink
 	return ps
+}
+
+// registry returns the plugin registry of this binary: the connectors of
+// plugins() and the built-in transformations, predicates, converters and
+// header converters, which report the link-time version. The worker, the
+// MSK API front end, list-plugins and the docs generator all read it.
+func registry() (*plugin.Registry, error) {
+	return plugin.New(append(plugin.Connectors(plugins()...), plugin.Builtins(version)...)...)
 }

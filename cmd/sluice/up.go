@@ -310,7 +310,11 @@ func startUpWorkers(ctx context.Context, n int, restHost, restListen string, pro
 		if n > 1 {
 			wlog = wlog.With("worker", i)
 		}
-		w, err := worker.New(cfg, plugins(), worker.WithLogger(wlog), worker.WithLogLevels(loglevel.Of(log)), worker.WithVersion(version))
+		reg, err := registry()
+		if err != nil {
+			return fail(err)
+		}
+		w, err := worker.New(cfg, nil, worker.WithRegistry(reg), worker.WithLogger(wlog), worker.WithLogLevels(loglevel.Of(log)), worker.WithVersion(version))
 		if err != nil {
 			return fail(fmt.Errorf("worker %d: %w", i, err))
 		}

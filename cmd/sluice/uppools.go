@@ -17,6 +17,7 @@ import (
 	"sync"
 
 	"github.com/sluicehq/sluice/runtime/api"
+	"github.com/sluicehq/sluice/runtime/plugin"
 	"github.com/sluicehq/sluice/runtime/pool"
 )
 
@@ -280,9 +281,9 @@ func (p *upPools) create(w http.ResponseWriter, r *http.Request, base http.Handl
 		return
 	}
 	typ := api.ConnectorType("")
-	for _, pl := range plugins() {
-		if pl.Class == cfg["connector.class"] || slices.Contains(pl.Aliases, cfg["connector.class"]) {
-			typ = api.ConnectorType(pl.Type)
+	if reg, err := registry(); err == nil {
+		if s, ok := reg.Lookup(plugin.Source, cfg["connector.class"]); ok {
+			typ = api.ConnectorType(s.Kind)
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -85,7 +85,11 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if _, ok := props["rest.advertised.listener"]; !ok && props["rest.advertised.host.name"] == "" && props["listeners"] == "" {
 		cfg.AdvertisedURL = "http://localhost" + listen[strings.LastIndex(listen, ":"):]
 	}
-	w, err := worker.New(cfg, plugins(), worker.WithLogger(log), worker.WithLogLevels(levels), worker.WithVersion(version))
+	reg, err := registry()
+	if err != nil {
+		return err
+	}
+	w, err := worker.New(cfg, nil, worker.WithRegistry(reg), worker.WithLogger(log), worker.WithLogLevels(levels), worker.WithVersion(version))
 	if err != nil {
 		return err
 	}

@@ -8,23 +8,14 @@ import (
 
 	"github.com/sluicehq/sluice/runtime/api"
 	"github.com/sluicehq/sluice/runtime/connect"
-	"github.com/sluicehq/sluice/runtime/convert"
-	"github.com/sluicehq/sluice/runtime/transform"
+	"github.com/sluicehq/sluice/runtime/plugin"
 )
 
-// Plugin types of GET /connector-plugins besides source and sink, as
-// Kafka Connect names them.
-const (
-	pluginTransformation  = "transformation"
-	pluginPredicate       = "predicate"
-	pluginConverter       = "converter"
-	pluginHeaderConverter = "header_converter"
-)
-
-// builtinVersion is the version reported for built-in plugins.
-func (w *Worker) builtinVersion() string {
-	if w.o.version != "" {
-		return w.o.version
+// builtinVersion is the version reported for built-in plugins: v if set,
+// else the main module's version from the build info, else "dev".
+func builtinVersion(v string) string {
+	if v != "" {
+		return v
 	}
 	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
 		return info.Main.Version
@@ -32,23 +23,13 @@ func (w *Worker) builtinVersion() string {
 	return "dev"
 }
 
-// builtinPlugins lists the transformations, predicates, converters and
-// header converters built into sluice.
+// builtinPlugins lists the registry's transformations, predicates,
+// converters and header converters.
 func (w *Worker) builtinPlugins() []api.PluginInfo {
-	v := w.builtinVersion()
 	var out []api.PluginInfo
-	add := func(typ string, classes ...string) {
-		for _, c := range classes {
-			out = append(out, api.PluginInfo{Class: c, Type: typ, Version: v})
-		}
+	for _, s := range w.reg.All(plugin.Transformation, plugin.Predicate, plugin.Converter, plugin.HeaderConverter) {
+		out = append(out, api.PluginInfo{Class: s.Class, Type: string(s.Kind), Version: s.Version})
 	}
-	add(pluginTransformation, transform.Classes()...)
-	add(pluginPredicate, transform.PredicateClasses()...)
-	add(pluginConverter, convert.Classes()...)
-	// Kafka lists converters that also implement HeaderConverter; sluice's
-	// header converters are SimpleHeaderConverter and the converters
-	// NewHeaderConverter adapts.
-	add(pluginHeaderConverter, convert.SimpleHeaderClass, convert.StringClass, convert.JSONClass, convert.ByteArrayClass)
 	return out
 }
 
@@ -69,14 +50,11 @@ func (w *Worker) PluginConfig(ctx context.Context, plugin string) ([]api.ConfigK
 		}
 		return out, nil
 	}
-	def, err := transform.ConfigDef(plugin)
-	if err != nil {
-		def, err = convert.ConfigDef(plugin)
-	}
-	if err != nil {
+	s, ok := w.reg.Find(plugin)
+	if !ok || s.Kind.IsConnector() {
 		return nil, fmt.Errorf("Unknown plugin %s.: %w", plugin, api.ErrNotFound)
 	}
-	return keyInfos(def), nil
+	return keyInfos(s.ConfigDef()), nil
 }
 
 // keyInfos renders a ConfigDef as REST key definitions; order is the

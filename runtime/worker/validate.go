@@ -13,6 +13,7 @@ import (
 	"github.com/sluicehq/sluice/runtime/api"
 	"github.com/sluicehq/sluice/runtime/connect"
 	"github.com/sluicehq/sluice/runtime/convert"
+	"github.com/sluicehq/sluice/runtime/plugin"
 )
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
@@ -30,18 +31,38 @@ func (w *Worker) configDefFor(class string) connect.ConfigDef {
 	return c.ConfigDef()
 }
 
-func converterValidator(isKey bool) func(string) error {
+// converterValidator checks a key.converter/value.converter class
+// (header: header.converter) against the registry and the converter's
+// constructor.
+func (w *Worker) converterValidator(kind plugin.Kind, isKey bool) func(string) error {
 	return func(v string) error {
 		if strings.TrimSpace(v) == "" {
 			return nil
 		}
-		_, err := convert.New(v, nil, isKey)
+		s, ok := w.reg.Lookup(kind, v)
+		if !ok && kind == plugin.HeaderConverter {
+			// Any value converter also serves as a header converter.
+			if s, ok = w.reg.Lookup(plugin.Converter, v); ok {
+				_, err := convert.NewHeaderConverter(s.Class, nil)
+				return err
+			}
+		}
+		if !ok {
+			return fmt.Errorf("%w %q (known: %s)", convert.ErrUnknownClass, v, strings.Join(w.reg.Classes(kind), ", "))
+		}
+		var err error
+		if kind == plugin.HeaderConverter {
+			_, err = s.NewHeaderConverter(nil)
+		} else {
+			_, err = s.NewConverter(nil, isKey)
+		}
 		return err
 	}
 }
 
 // workerDef declares the connector keys the worker itself interprets.
-func workerDef(sink bool) connect.ConfigDef {
+func (w *Worker) workerDef(sink bool) connect.ConfigDef {
+	converters := w.reg.Classes(plugin.Converter)
 	d := connect.ConfigDef{
 		{Name: "name", Type: connect.TypeString, Importance: connect.High, Group: "Common", Doc: "Globally unique name to use for this connector.",
 			Validate: func(v string) error {
@@ -52,15 +73,9 @@ func workerDef(sink bool) connect.ConfigDef {
 			}},
 		{Name: "connector.class", Type: connect.TypeString, Importance: connect.High, Group: "Common", Doc: "Name or alias of the connector class."},
 		{Name: "tasks.max", Type: connect.TypeInt, Default: "1", HasDefault: true, Importance: connect.High, Group: "Common", Doc: "Maximum number of tasks to use for this connector.", Validate: connect.AtLeast(1)},
-		{Name: "key.converter", Type: connect.TypeClass, HasDefault: true, Importance: connect.Low, Group: "Common", Doc: "Converter for record keys; overrides the worker's.", Validate: converterValidator(true), Recommended: convert.Classes()},
-		{Name: "value.converter", Type: connect.TypeClass, HasDefault: true, Importance: connect.Low, Group: "Common", Doc: "Converter for record values; overrides the worker's.", Validate: converterValidator(false), Recommended: convert.Classes()},
-		{Name: "header.converter", Type: connect.TypeClass, HasDefault: true, Importance: connect.Low, Group: "Common", Doc: "Header converter for record headers; overrides the worker's (default SimpleHeaderConverter).", Validate: func(v string) error {
-			if strings.TrimSpace(v) == "" {
-				return nil
-			}
-			_, err := convert.NewHeaderConverter(v, nil)
-			return err
-		}, Recommended: []string{convert.SimpleHeaderClass, convert.StringClass, convert.JSONClass, convert.ByteArrayClass}},
+		{Name: "key.converter", Type: connect.TypeClass, HasDefault: true, Importance: connect.Low, Group: "Common", Doc: "Converter for record keys; overrides the worker's.", Validate: w.converterValidator(plugin.Converter, true), Recommended: converters},
+		{Name: "value.converter", Type: connect.TypeClass, HasDefault: true, Importance: connect.Low, Group: "Common", Doc: "Converter for record values; overrides the worker's.", Validate: w.converterValidator(plugin.Converter, false), Recommended: converters},
+		{Name: "header.converter", Type: connect.TypeClass, HasDefault: true, Importance: connect.Low, Group: "Common", Doc: "Header converter for record headers; overrides the worker's (default SimpleHeaderConverter).", Validate: w.converterValidator(plugin.HeaderConverter, false), Recommended: w.reg.Classes(plugin.HeaderConverter)},
 		{Name: "transforms", Type: connect.TypeList, HasDefault: true, Importance: connect.Low, Group: "Transforms", Doc: "Aliases of the transformations to apply to records."},
 		{Name: "predicates", Type: connect.TypeList, HasDefault: true, Importance: connect.Low, Group: "Predicates", Doc: "Aliases of the predicates used by transformations."},
 		{Name: "errors.retry.timeout", Type: connect.TypeLong, Default: "0", HasDefault: true, Importance: connect.Medium, Group: "Error Handling", Doc: "Maximum duration in milliseconds a failed operation is retried; 0 = no retries, -1 = forever.", Validate: connect.AtLeast(-1)},
@@ -120,7 +135,7 @@ func (w *Worker) ValidateConfig(ctx context.Context, class string, cfg map[strin
 		resolved["connector.class"] = class
 	}
 	sink := known && p.Type == "sink"
-	wdef := workerDef(sink)
+	wdef := w.workerDef(sink)
 	var pdef connect.ConfigDef
 	var inst connect.Connector
 	if known {

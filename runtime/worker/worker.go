@@ -36,6 +36,7 @@ import (
 	"github.com/sluicehq/sluice/runtime/api"
 	"github.com/sluicehq/sluice/runtime/connect"
 	"github.com/sluicehq/sluice/runtime/loglevel"
+	"github.com/sluicehq/sluice/runtime/plugin"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -54,6 +55,7 @@ type options struct {
 	clientOpts []kgo.Opt
 	version    string
 	levels     *loglevel.Levels
+	registry   *plugin.Registry
 }
 
 // WithLogger sets the logger (default slog.Default()).
@@ -71,6 +73,14 @@ func (w *Worker) LogLevels() *loglevel.Levels { return w.o.levels }
 // module's version from the build info, or "dev").
 func WithVersion(v string) Option { return func(o *options) { o.version = v } }
 
+// WithRegistry gives the worker the process's plugin registry: its
+// connectors are added to those passed to New, and its transformations,
+// predicates, converters and header converters are what GET
+// /connector-plugins lists, /connector-plugins/{class}/config describes and
+// validation checks converter classes against. Without it the worker uses
+// a registry of the connectors passed to New and plugin.Builtins.
+func WithRegistry(r *plugin.Registry) Option { return func(o *options) { o.registry = r } }
+
 // WithClientOptions adds franz-go options to every Kafka client the worker
 // creates (SASL, TLS, dialer, ...).
 func WithClientOptions(opts ...kgo.Opt) Option {
@@ -87,6 +97,7 @@ type taskKey struct {
 type Worker struct {
 	cfg     Config
 	plugins []connect.Plugin
+	reg     *plugin.Registry
 	log     *slog.Logger
 	o       options
 	id      string
@@ -146,6 +157,10 @@ func New(cfg Config, plugins []connect.Plugin, opts ...Option) (*Worker, error) 
 	if cfg.StatusPartitions <= 0 {
 		cfg.StatusPartitions = 5
 	}
+	reg := o.registry
+	if reg != nil {
+		plugins = append(append([]connect.Plugin(nil), plugins...), reg.Connectors()...)
+	}
 	for _, p := range plugins {
 		if p.New == nil || (p.Type != "source" && p.Type != "sink") {
 			return nil, fmt.Errorf("plugin %q: Type must be source or sink and New must be set", p.Class)
@@ -158,9 +173,16 @@ func New(cfg Config, plugins []connect.Plugin, opts ...Option) (*Worker, error) 
 			id = u.Host
 		}
 	}
+	if reg == nil {
+		reg, err = plugin.New(append(plugin.Connectors(plugins...), plugin.Builtins(builtinVersion(o.version))...)...)
+		if err != nil {
+			return nil, err
+		}
+	}
 	w := &Worker{
 		cfg:        cfg,
 		plugins:    plugins,
+		reg:        reg,
 		log:        o.logger.With("worker_id", id),
 		o:          o,
 		id:         id,

@@ -1,6 +1,7 @@
-// Package conformance is a test suite every source connector's tests can
-// run: it starts the connector in a real worker against an in-process
-// Kafka (kfake) and checks the behaviours the runtime relies on:
+// Package conformance is a test suite every connector's tests can run
+// (RunSource for sources, RunSink for sinks, see Sink for its subtests): it
+// starts the connector in a real worker against an in-process Kafka
+// (kfake) and checks the behaviours the runtime relies on:
 //
 //   - lifecycle: RUNNING, PAUSED, RUNNING, STOPPED, deleted, each reached
 //   - offsets resume: a new worker continues from the committed offsets,
@@ -10,8 +11,9 @@
 //   - bad config: validation and create refuse it naming the key
 //   - restart: after a connector-and-tasks restart records flow again
 //
-// A connector supplies a Source describing how to configure it and how to
-// make its external system hold more records.
+// A source connector supplies a Source describing how to configure it and
+// how to make its external system hold more records; a sink connector a
+// Sink describing how to configure it and read back what it delivered.
 package conformance
 
 import (
@@ -82,6 +84,12 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) worker(s Source, n int) *worker.Worker {
 	e.t.Helper()
+	return e.newWorker(s.Plugins, s.Timeout, n)
+}
+
+// newWorker starts worker n of the subtest's group with plugins.
+func (e *env) newWorker(plugins []connect.Plugin, timeout time.Duration, n int) *worker.Worker {
+	e.t.Helper()
 	cfg := worker.DefaultConfig()
 	cfg.BootstrapServers = []string{e.bootstrap}
 	cfg.GroupID = e.group
@@ -93,11 +101,11 @@ func (e *env) worker(s Source, n int) *worker.Worker {
 	cfg.RebalanceTimeout = 10 * time.Second
 	cfg.TaskShutdownTimeout = 3 * time.Second
 	cfg.AdvertisedURL = fmt.Sprintf("http://worker-%d:8083", n)
-	w, err := worker.New(cfg, s.Plugins, worker.WithLogger(slog.New(e.logs)))
+	w, err := worker.New(cfg, plugins, worker.WithLogger(slog.New(e.logs)))
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := w.Start(ctx); err != nil {
 		e.t.Fatal(err)
@@ -122,7 +130,13 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error
 
 func (s Source) waitState(t *testing.T, w *worker.Worker, name string, want api.State) {
 	t.Helper()
-	waitFor(t, s.Timeout, fmt.Sprintf("%s %s", name, want), func() error {
+	waitState(t, w, name, want, s.Timeout)
+}
+
+// waitState waits until the connector and all its tasks are in state want.
+func waitState(t *testing.T, w *worker.Worker, name string, want api.State, timeout time.Duration) {
+	t.Helper()
+	waitFor(t, timeout, fmt.Sprintf("%s %s", name, want), func() error {
 		st, err := w.ConnectorStatus(context.Background(), name)
 		if err != nil {
 			return err
