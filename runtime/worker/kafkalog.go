@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -92,12 +94,9 @@ func (l *kafkaLog) run(ctx context.Context) {
 // readToEnd blocks until every record written to the topic before the call
 // was applied.
 func (l *kafkaLog) readToEnd(ctx context.Context) error {
-	ends, err := l.adm.ListEndOffsets(ctx, l.topic)
+	ends, err := l.endOffsets(ctx)
 	if err != nil {
-		return fmt.Errorf("end offsets of %s: %w", l.topic, err)
-	}
-	if err := ends.Error(); err != nil {
-		return fmt.Errorf("end offsets of %s: %w", l.topic, err)
+		return err
 	}
 	want := map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) { want[o.Partition] = o.Offset })
@@ -122,6 +121,35 @@ func (l *kafkaLog) readToEnd(ctx context.Context) error {
 		case <-ctx.Done():
 			return fmt.Errorf("reading %s to its end: %w", l.topic, ctx.Err())
 		}
+	}
+}
+
+// endOffsets lists the topic's end offsets. A topic created a moment ago
+// may not be known to every broker of a cluster yet: retriable errors
+// (UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE, ...) are retried
+// with backoff until ctx ends.
+func (l *kafkaLog) endOffsets(ctx context.Context) (kadm.ListedOffsets, error) {
+	delay := 50 * time.Millisecond
+	for {
+		ends, err := l.adm.ListEndOffsets(ctx, l.topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err == nil {
+			return ends, nil
+		}
+		if !kerr.IsRetriable(err) {
+			return nil, fmt.Errorf("end offsets of %s: %w", l.topic, err)
+		}
+		l.log.Debug("end offsets not available yet; retrying", "topic", l.topic, "err", err, "retry_in", delay)
+		select {
+		case <-time.After(delay):
+		case <-l.done:
+			return nil, errClosed
+		case <-ctx.Done():
+			return nil, fmt.Errorf("end offsets of %s: %w (last error: %v)", l.topic, ctx.Err(), err)
+		}
+		delay = min(2*delay, time.Second)
 	}
 }
 
