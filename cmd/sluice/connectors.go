@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/runtime/api"
+	"github.com/sluicehq/sluice/runtime/connect"
 	"github.com/sluicehq/sluice/runtime/pool"
 )
 
@@ -737,7 +738,7 @@ func runDescribeConnector(ctx context.Context, args []string, stdout, stderr io.
 	if err != nil {
 		return apiFailure(err)
 	}
-	d := connectorDescription{Name: info.Name, Type: info.Type, Config: info.Config, Connector: st.Connector, Tasks: []taskDescription{}}
+	d := connectorDescription{Name: info.Name, Type: info.Type, Config: maskSecrets(info.Config), Connector: st.Connector, Tasks: []taskDescription{}}
 	if d.Config == nil {
 		d.Config = map[string]string{}
 	}
@@ -880,4 +881,20 @@ func formatLag(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
 func indent(s string) string {
 	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ")
+}
+
+// maskSecrets returns cfg with the values of secret-looking keys (passwords,
+// secrets, access keys, JAAS configs) replaced by "[hidden]": the REST API
+// returns configs verbatim, as Kafka Connect does, and describe-connector
+// output ends up in terminals and tickets. GET /connectors/{name}/config
+// still has the real values.
+func maskSecrets(cfg map[string]string) map[string]string {
+	out := make(map[string]string, len(cfg))
+	for k, v := range cfg {
+		if v != "" && (connect.ConfigDef(nil).Secret(k) || strings.HasSuffix(strings.ToLower(k), "sasl.jaas.config")) {
+			v = "[hidden]"
+		}
+		out[k] = v
+	}
+	return out
 }
