@@ -21,6 +21,9 @@ type BrokerInfo struct {
 	// Fenced brokers lead nothing and are not in any ISR they could be
 	// removed from.
 	Fenced bool `json:"fenced"`
+	// Listeners are the broker's listeners' advertised addresses by
+	// listener name (the inter-broker listener is looked up here).
+	Listeners map[string]string `json:"listeners,omitempty"`
 }
 
 // Partition is one partition's replication state.
