@@ -150,6 +150,22 @@ func TestClusterSecurity(t *testing.T) {
 	if err := c.bs[1].WaitClusterReady(ctx, 3); err != nil {
 		t.Fatal(err)
 	}
+	// Metadata on a non-primary listener names every broker's listener of
+	// that name.
+	internal, err := kgo.NewClient(kgo.SeedBrokers(c.bs[1].ListenerAddrs()["INTERNAL"]), kgo.SASL(scram512("admin", adminPass)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bm, err := kadm.NewClient(internal).BrokerMetadata(ctx)
+	internal.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bd := range bm.Brokers {
+		if got, want := net.JoinHostPort(bd.Host, strconv.Itoa(int(bd.Port))), c.bs[bd.NodeID].ListenerAddrs()["INTERNAL"]; got != want {
+			t.Fatalf("metadata on INTERNAL: broker %d at %s, want its INTERNAL listener %s", bd.NodeID, got, want)
+		}
+	}
 	// alice is added with AlterUserScramCredentials on broker 2.
 	adm2 := c.client(2, "admin", adminPass)
 	up, err := kadm.NewClient(adm2).AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "alice", Mechanism: kadm.ScramSha512, Iterations: 4096, Password: "alice-pw"}})
