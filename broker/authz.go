@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/broker/auth"
+	"github.com/sluicehq/sluice/broker/controller"
 )
 
 // dispatch is the one place where security applies to a request: SASL
@@ -69,7 +70,7 @@ func (b *Broker) dispatch(ctx context.Context, s *session, r *request, remote st
 	}
 	resp.SetVersion(r.version)
 	if host, port, ok := s.advertisedFor(); ok {
-		b.rewriteAdvertised(resp, host, port)
+		b.rewriteAdvertised(resp, s.listener.Name, host, port)
 	}
 	return resp
 }
@@ -79,32 +80,50 @@ func versioned(r *request, resp kmsg.Response) kmsg.Response {
 	return resp
 }
 
-// rewriteAdvertised replaces this node's address in answers that carry it
-// with the address of the listener the connection arrived on.
-func (b *Broker) rewriteAdvertised(resp kmsg.Response, host string, port int32) {
+// rewriteAdvertised replaces node addresses in answers that carry them
+// with the addresses of the listener the connection arrived on (name):
+// this node's, and in cluster mode the other brokers' same-named listener
+// as they registered it.
+func (b *Broker) rewriteAdvertised(resp kmsg.Response, name, host string, port int32) {
 	if host == b.host && port == b.port {
 		return
+	}
+	var st *controller.State
+	if b.cl != nil {
+		st = b.cl.node.State()
+	}
+	addr := func(id int32, h *string, p *int32) {
+		if id == b.opts.nodeID {
+			*h, *p = host, port
+			return
+		}
+		if st == nil {
+			return
+		}
+		if bi, ok := st.Brokers[id]; ok {
+			if a, ok := bi.Listeners[name]; ok {
+				if hh, pp, err := splitAdvertised(a); err == nil {
+					*h, *p = hh, pp
+				}
+			}
+		}
 	}
 	switch r := resp.(type) {
 	case *kmsg.MetadataResponse:
 		for i := range r.Brokers {
-			if r.Brokers[i].NodeID == b.opts.nodeID {
-				r.Brokers[i].Host, r.Brokers[i].Port = host, port
-			}
+			addr(r.Brokers[i].NodeID, &r.Brokers[i].Host, &r.Brokers[i].Port)
 		}
 	case *kmsg.DescribeClusterResponse:
 		for i := range r.Brokers {
-			if r.Brokers[i].NodeID == b.opts.nodeID {
-				r.Brokers[i].Host, r.Brokers[i].Port = host, port
-			}
+			addr(r.Brokers[i].NodeID, &r.Brokers[i].Host, &r.Brokers[i].Port)
 		}
 	case *kmsg.FindCoordinatorResponse:
-		if r.NodeID == b.opts.nodeID && r.Host != "" {
-			r.Host, r.Port = host, port
+		if r.Host != "" {
+			addr(r.NodeID, &r.Host, &r.Port)
 		}
 		for i := range r.Coordinators {
-			if c := &r.Coordinators[i]; c.NodeID == b.opts.nodeID && c.Host != "" {
-				c.Host, c.Port = host, port
+			if c := &r.Coordinators[i]; c.Host != "" {
+				addr(c.NodeID, &c.Host, &c.Port)
 			}
 		}
 	}

@@ -127,7 +127,7 @@ func (c *cluster) register() {
 	for ctx.Err() == nil {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		r, err := c.node.Propose(cctx, &controller.Cmd{Op: controller.OpRegister, Broker: &controller.BrokerInfo{
-			ID: c.id, Host: c.b.host, Port: c.b.port, Rack: c.b.opts.cluster.rack}})
+			ID: c.id, Host: c.b.host, Port: c.b.port, Rack: c.b.opts.cluster.rack, Listeners: c.b.listenerEndpoints()}})
 		cancel()
 		if err == nil && r.Err == nil {
 			break
@@ -218,6 +218,7 @@ func (c *cluster) close() {
 func (c *cluster) reconcile(st *controller.State) {
 	c.recMu.Lock()
 	defer c.recMu.Unlock()
+	c.b.syncSecurity(st)
 	b := c.b
 	follow := map[int32][]*partition{} // leader -> partitions this broker follows
 	names := make([]string, 0, len(st.Topics))
@@ -286,7 +287,7 @@ func (c *cluster) reconcile(st *controller.State) {
 		if !ok {
 			continue
 		}
-		addr := netJoin(bi.Host, bi.Port)
+		addr := c.interBrokerAddr(bi)
 		f, ok := c.fetchers[leader]
 		if ok && f.addr != addr {
 			f.stop()

@@ -138,6 +138,10 @@ type securityOptions struct {
 	authorizer *auth.AuthorizerConfig
 	mapper     *auth.PrincipalMapper
 	reauth     time.Duration
+	// interBroker names the inter-broker listener; interClient holds the
+	// credentials used on it (security_cluster.go).
+	interBroker string
+	interClient InterBrokerClient
 }
 
 // WithListeners sets the broker's listeners; the first one replaces
@@ -193,6 +197,11 @@ type security struct {
 	tls        *tls.Config
 	primary    *listenerInfo
 	extra      []*listenerInfo
+
+	// syncMu serializes syncSecurity; synced is the Applied index of the
+	// controller state last copied into creds and acls.
+	syncMu sync.Mutex
+	synced uint64
 }
 
 // listenerInfo is one bound listener.
@@ -253,11 +262,16 @@ func (b *Broker) startSecurity() error {
 		s.mapper, _ = auth.ParseMappingRules("")
 	}
 	var err error
-	if s.creds, err = auth.OpenCredentials(b.credentialsPath()); err != nil {
+	credsPath, aclsPath := b.credentialsPath(), b.aclsPath()
+	if b.cl != nil {
+		// The controller's replicated state holds them (startClusterSecurity).
+		credsPath, aclsPath = "", ""
+	}
+	if s.creds, err = auth.OpenCredentials(credsPath); err != nil {
 		return fmt.Errorf("broker: %w", err)
 	}
 	if so.authorizer != nil {
-		if s.acls, err = auth.OpenACLs(b.aclsPath(), *so.authorizer); err != nil {
+		if s.acls, err = auth.OpenACLs(aclsPath, *so.authorizer); err != nil {
 			return fmt.Errorf("broker: %w", err)
 		}
 	}
@@ -287,6 +301,9 @@ func (b *Broker) startSecurity() error {
 			return fmt.Errorf("broker: listener %s uses %s but no TLS certificate is configured", l.Name, l.Protocol)
 		}
 	}
+	if err := b.checkInterBroker(ls); err != nil {
+		return err
+	}
 	s.primary = &listenerInfo{Listener: ls[0], ln: b.ln, host: b.host, port: b.port}
 	b.ln = s.wrap(s.primary)
 	b.sec = s
@@ -311,6 +328,9 @@ func (b *Broker) startSecurity() error {
 	for _, info := range s.extra {
 		b.wg.Add(1)
 		go b.acceptExtra(s.wrap(info))
+	}
+	if b.cl != nil {
+		b.startClusterSecurity()
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"crypto/tls"
 	"strings"
 	"testing"
 
@@ -51,6 +52,13 @@ func TestSecurityOptionErrors(t *testing.T) {
 	}{
 		{[]broker.Option{broker.WithListeners(broker.Listener{Name: "SSL", Addr: "127.0.0.1:0", Protocol: broker.SSL})}, "no TLS certificate"},
 		{[]broker.Option{broker.WithSASLMechanisms("GSSAPI")}, "GSSAPI"},
+		{[]broker.Option{broker.WithInterBrokerListener("INTERNAL", broker.InterBrokerClient{})}, `inter-broker listener "INTERNAL" is not one of the listeners`},
+		{[]broker.Option{broker.WithListeners(broker.Listener{Name: "PLAINTEXT", Addr: "127.0.0.1:0"}, broker.Listener{Name: "INTERNAL", Addr: "127.0.0.1:0", Protocol: broker.SASLPlaintext}),
+			broker.WithInterBrokerListener("INTERNAL", broker.InterBrokerClient{Mechanism: "SCRAM-SHA-512"})}, "a SASL user is needed"},
+		{[]broker.Option{broker.WithListeners(broker.Listener{Name: "PLAINTEXT", Addr: "127.0.0.1:0"}, broker.Listener{Name: "INTERNAL", Addr: "127.0.0.1:0", Protocol: broker.SASLPlaintext}),
+			broker.WithInterBrokerListener("INTERNAL", broker.InterBrokerClient{Mechanism: "GSSAPI", User: "b"})}, `SASL mechanism "GSSAPI"`},
+		{[]broker.Option{broker.WithTLSConfig(&tls.Config{}), broker.WithListeners(broker.Listener{Name: "PLAINTEXT", Addr: "127.0.0.1:0"}, broker.Listener{Name: "SSL", Addr: "127.0.0.1:0", Protocol: broker.SSL}),
+			broker.WithInterBrokerListener("SSL", broker.InterBrokerClient{})}, "a client TLS configuration is needed"},
 	} {
 		b, err := broker.New(append([]broker.Option{broker.WithDataDir(t.TempDir()), broker.WithListen("127.0.0.1:0"), broker.WithLogger(quietLogger())}, tc.opts...)...)
 		if err == nil {

@@ -112,7 +112,7 @@ func (f *fetcher) run() {
 			continue
 		}
 		if conn == nil {
-			c, err := dialKafka(f.ctx, f.addr, f.c.id)
+			c, err := f.c.dialInterBroker(f.ctx, f.addr)
 			if err != nil {
 				lg.Debug("dial leader failed", "addr", f.addr, "err", err)
 				if !f.pause(backoff) {

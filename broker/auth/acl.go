@@ -256,6 +256,7 @@ type AuthorizerConfig struct {
 // changes are persisted before they take effect.
 type ACLs struct {
 	path string
+	rep  ACLReplicator // nil: changes go to path
 	cfg  AuthorizerConfig
 	mu   sync.RWMutex
 	acls []ACL
@@ -300,6 +301,9 @@ func (s *ACLs) Add(acls ...ACL) error {
 			return fmt.Errorf("%s: %w", a, err)
 		}
 	}
+	if s.rep != nil {
+		return s.rep.AddACLs(acls)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	next := slices.Clone(s.acls)
@@ -314,6 +318,9 @@ func (s *ACLs) Add(acls ...ACL) error {
 // Delete removes every ACL matching any filter and returns, per filter,
 // the bindings it removed.
 func (s *ACLs) Delete(filters ...Filter) ([][]ACL, error) {
+	if s.rep != nil {
+		return s.deleteReplicated(filters)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([][]ACL, len(filters))
@@ -334,6 +341,37 @@ func (s *ACLs) Delete(filters ...Filter) ([][]ACL, error) {
 		return out, nil
 	}
 	return out, s.commitLocked(next)
+}
+
+// deleteReplicated deletes the bindings the filters match in the current
+// (replicated) state and reports, per filter, those the replicated delete
+// actually removed.
+func (s *ACLs) deleteReplicated(filters []Filter) ([][]ACL, error) {
+	var match []ACL
+	for _, a := range s.List() {
+		for _, f := range filters {
+			if f.Matches(a) {
+				match = append(match, a)
+				break
+			}
+		}
+	}
+	out := make([][]ACL, len(filters))
+	if len(match) == 0 {
+		return out, nil
+	}
+	removed, err := s.rep.DeleteACLs(match)
+	if err != nil {
+		return out, err
+	}
+	for _, a := range removed {
+		for i, f := range filters {
+			if f.Matches(a) {
+				out[i] = append(out[i], a)
+			}
+		}
+	}
+	return out, nil
 }
 
 // Describe returns the ACLs matching f.

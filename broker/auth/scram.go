@@ -159,6 +159,7 @@ type UserCredential struct {
 // use; every change is written to its file before it is visible.
 type Credentials struct {
 	path string
+	rep  CredentialReplicator // nil: changes go to path
 	mu   sync.RWMutex
 	// users maps user -> mechanism -> credential.
 	users map[string]map[Mechanism]Credential
@@ -230,6 +231,9 @@ func (c *Credentials) Set(user string, m Mechanism, cred Credential) error {
 	if !m.Valid() {
 		return ErrUnknownMechanism
 	}
+	if c.rep != nil {
+		return c.rep.SetCredential(user, m, cred)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	next := c.cloneLocked()
@@ -246,6 +250,9 @@ var ErrNoCredential = errors.New("no such SCRAM credential")
 
 // Delete removes user's credential for m.
 func (c *Credentials) Delete(user string, m Mechanism) error {
+	if c.rep != nil {
+		return c.rep.DeleteCredential(user, m)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.users[user][m]; !ok {

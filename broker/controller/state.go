@@ -21,6 +21,9 @@ type BrokerInfo struct {
 	// Fenced brokers lead nothing and are not in any ISR they could be
 	// removed from.
 	Fenced bool `json:"fenced"`
+	// Listeners are the broker's listeners' advertised addresses by
+	// listener name (the inter-broker listener is looked up here).
+	Listeners map[string]string `json:"listeners,omitempty"`
 }
 
 // Partition is one partition's replication state.
@@ -52,6 +55,10 @@ type State struct {
 	Brokers        map[int32]*BrokerInfo `json:"brokers"`
 	Topics         map[string]*Topic     `json:"topics"`
 	NextProducerID int64                 `json:"next_producer_id"`
+	// ACLs and SCRAM are the cluster's access-control bindings and SCRAM
+	// credentials (user -> mechanism code -> credential); security.go.
+	ACLs  []ACL                               `json:"acls,omitempty"`
+	SCRAM map[string]map[int8]SCRAMCredential `json:"scram,omitempty"`
 	// Applied is the Raft index of the last applied entry.
 	Applied uint64 `json:"applied"`
 }
@@ -80,6 +87,7 @@ func (s *State) Clone() *State {
 		}
 		c.Topics[n] = &tt
 	}
+	s.cloneSecurity(c)
 	return c
 }
 
@@ -151,6 +159,14 @@ type Cmd struct {
 	// reassignment in progress.
 	Target []int32 `json:"target,omitempty"`
 	Cancel bool    `json:"cancel,omitempty"`
+
+	// create_acls, delete_acls: the bindings.
+	ACLs []ACL `json:"acls,omitempty"`
+	// set_scram, delete_scram: the user, the mechanism code and (set) the
+	// credential.
+	User      string           `json:"user,omitempty"`
+	Mechanism int8             `json:"mechanism,omitempty"`
+	SCRAM     *SCRAMCredential `json:"scram,omitempty"`
 }
 
 // Encode returns the JSON form of c.
@@ -180,6 +196,8 @@ func errf(e *kerr.Error, format string, args ...any) *Error {
 type Result struct {
 	Err        *Error
 	ProducerID int64
+	// ACLs are the bindings a delete_acls removed.
+	ACLs []ACL
 }
 
 // Apply applies one command. It never depends on anything but s and c.
@@ -305,6 +323,9 @@ func (s *State) Apply(c *Cmd) Result {
 		p.LeaderEpoch++
 		p.PartitionEpoch++
 	default:
+		if r, ok := s.applySecurity(c); ok {
+			return r
+		}
 		return Result{Err: errf(kerr.InvalidRequest, "unknown command %q", c.Op)}
 	}
 	return Result{}

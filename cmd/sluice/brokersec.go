@@ -28,6 +28,7 @@ type brokerSecFlags struct {
 	allowNoACL *bool
 	mapping    *string
 	reauth     *time.Duration
+	inter      *interBrokerFlags
 }
 
 func addBrokerSecurityFlags(fs *flag.FlagSet) *brokerSecFlags {
@@ -45,6 +46,7 @@ func addBrokerSecurityFlags(fs *flag.FlagSet) *brokerSecFlags {
 	f.allowNoACL = fs.Bool("allow-everyone-if-no-acl-found", false, "allow access to resources no ACL names (allow.everyone.if.no.acl.found)")
 	f.mapping = fs.String("ssl-principal-mapping-rules", "DEFAULT", "map client-certificate subjects to user names: RULE:pattern/replacement/[LU],...,DEFAULT (ssl.principal.mapping.rules)")
 	f.reauth = fs.Duration("connections-max-reauth", 0, "SASL session lifetime; clients must re-authenticate within it (connections.max.reauth.ms; 0 = never expire)")
+	f.inter = addInterBrokerFlags(fs)
 	return f
 }
 
@@ -126,6 +128,15 @@ func (f *brokerSecFlags) options() ([]broker.Option, error) {
 		return nil, fmt.Errorf("--connections-max-reauth must not be negative")
 	}
 	opts = append(opts, broker.WithReauthInterval(*f.reauth))
+	if f.inter != nil {
+		o, err := f.inter.option(*f.clientCA)
+		if err != nil {
+			return nil, err
+		}
+		if o != nil {
+			opts = append(opts, o)
+		}
+	}
 	return opts, nil
 }
 

@@ -25,6 +25,9 @@ func TestBrokerSecurityFlagErrors(t *testing.T) {
 		{[]string{"--listener", "FOO://127.0.0.1:0"}, "listener.security.protocol.map"},
 		{[]string{"--ssl-principal-mapping-rules", "RULE:broken"}, "--ssl-principal-mapping-rules"},
 		{[]string{"--connections-max-reauth", "-1s"}, "--connections-max-reauth"},
+		{[]string{"--inter-broker-sasl-user", "b"}, "need --inter-broker-listener"},
+		{[]string{"--listener", "SASL_PLAINTEXT://127.0.0.1:0", "--inter-broker-listener", "SASL_PLAINTEXT", "--inter-broker-sasl-user", "b", "--inter-broker-sasl-password-file", "/nonexistent/pw"}, "--inter-broker-sasl-password-file"},
+		{[]string{"--listener", "SSL://127.0.0.1:0", "--inter-broker-listener", "SSL", "--inter-broker-ssl-cert", "/nonexistent/c.crt", "--inter-broker-ssl-key", "/nonexistent/c.key"}, "--inter-broker-ssl-cert"},
 	} {
 		var out, errb bytes.Buffer
 		code := run(context.Background(), append([]string{"broker", "--data-dir", t.TempDir()}, tc.args...), &out, &errb)

@@ -125,11 +125,6 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *brokers < 1 || *brokers > 9 {
 		return &exitError{code: 2, err: fmt.Errorf("--brokers %d: want 1..9", *brokers)}
 	}
-	if *secure && *brokers > 1 {
-		// SCRAM credentials and ACLs are kept per broker, not yet in the
-		// replicated metadata, so a secured cluster would disagree.
-		return &exitError{code: 2, err: fmt.Errorf("--secure with --brokers %d: a secured multi-broker cluster is not supported yet (credentials and ACLs are not replicated); use --brokers 1", *brokers)}
-	}
 	var sec *upSecurity
 	if *secure {
 		kh, _, _ := net.SplitHostPort(*kafkaListen)
@@ -137,7 +132,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--secure: %w", err)
 		}
 	}
-	b, err := startUpBrokers(ctx, *brokers, abs, *kafkaListen, delay, log, sec.brokerOptions(*kafkaListen)...)
+	b, err := startUpBrokers(ctx, *brokers, abs, *kafkaListen, delay, log, sec.clusterOptions(), sec.brokerOptions(*kafkaListen)...)
 	if err != nil {
 		return fmt.Errorf("starting broker: %w", err)
 	}

@@ -51,8 +51,9 @@ func (u *upBrokers) Close() error {
 }
 
 // startUpBrokers starts the brokers; single adds options to a one-node
-// broker (the --secure listeners), which a cluster does not take yet.
-func startUpBrokers(ctx context.Context, n int, dataDir, listen string, delay time.Duration, log *slog.Logger, single ...broker.Option) (*upBrokers, error) {
+// broker (the --secure listeners) and perNode returns those of the cluster
+// node listening for clients on its address (nil: none).
+func startUpBrokers(ctx context.Context, n int, dataDir, listen string, delay time.Duration, log *slog.Logger, perNode func(listen string) []broker.Option, single ...broker.Option) (*upBrokers, error) {
 	common := []broker.Option{broker.WithGroupInitialRebalanceDelay(delay)}
 	if n == 1 {
 		b, err := broker.New(append(append(common,
@@ -86,12 +87,16 @@ func startUpBrokers(ctx context.Context, n int, dataDir, listen string, delay ti
 		if port != 0 {
 			kl = net.JoinHostPort(host, strconv.Itoa(port+int(id)-1))
 		}
-		b, err := broker.New(append(common,
+		opts := append(common,
 			broker.WithDataDir(filepath.Join(dataDir, fmt.Sprintf("broker-%d", id))),
 			broker.WithListen(kl),
 			broker.WithNodeID(id),
 			broker.WithControllerQuorum(quorum),
-			broker.WithLogger(log.With("component", "broker", "node_id", id)))...)
+			broker.WithLogger(log.With("component", "broker", "node_id", id)))
+		if perNode != nil {
+			opts = append(opts, perNode(kl)...)
+		}
+		b, err := broker.New(opts...)
 		if err != nil {
 			u.Close()
 			return nil, err

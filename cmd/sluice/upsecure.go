@@ -35,11 +35,19 @@ type upSecurity struct {
 	propsPath string
 	credsPath string
 	tls       *tls.Config
+	// interTLS / brokerTLS secure the inter-broker listener of a cluster
+	// (--brokers > 1): mTLS with a broker certificate from the local CA.
+	interTLS  *tls.Config
+	brokerTLS *tls.Config
 	client    *kafkasec.Config
 	props     map[string]string
 }
 
 const upAdminUser = "admin"
+
+// upBrokerCN is the common name of the inter-broker certificate; its
+// principal is User:CN=sluice-broker,O=sluice.
+const upBrokerCN = "sluice-broker"
 
 // setupUpSecurity creates (or loads) everything under dataDir/security.
 // hosts are the names the certificates must be valid for.
@@ -72,6 +80,15 @@ func setupUpSecurity(dataDir string, hosts []string) (*upSecurity, error) {
 		return nil, err
 	}
 	s.tls = &tls.Config{Certificates: []tls.Certificate{srv.TLS}, MinVersion: tls.VersionTLS12}
+	// The brokers of a cluster replicate over mTLS as upBrokerCN (a super
+	// user); the certificate is reissued on every start.
+	bc, err := ca.Issue(tlsgen.Options{Client: true, Subject: pkix.Name{CommonName: upBrokerCN, Organization: []string{"sluice"}}})
+	if err != nil {
+		return nil, err
+	}
+	s.interTLS = s.tls.Clone()
+	s.interTLS.ClientAuth, s.interTLS.ClientCAs = tls.RequireAndVerifyClientCert, ca.Pool()
+	s.brokerTLS = &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{bc.TLS}, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
 	s.clientCrt, s.clientKey = filepath.Join(s.dir, "client.crt"), filepath.Join(s.dir, "client.key")
 	if _, err := os.Stat(s.clientCrt); errors.Is(err, os.ErrNotExist) {
 		cl, err := ca.Issue(tlsgen.Options{Client: true, Subject: pkix.Name{CommonName: upAdminUser, Organization: []string{"sluice"}}})
@@ -133,6 +150,34 @@ func (s *upSecurity) brokerOptions(listen string) []broker.Option {
 		broker.WithListeners(broker.Listener{Name: "SASL_SSL", Addr: listen, Protocol: broker.SASLSSL}),
 		broker.WithAuthorizer(auth.AuthorizerConfig{SuperUsers: []string{auth.UserPrincipal(upAdminUser)}}),
 	}
+}
+
+// clusterBrokerOptions are brokerOptions for one broker of a cluster
+// listening for clients on listen: replication uses a second listener,
+// INTERNAL, on a free loopback port with mTLS (the broker certificate's
+// principal is a super user, so it holds ClusterAction).
+func (s *upSecurity) clusterBrokerOptions(listen string) []broker.Option {
+	if s == nil {
+		return nil
+	}
+	return []broker.Option{
+		broker.WithTLSConfig(s.tls),
+		broker.WithListeners(
+			broker.Listener{Name: "SASL_SSL", Addr: listen, Protocol: broker.SASLSSL},
+			broker.Listener{Name: "INTERNAL", Addr: "127.0.0.1:0", Protocol: broker.SSL, TLS: s.interTLS},
+		),
+		broker.WithInterBrokerListener("INTERNAL", broker.InterBrokerClient{TLS: s.brokerTLS}),
+		broker.WithAuthorizer(auth.AuthorizerConfig{SuperUsers: []string{auth.UserPrincipal(upAdminUser), auth.UserPrincipal("CN=" + upBrokerCN + ",O=sluice")}}),
+	}
+}
+
+// clusterOptions returns clusterBrokerOptions as startUpBrokers takes it
+// (nil without --secure).
+func (s *upSecurity) clusterOptions() func(string) []broker.Option {
+	if s == nil {
+		return nil
+	}
+	return s.clusterBrokerOptions
 }
 
 // addAdmin stores the admin's SCRAM credentials in the broker.
