@@ -389,7 +389,7 @@ func (c *cluster) clientOf(ids map[int32]bool, opts ...kgo.Opt) *kgo.Client {
 	for id := range ids {
 		seeds = append(seeds, c.nodes[id].kafka)
 	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, opts...)...)
+	cl, err := kgo.NewClient(c.clientOpts(append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, opts...))...)
 	if err != nil {
 		c.t.Fatal(err)
 	}
