@@ -31,6 +31,7 @@ type replica struct {
 	isLeader   bool
 	epochStart int64 // log end offset when this leader epoch began
 	hw         int64 // replicated high watermark (leader)
+	leaderHW   int64 // the leader's high watermark from the last fetch (follower)
 	followers  map[int32]*followerProgress
 	changed    chan struct{} // closed on role, ISR or high-watermark changes
 	stopLead   context.CancelFunc

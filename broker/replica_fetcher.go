@@ -313,6 +313,9 @@ func (f *fetcher) round(conn *kconn, parts map[*partition]followState, lg interf
 				continue
 			}
 			hw := rp.HighWatermark
+			p.rep.mu.Lock()
+			p.rep.leaderHW = hw
+			p.rep.mu.Unlock()
 			if end := p.log.EndOffset(); hw > end {
 				hw = end
 			}
