@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"context"
 	"errors"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -24,6 +26,13 @@ func (b *Broker) handleDeleteRecords(req *kmsg.DeleteRecordsRequest) *kmsg.Delet
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
+			if b.cl != nil {
+				if terr := b.cl.leaderCheck(p, -1); terr != nil {
+					sp.ErrorCode = terr.code
+					st.Partitions = append(st.Partitions, sp)
+					continue
+				}
+			}
 			// Records may be deleted up to the high watermark, as in Kafka.
 			hw := p.log.HighWatermark()
 			off := rp.Offset
@@ -38,6 +47,14 @@ func (b *Broker) handleDeleteRecords(req *kmsg.DeleteRecordsRequest) *kmsg.Delet
 			default:
 				if err := p.log.DeleteRecords(off); err != nil {
 					sp.ErrorCode = storageErrCode(err)
+				} else if b.cl != nil {
+					ctx, cancel := context.WithTimeout(b.ctx, time.Duration(max(req.TimeoutMillis, 0))*time.Millisecond)
+					low, code, msg := b.cl.waitLogStart(ctx, p, off)
+					cancel()
+					sp.LowWatermark, sp.ErrorCode = low, code
+					if code != 0 {
+						b.log.Info("DeleteRecords: waiting for the followers failed", "topic", rt.Topic, "partition", rp.Partition, "reason", msg)
+					}
 				} else {
 					sp.LowWatermark = p.log.StartOffset()
 				}
