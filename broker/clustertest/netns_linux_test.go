@@ -35,7 +35,15 @@ type netnsLab struct {
 
 func (l *netnsLab) hub() string         { return l.prefix + "-hub" }
 func (l *netnsLab) node(i int32) string { return fmt.Sprintf("%s-n%d", l.prefix, i) }
-func nodeIP(i int32) string             { return nsSubnet + strconv.Itoa(int(i)) }
+func (l *netnsLab) nodeNames() []string {
+	var ns []string
+	for i := int32(1); i <= int32(l.nodes); i++ {
+		ns = append(ns, l.node(i))
+	}
+	return ns
+}
+
+func nodeIP(i int32) string { return nsSubnet + strconv.Itoa(int(i)) }
 
 func ipCmd(args ...string) error {
 	out, err := exec.Command("ip", args...).CombinedOutput()
@@ -61,6 +69,16 @@ func newNetnsLab(t *testing.T, nodes int) *netnsLab {
 		t.Skipf("ip netns unavailable: %v", err)
 	}
 	t.Cleanup(func() {
+		if t.Failed() {
+			// Link counters, neighbours and routes help tell a network
+			// problem from a broker one.
+			for _, ns := range append([]string{l.hub()}, l.nodeNames()...) {
+				for _, args := range [][]string{{"-s", "link"}, {"neigh"}, {"route"}} {
+					out, _ := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput()
+					t.Logf("--- ip -n %s %s ---\n%s", ns, strings.Join(args, " "), out)
+				}
+			}
+		}
 		for i := int32(1); i <= int32(nodes); i++ {
 			ipCmd("netns", "del", l.node(i))
 		}
