@@ -69,6 +69,15 @@ func topicConfigDefs() map[string]topicConfigDef {
 		"max.message.bytes": {kmsg.ConfigTypeInt, parseIntMin(0), func(blog.Config) string { return strconv.Itoa(defaultMaxMessageBytes) }, "largest record batch accepted"},
 		"min.insync.replicas": {kmsg.ConfigTypeInt, parseIntMin(1), func(blog.Config) string { return "1" },
 			"accepted for compatibility; a single node is always in sync"},
+		"unclean.leader.election.enable": {kmsg.ConfigTypeBoolean, func(v string) error {
+			switch strings.ToLower(v) {
+			case "false":
+				return nil
+			case "true":
+				return fmt.Errorf("true is not supported: electing an out-of-sync replica can lose acknowledged records; only false is accepted")
+			}
+			return fmt.Errorf("%q is not a boolean (want false)", v)
+		}, func(blog.Config) string { return "false" }, "only false: leaders are elected from the in-sync replicas"},
 		"delete.retention.ms":  {kmsg.ConfigTypeLong, parseLongMin(0), func(d blog.Config) string { return durMs(d.DeleteRetentionMs) }, "how long tombstones survive compaction"},
 		"index.interval.bytes": {kmsg.ConfigTypeInt, parseIntMin(0), func(d blog.Config) string { return strconv.Itoa(d.IndexIntervalBytes) }, "sparse offset index granularity"},
 		"message.timestamp.type": {kmsg.ConfigTypeString, func(v string) error {

@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"context"
 	"errors"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -24,6 +26,13 @@ func (b *Broker) handleDeleteRecords(req *kmsg.DeleteRecordsRequest) *kmsg.Delet
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
+			if b.cl != nil {
+				if terr := b.cl.leaderCheck(p, -1); terr != nil {
+					sp.ErrorCode = terr.code
+					st.Partitions = append(st.Partitions, sp)
+					continue
+				}
+			}
 			// Records may be deleted up to the high watermark, as in Kafka.
 			hw := p.log.HighWatermark()
 			off := rp.Offset
@@ -38,6 +47,14 @@ func (b *Broker) handleDeleteRecords(req *kmsg.DeleteRecordsRequest) *kmsg.Delet
 			default:
 				if err := p.log.DeleteRecords(off); err != nil {
 					sp.ErrorCode = storageErrCode(err)
+				} else if b.cl != nil {
+					ctx, cancel := context.WithTimeout(b.ctx, time.Duration(max(req.TimeoutMillis, 0))*time.Millisecond)
+					low, code, msg := b.cl.waitLogStart(ctx, p, off)
+					cancel()
+					sp.LowWatermark, sp.ErrorCode = low, code
+					if code != 0 {
+						b.log.Info("DeleteRecords: waiting for the followers failed", "topic", rt.Topic, "partition", rp.Partition, "reason", msg)
+					}
 				} else {
 					sp.LowWatermark = p.log.StartOffset()
 				}
@@ -70,54 +87,4 @@ func storageErrCode(err error) int16 {
 		return kerr.DuplicateSequenceNumber.Code
 	}
 	return kerr.KafkaStorageError.Code
-}
-
-func (b *Broker) handleDescribeLogDirs(req *kmsg.DescribeLogDirsRequest) *kmsg.DescribeLogDirsResponse {
-	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
-	dir := kmsg.NewDescribeLogDirsResponseDir()
-	dir.Dir = b.opts.dataDir
-	dir.TotalBytes, dir.UsableBytes = -1, -1
-	add := func(name string, parts []*partition, want []int32) {
-		dt := kmsg.NewDescribeLogDirsResponseDirTopic()
-		dt.Topic = name
-		for _, p := range parts {
-			if want != nil {
-				found := false
-				for _, w := range want {
-					found = found || w == p.index
-				}
-				if !found {
-					continue
-				}
-			}
-			dp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
-			dp.Partition = p.index
-			dp.Size = p.log.Size()
-			dt.Partitions = append(dt.Partitions, dp)
-		}
-		dir.Topics = append(dir.Topics, dt)
-	}
-	if req.Topics == nil {
-		b.mu.RLock()
-		type tp struct {
-			name  string
-			parts []*partition
-		}
-		var all []tp
-		for n, t := range b.topics {
-			all = append(all, tp{n, t.parts})
-		}
-		b.mu.RUnlock()
-		for _, t := range all {
-			add(t.name, t.parts, nil)
-		}
-	} else {
-		for _, rt := range req.Topics {
-			if _, parts, _, ok := b.topicByName(rt.Topic); ok {
-				add(rt.Topic, parts, rt.Partitions)
-			}
-		}
-	}
-	resp.Dirs = append(resp.Dirs, dir)
-	return resp
 }

@@ -67,7 +67,7 @@ func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) *kmsg.
 					ft.p, ft.code = nil, code
 				} else if replicaID >= 0 {
 					ft.replica = replicaID
-					b.cl.onFollowerFetch(ft.p, replicaID, rp.FetchOffset)
+					b.cl.onFollowerFetch(ft.p, replicaID, rp.FetchOffset, rp.LogStartOffset)
 				}
 			}
 			targets[ti][pi] = ft

@@ -31,6 +31,7 @@ type replica struct {
 	isLeader   bool
 	epochStart int64 // log end offset when this leader epoch began
 	hw         int64 // replicated high watermark (leader)
+	leaderHW   int64 // the leader's high watermark from the last fetch (follower)
 	followers  map[int32]*followerProgress
 	changed    chan struct{} // closed on role, ISR or high-watermark changes
 	stopLead   context.CancelFunc
@@ -44,6 +45,7 @@ type followerProgress struct {
 	caughtUp     time.Time
 	lastFetch    time.Time
 	leoLastFetch int64 // leader end offset at the last fetch
+	logStart     int64 // log start offset the follower last reported (-1 = unknown)
 }
 
 func newReplica() *replica {
@@ -100,7 +102,7 @@ func (r *replica) update(c *cluster, p *partition, mp controller.Partition, mine
 		now := time.Now()
 		for _, id := range r.replicas {
 			if _, ok := r.followers[id]; !ok && id != c.id {
-				r.followers[id] = &followerProgress{leo: -1, caughtUp: now, lastFetch: now}
+				r.followers[id] = &followerProgress{leo: -1, caughtUp: now, lastFetch: now, logStart: -1}
 			}
 		}
 		for id := range r.followers {
@@ -125,7 +127,7 @@ func (r *replica) update(c *cluster, p *partition, mp controller.Partition, mine
 			for _, id := range r.replicas {
 				if id != c.id {
 					// A new leader gives its followers a full lag period.
-					r.followers[id] = &followerProgress{leo: -1, caughtUp: now, lastFetch: now}
+					r.followers[id] = &followerProgress{leo: -1, caughtUp: now, lastFetch: now, logStart: -1}
 				}
 			}
 			ctx, cancel := context.WithCancel(c.b.ctx)
@@ -258,8 +260,9 @@ func (c *cluster) alterISRLocked(p *partition, isr []int32) {
 	}()
 }
 
-// onFollowerFetch records a follower's fetch offset (its log end offset).
-func (c *cluster) onFollowerFetch(p *partition, id int32, offset int64) {
+// onFollowerFetch records a follower's fetch offset (its log end offset)
+// and log start offset.
+func (c *cluster) onFollowerFetch(p *partition, id int32, offset, logStart int64) {
 	r := p.rep
 	r.mu.Lock()
 	if !r.isLeader {
@@ -280,6 +283,10 @@ func (c *cluster) onFollowerFetch(p *partition, id int32, offset int64) {
 		f.caughtUp = f.lastFetch
 	}
 	f.lastFetch, f.leoLastFetch, f.leo = now, leo, offset
+	if logStart > f.logStart {
+		f.logStart = logStart
+		r.notifyLocked() // DeleteRecords waits for followers' log starts
+	}
 	expand := !slices.Contains(r.isr, id) && offset >= r.hw && offset >= r.epochStart && !r.altering &&
 		c.node.State().Live(id)
 	if expand {
@@ -380,4 +387,40 @@ func (p *partition) leaderEpoch() int32 {
 	p.rep.mu.Lock()
 	defer p.rep.mu.Unlock()
 	return p.rep.epoch
+}
+
+// waitLogStart waits until this leader and every other in-sync replica
+// have moved their log start offset to off (DeleteRecords, as Kafka's
+// delayed delete-records waits for the partition's low watermark). It
+// returns the low watermark: the smallest log start among them.
+func (c *cluster) waitLogStart(ctx context.Context, p *partition, off int64) (int64, int16, string) {
+	r := p.rep
+	for {
+		r.mu.Lock()
+		ch, isLeader := r.changed, r.isLeader
+		low := p.log.StartOffset()
+		for _, id := range r.isr {
+			if id == c.id {
+				continue
+			}
+			if f := r.followers[id]; f == nil || f.logStart < low {
+				low = -1
+				if f != nil {
+					low = f.logStart
+				}
+			}
+		}
+		r.mu.Unlock()
+		if !isLeader {
+			return low, kerr.NotLeaderForPartition.Code, "leadership moved before the followers deleted the records"
+		}
+		if low >= off {
+			return low, 0, ""
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return low, kerr.RequestTimedOut.Code, "timed out waiting for the in-sync replicas to delete the records"
+		}
+	}
 }

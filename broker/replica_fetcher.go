@@ -313,11 +313,21 @@ func (f *fetcher) round(conn *kconn, parts map[*partition]followState, lg interf
 				continue
 			}
 			hw := rp.HighWatermark
+			p.rep.mu.Lock()
+			p.rep.leaderHW = hw
+			p.rep.mu.Unlock()
 			if end := p.log.EndOffset(); hw > end {
 				hw = end
 			}
 			if hw >= 0 {
 				p.log.SetHighWatermarkCap(hw)
+			}
+			// DeleteRecords on the leader: follow its log start offset,
+			// up to what this replica knows is committed.
+			if ls := min(rp.LogStartOffset, p.log.HighWatermark()); ls > p.log.StartOffset() {
+				if err := p.log.DeleteRecords(ls); err != nil {
+					lg.Warn("following the leader's log start offset failed", "topic", p.topic, "partition", p.index, "log_start", ls, "err", err)
+				}
 			}
 		}
 	}

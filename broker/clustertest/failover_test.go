@@ -37,6 +37,14 @@ type loadProducer struct {
 // maxLoadRecords bounds how much a load producer writes.
 const maxLoadRecords = 200000
 
+// loadPerTick records are produced every loadTick (5000/s): on a fast
+// machine an unpaced producer reached maxLoadRecords within one broker
+// restart, and tests waiting for further progress then failed.
+const (
+	loadPerTick = 50
+	loadTick    = 10 * time.Millisecond
+)
+
 func startLoad(t *testing.T, c *cluster, topic string) *loadProducer {
 	cl := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic),
 		kgo.RecordDeliveryTimeout(20*time.Second), kgo.ProducerLinger(time.Millisecond),
@@ -45,9 +53,19 @@ func startLoad(t *testing.T, c *cluster, topic string) *loadProducer {
 	go func() {
 		defer close(lp.done)
 		var wg sync.WaitGroup
+		tick := time.NewTicker(loadTick)
+		defer tick.Stop()
 		for i := 0; ; i++ {
 			if i >= maxLoadRecords {
 				<-lp.stop
+			}
+			if i%loadPerTick == 0 {
+				select {
+				case <-lp.stop:
+					wg.Wait()
+					return
+				case <-tick.C:
+				}
 			}
 			select {
 			case <-lp.stop:
@@ -389,7 +407,7 @@ func (c *cluster) clientOf(ids map[int32]bool, opts ...kgo.Opt) *kgo.Client {
 	for id := range ids {
 		seeds = append(seeds, c.nodes[id].kafka)
 	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, opts...)...)
+	cl, err := kgo.NewClient(c.clientOpts(append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, opts...))...)
 	if err != nil {
 		c.t.Fatal(err)
 	}

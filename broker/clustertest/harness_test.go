@@ -61,6 +61,7 @@ type node struct {
 	ctrl     string // controller listener
 	quorum   string // this node's view of the quorum addresses
 	dataDir  string
+	netns    string // network namespace to run in ("" = the test's own)
 	extra    []string
 	cmd      *exec.Cmd
 	out      *syncBuffer
@@ -99,6 +100,17 @@ func (s *syncBuffer) tail(n int) string {
 type cluster struct {
 	t     *testing.T
 	nodes map[int32]*node
+	// dial, when set, is every test client's dialer (clients in a
+	// network namespace).
+	dial func(ctx context.Context, network, host string) (net.Conn, error)
+}
+
+// clientOpts prefixes opts with the cluster's dialer, if any.
+func (c *cluster) clientOpts(opts []kgo.Opt) []kgo.Opt {
+	if c.dial == nil {
+		return opts
+	}
+	return append([]kgo.Opt{kgo.Dialer(c.dial)}, opts...)
 }
 
 // newCluster prepares n nodes; quorumFor returns each node's quorum
@@ -152,6 +164,9 @@ func (c *cluster) start(id int32) {
 	}
 	args = append(args, nd.extra...)
 	cmd := exec.Command(sluiceBin, args...)
+	if nd.netns != "" {
+		cmd = exec.Command("ip", append([]string{"netns", "exec", nd.netns, sluiceBin}, args...)...)
+	}
 	if nd.out == nil {
 		nd.out = &syncBuffer{}
 	}
@@ -214,7 +229,7 @@ func (c *cluster) seeds() []string {
 
 func (c *cluster) client(opts ...kgo.Opt) *kgo.Client {
 	c.t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.seeds()...)}, opts...)...)
+	cl, err := kgo.NewClient(c.clientOpts(append([]kgo.Opt{kgo.SeedBrokers(c.seeds()...)}, opts...))...)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -14,6 +14,8 @@
 //	N.snapshot   idempotent-producer state covering every batch with offset < N
 //	checkpoint   recovery point, log start offset, clean-shutdown flag
 //	lock         empty; an exclusive flock on it is held while the log is open
+//	leader-epochs     replicated partitions: leader-epoch cache (text)
+//	high-watermark    replicated partitions: last checkpointed high watermark (text)
 //	*.tmp, *.cleaned  leftovers of an interrupted write/compaction (deleted on open)
 //
 // All integers on disk are big-endian. CRC means CRC-32C (Castagnoli).

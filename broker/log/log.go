@@ -63,6 +63,9 @@ type Log struct {
 
 	end        atomic.Int64 // next offset; published after the batch is written
 	hwCap      atomic.Int64 // replicated high watermark (-1 = none); see SetHighWatermarkCap
+	hwSaved    atomic.Int64 // cap last written to hwFileName (-1 = none)
+	hwSaveMu   sync.Mutex   // serializes high-watermark checkpoints; guards hwSavedAt
+	hwSavedAt  time.Time
 	epochs     epochCache   // leader epoch -> start offset (replicated partitions); guarded by wmu
 	readWindow atomic.Int64 // read-ahead for index walks (2 x IndexIntervalBytes)
 
@@ -122,6 +125,7 @@ func Open(dir string, cfg Config, opts ...Option) (*Log, error) {
 		compactedBelow: -1,
 	}
 	l.hwCap.Store(-1)
+	l.hwSaved.Store(-1)
 	l.readWindow.Store(int64(2 * l.cfg.IndexIntervalBytes))
 	lock, err := lockDir(dir)
 	if err != nil {
@@ -131,6 +135,9 @@ func Open(dir string, cfg Config, opts ...Option) (*Log, error) {
 	err = l.load()
 	if err == nil {
 		err = l.loadEpochs()
+	}
+	if err == nil {
+		l.loadHighWatermark()
 	}
 	if err != nil {
 		for _, s := range l.segs {
@@ -903,6 +910,7 @@ func (l *Log) Close() error {
 	keep(s.closeIndexWriters(l.opts.sync))
 	end := l.end.Load()
 	keep(l.prod.writeSnapshot(l.dir, end, l.opts.sync))
+	keep(l.saveHighWatermark(true))
 	if first == nil {
 		ck := l.ckpt
 		ck.Clean = true

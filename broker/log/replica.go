@@ -167,10 +167,15 @@ func (l *Log) EpochEndOffset(epoch int32) (int32, int64) {
 // SetHighWatermarkCap caps HighWatermark (what Read returns) at hw: the
 // replicated high watermark a partition leader computes from its in-sync
 // followers, or the one a follower learns from its leader. -1 removes the
-// cap.
+// cap. The cap is checkpointed (at most every few seconds, and at Close)
+// and restored by Open, bounded by the end offset, so a restarted leader
+// starts from the high watermark it had.
 func (l *Log) SetHighWatermarkCap(hw int64) {
 	if l.hwCap.Swap(hw) != hw {
 		l.notify()
+		if err := l.saveHighWatermark(false); err != nil {
+			l.lg.Warn("high-watermark checkpoint failed", "err", err)
+		}
 	}
 }
 

@@ -1,0 +1,79 @@
+package clustertest
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestFullRestartKeepsHighWatermark stops every broker and starts them
+// again: the partition's high watermark is the pre-restart one as soon as
+// a leader serves it, and a consumer reads every record below it.
+func TestFullRestartKeepsHighWatermark(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three broker processes")
+	}
+	c := newCluster(t, 3, fastFlags...)
+	c.startAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	adm := kadm.NewClient(c.client())
+	waitFor(t, "three live brokers", 30*time.Second, func() bool {
+		bs, err := adm.ListBrokers(ctx)
+		return err == nil && len(bs) == 3
+	})
+	const topic = "hwrestart"
+	res, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": kmsg.StringPtr("2")}, topic)
+	if err != nil || res.Err != nil {
+		t.Fatalf("create topic: %v %v", err, res.Err)
+	}
+	prod := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic))
+	const n = 500
+	for i := 0; i < n; i++ {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre, _ := ends.Lookup(topic, 0)
+	if pre.Offset != n {
+		t.Fatalf("high watermark before the restart is %d, want %d", pre.Offset, n)
+	}
+	for id := int32(1); id <= 3; id++ {
+		c.nodes[id].stop(t)
+	}
+	prod.Close()
+	adm.Close()
+	// Start all three; the first ListOffsets answered by a leader must
+	// already be the pre-restart high watermark.
+	c.startAll()
+	adm2 := kadm.NewClient(c.client())
+	var got int64 = -1
+	waitFor(t, "a leader answering ListOffsets", 60*time.Second, func() bool {
+		ends, err := adm2.ListEndOffsets(ctx, topic)
+		if err != nil {
+			return false
+		}
+		o, ok := ends.Lookup(topic, 0)
+		if !ok || o.Err != nil {
+			return false
+		}
+		got = o.Offset
+		return true
+	})
+	if got != n {
+		t.Fatalf("first high watermark after the full restart is %d, want the pre-restart %d", got, n)
+	}
+	vals := readValues(t, c, topic)
+	if len(vals) != n {
+		t.Fatalf("read %d records after the restart, want %d", len(vals), n)
+	}
+}
