@@ -6,7 +6,7 @@ PKGS    ?= ./...
 RACE    ?= -race
 TIMEOUT ?= 20m
 
-.PHONY: all build setup test vet bench bench-broker bench-pg bench-s3 bench-pool bench-opensearch bench-mysql bench-cluster bench-e2e demo demo-mysql clean
+.PHONY: all build setup test vet bench bench-broker bench-pg bench-s3 bench-pool bench-opensearch bench-mysql bench-cluster bench-e2e test-netns demo demo-mysql clean
 
 all: build
 
@@ -29,6 +29,11 @@ vet:
 # every test against real PostgreSQL, MariaDB and S3 (versitygw).
 test: setup vet
 	$(GO) test $(RACE) -count=1 -timeout $(TIMEOUT) $(PKGS)
+
+# The broker cluster's network-partition test in network namespaces (veth
+# pairs and a bridge in namespaces it creates; needs root and iproute2).
+test-netns: build
+	SLUICE_NETNS_TESTS=1 $(GO) test -count=1 -run TestNetnsPartitionedLeader -v ./broker/clustertest/
 
 # Benchmarks; results are recorded in BENCHMARKS.md with the command and
 # machine. They are not part of `make test`.

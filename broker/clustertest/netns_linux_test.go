@@ -191,12 +191,19 @@ func TestNetnsPartitionedLeader(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three broker processes in network namespaces")
 	}
+	if os.Getenv("SLUICE_NETNS_TESTS") != "1" {
+		// The default run partitions nodes with fault-injecting TCP proxies
+		// (TestIsolatedLeaderAcceptsNoWrites); this one needs root and
+		// iproute2 and once saw a broker not join the quorum within 30 s on
+		// a loaded machine, so it runs on request: make test-netns.
+		t.Skip("set SLUICE_NETNS_TESTS=1 (make test-netns) to run the network-namespace partition test")
+	}
 	c, lab := newNetnsCluster(t, 3, fastFlags...)
 	c.startAll()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	adm := kadm.NewClient(c.client())
-	waitFor(t, "three live brokers", 30*time.Second, func() bool {
+	waitFor(t, "three live brokers", 60*time.Second, func() bool {
 		bs, err := adm.ListBrokers(ctx)
 		return err == nil && len(bs) == 3
 	})
