@@ -23,10 +23,15 @@ func (en *encEntry) schemaJSON() []byte {
 }
 
 // bufFor returns a buffer for one output: extra bytes plus room for a
-// payload a little larger than the last one.
-func (en *encEntry) bufFor(extra int) []byte {
+// payload a little larger than the last one; dst's storage when it has
+// that room.
+func (en *encEntry) bufFor(dst []byte, extra int) []byte {
 	last := int(en.last.Load())
-	return make([]byte, 0, extra+last+last/8+32)
+	n := extra + last + last/8 + 32
+	if cap(dst) >= n {
+		return dst[:0]
+	}
+	return make([]byte, 0, n)
 }
 
 // structPlan is a struct schema's field names as they are written: `"a":`

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/runtime/connect"
@@ -35,6 +36,8 @@ type pipeline struct {
 	hdrClass         string
 	chain            recordTransformer
 	eh               *errHandler
+	// bufs holds *encBufs of acknowledged source records for reuse.
+	bufs sync.Pool
 }
 
 // recordTransformer applies a transform chain; a nil result drops the record.
@@ -170,16 +173,22 @@ func (w *Worker) newErrHandler(k taskKey, conn map[string]string) (*errHandler, 
 // (300 ms doubling up to errors.retry.delay.max.ms) until
 // errors.retry.timeout has passed.
 func (h *errHandler) retry(ctx context.Context, op func() error) error {
+	err := op()
+	if err == nil || !connect.IsRetriable(err) || h.retryTO == 0 {
+		return err // the common case, without reading the clock
+	}
+	return h.retryAfter(ctx, op, err)
+}
+
+// retryAfter is retry after op's first attempt failed with the retriable
+// err (the timeout counts from there).
+func (h *errHandler) retryAfter(ctx context.Context, op func() error, err error) error {
 	start := time.Now()
 	delay := 300 * time.Millisecond
 	if h.maxDelay > 0 && delay > h.maxDelay {
 		delay = h.maxDelay
 	}
 	for {
-		err := op()
-		if err == nil || !connect.IsRetriable(err) || h.retryTO == 0 {
-			return err
-		}
 		if h.retryTO > 0 && time.Since(start)+delay > h.retryTO {
 			return err
 		}
@@ -192,6 +201,9 @@ func (h *errHandler) retry(ctx context.Context, op func() error) error {
 		delay *= 2
 		if h.maxDelay > 0 && delay > h.maxDelay {
 			delay = h.maxDelay
+		}
+		if err = op(); err == nil || !connect.IsRetriable(err) {
+			return err
 		}
 	}
 }

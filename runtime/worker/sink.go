@@ -411,9 +411,14 @@ func (t *taskRunner) runSink(ctx context.Context, st connect.SinkTask, tcfg, con
 // held.
 func (t *taskRunner) putBatch(ctx context.Context, st connect.SinkTask, ss *sinkState, p *pipeline, recs []*kgo.Record) error {
 	batch := make([]*connect.Record, 0, len(recs))
+	m := t.w.metrics
+	m.add(m.in, t.key, uint64(len(recs)))
+	lastTopic := ""
 	for _, kr := range recs {
-		t.w.metrics.recordIn(t.key)
-		t.w.noteTopic(t.key, kr.Topic)
+		if kr.Topic != lastTopic { // a batch is mostly one topic's records
+			t.w.noteTopic(t.key, kr.Topic)
+			lastTopic = kr.Topic
+		}
 		r, err := t.sinkRecord(ctx, p, kr)
 		if err != nil {
 			return err
