@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/runtime/connect"
+	"github.com/sluicehq/sluice/runtime/convert"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -316,6 +317,9 @@ func (t *taskRunner) runSink(ctx context.Context, st connect.SinkTask, tcfg, con
 	if regex != "" {
 		opts = append(opts, kgo.ConsumeRegex())
 	}
+	if recyclable(p) {
+		opts = append(opts, kgo.WithPools(&decompressPool{}))
+	}
 	cl, err := kgo.NewClient(w.clientOpts(opts...)...)
 	if err != nil {
 		t.fail(err)
@@ -407,6 +411,33 @@ func (t *taskRunner) runSink(ctx context.Context, st connect.SinkTask, tcfg, con
 	}
 }
 
+// decompressPool lets the sink's consumer decompress fetched batches into
+// buffers of earlier batches whose records were all recycled (see
+// recyclable), instead of allocating each batch's decompressed bytes.
+type decompressPool struct{ p sync.Pool }
+
+// GetDecompressBytes implements kgo.PoolDecompressBytes.
+func (d *decompressPool) GetDecompressBytes([]byte, kgo.CompressionCodecType) []byte {
+	if b, ok := d.p.Get().(*[]byte); ok {
+		return *b
+	}
+	return nil
+}
+
+// PutDecompressBytes implements kgo.PoolDecompressBytes.
+func (d *decompressPool) PutDecompressBytes(b []byte) { d.p.Put(&b) }
+
+// recyclable reports whether consumed records can be recycled once
+// converted: the key and value converters are JsonConverters, which copy
+// everything they return out of the record's bytes. Records with headers
+// are never recycled (a header converter may return the header's bytes),
+// so their batches' buffers are left to the GC.
+func recyclable(p *pipeline) bool {
+	_, k := p.keyConv.(*convert.JSON)
+	_, v := p.valConv.(*convert.JSON)
+	return k && v
+}
+
 // putBatch converts, transforms and hands a batch to the task. ss.mu is
 // held.
 func (t *taskRunner) putBatch(ctx context.Context, st connect.SinkTask, ss *sinkState, p *pipeline, recs []*kgo.Record) error {
@@ -449,8 +480,15 @@ func (t *taskRunner) putBatch(ctx context.Context, st connect.SinkTask, ss *sink
 		}
 		t.w.metrics.recordsOut(t.key, len(batch))
 	}
+	recycle := recyclable(p)
 	for _, kr := range recs {
 		ss.current[connect.TopicPartition{Topic: kr.Topic, Partition: kr.Partition}] = kr.Offset + 1
+		if recycle && len(kr.Headers) == 0 {
+			// Converted, Put, and nothing refers to its bytes: its batch's
+			// decompressed buffer goes back to the pool once every record
+			// of the batch was recycled.
+			kr.Recycle()
+		}
 	}
 	return nil
 }
