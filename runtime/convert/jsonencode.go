@@ -24,14 +24,14 @@ func (en *encEntry) schemaJSON() []byte {
 
 // bufFor returns a buffer for one output: extra bytes plus room for a
 // payload a little larger than the last one; dst's storage when it has
-// that room.
+// room for a payload as large as the last one (append grows it in the
+// rare case that is not enough).
 func (en *encEntry) bufFor(dst []byte, extra int) []byte {
 	last := int(en.last.Load())
-	n := extra + last + last/8 + 32
-	if cap(dst) >= n {
+	if cap(dst) >= extra+last {
 		return dst[:0]
 	}
-	return make([]byte, 0, n)
+	return make([]byte, 0, extra+last+last/8+32)
 }
 
 // structPlan is a struct schema's field names as they are written: `"a":`

@@ -143,3 +143,38 @@ func TestOffsetTrackerPartitionKey(t *testing.T) {
 		}
 	})
 }
+
+// TestBufPoolsBounded checks that the record and decompression buffer
+// free lists keep at most their bound and never keep oversized buffers.
+func TestBufPoolsBounded(t *testing.T) {
+	var bp bufPool
+	for range maxFreeBufs + 10 {
+		bp.put(&encBufs{val: make([]byte, 0, 100)})
+	}
+	bp.put(&encBufs{val: make([]byte, 0, maxPooledSize+1)})
+	if len(bp.free) != maxFreeBufs {
+		t.Fatalf("record buffers kept %d, bound %d", len(bp.free), maxFreeBufs)
+	}
+	for range maxFreeBufs {
+		if eb := bp.get(); cap(eb.val) != 100 {
+			t.Fatalf("got a buffer of capacity %d, want a kept one (100)", cap(eb.val))
+		}
+	}
+	if eb := bp.get(); eb == nil || eb.val != nil {
+		t.Fatalf("empty list: got %v, want a new empty pair", eb)
+	}
+	var dp decompressPool
+	if b := dp.GetDecompressBytes(nil, 0); b != nil {
+		t.Fatalf("empty pool returned a buffer of %d", cap(b))
+	}
+	for i := range maxFreeDecompress + 5 {
+		dp.PutDecompressBytes(make([]byte, 10+i))
+	}
+	dp.PutDecompressBytes(make([]byte, maxDecompressBytes+1))
+	if len(dp.free) != maxFreeDecompress {
+		t.Fatalf("decompression buffers kept %d, bound %d", len(dp.free), maxFreeDecompress)
+	}
+	if b := dp.GetDecompressBytes(nil, 0); cap(b) != 10+maxFreeDecompress-1 {
+		t.Fatalf("got capacity %d, want the largest kept (%d)", cap(b), 10+maxFreeDecompress-1)
+	}
+}

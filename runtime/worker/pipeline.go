@@ -36,8 +36,46 @@ type pipeline struct {
 	hdrClass         string
 	chain            recordTransformer
 	eh               *errHandler
-	// bufs holds *encBufs of acknowledged source records for reuse.
-	bufs sync.Pool
+	// bufs holds the buffers of acknowledged source records for reuse.
+	bufs bufPool
+}
+
+// bufPool is a bounded free list of record buffers. Unlike a sync.Pool it
+// survives garbage collections, which at the source's allocation rate
+// would empty a sync.Pool every few thousand records.
+type bufPool struct {
+	mu   sync.Mutex
+	free []*encBufs
+}
+
+const (
+	maxFreeBufs   = 4096     // about one producer batch's records
+	maxPooledSize = 64 << 10 // larger buffers are left to the GC
+)
+
+// get returns a free buffer pair, or a new empty one.
+func (b *bufPool) get() *encBufs {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n := len(b.free); n > 0 {
+		eb := b.free[n-1]
+		b.free[n-1] = nil
+		b.free = b.free[:n-1]
+		return eb
+	}
+	return &encBufs{}
+}
+
+// put returns eb (whose bytes nothing uses any more) to the list.
+func (b *bufPool) put(eb *encBufs) {
+	if cap(eb.key)+cap(eb.val) > maxPooledSize {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.free) < maxFreeBufs {
+		b.free = append(b.free, eb)
+	}
 }
 
 // recordTransformer applies a transform chain; a nil result drops the record.

@@ -413,19 +413,51 @@ func (t *taskRunner) runSink(ctx context.Context, st connect.SinkTask, tcfg, con
 
 // decompressPool lets the sink's consumer decompress fetched batches into
 // buffers of earlier batches whose records were all recycled (see
-// recyclable), instead of allocating each batch's decompressed bytes.
-type decompressPool struct{ p sync.Pool }
+// recyclable), instead of allocating each batch's decompressed bytes. It is
+// a small bounded free list, which unlike a sync.Pool survives garbage
+// collections.
+type decompressPool struct {
+	mu   sync.Mutex
+	free [][]byte
+}
 
-// GetDecompressBytes implements kgo.PoolDecompressBytes.
+const (
+	maxFreeDecompress  = 16
+	maxDecompressBytes = 8 << 20 // larger buffers are left to the GC
+)
+
+// GetDecompressBytes implements kgo.PoolDecompressBytes: the largest free
+// buffer, or nil (the codec allocates).
 func (d *decompressPool) GetDecompressBytes([]byte, kgo.CompressionCodecType) []byte {
-	if b, ok := d.p.Get().(*[]byte); ok {
-		return *b
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	best := -1
+	for i, b := range d.free {
+		if best < 0 || cap(b) > cap(d.free[best]) {
+			best = i
+		}
 	}
-	return nil
+	if best < 0 {
+		return nil
+	}
+	b := d.free[best]
+	last := len(d.free) - 1
+	d.free[best], d.free[last] = d.free[last], nil
+	d.free = d.free[:last]
+	return b
 }
 
 // PutDecompressBytes implements kgo.PoolDecompressBytes.
-func (d *decompressPool) PutDecompressBytes(b []byte) { d.p.Put(&b) }
+func (d *decompressPool) PutDecompressBytes(b []byte) {
+	if cap(b) > maxDecompressBytes {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.free) < maxFreeDecompress {
+		d.free = append(d.free, b)
+	}
+}
 
 // recyclable reports whether consumed records can be recycled once
 // converted: the key and value converters are JsonConverters, which copy

@@ -371,10 +371,7 @@ loop:
 				continue
 			}
 			seq++
-			eb, _ := p.bufs.Get().(*encBufs)
-			if eb == nil {
-				eb = &encBufs{}
-			}
+			eb := p.bufs.get()
 			kr, err := t.sourceRecordInto(ctx, p, r, eb)
 			if err != nil {
 				failErr = err
@@ -386,7 +383,7 @@ loop:
 				break loop
 			}
 			if kr == nil { // dropped or tolerated: its offset is done
-				p.bufs.Put(eb)
+				p.bufs.put(eb)
 				tr.ack(pd, pt, nil)
 				continue
 			}
@@ -400,7 +397,7 @@ loop:
 					// Acknowledged: the client is done with the record's
 					// bytes. A failed record's buffers are left to the GC,
 					// as the client might still be writing them.
-					p.bufs.Put(eb)
+					p.bufs.put(eb)
 				} else {
 					err = t.producedWithError(ctx, p, r, err)
 				}
