@@ -174,7 +174,16 @@ func TestBufPoolsBounded(t *testing.T) {
 	if len(dp.free) != maxFreeDecompress {
 		t.Fatalf("decompression buffers kept %d, bound %d", len(dp.free), maxFreeDecompress)
 	}
-	if b := dp.GetDecompressBytes(nil, 0); cap(b) != 10+maxFreeDecompress-1 {
-		t.Fatalf("got capacity %d, want the largest kept (%d)", cap(b), 10+maxFreeDecompress-1)
+	if b := dp.GetDecompressBytes(make([]byte, 12), 0); cap(b) != 13 {
+		t.Fatalf("got capacity %d, want the smallest kept larger than the batch (13)", cap(b))
+	}
+	// A small batch never takes a buffer much larger than it.
+	var big decompressPool
+	big.PutDecompressBytes(make([]byte, 1<<20))
+	if b := big.GetDecompressBytes(make([]byte, 100), 0); b != nil {
+		t.Fatalf("a 100-byte batch got a buffer of %d", cap(b))
+	}
+	if b := big.GetDecompressBytes(make([]byte, 1<<16), 0); cap(b) != 1<<20 {
+		t.Fatalf("a 64 KiB batch got a buffer of %d, want the 1 MiB one", cap(b))
 	}
 }

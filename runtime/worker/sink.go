@@ -424,16 +424,21 @@ type decompressPool struct {
 const (
 	maxFreeDecompress  = 16
 	maxDecompressBytes = 8 << 20 // larger buffers are left to the GC
+	maxDecompressRatio = 32
 )
 
-// GetDecompressBytes implements kgo.PoolDecompressBytes: the largest free
-// buffer, or nil (the codec allocates).
-func (d *decompressPool) GetDecompressBytes([]byte, kgo.CompressionCodecType) []byte {
+// GetDecompressBytes implements kgo.PoolDecompressBytes: the smallest
+// free buffer larger than the compressed batch and at most
+// maxDecompressRatio times as large (the client zeroes a buffer's whole
+// capacity when it comes back, so a small batch must not take a big
+// buffer), or nil (the codec allocates).
+func (d *decompressPool) GetDecompressBytes(compressed []byte, _ kgo.CompressionCodecType) []byte {
+	lo, hi := len(compressed), maxDecompressRatio*max(len(compressed), 1024)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	best := -1
 	for i, b := range d.free {
-		if best < 0 || cap(b) > cap(d.free[best]) {
+		if c := cap(b); c > lo && c <= hi && (best < 0 || c < cap(d.free[best])) {
 			best = i
 		}
 	}
