@@ -101,14 +101,25 @@ func (j *JSON) SchemasEnabled() bool { return j.schemasEnabled }
 
 // FromConnect serializes v. A nil value yields nil bytes (a tombstone),
 // whatever the schema.
-func (j *JSON) FromConnect(_ string, s *connect.Schema, v any) (out []byte, err error) {
+func (j *JSON) FromConnect(topic string, s *connect.Schema, v any) ([]byte, error) {
+	return j.AppendFromConnect(nil, topic, s, v)
+}
+
+// AppendFromConnect is FromConnect writing into dst[:0]'s storage when it
+// is large enough (a buffer the caller reuses once the previous output is
+// no longer referenced), else into a new buffer. A nil value yields nil
+// (a tombstone) and leaves dst alone.
+func (j *JSON) AppendFromConnect(dst []byte, _ string, s *connect.Schema, v any) (out []byte, err error) {
 	if v == nil {
 		return nil, nil
 	}
 	defer recoverData(&err)
 	e := encoder{decimalFormat: j.decimalFormat, replaceNull: j.replaceNull}
 	if s == nil {
-		buf := make([]byte, 0, 256)
+		buf := dst[:0]
+		if cap(buf) < 256 {
+			buf = make([]byte, 0, 256)
+		}
 		if j.schemasEnabled {
 			buf = append(buf, `{"schema":null,"payload":`...)
 		}
@@ -124,7 +135,7 @@ func (j *JSON) FromConnect(_ string, s *connect.Schema, v any) (out []byte, err 
 	if err != nil {
 		return nil, err
 	}
-	buf := en.bufFor(len(en.prefix) + 1)
+	buf := en.bufFor(dst, len(en.prefix)+1)
 	buf = append(buf, en.prefix...)
 	start := len(buf)
 	if buf, err = e.planned(buf, en.plan, s, v); err != nil {

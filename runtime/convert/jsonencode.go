@@ -23,9 +23,19 @@ func (en *encEntry) schemaJSON() []byte {
 }
 
 // bufFor returns a buffer for one output: extra bytes plus room for a
-// payload a little larger than the last one.
-func (en *encEntry) bufFor(extra int) []byte {
+// payload a little larger than the last one; dst's storage when it has
+// room for a payload as large as the last one (append grows it in the
+// rare case that is not enough). A reused buffer that is too small is
+// replaced by one with room for twice the last payload, so that buffers
+// kept by the caller soon cover the payloads' spread in size.
+func (en *encEntry) bufFor(dst []byte, extra int) []byte {
 	last := int(en.last.Load())
+	if cap(dst) >= extra+last {
+		return dst[:0]
+	}
+	if cap(dst) > 0 {
+		return make([]byte, 0, extra+2*last+64)
+	}
 	return make([]byte, 0, extra+last+last/8+32)
 }
 

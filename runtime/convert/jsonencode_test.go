@@ -95,6 +95,9 @@ func TestJSONFromConnectMatchesReference(t *testing.T) {
 	} {
 		t.Run(fmt.Sprint(cfg), func(t *testing.T) {
 			j := mustJSON(t, cfg)
+			// reused is a buffer AppendFromConnect writes into again and
+			// again, left dirty by the previous (possibly longer) output.
+			var reused []byte
 			for round := range 3 { // first use, then cache hits
 				for _, in := range inputs {
 					want, werr := referenceFromConnect(j, in.s, in.v)
@@ -104,6 +107,13 @@ func TestJSONFromConnectMatchesReference(t *testing.T) {
 					}
 					if string(got) != string(want) {
 						t.Fatalf("round %d, %s:\n got %s\nwant %s", round, in.name, got, want)
+					}
+					app, aerr := j.AppendFromConnect(reused, "t", in.s, in.v)
+					if fmt.Sprint(aerr) != fmt.Sprint(werr) || string(app) != string(want) {
+						t.Fatalf("round %d, %s: AppendFromConnect into a reused buffer:\n got %s, %v\nwant %s, %v", round, in.name, app, aerr, want, werr)
+					}
+					if cap(app) > 0 {
+						reused = app[:0]
 					}
 					if in.s != nil && j.schemasEnabled && werr == nil {
 						sj, err := j.SchemaJSON(in.s)

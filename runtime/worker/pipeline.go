@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/runtime/connect"
@@ -35,6 +36,46 @@ type pipeline struct {
 	hdrClass         string
 	chain            recordTransformer
 	eh               *errHandler
+	// bufs holds the buffers of acknowledged source records for reuse.
+	bufs bufPool
+}
+
+// bufPool is a bounded free list of record buffers. Unlike a sync.Pool it
+// survives garbage collections, which at the source's allocation rate
+// would empty a sync.Pool every few thousand records.
+type bufPool struct {
+	mu   sync.Mutex
+	free []*encBufs
+}
+
+const (
+	maxFreeBufs   = 4096     // about one producer batch's records
+	maxPooledSize = 64 << 10 // larger buffers are left to the GC
+)
+
+// get returns a free buffer pair, or a new empty one.
+func (b *bufPool) get() *encBufs {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n := len(b.free); n > 0 {
+		eb := b.free[n-1]
+		b.free[n-1] = nil
+		b.free = b.free[:n-1]
+		return eb
+	}
+	return &encBufs{}
+}
+
+// put returns eb (whose bytes nothing uses any more) to the list.
+func (b *bufPool) put(eb *encBufs) {
+	if cap(eb.key)+cap(eb.val) > maxPooledSize {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.free) < maxFreeBufs {
+		b.free = append(b.free, eb)
+	}
 }
 
 // recordTransformer applies a transform chain; a nil result drops the record.
@@ -170,16 +211,22 @@ func (w *Worker) newErrHandler(k taskKey, conn map[string]string) (*errHandler, 
 // (300 ms doubling up to errors.retry.delay.max.ms) until
 // errors.retry.timeout has passed.
 func (h *errHandler) retry(ctx context.Context, op func() error) error {
+	err := op()
+	if err == nil || !connect.IsRetriable(err) || h.retryTO == 0 {
+		return err // the common case, without reading the clock
+	}
+	return h.retryAfter(ctx, op, err)
+}
+
+// retryAfter is retry after op's first attempt failed with the retriable
+// err (the timeout counts from there).
+func (h *errHandler) retryAfter(ctx context.Context, op func() error, err error) error {
 	start := time.Now()
 	delay := 300 * time.Millisecond
 	if h.maxDelay > 0 && delay > h.maxDelay {
 		delay = h.maxDelay
 	}
 	for {
-		err := op()
-		if err == nil || !connect.IsRetriable(err) || h.retryTO == 0 {
-			return err
-		}
 		if h.retryTO > 0 && time.Since(start)+delay > h.retryTO {
 			return err
 		}
@@ -192,6 +239,9 @@ func (h *errHandler) retry(ctx context.Context, op func() error) error {
 		delay *= 2
 		if h.maxDelay > 0 && delay > h.maxDelay {
 			delay = h.maxDelay
+		}
+		if err = op(); err == nil || !connect.IsRetriable(err) {
+			return err
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/runtime/connect"
+	"github.com/sluicehq/sluice/runtime/convert"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -316,6 +317,9 @@ func (t *taskRunner) runSink(ctx context.Context, st connect.SinkTask, tcfg, con
 	if regex != "" {
 		opts = append(opts, kgo.ConsumeRegex())
 	}
+	if recyclable(p) {
+		opts = append(opts, kgo.WithPools(&decompressPool{}))
+	}
 	cl, err := kgo.NewClient(w.clientOpts(opts...)...)
 	if err != nil {
 		t.fail(err)
@@ -407,13 +411,82 @@ func (t *taskRunner) runSink(ctx context.Context, st connect.SinkTask, tcfg, con
 	}
 }
 
+// decompressPool lets the sink's consumer decompress fetched batches into
+// buffers of earlier batches whose records were all recycled (see
+// recyclable), instead of allocating each batch's decompressed bytes. It is
+// a small bounded free list, which unlike a sync.Pool survives garbage
+// collections.
+type decompressPool struct {
+	mu   sync.Mutex
+	free [][]byte
+}
+
+const (
+	maxFreeDecompress  = 16
+	maxDecompressBytes = 8 << 20 // larger buffers are left to the GC
+	maxDecompressRatio = 32
+)
+
+// GetDecompressBytes implements kgo.PoolDecompressBytes: the smallest
+// free buffer larger than the compressed batch and at most
+// maxDecompressRatio times as large (the client zeroes a buffer's whole
+// capacity when it comes back, so a small batch must not take a big
+// buffer), or nil (the codec allocates).
+func (d *decompressPool) GetDecompressBytes(compressed []byte, _ kgo.CompressionCodecType) []byte {
+	lo, hi := len(compressed), maxDecompressRatio*max(len(compressed), 1024)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	best := -1
+	for i, b := range d.free {
+		if c := cap(b); c > lo && c <= hi && (best < 0 || c < cap(d.free[best])) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	b := d.free[best]
+	last := len(d.free) - 1
+	d.free[best], d.free[last] = d.free[last], nil
+	d.free = d.free[:last]
+	return b
+}
+
+// PutDecompressBytes implements kgo.PoolDecompressBytes.
+func (d *decompressPool) PutDecompressBytes(b []byte) {
+	if cap(b) > maxDecompressBytes {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.free) < maxFreeDecompress {
+		d.free = append(d.free, b)
+	}
+}
+
+// recyclable reports whether consumed records can be recycled once
+// converted: the key and value converters are JsonConverters, which copy
+// everything they return out of the record's bytes. Records with headers
+// are never recycled (a header converter may return the header's bytes),
+// so their batches' buffers are left to the GC.
+func recyclable(p *pipeline) bool {
+	_, k := p.keyConv.(*convert.JSON)
+	_, v := p.valConv.(*convert.JSON)
+	return k && v
+}
+
 // putBatch converts, transforms and hands a batch to the task. ss.mu is
 // held.
 func (t *taskRunner) putBatch(ctx context.Context, st connect.SinkTask, ss *sinkState, p *pipeline, recs []*kgo.Record) error {
 	batch := make([]*connect.Record, 0, len(recs))
+	m := t.w.metrics
+	m.add(m.in, t.key, uint64(len(recs)))
+	lastTopic := ""
 	for _, kr := range recs {
-		t.w.metrics.recordIn(t.key)
-		t.w.noteTopic(t.key, kr.Topic)
+		if kr.Topic != lastTopic { // a batch is mostly one topic's records
+			t.w.noteTopic(t.key, kr.Topic)
+			lastTopic = kr.Topic
+		}
 		r, err := t.sinkRecord(ctx, p, kr)
 		if err != nil {
 			return err
@@ -444,8 +517,15 @@ func (t *taskRunner) putBatch(ctx context.Context, st connect.SinkTask, ss *sink
 		}
 		t.w.metrics.recordsOut(t.key, len(batch))
 	}
+	recycle := recyclable(p)
 	for _, kr := range recs {
 		ss.current[connect.TopicPartition{Topic: kr.Topic, Partition: kr.Partition}] = kr.Offset + 1
+		if recycle && len(kr.Headers) == 0 {
+			// Converted, Put, and nothing refers to its bytes: its batch's
+			// decompressed buffer goes back to the pool once every record
+			// of the batch was recycled.
+			kr.Recycle()
+		}
 	}
 	return nil
 }

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"math"
 	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/runtime/connect"
+	"github.com/sluicehq/sluice/runtime/convert"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -32,6 +35,11 @@ type offsetTracker struct {
 	parts    map[string]*partTrack
 	err      error // first produce failure
 	inFlight int
+	// last is the source partition of the previous add (a copy) and its
+	// track: sources usually give every record the same partition, whose
+	// canonical JSON key is then not encoded again.
+	last   map[string]any
+	lastPT *partTrack
 }
 
 type partTrack struct {
@@ -56,21 +64,69 @@ func (o *offsetTracker) add(partition, offset map[string]any, seq uint64) (*pend
 	if partition == nil || offset == nil {
 		return nil, nil, nil
 	}
-	k, err := canonical(partition)
-	if err != nil {
-		return nil, nil, fmt.Errorf("source partition %v: %w", partition, err)
-	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	pt := o.parts[k]
-	if pt == nil {
-		pt = &partTrack{partition: partition}
-		o.parts[k] = pt
+	pt := o.lastPT
+	if pt == nil || !sameFlat(o.last, partition) {
+		k, err := canonical(partition)
+		if err != nil {
+			return nil, nil, fmt.Errorf("source partition %v: %w", partition, err)
+		}
+		pt = o.parts[k]
+		if pt == nil {
+			pt = &partTrack{partition: partition}
+			o.parts[k] = pt
+		}
+		o.last, o.lastPT = maps.Clone(partition), pt
 	}
 	p := &pending{seq: seq, offset: offset}
 	pt.queue = append(pt.queue, p)
 	o.inFlight++
 	return p, pt, nil
+}
+
+// sameFlat reports whether a and b hold the same keys with equal scalar
+// values of the same types (so their canonical JSON is the same). Any other
+// value (a map, a slice, a float NaN) counts as different.
+func sameFlat(a, b map[string]any) bool {
+	if len(a) != len(b) || a == nil || b == nil {
+		return false
+	}
+	for k, v := range a {
+		w, ok := b[k]
+		if !ok {
+			return false
+		}
+		switch x := v.(type) {
+		case string:
+			if y, ok := w.(string); !ok || x != y {
+				return false
+			}
+		case int64:
+			if y, ok := w.(int64); !ok || x != y {
+				return false
+			}
+		case int:
+			if y, ok := w.(int); !ok || x != y {
+				return false
+			}
+		case int32:
+			if y, ok := w.(int32); !ok || x != y {
+				return false
+			}
+		case bool:
+			if y, ok := w.(bool); !ok || x != y {
+				return false
+			}
+		case float64:
+			if y, ok := w.(float64); !ok || x != x || math.Float64bits(x) != math.Float64bits(y) { // -0 is written "-0"
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // ack marks a record as acknowledged (err == nil) or failed. A failure of
@@ -302,14 +358,21 @@ loop:
 		delay = 100 * time.Millisecond
 		if len(recs) > 0 {
 			w.metrics.pollBatch(t.key, len(recs))
+			n := 0
+			for _, r := range recs {
+				if r != nil {
+					n++
+				}
+			}
+			w.metrics.add(w.metrics.in, t.key, uint64(n))
 		}
 		for _, r := range recs {
 			if r == nil {
 				continue
 			}
-			w.metrics.recordIn(t.key)
 			seq++
-			kr, err := t.sourceRecord(ctx, p, r)
+			eb := p.bufs.get()
+			kr, err := t.sourceRecordInto(ctx, p, r, eb)
 			if err != nil {
 				failErr = err
 				break loop
@@ -320,6 +383,7 @@ loop:
 				break loop
 			}
 			if kr == nil { // dropped or tolerated: its offset is done
+				p.bufs.put(eb)
 				tr.ack(pd, pt, nil)
 				continue
 			}
@@ -330,6 +394,10 @@ loop:
 				if err == nil {
 					w.metrics.recordOut(t.key)
 					w.noteTopic(t.key, r.Topic)
+					// Acknowledged: the client is done with the record's
+					// bytes. A failed record's buffers are left to the GC,
+					// as the client might still be writing them.
+					p.bufs.put(eb)
 				} else {
 					err = t.producedWithError(ctx, p, r, err)
 				}
@@ -365,7 +433,14 @@ loop:
 // sourceRecord transforms and converts one polled record; nil means the
 // record was dropped by a transform or tolerated as an error.
 func (t *taskRunner) sourceRecord(ctx context.Context, p *pipeline, r *connect.Record) (*kgo.Record, error) {
-	kr, err := t.convertSource(ctx, p, r)
+	return t.sourceRecordInto(ctx, p, r, nil)
+}
+
+// sourceRecordInto is sourceRecord serializing into eb's buffers when the
+// converters can (eb may be nil); eb then holds the buffers the record
+// uses and must not be reused until the record is acknowledged.
+func (t *taskRunner) sourceRecordInto(ctx context.Context, p *pipeline, r *connect.Record, eb *encBufs) (*kgo.Record, error) {
+	kr, err := t.convertSource(ctx, p, r, eb)
 	if err != nil {
 		return nil, sourceRecordError(r, err)
 	}
@@ -385,22 +460,50 @@ func sourceRecordError(r *connect.Record, err error) error {
 	return fmt.Errorf("source record for topic %s (key %s, source partition %v, offset %v): %w", r.Topic, key, r.SourcePartition, r.SourceOffset, err)
 }
 
-func (t *taskRunner) convertSource(ctx context.Context, p *pipeline, r *connect.Record) (*kgo.Record, error) {
+// appendConverter is a converter that can serialize into a caller's
+// buffer (convert.JSON).
+type appendConverter interface {
+	AppendFromConnect(dst []byte, topic string, s *connect.Schema, v any) ([]byte, error)
+}
+
+// encBufs are the key and value buffers of one record in flight, reused
+// (through pipeline.bufs) once Kafka acknowledged the record.
+type encBufs struct{ key, val []byte }
+
+// fromConnect serializes with c, into *buf's storage when c can and buf is
+// not nil; *buf then becomes the storage the output uses.
+func fromConnect(c convert.Converter, buf *[]byte, topic string, s *connect.Schema, v any) ([]byte, error) {
+	ac, ok := c.(appendConverter)
+	if !ok || buf == nil {
+		return c.FromConnect(topic, s, v)
+	}
+	b, err := ac.AppendFromConnect((*buf)[:0], topic, s, v)
+	if cap(b) > 0 {
+		*buf = b[:0]
+	}
+	return b, err
+}
+
+func (t *taskRunner) convertSource(ctx context.Context, p *pipeline, r *connect.Record, eb *encBufs) (*kgo.Record, error) {
 	out, err := p.transform(ctx, r, nil)
 	if err != nil || out == nil {
 		return nil, err
 	}
+	var kbuf, vbuf *[]byte
+	if eb != nil {
+		kbuf, vbuf = &eb.key, &eb.val
+	}
 	var kb, vb []byte
 	if err := p.eh.retry(ctx, func() error {
 		var err error
-		kb, err = p.keyConv.FromConnect(out.Topic, out.KeySchema, out.Key)
+		kb, err = fromConnect(p.keyConv, kbuf, out.Topic, out.KeySchema, out.Key)
 		return err
 	}); err != nil {
 		return nil, p.eh.handle(ctx, stageKeyConverter, p.keyClass, err, nil)
 	}
 	if err := p.eh.retry(ctx, func() error {
 		var err error
-		vb, err = p.valConv.FromConnect(out.Topic, out.ValueSchema, out.Value)
+		vb, err = fromConnect(p.valConv, vbuf, out.Topic, out.ValueSchema, out.Value)
 		return err
 	}); err != nil {
 		return nil, p.eh.handle(ctx, stageValueConverter, p.valClass, err, nil)
