@@ -30,7 +30,6 @@ func newMetrics() *metrics {
 	}
 }
 
-func (m *metrics) recordIn(k taskKey)          { m.add(m.in, k, 1) }
 func (m *metrics) recordOut(k taskKey)         { m.add(m.out, k, 1) }
 func (m *metrics) recordsOut(k taskKey, n int) { m.add(m.out, k, uint64(n)) }
 func (m *metrics) taskError(k taskKey)         { m.add(m.errs, k, 1) }
