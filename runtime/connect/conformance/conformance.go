@@ -307,7 +307,14 @@ func (s Source) badConfig(t *testing.T) {
 	w := e.worker(s, 1)
 	cfg := s.Config(t, e.group+"-out")
 	key := s.BadConfig(cfg)
-	infos, err := w.ValidateConfig(context.Background(), s.Class, cfg)
+	checkBadConfig(t, w, s.Class, cfg, key)
+}
+
+// checkBadConfig asserts that validation reports an error on key and that
+// creating the connector is a bad request naming key.
+func checkBadConfig(t *testing.T, w *worker.Worker, class string, cfg map[string]string, key string) {
+	t.Helper()
+	infos, err := w.ValidateConfig(context.Background(), class, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

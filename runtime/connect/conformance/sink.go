@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -296,23 +295,7 @@ func (s Sink) badConfig(t *testing.T) {
 	w := e.worker(1)
 	cfg := e.cfg
 	key := s.BadConfig(cfg)
-	infos, err := w.ValidateConfig(context.Background(), s.Class, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	named := false
-	for _, c := range infos.Configs {
-		if c.Definition.Name == key && len(c.Value.Errors) > 0 {
-			named = true
-		}
-	}
-	if infos.ErrorCount == 0 || !named {
-		t.Errorf("validation: %d errors, none on %s", infos.ErrorCount, key)
-	}
-	_, err = w.CreateConnector(context.Background(), api.CreateConnectorRequest{Name: "bad", Config: cfg})
-	if !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), key) {
-		t.Errorf("create: %v, want a bad request naming %s", err, key)
-	}
+	checkBadConfig(t, w, s.Class, cfg, key)
 }
 
 func (s Sink) restart(t *testing.T) {

@@ -56,9 +56,11 @@ func (c *memConn) ConfigDef() connect.ConfigDef {
 		}}}
 }
 func (c *memConn) Start(_ context.Context, cfg map[string]string) error { c.cfg = cfg; return nil }
-func (c *memConn) TaskConfigs(int) ([]map[string]string, error)         { return []map[string]string{c.cfg}, nil }
-func (c *memConn) Stop() error                                          { return nil }
-func (c *memConn) NewTask() connect.SinkTask                            { return &memTask{m: c.m} }
+func (c *memConn) TaskConfigs(int) ([]map[string]string, error) {
+	return []map[string]string{c.cfg}, nil
+}
+func (c *memConn) Stop() error               { return nil }
+func (c *memConn) NewTask() connect.SinkTask { return &memTask{m: c.m} }
 
 type memTask struct {
 	m   *memSink
@@ -99,7 +101,7 @@ func (t *memTask) Flush(_ context.Context, cur map[connect.TopicPartition]int64)
 	return cur, nil
 }
 func (t *memTask) Revoke(context.Context, []connect.TopicPartition) error { t.buf = nil; return nil }
-func (t *memTask) Close() error                                          { return nil }
+func (t *memTask) Close() error                                           { return nil }
 
 func memSuite(m *memSink) Sink {
 	return Sink{
