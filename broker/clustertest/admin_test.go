@@ -29,10 +29,7 @@ func TestClusterAdminAndFencing(t *testing.T) {
 	defer cancel()
 	cl := c.client()
 	adm := kadm.NewClient(cl)
-	waitFor(t, "three live brokers", 30*time.Second, func() bool {
-		bs, err := adm.ListBrokers(ctx)
-		return err == nil && len(bs) == 3
-	})
+	waitLiveBrokers(t, ctx, adm, 3, 30*time.Second)
 
 	t.Run("metadata lists every broker, its rack and the controller", func(t *testing.T) {
 		md, err := adm.Metadata(ctx)

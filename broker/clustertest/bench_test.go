@@ -35,10 +35,7 @@ func TestBenchCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	adm := kadm.NewClient(c.client())
-	waitFor(t, "three live brokers", 60*time.Second, func() bool {
-		bs, err := adm.ListBrokers(ctx)
-		return err == nil && len(bs) == 3
-	})
+	waitLiveBrokers(t, ctx, adm, 3, 60*time.Second)
 	value := make([]byte, size)
 	for i := range value {
 		value[i] = byte(rand.IntN(256))

@@ -8,7 +8,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestDeleteRecordsReplicated deletes records on the leader, then kills
@@ -22,15 +21,9 @@ func TestDeleteRecordsReplicated(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	adm := kadm.NewClient(c.client())
-	waitFor(t, "three live brokers", 30*time.Second, func() bool {
-		bs, err := adm.ListBrokers(ctx)
-		return err == nil && len(bs) == 3
-	})
+	waitLiveBrokers(t, ctx, adm, 3, 30*time.Second)
 	const topic = "delrec"
-	res, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": kmsg.StringPtr("2")}, topic)
-	if err != nil || res.Err != nil {
-		t.Fatalf("create topic: %v %v", err, res.Err)
-	}
+	createReplicatedTopic(t, ctx, adm, topic, 1)
 	prod := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic))
 	for i := 0; i < 100; i++ {
 		if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {

@@ -142,15 +142,9 @@ func TestKillLeaderUnderAcksAllLoad(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	adm := kadm.NewClient(c.client())
-	waitFor(t, "three live brokers", 30*time.Second, func() bool {
-		bs, err := adm.ListBrokers(ctx)
-		return err == nil && len(bs) == 3
-	})
+	waitLiveBrokers(t, ctx, adm, 3, 30*time.Second)
 	const topic = "failover"
-	res, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": kmsg.StringPtr("2")}, topic)
-	if err != nil || res.Err != nil {
-		t.Fatalf("create topic: %v %v", err, res.Err)
-	}
+	createReplicatedTopic(t, ctx, adm, topic, 1)
 	leader, epoch, isr, err := partitionInfo(ctx, adm, topic, 0)
 	if err != nil || len(isr) != 3 {
 		t.Fatalf("partition before load: leader %d isr %v err %v", leader, isr, err)
@@ -283,15 +277,9 @@ func TestIsolatedLeaderAcceptsNoWrites(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	adm := kadm.NewClient(c.client())
-	waitFor(t, "three live brokers", 30*time.Second, func() bool {
-		bs, err := adm.ListBrokers(ctx)
-		return err == nil && len(bs) == 3
-	})
+	waitLiveBrokers(t, ctx, adm, 3, 30*time.Second)
 	const topic = "split"
-	res, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": kmsg.StringPtr("2")}, topic)
-	if err != nil || res.Err != nil {
-		t.Fatalf("create topic: %v %v", err, res.Err)
-	}
+	createReplicatedTopic(t, ctx, adm, topic, 1)
 	prod := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic))
 	for i := 0; i < 100; i++ {
 		if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte("before-" + strconv.Itoa(i))}).FirstErr(); err != nil {
@@ -455,15 +443,9 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	adm := kadm.NewClient(c.client())
-	waitFor(t, "three live brokers", 30*time.Second, func() bool {
-		bs, err := adm.ListBrokers(ctx)
-		return err == nil && len(bs) == 3
-	})
+	waitLiveBrokers(t, ctx, adm, 3, 30*time.Second)
 	const topic = "rolling"
-	res, err := adm.CreateTopic(ctx, 3, 3, map[string]*string{"min.insync.replicas": kmsg.StringPtr("2")}, topic)
-	if err != nil || res.Err != nil {
-		t.Fatalf("create topic: %v %v", err, res.Err)
-	}
+	createReplicatedTopic(t, ctx, adm, topic, 3)
 	fullISR := func() bool {
 		md, err := adm.Metadata(ctx, topic)
 		if err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 var sluiceBin string
@@ -246,6 +247,25 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 			t.Fatalf("timed out after %v waiting for %s", timeout, what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitLiveBrokers waits until the cluster lists n live brokers.
+func waitLiveBrokers(t *testing.T, ctx context.Context, adm *kadm.Client, n int, timeout time.Duration) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%d live brokers", n), timeout, func() bool {
+		bs, err := adm.ListBrokers(ctx)
+		return err == nil && len(bs) == n
+	})
+}
+
+// createReplicatedTopic creates topic with replication factor 3 and
+// min.insync.replicas=2, the setting every acks=all test here relies on.
+func createReplicatedTopic(t *testing.T, ctx context.Context, adm *kadm.Client, topic string, partitions int32) {
+	t.Helper()
+	res, err := adm.CreateTopic(ctx, partitions, 3, map[string]*string{"min.insync.replicas": kmsg.StringPtr("2")}, topic)
+	if err != nil || res.Err != nil {
+		t.Fatalf("create topic %s: %v %v", topic, err, res.Err)
 	}
 }
 

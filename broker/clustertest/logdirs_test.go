@@ -23,10 +23,7 @@ func TestDescribeAllLogDirs(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	adm := kadm.NewClient(c.client())
-	waitFor(t, "three live brokers", 30*time.Second, func() bool {
-		bs, err := adm.ListBrokers(ctx)
-		return err == nil && len(bs) == 3
-	})
+	waitLiveBrokers(t, ctx, adm, 3, 30*time.Second)
 	const topic = "dirs"
 	// Six partitions, two replicas each: every broker holds some, not all.
 	res, err := adm.CreateTopic(ctx, 6, 2, nil, topic)

@@ -16,7 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sys/unix"
 )
 
@@ -203,15 +202,9 @@ func TestNetnsPartitionedLeader(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	adm := kadm.NewClient(c.client())
-	waitFor(t, "three live brokers", 60*time.Second, func() bool {
-		bs, err := adm.ListBrokers(ctx)
-		return err == nil && len(bs) == 3
-	})
+	waitLiveBrokers(t, ctx, adm, 3, 60*time.Second)
 	const topic = "netsplit"
-	res, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": kmsg.StringPtr("2")}, topic)
-	if err != nil || res.Err != nil {
-		t.Fatalf("create topic: %v %v", err, res.Err)
-	}
+	createReplicatedTopic(t, ctx, adm, topic, 1)
 	waitFor(t, "a full ISR", 30*time.Second, func() bool {
 		_, _, isr, err := partitionInfo(ctx, adm, topic, 0)
 		return err == nil && len(isr) == 3
