@@ -48,6 +48,10 @@ type ConfigKey struct {
 	Validate func(value string) error
 	// Recommended lists suggested values, reported by /config/validate.
 	Recommended []string
+	// Into, when set, receives the (defaulted, validated) value when the
+	// configuration is bound with Bind, typically storing it in a field of
+	// the plugin's Options. Its error is reported against the key.
+	Into func(value string) error
 }
 
 // ConfigDef is the set of keys a connector understands. Keys not declared
