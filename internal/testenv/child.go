@@ -24,10 +24,15 @@ type Child struct {
 }
 
 // StartChild starts cmd (its Stdout, Stderr and SysProcAttr are set here)
-// and registers the cleanup that kills its process group and, when the
-// test failed, logs the tail of its stderr.
-func StartChild(t testing.TB, name string, cmd *exec.Cmd) *Child {
+// and registers the cleanup that stops the process (by default: kills its
+// process group at once; see GracefulCleanup) and, when the test failed,
+// logs the tail of its stderr.
+func StartChild(t testing.TB, name string, cmd *exec.Cmd, opts ...ChildOption) *Child {
 	t.Helper()
+	var o childOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	c := &Child{Name: name, Cmd: cmd, Stdout: &SyncBuffer{}, Stderr: &SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = c.Stdout, c.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -36,17 +41,33 @@ func StartChild(t testing.TB, name string, cmd *exec.Cmd) *Child {
 	}
 	go func() { c.err = cmd.Wait(); close(c.done) }()
 	t.Cleanup(func() {
-		select {
-		case <-c.done:
-		default:
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-c.done
+		if o.stopSig != 0 && !c.Exited() {
+			_ = cmd.Process.Signal(o.stopSig)
+			select {
+			case <-c.done:
+			case <-time.After(o.stopGrace):
+				t.Logf("%s still running %v after %v; killing it", name, o.stopGrace, o.stopSig)
+			}
 		}
+		c.Kill()
 		if t.Failed() {
-			t.Logf("%s (pid %d) stderr tail:\n%s", name, cmd.Process.Pid, Tail(c.Stderr.String(), 60))
+			t.Logf("%s (pid %d) stdout tail:\n%s\nstderr tail:\n%s", name, cmd.Process.Pid, Tail(c.Stdout.String(), 30), Tail(c.Stderr.String(), 60))
+			if o.onFail != nil {
+				o.onFail(t)
+			}
 		}
 	})
 	return c
+}
+
+// Kill kills the process group and waits for the process to exit.
+func (c *Child) Kill() {
+	select {
+	case <-c.done:
+	default:
+		_ = syscall.Kill(-c.Cmd.Process.Pid, syscall.SIGKILL)
+		<-c.done
+	}
 }
 
 // Done is closed when the process has exited.

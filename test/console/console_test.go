@@ -8,7 +8,6 @@
 package console
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"image/png"
@@ -45,12 +44,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("node is missing (run scripts/setup): %v", err)
 	}
 
-	bin := filepath.Join(t.TempDir(), "sluice")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/sluice")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/sluice: %v\n%s", err, out)
-	}
+	bin := testenv.BuildSluice(t)
 
 	work := t.TempDir()
 	input := filepath.Join(work, "orders.txt")
@@ -144,49 +138,19 @@ INSERT INTO orders (customer_id, amount) SELECT 1 + g % 2000, (g % 500) + 0.99 F
 // its REST URL.
 func startUp(t *testing.T, bin, dataDir string) string {
 	t.Helper()
-	cmd := exec.Command(bin, "up", "--data-dir", dataDir, "--kafka-listen", "127.0.0.1:0",
-		"--rest-listen", "127.0.0.1:0", "--offset-flush-interval", "1s")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr testenv.SyncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	urlc := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			line := sc.Text()
-			if f := strings.Fields(line); len(f) >= 3 && strings.HasPrefix(line, "  Web console") {
-				urlc <- strings.TrimSuffix(f[len(f)-1], "/ui/")
-			}
-		}
-		exited <- cmd.Wait()
-	}()
+	c := testenv.StartChild(t, "sluice up", exec.Command(bin, "up", "--data-dir", dataDir, "--kafka-listen", "127.0.0.1:0",
+		"--rest-listen", "127.0.0.1:0", "--offset-flush-interval", "1s"))
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-			t.Errorf("sluice up did not stop within 30s on SIGTERM")
-		}
-		if t.Failed() {
-			t.Logf("sluice up stderr:\n%s", stderr.String())
+		if !c.Exited() {
+			c.Stop(t, syscall.SIGTERM, 30*time.Second)
 		}
 	})
-	select {
-	case u := <-urlc:
-		return u
-	case err := <-exited:
-		t.Fatalf("sluice up exited: %v\nstderr:\n%s", err, stderr.String())
-	case <-time.After(2 * time.Minute):
-		t.Fatalf("sluice up did not print its console URL within 2 minutes\nstderr:\n%s", stderr.String())
+	c.WaitStdout(t, "Press Ctrl-C", 2*time.Minute)
+	for _, line := range strings.Split(c.Stdout.String(), "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && strings.HasPrefix(line, "  Web console") {
+			return strings.TrimSuffix(f[len(f)-1], "/ui/")
+		}
 	}
+	t.Fatalf("sluice up printed no web console URL:\n%s", c.Stdout.String())
 	return ""
 }

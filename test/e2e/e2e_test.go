@@ -105,7 +105,7 @@ func filePipelineFailover(t *testing.T, b bins, bootstrap string) {
 	}()
 	time.Sleep(200 * time.Millisecond)
 	t.Logf("killing %s (sink task owner %s)", victim.name, desc.Tasks[0].WorkerID)
-	victim.kill()
+	victim.Kill()
 	<-done
 	waitState(t, survivor.url, "snk", "RUNNING", survivor.port)
 	waitState(t, survivor.url, "src", "RUNNING", survivor.port)

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -123,12 +122,10 @@ func startWorkers(t *testing.T, b bins, n int, bootstrap, group string) []*worke
 
 // workerProc is one running worker process.
 type workerProc struct {
+	*testenv.Child
 	name string
 	url  string
 	port int
-	cmd  *exec.Cmd
-	logs *testenv.SyncBuffer
-	done chan struct{}
 }
 
 func startWorker(t *testing.T, b bins, name, bootstrap, group string) *workerProc {
@@ -149,26 +146,14 @@ task.shutdown.graceful.timeout.ms=3000
 	if err := os.WriteFile(pf, []byte(props), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(b.sluice, "worker", "--config", pf)
-	logs := &testenv.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	c := testenv.StartChild(t, name, exec.Command(b.sluice, "worker", "--config", pf))
+	w := &workerProc{Child: c, name: name, url: fmt.Sprintf("http://127.0.0.1:%d", port), port: port}
+	if os.Getenv("SLUICE_E2E_LOGS") == "1" {
+		t.Cleanup(func() { t.Logf("---- %s logs ----\n%s", name, testenv.Tail(c.Stderr.String(), 200)) })
 	}
-	w := &workerProc{name: name, url: fmt.Sprintf("http://127.0.0.1:%d", port), port: port, cmd: cmd, logs: logs, done: make(chan struct{})}
-	go func() { cmd.Wait(); close(w.done) }()
-	t.Cleanup(func() {
-		w.kill()
-		if t.Failed() || os.Getenv("SLUICE_E2E_LOGS") == "1" {
-			t.Logf("---- %s logs ----\n%s", name, tail(logs.String(), 200))
-		}
-	})
 	waitFor(t, 60*time.Second, name+" REST API up", func() (bool, string) {
-		select {
-		case <-w.done:
-			t.Fatalf("%s exited: %s", name, tail(logs.String(), 50))
-		default:
+		if c.Exited() {
+			t.Fatalf("%s exited: %s", name, testenv.Tail(c.Stderr.String(), 50))
 		}
 		resp, err := http.Get(w.url + "/connectors")
 		if err != nil {
@@ -178,25 +163,6 @@ task.shutdown.graceful.timeout.ms=3000
 		return resp.StatusCode == 200, resp.Status
 	})
 	return w
-}
-
-// kill sends SIGKILL to the worker's process group and waits for it.
-func (w *workerProc) kill() {
-	select {
-	case <-w.done:
-		return
-	default:
-	}
-	syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
-	<-w.done
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // waitFor polls cond until it holds or the timeout passes.
@@ -333,7 +299,7 @@ func checkOutputComplete(t *testing.T, path string, max int) {
 		if err != nil {
 			return false, err.Error()
 		}
-		return len(b) > 0 && b[len(b)-1] == '\n', fmt.Sprintf("%d bytes, last line %q", len(b), tail(string(b), 1))
+		return len(b) > 0 && b[len(b)-1] == '\n', fmt.Sprintf("%d bytes, last line %q", len(b), testenv.Tail(string(b), 1))
 	})
 	if _, bad := outCounts(t, path, max); len(bad) > 0 {
 		t.Fatalf("corrupt or unexpected output lines: %q", bad[:min(len(bad), 5)])

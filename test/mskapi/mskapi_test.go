@@ -120,11 +120,7 @@ func TestAWSCLIAndSDK(t *testing.T) {
 	if _, err := os.Stat(awsBin); err != nil {
 		t.Fatalf("Debian's awscli is not installed (%v): run scripts/setup", err)
 	}
-	root := testenv.RepoRoot(t)
-	bin := filepath.Join(t.TempDir(), "sluice")
-	if out, err := exec.Command("go", "build", "-o", bin, filepath.Join(root, "cmd", "sluice")).CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/sluice: %v\n%s", err, out)
-	}
+	bin := testenv.BuildSluice(t)
 	home := t.TempDir()
 	creds := filepath.Join(home, "server-credentials")
 	if err := os.WriteFile(creds, []byte(fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", keyID, secret)), 0o600); err != nil {
@@ -132,41 +128,17 @@ func TestAWSCLIAndSDK(t *testing.T) {
 	}
 	rest := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	dataDir := t.TempDir()
-	stdout, stderr := &testenv.SyncBuffer{}, &testenv.SyncBuffer{}
-	up := exec.Command(bin, "up", "--data-dir", dataDir, "--kafka-listen", "127.0.0.1:0", "--rest-listen", rest,
-		"--schema-registry-listen", "", "--offset-flush-interval", "2s", "--msk-credentials-file", creds)
-	up.Stdout, up.Stderr = stdout, stderr
-	up.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := up.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = up.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = up.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			_ = syscall.Kill(-up.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("sluice up stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	up := testenv.StartUp(t, bin, []string{"up", "--data-dir", dataDir, "--kafka-listen", "127.0.0.1:0", "--rest-listen", rest,
+		"--schema-registry-listen", "", "--offset-flush-interval", "2s", "--msk-credentials-file", creds},
+		testenv.GracefulCleanup(syscall.SIGTERM, 60*time.Second),
+		testenv.OnFailure(func(t testing.TB) {
 			logs, _ := filepath.Glob(filepath.Join(dataDir, "pools", "*.logs", "*"))
 			for _, l := range logs {
 				b, _ := os.ReadFile(l)
 				t.Logf("%s:\n%s", l, b)
 			}
-		}
-	})
-	waitFor(t, "sluice up", 90*time.Second, func() (bool, string) {
-		select {
-		case <-done:
-			t.Fatalf("sluice up exited: %s", stderr.String())
-		default:
-		}
-		return strings.Contains(stdout.String(), "Press Ctrl-C"), stdout.String()
-	})
+		}))
+	stdout := up.Stdout
 	bootstrap := regexp.MustCompile(`Kafka bootstrap servers\s+(\S+)`).FindStringSubmatch(stdout.String())[1]
 	e := &env{t: t, endpoint: "http://" + rest, home: home, aws: awsBin}
 

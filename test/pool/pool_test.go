@@ -67,52 +67,27 @@ func sluiceBin(t *testing.T) string {
 	return binPath
 }
 
-// poolProc is a running `sluice pool`.
+// poolProc is a running `sluice pool` (or `sluice up`).
 type poolProc struct {
-	cmd      *exec.Cmd
-	url      string
-	name     string
-	out, err *testenv.SyncBuffer
-	done     chan struct{}
+	*testenv.Child
+	url  string
+	name string
 }
 
 func startPool(t *testing.T, name string, args ...string) *poolProc {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	p := &poolProc{url: "http://" + addr, name: name, out: &testenv.SyncBuffer{}, err: &testenv.SyncBuffer{}, done: make(chan struct{})}
 	logDir := t.TempDir()
-	p.cmd = exec.Command(sluiceBin(t), append([]string{"pool", "--listen", addr, "--log-dir", logDir, "--connector-name", name}, args...)...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.err
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(60 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("sluice pool stdout:\n%s\nstderr (tail):\n%s", p.out.String(), tail(p.err.String(), 60))
+	cmd := exec.Command(sluiceBin(t), append([]string{"pool", "--listen", addr, "--log-dir", logDir, "--connector-name", name}, args...)...)
+	c := testenv.StartChild(t, "sluice pool", cmd, testenv.GracefulCleanup(syscall.SIGTERM, 60*time.Second),
+		testenv.OnFailure(func(t testing.TB) {
 			logs, _ := filepath.Glob(filepath.Join(logDir, "*.log"))
 			for _, l := range logs {
 				b, _ := os.ReadFile(l)
-				t.Logf("%s (tail):\n%s", filepath.Base(l), tail(string(b), 25))
+				t.Logf("%s (tail):\n%s", filepath.Base(l), testenv.Tail(string(b), 25))
 			}
-		}
-	})
-	return p
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+		}))
+	return &poolProc{Child: c, url: "http://" + addr, name: name}
 }
 
 func (p *poolProc) get(t *testing.T, path string, out any) error {
@@ -159,7 +134,7 @@ func waitFor(t *testing.T, p *poolProc, what string, timeout time.Duration, cond
 	last := ""
 	for time.Now().Before(deadline) {
 		select {
-		case <-p.done:
+		case <-p.Done():
 			t.Fatalf("sluice pool exited while waiting for %s", what)
 		default:
 		}
@@ -416,7 +391,7 @@ func TestProvisionedKillWorker(t *testing.T) {
 	if st.TasksMax != 4 {
 		t.Errorf("provisioned tasks.max = %d, want the config's 4 (MSK keeps it)", st.TasksMax)
 	}
-	poolPid := p.cmd.Process.Pid
+	poolPid := p.Cmd.Process.Pid
 	for _, w := range st.Workers {
 		if ppid := parentPid(t, w.PID); ppid != poolPid {
 			t.Errorf("worker %d pid %d has parent %d, want sluice pool %d", w.Index, w.PID, ppid, poolPid)

@@ -26,21 +26,10 @@ func TestUpRunsCapacityOnPool(t *testing.T) {
 	kafka := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	rest := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	startUp := func() *poolProc {
-		p := &poolProc{url: "http://" + rest, name: "up-sink", out: &testenv.SyncBuffer{}, err: &testenv.SyncBuffer{}, done: make(chan struct{})}
-		p.cmd = exec.Command(bin, "up", "--data-dir", dataDir, "--kafka-listen", kafka, "--rest-listen", rest, "--offset-flush-interval", "1s",
-			"--set", "session.timeout.ms=6000", "--set", "heartbeat.interval.ms=1000")
-		p.cmd.Stdout, p.cmd.Stderr = p.out, p.err
-		if err := p.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { _ = p.cmd.Wait(); close(p.done) }()
-		t.Cleanup(func() {
-			_ = p.cmd.Process.Signal(syscall.SIGTERM)
-			<-p.done
-			if t.Failed() {
-				t.Logf("sluice up stderr (tail):\n%s", tail(p.err.String(), 40))
-			}
-		})
+		c := testenv.StartChild(t, "sluice up", exec.Command(bin, "up", "--data-dir", dataDir, "--kafka-listen", kafka, "--rest-listen", rest,
+			"--offset-flush-interval", "1s", "--set", "session.timeout.ms=6000", "--set", "heartbeat.interval.ms=1000"),
+			testenv.GracefulCleanup(syscall.SIGTERM, 60*time.Second))
+		p := &poolProc{Child: c, url: "http://" + rest, name: "up-sink"}
 		waitFor(t, p, "sluice up REST", time.Minute, func() (bool, string) {
 			var v any
 			err := p.get(t, "/connectors", &v)
@@ -80,8 +69,8 @@ func TestUpRunsCapacityOnPool(t *testing.T) {
 	produce(t, cl, "up", 0, 2000)
 	st = waitWorkers(t, up, 2, true, 2*time.Minute)
 	for _, w := range st.Workers {
-		if ppid := parentPid(t, w.PID); ppid != up.cmd.Process.Pid {
-			t.Errorf("pool worker %d is a child of %d, want sluice up %d", w.PID, ppid, up.cmd.Process.Pid)
+		if ppid := parentPid(t, w.PID); ppid != up.Cmd.Process.Pid {
+			t.Errorf("pool worker %d is a child of %d, want sluice up %d", w.PID, ppid, up.Cmd.Process.Pid)
 		}
 	}
 	waitDelivered(t, up, dir, 2000, 2*time.Minute)
@@ -91,8 +80,8 @@ func TestUpRunsCapacityOnPool(t *testing.T) {
 	}
 
 	// Restart up on the same data directory: the pool comes back.
-	_ = up.cmd.Process.Signal(syscall.SIGINT)
-	<-up.done
+	_ = up.Cmd.Process.Signal(syscall.SIGINT)
+	<-up.Done()
 	for _, w := range st.Workers {
 		if testenv.ProcessAlive(w.PID) {
 			t.Errorf("pool worker %d still alive after sluice up stopped", w.PID)

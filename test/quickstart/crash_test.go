@@ -21,7 +21,7 @@ import (
 func TestQuickstartCrashRecovery(t *testing.T) {
 	root := testenv.RepoRoot(t)
 	example := filepath.Join(root, "examples", "cdc-to-datalake")
-	bin := buildSluice(t, root)
+	bin := testenv.BuildSluice(t)
 	pg := testenv.StartPostgres(t)
 	pg.Exec(t, "postgres", "CREATE DATABASE shop")
 	pg.Exec(t, "shop", readFile(t, filepath.Join(example, "seed.sql")))
@@ -31,11 +31,11 @@ func TestQuickstartCrashRecovery(t *testing.T) {
 	restAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	endpoint := "http://" + restAddr
 	upArgs := []string{"up", "--data-dir", dataDir, "--kafka-listen", kafka, "--rest-listen", restAddr, "--offset-flush-interval", "1s"}
-	up := startUp(t, bin, upArgs)
-	cli(t, bin, "create-connector", "--endpoint", endpoint,
+	up := testenv.StartUp(t, bin, upArgs)
+	testenv.CLI(t, bin, "create-connector", "--endpoint", endpoint,
 		"--file", filepath.Join(example, "postgres-source.json"),
 		"--connector-configuration", fmt.Sprintf("database.hostname=%s,database.port=%d", pg.Host, pg.Port))
-	cli(t, bin, "create-connector", "--endpoint", endpoint,
+	testenv.CLI(t, bin, "create-connector", "--endpoint", endpoint,
 		"--file", filepath.Join(example, "s3-sink-local.json"),
 		"--connector-configuration", "local.dir="+lake+",rotate.schedule.interval.ms=1000,flush.size=50")
 	waitLakeMatches(t, pg, lake, up, "snapshot")
@@ -69,7 +69,7 @@ func TestQuickstartCrashRecovery(t *testing.T) {
 		t.Fatalf("updates: %v", err)
 	}
 
-	up = startUp(t, bin, upArgs)
+	up = testenv.StartUp(t, bin, upArgs)
 	pg.Exec(t, "shop", readFile(t, filepath.Join(example, "changes.sql")))
 	rows := waitLakeMatches(t, pg, lake, up, "recovery after kill -9")
 	for table, rs := range rows {
@@ -100,5 +100,5 @@ func TestQuickstartCrashRecovery(t *testing.T) {
 		t.Errorf("%d of 300 updates missing from the lake after kill -9", missing)
 	}
 	t.Logf("kill -9 recovery: 300 updates, %d missing, %d duplicate rows", missing, dups)
-	up.stop(t, syscall.SIGINT)
+	up.Stop(t, syscall.SIGINT, 60*time.Second)
 }

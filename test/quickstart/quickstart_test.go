@@ -72,7 +72,7 @@ DELETE FROM orders WHERE id = 21;
 func TestQuickstartCDCToDataLake(t *testing.T) {
 	root := testenv.RepoRoot(t)
 	example := filepath.Join(root, "examples", "cdc-to-datalake")
-	bin := buildSluice(t, root)
+	bin := testenv.BuildSluice(t)
 
 	pg := testenv.StartPostgres(t)
 	pg.Exec(t, "postgres", "CREATE DATABASE shop")
@@ -84,7 +84,7 @@ func TestQuickstartCDCToDataLake(t *testing.T) {
 	endpoint := "http://" + restAddr
 	upArgs := []string{"up", "--data-dir", dataDir, "--kafka-listen", kafka, "--rest-listen", restAddr, "--offset-flush-interval", "2s"}
 
-	up := startUp(t, bin, upArgs)
+	up := testenv.StartUp(t, bin, upArgs)
 	t.Run("up refuses bad flags and a data dir in use", func(t *testing.T) {
 		for _, tc := range []struct {
 			args []string
@@ -109,16 +109,16 @@ func TestQuickstartCDCToDataLake(t *testing.T) {
 			}
 		}
 	})
-	cli(t, bin, "create-connector", "--endpoint", endpoint,
+	testenv.CLI(t, bin, "create-connector", "--endpoint", endpoint,
 		"--file", filepath.Join(example, "postgres-source.json"),
 		"--connector-configuration", fmt.Sprintf("database.hostname=%s,database.port=%d", pg.Host, pg.Port))
-	cli(t, bin, "create-connector", "--endpoint", endpoint,
+	testenv.CLI(t, bin, "create-connector", "--endpoint", endpoint,
 		"--file", filepath.Join(example, "s3-sink-local.json"),
 		"--connector-configuration", "local.dir="+lake+",rotate.schedule.interval.ms=2000")
 	// The S3 variant of the sink, into a real S3-compatible gateway.
 	s3srv := testenv.StartS3(t)
 	s3srv.CreateBucket(t, "lake")
-	cli(t, bin, "create-connector", "--endpoint", endpoint,
+	testenv.CLI(t, bin, "create-connector", "--endpoint", endpoint,
 		"--file", filepath.Join(example, "s3-sink-s3.json"),
 		"--connector-configuration", fmt.Sprintf("store.url=%s,s3.region=%s,aws.access.key.id=%s,aws.secret.access.key=%s,rotate.schedule.interval.ms=2000",
 			s3srv.Endpoint, s3srv.Region, s3srv.AccessKey, s3srv.SecretKey))
@@ -131,13 +131,13 @@ func TestQuickstartCDCToDataLake(t *testing.T) {
 
 	// Stop with Ctrl-C, start again on the same data dir: the connectors
 	// come back by themselves and resume from their offsets.
-	up.stop(t, syscall.SIGINT)
+	up.Stop(t, syscall.SIGINT, 60*time.Second)
 	if !strings.Contains(up.Stdout.String(), "sluice up: stopped") {
 		t.Fatalf("sluice up did not report a clean stop; stdout:\n%s\nstderr tail:\n%s", up.Stdout.String(), testenv.Tail(up.Stderr.String(), 40))
 	}
 	// The second run uses a pool of two in-process workers: the tasks are
 	// balanced over them and each worker serves its own REST API.
-	up = startUp(t, bin, append(upArgs, "--workers", "2"))
+	up = testenv.StartUp(t, bin, append(upArgs, "--workers", "2"))
 	if n := strings.Count(up.Stdout.String(), "  worker "); n != 2 {
 		t.Fatalf("sluice up --workers 2 lists %d workers:\n%s", n, up.Stdout.String())
 	}
@@ -188,57 +188,16 @@ func TestQuickstartCDCToDataLake(t *testing.T) {
 			}
 		}
 	}
-	up.stop(t, syscall.SIGTERM)
+	up.Stop(t, syscall.SIGTERM, 60*time.Second)
 	if !strings.Contains(up.Stdout.String(), "sluice up: stopped") {
 		t.Errorf("sluice up did not report a clean stop after SIGTERM; stdout:\n%s", up.Stdout.String())
 	}
 }
 
-// buildSluice builds cmd/sluice into a temporary directory.
-func buildSluice(t *testing.T, root string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "sluice")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/sluice")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/sluice: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// upProc is a running `sluice up`.
-type upProc struct{ *testenv.Child }
-
-func startUp(t *testing.T, bin string, args []string) *upProc {
-	t.Helper()
-	p := &upProc{testenv.StartChild(t, "sluice up", exec.Command(bin, args...))}
-	p.WaitStdout(t, "Press Ctrl-C", 90*time.Second)
-	return p
-}
-
-// stop sends sig (SIGINT as Ctrl-C does, or SIGTERM) and waits for a
-// clean exit.
-func (p *upProc) stop(t *testing.T, sig syscall.Signal) {
-	t.Helper()
-	p.Stop(t, sig, 60*time.Second)
-}
-
-// cli runs a sluice CLI verb and fails the test unless it exits 0.
-func cli(t *testing.T, bin string, args ...string) string {
-	t.Helper()
-	var out, errb bytes.Buffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("sluice %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out.String(), errb.String())
-	}
-	return out.String()
-}
-
 // waitLakeMatches waits until, for every table, the last lake row of each
 // primary key equals the table's row (or marks the key deleted when the
 // table no longer has it) and returns the lake rows by table.
-func waitLakeMatches(t *testing.T, pg *testenv.Postgres, lake string, up *upProc, phase string) map[string][]map[string]any {
+func waitLakeMatches(t *testing.T, pg *testenv.Postgres, lake string, up *testenv.Child, phase string) map[string][]map[string]any {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	var diff string
@@ -443,7 +402,7 @@ func decimal2(v any) string {
 
 // checkDescribe checks `sluice describe-connector` for both connectors:
 // connector and tasks RUNNING, and the sink's lag reported and drained.
-func checkDescribe(t *testing.T, bin, endpoint string, up *upProc) {
+func checkDescribe(t *testing.T, bin, endpoint string, up *testenv.Child) {
 	t.Helper()
 	type desc struct {
 		Connector struct {
@@ -459,7 +418,7 @@ func checkDescribe(t *testing.T, bin, endpoint string, up *upProc) {
 	for _, name := range []string{sourceName, sinkName, s3SinkName} {
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			out := cli(t, bin, "describe-connector", name, "--endpoint", endpoint, "--output", "json")
+			out := testenv.CLI(t, bin, "describe-connector", name, "--endpoint", endpoint, "--output", "json")
 			var d desc
 			if err := json.Unmarshal([]byte(out), &d); err != nil {
 				t.Fatalf("describe-connector %s --output json: %v\n%s", name, err, out)
@@ -494,9 +453,9 @@ func checkDescribe(t *testing.T, bin, endpoint string, up *upProc) {
 		}
 	}
 	// The table form a user reads shows the lag column.
-	out := cli(t, bin, "describe-connector", sinkName, "--endpoint", endpoint)
+	out := testenv.CLI(t, bin, "describe-connector", sinkName, "--endpoint", endpoint)
 	t.Logf("sluice describe-connector %s:\n%s", sinkName, out)
-	t.Logf("sluice list-connectors:\n%s", cli(t, bin, "list-connectors", "--endpoint", endpoint))
+	t.Logf("sluice list-connectors:\n%s", testenv.CLI(t, bin, "list-connectors", "--endpoint", endpoint))
 	if !strings.Contains(out, "Lag:") || !strings.Contains(out, "RUNNING") {
 		t.Errorf("describe-connector %s table output lacks Lag/RUNNING:\n%s", sinkName, out)
 	}

@@ -33,7 +33,7 @@ func TestMariaDBCDCToOpenSearch(t *testing.T) {
 	root := testenv.RepoRoot(t)
 	example := filepath.Join(root, "examples", "cdc-to-search")
 	sqlDir := filepath.Join(root, "examples", "cdc-mariadb")
-	bin := buildSluice(t, root)
+	bin := testenv.BuildSluice(t)
 	my := testenv.StartMariaDB(t)
 	my.Query(t, "CREATE DATABASE shop")
 	my.Query(t, "USE shop; "+readFile(t, filepath.Join(sqlDir, "seed.sql")))
@@ -44,11 +44,11 @@ func TestMariaDBCDCToOpenSearch(t *testing.T) {
 	kafka := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	restAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	endpoint := "http://" + restAddr
-	up := startUp(t, bin, []string{"up", "--data-dir", dataDir, "--kafka-listen", kafka, "--rest-listen", restAddr, "--offset-flush-interval", "1s"})
-	cli(t, bin, "create-connector", "--endpoint", endpoint,
+	up := testenv.StartUp(t, bin, []string{"up", "--data-dir", dataDir, "--kafka-listen", kafka, "--rest-listen", restAddr, "--offset-flush-interval", "1s"})
+	testenv.CLI(t, bin, "create-connector", "--endpoint", endpoint,
 		"--file", filepath.Join(example, "mariadb-source.json"),
 		"--connector-configuration", fmt.Sprintf("database.hostname=%s,database.port=%d,database.user=%s,database.password=%s", my.Host, my.Port, my.User, my.Password))
-	cli(t, bin, "create-connector", "--endpoint", endpoint,
+	testenv.CLI(t, bin, "create-connector", "--endpoint", endpoint,
 		"--file", filepath.Join(example, "opensearch-sink-mariadb.json"),
 		"--connector-configuration", "connection.url="+srv.URL)
 
@@ -61,10 +61,10 @@ func TestMariaDBCDCToOpenSearch(t *testing.T) {
 	if v := srv.Violations(); len(v) > 0 {
 		t.Errorf("%d writes replaced a newer version with an older one, e.g. %v", len(v), v[:min(5, len(v))])
 	}
-	up.stop(t, syscall.SIGINT)
+	up.Stop(t, syscall.SIGINT, 60*time.Second)
 }
 
-func waitMariaIndexMatches(t *testing.T, my *testenv.MariaDB, srv *opensearchtest.Server, up *upProc, phase string) {
+func waitMariaIndexMatches(t *testing.T, my *testenv.MariaDB, srv *opensearchtest.Server, up *testenv.Child, phase string) {
 	t.Helper()
 	deadline := time.Now().Add(120 * time.Second)
 	for {

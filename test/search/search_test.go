@@ -11,14 +11,11 @@
 package search
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -49,7 +46,7 @@ var tables = []struct {
 func TestCDCToOpenSearch(t *testing.T) {
 	root := testenv.RepoRoot(t)
 	example := filepath.Join(root, "examples", "cdc-to-search")
-	bin := buildSluice(t, root)
+	bin := testenv.BuildSluice(t)
 	pg := testenv.StartPostgres(t)
 	pg.Exec(t, "postgres", "CREATE DATABASE shop")
 	pg.Exec(t, "shop", readFile(t, filepath.Join(example, "seed.sql")))
@@ -61,11 +58,11 @@ func TestCDCToOpenSearch(t *testing.T) {
 	restAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	endpoint := "http://" + restAddr
 	upArgs := []string{"up", "--data-dir", dataDir, "--kafka-listen", kafka, "--rest-listen", restAddr, "--offset-flush-interval", "1s"}
-	up := startUp(t, bin, upArgs)
-	cli(t, bin, "create-connector", "--endpoint", endpoint,
+	up := testenv.StartUp(t, bin, upArgs)
+	testenv.CLI(t, bin, "create-connector", "--endpoint", endpoint,
 		"--file", filepath.Join(example, "postgres-source.json"),
 		"--connector-configuration", fmt.Sprintf("database.hostname=%s,database.port=%d", pg.Host, pg.Port))
-	cli(t, bin, "create-connector", "--endpoint", endpoint,
+	testenv.CLI(t, bin, "create-connector", "--endpoint", endpoint,
 		"--file", filepath.Join(example, "opensearch-sink.json"),
 		"--connector-configuration", "connection.url="+srv.URL)
 
@@ -109,7 +106,7 @@ func TestCDCToOpenSearch(t *testing.T) {
 		t.Fatalf("updates: %v", err)
 	}
 	before := srv.Stats()
-	up = startUp(t, bin, upArgs)
+	up = testenv.StartUp(t, bin, upArgs)
 	pg.Exec(t, "shop", "DELETE FROM orders WHERE id BETWEEN 40 AND 45; UPDATE customers SET name = 'After Restart' WHERE id = 3;")
 	waitIndexMatches(t, pg, srv, up, "recovery after kill -9 under a 429 storm")
 	after := srv.Stats()
@@ -120,11 +117,11 @@ func TestCDCToOpenSearch(t *testing.T) {
 		t.Errorf("%d writes replaced a newer version with an older one, e.g. %v", len(v), v[:min(5, len(v))])
 	}
 	t.Logf("server stats: %+v", after)
-	up.stop(t, syscall.SIGINT)
+	up.Stop(t, syscall.SIGINT, 60*time.Second)
 }
 
 // waitIndexMatches waits until every index holds exactly its table's rows.
-func waitIndexMatches(t *testing.T, pg *testenv.Postgres, srv *opensearchtest.Server, up *upProc, phase string) {
+func waitIndexMatches(t *testing.T, pg *testenv.Postgres, srv *opensearchtest.Server, up *testenv.Child, phase string) {
 	t.Helper()
 	deadline := time.Now().Add(120 * time.Second)
 	var diff string
@@ -184,43 +181,6 @@ func compare(t *testing.T, pg *testenv.Postgres, srv *opensearchtest.Server) str
 		}
 	}
 	return ""
-}
-
-func buildSluice(t *testing.T, root string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "sluice")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/sluice")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/sluice: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// upProc is a running `sluice up`.
-type upProc struct{ *testenv.Child }
-
-func startUp(t *testing.T, bin string, args []string) *upProc {
-	t.Helper()
-	p := &upProc{testenv.StartChild(t, "sluice up", exec.Command(bin, args...))}
-	p.WaitStdout(t, "Press Ctrl-C", 90*time.Second)
-	return p
-}
-
-func (p *upProc) stop(t *testing.T, sig syscall.Signal) {
-	t.Helper()
-	p.Stop(t, sig, 60*time.Second)
-}
-
-func cli(t *testing.T, bin string, args ...string) string {
-	t.Helper()
-	var out, errb bytes.Buffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("sluice %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out.String(), errb.String())
-	}
-	return out.String()
 }
 
 func readFile(t *testing.T, path string) string {
