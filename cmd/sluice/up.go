@@ -136,8 +136,18 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("starting broker: %w", err)
 	}
+	// Every component started from here on is closed by td, in reverse
+	// order: on an error path at once, at shutdown after the REST servers
+	// stop taking requests.
+	var td teardown
+	defer td.run()
+	var brokerErr error
+	td.add(func() {
+		if brokerErr = b.Close(); brokerErr != nil {
+			log.Error("closing broker", "err", brokerErr)
+		}
+	})
 	if err := sec.addAdmin(b.bs[0]); err != nil {
-		b.Close()
 		return fmt.Errorf("--secure: %w", err)
 	}
 	props["bootstrap.servers"] = b.Bootstrap()
@@ -157,22 +167,15 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			sr, err = startSchemaRegistry(ctx, []string{b.Addr()}, net.JoinHostPort(host, "0"), "", log, schemaregistry.WithKafkaOptions(sec.kafkaOptions()...))
 		}
 		if err != nil {
-			if cerr := b.Close(); cerr != nil {
-				log.Error("closing broker", "err", cerr)
-			}
 			return err
 		}
+		td.add(func() { sr.close(log) })
 	}
 	ws, err := startUpWorkers(ctx, *workers, restHost, *restListen, props, sec.restSecurity(), log)
 	if err != nil {
-		if sr != nil {
-			sr.close(log)
-		}
-		if cerr := b.Close(); cerr != nil {
-			log.Error("closing broker", "err", cerr)
-		}
 		return err
 	}
+	td.add(func() { closeUpWorkers(ws, log) })
 
 	// Connectors created with a capacity run on worker pools of their own.
 	poolProps := map[string]string{}
@@ -183,24 +186,16 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	pools, err := newUpPools(ctx, abs, b.Addr(), poolProps, log)
 	if err != nil {
-		closeUpWorkers(ws, log)
-		if cerr := b.Close(); cerr != nil {
-			log.Error("closing broker", "err", cerr)
-		}
 		return fmt.Errorf("worker pools: %w", err)
 	}
+	td.add(pools.close) // pool workers drain: their tasks commit to the broker
 	// The web console on every worker's REST port, under /ui/; it samples
 	// all in-process workers' metrics.
 	con := newConsole(props, log, sec.kafkaOptions(), ws...)
-	defer con.Close()
+	td.add(func() { con.Close() })
 	// The MSK Connect API (/v1/...) on every worker's REST port too.
 	msk, err := newUpMSK(mskf, abs, b.Addr(), pools, ws[0].srv.Handler, log)
 	if err != nil {
-		pools.close()
-		closeUpWorkers(ws, log)
-		if cerr := b.Close(); cerr != nil {
-			log.Error("closing broker", "err", cerr)
-		}
 		return err
 	}
 	for _, uw := range ws {
@@ -241,8 +236,9 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	forceExitOnSecondSignal(stderr)
 
-	// Stop taking requests, then stop the workers (tasks flush and commit
-	// their offsets), then close the broker they commit to.
+	// Stop taking requests, then (td) the console, the pools and the
+	// workers (tasks flush and commit their offsets), the schema registry,
+	// and last the broker they commit to.
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	for _, uw := range ws {
 		if err := uw.srv.Shutdown(sctx); err != nil {
@@ -250,16 +246,9 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	cancel()
-	pools.close() // pool workers drain: their tasks commit to the broker
-	closeUpWorkers(ws, log)
-	if sr != nil {
-		sr.close(log)
-	}
-	if err := b.Close(); err != nil {
-		log.Error("closing broker", "err", err)
-		if runErr == nil {
-			runErr = fmt.Errorf("closing broker: %w", err)
-		}
+	td.run()
+	if brokerErr != nil && runErr == nil {
+		runErr = fmt.Errorf("closing broker: %w", brokerErr)
 	}
 	if runErr == nil {
 		fmt.Fprintln(stdout, "sluice up: stopped")
@@ -411,4 +400,20 @@ func newConsole(props map[string]string, log *slog.Logger, kafkaOpts []kgo.Opt, 
 	con := console.New(opts...)
 	con.Start()
 	return con
+}
+
+// teardown closes started components in the reverse order of their start;
+// run is idempotent.
+type teardown struct{ steps []func() }
+
+// add registers the close of a component that just started.
+func (t *teardown) add(f func()) { t.steps = append(t.steps, f) }
+
+// run closes every registered component, last started first.
+func (t *teardown) run() {
+	for len(t.steps) > 0 {
+		f := t.steps[len(t.steps)-1]
+		t.steps = t.steps[:len(t.steps)-1]
+		f()
+	}
 }
