@@ -184,7 +184,7 @@ func build(cfg map[string]string, l Lookup) (*Chain, []error) {
 		}
 		newp, ok := l.Predicate(class)
 		if !ok {
-			fail(key, "unknown predicate class %q (known: %s)", class, strings.Join(l.PredicateClasses(), ", "))
+			fail(key, "Invalid value %s for configuration %s: unknown predicate class %q (%s)", class, key, class, known(l.PredicateClasses()))
 			continue
 		}
 		p, err := newp(sub(cfg, prefix))
@@ -224,7 +224,7 @@ func build(cfg map[string]string, l Lookup) (*Chain, []error) {
 		}
 		newt, ok := l.Transformation(class)
 		if !ok {
-			fail(key, "unknown transformation class %q (known: %s)", class, strings.Join(l.TransformationClasses(), ", "))
+			fail(key, "Invalid value %s for configuration %s: unknown transformation class %q (%s)", class, key, class, known(l.TransformationClasses()))
 			continue
 		}
 		p := sub(cfg, prefix)
@@ -245,14 +245,24 @@ func build(cfg map[string]string, l Lookup) (*Chain, []error) {
 }
 
 // prefixed turns a class's configuration error into one naming the
-// connector configuration key (prefix + the class's own key); an error
-// naming no key is reported against prefix + "type".
+// connector configuration key (prefix + the class's own key), also in the
+// message connect.ConfigDef wrote; an error naming no key is reported
+// against prefix + "type".
 func prefixed(prefix string, err error) error {
 	var ce *connect.ConfigError
 	if errors.As(err, &ce) {
-		return &connect.ConfigError{Key: prefix + ce.Key, Msg: ce.Msg}
+		msg := strings.ReplaceAll(ce.Msg, `configuration "`+ce.Key+`"`, `configuration "`+prefix+ce.Key+`"`)
+		msg = strings.ReplaceAll(msg, "for configuration "+ce.Key+":", "for configuration "+prefix+ce.Key+":")
+		return &connect.ConfigError{Key: prefix + ce.Key, Msg: msg}
 	}
 	return &connect.ConfigError{Key: prefix + "type", Msg: err.Error()}
+}
+
+func known(classes []string) string {
+	if len(classes) == 0 {
+		return "none installed"
+	}
+	return "known: " + strings.Join(classes, ", ")
 }
 
 func aliasList(s string) (aliases []string, dup string) {
