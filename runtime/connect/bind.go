@@ -26,6 +26,11 @@ type Options interface {
 // Bind validates cfg against o.Keys(), fills o through each key's Into
 // with the defaulted value, then runs o.Check. It returns cfg with
 // defaults applied. Errors are *ConfigError values naming the key.
+//
+// An INT, LONG, DOUBLE or BOOLEAN key with an empty default stands for
+// Kafka's null default: when cfg does not set it, it is not type-checked
+// and its Into is not called. Options embedding Given learn which keys cfg
+// sets explicitly.
 func Bind(cfg map[string]string, o Options) (Config, error) {
 	if g, ok := o.(givenSetter); ok {
 		g.setGiven(cfg)
