@@ -153,3 +153,48 @@ func TestTasksBuildTransformsFromRegistry(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateConvertersWithTheirKeys checks that validation builds a
+// connector's converters as its tasks do, with their own
+// key.converter.*/value.converter.* keys: an Avro converter with its
+// registry URL is valid, one without is an error on value.converter, and
+// a bad JsonConverter key is reported there too.
+func TestValidateConvertersWithTheirKeys(t *testing.T) {
+	w := newOffline(t)
+	base := map[string]string{"name": "s", "connector.class": collectSinkClass, "topics": "a"}
+	tests := []struct {
+		name  string
+		extra map[string]string
+		field string // "" = valid
+	}{
+		{"avro with its registry", map[string]string{"value.converter": "avro", "value.converter.schema.registry.url": "http://127.0.0.1:1"}, ""},
+		{"avro without registry", map[string]string{"value.converter": "avro"}, "value.converter"},
+		{"json bad decimal.format", map[string]string{"key.converter": "json", "key.converter.decimal.format": "HEX"}, "key.converter"},
+		{"header converter", map[string]string{"header.converter": "json", "header.converter.schemas.enable": "false"}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := map[string]string{}
+			for k, v := range base {
+				cfg[k] = v
+			}
+			for k, v := range tc.extra {
+				cfg[k] = v
+			}
+			infos, err := w.ValidateConfig(context.Background(), collectSinkClass, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := fieldErrors(infos)
+			if tc.field == "" {
+				if infos.ErrorCount != 0 {
+					t.Fatalf("errors %v", got)
+				}
+				return
+			}
+			if len(got[tc.field]) == 0 || infos.ErrorCount != 1 {
+				t.Fatalf("errors %v, want one on %s", got, tc.field)
+			}
+		})
+	}
+}
