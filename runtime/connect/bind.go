@@ -26,8 +26,16 @@ type Options interface {
 // Bind validates cfg against o.Keys(), fills o through each key's Into
 // with the defaulted value, then runs o.Check. It returns cfg with
 // defaults applied. Errors are *ConfigError values naming the key.
+//
+// An INT, LONG, DOUBLE or BOOLEAN key with an empty default stands for
+// Kafka's null default: when cfg does not set it, it is not type-checked
+// and its Into is not called. Options embedding Given learn which keys cfg
+// sets explicitly.
 func Bind(cfg map[string]string, o Options) (Config, error) {
-	def := o.Keys()
+	if g, ok := o.(givenSetter); ok {
+		g.setGiven(cfg)
+	}
+	def := nullDefaults(o.Keys(), cfg)
 	c, err := def.Parse(cfg)
 	if err != nil {
 		return nil, err
@@ -55,7 +63,10 @@ func Bind(cfg map[string]string, o Options) (Config, error) {
 // cross-field (Check) error attached to the key it names (or returned as
 // extra when it names no declared key).
 func ValidateOptions(cfg map[string]string, o Options) (values []ConfigValue, extra error) {
-	def := o.Keys()
+	if g, ok := o.(givenSetter); ok {
+		g.setGiven(cfg)
+	}
+	def := nullDefaults(o.Keys(), cfg)
 	values = def.Validate(cfg)
 	failed := false
 	for i, k := range def {
@@ -97,6 +108,55 @@ func ValidateOptions(cfg map[string]string, o Options) (values []ConfigValue, ex
 	return values, nil
 }
 
+// nullDefaults returns def with Kafka's null defaults made explicit: an
+// INT, LONG, DOUBLE or BOOLEAN key whose default is empty and which cfg
+// does not set has no value, so it is neither type-checked nor validated
+// nor passed to Into (its destination keeps its zero value).
+func nullDefaults(def ConfigDef, cfg map[string]string) ConfigDef {
+	var out ConfigDef
+	for i, k := range def {
+		switch k.Type {
+		case TypeInt, TypeLong, TypeDouble, TypeBoolean:
+		default:
+			continue
+		}
+		if _, set := cfg[k.Name]; set || !k.HasDefault || k.Default != "" {
+			continue
+		}
+		if out == nil {
+			out = append(ConfigDef(nil), def...)
+		}
+		out[i].Type, out[i].Validate, out[i].Into = TypeString, nil, nil
+	}
+	if out == nil {
+		return def
+	}
+	return out
+}
+
+// Given records the keys a configuration sets explicitly, before
+// defaults apply. Embed it in an Options struct whose rules depend on
+// whether a key is set (a deprecated alternative key, "set but empty"):
+// Bind and ValidateOptions fill it before any Into runs.
+type Given struct{ cfg map[string]string }
+
+// Has reports whether the configuration sets key.
+func (g *Given) Has(key string) bool {
+	_, ok := g.cfg[key]
+	return ok
+}
+
+// Raw returns the value of key as given (without defaults) and whether
+// it is set.
+func (g *Given) Raw(key string) (string, bool) {
+	v, ok := g.cfg[key]
+	return v, ok
+}
+
+func (g *Given) setGiven(cfg map[string]string) { g.cfg = cfg }
+
+type givenSetter interface{ setGiven(map[string]string) }
+
 func keyError(key, v string, err error) *ConfigError {
 	var ce *ConfigError
 	if errors.As(err, &ce) {
@@ -113,6 +173,22 @@ func IntoString(dst *string) func(string) error {
 // IntoLower stores the value trimmed and lower-cased (enumerations).
 func IntoLower(dst *string) func(string) error {
 	return func(v string) error { *dst = strings.ToLower(strings.TrimSpace(v)); return nil }
+}
+
+// IntoOneOf stores the value in the spelling of the first of values it
+// equals case-insensitively (after trimming), for enumerations whose
+// canonical case matters (V1/V2, Date/Time); other values are rejected.
+func IntoOneOf(dst *string, values ...string) func(string) error {
+	return func(v string) error {
+		v = strings.TrimSpace(v)
+		for _, a := range values {
+			if strings.EqualFold(a, v) {
+				*dst = a
+				return nil
+			}
+		}
+		return fmt.Errorf("must be one of %s", strings.Join(values, ", "))
+	}
 }
 
 // IntoInt stores the value as an int.

@@ -101,3 +101,70 @@ func TestValidateOptionsUnnamedCheckError(t *testing.T) {
 		t.Fatalf("extra = %v", extra)
 	}
 }
+
+type givenOptions struct {
+	Given
+	version int
+	mode    string
+	old     string
+}
+
+func (o *givenOptions) Keys() ConfigDef {
+	return ConfigDef{
+		{Name: "version", Type: TypeInt, Default: "", HasDefault: true, Validate: AtLeast(1), Into: IntoInt(&o.version)},
+		{Name: "mode", Type: TypeString, Default: "V1", HasDefault: true, Validate: OneOf("V1", "V2"), Into: IntoOneOf(&o.mode, "V1", "V2")},
+		{Name: "old.mode", Type: TypeString, Default: "", HasDefault: true, Into: IntoString(&o.old)},
+	}
+}
+
+func (o *givenOptions) Check() error {
+	if o.Has("mode") && o.Has("old.mode") {
+		return Errorf("old.mode", "cannot be used together with mode")
+	}
+	return nil
+}
+
+func TestBindGivenNullDefaultOneOf(t *testing.T) {
+	o := &givenOptions{}
+	if _, err := Bind(map[string]string{"mode": " v2"}, o); err != nil {
+		t.Fatal(err)
+	}
+	if o.version != 0 || o.mode != "V2" || !o.Has("mode") || o.Has("old.mode") {
+		t.Fatalf("bound %+v", o)
+	}
+	if v, ok := o.Raw("mode"); !ok || v != " v2" {
+		t.Fatalf("Raw(mode) = %q %v", v, ok)
+	}
+	o = &givenOptions{}
+	if _, err := Bind(map[string]string{"version": "3"}, o); err != nil || o.version != 3 || o.mode != "V1" {
+		t.Fatalf("bound %+v, %v", o, err)
+	}
+	for want, cfg := range map[string]map[string]string{
+		"version":  {"version": "0"},
+		"old.mode": {"mode": "V1", "old.mode": "x"},
+	} {
+		_, err := Bind(cfg, &givenOptions{})
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Key != want {
+			t.Errorf("%v: err %v, want a ConfigError for %s", cfg, err, want)
+		}
+		vals, _ := ValidateOptions(cfg, &givenOptions{})
+		found := false
+		for _, v := range vals {
+			found = found || v.Name == want && len(v.Errors) > 0
+		}
+		if !found {
+			t.Errorf("%v: ValidateOptions %+v", cfg, vals)
+		}
+	}
+	if vals, extra := ValidateOptions(nil, &givenOptions{}); extra != nil || len(vals) != 3 || len(vals[0].Errors) != 0 {
+		t.Fatalf("null default reported %+v %v", vals, extra)
+	}
+	var s string
+	if err := IntoOneOf(&s, "Date", "Time")("time"); err != nil || s != "Time" {
+		t.Fatalf("IntoOneOf = %q %v", s, err)
+	}
+	if err := IntoOneOf(&s, "Date")("x"); err == nil {
+		t.Fatal("IntoOneOf accepted x")
+	}
+}

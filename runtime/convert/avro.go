@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"reflect"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -39,27 +38,58 @@ const (
 )
 
 // AvroConfigDef declares the AvroConverter's configuration keys.
-func AvroConfigDef() connect.ConfigDef {
+func AvroConfigDef() connect.ConfigDef { return (&avroOptions{}).Keys() }
+
+// avroOptions is the configuration of AvroConverter.
+type avroOptions struct {
+	url                      string
+	autoRegister, useLatest  bool
+	keyStrategy, valStrategy string
+	metadata                 bool
+	cacheSize                int
+	authSource, userInfo     string
+}
+
+func (o *avroOptions) Keys() connect.ConfigDef {
 	strategies := []string{TopicNameStrategy, RecordNameStrategy, TopicRecordNameStrategy, "TopicNameStrategy", "RecordNameStrategy", "TopicRecordNameStrategy"}
 	return connect.ConfigDef{
 		{Name: SchemaRegistryURLConfig, Type: connect.TypeList, Importance: connect.High,
-			Doc: "Comma-separated list of URLs for Schema Registry instances."},
+			Doc: "Comma-separated list of URLs for Schema Registry instances.", Into: connect.IntoString(&o.url)},
 		{Name: AutoRegisterSchemasConfig, Type: connect.TypeBoolean, Default: "true", HasDefault: true, Importance: connect.Medium,
-			Doc: "Specify if the Serializer should attempt to register the Schema with Schema Registry."},
+			Doc: "Specify if the Serializer should attempt to register the Schema with Schema Registry.", Into: connect.IntoBool(&o.autoRegister)},
 		{Name: UseLatestVersionConfig, Type: connect.TypeBoolean, Default: "false", HasDefault: true, Importance: connect.Low,
-			Doc: "Specify if the Serializer should use the latest subject version for serialization."},
+			Doc: "Specify if the Serializer should use the latest subject version for serialization.", Into: connect.IntoBool(&o.useLatest)},
 		{Name: KeySubjectNameStrategyConfig, Type: connect.TypeString, Default: TopicNameStrategy, HasDefault: true, Importance: connect.Medium,
-			Doc: "Determines how to construct the subject name under which the key schema is registered.", Validate: connect.OneOf(strategies...)},
+			Doc: "Determines how to construct the subject name under which the key schema is registered.", Validate: connect.OneOf(strategies...), Into: intoStrategy(&o.keyStrategy)},
 		{Name: ValSubjectNameStrategyConfig, Type: connect.TypeString, Default: TopicNameStrategy, HasDefault: true, Importance: connect.Medium,
-			Doc: "Determines how to construct the subject name under which the value schema is registered.", Validate: connect.OneOf(strategies...)},
+			Doc: "Determines how to construct the subject name under which the value schema is registered.", Validate: connect.OneOf(strategies...), Into: intoStrategy(&o.valStrategy)},
 		{Name: ConnectMetaDataConfig, Type: connect.TypeBoolean, Default: "true", HasDefault: true, Importance: connect.Low,
-			Doc: "Toggle for enabling/disabling connect converter to add its meta data to the output schema or not."},
+			Doc: "Toggle for enabling/disabling connect converter to add its meta data to the output schema or not.", Into: connect.IntoBool(&o.metadata)},
 		{Name: AvroSchemasCacheConfig, Type: connect.TypeInt, Default: "1000", HasDefault: true, Importance: connect.Low,
-			Doc: "Size of the converted schemas cache.", Validate: connect.AtLeast(1)},
+			Doc: "Size of the converted schemas cache.", Validate: connect.AtLeast(1), Into: connect.IntoInt(&o.cacheSize)},
 		{Name: BasicAuthSourceConfig, Type: connect.TypeString, Default: "URL", HasDefault: true, Importance: connect.Medium,
-			Doc: "Specify how to pick the credentials for the Basic Auth header: URL or USER_INFO.", Validate: connect.OneOf("URL", "USER_INFO", "SASL_INHERIT")},
+			Doc: "Specify how to pick the credentials for the Basic Auth header: URL or USER_INFO.", Validate: connect.OneOf("URL", "USER_INFO", "SASL_INHERIT"),
+			Into: connect.IntoOneOf(&o.authSource, "URL", "USER_INFO", "SASL_INHERIT")},
 		{Name: BasicAuthUserInfoConfig, Type: connect.TypePassword, HasDefault: true, Importance: connect.Medium,
-			Doc: "Basic Auth user info in the form user:password (with basic.auth.credentials.source=USER_INFO)."},
+			Doc: "Basic Auth user info in the form user:password (with basic.auth.credentials.source=USER_INFO).", Into: connect.IntoString(&o.userInfo)},
+	}
+}
+
+func (o *avroOptions) Check() error { return nil }
+
+// intoStrategy stores a subject name strategy, expanding a simple name to
+// Confluent's class name.
+func intoStrategy(dst *string) func(string) error {
+	return func(v string) error {
+		v = strings.TrimSpace(v)
+		if v != "" && !strings.Contains(v, ".") {
+			v = "io.confluent.kafka.serializers.subject." + v
+		}
+		if v == "" {
+			v = TopicNameStrategy
+		}
+		*dst = v
+		return nil
 	}
 }
 
@@ -111,49 +141,35 @@ type avroDec struct {
 
 // NewAvro returns an AvroConverter configured from cfg.
 func NewAvro(cfg map[string]string, isKey bool) (*Avro, error) {
-	if errs := AvroConfigDef().Errors(cfg); len(errs) > 0 {
-		return nil, errs[0]
+	o := &avroOptions{}
+	if _, err := connect.Bind(cfg, o); err != nil {
+		return nil, err
 	}
-	c := connect.Config(cfg)
+	return newAvro(o, isKey), nil
+}
+
+func newAvro(o *avroOptions, isKey bool) *Avro {
 	a := &Avro{
 		isKey:        isKey,
-		autoRegister: true,
-		metadata:     true,
-		cacheSize:    1000,
-		strategy:     TopicNameStrategy,
+		autoRegister: o.autoRegister,
+		useLatest:    o.useLatest,
+		metadata:     o.metadata,
+		cacheSize:    o.cacheSize,
+		strategy:     o.valStrategy,
 		api:          avro.Config{BlockLength: avroBlockLength}.Freeze(),
 		enc:          map[encKey]*avroEnc{},
 		encS:         map[string]*avroEnc{},
 		dec:          map[int]*avroDec{},
 	}
-	auth := ""
-	if strings.EqualFold(strings.TrimSpace(cfg[BasicAuthSourceConfig]), "USER_INFO") {
-		auth = cfg[BasicAuthUserInfoConfig]
-	}
-	a.client = newRegistryClient(cfg[SchemaRegistryURLConfig], auth)
-	if _, ok := cfg[AutoRegisterSchemasConfig]; ok {
-		a.autoRegister = c.Bool(AutoRegisterSchemasConfig)
-	}
-	if _, ok := cfg[UseLatestVersionConfig]; ok {
-		a.useLatest = c.Bool(UseLatestVersionConfig)
-	}
-	if _, ok := cfg[ConnectMetaDataConfig]; ok {
-		a.metadata = c.Bool(ConnectMetaDataConfig)
-	}
-	if v, err := strconv.Atoi(strings.TrimSpace(cfg[AvroSchemasCacheConfig])); err == nil {
-		a.cacheSize = v
-	}
-	key := ValSubjectNameStrategyConfig
 	if isKey {
-		key = KeySubjectNameStrategyConfig
+		a.strategy = o.keyStrategy
 	}
-	if v := strings.TrimSpace(cfg[key]); v != "" {
-		if !strings.Contains(v, ".") {
-			v = "io.confluent.kafka.serializers.subject." + v
-		}
-		a.strategy = v
+	auth := ""
+	if o.authSource == "USER_INFO" {
+		auth = o.userInfo
 	}
-	return a, nil
+	a.client = newRegistryClient(o.url, auth)
+	return a
 }
 
 // AvroSchema returns the Avro schema text the converter registers for a

@@ -25,6 +25,11 @@
 //     Confluent's wire format and Connect<->Avro mapping, schemas in a
 //     Confluent-compatible schema registry (docs/converters.md).
 //
+// Each class declares its configuration once, as an options type
+// (connect.Options); Builtins lists the classes with their aliases, keys
+// and constructors, which runtime/plugin's registry wraps, and New,
+// NewHeaderConverter and ConfigDef resolve names through the same list.
+//
 // A nil value always converts to nil bytes (a tombstone), even with a
 // schema (Kafka's JsonConverter writes an envelope with a null payload
 // there). Data errors are *DataError values naming the field path at fault

@@ -25,16 +25,22 @@ type HeaderConverter interface {
 // SimpleHeaderConverter (alias "simple"), or any value converter class
 // accepted by New (as Kafka allows, e.g. JsonConverter or StringConverter).
 func NewHeaderConverter(class string, cfg map[string]string) (HeaderConverter, error) {
-	switch strings.TrimSpace(class) {
-	case "", SimpleHeaderClass, "simple", "SimpleHeaderConverter":
-		return SimpleHeader{}, nil
+	if strings.TrimSpace(class) == "" {
+		class = SimpleHeaderClass
+	}
+	if c, ok := lookup(class); ok && c.NewHeader != nil {
+		return c.NewHeader(cfg)
 	}
 	c, err := New(class, cfg, false)
 	if err != nil {
 		return nil, err
 	}
-	return headerAdapter{c}, nil
+	return AsHeaderConverter(c), nil
 }
+
+// AsHeaderConverter adapts a value converter to a header converter, as
+// Kafka lets any Converter serve as a HeaderConverter.
+func AsHeaderConverter(c Converter) HeaderConverter { return headerAdapter{c} }
 
 type headerAdapter struct{ c Converter }
 

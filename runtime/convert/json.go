@@ -1,8 +1,6 @@
 package convert
 
 import (
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/sluicehq/sluice/runtime/connect"
@@ -29,19 +27,31 @@ const (
 )
 
 // JSONConfigDef declares the JsonConverter's configuration keys.
-func JSONConfigDef() connect.ConfigDef {
+func JSONConfigDef() connect.ConfigDef { return (&jsonOptions{}).Keys() }
+
+// jsonOptions is the configuration of JsonConverter.
+type jsonOptions struct {
+	schemasEnabled bool
+	cacheSize      int
+	decimalFormat  string
+	replaceNull    bool
+}
+
+func (o *jsonOptions) Keys() connect.ConfigDef {
 	return connect.ConfigDef{
 		{Name: SchemasEnableConfig, Type: connect.TypeBoolean, Default: "true", HasDefault: true, Importance: connect.High,
-			Doc: "Include schemas within each of the serialized values and keys."},
+			Doc: "Include schemas within each of the serialized values and keys.", Into: connect.IntoBool(&o.schemasEnabled)},
 		{Name: SchemasCacheSizeConfig, Type: connect.TypeInt, Default: "1000", HasDefault: true, Importance: connect.High,
-			Doc: "Maximum number of schemas that can be cached in this converter instance.", Validate: connect.AtLeast(0)},
+			Doc: "Maximum number of schemas that can be cached in this converter instance.", Validate: connect.AtLeast(0), Into: connect.IntoInt(&o.cacheSize)},
 		{Name: DecimalFormatConfig, Type: connect.TypeString, Default: "BASE64", HasDefault: true, Importance: connect.Low,
 			Doc: "Serialization format for Connect Decimal values: BASE64 or NUMERIC.", Validate: connect.OneOf("BASE64", "NUMERIC"),
-			Recommended: []string{"BASE64", "NUMERIC"}},
+			Recommended: []string{"BASE64", "NUMERIC"}, Into: connect.IntoOneOf(&o.decimalFormat, "BASE64", "NUMERIC")},
 		{Name: ReplaceNullWithDefaultConfig, Type: connect.TypeBoolean, Default: "true", HasDefault: true, Importance: connect.Low,
-			Doc: "Whether to replace fields that have a default value and that are null to the default value."},
+			Doc: "Whether to replace fields that have a default value and that are null to the default value.", Into: connect.IntoBool(&o.replaceNull)},
 	}
 }
+
+func (o *jsonOptions) Check() error { return nil }
 
 // JSON is Kafka Connect's JsonConverter
 // (org.apache.kafka.connect.json.JsonConverter). With schemas.enable=true it
@@ -68,31 +78,25 @@ type JSON struct {
 // NewJSON returns a JsonConverter configured from cfg (schemas.enable,
 // schemas.cache.size, decimal.format, replace.null.with.default).
 func NewJSON(cfg map[string]string, isKey bool) (*JSON, error) {
-	if errs := JSONConfigDef().Errors(cfg); len(errs) > 0 {
-		return nil, errs[0]
+	o := &jsonOptions{}
+	if _, err := connect.Bind(cfg, o); err != nil {
+		return nil, err
 	}
-	c := connect.Config(cfg)
+	return newJSON(o, isKey), nil
+}
+
+func newJSON(o *jsonOptions, isKey bool) *JSON {
 	j := &JSON{
-		schemasEnabled: true,
-		replaceNull:    true,
-		cacheSize:      1000,
+		schemasEnabled: o.schemasEnabled,
+		replaceNull:    o.replaceNull,
+		cacheSize:      o.cacheSize,
 		isKey:          isKey,
+		toSchemaCache:  map[string]*connect.Schema{},
 	}
-	if v, ok := cfg[SchemasEnableConfig]; ok {
-		j.schemasEnabled = c.Bool(SchemasEnableConfig) || strings.TrimSpace(v) == ""
-	}
-	if _, ok := cfg[ReplaceNullWithDefaultConfig]; ok {
-		j.replaceNull = c.Bool(ReplaceNullWithDefaultConfig)
-	}
-	if v, ok := cfg[SchemasCacheSizeConfig]; ok {
-		n, _ := strconv.Atoi(strings.TrimSpace(v))
-		j.cacheSize = n
-	}
-	if strings.EqualFold(strings.TrimSpace(cfg[DecimalFormatConfig]), "NUMERIC") {
+	if o.decimalFormat == "NUMERIC" {
 		j.decimalFormat = DecimalNumeric
 	}
-	j.toSchemaCache = map[string]*connect.Schema{}
-	return j, nil
+	return j
 }
 
 // SchemasEnabled reports whether the converter writes and expects the

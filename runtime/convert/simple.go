@@ -19,26 +19,65 @@ type String struct {
 // NewString returns a StringConverter. It understands converter.encoding
 // (UTF-8 default; ISO-8859-1 and US-ASCII are also supported) and, like
 // Kafka, the more specific serializer.encoding/deserializer.encoding.
-func NewString(cfg map[string]string, isKey bool) (*String, error) {
-	enc := "UTF-8"
-	key := "converter.encoding"
+func NewString(cfg map[string]string, _ bool) (*String, error) {
+	o := &stringOptions{}
+	if _, err := connect.Bind(cfg, o); err != nil {
+		return nil, err
+	}
+	return newString(o), nil
+}
+
+// stringOptions is the configuration of StringConverter.
+type stringOptions struct {
+	connect.Given
+	encoding string // the effective encoding, set by Check
+}
+
+func (o *stringOptions) Keys() connect.ConfigDef {
+	return connect.ConfigDef{{Name: "converter.encoding", Type: connect.TypeString, Default: "UTF-8", HasDefault: true,
+		Importance: connect.High, Doc: "The name of the Java character set to use for encoding strings as byte arrays.",
+		Validate: func(v string) error {
+			if strings.TrimSpace(v) == "" {
+				return nil
+			}
+			_, _, err := stringEncoding(v)
+			return err
+		}}}
+}
+
+// Check picks the encoding: converter.encoding, else (like Kafka) the
+// more specific serializer.encoding or deserializer.encoding.
+func (o *stringOptions) Check() error {
+	o.encoding = "UTF-8"
 	for _, k := range []string{"converter.encoding", "serializer.encoding", "deserializer.encoding"} {
-		if v, ok := cfg[k]; ok && strings.TrimSpace(v) != "" {
-			enc, key = strings.TrimSpace(v), k
+		if v, ok := o.Raw(k); ok && strings.TrimSpace(v) != "" {
+			if _, _, err := stringEncoding(v); err != nil {
+				return connect.Errorf(k, "%v", err)
+			}
+			o.encoding = v
 			break
 		}
 	}
-	c := &String{}
-	switch strings.ToUpper(strings.ReplaceAll(enc, "_", "-")) {
+	return nil
+}
+
+// stringEncoding reports whether an encoding name is ISO-8859-1 or
+// US-ASCII (neither: UTF-8), failing for other encodings.
+func stringEncoding(name string) (latin1, ascii bool, err error) {
+	switch strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(name), "_", "-")) {
 	case "UTF-8", "UTF8":
+		return false, false, nil
 	case "ISO-8859-1", "LATIN1", "ISO8859-1":
-		c.latin1 = true
+		return true, false, nil
 	case "US-ASCII", "ASCII":
-		c.ascii = true
-	default:
-		return nil, connect.Errorf(key, "unsupported encoding %q (supported: UTF-8, ISO-8859-1, US-ASCII)", enc)
+		return false, true, nil
 	}
-	return c, nil
+	return false, false, fmt.Errorf("unsupported encoding %q (supported: UTF-8, ISO-8859-1, US-ASCII)", strings.TrimSpace(name))
+}
+
+func newString(o *stringOptions) *String {
+	latin1, ascii, _ := stringEncoding(o.encoding) // checked by Check
+	return &String{latin1: latin1, ascii: ascii}
 }
 
 // FromConnect writes the value's string form (Struct values render like

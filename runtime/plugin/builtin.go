@@ -40,64 +40,31 @@ func simpleName(class string) string {
 	return class
 }
 
-// converterAliases are the short names convert.New accepts per class.
-var converterAliases = map[string][]string{
-	convert.JSONClass:         {"json", "JsonConverter"},
-	convert.StringClass:       {"string", "StringConverter"},
-	convert.ByteArrayClass:    {"bytes", "ByteArrayConverter"},
-	convert.AvroClass:         {"avro", "AvroConverter"},
-	convert.SimpleHeaderClass: {"simple", "SimpleHeaderConverter"},
-}
-
-// headerConverterClasses are the classes Kafka lists as header converters
-// that sluice supports: SimpleHeaderConverter and the converters
-// convert.NewHeaderConverter adapts.
-var headerConverterClasses = []string{convert.SimpleHeaderClass, convert.StringClass, convert.JSONClass, convert.ByteArrayClass}
-
 // Builtins returns the transformations, predicates, converters and header
-// converters built into sluice, all reporting version.
+// converters built into sluice (runtime/transform.Builtins and
+// runtime/convert.Builtins, each declared once by its options type), all
+// reporting version. A converter class that is also a header converter
+// yields one spec of each kind.
 func Builtins(version string) []Spec {
 	var out []Spec
-	cfgOf := func(f func(string) (connect.ConfigDef, error), class string) func() connect.ConfigDef {
-		return func() connect.ConfigDef {
-			d, err := f(class)
-			if err != nil {
-				return nil
-			}
-			return d
+	for _, c := range transform.Builtins() {
+		s := Spec{Class: c.Name, Aliases: []string{simpleName(c.Name)}, Version: version, Config: c.Keys}
+		if c.IsPredicate() {
+			s.Kind, s.NewPredicate = Predicate, c.NewPredicate
+		} else {
+			s.Kind, s.NewTransformation = Transformation, c.NewTransformation
+		}
+		out = append(out, s)
+	}
+	for _, c := range convert.Builtins() {
+		if c.New != nil {
+			out = append(out, Spec{Class: c.Name, Aliases: c.Aliases, Version: version, Kind: Converter, Config: c.Keys, NewConverter: c.New})
 		}
 	}
-	for _, c := range transform.Classes() {
-		class := c
-		out = append(out, Spec{Class: class, Aliases: []string{simpleName(class)}, Version: version, Kind: Transformation,
-			Config: cfgOf(transform.ConfigDef, class),
-			NewTransformation: func(cfg map[string]string) (transform.Transformation, error) {
-				return transform.New(class, cfg)
-			}})
-	}
-	for _, c := range transform.PredicateClasses() {
-		class := c
-		out = append(out, Spec{Class: class, Aliases: []string{simpleName(class)}, Version: version, Kind: Predicate,
-			Config: cfgOf(transform.ConfigDef, class),
-			NewPredicate: func(cfg map[string]string) (transform.Predicate, error) {
-				return transform.NewPredicate(class, cfg)
-			}})
-	}
-	for _, c := range convert.Classes() {
-		class := c
-		out = append(out, Spec{Class: class, Aliases: converterAliases[class], Version: version, Kind: Converter,
-			Config: cfgOf(convert.ConfigDef, class),
-			NewConverter: func(cfg map[string]string, isKey bool) (convert.Converter, error) {
-				return convert.New(class, cfg, isKey)
-			}})
-	}
-	for _, c := range headerConverterClasses {
-		class := c
-		out = append(out, Spec{Class: class, Aliases: converterAliases[class], Version: version, Kind: HeaderConverter,
-			Config: cfgOf(convert.ConfigDef, class),
-			NewHeaderConverter: func(cfg map[string]string) (convert.HeaderConverter, error) {
-				return convert.NewHeaderConverter(class, cfg)
-			}})
+	for _, c := range convert.Builtins() {
+		if c.NewHeader != nil {
+			out = append(out, Spec{Class: c.Name, Aliases: c.Aliases, Version: version, Kind: HeaderConverter, Config: c.Keys, NewHeaderConverter: c.NewHeader})
+		}
 	}
 	return out
 }

@@ -224,3 +224,59 @@ func containsKind(ks []Kind, k Kind) bool {
 	}
 	return false
 }
+
+// Transformation returns the constructor of the transformation named by
+// class or alias (transform.Lookup, so the worker builds chains from the
+// registry).
+func (r *Registry) Transformation(name string) (func(map[string]string) (transform.Transformation, error), bool) {
+	s, ok := r.Lookup(Transformation, name)
+	return s.NewTransformation, ok
+}
+
+// Predicate returns the constructor of the predicate named by class or
+// alias (transform.Lookup).
+func (r *Registry) Predicate(name string) (func(map[string]string) (transform.Predicate, error), bool) {
+	s, ok := r.Lookup(Predicate, name)
+	return s.NewPredicate, ok
+}
+
+// TransformationClasses returns the transformation class names, sorted
+// (transform.Lookup).
+func (r *Registry) TransformationClasses() []string { return r.Classes(Transformation) }
+
+// PredicateClasses returns the predicate class names, sorted
+// (transform.Lookup).
+func (r *Registry) PredicateClasses() []string { return r.Classes(Predicate) }
+
+// NewConverter builds the key (isKey) or value converter named by class or
+// alias from its own keys. An unknown class is an error wrapping
+// convert.ErrUnknownClass that lists the known classes.
+func (r *Registry) NewConverter(class string, cfg map[string]string, isKey bool) (convert.Converter, error) {
+	s, ok := r.Lookup(Converter, class)
+	if !ok {
+		return nil, fmt.Errorf("%w %q (known: %s)", convert.ErrUnknownClass, strings.TrimSpace(class), strings.Join(r.Classes(Converter), ", "))
+	}
+	return s.NewConverter(cfg, isKey)
+}
+
+// NewHeaderConverter builds the header converter named by class or alias
+// (SimpleHeaderConverter when class is empty). As in Kafka, a value
+// converter that is not a header converter itself serves as one.
+func (r *Registry) NewHeaderConverter(class string, cfg map[string]string) (convert.HeaderConverter, error) {
+	if strings.TrimSpace(class) == "" {
+		class = convert.SimpleHeaderClass
+	}
+	if s, ok := r.Lookup(HeaderConverter, class); ok {
+		return s.NewHeaderConverter(cfg)
+	}
+	if s, ok := r.Lookup(Converter, class); ok {
+		c, err := s.NewConverter(cfg, false)
+		if err != nil {
+			return nil, err
+		}
+		return convert.AsHeaderConverter(c), nil
+	}
+	return nil, fmt.Errorf("%w %q (known: %s)", convert.ErrUnknownClass, strings.TrimSpace(class), strings.Join(r.Classes(HeaderConverter), ", "))
+}
+
+var _ transform.Lookup = (*Registry)(nil)

@@ -100,3 +100,53 @@ func TestRegistryRejects(t *testing.T) {
 		t.Errorf("builtins: %v", err)
 	}
 }
+
+// TestRegistryBuilds checks the constructors the worker calls: a registry
+// builds only the plugins it holds.
+func TestRegistryBuilds(t *testing.T) {
+	full, err := New(Builtins("v")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var noConv []Spec
+	for _, s := range Builtins("v") {
+		if s.Kind != Converter && s.Kind != HeaderConverter {
+			noConv = append(noConv, s)
+		}
+	}
+	bare, err := New(noConv...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := full.NewConverter("json", map[string]string{"schemas.enable": "false"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := full.NewConverter("json", map[string]string{"decimal.format": "HEX"}, false); err == nil {
+		t.Fatal("bad decimal.format accepted")
+	}
+	if _, err := bare.NewConverter("json", nil, false); !errors.Is(err, convert.ErrUnknownClass) {
+		t.Fatalf("converter missing from the registry: %v", err)
+	}
+	// Empty = SimpleHeaderConverter; a value converter serves as a header
+	// converter.
+	for _, class := range []string{"", "simple", "avro"} {
+		cfg := map[string]string{convert.SchemaRegistryURLConfig: "http://127.0.0.1:1"}
+		if _, err := full.NewHeaderConverter(class, cfg); err != nil {
+			t.Errorf("header converter %q: %v", class, err)
+		}
+		if _, err := bare.NewHeaderConverter(class, cfg); !errors.Is(err, convert.ErrUnknownClass) {
+			t.Errorf("header converter %q missing from the registry: %v", class, err)
+		}
+	}
+	if _, ok := full.Transformation("RegexRouter"); !ok {
+		t.Error("RegexRouter not found by simple name")
+	}
+	if newp, ok := full.Predicate(transform.HasHeaderKey); !ok {
+		t.Error("HasHeaderKey not found")
+	} else if _, err := newp(nil); err == nil {
+		t.Error("HasHeaderKey without name built")
+	}
+	if _, err := transform.NewChainFrom(map[string]string{"transforms": "f", "transforms.f.type": "Filter"}, full); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -83,3 +83,36 @@ func TestAdminLoggers(t *testing.T) {
 		t.Errorf("without WithLogLevels: %d", rec.Code)
 	}
 }
+
+// clusterLevels is a resttest cluster that sets logger levels for every
+// worker (KIP-976 scope=cluster) by recording them.
+type clusterLevels struct {
+	*resttest.Cluster
+	set [][2]string
+}
+
+func (c *clusterLevels) SetClusterLoggerLevel(_ context.Context, namespace, level string) error {
+	c.set = append(c.set, [2]string{namespace, level})
+	return nil
+}
+
+// TestAdminLoggersClusterScope checks PUT /admin/loggers/{name}?scope=cluster:
+// 204 without a body after the Cluster took the level, 400 for a bad level
+// (never passed on), and the worker's own levels untouched by the handler.
+func TestAdminLoggersClusterScope(t *testing.T) {
+	lv := loglevel.New(slog.LevelInfo)
+	c := &clusterLevels{Cluster: resttest.NewCluster()}
+	s := New(c, WithLogLevels(lv))
+	runSteps(t, s, []step{
+		{"cluster scope", "PUT", "/admin/loggers/sluice.connector?scope=CLUSTER", `{"level":"debug"}`, 204, nil, []string{"sluice"}},
+		{"bad level", "PUT", "/admin/loggers/sluice?scope=cluster", `{"level":"LOUD"}`, 400, []string{"Invalid log level 'LOUD'."}, nil},
+		{"no level", "PUT", "/admin/loggers/sluice?scope=cluster", `{}`, 400, []string{"must specify a log level"}, nil},
+		{"bad scope", "PUT", "/admin/loggers/sluice?scope=galaxy", `{"level":"DEBUG"}`, 400, []string{"Invalid scope"}, nil},
+	})
+	if len(c.set) != 1 || c.set[0] != [2]string{"sluice.connector", "debug"} {
+		t.Fatalf("cluster levels set %v", c.set)
+	}
+	if _, ok := lv.Level("sluice.connector"); ok {
+		t.Fatal("the handler set the level itself; the cluster applies it when it reads it back")
+	}
+}

@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -25,6 +26,14 @@ func WithLogLevels(l LogLevels) Option { return func(o *options) { o.logLevels =
 // (WithLogLevels takes precedence).
 type LogLevelsProvider interface {
 	LogLevels() *loglevel.Levels
+}
+
+// ClusterLogLevelSetter is optionally implemented by a Cluster that can
+// set a logger's level on every worker (KIP-976 scope=cluster): the worker
+// writes the level to the config topic and every worker applies it when it
+// reads the record. Without it PUT ?scope=cluster is 400.
+type ClusterLogLevelSetter interface {
+	SetClusterLoggerLevel(ctx context.Context, namespace, level string) error
 }
 
 func (s *Server) adminRoutes(mux *http.ServeMux) {
@@ -57,16 +66,20 @@ func (s *Server) getLogger(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) setLogger(w http.ResponseWriter, r *http.Request) {
-	switch scope := strings.ToLower(r.URL.Query().Get("scope")); scope {
-	case "", "worker":
-	case "cluster":
-		// Kafka writes cluster-scoped levels to the config topic for every
-		// worker; sluice changes levels per worker only.
-		s.badRequest(w, r, "scope=cluster is not supported by sluice: set the level on each worker (scope=worker)")
-		return
+	scope := strings.ToLower(r.URL.Query().Get("scope"))
+	switch scope {
+	case "", "worker", "cluster":
 	default:
 		s.badRequest(w, r, fmt.Sprintf("Invalid scope %q: must be worker or cluster", scope))
 		return
+	}
+	var cl ClusterLogLevelSetter
+	if scope == "cluster" {
+		var ok bool
+		if cl, ok = s.c.(ClusterLogLevelSetter); !ok {
+			s.badRequest(w, r, "scope=cluster is not supported by this cluster: set the level on each worker (scope=worker)")
+			return
+		}
 	}
 	var body struct {
 		Level *string `json:"level"`
@@ -76,6 +89,22 @@ func (s *Server) setLogger(w http.ResponseWriter, r *http.Request) {
 	}
 	if body.Level == nil {
 		s.badRequest(w, r, "The request body must specify a log level")
+		return
+	}
+	if cl != nil {
+		// As Kafka: the level is checked here, written for every worker
+		// (this one included) and the answer is 204 without a body.
+		if _, err := loglevel.ParseLevel(*body.Level); err != nil {
+			s.badRequest(w, r, err.Error())
+			return
+		}
+		ctx, cancel := s.ctx(r)
+		defer cancel()
+		if err := cl.SetClusterLoggerLevel(ctx, r.PathValue("name"), *body.Level); err != nil {
+			s.fail(w, r, ctx, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	affected, err := s.o.logLevels.Set(r.PathValue("name"), *body.Level)

@@ -33,12 +33,26 @@ var castTypes = map[string]connect.Type{
 	"float32": connect.Float32, "float64": connect.Float64, "boolean": connect.Boolean, "string": connect.String,
 }
 
-func newCast(p params, key bool) (*Cast, error) {
-	t := &Cast{side: side(key), fields: map[string]connect.Type{}}
-	specs := p.list("spec")
-	if len(specs) == 0 {
-		return nil, p.errf("spec", "missing required configuration")
+// castOptions is the configuration of Cast.
+type castOptions struct {
+	whole       connect.Type
+	fields      map[string]connect.Type
+	replaceNull bool
+}
+
+func (o *castOptions) Keys() connect.ConfigDef {
+	return connect.ConfigDef{
+		reqKey("spec", connect.TypeList, "List of fields and the type to cast them to (field:type,...), or a single type to cast the entire value.", o.parseSpec),
+		replaceNullKey(&o.replaceNull),
 	}
+}
+
+func (o *castOptions) parseSpec(v string) error {
+	specs := connect.SplitList(v)
+	if len(specs) == 0 {
+		return connect.Errorf("spec", "missing required configuration")
+	}
+	o.whole, o.fields = "", map[string]connect.Type{}
 	for _, sp := range specs {
 		field, typ, hasField := strings.Cut(sp, ":")
 		if !hasField {
@@ -46,22 +60,24 @@ func newCast(p params, key bool) (*Cast, error) {
 		}
 		ct, ok := castTypes[strings.ToLower(strings.TrimSpace(typ))]
 		if !ok {
-			return nil, p.errf("spec", "invalid cast type %q in %q (supported: int8, int16, int32, int64, float32, float64, boolean, string)", typ, sp)
+			return connect.Errorf("spec", "invalid cast type %q in %q (supported: int8, int16, int32, int64, float32, float64, boolean, string)", typ, sp)
 		}
 		if !hasField {
 			if len(specs) != 1 {
-				return nil, p.errf("spec", "a whole-value cast %q must be the only entry", sp)
+				return connect.Errorf("spec", "a whole-value cast %q must be the only entry", sp)
 			}
-			t.whole = ct
+			o.whole = ct
 			continue
 		}
-		t.fields[strings.TrimSpace(field)] = ct
+		o.fields[strings.TrimSpace(field)] = ct
 	}
-	var err error
-	if t.replaceNull, err = p.boolean("replace.null.with.default", true); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return nil
+}
+
+func (o *castOptions) Check() error { return nil }
+
+func newCast(o *castOptions, s side) *Cast {
+	return &Cast{side: s, whole: o.whole, fields: o.fields, replaceNull: o.replaceNull}
 }
 
 func castSchema(to connect.Type, orig *connect.Schema) *connect.Schema {

@@ -32,6 +32,13 @@
 // configuration time) and Java replacement strings ($1, ${name}, \$) are
 // translated; SimpleDateFormat patterns are interpreted directly, in UTC.
 //
+// Each class declares its configuration once, as an options type
+// (connect.Options: Keys with Into destinations, Check for cross-key
+// rules); Builtins lists the classes with their keys and constructors,
+// which runtime/plugin's registry wraps. NewChainFrom and ValidateFrom
+// resolve class names through a Lookup (the worker passes its registry);
+// NewChain and Validate use the built-in classes.
+//
 // Configuration errors are *connect.ConfigError values naming the exact
 // connector configuration key (transforms.route.regex); Validate reports
 // all of them per key for /config/validate.

@@ -21,8 +21,17 @@ type Flatten struct {
 
 const flattenName = "Flatten"
 
-func newFlatten(p params, key bool) (*Flatten, error) {
-	return &Flatten{side: side(key), delimiter: p.str("delimiter", ".")}, nil
+// flattenOptions is the configuration of Flatten.
+type flattenOptions struct{ delimiter string }
+
+func (o *flattenOptions) Keys() connect.ConfigDef {
+	return connect.ConfigDef{strKey("delimiter", ".", "Delimiter to insert between field names from the input record.", connect.IntoString(&o.delimiter))}
+}
+
+func (o *flattenOptions) Check() error { return nil }
+
+func newFlatten(o *flattenOptions, s side) *Flatten {
+	return &Flatten{side: s, delimiter: o.delimiter}
 }
 
 func (t *Flatten) name(prefix, field string) string {
@@ -137,12 +146,17 @@ type HoistField struct {
 	cache schemaCache
 }
 
-func newHoistField(p params, key bool) (*HoistField, error) {
-	f, err := p.required("field")
-	if err != nil {
-		return nil, err
-	}
-	return &HoistField{side: side(key), field: f}, nil
+// hoistFieldOptions is the configuration of HoistField.
+type hoistFieldOptions struct{ field string }
+
+func (o *hoistFieldOptions) Keys() connect.ConfigDef {
+	return connect.ConfigDef{reqKey("field", connect.TypeString, "Field name for the single field that will be created.", connect.IntoString(&o.field))}
+}
+
+func (o *hoistFieldOptions) Check() error { return nil }
+
+func newHoistField(o *hoistFieldOptions, s side) *HoistField {
+	return &HoistField{side: s, field: o.field}
 }
 
 // Apply implements Transformation.
@@ -166,19 +180,31 @@ type InsertHeader struct {
 	value  any
 }
 
-func newInsertHeader(p params) (*InsertHeader, error) {
-	h, err := p.required("header")
-	if err != nil {
-		return nil, err
+// insertHeaderOptions is the configuration of InsertHeader.
+type insertHeaderOptions struct {
+	header string
+	schema *connect.Schema
+	value  any
+}
+
+func (o *insertHeaderOptions) Keys() connect.ConfigDef {
+	return connect.ConfigDef{
+		reqKey("header", connect.TypeString, "The name of the header.", connect.IntoString(&o.header)),
+		setKey("value.literal", "The literal value that is to be set as the header value.", func(v string) error {
+			s, x, err := convert.SimpleHeader{}.ToConnectHeader("", "", []byte(v))
+			if err != nil {
+				return connect.Errorf("value.literal", "%v", err)
+			}
+			o.schema, o.value = s, x
+			return nil
+		}),
 	}
-	if !p.has("value.literal") {
-		return nil, p.errf("value.literal", "missing required configuration")
-	}
-	s, v, err := convert.SimpleHeader{}.ToConnectHeader("", h, []byte(p.m["value.literal"]))
-	if err != nil {
-		return nil, p.errf("value.literal", "%v", err)
-	}
-	return &InsertHeader{header: h, schema: s, value: v}, nil
+}
+
+func (o *insertHeaderOptions) Check() error { return nil }
+
+func newInsertHeader(o *insertHeaderOptions) Transformation {
+	return &InsertHeader{header: o.header, schema: o.schema, value: o.value}
 }
 
 // Apply implements Transformation.
@@ -191,13 +217,21 @@ func (t *InsertHeader) Apply(r *connect.Record) (*connect.Record, error) {
 // DropHeaders removes every header with one of the configured names.
 type DropHeaders struct{ names []string }
 
-func newDropHeaders(p params) (*DropHeaders, error) {
-	names := p.list("headers")
-	if len(names) == 0 {
-		return nil, p.errf("headers", "missing required configuration: at least one header name")
-	}
-	return &DropHeaders{names: names}, nil
+// dropHeadersOptions is the configuration of DropHeaders.
+type dropHeadersOptions struct{ names []string }
+
+func (o *dropHeadersOptions) Keys() connect.ConfigDef {
+	return connect.ConfigDef{{Name: "headers", Type: connect.TypeList, Importance: connect.High, Doc: "The name of the headers to be removed.", Into: connect.IntoList(&o.names)}}
 }
+
+func (o *dropHeadersOptions) Check() error {
+	if len(o.names) == 0 {
+		return connect.Errorf("headers", "missing required configuration: at least one header name")
+	}
+	return nil
+}
+
+func newDropHeaders(o *dropHeadersOptions) Transformation { return &DropHeaders{names: o.names} }
 
 // Apply implements Transformation.
 func (t *DropHeaders) Apply(r *connect.Record) (*connect.Record, error) {
@@ -215,19 +249,42 @@ type SetSchemaMetadata struct {
 	cache   schemaCache
 }
 
-func newSetSchemaMetadata(p params, key bool) (*SetSchemaMetadata, error) {
-	t := &SetSchemaMetadata{side: side(key), name: strings.TrimSpace(p.str("schema.name", ""))}
-	if v := strings.TrimSpace(p.str("schema.version", "")); v != "" {
-		n, err := strconv.ParseInt(v, 10, 32)
-		if err != nil {
-			return nil, p.errf("schema.version", "expected an integer, got %q", v)
-		}
-		t.version = int32(n)
+// setSchemaMetadataOptions is the configuration of SetSchemaMetadata.
+type setSchemaMetadataOptions struct {
+	name    string
+	version int32
+}
+
+func (o *setSchemaMetadataOptions) Keys() connect.ConfigDef {
+	return connect.ConfigDef{
+		strKey("schema.name", "", "Schema name to set.", func(v string) error { o.name = strings.TrimSpace(v); return nil }),
+		{Name: "schema.version", Type: connect.TypeInt, Importance: connect.High, Doc: "Schema version to set.", Default: "", HasDefault: true,
+			Validate: func(v string) error {
+				if strings.TrimSpace(v) == "" {
+					return nil
+				}
+				return connect.AtLeast(1)(v)
+			},
+			Into: func(v string) error {
+				n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
+				if err != nil {
+					return connect.Errorf("schema.version", "expected an integer, got %q", v)
+				}
+				o.version = int32(n)
+				return nil
+			}},
 	}
-	if t.name == "" && t.version == 0 {
-		return nil, p.errf("schema.name", "neither schema.name nor schema.version is set")
+}
+
+func (o *setSchemaMetadataOptions) Check() error {
+	if o.name == "" && o.version == 0 {
+		return connect.Errorf("schema.name", "neither schema.name nor schema.version is set")
 	}
-	return t, nil
+	return nil
+}
+
+func newSetSchemaMetadata(o *setSchemaMetadataOptions, s side) *SetSchemaMetadata {
+	return &SetSchemaMetadata{side: s, name: o.name, version: o.version}
 }
 
 // Apply implements Transformation.
@@ -274,26 +331,34 @@ type HeaderFrom struct {
 
 const headerFromName = "HeaderFrom"
 
-func newHeaderFrom(p params, key bool) (*HeaderFrom, error) {
-	t := &HeaderFrom{side: side(key), fields: p.list("fields"), headers: p.list("headers")}
-	if len(t.fields) == 0 {
-		return nil, p.errf("fields", "missing required configuration")
+// headerFromOptions is the configuration of HeaderFrom.
+type headerFromOptions struct {
+	fields, headers []string
+	operation       string
+	replaceNull     bool
+}
+
+func (o *headerFromOptions) Keys() connect.ConfigDef {
+	return connect.ConfigDef{
+		reqKey("fields", connect.TypeList, "Field names in the record whose values are to be copied or moved to headers.", connect.IntoList(&o.fields)),
+		reqKey("headers", connect.TypeList, "Header names, in the same order as the field names listed in the fields configuration property.", connect.IntoList(&o.headers)),
+		reqEnumKey("operation", "Either move if the fields are to be moved to the headers (removed from the key/value), or copy.", &o.operation, "move", "copy"),
+		replaceNullKey(&o.replaceNull),
 	}
-	if len(t.headers) != len(t.fields) {
-		return nil, p.errf("headers", "must have the same number of elements as fields (%d), got %d", len(t.fields), len(t.headers))
+}
+
+func (o *headerFromOptions) Check() error {
+	if len(o.fields) == 0 {
+		return connect.Errorf("fields", "missing required configuration")
 	}
-	if _, err := p.required("operation"); err != nil {
-		return nil, err
+	if len(o.headers) != len(o.fields) {
+		return connect.Errorf("headers", "must have the same number of elements as fields (%d), got %d", len(o.fields), len(o.headers))
 	}
-	op, err := p.oneOf("operation", "", "move", "copy")
-	if err != nil {
-		return nil, err
-	}
-	t.move = op == "move"
-	if t.replaceNull, err = p.boolean("replace.null.with.default", true); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return nil
+}
+
+func newHeaderFrom(o *headerFromOptions, s side) *HeaderFrom {
+	return &HeaderFrom{side: s, fields: o.fields, headers: o.headers, move: o.operation == "move", replaceNull: o.replaceNull}
 }
 
 // Apply implements Transformation.

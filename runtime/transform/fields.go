@@ -16,16 +16,28 @@ type ValueToKey struct {
 
 const valueToKeyName = "ValueToKey"
 
-func newValueToKey(p params) (*ValueToKey, error) {
-	t := &ValueToKey{fields: p.list("fields")}
-	if len(t.fields) == 0 {
-		return nil, p.errf("fields", "missing required configuration: at least one field")
+// valueToKeyOptions is the configuration of ValueToKey.
+type valueToKeyOptions struct {
+	fields      []string
+	replaceNull bool
+}
+
+func (o *valueToKeyOptions) Keys() connect.ConfigDef {
+	return connect.ConfigDef{
+		{Name: "fields", Type: connect.TypeList, Importance: connect.High, Doc: "Field names on the record value to extract as the record key.", Into: connect.IntoList(&o.fields)},
+		replaceNullKey(&o.replaceNull),
 	}
-	var err error
-	if t.replaceNull, err = p.boolean("replace.null.with.default", true); err != nil {
-		return nil, err
+}
+
+func (o *valueToKeyOptions) Check() error {
+	if len(o.fields) == 0 {
+		return connect.Errorf("fields", "missing required configuration: at least one field")
 	}
-	return t, nil
+	return nil
+}
+
+func newValueToKey(o *valueToKeyOptions) Transformation {
+	return &ValueToKey{fields: o.fields, replaceNull: o.replaceNull}
 }
 
 // Apply implements Transformation.
@@ -81,23 +93,28 @@ type ExtractField struct {
 
 const extractName = "ExtractField"
 
-func newExtractField(p params, key bool) (*ExtractField, error) {
-	field, err := p.required("field")
-	if err != nil {
-		return nil, err
+// extractFieldOptions is the configuration of ExtractField.
+type extractFieldOptions struct {
+	field, version string
+	replaceNull    bool
+}
+
+func (o *extractFieldOptions) Keys() connect.ConfigDef {
+	return connect.ConfigDef{
+		reqKey("field", connect.TypeString, "Field name to extract.", connect.IntoString(&o.field)),
+		enumKey("field.syntax.version", "V1", "V1: field names are literal; V2: dotted paths into nested structs.", &o.version, "V1", "V2"),
+		replaceNullKey(&o.replaceNull),
 	}
-	ver, err := p.oneOf("field.syntax.version", "V1", "V1", "V2")
-	if err != nil {
-		return nil, err
+}
+
+func (o *extractFieldOptions) Check() error { return nil }
+
+func newExtractField(o *extractFieldOptions, s side) *ExtractField {
+	t := &ExtractField{side: s, path: []string{o.field}, replaceNull: o.replaceNull}
+	if o.version == "V2" {
+		t.path = strings.Split(o.field, ".")
 	}
-	t := &ExtractField{side: side(key), path: []string{field}}
-	if ver == "V2" {
-		t.path = strings.Split(field, ".")
-	}
-	if t.replaceNull, err = p.boolean("replace.null.with.default", true); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return t
 }
 
 // Apply implements Transformation.

@@ -39,24 +39,44 @@ type InsertField struct {
 	cache                                schemaCache
 }
 
-func newInsertField(p params, key bool) (*InsertField, error) {
-	t := &InsertField{
-		side:        side(key),
-		topic:       parseInsertSpec(p.str("topic.field", "")),
-		partition:   parseInsertSpec(p.str("partition.field", "")),
-		offset:      parseInsertSpec(p.str("offset.field", "")),
-		ts:          parseInsertSpec(p.str("timestamp.field", "")),
-		static:      parseInsertSpec(p.str("static.field", "")),
-		staticValue: p.str("static.value", ""),
+// insertFieldOptions is the configuration of InsertField.
+type insertFieldOptions struct {
+	connect.Given
+	topic, partition, offset, ts, static string
+	staticValue                          string
+	replaceNull                          bool
+}
+
+func (o *insertFieldOptions) Keys() connect.ConfigDef {
+	return connect.ConfigDef{
+		strKey("topic.field", "", "Field name for Kafka topic. Suffix with ! to make this a required field, or ? to keep it optional (the default).", connect.IntoString(&o.topic)),
+		strKey("partition.field", "", "Field name for Kafka partition (same suffixes).", connect.IntoString(&o.partition)),
+		strKey("offset.field", "", "Field name for Kafka offset, only for sink connectors (same suffixes).", connect.IntoString(&o.offset)),
+		strKey("timestamp.field", "", "Field name for record timestamp (same suffixes).", connect.IntoString(&o.ts)),
+		strKey("static.field", "", "Field name for static data field (same suffixes).", connect.IntoString(&o.static)),
+		strKey("static.value", "", "Static field value, if field name configured.", connect.IntoString(&o.staticValue)),
+		replaceNullKey(&o.replaceNull),
 	}
-	var err error
-	if t.replaceNull, err = p.boolean("replace.null.with.default", true); err != nil {
-		return nil, err
+}
+
+func (o *insertFieldOptions) Check() error {
+	if parseInsertSpec(o.static) != nil && !o.Has("static.value") {
+		return connect.Errorf("static.value", "missing required configuration when static.field is set")
 	}
-	if t.static != nil && !p.has("static.value") {
-		return nil, p.errf("static.value", "missing required configuration when static.field is set")
+	return nil
+}
+
+func newInsertField(o *insertFieldOptions, s side) *InsertField {
+	return &InsertField{
+		side:        s,
+		topic:       parseInsertSpec(o.topic),
+		partition:   parseInsertSpec(o.partition),
+		offset:      parseInsertSpec(o.offset),
+		ts:          parseInsertSpec(o.ts),
+		static:      parseInsertSpec(o.static),
+		staticValue: o.staticValue,
+		replaceNull: o.replaceNull,
 	}
-	return t, nil
 }
 
 const insertName = "InsertField"

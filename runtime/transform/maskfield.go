@@ -24,23 +24,39 @@ type MaskField struct {
 
 const maskName = "MaskField"
 
-func newMaskField(p params, key bool) (*MaskField, error) {
-	t := &MaskField{side: side(key), fields: p.list("fields")}
-	if len(t.fields) == 0 {
-		return nil, p.errf("fields", "missing required configuration: at least one field to mask")
+// maskFieldOptions is the configuration of MaskField.
+type maskFieldOptions struct {
+	connect.Given
+	fields      []string
+	replacement string
+	replaceNull bool
+}
+
+func (o *maskFieldOptions) Keys() connect.ConfigDef {
+	return connect.ConfigDef{
+		{Name: "fields", Type: connect.TypeList, Importance: connect.High, Doc: "Names of fields to mask.", Into: connect.IntoList(&o.fields)},
+		strKey("replacement", "", "Custom value replacement applied to all fields (numbers and strings only).", connect.IntoString(&o.replacement)),
+		replaceNullKey(&o.replaceNull),
 	}
-	if p.has("replacement") {
-		rep := p.m["replacement"]
-		if rep == "" {
-			return nil, p.errf("replacement", "must not be empty when set")
-		}
+}
+
+func (o *maskFieldOptions) Check() error {
+	if len(o.fields) == 0 {
+		return connect.Errorf("fields", "missing required configuration: at least one field to mask")
+	}
+	if o.Has("replacement") && o.replacement == "" {
+		return connect.Errorf("replacement", "must not be empty when set")
+	}
+	return nil
+}
+
+func newMaskField(o *maskFieldOptions, s side) *MaskField {
+	t := &MaskField{side: s, fields: o.fields, replaceNull: o.replaceNull}
+	if o.Has("replacement") {
+		rep := o.replacement
 		t.replacement = &rep
 	}
-	var err error
-	if t.replaceNull, err = p.boolean("replace.null.with.default", true); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return t
 }
 
 // Apply implements Transformation.

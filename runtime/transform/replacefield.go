@@ -22,30 +22,57 @@ type ReplaceField struct {
 
 const replaceName = "ReplaceField"
 
-func newReplaceField(p params, key bool) (*ReplaceField, error) {
-	t := &ReplaceField{side: side(key), renames: map[string]string{}, reverse: map[string]string{}}
-	t.include = p.list("include")
-	if !p.has("include") {
-		t.include = p.list("whitelist")
+// replaceFieldOptions is the configuration of ReplaceField.
+type replaceFieldOptions struct {
+	connect.Given
+	include, exclude, renames []string
+	replaceNull               bool
+}
+
+func (o *replaceFieldOptions) Keys() connect.ConfigDef {
+	return connect.ConfigDef{
+		listKey("exclude", "Fields to exclude. This takes precedence over the fields to include.", &o.exclude),
+		listKey("include", "Fields to include. If specified, only these fields will be used.", &o.include),
+		listKey("renames", "Field rename mappings, e.g. foo:bar,abc:xyz.", &o.renames),
+		replaceNullKey(&o.replaceNull),
 	}
-	t.exclude = p.list("exclude")
-	if !p.has("exclude") {
-		t.exclude = p.list("blacklist")
-	}
-	for _, rn := range p.list("renames") {
-		from, to, ok := strings.Cut(rn, ":")
-		from, to = strings.TrimSpace(from), strings.TrimSpace(to)
-		if !ok || from == "" || to == "" || strings.Contains(to, ":") {
-			return nil, p.errf("renames", "invalid rename mapping %q: expected from:to", rn)
+}
+
+// Check validates the rename mappings and, like Kafka, takes the
+// deprecated whitelist/blacklist keys when include/exclude are not set.
+func (o *replaceFieldOptions) Check() error {
+	for _, rn := range o.renames {
+		if _, _, err := parseRename(rn); err != nil {
+			return err
 		}
+	}
+	if v, ok := o.Raw("whitelist"); ok && !o.Has("include") {
+		o.include = connect.SplitList(v)
+	}
+	if v, ok := o.Raw("blacklist"); ok && !o.Has("exclude") {
+		o.exclude = connect.SplitList(v)
+	}
+	return nil
+}
+
+func parseRename(rn string) (from, to string, err error) {
+	from, to, ok := strings.Cut(rn, ":")
+	from, to = strings.TrimSpace(from), strings.TrimSpace(to)
+	if !ok || from == "" || to == "" || strings.Contains(to, ":") {
+		return "", "", connect.Errorf("renames", "invalid rename mapping %q: expected from:to", rn)
+	}
+	return from, to, nil
+}
+
+func newReplaceField(o *replaceFieldOptions, s side) *ReplaceField {
+	t := &ReplaceField{side: s, include: o.include, exclude: o.exclude, replaceNull: o.replaceNull,
+		renames: map[string]string{}, reverse: map[string]string{}}
+	for _, rn := range o.renames {
+		from, to, _ := parseRename(rn) // checked by Check
 		t.renames[from] = to
 		t.reverse[to] = from
 	}
-	var err error
-	if t.replaceNull, err = p.boolean("replace.null.with.default", true); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return t
 }
 
 func (t *ReplaceField) keep(name string) bool {

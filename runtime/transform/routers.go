@@ -13,12 +13,17 @@ import (
 // compileJavaRegex compiles a Java regular expression that must match the
 // whole input (Matcher.matches semantics). Go's RE2 syntax covers the
 // common subset; lookaround and backreferences are rejected.
-func compileJavaRegex(p params, key, expr string) (*regexp.Regexp, error) {
+func compileJavaRegex(key, expr string) (*regexp.Regexp, error) {
 	re, err := regexp.Compile(`^(?:` + expr + `)$`)
 	if err != nil {
-		return nil, p.errf(key, "invalid regex %q: %v", expr, err)
+		return nil, connect.Errorf(key, "invalid regex %q: %v", expr, err)
 	}
 	return re, nil
+}
+
+// intoJavaRegex compiles the value of key with compileJavaRegex.
+func intoJavaRegex(key string, dst **regexp.Regexp) func(string) error {
+	return connect.Into(dst, func(v string) (*regexp.Regexp, error) { return compileJavaRegex(key, v) })
 }
 
 // javaReplacement translates a java.util.regex replacement string ($1,
@@ -88,23 +93,31 @@ type RegexRouter struct {
 	template string
 }
 
-func newRegexRouter(p params) (*RegexRouter, error) {
-	expr, err := p.required("regex")
+// regexRouterOptions is the configuration of RegexRouter.
+type regexRouterOptions struct {
+	re          *regexp.Regexp
+	replacement string
+	template    string // set by Check
+}
+
+func (o *regexRouterOptions) Keys() connect.ConfigDef {
+	return connect.ConfigDef{
+		reqKey("regex", connect.TypeString, "Regular expression to use for matching the whole topic name.", intoJavaRegex("regex", &o.re)),
+		setKey("replacement", "Replacement string, with $1-style group references.", connect.IntoString(&o.replacement)),
+	}
+}
+
+func (o *regexRouterOptions) Check() error {
+	tmpl, err := javaReplacement(o.replacement, o.re)
 	if err != nil {
-		return nil, err
+		return connect.Errorf("replacement", "invalid replacement %q: %v", o.replacement, err)
 	}
-	if !p.has("replacement") {
-		return nil, p.errf("replacement", "missing required configuration")
-	}
-	re, err := compileJavaRegex(p, "regex", expr)
-	if err != nil {
-		return nil, err
-	}
-	tmpl, err := javaReplacement(p.m["replacement"], re)
-	if err != nil {
-		return nil, p.errf("replacement", "invalid replacement %q: %v", p.m["replacement"], err)
-	}
-	return &RegexRouter{re: re, template: tmpl}, nil
+	o.template = tmpl
+	return nil
+}
+
+func newRegexRouter(o *regexRouterOptions) Transformation {
+	return &RegexRouter{re: o.re, template: o.template}
 }
 
 // Apply implements Transformation.
@@ -130,13 +143,35 @@ type TimestampRouter struct {
 	ts     *dateFormat
 }
 
-func newTimestampRouter(p params) (*TimestampRouter, error) {
-	tf := p.str("timestamp.format", "yyyyMMdd")
-	df, err := parseDateFormat(tf)
-	if err != nil {
-		return nil, p.errf("timestamp.format", "%v", err)
+// timestampRouterOptions is the configuration of TimestampRouter.
+type timestampRouterOptions struct {
+	topicFormat string
+	ts          *dateFormat
+}
+
+func (o *timestampRouterOptions) Keys() connect.ConfigDef {
+	return connect.ConfigDef{
+		strKey("topic.format", "${topic}-${timestamp}", "Format string which can contain ${topic} and ${timestamp} as placeholders.", connect.IntoString(&o.topicFormat)),
+		strKey("timestamp.format", "yyyyMMdd", "Format string for the timestamp compatible with java.text.SimpleDateFormat (UTC).", intoDateFormat("timestamp.format", &o.ts)),
 	}
-	return &TimestampRouter{format: p.str("topic.format", "${topic}-${timestamp}"), ts: df}, nil
+}
+
+func (o *timestampRouterOptions) Check() error { return nil }
+
+// intoDateFormat parses a SimpleDateFormat pattern.
+func intoDateFormat(key string, dst **dateFormat) func(string) error {
+	return func(v string) error {
+		df, err := parseDateFormat(v)
+		if err != nil {
+			return connect.Errorf(key, "%v", err)
+		}
+		*dst = df
+		return nil
+	}
+}
+
+func newTimestampRouter(o *timestampRouterOptions) Transformation {
+	return &TimestampRouter{format: o.topicFormat, ts: o.ts}
 }
 
 // Apply implements Transformation.
@@ -336,16 +371,17 @@ func (df *dateFormat) format(t time.Time) string {
 // pattern.
 type TopicNameMatchesPredicate struct{ re *regexp.Regexp }
 
-func newTopicNameMatches(p params) (*TopicNameMatchesPredicate, error) {
-	expr, err := p.required("pattern")
-	if err != nil {
-		return nil, err
-	}
-	re, err := compileJavaRegex(p, "pattern", expr)
-	if err != nil {
-		return nil, err
-	}
-	return &TopicNameMatchesPredicate{re: re}, nil
+// topicNameMatchesOptions is the configuration of TopicNameMatches.
+type topicNameMatchesOptions struct{ re *regexp.Regexp }
+
+func (o *topicNameMatchesOptions) Keys() connect.ConfigDef {
+	return connect.ConfigDef{reqKey("pattern", connect.TypeString, "A Java regular expression for matching against the name of a record's topic.", intoJavaRegex("pattern", &o.re))}
+}
+
+func (o *topicNameMatchesOptions) Check() error { return nil }
+
+func newTopicNameMatches(o *topicNameMatchesOptions) Predicate {
+	return &TopicNameMatchesPredicate{re: o.re}
 }
 
 // Test implements Predicate.
@@ -357,12 +393,17 @@ func (p *TopicNameMatchesPredicate) Test(r *connect.Record) (bool, error) {
 // name.
 type HasHeaderKeyPredicate struct{ name string }
 
-func newHasHeaderKey(p params) (*HasHeaderKeyPredicate, error) {
-	name, err := p.required("name")
-	if err != nil {
-		return nil, err
-	}
-	return &HasHeaderKeyPredicate{name: name}, nil
+// hasHeaderKeyOptions is the configuration of HasHeaderKey.
+type hasHeaderKeyOptions struct{ name string }
+
+func (o *hasHeaderKeyOptions) Keys() connect.ConfigDef {
+	return connect.ConfigDef{reqKey("name", connect.TypeString, "The header name.", connect.IntoString(&o.name))}
+}
+
+func (o *hasHeaderKeyOptions) Check() error { return nil }
+
+func newHasHeaderKey(o *hasHeaderKeyOptions) Predicate {
+	return &HasHeaderKeyPredicate{name: o.name}
 }
 
 // Test implements Predicate.

@@ -35,29 +35,42 @@ type TimestampConverter struct {
 
 const tsConvName = "TimestampConverter"
 
-func newTimestampConverter(p params, key bool) (*TimestampConverter, error) {
-	t := &TimestampConverter{side: side(key), field: strings.TrimSpace(p.str("field", ""))}
-	if _, err := p.required("target.type"); err != nil {
-		return nil, err
+// timestampConverterOptions is the configuration of TimestampConverter.
+type timestampConverterOptions struct {
+	field, target, precision string
+	format                   *dateFormat // nil when format is empty
+	replaceNull              bool
+}
+
+func (o *timestampConverterOptions) Keys() connect.ConfigDef {
+	return connect.ConfigDef{
+		strKey("field", "", "The field containing the timestamp, or empty if the entire value is a timestamp.", func(v string) error {
+			o.field = strings.TrimSpace(v)
+			return nil
+		}),
+		reqEnumKey("target.type", "The desired timestamp representation: string, unix, Date, Time, or Timestamp.", &o.target,
+			tsString, tsUnix, tsDate, tsTime, tsTimestamp),
+		strKey("format", "", "A SimpleDateFormat-compatible format for the timestamp.", func(v string) error {
+			if v == "" {
+				o.format = nil
+				return nil
+			}
+			return intoDateFormat("format", &o.format)(v)
+		}),
+		enumKey("unix.precision", "milliseconds", "The desired Unix precision for the timestamp.", &o.precision, "seconds", "milliseconds", "microseconds", "nanoseconds"),
+		replaceNullKey(&o.replaceNull),
 	}
-	var err error
-	if t.target, err = p.oneOf("target.type", "", tsString, tsUnix, tsDate, tsTime, tsTimestamp); err != nil {
-		return nil, err
+}
+
+func (o *timestampConverterOptions) Check() error {
+	if o.format == nil && o.target == tsString {
+		return connect.Errorf("format", "missing required configuration when target.type is string")
 	}
-	if f := p.str("format", ""); f != "" {
-		if t.format, err = parseDateFormat(f); err != nil {
-			return nil, p.errf("format", "%v", err)
-		}
-	} else if t.target == tsString {
-		return nil, p.errf("format", "missing required configuration when target.type is string")
-	}
-	if t.precision, err = p.oneOf("unix.precision", "milliseconds", "seconds", "milliseconds", "microseconds", "nanoseconds"); err != nil {
-		return nil, err
-	}
-	if t.replaceNull, err = p.boolean("replace.null.with.default", true); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return nil
+}
+
+func newTimestampConverter(o *timestampConverterOptions, s side) *TimestampConverter {
+	return &TimestampConverter{side: s, field: o.field, target: o.target, format: o.format, precision: o.precision, replaceNull: o.replaceNull}
 }
 
 func (t *TimestampConverter) targetSchema(optional bool) *connect.Schema {

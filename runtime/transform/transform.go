@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -57,106 +56,6 @@ const (
 	HeaderFromValue            = pkg + "HeaderFrom$Value"
 	ExtractNewRecordStateClass = "io.debezium.transforms.ExtractNewRecordState"
 )
-
-// ErrUnknownClass is wrapped by errors for a class name this package does
-// not implement.
-var ErrUnknownClass = errors.New("unknown transformation or predicate class")
-
-type transformFactory func(p params) (Transformation, error)
-type predicateFactory func(p params) (Predicate, error)
-
-func transformFactories() map[string]transformFactory {
-	return map[string]transformFactory{
-		InsertFieldKey:             func(p params) (Transformation, error) { return newInsertField(p, true) },
-		InsertFieldValue:           func(p params) (Transformation, error) { return newInsertField(p, false) },
-		ReplaceFieldKey:            func(p params) (Transformation, error) { return newReplaceField(p, true) },
-		ReplaceFieldValue:          func(p params) (Transformation, error) { return newReplaceField(p, false) },
-		MaskFieldKey:               func(p params) (Transformation, error) { return newMaskField(p, true) },
-		MaskFieldValue:             func(p params) (Transformation, error) { return newMaskField(p, false) },
-		ValueToKeyClass:            func(p params) (Transformation, error) { return newValueToKey(p) },
-		ExtractFieldKey:            func(p params) (Transformation, error) { return newExtractField(p, true) },
-		ExtractFieldValue:          func(p params) (Transformation, error) { return newExtractField(p, false) },
-		RegexRouterClass:           func(p params) (Transformation, error) { return newRegexRouter(p) },
-		TimestampRouterClass:       func(p params) (Transformation, error) { return newTimestampRouter(p) },
-		FilterClass:                func(p params) (Transformation, error) { return Filter{}, nil },
-		ExtractNewRecordStateClass: func(p params) (Transformation, error) { return newExtractNewRecordState(p) },
-		TimestampConverterKey:      func(p params) (Transformation, error) { return newTimestampConverter(p, true) },
-		TimestampConverterValue:    func(p params) (Transformation, error) { return newTimestampConverter(p, false) },
-		CastKey:                    func(p params) (Transformation, error) { return newCast(p, true) },
-		CastValue:                  func(p params) (Transformation, error) { return newCast(p, false) },
-		HeaderFromKey:              func(p params) (Transformation, error) { return newHeaderFrom(p, true) },
-		HeaderFromValue:            func(p params) (Transformation, error) { return newHeaderFrom(p, false) },
-		FlattenKey:                 func(p params) (Transformation, error) { return newFlatten(p, true) },
-		FlattenValue:               func(p params) (Transformation, error) { return newFlatten(p, false) },
-		HoistFieldKey:              func(p params) (Transformation, error) { return newHoistField(p, true) },
-		HoistFieldValue:            func(p params) (Transformation, error) { return newHoistField(p, false) },
-		InsertHeaderClass:          func(p params) (Transformation, error) { return newInsertHeader(p) },
-		DropHeadersClass:           func(p params) (Transformation, error) { return newDropHeaders(p) },
-		SetSchemaMetadataKey:       func(p params) (Transformation, error) { return newSetSchemaMetadata(p, true) },
-		SetSchemaMetadataValue:     func(p params) (Transformation, error) { return newSetSchemaMetadata(p, false) },
-	}
-}
-
-func predicateFactories() map[string]predicateFactory {
-	return map[string]predicateFactory{
-		TopicNameMatches:  func(p params) (Predicate, error) { return newTopicNameMatches(p) },
-		HasHeaderKey:      func(p params) (Predicate, error) { return newHasHeaderKey(p) },
-		RecordIsTombstone: func(p params) (Predicate, error) { return tombstonePredicate{}, nil },
-	}
-}
-
-// resolveClass maps a class name to its canonical full name. It accepts the
-// full Kafka/Debezium name and, as a convenience, the simple name after the
-// last dot (e.g. "InsertField$Value", "ExtractNewRecordState").
-func resolveClass[F any](class string, known map[string]F) (string, bool) {
-	class = strings.TrimSpace(class)
-	if _, ok := known[class]; ok {
-		return class, true
-	}
-	for full := range known {
-		if i := strings.LastIndexByte(full, '.'); i >= 0 && full[i+1:] == class {
-			return full, true
-		}
-	}
-	return "", false
-}
-
-// Classes returns the transformation class names NewChain accepts, sorted.
-func Classes() []string { return sortedKeys(transformFactories()) }
-
-// PredicateClasses returns the predicate class names NewChain accepts, sorted.
-func PredicateClasses() []string { return sortedKeys(predicateFactories()) }
-
-func sortedKeys[F any](m map[string]F) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// New returns one transformation of the given class configured with its own
-// parameters (keys without the "transforms.<alias>." prefix).
-func New(class string, cfg map[string]string) (Transformation, error) {
-	f := transformFactories()
-	full, ok := resolveClass(class, f)
-	if !ok {
-		return nil, connect.Errorf("type", "unknown transformation class %q", class)
-	}
-	return f[full](params{m: cfg})
-}
-
-// NewPredicate returns one predicate of the given class configured with its
-// own parameters (keys without the "predicates.<alias>." prefix).
-func NewPredicate(class string, cfg map[string]string) (Predicate, error) {
-	f := predicateFactories()
-	full, ok := resolveClass(class, f)
-	if !ok {
-		return nil, connect.Errorf("type", "unknown predicate class %q", class)
-	}
-	return f[full](params{m: cfg})
-}
 
 type stage struct {
 	alias     string
@@ -227,15 +126,19 @@ func safeApply(t Transformation, r *connect.Record) (out *connect.Record, err er
 	return t.Apply(r)
 }
 
-// NewChain builds the chain declared in a connector configuration: the
-// "transforms" alias list, transforms.<alias>.type (a Kafka Connect or
-// Debezium class name), transforms.<alias>.predicate and .negate, the
+// NewChain builds the chain declared in a connector configuration with
+// the built-in classes (Builtin); see NewChainFrom.
+func NewChain(cfg map[string]string) (*Chain, error) { return NewChainFrom(cfg, Builtin()) }
+
+// NewChainFrom builds the chain declared in a connector configuration: the
+// "transforms" alias list, transforms.<alias>.type (a class name or alias
+// that l resolves), transforms.<alias>.predicate and .negate, the
 // "predicates" alias list and predicates.<alias>.type, and each one's
 // parameters. The first error is returned as a *connect.ConfigError naming
 // the exact key at fault. A configuration without transforms yields an
 // empty chain.
-func NewChain(cfg map[string]string) (*Chain, error) {
-	c, errs := build(cfg)
+func NewChainFrom(cfg map[string]string, l Lookup) (*Chain, error) {
+	c, errs := build(cfg, l)
 	if len(errs) > 0 {
 		return nil, errs[0]
 	}
@@ -243,10 +146,14 @@ func NewChain(cfg map[string]string) (*Chain, error) {
 }
 
 // Validate checks the transforms and predicates of a connector
-// configuration and returns the errors per configuration key (empty when
-// valid), for REST /config/validate.
-func Validate(cfg map[string]string) map[string][]string {
-	_, errs := build(cfg)
+// configuration against the built-in classes; see ValidateFrom.
+func Validate(cfg map[string]string) map[string][]string { return ValidateFrom(cfg, Builtin()) }
+
+// ValidateFrom checks the transforms and predicates of a connector
+// configuration, resolving classes with l, and returns the errors per
+// configuration key (empty when valid), for REST /config/validate.
+func ValidateFrom(cfg map[string]string, l Lookup) map[string][]string {
+	_, errs := build(cfg, l)
 	out := map[string][]string{}
 	for _, err := range errs {
 		ce := err.(*connect.ConfigError)
@@ -257,7 +164,7 @@ func Validate(cfg map[string]string) map[string][]string {
 
 // build constructs the chain, collecting every configuration error (each a
 // *connect.ConfigError).
-func build(cfg map[string]string) (*Chain, []error) {
+func build(cfg map[string]string, l Lookup) (*Chain, []error) {
 	var errs []error
 	fail := func(key, format string, args ...any) {
 		errs = append(errs, connect.Errorf(key, format, args...))
@@ -267,22 +174,22 @@ func build(cfg map[string]string) (*Chain, []error) {
 		fail("predicates", "duplicate alias %q", dupP)
 	}
 	preds := map[string]Predicate{}
-	pf := predicateFactories()
 	for _, a := range predAliases {
-		key := "predicates." + a + ".type"
+		prefix := "predicates." + a + "."
+		key := prefix + "type"
 		class := strings.TrimSpace(cfg[key])
 		if class == "" {
 			fail(key, "missing required configuration")
 			continue
 		}
-		full, ok := resolveClass(class, pf)
+		newp, ok := l.Predicate(class)
 		if !ok {
-			fail(key, "unknown predicate class %q (known: %s)", class, strings.Join(PredicateClasses(), ", "))
+			fail(key, "Invalid value %s for configuration %s: unknown predicate class %q (%s)", class, key, class, known(l.PredicateClasses()))
 			continue
 		}
-		p, err := pf[full](sub(cfg, "predicates."+a+"."))
+		p, err := newp(sub(cfg, prefix))
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, prefixed(prefix, err))
 			continue
 		}
 		preds[a] = p
@@ -291,7 +198,6 @@ func build(cfg map[string]string) (*Chain, []error) {
 	if dupT != "" {
 		fail("transforms", "duplicate alias %q", dupT)
 	}
-	tf := transformFactories()
 	chain := &Chain{}
 	for _, a := range aliases {
 		prefix := "transforms." + a + "."
@@ -316,17 +222,17 @@ func build(cfg map[string]string) (*Chain, []error) {
 			fail(key, "missing required configuration")
 			continue
 		}
-		full, ok := resolveClass(class, tf)
+		newt, ok := l.Transformation(class)
 		if !ok {
-			fail(key, "unknown transformation class %q (known: %s)", class, strings.Join(Classes(), ", "))
+			fail(key, "Invalid value %s for configuration %s: unknown transformation class %q (%s)", class, key, class, known(l.TransformationClasses()))
 			continue
 		}
 		p := sub(cfg, prefix)
-		delete(p.m, "predicate")
-		delete(p.m, "negate")
-		t, err := tf[full](p)
+		delete(p, "predicate")
+		delete(p, "negate")
+		t, err := newt(p)
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, prefixed(prefix, err))
 			continue
 		}
 		st.t = t
@@ -336,6 +242,27 @@ func build(cfg map[string]string) (*Chain, []error) {
 		return nil, errs
 	}
 	return chain, nil
+}
+
+// prefixed turns a class's configuration error into one naming the
+// connector configuration key (prefix + the class's own key), also in the
+// message connect.ConfigDef wrote; an error naming no key is reported
+// against prefix + "type".
+func prefixed(prefix string, err error) error {
+	var ce *connect.ConfigError
+	if errors.As(err, &ce) {
+		msg := strings.ReplaceAll(ce.Msg, `configuration "`+ce.Key+`"`, `configuration "`+prefix+ce.Key+`"`)
+		msg = strings.ReplaceAll(msg, "for configuration "+ce.Key+":", "for configuration "+prefix+ce.Key+":")
+		return &connect.ConfigError{Key: prefix + ce.Key, Msg: msg}
+	}
+	return &connect.ConfigError{Key: prefix + "type", Msg: err.Error()}
+}
+
+func known(classes []string) string {
+	if len(classes) == 0 {
+		return "none installed"
+	}
+	return "known: " + strings.Join(classes, ", ")
 }
 
 func aliasList(s string) (aliases []string, dup string) {
@@ -350,67 +277,12 @@ func aliasList(s string) (aliases []string, dup string) {
 }
 
 // sub extracts the parameters under prefix.
-func sub(cfg map[string]string, prefix string) params {
+func sub(cfg map[string]string, prefix string) map[string]string {
 	m := map[string]string{}
 	for k, v := range cfg {
 		if rest, ok := strings.CutPrefix(k, prefix); ok && rest != "type" {
 			m[rest] = v
 		}
 	}
-	return params{prefix: prefix, m: m}
-}
-
-// params is a transformation's own configuration; prefix is prepended to
-// keys in errors so they name the connector configuration key.
-type params struct {
-	prefix string
-	m      map[string]string
-}
-
-func (p params) errf(key, format string, args ...any) error {
-	return connect.Errorf(p.prefix+key, format, args...)
-}
-
-func (p params) has(key string) bool {
-	_, ok := p.m[key]
-	return ok
-}
-
-func (p params) str(key, def string) string {
-	if v, ok := p.m[key]; ok {
-		return v
-	}
-	return def
-}
-
-func (p params) required(key string) (string, error) {
-	v, ok := p.m[key]
-	if !ok || strings.TrimSpace(v) == "" {
-		return "", p.errf(key, "missing required configuration")
-	}
-	return v, nil
-}
-
-func (p params) list(key string) []string { return connect.SplitList(p.m[key]) }
-
-func (p params) boolean(key string, def bool) (bool, error) {
-	v, ok := p.m[key]
-	if !ok || strings.TrimSpace(v) == "" {
-		return def, nil
-	}
-	b, err := strconv.ParseBool(strings.TrimSpace(v))
-	if err != nil {
-		return false, p.errf(key, "expected true or false, got %q", v)
-	}
-	return b, nil
-}
-
-func (p params) oneOf(key, def string, allowed ...string) (string, error) {
-	v := strings.TrimSpace(p.str(key, def))
-	for _, a := range allowed {
-		if strings.EqualFold(a, v) {
-			return a, nil
-		}
-	}
-	return "", p.errf(key, "invalid value %q, must be one of %s", v, strings.Join(allowed, ", "))
+	return m
 }

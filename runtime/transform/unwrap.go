@@ -140,16 +140,65 @@ type ExtractNewRecordState struct {
 
 const unwrapName = "ExtractNewRecordState"
 
-func newExtractNewRecordState(p params) (*ExtractNewRecordState, error) {
-	t := &ExtractNewRecordState{}
-	switch {
-	case p.has("delete.tombstone.handling.mode"):
-		mode, err := p.oneOf("delete.tombstone.handling.mode", modeTombstone,
-			modeDrop, modeTombstone, modeRewrite, modeRewriteWithTombstone, modeDeleteToTombstone)
+// extractNewRecordStateOptions is the configuration of ExtractNewRecordState.
+type extractNewRecordStateOptions struct {
+	connect.Given
+	tombstoneMode, deleteMode   string
+	dropTombstones              bool
+	addFields, addHeaders       []string
+	fieldsPrefix, headersPrefix string
+	routeByField                string
+	replaceNull                 bool
+	fields, headers             []fieldRef // set by Check
+}
+
+func (o *extractNewRecordStateOptions) Keys() connect.ConfigDef {
+	return connect.ConfigDef{
+		enumKey("delete.tombstone.handling.mode", "tombstone", "How delete events and tombstones are handled.", &o.tombstoneMode,
+			modeDrop, modeTombstone, modeRewrite, modeRewriteWithTombstone, modeDeleteToTombstone),
+		enumKey("delete.handling.mode", "drop", "Deprecated: how delete events are handled.", &o.deleteMode, "drop", "rewrite", "none"),
+		boolKey("drop.tombstones", "true", "Deprecated: drop tombstone records.", &o.dropTombstones),
+		listKey("add.fields", "Envelope fields to add to the record value (op, table, lsn, source.ts_ms, field:new_name, ...).", &o.addFields),
+		strKey("add.fields.prefix", "__", "Prefix of the added fields.", connect.IntoString(&o.fieldsPrefix)),
+		listKey("add.headers", "Envelope fields to add as headers.", &o.addHeaders),
+		strKey("add.headers.prefix", "__", "Prefix of the added headers.", connect.IntoString(&o.headersPrefix)),
+		strKey("route.by.field", "", "Row field whose value becomes the topic name.", func(v string) error {
+			o.routeByField = strings.TrimSpace(v)
+			return nil
+		}),
+		replaceNullKey(&o.replaceNull),
+	}
+}
+
+// Check parses the envelope field references, which depend on their
+// prefix keys.
+func (o *extractNewRecordStateOptions) Check() error {
+	o.fields, o.headers = nil, nil
+	for _, spec := range o.addFields {
+		ref, err := parseFieldRef(spec, o.fieldsPrefix)
 		if err != nil {
-			return nil, err
+			return connect.Errorf("add.fields", "%v", err)
 		}
-		switch mode {
+		o.fields = append(o.fields, ref)
+	}
+	for _, spec := range o.addHeaders {
+		ref, err := parseFieldRef(spec, o.headersPrefix)
+		if err != nil {
+			return connect.Errorf("add.headers", "%v", err)
+		}
+		o.headers = append(o.headers, ref)
+	}
+	return nil
+}
+
+// newExtractNewRecordState applies delete.tombstone.handling.mode when it
+// is set, else the deprecated delete.handling.mode and drop.tombstones
+// when either is set, else the tombstone mode (Debezium's precedence).
+func newExtractNewRecordState(o *extractNewRecordStateOptions) Transformation {
+	t := &ExtractNewRecordState{fields: o.fields, headers: o.headers, routeByField: o.routeByField, replaceNull: o.replaceNull}
+	switch {
+	case o.Has("delete.tombstone.handling.mode"):
+		switch o.tombstoneMode {
 		case modeDrop:
 			t.dropTombstones, t.onDelete = true, deleteDrop
 		case modeTombstone, modeDeleteToTombstone:
@@ -159,12 +208,8 @@ func newExtractNewRecordState(p params) (*ExtractNewRecordState, error) {
 		case modeRewriteWithTombstone:
 			t.dropTombstones, t.onDelete, t.rewrite = false, deleteRewrite, true
 		}
-	case p.has("delete.handling.mode") || p.has("drop.tombstones"):
-		mode, err := p.oneOf("delete.handling.mode", "drop", "drop", "rewrite", "none")
-		if err != nil {
-			return nil, err
-		}
-		switch mode {
+	case o.Has("delete.handling.mode") || o.Has("drop.tombstones"):
+		switch o.deleteMode {
 		case "drop":
 			t.onDelete = deleteDrop
 		case "rewrite":
@@ -172,34 +217,11 @@ func newExtractNewRecordState(p params) (*ExtractNewRecordState, error) {
 		case "none":
 			t.onDelete = deleteNone
 		}
-		if t.dropTombstones, err = p.boolean("drop.tombstones", true); err != nil {
-			return nil, err
-		}
+		t.dropTombstones = o.dropTombstones
 	default:
 		t.dropTombstones, t.onDelete = true, deleteTombstone
 	}
-	fprefix := p.str("add.fields.prefix", "__")
-	for _, spec := range p.list("add.fields") {
-		ref, err := parseFieldRef(spec, fprefix)
-		if err != nil {
-			return nil, p.errf("add.fields", "%v", err)
-		}
-		t.fields = append(t.fields, ref)
-	}
-	hprefix := p.str("add.headers.prefix", "__")
-	for _, spec := range p.list("add.headers") {
-		ref, err := parseFieldRef(spec, hprefix)
-		if err != nil {
-			return nil, p.errf("add.headers", "%v", err)
-		}
-		t.headers = append(t.headers, ref)
-	}
-	t.routeByField = strings.TrimSpace(p.str("route.by.field", ""))
-	var err error
-	if t.replaceNull, err = p.boolean("replace.null.with.default", true); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return t
 }
 
 func isEnvelopeSchema(s *connect.Schema) bool {

@@ -72,9 +72,26 @@ type configState struct {
 	created    map[string]int64 // offset of the record that created each connector
 	createdCfg map[string][]byte
 	restarts   []restartRequest
+	// levels are cluster-scoped logger levels read since startup, not yet
+	// applied (KIP-976).
+	levels []loggerLevel
 	// live is set once the worker read the topic to its end at startup;
-	// restart requests read before are history, not requests.
+	// restart requests and logger levels read before are history, not
+	// requests.
 	live bool
+}
+
+// loggerLevel is a logger-cluster-<namespace> record: a logger level set
+// with scope=cluster for every worker.
+type loggerLevel struct {
+	Namespace string
+	Level     string
+}
+
+// loggerLevelValue is the value of a logger-cluster-<namespace> record, as
+// Kafka Connect writes it.
+type loggerLevelValue struct {
+	Level *string `json:"level"`
 }
 
 func newConfigState() *configState {
@@ -224,6 +241,20 @@ func (c *configState) applyLocked(key string, value []byte) error {
 			return err
 		}
 		c.restarts = append(c.restarts, restartRequest{Connector: strings.TrimPrefix(key, "restart-connector-"), Task: -1, IncludeTasks: v.IncludeTasks, OnlyFailed: v.OnlyFailed})
+	case strings.HasPrefix(key, loggerClusterPrefix):
+		// Like Kafka, levels written before this worker started are not
+		// applied: cluster-scoped levels do not survive restarts.
+		if value == nil || !c.live {
+			return nil
+		}
+		var v loggerLevelValue
+		if err := json.Unmarshal(value, &v); err != nil {
+			return err
+		}
+		if v.Level == nil {
+			return errBadKey
+		}
+		c.levels = append(c.levels, loggerLevel{Namespace: strings.TrimPrefix(key, loggerClusterPrefix), Level: *v.Level})
 	case strings.HasPrefix(key, "restart-task-"):
 		if value == nil || !c.live {
 			return nil
@@ -266,6 +297,20 @@ func (c *configState) setLive() {
 	c.live = true
 	c.mu.Unlock()
 }
+
+// takeLoggerLevels returns and clears the cluster-scoped logger levels
+// read and not yet applied.
+func (c *configState) takeLoggerLevels() []loggerLevel {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l := c.levels
+	c.levels = nil
+	return l
+}
+
+// loggerClusterPrefix starts the config topic key of a cluster-scoped
+// logger level (Kafka Connect's, KIP-976).
+const loggerClusterPrefix = "logger-cluster-"
 
 // takeRestarts returns and clears pending restart requests.
 func (c *configState) takeRestarts() []restartRequest {

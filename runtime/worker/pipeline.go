@@ -103,11 +103,11 @@ func (w *Worker) newPipeline(k taskKey, conn map[string]string) (*pipeline, erro
 	var err error
 	var kc, vc map[string]string
 	p.keyClass, kc = w.converterFor(conn, true)
-	if p.keyConv, err = convert.New(p.keyClass, kc, true); err != nil {
+	if p.keyConv, err = w.reg.NewConverter(p.keyClass, kc, true); err != nil {
 		return nil, fmt.Errorf("key.converter: %w", err)
 	}
 	p.valClass, vc = w.converterFor(conn, false)
-	if p.valConv, err = convert.New(p.valClass, vc, false); err != nil {
+	if p.valConv, err = w.reg.NewConverter(p.valClass, vc, false); err != nil {
 		return nil, fmt.Errorf("value.converter: %w", err)
 	}
 	p.hdrClass = w.cfg.HeaderConverter
@@ -115,14 +115,14 @@ func (w *Worker) newPipeline(k taskKey, conn map[string]string) (*pipeline, erro
 	if c := strings.TrimSpace(conn["header.converter"]); c != "" {
 		p.hdrClass, hc = c, prefixed(conn, "header.converter.")
 	}
-	if p.hdrConv, err = convert.NewHeaderConverter(p.hdrClass, hc); err != nil {
+	if p.hdrConv, err = w.reg.NewHeaderConverter(p.hdrClass, hc); err != nil {
 		return nil, fmt.Errorf("header.converter: %w", err)
 	}
 	if p.hdrClass == "" {
 		p.hdrClass = convert.SimpleHeaderClass
 	}
 	if strings.TrimSpace(conn["transforms"]) != "" {
-		if p.chain, err = newTransformChain(conn); err != nil {
+		if p.chain, err = w.newTransformChain(conn); err != nil {
 			return nil, err
 		}
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/sluicehq/sluice/runtime/api"
 	"github.com/sluicehq/sluice/runtime/connect"
-	"github.com/sluicehq/sluice/runtime/convert"
 	"github.com/sluicehq/sluice/runtime/plugin"
 )
 
@@ -33,35 +32,26 @@ func (w *Worker) configDefFor(class string) connect.ConfigDef {
 
 // converterValidator checks a key.converter/value.converter class
 // (header: header.converter) against the registry and the converter's
-// constructor.
-func (w *Worker) converterValidator(kind plugin.Kind, isKey bool) func(string) error {
+// constructor, with the converter's own keys from cfg (key under prefix).
+func (w *Worker) converterValidator(kind plugin.Kind, isKey bool, cfg map[string]string, prefix string) func(string) error {
 	return func(v string) error {
 		if strings.TrimSpace(v) == "" {
 			return nil
 		}
-		s, ok := w.reg.Lookup(kind, v)
-		if !ok && kind == plugin.HeaderConverter {
-			// Any value converter also serves as a header converter.
-			if s, ok = w.reg.Lookup(plugin.Converter, v); ok {
-				_, err := convert.NewHeaderConverter(s.Class, nil)
-				return err
-			}
-		}
-		if !ok {
-			return fmt.Errorf("%w %q (known: %s)", convert.ErrUnknownClass, v, strings.Join(w.reg.Classes(kind), ", "))
-		}
+		// The constructors the running task uses (pipeline.go).
 		var err error
 		if kind == plugin.HeaderConverter {
-			_, err = s.NewHeaderConverter(nil)
+			_, err = w.reg.NewHeaderConverter(v, prefixed(cfg, prefix+"."))
 		} else {
-			_, err = s.NewConverter(nil, isKey)
+			_, err = w.reg.NewConverter(v, prefixed(cfg, prefix+"."), isKey)
 		}
 		return err
 	}
 }
 
 // workerDef declares the connector keys the worker itself interprets.
-func (w *Worker) workerDef(sink bool) connect.ConfigDef {
+// cfg is the configuration being validated (for the converters' own keys).
+func (w *Worker) workerDef(sink bool, cfg map[string]string) connect.ConfigDef {
 	converters := w.reg.Classes(plugin.Converter)
 	d := connect.ConfigDef{
 		{Name: "name", Type: connect.TypeString, Importance: connect.High, Group: "Common", Doc: "Globally unique name to use for this connector.",
@@ -73,9 +63,9 @@ func (w *Worker) workerDef(sink bool) connect.ConfigDef {
 			}},
 		{Name: "connector.class", Type: connect.TypeString, Importance: connect.High, Group: "Common", Doc: "Name or alias of the connector class."},
 		{Name: "tasks.max", Type: connect.TypeInt, Default: "1", HasDefault: true, Importance: connect.High, Group: "Common", Doc: "Maximum number of tasks to use for this connector.", Validate: connect.AtLeast(1)},
-		{Name: "key.converter", Type: connect.TypeClass, HasDefault: true, Importance: connect.Low, Group: "Common", Doc: "Converter for record keys; overrides the worker's.", Validate: w.converterValidator(plugin.Converter, true), Recommended: converters},
-		{Name: "value.converter", Type: connect.TypeClass, HasDefault: true, Importance: connect.Low, Group: "Common", Doc: "Converter for record values; overrides the worker's.", Validate: w.converterValidator(plugin.Converter, false), Recommended: converters},
-		{Name: "header.converter", Type: connect.TypeClass, HasDefault: true, Importance: connect.Low, Group: "Common", Doc: "Header converter for record headers; overrides the worker's (default SimpleHeaderConverter).", Validate: w.converterValidator(plugin.HeaderConverter, false), Recommended: w.reg.Classes(plugin.HeaderConverter)},
+		{Name: "key.converter", Type: connect.TypeClass, HasDefault: true, Importance: connect.Low, Group: "Common", Doc: "Converter for record keys; overrides the worker's.", Validate: w.converterValidator(plugin.Converter, true, cfg, "key.converter"), Recommended: converters},
+		{Name: "value.converter", Type: connect.TypeClass, HasDefault: true, Importance: connect.Low, Group: "Common", Doc: "Converter for record values; overrides the worker's.", Validate: w.converterValidator(plugin.Converter, false, cfg, "value.converter"), Recommended: converters},
+		{Name: "header.converter", Type: connect.TypeClass, HasDefault: true, Importance: connect.Low, Group: "Common", Doc: "Header converter for record headers; overrides the worker's (default SimpleHeaderConverter).", Validate: w.converterValidator(plugin.HeaderConverter, false, cfg, "header.converter"), Recommended: w.reg.Classes(plugin.HeaderConverter)},
 		{Name: "transforms", Type: connect.TypeList, HasDefault: true, Importance: connect.Low, Group: "Transforms", Doc: "Aliases of the transformations to apply to records."},
 		{Name: "predicates", Type: connect.TypeList, HasDefault: true, Importance: connect.Low, Group: "Predicates", Doc: "Aliases of the predicates used by transformations."},
 		{Name: "errors.retry.timeout", Type: connect.TypeLong, Default: "0", HasDefault: true, Importance: connect.Medium, Group: "Error Handling", Doc: "Maximum duration in milliseconds a failed operation is retried; 0 = no retries, -1 = forever.", Validate: connect.AtLeast(-1)},
@@ -135,7 +125,7 @@ func (w *Worker) ValidateConfig(ctx context.Context, class string, cfg map[strin
 		resolved["connector.class"] = class
 	}
 	sink := known && p.Type == "sink"
-	wdef := w.workerDef(sink)
+	wdef := w.workerDef(sink, resolved)
 	var pdef connect.ConfigDef
 	var inst connect.Connector
 	if known {
@@ -224,7 +214,7 @@ func (w *Worker) ValidateConfig(ctx context.Context, class string, cfg map[strin
 		}
 		add(k, cv, false)
 	}
-	for field, msgs := range validateTransforms(resolved) {
+	for field, msgs := range w.validateTransforms(resolved) {
 		k := connect.ConfigKey{Name: field, Type: connect.TypeString, HasDefault: true, Importance: connect.Low, Group: "Transforms"}
 		add(k, connect.ConfigValue{Name: field, Errors: msgs}, false)
 	}

@@ -30,6 +30,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -238,6 +239,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		if err := w.cfgs.apply(string(r.Key), r.Value, r.Offset); err != nil {
 			w.log.Warn("skipping config topic record", "key", string(r.Key), "offset", r.Offset, "err", err)
 		}
+		w.applyLoggerLevels()
 		w.poke()
 	}, w.log, w.o.clientOpts...)
 	if err != nil {
@@ -711,6 +713,39 @@ func (w *Worker) writeTaskConfigs(ctx context.Context, name string, gen int32, t
 		w.tombstoneStatus(taskStatusKey(name, i))
 	}
 	return nil
+}
+
+// SetClusterLoggerLevel sets a logger's level on every worker of the
+// cluster (KIP-976 scope=cluster), through Kafka as Kafka Connect does: it
+// writes logger-cluster-<namespace> = {"level": level} to the config topic
+// and each worker, this one included, applies it when it reads the record
+// (workers started later do not). It returns once this worker applied it.
+func (w *Worker) SetClusterLoggerLevel(ctx context.Context, namespace, level string) error {
+	if err := w.ready(ctx); err != nil {
+		return err
+	}
+	if strings.TrimSpace(namespace) == "" {
+		return fmt.Errorf("logger name must not be empty: %w", api.ErrBadRequest)
+	}
+	if _, err := loglevel.ParseLevel(level); err != nil {
+		return fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+	}
+	return w.writeConfig(ctx, loggerClusterPrefix+namespace, loggerLevelValue{Level: &level})
+}
+
+// applyLoggerLevels applies the cluster-scoped logger levels read from the
+// config topic to this worker's levels.
+func (w *Worker) applyLoggerLevels() {
+	for _, l := range w.cfgs.takeLoggerLevels() {
+		if w.o.levels == nil {
+			continue
+		}
+		if affected, err := w.o.levels.Set(l.Namespace, l.Level); err != nil {
+			w.log.Warn("ignoring cluster logger level", "logger", l.Namespace, "level", l.Level, "err", err)
+		} else {
+			w.log.Info("set cluster logger level", "logger", l.Namespace, "level", l.Level, "loggers", affected)
+		}
+	}
 }
 
 // writeConfig writes one config topic record and waits until this worker
