@@ -115,9 +115,6 @@ func validPrefix(v string) error {
 	return nil
 }
 
-// configDef declares the connector configuration (the keys of options).
-func configDef() connect.ConfigDef { return (&options{}).Keys() }
-
 // Keys implements connect.Options: every key, with its destination in o.
 func (o *options) Keys() connect.ConfigDef {
 	s := func(name, def, doc string, v func(string) error, into func(string) error, rec ...string) connect.ConfigKey {
