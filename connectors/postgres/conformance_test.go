@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"fmt"
+	"regexp"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/testenv"
@@ -25,16 +26,17 @@ func TestSourceConformance(t *testing.T) {
 		Config: func(t *testing.T, topic string) map[string]string {
 			e := newEnv(t, pg)
 			e.exec(t, "CREATE TABLE t (id serial PRIMARY KEY, v text NOT NULL)")
-			return e.config(
+			cfg := e.config(
 				"connector.class", Class,
-				KeyTableInclude, "public.t",
+				KeyTableInclude, `public\.t`,
 				"key.converter", "json", "key.converter.schemas.enable", "false",
 				"value.converter", "json", "value.converter.schemas.enable", "false",
 				"transforms", "route",
 				"transforms.route.type", transform.RegexRouterClass,
-				"transforms.route.regex", ".*",
 				"transforms.route.replacement", topic,
 			)
+			cfg["transforms.route.regex"] = regexp.QuoteMeta(cfg[KeyTopicPrefix] + ".public.t")
+			return cfg
 		},
 		Add: func(t *testing.T, cfg map[string]string, n int) {
 			pg.Exec(t, cfg[KeyDBName], fmt.Sprintf("INSERT INTO t (v) SELECT 'row-' || g FROM generate_series(1, %d) g", n))
