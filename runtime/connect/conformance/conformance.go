@@ -46,7 +46,9 @@ type Source struct {
 	// values distinct from every earlier one.
 	Add func(t *testing.T, cfg map[string]string, n int)
 	// BadConfig turns a valid config into one the connector refuses and
-	// returns the key the error must name.
+	// returns the key the error must name. A rule across keys (what a
+	// connect.Options Check or a ConfigValidator enforces) tests more than
+	// a malformed value, which the ConfigDef alone already refuses.
 	BadConfig func(cfg map[string]string) (key string)
 	// Timeout bounds each wait (default 60 s).
 	Timeout time.Duration
