@@ -42,12 +42,7 @@ func LogSinkPlugin() connect.Plugin {
 }
 
 // SinkConfigDef declares the file sink's configuration.
-func SinkConfigDef() connect.ConfigDef {
-	return connect.ConfigDef{
-		{Name: FileConfig, Type: connect.TypeString, HasDefault: true, Importance: connect.High,
-			Doc: "Destination filename, appended to. If empty, records are written to stdout."},
-	}
-}
+func SinkConfigDef() connect.ConfigDef { return (&sinkOptions{}).Keys() }
 
 // SinkConnector is the FileStreamSink connector (or the log sink).
 type SinkConnector struct {
@@ -57,16 +52,19 @@ type SinkConnector struct {
 }
 
 // ConfigDef implements connect.Connector.
-func (c *SinkConnector) ConfigDef() connect.ConfigDef {
+func (c *SinkConnector) ConfigDef() connect.ConfigDef { return c.options().Keys() }
+
+// options returns a fresh configuration to bind: none for the log sink.
+func (c *SinkConnector) options() connect.Options {
 	if c.logOnly {
-		return connect.ConfigDef{}
+		return noOptions{}
 	}
-	return SinkConfigDef()
+	return &sinkOptions{}
 }
 
 // Start implements connect.Connector.
 func (c *SinkConnector) Start(ctx context.Context, cfg map[string]string) error {
-	p, err := c.ConfigDef().Parse(cfg)
+	p, err := connect.Bind(cfg, c.options())
 	if err != nil {
 		return err
 	}
@@ -127,11 +125,11 @@ func (t *SinkTask) Open(ctx context.Context, cfg map[string]string, tctx connect
 	if t.logOnly {
 		return nil
 	}
-	p, err := SinkConfigDef().Parse(cfg)
-	if err != nil {
+	var o sinkOptions
+	if _, err := connect.Bind(cfg, &o); err != nil {
 		return err
 	}
-	t.name = p.String(FileConfig)
+	t.name = o.filename
 	if t.name == "" {
 		t.log.Info("file sink writing to stdout")
 		t.out = t.o.stdout

@@ -91,25 +91,7 @@ func Plugins(opts ...Option) []connect.Plugin {
 }
 
 // SourceConfigDef declares the source's configuration.
-func SourceConfigDef() connect.ConfigDef {
-	return connect.ConfigDef{
-		{Name: FileConfig, Type: connect.TypeString, HasDefault: true, Importance: connect.High,
-			Doc: "Source filename. If empty or \"-\", stdin is read (without offsets)."},
-		{Name: TopicConfig, Type: connect.TypeString, Importance: connect.High,
-			Doc: "The topic to publish data to.", Validate: nonEmpty},
-		{Name: BatchSizeConfig, Type: connect.TypeInt, Default: "2000", HasDefault: true, Importance: connect.Low,
-			Doc: "The maximum number of records the task returns from one poll.", Validate: connect.AtLeast(1)},
-		{Name: PollIntervalConfig, Type: connect.TypeLong, Default: "200", HasDefault: true, Importance: connect.Low,
-			Doc: "How long to wait at end of file before checking for appended data, in ms.", Validate: connect.AtLeast(1)},
-	}
-}
-
-func nonEmpty(v string) error {
-	if v == "" {
-		return errors.New("must not be empty")
-	}
-	return nil
-}
+func SourceConfigDef() connect.ConfigDef { return (&sourceOptions{}).Keys() }
 
 // SourceConnector is the FileStreamSource connector. It always runs one
 // task.
@@ -123,7 +105,7 @@ func (c *SourceConnector) ConfigDef() connect.ConfigDef { return SourceConfigDef
 
 // Start implements connect.Connector.
 func (c *SourceConnector) Start(ctx context.Context, cfg map[string]string) error {
-	p, err := SourceConfigDef().Parse(cfg)
+	p, err := connect.Bind(cfg, &sourceOptions{})
 	if err != nil {
 		return err
 	}
@@ -175,17 +157,11 @@ type SourceTask struct {
 
 // Open implements connect.SourceTask.
 func (t *SourceTask) Open(ctx context.Context, cfg map[string]string, tctx connect.SourceTaskContext) error {
-	p, err := SourceConfigDef().Parse(cfg)
-	if err != nil {
+	var o sourceOptions
+	if _, err := connect.Bind(cfg, &o); err != nil {
 		return err
 	}
-	t.topic = p.String(TopicConfig)
-	t.filename = p.String(FileConfig)
-	if t.filename == "-" {
-		t.filename = ""
-	}
-	t.batchSize = p.Int(BatchSizeConfig)
-	t.interval = time.Duration(p.Int64(PollIntervalConfig)) * time.Millisecond
+	t.topic, t.filename, t.batchSize, t.interval = o.topic, o.filename, o.batchSize, o.interval
 	t.readBuf = make([]byte, 64<<10)
 	t.done = make(chan struct{})
 	log := tctx.Logger()

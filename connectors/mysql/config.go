@@ -115,65 +115,123 @@ func validPrefix(v string) error {
 	return nil
 }
 
-// configDef declares the connector configuration.
-func configDef() connect.ConfigDef {
-	s := func(name, def, doc string, v func(string) error, rec ...string) connect.ConfigKey {
-		return connect.ConfigKey{Name: name, Type: connect.TypeString, Default: def, HasDefault: true, Importance: connect.Medium, Doc: doc, Validate: v, Recommended: rec}
+// Keys implements connect.Options: every key, with its destination in o.
+func (o *options) Keys() connect.ConfigDef {
+	s := func(name, def, doc string, v func(string) error, into func(string) error, rec ...string) connect.ConfigKey {
+		return connect.ConfigKey{Name: name, Type: connect.TypeString, Default: def, HasDefault: true, Importance: connect.Medium, Doc: doc, Validate: v, Recommended: rec, Into: into}
 	}
-	one := func(name, def, doc string, values ...string) connect.ConfigKey {
-		return s(name, def, doc, connect.OneOf(values...), values...)
+	one := func(name, def, doc string, dst *string, values ...string) connect.ConfigKey {
+		return s(name, def, doc, connect.OneOf(values...), connect.IntoLower(dst), values...)
 	}
-	i := func(name, def, doc string, min int64) connect.ConfigKey {
-		return connect.ConfigKey{Name: name, Type: connect.TypeInt, Default: def, HasDefault: true, Importance: connect.Low, Doc: doc, Validate: connect.AtLeast(min)}
+	i := func(name, def, doc string, min int64, into func(string) error) connect.ConfigKey {
+		return connect.ConfigKey{Name: name, Type: connect.TypeInt, Default: def, HasDefault: true, Importance: connect.Low, Doc: doc, Validate: connect.AtLeast(min), Into: into}
 	}
-	b := func(name, def, doc string) connect.ConfigKey {
-		return connect.ConfigKey{Name: name, Type: connect.TypeBoolean, Default: def, HasDefault: true, Importance: connect.Low, Doc: doc}
+	b := func(name, def, doc string, dst *bool) connect.ConfigKey {
+		return connect.ConfigKey{Name: name, Type: connect.TypeBoolean, Default: def, HasDefault: true, Importance: connect.Low, Doc: doc, Into: connect.IntoBool(dst)}
+	}
+	// A filter list: compiled into dst, and remembered as given when its
+	// value is not empty (include and exclude exclude each other).
+	filter := func(name, doc string, dst *[]*regexp.Regexp) connect.ConfigKey {
+		return s(name, "", doc, validRegexList, o.given(name, connect.IntoRegexps(dst)))
 	}
 	return connect.ConfigDef{
-		{Name: KeyHostname, Type: connect.TypeString, Importance: connect.High, Doc: "MySQL or MariaDB server host.", Validate: nonEmpty},
-		i(KeyPort, "3306", "Server port.", 1),
-		{Name: KeyUser, Type: connect.TypeString, Importance: connect.High, Doc: "User with SELECT, RELOAD, SHOW DATABASES, REPLICATION SLAVE and REPLICATION CLIENT.", Validate: nonEmpty},
-		{Name: KeyPassword, Type: connect.TypePassword, HasDefault: true, Importance: connect.High, Doc: "Password."},
-		{Name: KeyServerID, Type: connect.TypeLong, Importance: connect.High, Doc: "Replica server id the connector registers with; unique among the server's replicas.", Validate: validServerID},
-		{Name: KeyTopicPrefix, Type: connect.TypeString, Importance: connect.High, Doc: "Logical server name: prefix of every topic and schema name.", Validate: validPrefix},
-		s(KeyDatabaseInclude, "", "Regular expressions of databases to capture.", validRegexList),
-		s(KeyDatabaseExclude, "", "Regular expressions of databases not to capture.", validRegexList),
-		s(KeyTableInclude, "", "Regular expressions (db.table) of tables to capture.", validRegexList),
-		s(KeyTableExclude, "", "Regular expressions (db.table) of tables not to capture.", validRegexList),
-		s(KeyColumnInclude, "", "Regular expressions (db.table.column) of columns to include.", validRegexList),
-		s(KeyColumnExclude, "", "Regular expressions (db.table.column) of columns to exclude.", validRegexList),
-		one(KeySnapshotMode, "initial", "initial, initial_only, when_needed, no_data (never), always, schema_only_recovery (recovery).",
+		{Name: KeyHostname, Type: connect.TypeString, Importance: connect.High, Doc: "MySQL or MariaDB server host.", Validate: nonEmpty, Into: connect.IntoString(&o.host)},
+		i(KeyPort, "3306", "Server port.", 1, connect.IntoInt(&o.port)),
+		{Name: KeyUser, Type: connect.TypeString, Importance: connect.High, Doc: "User with SELECT, RELOAD, SHOW DATABASES, REPLICATION SLAVE and REPLICATION CLIENT.", Validate: nonEmpty, Into: connect.IntoString(&o.user)},
+		{Name: KeyPassword, Type: connect.TypePassword, HasDefault: true, Importance: connect.High, Doc: "Password.", Into: connect.IntoString(&o.password)},
+		{Name: KeyServerID, Type: connect.TypeLong, Importance: connect.High, Doc: "Replica server id the connector registers with; unique among the server's replicas.", Validate: validServerID, Into: connect.Into(&o.serverID, parseServerID)},
+		{Name: KeyTopicPrefix, Type: connect.TypeString, Importance: connect.High, Doc: "Logical server name: prefix of every topic and schema name.", Validate: validPrefix, Into: connect.IntoString(&o.prefix)},
+		filter(KeyDatabaseInclude, "Regular expressions of databases to capture.", &o.dbInclude),
+		filter(KeyDatabaseExclude, "Regular expressions of databases not to capture.", &o.dbExclude),
+		filter(KeyTableInclude, "Regular expressions (db.table) of tables to capture.", &o.tableInclude),
+		filter(KeyTableExclude, "Regular expressions (db.table) of tables not to capture.", &o.tableExclude),
+		filter(KeyColumnInclude, "Regular expressions (db.table.column) of columns to include.", &o.colInclude),
+		filter(KeyColumnExclude, "Regular expressions (db.table.column) of columns to exclude.", &o.colExclude),
+		one(KeySnapshotMode, "initial", "initial, initial_only, when_needed, no_data (never), always, schema_only_recovery (recovery).", &o.snapshotMode,
 			"initial", "initial_only", "when_needed", "no_data", "never", "always", "schema_only", "recovery", "schema_only_recovery"),
-		one(KeySnapshotLocking, "minimal", "minimal (global read lock only while the snapshot transactions start) or none.", "minimal", "none"),
-		i(KeySnapshotThreads, "4", "Parallel snapshot connections.", 1),
-		i(KeySnapshotChunkRows, "50000", "Target rows per snapshot chunk (single integer primary keys are split into ranges).", 1),
-		s(KeyHistoryTopic, "", "Schema history topic (one partition, cleanup.policy=delete, infinite retention; created if missing): every table definition and DDL with its binlog position, replayed on restart up to the committed offset. Empty keeps the history in memory (rebuilt from the live database at each start).", nil),
-		s(KeyHistoryBootstrap, "", "Bootstrap servers of the Kafka cluster holding "+KeyHistoryTopic+" (required with it).", nil),
-		b(KeySkipUnparseable, "false", "Log and skip DDL statements that cannot be parsed instead of failing."),
-		b(KeyIncludeSchema, "true", "Emit DDL statements to the schema change topic (<topic.prefix>)."),
-		b(KeyIncludeQuery, "false", "Put the SQL statement (ANNOTATE_ROWS / ROWS_QUERY) in source.query."),
-		s(KeyGTIDInclude, "", "Regular expressions of GTID sources (MySQL server UUIDs, MariaDB domain ids) to keep in the offset.", validRegexList),
-		s(KeyGTIDExclude, "", "Regular expressions of GTID sources to drop from the offset.", validRegexList),
-		i(KeyHeartbeatInterval, "0", "Heartbeat interval in ms (0 disables heartbeats).", 0),
-		s(KeyHeartbeatPrefix, "__debezium-heartbeat", "Heartbeat topic prefix.", nonEmpty),
-		s(KeySignalCollection, "", "Signal table (database.table with columns id, type, data) for incremental snapshots (execute-snapshot, stop-snapshot).", nil),
-		s(KeySkippedOps, "t", "Operations not emitted: c, u, d, t or none.", validSkipped),
-		b(KeyTombstones, "true", "Emit a tombstone after each delete."),
-		one(KeyDecimalMode, "precise", "DECIMAL representation: precise, double or string.", "precise", "double", "string"),
-		one(KeyTimePrecision, "adaptive_time_microseconds", "Temporal representation: adaptive_time_microseconds, adaptive or connect.",
+		one(KeySnapshotLocking, "minimal", "minimal (global read lock only while the snapshot transactions start) or none.", &o.locking, "minimal", "none"),
+		i(KeySnapshotThreads, "4", "Parallel snapshot connections.", 1, connect.IntoInt(&o.threads)),
+		i(KeySnapshotChunkRows, "50000", "Target rows per snapshot chunk (single integer primary keys are split into ranges).", 1, connect.IntoInt64(&o.chunkRows)),
+		s(KeyHistoryTopic, "", "Schema history topic (one partition, cleanup.policy=delete, infinite retention; created if missing): every table definition and DDL with its binlog position, replayed on restart up to the committed offset. Empty keeps the history in memory (rebuilt from the live database at each start).", nil, connect.IntoString(&o.historyTopic)),
+		s(KeyHistoryBootstrap, "", "Bootstrap servers of the Kafka cluster holding "+KeyHistoryTopic+" (required with it).", nil, connect.IntoString(&o.historyServers)),
+		b(KeySkipUnparseable, "false", "Log and skip DDL statements that cannot be parsed instead of failing.", &o.skipUnparseable),
+		b(KeyIncludeSchema, "true", "Emit DDL statements to the schema change topic (<topic.prefix>).", &o.includeSchema),
+		b(KeyIncludeQuery, "false", "Put the SQL statement (ANNOTATE_ROWS / ROWS_QUERY) in source.query.", &o.includeQry),
+		filter(KeyGTIDInclude, "Regular expressions of GTID sources (MySQL server UUIDs, MariaDB domain ids) to keep in the offset.", &o.gtidInclude),
+		filter(KeyGTIDExclude, "Regular expressions of GTID sources to drop from the offset.", &o.gtidExclude),
+		i(KeyHeartbeatInterval, "0", "Heartbeat interval in ms (0 disables heartbeats).", 0, connect.IntoMillis(&o.heartbeat)),
+		s(KeyHeartbeatPrefix, "__debezium-heartbeat", "Heartbeat topic prefix.", nonEmpty, connect.IntoString(&o.heartbeatPrefix)),
+		s(KeySignalCollection, "", "Signal table (database.table with columns id, type, data) for incremental snapshots (execute-snapshot, stop-snapshot).", nil, connect.Into(&o.signal, trimmed)),
+		s(KeySkippedOps, "t", "Operations not emitted: c, u, d, t or none.", validSkipped, connect.Into(&o.skip, parseSkipped)),
+		b(KeyTombstones, "true", "Emit a tombstone after each delete.", &o.tombstones),
+		one(KeyDecimalMode, "precise", "DECIMAL representation: precise, double or string.", &o.decimalMode, "precise", "double", "string"),
+		one(KeyTimePrecision, "adaptive_time_microseconds", "Temporal representation: adaptive_time_microseconds, adaptive or connect.", &o.timeMode,
 			"adaptive_time_microseconds", "adaptive", "connect"),
-		one(KeyBigintUnsigned, "long", "BIGINT UNSIGNED representation: long (wraps above 2^63-1, as Debezium) or precise (Decimal).", "long", "precise"),
-		one(KeyBinaryMode, "bytes", "BINARY/VARBINARY/BLOB representation: bytes, base64, base64-url-safe or hex.", "bytes", "base64", "base64-url-safe", "hex"),
-		s(KeyMessageKeyColumns, "", "Custom message keys: <db.table regex>:<col>,<col>;...", validKeyColumns),
-		b(KeyTxMetadata, "false", "Emit transaction BEGIN/END events and the transaction block."),
-		s(KeyTransactionTopic, "transaction", "Suffix of the transaction metadata topic (<prefix>.<suffix>).", nonEmpty),
+		one(KeyBigintUnsigned, "long", "BIGINT UNSIGNED representation: long (wraps above 2^63-1, as Debezium) or precise (Decimal).", &o.bigintMode, "long", "precise"),
+		one(KeyBinaryMode, "bytes", "BINARY/VARBINARY/BLOB representation: bytes, base64, base64-url-safe or hex.", &o.binaryMode, "bytes", "base64", "base64-url-safe", "hex"),
+		s(KeyMessageKeyColumns, "", "Custom message keys: <db.table regex>:<col>,<col>;...", validKeyColumns, connect.Into(&o.keyColumns, parseKeyColumns)),
+		b(KeyTxMetadata, "false", "Emit transaction BEGIN/END events and the transaction block.", &o.txMetadata),
+		s(KeyTransactionTopic, "transaction", "Suffix of the transaction metadata topic (<prefix>.<suffix>).", nonEmpty, connect.IntoString(&o.txSuffix)),
 		{Name: KeyTasksMax, Type: connect.TypeInt, Default: "1", HasDefault: true, Importance: connect.Low, Doc: "Must be 1.", Validate: validTasksMax},
-		i(KeyMaxBatchSize, "2048", "Maximum records returned by one poll.", 1),
-		i(KeyMaxQueueSize, "8192", "Maximum records queued ahead of poll.", 1),
-		i(KeyConnectTimeout, "30000", "Connection timeout in ms.", 1),
-		i(KeyReconnectMax, "300000", "How long to keep reconnecting after the binlog connection is lost, in ms (0: forever).", 0),
+		i(KeyMaxBatchSize, "2048", "Maximum records returned by one poll.", 1, connect.IntoInt(&o.maxBatch)),
+		i(KeyMaxQueueSize, "8192", "Maximum records queued ahead of poll.", 1, connect.IntoInt(&o.maxQueue)),
+		i(KeyConnectTimeout, "30000", "Connection timeout in ms.", 1, connect.IntoMillis(&o.connectTimeout)),
+		i(KeyReconnectMax, "300000", "How long to keep reconnecting after the binlog connection is lost, in ms (0: forever).", 0, connect.IntoMillis(&o.reconnectMax)),
 	}
 }
+
+// Check implements connect.Options: the rules across keys, and the values
+// derived from several keys.
+func (o *options) Check() error {
+	for _, pair := range [][2]string{{KeyDatabaseInclude, KeyDatabaseExclude}, {KeyTableInclude, KeyTableExclude},
+		{KeyColumnInclude, KeyColumnExclude}, {KeyGTIDInclude, KeyGTIDExclude}} {
+		if o.set[pair[0]] && o.set[pair[1]] {
+			return connect.Errorf(pair[1], "cannot be used together with %s", pair[0])
+		}
+	}
+	if o.historyTopic != "" && strings.TrimSpace(o.historyServers) == "" {
+		return connect.Errorf(KeyHistoryBootstrap, "is required with %s", KeyHistoryTopic)
+	}
+	switch o.snapshotMode {
+	case "never":
+		o.snapshotMode = "no_data"
+	case "schema_only":
+		o.snapshotMode = "no_data"
+	case "schema_only_recovery":
+		o.snapshotMode = "recovery"
+	}
+	o.heartbeatTopic = o.heartbeatPrefix + "." + o.prefix
+	o.txTopic = o.prefix + "." + o.txSuffix
+	return nil
+}
+
+// given wraps into to record in o.set that key had a non-empty value.
+func (o *options) given(key string, into func(string) error) func(string) error {
+	return func(v string) error {
+		if o.set == nil {
+			o.set = map[string]bool{}
+		}
+		o.set[key] = v != ""
+		return into(v)
+	}
+}
+
+func parseServerID(v string) (uint32, error) {
+	n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
+	return uint32(n), err
+}
+
+func parseSkipped(v string) (map[string]bool, error) {
+	skip := map[string]bool{}
+	for _, p := range connect.SplitList(v) {
+		if p = strings.ToLower(p); p != "none" {
+			skip[p] = true
+		}
+	}
+	return skip, nil
+}
+
+func trimmed(v string) (string, error) { return strings.TrimSpace(v), nil }
 
 // options is the parsed, typed configuration.
 type options struct {
@@ -195,18 +253,21 @@ type options struct {
 	historyServers             string
 	includeSchema, includeQry  bool
 	heartbeat                  time.Duration
-	heartbeatTopic             string
+	heartbeatPrefix            string
+	heartbeatTopic             string // derived: <heartbeatPrefix>.<prefix>
 	skip                       map[string]bool
 	tombstones                 bool
 	decimalMode, timeMode      string
 	bigintMode, binaryMode     string
 	keyColumns                 []keyColumnsRule
 	txMetadata                 bool
-	txTopic                    string
+	txSuffix                   string
+	txTopic                    string // derived: <prefix>.<txSuffix>
 	maxBatch, maxQueue         int
 	connectTimeout             time.Duration
 	reconnectMax               time.Duration
 	signal                     string
+	set                        map[string]bool // filter keys given a non-empty value
 }
 
 type keyColumnsRule struct {
@@ -238,78 +299,14 @@ func parseKeyColumns(v string) ([]keyColumnsRule, error) {
 	return out, nil
 }
 
-func compileList(v string) []*regexp.Regexp {
-	var out []*regexp.Regexp
-	for _, p := range connect.SplitList(v) {
-		out = append(out, regexp.MustCompile("^(?:"+p+")$"))
-	}
-	return out
-}
-
-// parseOptions validates cfg and returns typed options; errors are
+// parseOptions binds cfg (connect.Bind) for the server flavor ("mysql"
+// or "mariadb") and returns typed options; errors are
 // *connect.ConfigError naming the key.
 func parseOptions(cfg map[string]string, flavor string) (*options, error) {
-	c, err := configDef().Parse(cfg)
-	if err != nil {
+	o := &options{flavor: flavor}
+	if _, err := connect.Bind(cfg, o); err != nil {
 		return nil, err
 	}
-	for _, pair := range [][2]string{{KeyDatabaseInclude, KeyDatabaseExclude}, {KeyTableInclude, KeyTableExclude},
-		{KeyColumnInclude, KeyColumnExclude}, {KeyGTIDInclude, KeyGTIDExclude}} {
-		if c.String(pair[0]) != "" && c.String(pair[1]) != "" {
-			return nil, connect.Errorf(pair[1], "cannot be used together with %s", pair[0])
-		}
-	}
-	if c.String(KeyHistoryTopic) != "" && strings.TrimSpace(c.String(KeyHistoryBootstrap)) == "" {
-		return nil, connect.Errorf(KeyHistoryBootstrap, "is required with %s", KeyHistoryTopic)
-	}
-	sid, _ := strconv.ParseUint(strings.TrimSpace(c.String(KeyServerID)), 10, 32)
-	o := &options{
-		flavor: flavor,
-		host:   c.String(KeyHostname), port: c.Int(KeyPort), user: c.String(KeyUser), password: c.String(KeyPassword),
-		serverID: uint32(sid), prefix: c.String(KeyTopicPrefix),
-		dbInclude: compileList(c.String(KeyDatabaseInclude)), dbExclude: compileList(c.String(KeyDatabaseExclude)),
-		tableInclude: compileList(c.String(KeyTableInclude)), tableExclude: compileList(c.String(KeyTableExclude)),
-		colInclude: compileList(c.String(KeyColumnInclude)), colExclude: compileList(c.String(KeyColumnExclude)),
-		gtidInclude: compileList(c.String(KeyGTIDInclude)), gtidExclude: compileList(c.String(KeyGTIDExclude)),
-		snapshotMode:    strings.ToLower(c.String(KeySnapshotMode)),
-		locking:         strings.ToLower(c.String(KeySnapshotLocking)),
-		threads:         c.Int(KeySnapshotThreads),
-		chunkRows:       c.Int64(KeySnapshotChunkRows),
-		skipUnparseable: c.Bool(KeySkipUnparseable),
-		historyTopic:    c.String(KeyHistoryTopic),
-		historyServers:  c.String(KeyHistoryBootstrap),
-		includeSchema:   c.Bool(KeyIncludeSchema),
-		includeQry:      c.Bool(KeyIncludeQuery),
-		heartbeat:       time.Duration(c.Int64(KeyHeartbeatInterval)) * time.Millisecond,
-		heartbeatTopic:  c.String(KeyHeartbeatPrefix) + "." + c.String(KeyTopicPrefix),
-		skip:            map[string]bool{},
-		tombstones:      c.Bool(KeyTombstones),
-		decimalMode:     strings.ToLower(c.String(KeyDecimalMode)),
-		timeMode:        strings.ToLower(c.String(KeyTimePrecision)),
-		bigintMode:      strings.ToLower(c.String(KeyBigintUnsigned)),
-		binaryMode:      strings.ToLower(c.String(KeyBinaryMode)),
-		txMetadata:      c.Bool(KeyTxMetadata),
-		txTopic:         c.String(KeyTopicPrefix) + "." + c.String(KeyTransactionTopic),
-		maxBatch:        c.Int(KeyMaxBatchSize),
-		maxQueue:        c.Int(KeyMaxQueueSize),
-		connectTimeout:  time.Duration(c.Int64(KeyConnectTimeout)) * time.Millisecond,
-		reconnectMax:    time.Duration(c.Int64(KeyReconnectMax)) * time.Millisecond,
-		signal:          strings.TrimSpace(c.String(KeySignalCollection)),
-	}
-	switch o.snapshotMode {
-	case "never":
-		o.snapshotMode = "no_data"
-	case "schema_only":
-		o.snapshotMode = "no_data"
-	case "schema_only_recovery":
-		o.snapshotMode = "recovery"
-	}
-	for _, p := range c.List(KeySkippedOps) {
-		if p = strings.ToLower(p); p != "none" {
-			o.skip[p] = true
-		}
-	}
-	o.keyColumns, _ = parseKeyColumns(c.String(KeyMessageKeyColumns))
 	return o, nil
 }
 

@@ -33,7 +33,7 @@ type Connector struct {
 }
 
 // ConfigDef declares the connector's configuration keys.
-func (c *Connector) ConfigDef() connect.ConfigDef { return configDef() }
+func (c *Connector) ConfigDef() connect.ConfigDef { return (&options{}).Keys() }
 
 // Start validates cfg.
 func (c *Connector) Start(_ context.Context, cfg map[string]string) error {

@@ -38,7 +38,7 @@ type Connector struct {
 }
 
 // ConfigDef declares the configuration keys.
-func (c *Connector) ConfigDef() connect.ConfigDef { return configDef() }
+func (c *Connector) ConfigDef() connect.ConfigDef { return (&settings{}).Keys() }
 
 // Start validates cfg.
 func (c *Connector) Start(_ context.Context, cfg map[string]string) error {

@@ -109,66 +109,117 @@ func validSlotName(v string) error {
 	return nil
 }
 
-// configDef declares the connector configuration.
-func configDef() connect.ConfigDef {
-	s := func(name, def, doc string, v func(string) error, rec ...string) connect.ConfigKey {
-		return connect.ConfigKey{Name: name, Type: connect.TypeString, Default: def, HasDefault: true, Importance: connect.Medium, Doc: doc, Validate: v, Recommended: rec}
+// configDef declares the connector configuration (the keys of options).
+func configDef() connect.ConfigDef { return (&options{}).Keys() }
+
+// Keys implements connect.Options: every key, with its destination in o.
+func (o *options) Keys() connect.ConfigDef {
+	s := func(name, def, doc string, v func(string) error, into func(string) error, rec ...string) connect.ConfigKey {
+		return connect.ConfigKey{Name: name, Type: connect.TypeString, Default: def, HasDefault: true, Importance: connect.Medium, Doc: doc, Validate: v, Recommended: rec, Into: into}
 	}
-	i := func(name, def, doc string, min int64) connect.ConfigKey {
-		return connect.ConfigKey{Name: name, Type: connect.TypeInt, Default: def, HasDefault: true, Importance: connect.Low, Doc: doc, Validate: connect.AtLeast(min)}
+	i := func(name, def, doc string, min int64, into func(string) error) connect.ConfigKey {
+		return connect.ConfigKey{Name: name, Type: connect.TypeInt, Default: def, HasDefault: true, Importance: connect.Low, Doc: doc, Validate: connect.AtLeast(min), Into: into}
 	}
-	b := func(name, def, doc string) connect.ConfigKey {
-		return connect.ConfigKey{Name: name, Type: connect.TypeBoolean, Default: def, HasDefault: true, Importance: connect.Low, Doc: doc}
+	b := func(name, def, doc string, dst *bool) connect.ConfigKey {
+		return connect.ConfigKey{Name: name, Type: connect.TypeBoolean, Default: def, HasDefault: true, Importance: connect.Low, Doc: doc, Into: connect.IntoBool(dst)}
+	}
+	// A filter list: compiled into dst, and remembered as given when its
+	// value is not empty (include and exclude exclude each other).
+	filter := func(name, doc string, dst *[]*regexp.Regexp) connect.ConfigKey {
+		return s(name, "", doc, validRegexList, o.given(name, connect.IntoRegexps(dst)))
 	}
 	return connect.ConfigDef{
-		{Name: KeyHostname, Type: connect.TypeString, Importance: connect.High, Doc: "PostgreSQL server host.", Validate: nonEmpty},
-		i(KeyPort, "5432", "PostgreSQL server port.", 1),
-		{Name: KeyUser, Type: connect.TypeString, Importance: connect.High, Doc: "User with REPLICATION privilege.", Validate: nonEmpty},
-		{Name: KeyPassword, Type: connect.TypePassword, HasDefault: true, Importance: connect.High, Doc: "Password."},
-		{Name: KeyDBName, Type: connect.TypeString, Importance: connect.High, Doc: "Database to capture.", Validate: nonEmpty},
-		{Name: KeyTopicPrefix, Type: connect.TypeString, Importance: connect.High, Doc: "Logical server name: prefix of every topic and schema name.", Validate: validPrefix},
-		s(KeySlotName, "debezium", "Logical replication slot name.", validSlotName),
-		s(KeyPublicationName, "dbz_publication", "Publication streamed with pgoutput.", nonEmpty),
-		s(KeyPublicationAuto, "all_tables", "Publication creation: all_tables, disabled or filtered.", connect.OneOf("all_tables", "disabled", "filtered"), "all_tables", "disabled", "filtered"),
-		s(KeyPluginName, "pgoutput", "Logical decoding plugin; only pgoutput.", validPlugin, "pgoutput"),
-		s(KeyTableInclude, "", "Regular expressions (schema.table) of tables to capture.", validRegexList),
-		s(KeyTableExclude, "", "Regular expressions (schema.table) of tables not to capture.", validRegexList),
-		s(KeyColumnInclude, "", "Regular expressions (schema.table.column) of columns to include.", validRegexList),
-		s(KeyColumnExclude, "", "Regular expressions (schema.table.column) of columns to exclude.", validRegexList),
+		{Name: KeyHostname, Type: connect.TypeString, Importance: connect.High, Doc: "PostgreSQL server host.", Validate: nonEmpty, Into: connect.IntoString(&o.host)},
+		i(KeyPort, "5432", "PostgreSQL server port.", 1, connect.IntoInt(&o.port)),
+		{Name: KeyUser, Type: connect.TypeString, Importance: connect.High, Doc: "User with REPLICATION privilege.", Validate: nonEmpty, Into: connect.IntoString(&o.user)},
+		{Name: KeyPassword, Type: connect.TypePassword, HasDefault: true, Importance: connect.High, Doc: "Password.", Into: connect.IntoString(&o.password)},
+		{Name: KeyDBName, Type: connect.TypeString, Importance: connect.High, Doc: "Database to capture.", Validate: nonEmpty, Into: connect.IntoString(&o.dbname)},
+		{Name: KeyTopicPrefix, Type: connect.TypeString, Importance: connect.High, Doc: "Logical server name: prefix of every topic and schema name.", Validate: validPrefix, Into: connect.IntoString(&o.prefix)},
+		s(KeySlotName, "debezium", "Logical replication slot name.", validSlotName, connect.IntoString(&o.slot)),
+		s(KeyPublicationName, "dbz_publication", "Publication streamed with pgoutput.", nonEmpty, connect.IntoString(&o.publication)),
+		s(KeyPublicationAuto, "all_tables", "Publication creation: all_tables, disabled or filtered.", connect.OneOf("all_tables", "disabled", "filtered"), connect.IntoLower(&o.pubMode), "all_tables", "disabled", "filtered"),
+		s(KeyPluginName, "pgoutput", "Logical decoding plugin; only pgoutput.", validPlugin, nil, "pgoutput"),
+		filter(KeyTableInclude, "Regular expressions (schema.table) of tables to capture.", &o.tableInclude),
+		filter(KeyTableExclude, "Regular expressions (schema.table) of tables not to capture.", &o.tableExclude),
+		filter(KeyColumnInclude, "Regular expressions (schema.table.column) of columns to include.", &o.colInclude),
+		filter(KeyColumnExclude, "Regular expressions (schema.table.column) of columns to exclude.", &o.colExclude),
 		s(KeySnapshotMode, "initial", "initial, always, initial_only, no_data (never) or when_needed.",
-			connect.OneOf("initial", "always", "initial_only", "no_data", "never", "when_needed"), "initial", "always", "initial_only", "no_data", "when_needed"),
-		i(KeyHeartbeatInterval, "0", "Heartbeat interval in ms (0 disables heartbeats).", 0),
-		s(KeyHeartbeatQuery, "", "SQL run at every heartbeat.", nil),
-		s(KeyHeartbeatPrefix, "__debezium-heartbeat", "Heartbeat topic prefix.", nonEmpty),
-		s(KeySkippedOps, "t", "Operations not emitted: c, u, d, t or none.", validSkipped),
-		b(KeyTombstones, "true", "Emit a tombstone after each delete."),
-		s(KeyDecimalMode, "precise", "numeric representation: precise, double or string.", connect.OneOf("precise", "double", "string"), "precise", "double", "string"),
+			connect.OneOf("initial", "always", "initial_only", "no_data", "never", "when_needed"), connect.IntoLower(&o.snapshotMode), "initial", "always", "initial_only", "no_data", "when_needed"),
+		i(KeyHeartbeatInterval, "0", "Heartbeat interval in ms (0 disables heartbeats).", 0, connect.IntoMillis(&o.heartbeat)),
+		s(KeyHeartbeatQuery, "", "SQL run at every heartbeat.", nil, connect.IntoString(&o.heartbeatQuery)),
+		s(KeyHeartbeatPrefix, "__debezium-heartbeat", "Heartbeat topic prefix.", nonEmpty, connect.IntoString(&o.heartbeatPrefix)),
+		s(KeySkippedOps, "t", "Operations not emitted: c, u, d, t or none.", validSkipped, connect.Into(&o.skip, parseSkipped)),
+		b(KeyTombstones, "true", "Emit a tombstone after each delete.", &o.tombstones),
+		s(KeyDecimalMode, "precise", "numeric representation: precise, double or string.", connect.OneOf("precise", "double", "string"), connect.IntoLower(&o.decimalMode), "precise", "double", "string"),
 		s(KeyTimePrecision, "adaptive", "Temporal representation: adaptive, adaptive_time_microseconds or connect.",
-			connect.OneOf("adaptive", "adaptive_time_microseconds", "connect"), "adaptive", "adaptive_time_microseconds", "connect"),
+			connect.OneOf("adaptive", "adaptive_time_microseconds", "connect"), connect.IntoLower(&o.timeMode), "adaptive", "adaptive_time_microseconds", "connect"),
 		s(KeyBinaryMode, "bytes", "bytea representation: bytes, base64, base64-url-safe or hex.",
-			connect.OneOf("bytes", "base64", "base64-url-safe", "hex"), "bytes", "base64", "base64-url-safe", "hex"),
-		s(KeyIntervalMode, "numeric", "interval representation: numeric or string.", connect.OneOf("numeric", "string"), "numeric", "string"),
-		b(KeyTxMetadata, "false", "Emit transaction BEGIN/END events and the transaction block."),
-		s(KeyMessageKeyColumns, "", "Custom message keys: <schema.table regex>:<col>,<col>;...", validKeyColumns),
-		b(KeySlotDropOnStop, "false", "Drop the replication slot when the task stops."),
-		i(KeySnapshotThreads, "1", "Parallel snapshot workers.", 1),
-		i(KeySnapshotFetchSize, "10240", "Rows fetched per snapshot round trip.", 1),
-		i(KeySnapshotChunkRows, "100000", "Target rows per snapshot chunk.", 1),
-		s(KeySignalCollection, "", "Signal table (schema.table) for incremental snapshots.", nil),
+			connect.OneOf("bytes", "base64", "base64-url-safe", "hex"), connect.IntoLower(&o.binaryMode), "bytes", "base64", "base64-url-safe", "hex"),
+		s(KeyIntervalMode, "numeric", "interval representation: numeric or string.", connect.OneOf("numeric", "string"), connect.IntoLower(&o.intervalMode), "numeric", "string"),
+		b(KeyTxMetadata, "false", "Emit transaction BEGIN/END events and the transaction block.", &o.txMetadata),
+		s(KeyMessageKeyColumns, "", "Custom message keys: <schema.table regex>:<col>,<col>;...", validKeyColumns, connect.Into(&o.keyColumns, parseKeyColumns)),
+		b(KeySlotDropOnStop, "false", "Drop the replication slot when the task stops.", &o.dropSlot),
+		i(KeySnapshotThreads, "1", "Parallel snapshot workers.", 1, connect.IntoInt(&o.threads)),
+		i(KeySnapshotFetchSize, "10240", "Rows fetched per snapshot round trip.", 1, connect.IntoInt(&o.fetchSize)),
+		i(KeySnapshotChunkRows, "100000", "Target rows per snapshot chunk.", 1, connect.IntoInt64(&o.chunkRows)),
+		s(KeySignalCollection, "", "Signal table (schema.table) for incremental snapshots.", nil, connect.Into(&o.signal, trimmed)),
 		{Name: KeyTasksMax, Type: connect.TypeInt, Default: "1", HasDefault: true, Importance: connect.Low, Doc: "Must be 1.", Validate: validTasksMax},
-		i(KeyStatusInterval, "10000", "Interval of standby status updates to the server in ms.", 100),
-		i(KeyMaxBatchSize, "2048", "Maximum records returned by one poll.", 1),
-		i(KeyMaxQueueSize, "8192", "Maximum records queued ahead of poll.", 1),
-		s(KeyTransactionTopic, "transaction", "Suffix of the transaction metadata topic (<prefix>.<suffix>).", nonEmpty),
-		s(KeyUnavailableValue, UnavailableValue, "Placeholder for unchanged TOASTed values.", nil),
-		i(KeyReconnectMaxElapsed, "300000", "How long to keep reconnecting after the connection is lost, in ms.", 0),
+		i(KeyStatusInterval, "10000", "Interval of standby status updates to the server in ms.", 100, connect.IntoMillis(&o.statusInterval)),
+		i(KeyMaxBatchSize, "2048", "Maximum records returned by one poll.", 1, connect.IntoInt(&o.maxBatch)),
+		i(KeyMaxQueueSize, "8192", "Maximum records queued ahead of poll.", 1, connect.IntoInt(&o.maxQueue)),
+		s(KeyTransactionTopic, "transaction", "Suffix of the transaction metadata topic (<prefix>.<suffix>).", nonEmpty, connect.IntoString(&o.txSuffix)),
+		s(KeyUnavailableValue, UnavailableValue, "Placeholder for unchanged TOASTed values.", nil, connect.IntoString(&o.placeholder)),
+		i(KeyReconnectMaxElapsed, "300000", "How long to keep reconnecting after the connection is lost, in ms.", 0, connect.IntoMillis(&o.reconnectMax)),
 		s(KeySSLMode, "prefer", "disable, allow, prefer, require, verify-ca or verify-full.",
-			connect.OneOf("disable", "allow", "prefer", "require", "verify-ca", "verify-full"), "disable", "prefer", "require", "verify-ca", "verify-full"),
-		s(KeySSLRootCert, "", "CA certificate file for verify-ca / verify-full.", nil),
+			connect.OneOf("disable", "allow", "prefer", "require", "verify-ca", "verify-full"), connect.IntoLower(&o.sslMode), "disable", "prefer", "require", "verify-ca", "verify-full"),
+		s(KeySSLRootCert, "", "CA certificate file for verify-ca / verify-full.", nil, connect.IntoString(&o.sslRootCert)),
 		s(KeyFailureHandling, "fail", "A value that cannot be encoded: fail the task, warn (log and emit null or the NOT NULL fallback), or skip the event.",
-			connect.OneOf("fail", "warn", "skip"), "fail", "warn", "skip"),
+			connect.OneOf("fail", "warn", "skip"), connect.IntoLower(&o.failureMode), "fail", "warn", "skip"),
 	}
 }
+
+// Check implements connect.Options: the rules across keys, and the values
+// derived from several keys.
+func (o *options) Check() error {
+	if o.set[KeyTableInclude] && o.set[KeyTableExclude] {
+		return connect.Errorf(KeyTableExclude, "cannot be used together with %s", KeyTableInclude)
+	}
+	if o.set[KeyColumnInclude] && o.set[KeyColumnExclude] {
+		return connect.Errorf(KeyColumnExclude, "cannot be used together with %s", KeyColumnInclude)
+	}
+	if o.signal != "" && strings.Count(o.signal, ".") != 1 {
+		return connect.Errorf(KeySignalCollection, "must name a table as <schema>.<table>")
+	}
+	if o.snapshotMode == "never" {
+		o.snapshotMode = "no_data"
+	}
+	o.heartbeatTopic = o.heartbeatPrefix + "." + o.prefix
+	o.txTopic = o.prefix + "." + o.txSuffix
+	return nil
+}
+
+// given wraps into to record in o.set that key had a non-empty value.
+func (o *options) given(key string, into func(string) error) func(string) error {
+	return func(v string) error {
+		if o.set == nil {
+			o.set = map[string]bool{}
+		}
+		o.set[key] = v != ""
+		return into(v)
+	}
+}
+
+func parseSkipped(v string) (map[string]bool, error) {
+	skip := map[string]bool{}
+	for _, p := range connect.SplitList(v) {
+		if p = strings.ToLower(p); p != "none" {
+			skip[p] = true
+		}
+	}
+	return skip, nil
+}
+
+func trimmed(v string) (string, error) { return strings.TrimSpace(v), nil }
 
 func nonEmpty(v string) error {
 	if strings.TrimSpace(v) == "" {
@@ -198,7 +249,8 @@ type options struct {
 	snapshotMode                 string
 	heartbeat                    time.Duration
 	heartbeatQuery               string
-	heartbeatTopic               string
+	heartbeatPrefix              string
+	heartbeatTopic               string // derived: <heartbeatPrefix>.<prefix>
 	skip                         map[string]bool
 	tombstones                   bool
 	decimalMode                  string
@@ -206,7 +258,8 @@ type options struct {
 	binaryMode                   string
 	intervalMode                 string
 	txMetadata                   bool
-	txTopic                      string
+	txSuffix                     string
+	txTopic                      string // derived: <prefix>.<txSuffix>
 	keyColumns                   []keyColumnsRule
 	dropSlot                     bool
 	threads, fetchSize           int
@@ -218,6 +271,7 @@ type options struct {
 	signal                       string
 	sslMode, sslRootCert         string
 	failureMode                  string
+	set                          map[string]bool // filter keys given a non-empty value
 }
 
 type keyColumnsRule struct {
@@ -249,72 +303,12 @@ func parseKeyColumns(v string) ([]keyColumnsRule, error) {
 	return out, nil
 }
 
-func compileList(v string) []*regexp.Regexp {
-	var out []*regexp.Regexp
-	for _, p := range connect.SplitList(v) {
-		out = append(out, regexp.MustCompile("^(?:"+p+")$"))
-	}
-	return out
-}
-
-// parseOptions validates cfg and returns typed options; errors are
-// *connect.ConfigError naming the key.
+// parseOptions binds cfg (connect.Bind) and returns typed options; errors
+// are *connect.ConfigError naming the key.
 func parseOptions(cfg map[string]string) (*options, error) {
-	c, err := configDef().Parse(cfg)
-	if err != nil {
+	o := &options{}
+	if _, err := connect.Bind(cfg, o); err != nil {
 		return nil, err
-	}
-	if c.String(KeyTableInclude) != "" && c.String(KeyTableExclude) != "" {
-		return nil, connect.Errorf(KeyTableExclude, "cannot be used together with %s", KeyTableInclude)
-	}
-	if c.String(KeyColumnInclude) != "" && c.String(KeyColumnExclude) != "" {
-		return nil, connect.Errorf(KeyColumnExclude, "cannot be used together with %s", KeyColumnInclude)
-	}
-	o := &options{
-		host: c.String(KeyHostname), port: c.Int(KeyPort), user: c.String(KeyUser), password: c.String(KeyPassword),
-		dbname: c.String(KeyDBName), prefix: c.String(KeyTopicPrefix), slot: c.String(KeySlotName),
-		publication: c.String(KeyPublicationName), pubMode: strings.ToLower(c.String(KeyPublicationAuto)),
-		tableInclude: compileList(c.String(KeyTableInclude)), tableExclude: compileList(c.String(KeyTableExclude)),
-		colInclude: compileList(c.String(KeyColumnInclude)), colExclude: compileList(c.String(KeyColumnExclude)),
-		snapshotMode:   strings.ToLower(c.String(KeySnapshotMode)),
-		heartbeat:      time.Duration(c.Int64(KeyHeartbeatInterval)) * time.Millisecond,
-		heartbeatQuery: c.String(KeyHeartbeatQuery),
-		heartbeatTopic: c.String(KeyHeartbeatPrefix) + "." + c.String(KeyTopicPrefix),
-		skip:           map[string]bool{},
-		tombstones:     c.Bool(KeyTombstones),
-		decimalMode:    strings.ToLower(c.String(KeyDecimalMode)),
-		timeMode:       strings.ToLower(c.String(KeyTimePrecision)),
-		binaryMode:     strings.ToLower(c.String(KeyBinaryMode)),
-		intervalMode:   strings.ToLower(c.String(KeyIntervalMode)),
-		txMetadata:     c.Bool(KeyTxMetadata),
-		txTopic:        c.String(KeyTopicPrefix) + "." + c.String(KeyTransactionTopic),
-		dropSlot:       c.Bool(KeySlotDropOnStop),
-		threads:        c.Int(KeySnapshotThreads),
-		fetchSize:      c.Int(KeySnapshotFetchSize),
-		chunkRows:      c.Int64(KeySnapshotChunkRows),
-		statusInterval: time.Duration(c.Int64(KeyStatusInterval)) * time.Millisecond,
-		maxBatch:       c.Int(KeyMaxBatchSize),
-		maxQueue:       c.Int(KeyMaxQueueSize),
-		placeholder:    c.String(KeyUnavailableValue),
-		reconnectMax:   time.Duration(c.Int64(KeyReconnectMaxElapsed)) * time.Millisecond,
-		sslMode:        strings.ToLower(c.String(KeySSLMode)),
-		sslRootCert:    c.String(KeySSLRootCert),
-		failureMode:    strings.ToLower(c.String(KeyFailureHandling)),
-	}
-	if o.snapshotMode == "never" {
-		o.snapshotMode = "no_data"
-	}
-	for _, p := range c.List(KeySkippedOps) {
-		if p = strings.ToLower(p); p != "none" {
-			o.skip[p] = true
-		}
-	}
-	o.keyColumns, _ = parseKeyColumns(c.String(KeyMessageKeyColumns))
-	if sc := strings.TrimSpace(c.String(KeySignalCollection)); sc != "" {
-		if strings.Count(sc, ".") != 1 {
-			return nil, connect.Errorf(KeySignalCollection, "must name a table as <schema>.<table>")
-		}
-		o.signal = sc
 	}
 	return o, nil
 }

@@ -1,8 +1,13 @@
 package postgres
 
-// ValidateConfig implements connect.ConfigValidator with the rules Start
-// applies, so the worker refuses a config Start would reject.
+import "github.com/sluicehq/sluice/runtime/connect"
+
+var _ connect.Options = (*options)(nil)
+
+// ValidateConfig implements connect.ConfigValidator: it binds cfg exactly
+// as Start and the task's Open do (connect.Bind over options), so the
+// worker refuses a config Start would reject.
 func (c *Connector) ValidateConfig(cfg map[string]string) error {
-	_, err := parseOptions(cfg)
+	_, err := connect.Bind(cfg, &options{})
 	return err
 }

@@ -203,45 +203,47 @@ func validateLongOrMinus1(v string) error {
 	return nil
 }
 
-// configDef declares the connector's configuration.
-func configDef() connect.ConfigDef {
-	str := func(name, def, group, doc string, v func(string) error, rec ...string) connect.ConfigKey {
+// Keys implements connect.Options: every key, with its destination in s.
+func (s *settings) Keys() connect.ConfigDef {
+	str := func(name, def, group, doc string, v func(string) error, into func(string) error, rec ...string) connect.ConfigKey {
 		return connect.ConfigKey{Name: name, Type: connect.TypeString, Default: def, HasDefault: true,
-			Importance: connect.Medium, Group: group, Doc: doc, Validate: v, Recommended: rec}
+			Importance: connect.Medium, Group: group, Doc: doc, Validate: v, Recommended: rec, Into: into}
 	}
-	long := func(name, def, group, doc string, v func(string) error) connect.ConfigKey {
+	long := func(name, def, group, doc string, v func(string) error, dst *int64) connect.ConfigKey {
 		return connect.ConfigKey{Name: name, Type: connect.TypeLong, Default: def, HasDefault: true,
-			Importance: connect.Medium, Group: group, Doc: doc, Validate: v}
+			Importance: connect.Medium, Group: group, Doc: doc, Validate: v, Into: connect.IntoInt64(dst)}
 	}
+	trim := func(dst *string) func(string) error { return connect.Into(dst, trimmed) }
 	return connect.ConfigDef{
-		str(KeyBucket, "", "S3", "The S3 bucket; required unless sluice.storage=local.", nil),
-		str(KeyRegion, "us-west-2", "S3", "The AWS region of the bucket.", nil),
-		str(KeyStoreURL, "", "S3", "Custom S3 endpoint (http(s)://host:port), or file:///dir for local storage.", validateStoreURL),
+		str(KeyBucket, "", "S3", "The S3 bucket; required unless sluice.storage=local.", nil, trim(&s.bucket)),
+		str(KeyRegion, "us-west-2", "S3", "The AWS region of the bucket.", nil, trim(&s.region)),
+		str(KeyStoreURL, "", "S3", "Custom S3 endpoint (http(s)://host:port), or file:///dir for local storage.", validateStoreURL, trim(&s.endpoint)),
 		{Name: KeyPathStyle, Type: connect.TypeBoolean, Default: "false", HasDefault: true, Importance: connect.Low, Group: "S3",
-			Doc: "Use path-style bucket addressing; when neither this key nor s3.path.style.access.enabled is set, true with store.url and false without."},
-		str(KeyAccessKeyID, "", "S3", "Static AWS access key id; empty uses the default credential chain.", nil),
+			Doc: "Use path-style bucket addressing; when neither this key nor s3.path.style.access.enabled is set, true with store.url and false without.", Into: connect.IntoBool(&s.pathStyle)},
+		str(KeyAccessKeyID, "", "S3", "Static AWS access key id; empty uses the default credential chain.", nil, trim(&s.accessKey)),
 		{Name: KeySecretAccessKey, Type: connect.TypePassword, Default: "", HasDefault: true, Importance: connect.High, Group: "S3",
-			Doc: "Static AWS secret access key."},
-		long(KeyPartSize, strconv.Itoa(defaultPartSize), "S3", "Multipart upload part size in bytes (at least 5 MiB).", connect.AtLeast(minPartSize)),
+			Doc: "Static AWS secret access key.", Into: connect.IntoString(&s.secretKey)},
+		long(KeyPartSize, strconv.Itoa(defaultPartSize), "S3", "Multipart upload part size in bytes (at least 5 MiB).", connect.AtLeast(minPartSize), &s.partSize),
 		str(KeyStorageClass, S3StorageClass, "Storage", "Storage implementation class (only S3Storage).", func(v string) error {
 			if strings.TrimSpace(v) != S3StorageClass {
 				return fmt.Errorf("only %s is supported; set sluice.storage=local for a local directory", S3StorageClass)
 			}
 			return nil
-		}),
-		str(KeyStorage, "s3", "Storage", "Storage backend: s3 or local (files under local.dir).", connect.OneOf("s3", "local")),
-		str(KeyLocalDir, "", "Storage", "Root directory for sluice.storage=local.", nil),
-		str(KeyTopicsDir, "topics", "Storage", "Top-level directory (key prefix) for data.", nil),
-		str(KeyDirectoryDelim, "/", "Storage", "Directory delimiter.", nil),
-		str(KeyFileDelim, "+", "Storage", "File name delimiter.", nil),
+		}, nil),
+		str(KeyStorage, "s3", "Storage", "Storage backend: s3 or local (files under local.dir).", connect.OneOf("s3", "local"), connect.Into(&s.local, isLocal)),
+		str(KeyLocalDir, "", "Storage", "Root directory for sluice.storage=local.", nil, trim(&s.localDir)),
+		str(KeyTopicsDir, "topics", "Storage", "Top-level directory (key prefix) for data.", nil, connect.Into(&s.topicsDir, parseTopicsDir)),
+		str(KeyDirectoryDelim, "/", "Storage", "Directory delimiter.", nil, connect.IntoString(&s.dirDelim)),
+		str(KeyFileDelim, "+", "Storage", "File name delimiter.", nil, connect.IntoString(&s.fileDelim)),
 		{Name: KeyFlushSize, Type: connect.TypeInt, Importance: connect.High, Group: "Connector",
-			Doc: "Number of records written to a file before it is committed.", Validate: connect.AtLeast(1)},
-		long(KeyRotateInterval, "-1", "Connector", "Commit files when record timestamps span this many ms (-1 disables).", validateLongOrMinus1),
-		long(KeyRotateSchedule, "-1", "Connector", "Commit files at this wall-clock interval (-1 disables).", validateLongOrMinus1),
+			Doc: "Number of records written to a file before it is committed.", Validate: connect.AtLeast(1), Into: connect.IntoInt64(&s.flushSize)},
+		long(KeyRotateInterval, "-1", "Connector", "Commit files when record timestamps span this many ms (-1 disables).", validateLongOrMinus1, &s.rotateIntervalMs),
+		long(KeyRotateSchedule, "-1", "Connector", "Commit files at this wall-clock interval (-1 disables).", validateLongOrMinus1, &s.rotateScheduleMs),
 		{Name: KeyFormatClass, Type: connect.TypeClass, Importance: connect.High, Group: "Connector",
-			Doc: "Output format class.", Validate: validateFormat, Recommended: []string{ParquetFormatClass, JSONFormatClass}},
-		str(KeyParquetCodec, "snappy", "Connector", "Parquet compression codec.", validateCodec, "snappy", "gzip", "zstd", "none"),
-		str(KeyCompressionType, "none", "Connector", "Compression of JsonFormat files: none or gzip (.json.gz).", connect.OneOf("none", "gzip")),
+			Doc: "Output format class.", Validate: validateFormat, Recommended: []string{ParquetFormatClass, JSONFormatClass},
+			Into: connect.Into(&s.format, func(v string) (string, error) { return formatName(v), nil })},
+		str(KeyParquetCodec, "snappy", "Connector", "Parquet compression codec.", validateCodec, connect.IntoLower(&s.codec), "snappy", "gzip", "zstd", "none"),
+		str(KeyCompressionType, "none", "Connector", "Compression of JsonFormat files: none or gzip (.json.gz).", connect.OneOf("none", "gzip"), connect.Into(&s.gzip, func(v string) (bool, error) { return strings.EqualFold(strings.TrimSpace(v), "gzip"), nil })),
 		{Name: KeyCompressionLevel, Type: connect.TypeInt, Default: "-1", HasDefault: true, Importance: connect.Low, Group: "Connector",
 			Doc: "gzip level: -1 (default) or 0-9.", Validate: func(v string) error {
 				n, err := strconv.Atoi(strings.TrimSpace(v))
@@ -249,35 +251,38 @@ func configDef() connect.ConfigDef {
 					return fmt.Errorf("must be -1 (default) or 0 to 9")
 				}
 				return nil
-			}},
-		str(KeySSEA, "", "S3", "Server-side encryption: empty, AES256 or aws:kms.", connect.OneOf("", "AES256", "aws:kms")),
-		str(KeySSEKMSKeyID, "", "S3", "KMS key id for s3.ssea.name=aws:kms (empty: the AWS managed key).", nil),
+			}, Into: connect.IntoInt(&s.level)},
+		str(KeySSEA, "", "S3", "Server-side encryption: empty, AES256 or aws:kms.", connect.OneOf("", "AES256", "aws:kms"), trim(&s.sse)),
+		str(KeySSEKMSKeyID, "", "S3", "KMS key id for s3.ssea.name=aws:kms (empty: the AWS managed key).", nil, trim(&s.kmsKeyID)),
 		str(KeyACLCanned, "", "S3", "Canned ACL for uploaded objects (e.g. bucket-owner-full-control).", connect.OneOf("", "private",
-			"public-read", "public-read-write", "authenticated-read", "aws-exec-read", "bucket-owner-read", "bucket-owner-full-control")),
-		str(KeyJSONDecimalFormat, "BASE64", "Connector", "Decimal encoding in JsonFormat: BASE64 or NUMERIC.", connect.OneOf("BASE64", "NUMERIC")),
-		str(KeySchemaCompatibility, "NONE", "Connector", "Schema evolution handling.", connect.OneOf("NONE", "BACKWARD", "FORWARD", "FULL")),
-		str(KeyNullValues, "fail", "Connector", "Records with null values: fail, ignore or write (JsonFormat only).", connect.OneOf("fail", "ignore", "write")),
+			"public-read", "public-read-write", "authenticated-read", "aws-exec-read", "bucket-owner-read", "bucket-owner-full-control"), trim(&s.acl)),
+		str(KeyJSONDecimalFormat, "BASE64", "Connector", "Decimal encoding in JsonFormat: BASE64 or NUMERIC.", connect.OneOf("BASE64", "NUMERIC"),
+			connect.Into(&s.jsonDecimalNum, func(v string) (bool, error) { return strings.EqualFold(strings.TrimSpace(v), "NUMERIC"), nil })),
+		str(KeySchemaCompatibility, "NONE", "Connector", "Schema evolution handling.", connect.OneOf("NONE", "BACKWARD", "FORWARD", "FULL"),
+			connect.Into(&s.compat, func(v string) (string, error) { return strings.ToUpper(strings.TrimSpace(v)), nil })),
+		str(KeyNullValues, "fail", "Connector", "Records with null values: fail, ignore or write (JsonFormat only).", connect.OneOf("fail", "ignore", "write"), connect.IntoLower(&s.nullValues)),
 		{Name: KeyPartitionerClass, Type: connect.TypeClass, Default: DefaultPartitionerClass, HasDefault: true,
-			Importance: connect.High, Group: "Partitioner", Doc: "Partitioner class.", Validate: validatePartitioner},
-		str(KeyPartitionField, "", "Partitioner", "Fields used by FieldPartitioner (comma-separated).", nil),
-		str(KeyPathFormat, "", "Partitioner", "Joda-style path format for time-based partitioners.", validatePathFormat),
-		long(KeyPartitionDuration, "-1", "Partitioner", "Duration of a time-based partition in ms.", validateLongOrMinus1),
-		str(KeyLocale, "", "Partitioner", "Locale for time-based paths (numeric fields only, so informational).", nil),
-		str(KeyTimezone, "", "Partitioner", "Time zone for time-based paths (IANA name, e.g. UTC).", validateTimezone),
+			Importance: connect.High, Group: "Partitioner", Doc: "Partitioner class.", Validate: validatePartitioner,
+			Into: connect.Into(&s.partitioner, func(v string) (string, error) { return partitionerName(v), nil })},
+		str(KeyPartitionField, "", "Partitioner", "Fields used by FieldPartitioner (comma-separated).", nil, connect.IntoList(&s.partitionFields)),
+		str(KeyPathFormat, "", "Partitioner", "Joda-style path format for time-based partitioners.", validatePathFormat, trim(&s.pathFormat)),
+		long(KeyPartitionDuration, "-1", "Partitioner", "Duration of a time-based partition in ms.", validateLongOrMinus1, &s.durationMs),
+		str(KeyLocale, "", "Partitioner", "Locale for time-based paths (numeric fields only, so informational).", nil, trim(&s.locale)),
+		str(KeyTimezone, "", "Partitioner", "Time zone for time-based paths (IANA name, e.g. UTC).", validateTimezone, connect.Into(&s.tz, parseTimezone)),
 		str(KeyTimestampExtractor, "Wallclock", "Partitioner", "Wallclock, Record or RecordField.", func(v string) error {
 			if extractorName(v) == "" {
 				return fmt.Errorf("must be Wallclock, Record or RecordField")
 			}
 			return nil
-		}),
-		str(KeyTimestampField, "timestamp", "Partitioner", "Record field holding the timestamp for RecordField.", nil),
-		long(KeyBufferMaxBytes, strconv.Itoa(256<<20), "sluice", "Cap on in-memory buffered bytes across all open files.", connect.AtLeast(1<<20)),
-		long(KeyRowGroupBytes, strconv.Itoa(32<<20), "sluice", "Approximate Parquet row group size in memory.", connect.AtLeast(64<<10)),
-		str(KeySpillDir, "", "sluice", "Directory for spilled file buffers (default: system temp dir).", nil),
+		}, connect.Into(&s.extractor, func(v string) (string, error) { return extractorName(v), nil })),
+		str(KeyTimestampField, "timestamp", "Partitioner", "Record field holding the timestamp for RecordField.", nil, trim(&s.timestampField)),
+		long(KeyBufferMaxBytes, strconv.Itoa(256<<20), "sluice", "Cap on in-memory buffered bytes across all open files.", connect.AtLeast(1<<20), &s.bufferMax),
+		long(KeyRowGroupBytes, strconv.Itoa(32<<20), "sluice", "Approximate Parquet row group size in memory.", connect.AtLeast(64<<10), &s.rowGroupMax),
+		str(KeySpillDir, "", "sluice", "Directory for spilled file buffers (default: system temp dir).", nil, trim(&s.spillDir)),
 		{Name: KeyUploadConcurrency, Type: connect.TypeInt, Default: "4", HasDefault: true, Importance: connect.Low, Group: "sluice",
-			Doc: "Committed file groups uploading in the background at once (1 = one at a time).", Validate: connect.AtLeast(1)},
+			Doc: "Committed file groups uploading in the background at once (1 = one at a time).", Validate: connect.AtLeast(1), Into: connect.IntoInt(&s.uploadConcurrency)},
 		{Name: KeyRecovery, Type: connect.TypeBoolean, Default: "true", HasDefault: true, Importance: connect.Low, Group: "sluice",
-			Doc: "Write a commit marker per partition and skip data already uploaded when a partition is assigned."},
+			Doc: "Write a commit marker per partition and skip data already uploaded when a partition is assigned.", Into: connect.IntoBool(&s.recovery)},
 	}
 }
 
@@ -318,81 +323,54 @@ type settings struct {
 	spillDir          string
 	recovery          bool
 	uploadConcurrency int
+
+	gzip  bool // s3.compression.type=gzip
+	level int  // s3.compression.level, applied when gzip
+	// raw is the unbound config, for the rules on whether a key was set
+	// at all (path-style addressing).
+	raw map[string]string
 }
 
-// parseSettings validates cfg and returns the task settings. Errors are
-// *connect.ConfigError naming the key.
+// parseSettings binds cfg (connect.Bind) and returns the task settings.
+// Errors are *connect.ConfigError naming the key.
 func parseSettings(raw map[string]string) (*settings, error) {
-	cfg, err := configDef().Parse(raw)
-	if err != nil {
+	s := &settings{raw: raw}
+	if _, err := connect.Bind(raw, s); err != nil {
 		return nil, err
 	}
-	s := &settings{
-		bucket:            strings.TrimSpace(cfg.String(KeyBucket)),
-		region:            strings.TrimSpace(cfg.String(KeyRegion)),
-		endpoint:          strings.TrimSpace(cfg.String(KeyStoreURL)),
-		pathStyle:         cfg.Bool(KeyPathStyle),
-		accessKey:         strings.TrimSpace(cfg.String(KeyAccessKeyID)),
-		secretKey:         cfg.String(KeySecretAccessKey),
-		partSize:          cfg.Int64(KeyPartSize),
-		localDir:          strings.TrimSpace(cfg.String(KeyLocalDir)),
-		topicsDir:         strings.Trim(strings.TrimSpace(cfg.String(KeyTopicsDir)), "/"),
-		dirDelim:          cfg.String(KeyDirectoryDelim),
-		fileDelim:         cfg.String(KeyFileDelim),
-		flushSize:         cfg.Int64(KeyFlushSize),
-		rotateIntervalMs:  cfg.Int64(KeyRotateInterval),
-		rotateScheduleMs:  cfg.Int64(KeyRotateSchedule),
-		format:            formatName(cfg.String(KeyFormatClass)),
-		codec:             strings.ToLower(strings.TrimSpace(cfg.String(KeyParquetCodec))),
-		jsonDecimalNum:    strings.EqualFold(strings.TrimSpace(cfg.String(KeyJSONDecimalFormat)), "NUMERIC"),
-		compat:            strings.ToUpper(strings.TrimSpace(cfg.String(KeySchemaCompatibility))),
-		nullValues:        strings.ToLower(strings.TrimSpace(cfg.String(KeyNullValues))),
-		partitioner:       partitionerName(cfg.String(KeyPartitionerClass)),
-		partitionFields:   cfg.List(KeyPartitionField),
-		pathFormat:        strings.TrimSpace(cfg.String(KeyPathFormat)),
-		durationMs:        cfg.Int64(KeyPartitionDuration),
-		locale:            strings.TrimSpace(cfg.String(KeyLocale)),
-		extractor:         extractorName(cfg.String(KeyTimestampExtractor)),
-		timestampField:    strings.TrimSpace(cfg.String(KeyTimestampField)),
-		bufferMax:         cfg.Int64(KeyBufferMaxBytes),
-		rowGroupMax:       cfg.Int64(KeyRowGroupBytes),
-		spillDir:          strings.TrimSpace(cfg.String(KeySpillDir)),
-		recovery:          cfg.Bool(KeyRecovery),
-		uploadConcurrency: cfg.Int(KeyUploadConcurrency),
-		gzipLevel:         noGzip,
-		sse:               strings.TrimSpace(cfg.String(KeySSEA)),
-		kmsKeyID:          strings.TrimSpace(cfg.String(KeySSEKMSKeyID)),
-		acl:               strings.TrimSpace(cfg.String(KeyACLCanned)),
-	}
-	if strings.EqualFold(strings.TrimSpace(cfg.String(KeyCompressionType)), "gzip") {
+	return s, nil
+}
+
+// Check implements connect.Options: the rules across keys, and the values
+// derived from several keys.
+func (s *settings) Check() error {
+	s.gzipLevel = noGzip
+	if s.gzip {
 		if s.format != "json" {
-			return nil, connect.Errorf(KeyCompressionType, "gzip applies to %s only; use parquet.codec for Parquet", JSONFormatClass)
+			return connect.Errorf(KeyCompressionType, "gzip applies to %s only; use parquet.codec for Parquet", JSONFormatClass)
 		}
-		s.gzipLevel = cfg.Int(KeyCompressionLevel)
+		s.gzipLevel = s.level
 	}
 	if s.kmsKeyID != "" && s.sse != "aws:kms" {
-		return nil, connect.Errorf(KeySSEKMSKeyID, "requires %s=aws:kms", KeySSEA)
+		return connect.Errorf(KeySSEKMSKeyID, "requires %s=aws:kms", KeySSEA)
 	}
-	_, set1 := raw[KeyPathStyle]
-	_, set2 := raw[KeyPathStyleEnabled]
+	_, set1 := s.raw[KeyPathStyle]
+	_, set2 := s.raw[KeyPathStyleEnabled]
 	if !set1 && !set2 && s.endpoint != "" {
 		// S3-compatible stores behind store.url mostly need path-style.
 		s.pathStyle = true
 	}
-	if v, ok := raw[KeyPathStyleEnabled]; ok {
+	if v, ok := s.raw[KeyPathStyleEnabled]; ok {
 		if err := connect.OneOf("true", "false")(v); err != nil {
-			return nil, connect.Errorf(KeyPathStyleEnabled, "%v", err)
+			return connect.Errorf(KeyPathStyleEnabled, "%v", err)
 		}
 		s.pathStyle = s.pathStyle || strings.EqualFold(strings.TrimSpace(v), "true")
 	}
 	if s.dirDelim == "" {
-		return nil, connect.Errorf(KeyDirectoryDelim, "must not be empty")
+		return connect.Errorf(KeyDirectoryDelim, "must not be empty")
 	}
 	if s.fileDelim == "" {
-		return nil, connect.Errorf(KeyFileDelim, "must not be empty")
-	}
-	if strings.EqualFold(strings.TrimSpace(cfg.String(KeyStorage)), "local") {
-		s.local = true
+		return connect.Errorf(KeyFileDelim, "must not be empty")
 	}
 	if strings.HasPrefix(s.endpoint, "file://") {
 		u, _ := url.Parse(s.endpoint)
@@ -403,26 +381,23 @@ func parseSettings(raw map[string]string) (*settings, error) {
 	}
 	if s.local {
 		if s.localDir == "" {
-			return nil, connect.Errorf(KeyLocalDir, "required when %s=local", KeyStorage)
+			return connect.Errorf(KeyLocalDir, "required when %s=local", KeyStorage)
 		}
 	} else {
 		if s.bucket == "" {
-			return nil, connect.Errorf(KeyBucket, "Missing required configuration %q which has no default value.", KeyBucket)
+			return connect.Errorf(KeyBucket, "Missing required configuration %q which has no default value.", KeyBucket)
 		}
 		if (s.accessKey == "") != (s.secretKey == "") {
-			return nil, connect.Errorf(KeySecretAccessKey, "%s and %s must be set together", KeyAccessKeyID, KeySecretAccessKey)
+			return connect.Errorf(KeySecretAccessKey, "%s and %s must be set together", KeyAccessKeyID, KeySecretAccessKey)
 		}
 	}
 	if s.nullValues == "write" && s.format == "parquet" {
-		return nil, connect.Errorf(KeyNullValues, "write is only supported with %s", JSONFormatClass)
-	}
-	if tzName := strings.TrimSpace(cfg.String(KeyTimezone)); tzName != "" {
-		s.tz, _ = time.LoadLocation(tzName)
+		return connect.Errorf(KeyNullValues, "write is only supported with %s", JSONFormatClass)
 	}
 	switch s.partitioner {
 	case "field":
 		if len(s.partitionFields) == 0 {
-			return nil, connect.Errorf(KeyPartitionField, "required by FieldPartitioner")
+			return connect.Errorf(KeyPartitionField, "required by FieldPartitioner")
 		}
 	case "daily":
 		s.pathFormat, s.durationMs = "'year'=YYYY/'month'=MM/'day'=dd", 24*3600*1000
@@ -430,25 +405,39 @@ func parseSettings(raw map[string]string) (*settings, error) {
 		s.pathFormat, s.durationMs = "'year'=YYYY/'month'=MM/'day'=dd/'hour'=HH", 3600*1000
 	case "time":
 		if s.pathFormat == "" {
-			return nil, connect.Errorf(KeyPathFormat, "required by TimeBasedPartitioner")
+			return connect.Errorf(KeyPathFormat, "required by TimeBasedPartitioner")
 		}
 		if s.durationMs <= 0 {
-			return nil, connect.Errorf(KeyPartitionDuration, "required by TimeBasedPartitioner (a positive number of ms)")
+			return connect.Errorf(KeyPartitionDuration, "required by TimeBasedPartitioner (a positive number of ms)")
 		}
 	}
 	if s.partitioner == "time" || s.partitioner == "daily" || s.partitioner == "hourly" {
 		if s.tz == nil {
-			return nil, connect.Errorf(KeyTimezone, "required by time-based partitioners (for example UTC)")
+			return connect.Errorf(KeyTimezone, "required by time-based partitioners (for example UTC)")
 		}
 		if s.locale == "" {
-			return nil, connect.Errorf(KeyLocale, "required by time-based partitioners (for example en-US)")
+			return connect.Errorf(KeyLocale, "required by time-based partitioners (for example en-US)")
 		}
 	}
 	if s.extractor == "recordfield" && s.timestampField == "" {
-		return nil, connect.Errorf(KeyTimestampField, "required by the RecordField timestamp extractor")
+		return connect.Errorf(KeyTimestampField, "required by the RecordField timestamp extractor")
 	}
 	if s.tz == nil {
 		s.tz = time.UTC
 	}
-	return s, nil
+	return nil
+}
+
+func trimmed(v string) (string, error) { return strings.TrimSpace(v), nil }
+
+func isLocal(v string) (bool, error) { return strings.EqualFold(strings.TrimSpace(v), "local"), nil }
+
+func parseTopicsDir(v string) (string, error) { return strings.Trim(strings.TrimSpace(v), "/"), nil }
+
+// parseTimezone loads a (validated) IANA zone; empty is nil (unset).
+func parseTimezone(v string) (*time.Location, error) {
+	if v = strings.TrimSpace(v); v == "" {
+		return nil, nil
+	}
+	return time.LoadLocation(v)
 }

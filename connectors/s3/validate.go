@@ -1,7 +1,12 @@
 package s3
 
-// ValidateConfig implements connect.ConfigValidator with the rules Start
-// applies, so the worker refuses a config Start would reject.
+import "github.com/sluicehq/sluice/runtime/connect"
+
+var _ connect.Options = (*settings)(nil)
+
+// ValidateConfig implements connect.ConfigValidator: it binds cfg exactly
+// as Start and the task's Open do (parseSettings, connect.Bind over
+// settings), so the worker refuses a config Start would reject.
 func (c *Connector) ValidateConfig(cfg map[string]string) error {
 	_, err := parseSettings(cfg)
 	return err

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -45,7 +46,9 @@ type Source struct {
 	// values distinct from every earlier one.
 	Add func(t *testing.T, cfg map[string]string, n int)
 	// BadConfig turns a valid config into one the connector refuses and
-	// returns the key the error must name.
+	// returns the key the error must name. A rule across keys (what a
+	// connect.Options Check or a ConfigValidator enforces) tests more than
+	// a malformed value, which the ConfigDef alone already refuses.
 	BadConfig func(cfg map[string]string) (key string)
 	// Timeout bounds each wait (default 60 s).
 	Timeout time.Duration
@@ -311,20 +314,27 @@ func (s Source) badConfig(t *testing.T) {
 }
 
 // checkBadConfig asserts that validation reports an error on key and that
-// creating the connector is a bad request naming key.
+// creating the connector is a bad request naming key. The validated config
+// carries the connector name, as a REST client's does: without it the
+// worker reports the missing name and skips the connector's own
+// ValidateConfig, so a rule across keys would go unchecked.
 func checkBadConfig(t *testing.T, w *worker.Worker, class string, cfg map[string]string, key string) {
 	t.Helper()
-	infos, err := w.ValidateConfig(context.Background(), class, cfg)
+	named := maps.Clone(cfg)
+	if named["name"] == "" {
+		named["name"] = "bad"
+	}
+	infos, err := w.ValidateConfig(context.Background(), class, named)
 	if err != nil {
 		t.Fatal(err)
 	}
-	named := false
+	onKey := false
 	for _, c := range infos.Configs {
 		if c.Definition.Name == key && len(c.Value.Errors) > 0 {
-			named = true
+			onKey = true
 		}
 	}
-	if infos.ErrorCount == 0 || !named {
+	if infos.ErrorCount == 0 || !onKey {
 		t.Errorf("validation: %d errors, none on %s", infos.ErrorCount, key)
 	}
 	_, err = w.CreateConnector(context.Background(), api.CreateConnectorRequest{Name: "bad", Config: cfg})
