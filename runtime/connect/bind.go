@@ -49,7 +49,7 @@ func Bind(cfg map[string]string, o Options) (Config, error) {
 			continue // optional key without default, not set
 		}
 		if err := k.Into(v); err != nil {
-			return nil, keyError(k.Name, v, err)
+			return nil, keyError(k.Name, err)
 		}
 	}
 	if err := o.Check(); err != nil {
@@ -87,7 +87,7 @@ func ValidateOptions(cfg map[string]string, o Options) (values []ConfigValue, ex
 		}
 		if err := k.Into(v); err != nil {
 			failed = true
-			cv.Errors = append(cv.Errors, keyError(k.Name, v, err).Msg)
+			cv.Errors = append(cv.Errors, fmt.Sprintf("Invalid value %s for configuration %s: %s", v, k.Name, keyError(k.Name, err).Msg))
 		}
 	}
 	if failed {
@@ -157,12 +157,15 @@ func (g *Given) setGiven(cfg map[string]string) { g.cfg = cfg }
 
 type givenSetter interface{ setGiven(map[string]string) }
 
-func keyError(key, v string, err error) *ConfigError {
+// keyError is the ConfigError for a value that Into rejected; its Msg is
+// the bare reason (callers showing it per key add the value and key, as
+// ConfigDef.Validate does).
+func keyError(key string, err error) *ConfigError {
 	var ce *ConfigError
 	if errors.As(err, &ce) {
 		return ce
 	}
-	return &ConfigError{Key: key, Msg: fmt.Sprintf("Invalid value %s for configuration %s: %v", v, key, err)}
+	return &ConfigError{Key: key, Msg: err.Error()}
 }
 
 // IntoString stores the value.
