@@ -273,6 +273,9 @@ func (t *taskRunner) runSource(ctx context.Context, st connect.SourceTask, tcfg,
 		kgo.RecordPartitioner(sourcePartitioner{kgo.StickyKeyPartitioner(nil)}),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(5 * time.Millisecond),
+		// Kafka's producer default compression.type is none (franz-go's
+		// is snappy); producer.compression.type chooses another codec.
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
 	}, override...)
 	prod, err := kgo.NewClient(w.clientOpts(popts...)...)
 	if err != nil {
