@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/connectors/internal/cdcconfig"
 	"github.com/sluicehq/sluice/runtime/connect"
 )
 
@@ -54,29 +55,13 @@ const (
 	KeySignalCollection  = "signal.data.collection"
 )
 
-func validRegexList(v string) error {
-	for _, p := range connect.SplitList(v) {
-		if _, err := regexp.Compile(p); err != nil {
-			return fmt.Errorf("invalid regular expression %q: %v", p, err)
-		}
-	}
-	return nil
-}
-
-func validSkipped(v string) error {
-	for _, p := range connect.SplitList(v) {
-		switch strings.ToLower(p) {
-		case "c", "u", "d", "t", "none":
-		default:
-			return fmt.Errorf("unknown operation %q (expected c, u, d, t or none)", p)
-		}
-	}
-	return nil
-}
-
 func validKeyColumns(v string) error {
 	_, err := parseKeyColumns(v)
 	return err
+}
+
+func parseKeyColumns(v string) (cdcconfig.KeyColumns, error) {
+	return cdcconfig.ParseKeyColumns(v, "db")
 }
 
 func validTasksMax(v string) error {
@@ -98,23 +83,6 @@ func validServerID(v string) error {
 	return nil
 }
 
-func nonEmpty(v string) error {
-	if strings.TrimSpace(v) == "" {
-		return fmt.Errorf("must not be empty")
-	}
-	return nil
-}
-
-func validPrefix(v string) error {
-	if strings.TrimSpace(v) == "" {
-		return fmt.Errorf("must not be empty")
-	}
-	if !regexp.MustCompile(`^[A-Za-z0-9._-]+$`).MatchString(v) {
-		return fmt.Errorf("may contain only letters, digits, '.', '_' and '-'")
-	}
-	return nil
-}
-
 // Keys implements connect.Options: every key, with its destination in o.
 func (o *options) Keys() connect.ConfigDef {
 	s := func(name, def, doc string, v func(string) error, into func(string) error, rec ...string) connect.ConfigKey {
@@ -132,15 +100,15 @@ func (o *options) Keys() connect.ConfigDef {
 	// A filter list: compiled into dst, and remembered as given when its
 	// value is not empty (include and exclude exclude each other).
 	filter := func(name, doc string, dst *[]*regexp.Regexp) connect.ConfigKey {
-		return s(name, "", doc, validRegexList, o.given(name, connect.IntoRegexps(dst)))
+		return s(name, "", doc, cdcconfig.ValidRegexList, connect.IntoRegexps(dst))
 	}
 	return connect.ConfigDef{
-		{Name: KeyHostname, Type: connect.TypeString, Importance: connect.High, Doc: "MySQL or MariaDB server host.", Validate: nonEmpty, Into: connect.IntoString(&o.host)},
+		{Name: KeyHostname, Type: connect.TypeString, Importance: connect.High, Doc: "MySQL or MariaDB server host.", Validate: cdcconfig.NonEmpty, Into: connect.IntoString(&o.host)},
 		i(KeyPort, "3306", "Server port.", 1, connect.IntoInt(&o.port)),
-		{Name: KeyUser, Type: connect.TypeString, Importance: connect.High, Doc: "User with SELECT, RELOAD, SHOW DATABASES, REPLICATION SLAVE and REPLICATION CLIENT.", Validate: nonEmpty, Into: connect.IntoString(&o.user)},
+		{Name: KeyUser, Type: connect.TypeString, Importance: connect.High, Doc: "User with SELECT, RELOAD, SHOW DATABASES, REPLICATION SLAVE and REPLICATION CLIENT.", Validate: cdcconfig.NonEmpty, Into: connect.IntoString(&o.user)},
 		{Name: KeyPassword, Type: connect.TypePassword, HasDefault: true, Importance: connect.High, Doc: "Password.", Into: connect.IntoString(&o.password)},
 		{Name: KeyServerID, Type: connect.TypeLong, Importance: connect.High, Doc: "Replica server id the connector registers with; unique among the server's replicas.", Validate: validServerID, Into: connect.Into(&o.serverID, parseServerID)},
-		{Name: KeyTopicPrefix, Type: connect.TypeString, Importance: connect.High, Doc: "Logical server name: prefix of every topic and schema name.", Validate: validPrefix, Into: connect.IntoString(&o.prefix)},
+		{Name: KeyTopicPrefix, Type: connect.TypeString, Importance: connect.High, Doc: "Logical server name: prefix of every topic and schema name.", Validate: cdcconfig.ValidPrefix, Into: connect.IntoString(&o.prefix)},
 		filter(KeyDatabaseInclude, "Regular expressions of databases to capture.", &o.dbInclude),
 		filter(KeyDatabaseExclude, "Regular expressions of databases not to capture.", &o.dbExclude),
 		filter(KeyTableInclude, "Regular expressions (db.table) of tables to capture.", &o.tableInclude),
@@ -160,9 +128,9 @@ func (o *options) Keys() connect.ConfigDef {
 		filter(KeyGTIDInclude, "Regular expressions of GTID sources (MySQL server UUIDs, MariaDB domain ids) to keep in the offset.", &o.gtidInclude),
 		filter(KeyGTIDExclude, "Regular expressions of GTID sources to drop from the offset.", &o.gtidExclude),
 		i(KeyHeartbeatInterval, "0", "Heartbeat interval in ms (0 disables heartbeats).", 0, connect.IntoMillis(&o.heartbeat)),
-		s(KeyHeartbeatPrefix, "__debezium-heartbeat", "Heartbeat topic prefix.", nonEmpty, connect.IntoString(&o.heartbeatPrefix)),
-		s(KeySignalCollection, "", "Signal table (database.table with columns id, type, data) for incremental snapshots (execute-snapshot, stop-snapshot).", nil, connect.Into(&o.signal, trimmed)),
-		s(KeySkippedOps, "t", "Operations not emitted: c, u, d, t or none.", validSkipped, connect.Into(&o.skip, parseSkipped)),
+		s(KeyHeartbeatPrefix, "__debezium-heartbeat", "Heartbeat topic prefix.", cdcconfig.NonEmpty, connect.IntoString(&o.heartbeatPrefix)),
+		s(KeySignalCollection, "", "Signal table (database.table with columns id, type, data) for incremental snapshots (execute-snapshot, stop-snapshot).", nil, connect.Into(&o.signal, cdcconfig.Trimmed)),
+		s(KeySkippedOps, "t", "Operations not emitted: c, u, d, t or none.", cdcconfig.ValidSkipped, connect.Into(&o.skip, cdcconfig.ParseSkipped)),
 		b(KeyTombstones, "true", "Emit a tombstone after each delete.", &o.tombstones),
 		one(KeyDecimalMode, "precise", "DECIMAL representation: precise, double or string.", &o.decimalMode, "precise", "double", "string"),
 		one(KeyTimePrecision, "adaptive_time_microseconds", "Temporal representation: adaptive_time_microseconds, adaptive or connect.", &o.timeMode,
@@ -171,7 +139,7 @@ func (o *options) Keys() connect.ConfigDef {
 		one(KeyBinaryMode, "bytes", "BINARY/VARBINARY/BLOB representation: bytes, base64, base64-url-safe or hex.", &o.binaryMode, "bytes", "base64", "base64-url-safe", "hex"),
 		s(KeyMessageKeyColumns, "", "Custom message keys: <db.table regex>:<col>,<col>;...", validKeyColumns, connect.Into(&o.keyColumns, parseKeyColumns)),
 		b(KeyTxMetadata, "false", "Emit transaction BEGIN/END events and the transaction block.", &o.txMetadata),
-		s(KeyTransactionTopic, "transaction", "Suffix of the transaction metadata topic (<prefix>.<suffix>).", nonEmpty, connect.IntoString(&o.txSuffix)),
+		s(KeyTransactionTopic, "transaction", "Suffix of the transaction metadata topic (<prefix>.<suffix>).", cdcconfig.NonEmpty, connect.IntoString(&o.txSuffix)),
 		{Name: KeyTasksMax, Type: connect.TypeInt, Default: "1", HasDefault: true, Importance: connect.Low, Doc: "Must be 1.", Validate: validTasksMax},
 		i(KeyMaxBatchSize, "2048", "Maximum records returned by one poll.", 1, connect.IntoInt(&o.maxBatch)),
 		i(KeyMaxQueueSize, "8192", "Maximum records queued ahead of poll.", 1, connect.IntoInt(&o.maxQueue)),
@@ -183,11 +151,9 @@ func (o *options) Keys() connect.ConfigDef {
 // Check implements connect.Options: the rules across keys, and the values
 // derived from several keys.
 func (o *options) Check() error {
-	for _, pair := range [][2]string{{KeyDatabaseInclude, KeyDatabaseExclude}, {KeyTableInclude, KeyTableExclude},
-		{KeyColumnInclude, KeyColumnExclude}, {KeyGTIDInclude, KeyGTIDExclude}} {
-		if o.set[pair[0]] && o.set[pair[1]] {
-			return connect.Errorf(pair[1], "cannot be used together with %s", pair[0])
-		}
+	if err := cdcconfig.Exclusive(&o.Given, [2]string{KeyDatabaseInclude, KeyDatabaseExclude}, [2]string{KeyTableInclude, KeyTableExclude},
+		[2]string{KeyColumnInclude, KeyColumnExclude}, [2]string{KeyGTIDInclude, KeyGTIDExclude}); err != nil {
+		return err
 	}
 	if o.historyTopic != "" && strings.TrimSpace(o.historyServers) == "" {
 		return connect.Errorf(KeyHistoryBootstrap, "is required with %s", KeyHistoryTopic)
@@ -205,36 +171,14 @@ func (o *options) Check() error {
 	return nil
 }
 
-// given wraps into to record in o.set that key had a non-empty value.
-func (o *options) given(key string, into func(string) error) func(string) error {
-	return func(v string) error {
-		if o.set == nil {
-			o.set = map[string]bool{}
-		}
-		o.set[key] = v != ""
-		return into(v)
-	}
-}
-
 func parseServerID(v string) (uint32, error) {
 	n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
 	return uint32(n), err
 }
 
-func parseSkipped(v string) (map[string]bool, error) {
-	skip := map[string]bool{}
-	for _, p := range connect.SplitList(v) {
-		if p = strings.ToLower(p); p != "none" {
-			skip[p] = true
-		}
-	}
-	return skip, nil
-}
-
-func trimmed(v string) (string, error) { return strings.TrimSpace(v), nil }
-
 // options is the parsed, typed configuration.
 type options struct {
+	connect.Given                     // include/exclude lists exclude each other when both are given
 	flavor                     string // "mysql" or "mariadb" (from connector.class)
 	host, user, password       string
 	port                       int
@@ -259,7 +203,7 @@ type options struct {
 	tombstones                 bool
 	decimalMode, timeMode      string
 	bigintMode, binaryMode     string
-	keyColumns                 []keyColumnsRule
+	keyColumns                 cdcconfig.KeyColumns
 	txMetadata                 bool
 	txSuffix                   string
 	txTopic                    string // derived: <prefix>.<txSuffix>
@@ -267,36 +211,6 @@ type options struct {
 	connectTimeout             time.Duration
 	reconnectMax               time.Duration
 	signal                     string
-	set                        map[string]bool // filter keys given a non-empty value
-}
-
-type keyColumnsRule struct {
-	table *regexp.Regexp
-	cols  []string
-}
-
-func parseKeyColumns(v string) ([]keyColumnsRule, error) {
-	var out []keyColumnsRule
-	for _, part := range strings.Split(v, ";") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		i := strings.LastIndex(part, ":")
-		if i <= 0 || i == len(part)-1 {
-			return nil, fmt.Errorf("entry %q must look like <db>.<table>:<column>[,<column>...]", part)
-		}
-		re, err := regexp.Compile("^(?:" + part[:i] + ")$")
-		if err != nil {
-			return nil, fmt.Errorf("entry %q: invalid table expression: %v", part, err)
-		}
-		cols := connect.SplitList(part[i+1:])
-		if len(cols) == 0 {
-			return nil, fmt.Errorf("entry %q names no columns", part)
-		}
-		out = append(out, keyColumnsRule{table: re, cols: cols})
-	}
-	return out, nil
 }
 
 // parseOptions binds cfg (connect.Bind) for the server flavor ("mysql"
@@ -310,25 +224,13 @@ func parseOptions(cfg map[string]string, flavor string) (*options, error) {
 	return o, nil
 }
 
-func matchAny(res []*regexp.Regexp, s string) bool {
-	for _, re := range res {
-		if re.MatchString(s) {
-			return true
-		}
-	}
-	return false
-}
-
 // dbCaptured reports whether a database passes the database filters.
 func (o *options) dbCaptured(db string) bool {
 	switch db {
 	case "mysql", "information_schema", "performance_schema", "sys":
 		return false
 	}
-	if len(o.dbInclude) > 0 {
-		return matchAny(o.dbInclude, db)
-	}
-	return !matchAny(o.dbExclude, db)
+	return cdcconfig.Pass(o.dbInclude, o.dbExclude, db)
 }
 
 // captured reports whether db.table passes the database and table filters.
@@ -336,38 +238,21 @@ func (o *options) captured(db, table string) bool {
 	if !o.dbCaptured(db) {
 		return false
 	}
-	id := db + "." + table
-	if len(o.tableInclude) > 0 {
-		return matchAny(o.tableInclude, id)
-	}
-	return !matchAny(o.tableExclude, id)
+	return cdcconfig.Pass(o.tableInclude, o.tableExclude, db+"."+table)
 }
 
 // columnIncluded reports whether db.table.column passes the column filters.
 func (o *options) columnIncluded(db, table, col string) bool {
-	id := db + "." + table + "." + col
-	if len(o.colInclude) > 0 {
-		return matchAny(o.colInclude, id)
-	}
-	return !matchAny(o.colExclude, id)
+	return cdcconfig.Pass(o.colInclude, o.colExclude, db+"."+table+"."+col)
 }
 
 // keyColumnsFor returns the message.key.columns override for a table.
 func (o *options) keyColumnsFor(db, table string) []string {
-	id := db + "." + table
-	for _, r := range o.keyColumns {
-		if r.table.MatchString(id) {
-			return r.cols
-		}
-	}
-	return nil
+	return o.keyColumns.For(db + "." + table)
 }
 
 // gtidSourceKept reports whether a GTID source (MySQL server UUID or
 // MariaDB domain id) passes gtid.source.includes/excludes.
 func (o *options) gtidSourceKept(src string) bool {
-	if len(o.gtidInclude) > 0 {
-		return matchAny(o.gtidInclude, src)
-	}
-	return !matchAny(o.gtidExclude, src)
+	return cdcconfig.Pass(o.gtidInclude, o.gtidExclude, src)
 }

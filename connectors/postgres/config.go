@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/connectors/internal/cdcconfig"
 	"github.com/sluicehq/sluice/runtime/connect"
 )
 
@@ -59,29 +60,13 @@ const (
 // UnavailableValue is Debezium's placeholder for unchanged TOASTed values.
 const UnavailableValue = "__debezium_unavailable_value"
 
-func validRegexList(v string) error {
-	for _, p := range connect.SplitList(v) {
-		if _, err := regexp.Compile(p); err != nil {
-			return fmt.Errorf("invalid regular expression %q: %v", p, err)
-		}
-	}
-	return nil
-}
-
-func validSkipped(v string) error {
-	for _, p := range connect.SplitList(v) {
-		switch strings.ToLower(p) {
-		case "c", "u", "d", "t", "none":
-		default:
-			return fmt.Errorf("unknown operation %q (expected c, u, d, t or none)", p)
-		}
-	}
-	return nil
-}
-
 func validKeyColumns(v string) error {
 	_, err := parseKeyColumns(v)
 	return err
+}
+
+func parseKeyColumns(v string) (cdcconfig.KeyColumns, error) {
+	return cdcconfig.ParseKeyColumns(v, "schema")
 }
 
 func validPlugin(v string) error {
@@ -126,17 +111,17 @@ func (o *options) Keys() connect.ConfigDef {
 	// A filter list: compiled into dst, and remembered as given when its
 	// value is not empty (include and exclude exclude each other).
 	filter := func(name, doc string, dst *[]*regexp.Regexp) connect.ConfigKey {
-		return s(name, "", doc, validRegexList, o.given(name, connect.IntoRegexps(dst)))
+		return s(name, "", doc, cdcconfig.ValidRegexList, connect.IntoRegexps(dst))
 	}
 	return connect.ConfigDef{
-		{Name: KeyHostname, Type: connect.TypeString, Importance: connect.High, Doc: "PostgreSQL server host.", Validate: nonEmpty, Into: connect.IntoString(&o.host)},
+		{Name: KeyHostname, Type: connect.TypeString, Importance: connect.High, Doc: "PostgreSQL server host.", Validate: cdcconfig.NonEmpty, Into: connect.IntoString(&o.host)},
 		i(KeyPort, "5432", "PostgreSQL server port.", 1, connect.IntoInt(&o.port)),
-		{Name: KeyUser, Type: connect.TypeString, Importance: connect.High, Doc: "User with REPLICATION privilege.", Validate: nonEmpty, Into: connect.IntoString(&o.user)},
+		{Name: KeyUser, Type: connect.TypeString, Importance: connect.High, Doc: "User with REPLICATION privilege.", Validate: cdcconfig.NonEmpty, Into: connect.IntoString(&o.user)},
 		{Name: KeyPassword, Type: connect.TypePassword, HasDefault: true, Importance: connect.High, Doc: "Password.", Into: connect.IntoString(&o.password)},
-		{Name: KeyDBName, Type: connect.TypeString, Importance: connect.High, Doc: "Database to capture.", Validate: nonEmpty, Into: connect.IntoString(&o.dbname)},
-		{Name: KeyTopicPrefix, Type: connect.TypeString, Importance: connect.High, Doc: "Logical server name: prefix of every topic and schema name.", Validate: validPrefix, Into: connect.IntoString(&o.prefix)},
+		{Name: KeyDBName, Type: connect.TypeString, Importance: connect.High, Doc: "Database to capture.", Validate: cdcconfig.NonEmpty, Into: connect.IntoString(&o.dbname)},
+		{Name: KeyTopicPrefix, Type: connect.TypeString, Importance: connect.High, Doc: "Logical server name: prefix of every topic and schema name.", Validate: cdcconfig.ValidPrefix, Into: connect.IntoString(&o.prefix)},
 		s(KeySlotName, "debezium", "Logical replication slot name.", validSlotName, connect.IntoString(&o.slot)),
-		s(KeyPublicationName, "dbz_publication", "Publication streamed with pgoutput.", nonEmpty, connect.IntoString(&o.publication)),
+		s(KeyPublicationName, "dbz_publication", "Publication streamed with pgoutput.", cdcconfig.NonEmpty, connect.IntoString(&o.publication)),
 		s(KeyPublicationAuto, "all_tables", "Publication creation: all_tables, disabled or filtered.", connect.OneOf("all_tables", "disabled", "filtered"), connect.IntoLower(&o.pubMode), "all_tables", "disabled", "filtered"),
 		s(KeyPluginName, "pgoutput", "Logical decoding plugin; only pgoutput.", validPlugin, nil, "pgoutput"),
 		filter(KeyTableInclude, "Regular expressions (schema.table) of tables to capture.", &o.tableInclude),
@@ -147,8 +132,8 @@ func (o *options) Keys() connect.ConfigDef {
 			connect.OneOf("initial", "always", "initial_only", "no_data", "never", "when_needed"), connect.IntoLower(&o.snapshotMode), "initial", "always", "initial_only", "no_data", "when_needed"),
 		i(KeyHeartbeatInterval, "0", "Heartbeat interval in ms (0 disables heartbeats).", 0, connect.IntoMillis(&o.heartbeat)),
 		s(KeyHeartbeatQuery, "", "SQL run at every heartbeat.", nil, connect.IntoString(&o.heartbeatQuery)),
-		s(KeyHeartbeatPrefix, "__debezium-heartbeat", "Heartbeat topic prefix.", nonEmpty, connect.IntoString(&o.heartbeatPrefix)),
-		s(KeySkippedOps, "t", "Operations not emitted: c, u, d, t or none.", validSkipped, connect.Into(&o.skip, parseSkipped)),
+		s(KeyHeartbeatPrefix, "__debezium-heartbeat", "Heartbeat topic prefix.", cdcconfig.NonEmpty, connect.IntoString(&o.heartbeatPrefix)),
+		s(KeySkippedOps, "t", "Operations not emitted: c, u, d, t or none.", cdcconfig.ValidSkipped, connect.Into(&o.skip, cdcconfig.ParseSkipped)),
 		b(KeyTombstones, "true", "Emit a tombstone after each delete.", &o.tombstones),
 		s(KeyDecimalMode, "precise", "numeric representation: precise, double or string.", connect.OneOf("precise", "double", "string"), connect.IntoLower(&o.decimalMode), "precise", "double", "string"),
 		s(KeyTimePrecision, "adaptive", "Temporal representation: adaptive, adaptive_time_microseconds or connect.",
@@ -162,12 +147,12 @@ func (o *options) Keys() connect.ConfigDef {
 		i(KeySnapshotThreads, "1", "Parallel snapshot workers.", 1, connect.IntoInt(&o.threads)),
 		i(KeySnapshotFetchSize, "10240", "Rows fetched per snapshot round trip.", 1, connect.IntoInt(&o.fetchSize)),
 		i(KeySnapshotChunkRows, "100000", "Target rows per snapshot chunk.", 1, connect.IntoInt64(&o.chunkRows)),
-		s(KeySignalCollection, "", "Signal table (schema.table) for incremental snapshots.", nil, connect.Into(&o.signal, trimmed)),
+		s(KeySignalCollection, "", "Signal table (schema.table) for incremental snapshots.", nil, connect.Into(&o.signal, cdcconfig.Trimmed)),
 		{Name: KeyTasksMax, Type: connect.TypeInt, Default: "1", HasDefault: true, Importance: connect.Low, Doc: "Must be 1.", Validate: validTasksMax},
 		i(KeyStatusInterval, "10000", "Interval of standby status updates to the server in ms.", 100, connect.IntoMillis(&o.statusInterval)),
 		i(KeyMaxBatchSize, "2048", "Maximum records returned by one poll.", 1, connect.IntoInt(&o.maxBatch)),
 		i(KeyMaxQueueSize, "8192", "Maximum records queued ahead of poll.", 1, connect.IntoInt(&o.maxQueue)),
-		s(KeyTransactionTopic, "transaction", "Suffix of the transaction metadata topic (<prefix>.<suffix>).", nonEmpty, connect.IntoString(&o.txSuffix)),
+		s(KeyTransactionTopic, "transaction", "Suffix of the transaction metadata topic (<prefix>.<suffix>).", cdcconfig.NonEmpty, connect.IntoString(&o.txSuffix)),
 		s(KeyUnavailableValue, UnavailableValue, "Placeholder for unchanged TOASTed values.", nil, connect.IntoString(&o.placeholder)),
 		i(KeyReconnectMaxElapsed, "300000", "How long to keep reconnecting after the connection is lost, in ms.", 0, connect.IntoMillis(&o.reconnectMax)),
 		s(KeySSLMode, "prefer", "disable, allow, prefer, require, verify-ca or verify-full.",
@@ -181,11 +166,8 @@ func (o *options) Keys() connect.ConfigDef {
 // Check implements connect.Options: the rules across keys, and the values
 // derived from several keys.
 func (o *options) Check() error {
-	if o.set[KeyTableInclude] && o.set[KeyTableExclude] {
-		return connect.Errorf(KeyTableExclude, "cannot be used together with %s", KeyTableInclude)
-	}
-	if o.set[KeyColumnInclude] && o.set[KeyColumnExclude] {
-		return connect.Errorf(KeyColumnExclude, "cannot be used together with %s", KeyColumnInclude)
+	if err := cdcconfig.Exclusive(&o.Given, [2]string{KeyTableInclude, KeyTableExclude}, [2]string{KeyColumnInclude, KeyColumnExclude}); err != nil {
+		return err
 	}
 	if o.signal != "" && strings.Count(o.signal, ".") != 1 {
 		return connect.Errorf(KeySignalCollection, "must name a table as <schema>.<table>")
@@ -198,48 +180,9 @@ func (o *options) Check() error {
 	return nil
 }
 
-// given wraps into to record in o.set that key had a non-empty value.
-func (o *options) given(key string, into func(string) error) func(string) error {
-	return func(v string) error {
-		if o.set == nil {
-			o.set = map[string]bool{}
-		}
-		o.set[key] = v != ""
-		return into(v)
-	}
-}
-
-func parseSkipped(v string) (map[string]bool, error) {
-	skip := map[string]bool{}
-	for _, p := range connect.SplitList(v) {
-		if p = strings.ToLower(p); p != "none" {
-			skip[p] = true
-		}
-	}
-	return skip, nil
-}
-
-func trimmed(v string) (string, error) { return strings.TrimSpace(v), nil }
-
-func nonEmpty(v string) error {
-	if strings.TrimSpace(v) == "" {
-		return fmt.Errorf("must not be empty")
-	}
-	return nil
-}
-
-func validPrefix(v string) error {
-	if strings.TrimSpace(v) == "" {
-		return fmt.Errorf("must not be empty")
-	}
-	if !regexp.MustCompile(`^[A-Za-z0-9._-]+$`).MatchString(v) {
-		return fmt.Errorf("may contain only letters, digits, '.', '_' and '-'")
-	}
-	return nil
-}
-
 // options is the parsed, typed configuration.
 type options struct {
+	connect.Given                // include/exclude lists exclude each other when both are given
 	host, user, password, dbname string
 	port                         int
 	prefix                       string
@@ -260,7 +203,7 @@ type options struct {
 	txMetadata                   bool
 	txSuffix                     string
 	txTopic                      string // derived: <prefix>.<txSuffix>
-	keyColumns                   []keyColumnsRule
+	keyColumns                   cdcconfig.KeyColumns
 	dropSlot                     bool
 	threads, fetchSize           int
 	chunkRows                    int64
@@ -271,36 +214,6 @@ type options struct {
 	signal                       string
 	sslMode, sslRootCert         string
 	failureMode                  string
-	set                          map[string]bool // filter keys given a non-empty value
-}
-
-type keyColumnsRule struct {
-	table *regexp.Regexp
-	cols  []string
-}
-
-func parseKeyColumns(v string) ([]keyColumnsRule, error) {
-	var out []keyColumnsRule
-	for _, part := range strings.Split(v, ";") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		i := strings.LastIndex(part, ":")
-		if i <= 0 || i == len(part)-1 {
-			return nil, fmt.Errorf("entry %q must look like <schema>.<table>:<column>[,<column>...]", part)
-		}
-		re, err := regexp.Compile("^(?:" + part[:i] + ")$")
-		if err != nil {
-			return nil, fmt.Errorf("entry %q: invalid table expression: %v", part, err)
-		}
-		cols := connect.SplitList(part[i+1:])
-		if len(cols) == 0 {
-			return nil, fmt.Errorf("entry %q names no columns", part)
-		}
-		out = append(out, keyColumnsRule{table: re, cols: cols})
-	}
-	return out, nil
 }
 
 // parseOptions binds cfg (connect.Bind) and returns typed options; errors
@@ -336,49 +249,15 @@ func (o *options) dsn(replication bool) string {
 
 // captured reports whether schema.table passes the table filters.
 func (o *options) captured(schema, table string) bool {
-	id := schema + "." + table
-	if len(o.tableInclude) > 0 {
-		for _, re := range o.tableInclude {
-			if re.MatchString(id) {
-				return true
-			}
-		}
-		return false
-	}
-	for _, re := range o.tableExclude {
-		if re.MatchString(id) {
-			return false
-		}
-	}
-	return true
+	return cdcconfig.Pass(o.tableInclude, o.tableExclude, schema+"."+table)
 }
 
 // columnIncluded reports whether schema.table.column passes the column filters.
 func (o *options) columnIncluded(schema, table, col string) bool {
-	id := schema + "." + table + "." + col
-	if len(o.colInclude) > 0 {
-		for _, re := range o.colInclude {
-			if re.MatchString(id) {
-				return true
-			}
-		}
-		return false
-	}
-	for _, re := range o.colExclude {
-		if re.MatchString(id) {
-			return false
-		}
-	}
-	return true
+	return cdcconfig.Pass(o.colInclude, o.colExclude, schema+"."+table+"."+col)
 }
 
 // keyColumnsFor returns the message.key.columns override for a table.
 func (o *options) keyColumnsFor(schema, table string) []string {
-	id := schema + "." + table
-	for _, r := range o.keyColumns {
-		if r.table.MatchString(id) {
-			return r.cols
-		}
-	}
-	return nil
+	return o.keyColumns.For(schema + "." + table)
 }
