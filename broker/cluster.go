@@ -218,6 +218,13 @@ func (c *cluster) close() {
 func (c *cluster) reconcile(st *controller.State) {
 	c.recMu.Lock()
 	defer c.recMu.Unlock()
+	// Callers read the state before they held recMu; another reconcile may
+	// have applied a newer one since. Going back to an older state would
+	// delete a topic that state does not have yet (and its data) and
+	// recreate it empty. The node's current state is never older.
+	if cur := c.node.State(); cur != nil {
+		st = cur
+	}
 	c.b.syncSecurity(st)
 	b := c.b
 	follow := map[int32][]*partition{} // leader -> partitions this broker follows

@@ -147,7 +147,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			log.Error("closing broker", "err", brokerErr)
 		}
 	})
-	if err := sec.addAdmin(b.bs[0]); err != nil {
+	if err := sec.addAdmin(b.bs...); err != nil {
 		return fmt.Errorf("--secure: %w", err)
 	}
 	props["bootstrap.servers"] = b.Bootstrap()

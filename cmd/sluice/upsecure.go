@@ -181,10 +181,11 @@ func (s *upSecurity) clusterOptions() func(string) []broker.Option {
 }
 
 // addAdmin stores the admin's SCRAM credentials in the broker.
-func (s *upSecurity) addAdmin(b *broker.Broker) error {
-	if s == nil {
+func (s *upSecurity) addAdmin(bs ...*broker.Broker) error {
+	if s == nil || len(bs) == 0 {
 		return nil
 	}
+	b := bs[0]
 	for _, m := range []auth.Mechanism{auth.ScramSHA256, auth.ScramSHA512} {
 		if cred, ok := b.Credentials().Lookup(upAdminUser, m); ok && m.VerifyPassword(cred, s.pass) {
 			continue
@@ -195,6 +196,22 @@ func (s *upSecurity) addAdmin(b *broker.Broker) error {
 		}
 		if err := b.Credentials().Set(upAdminUser, m, cred); err != nil {
 			return err
+		}
+	}
+	// In a cluster the credential reaches the other brokers through the
+	// metadata quorum: wait until every broker verifies it, so the
+	// workers' first connections (to any broker) authenticate.
+	deadline := time.Now().Add(60 * time.Second)
+	for _, other := range bs[1:] {
+		for {
+			cred, ok := other.Credentials().Lookup(upAdminUser, auth.ScramSHA512)
+			if ok && auth.ScramSHA512.VerifyPassword(cred, s.pass) {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("the %s credential did not reach every broker within 60s", upAdminUser)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	return nil
