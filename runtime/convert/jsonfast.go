@@ -3,8 +3,10 @@ package convert
 import (
 	"bytes"
 	"math"
+	"sync"
 	"sync/atomic"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/sluicehq/sluice/runtime/connect"
 )
@@ -30,6 +32,9 @@ const recentSchemaCap = 8
 type recentSchema struct {
 	raw    []byte
 	schema *connect.Schema
+	// arenas holds *connect.StructArena: the structs of a payload are
+	// carved from shared blocks instead of two allocations each.
+	arenas *sync.Pool
 }
 
 // recentSchemas is a small copy-on-write list: readers load it without a
@@ -63,7 +68,8 @@ func (r *recentSchemas) add(raw []byte, s *connect.Schema) {
 		}
 	}
 	next := make([]recentSchema, 0, min(len(cur)+1, recentSchemaCap))
-	next = append(next, recentSchema{raw: bytes.Clone(raw), schema: s})
+	next = append(next, recentSchema{raw: bytes.Clone(raw), schema: s,
+		arenas: &sync.Pool{New: func() any { return new(connect.StructArena) }}})
 	next = append(next, cur[:min(len(cur), recentSchemaCap-1)]...)
 	r.list.Store(&next)
 }
@@ -99,19 +105,24 @@ func (j *JSON) fastEnvelope(data []byte) (*connect.Schema, any, bool) {
 	if !bytes.HasPrefix(rest[len(e.raw):], []byte(envelopePayloadPrefix)) {
 		return nil, nil, false
 	}
-	p := &parser{data: data, pos: len(envelopeSchemaPrefix) + len(e.raw) + len(envelopePayloadPrefix)}
+	// One copy of the payload, which the decoded strings then alias,
+	// instead of one allocation per string (the input buffer is the
+	// caller's, often reused).
+	own := bytes.Clone(data[len(envelopeSchemaPrefix)+len(e.raw)+len(envelopePayloadPrefix):])
+	p := &parser{data: own, arena: e.arenas.Get().(*connect.StructArena)}
+	defer e.arenas.Put(p.arena)
 	p.skipSpace()
 	v, ok := j.fastValue(p, e.schema)
 	if !ok {
 		return nil, nil, false
 	}
 	p.skipSpace()
-	if p.pos >= len(data) || data[p.pos] != '}' {
+	if p.pos >= len(p.data) || p.data[p.pos] != '}' {
 		return nil, nil, false
 	}
 	p.pos++
 	p.skipSpace()
-	if p.pos != len(data) {
+	if p.pos != len(p.data) {
 		return nil, nil, false
 	}
 	return e.schema, v, true
@@ -144,6 +155,9 @@ func (j *JSON) fastValue(p *parser, s *connect.Schema) (any, bool) {
 	case connect.String:
 		if c != '"' {
 			return nil, false
+		}
+		if str, ok := p.aliasStr(); ok {
+			return str, true
 		}
 		str, err := p.str()
 		return str, err == nil
@@ -202,7 +216,12 @@ func (j *JSON) fastStruct(p *parser, s *connect.Schema) (any, bool) {
 		return nil, false
 	}
 	p.pos++ // '{'
-	st := connect.NewStructValue(s)
+	var st *connect.Struct
+	if p.arena != nil {
+		st = p.arena.NewStructValue(s)
+	} else {
+		st = connect.NewStructValue(s)
+	}
 	var seenSmall uint64
 	var seenBig []bool
 	if len(s.Fields) > 64 {
@@ -279,6 +298,38 @@ func (j *JSON) fastStruct(p *parser, s *connect.Schema) (any, bool) {
 		st.SetAt(i, v)
 	}
 	return st, true
+}
+
+// aliasStr reads a string without escapes and of valid UTF-8 as a string
+// sharing p.data's bytes (the fast path's private copy of the payload);
+// anything else, and a parser without an arena (not the fast path's), is
+// left to str. p.pos is left alone when ok is false.
+func (p *parser) aliasStr() (string, bool) {
+	if p.arena == nil {
+		return "", false
+	}
+	start := p.pos + 1
+	ascii := true
+	for i := start; i < len(p.data); i++ {
+		c := p.data[i]
+		switch {
+		case c == '"':
+			b := p.data[start:i]
+			if !ascii && !utf8.Valid(b) {
+				return "", false
+			}
+			p.pos = i + 1
+			if len(b) == 0 {
+				return "", true
+			}
+			return unsafe.String(&b[0], len(b)), true
+		case c == '\\' || c < 0x20:
+			return "", false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return "", false
 }
 
 // plainKey reads a member name without escapes and returns its bytes

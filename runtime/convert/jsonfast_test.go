@@ -206,3 +206,29 @@ func FuzzJSONFastPath(f *testing.F) {
 		sameAsGeneral(t, j, envelopeFor(t, payload))
 	})
 }
+
+// TestJSONFastPathOwnsItsValues: the fast path's strings share a private
+// copy of the payload, never the caller's buffer, which the worker reuses
+// for the next fetch (kgo.Record.Recycle).
+func TestJSONFastPathOwnsItsValues(t *testing.T) {
+	j := mustJSON(t, nil)
+	data := envelopeFor(t, basePayload)
+	if !sameAsGeneral(t, j, data) {
+		t.Fatal("the fast path did not decide the Debezium insert")
+	}
+	_, want, err := j.ToConnect("t", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantText := fmt.Sprint(want)
+	_, got, err := j.ToConnect("t", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range data {
+		data[i] = 'x'
+	}
+	if s := fmt.Sprint(got); s != wantText {
+		t.Fatalf("value changed with the input buffer:\n%s\nwant\n%s", s, wantText)
+	}
+}

@@ -273,6 +273,13 @@ func (t *taskRunner) runSource(ctx context.Context, st connect.SourceTask, tcfg,
 		kgo.RecordPartitioner(sourcePartitioner{kgo.StickyKeyPartitioner(nil)}),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(5 * time.Millisecond),
+		// At most as many records in flight as the buffer free list
+		// (pipeline.bufs) keeps: every acknowledged record's buffers are
+		// then reused, instead of the client's default of 50,000 records
+		// (about 180 MB of JsonConverter output with embedded schemas)
+		// each with buffers of its own, which is GC work and RSS that buys
+		// no throughput: a few thousand records are many produce batches.
+		kgo.MaxBufferedRecords(maxFreeBufs),
 	}, override...)
 	prod, err := kgo.NewClient(w.clientOpts(popts...)...)
 	if err != nil {
