@@ -3,10 +3,8 @@ package convert
 import (
 	"bytes"
 	"math"
-	"sync"
 	"sync/atomic"
 	"unicode/utf8"
-	"unsafe"
 
 	"github.com/sluicehq/sluice/runtime/connect"
 )
@@ -32,9 +30,7 @@ const recentSchemaCap = 8
 type recentSchema struct {
 	raw    []byte
 	schema *connect.Schema
-	// arenas holds *connect.StructArena: the structs of a payload are
-	// carved from shared blocks instead of two allocations each.
-	arenas *sync.Pool
+	plan   *fastPlan // nil unless schema is a struct
 }
 
 // recentSchemas is a small copy-on-write list: readers load it without a
@@ -68,8 +64,7 @@ func (r *recentSchemas) add(raw []byte, s *connect.Schema) {
 		}
 	}
 	next := make([]recentSchema, 0, min(len(cur)+1, recentSchemaCap))
-	next = append(next, recentSchema{raw: bytes.Clone(raw), schema: s,
-		arenas: &sync.Pool{New: func() any { return new(connect.StructArena) }}})
+	next = append(next, recentSchema{raw: bytes.Clone(raw), schema: s, plan: newFastPlan(s, 0)})
 	next = append(next, cur[:min(len(cur), recentSchemaCap-1)]...)
 	r.list.Store(&next)
 }
@@ -105,14 +100,9 @@ func (j *JSON) fastEnvelope(data []byte) (*connect.Schema, any, bool) {
 	if !bytes.HasPrefix(rest[len(e.raw):], []byte(envelopePayloadPrefix)) {
 		return nil, nil, false
 	}
-	// One copy of the payload, which the decoded strings then alias,
-	// instead of one allocation per string (the input buffer is the
-	// caller's, often reused).
-	own := bytes.Clone(data[len(envelopeSchemaPrefix)+len(e.raw)+len(envelopePayloadPrefix):])
-	p := &parser{data: own, arena: e.arenas.Get().(*connect.StructArena)}
-	defer e.arenas.Put(p.arena)
+	p := &parser{data: data, pos: len(envelopeSchemaPrefix) + len(e.raw) + len(envelopePayloadPrefix)}
 	p.skipSpace()
-	v, ok := j.fastValue(p, e.schema)
+	v, ok := j.fastValue(p, e.schema, e.plan)
 	if !ok {
 		return nil, nil, false
 	}
@@ -130,7 +120,7 @@ func (j *JSON) fastEnvelope(data []byte) (*connect.Schema, any, bool) {
 
 // fastValue decodes the JSON value at p.pos as s, exactly as
 // toValue(s, <parsed value>) would.
-func (j *JSON) fastValue(p *parser, s *connect.Schema) (any, bool) {
+func (j *JSON) fastValue(p *parser, s *connect.Schema, pl *fastPlan) (any, bool) {
 	if p.pos >= len(p.data) {
 		return nil, false
 	}
@@ -151,13 +141,10 @@ func (j *JSON) fastValue(p *parser, s *connect.Schema) (any, bool) {
 		if c != '{' {
 			return nil, false
 		}
-		return j.fastStruct(p, s)
+		return j.fastStruct(p, s, pl)
 	case connect.String:
 		if c != '"' {
 			return nil, false
-		}
-		if str, ok := p.aliasStr(); ok {
-			return str, true
 		}
 		str, err := p.str()
 		return str, err == nil
@@ -209,19 +196,14 @@ func (j *JSON) treeValue(p *parser, s *connect.Schema) (any, bool) {
 // fastStruct decodes an object as struct s: members matched to fields by
 // name (the last of duplicate names wins, as in the tree), unknown members
 // parsed and ignored, missing fields converted from null.
-func (j *JSON) fastStruct(p *parser, s *connect.Schema) (any, bool) {
+func (j *JSON) fastStruct(p *parser, s *connect.Schema, pl *fastPlan) (any, bool) {
 	p.depth++
 	defer func() { p.depth-- }()
 	if p.depth > maxDepth {
 		return nil, false
 	}
 	p.pos++ // '{'
-	var st *connect.Struct
-	if p.arena != nil {
-		st = p.arena.NewStructValue(s)
-	} else {
-		st = connect.NewStructValue(s)
-	}
+	st := connect.NewStructValue(s)
 	var seenSmall uint64
 	var seenBig []bool
 	if len(s.Fields) > 64 {
@@ -260,7 +242,17 @@ func (j *JSON) fastStruct(p *parser, s *connect.Schema) (any, bool) {
 					return nil, false
 				}
 			} else {
-				v, ok := j.fastValue(p, s.Fields[idx].Schema)
+				var v any
+				var ok bool
+				if pl != nil && pl.fields[idx].str && p.pos < len(p.data) && p.data[p.pos] == '"' {
+					v, ok = pl.fields[idx].last.value(p)
+				} else {
+					var sub *fastPlan
+					if pl != nil {
+						sub = pl.fields[idx].plan
+					}
+					v, ok = j.fastValue(p, s.Fields[idx].Schema, sub)
+				}
 				if !ok {
 					return nil, false
 				}
@@ -298,38 +290,6 @@ func (j *JSON) fastStruct(p *parser, s *connect.Schema) (any, bool) {
 		st.SetAt(i, v)
 	}
 	return st, true
-}
-
-// aliasStr reads a string without escapes and of valid UTF-8 as a string
-// sharing p.data's bytes (the fast path's private copy of the payload);
-// anything else, and a parser without an arena (not the fast path's), is
-// left to str. p.pos is left alone when ok is false.
-func (p *parser) aliasStr() (string, bool) {
-	if p.arena == nil {
-		return "", false
-	}
-	start := p.pos + 1
-	ascii := true
-	for i := start; i < len(p.data); i++ {
-		c := p.data[i]
-		switch {
-		case c == '"':
-			b := p.data[start:i]
-			if !ascii && !utf8.Valid(b) {
-				return "", false
-			}
-			p.pos = i + 1
-			if len(b) == 0 {
-				return "", true
-			}
-			return unsafe.String(&b[0], len(b)), true
-		case c == '\\' || c < 0x20:
-			return "", false
-		case c >= utf8.RuneSelf:
-			ascii = false
-		}
-	}
-	return "", false
 }
 
 // plainKey reads a member name without escapes and returns its bytes
@@ -391,4 +351,95 @@ func (p *parser) smallInt() (int64, bool) {
 		return -int64(n), true
 	}
 	return int64(n), true
+}
+
+// fastPlan is what the fast read path keeps per struct schema of a recent
+// envelope schema: for each field, the plan of a struct field, or for a
+// plain string field the last value read, which many records repeat (a
+// CDC source's connector, database, table and operation names). A repeated
+// string is then returned as the same boxed value, without allocating.
+type fastPlan struct {
+	fields []fastField
+}
+
+type fastField struct {
+	plan *fastPlan // struct fields
+	str  bool      // a string field without a logical type
+	last lastString
+}
+
+// maxPlanDepth bounds the plan of nested structs; deeper structs decode
+// without one.
+const maxPlanDepth = 16
+
+func newFastPlan(s *connect.Schema, depth int) *fastPlan {
+	if s == nil || s.Type != connect.StructT || depth >= maxPlanDepth {
+		return nil
+	}
+	switch s.Name {
+	case connect.DecimalName, connect.DateName, connect.TimeName, connect.TimestampName:
+		return nil // fastValue hands these to the general path
+	}
+	pl := &fastPlan{fields: make([]fastField, len(s.Fields))}
+	for i, f := range s.Fields {
+		fs := f.Schema
+		switch {
+		case fs.Type == connect.String && fs.Name != connect.DecimalName && fs.Name != connect.DateName &&
+			fs.Name != connect.TimeName && fs.Name != connect.TimestampName:
+			pl.fields[i].str = true
+		case fs.Type == connect.StructT:
+			pl.fields[i].plan = newFastPlan(fs, depth+1)
+		}
+	}
+	return pl
+}
+
+// lastString is a string field's last value and how often it repeated. It
+// is safe for concurrent use; a field whose values mostly differ stops
+// being remembered, so it costs one comparison per record.
+type lastString struct {
+	cur          atomic.Pointer[boxedString]
+	hits, misses atomic.Int64
+}
+
+type boxedString struct {
+	s string
+	v any // s, boxed once
+}
+
+// value reads the string at p.pos (an opening quote) as fastValue does.
+func (l *lastString) value(p *parser) (any, bool) {
+	start := p.pos + 1
+	cur := l.cur.Load()
+	if cur != nil {
+		// A repeat: the same bytes followed by the closing quote (a plain
+		// string compares equal only to its own unescaped text, and a
+		// remembered string never contains a quote or backslash).
+		end := start + len(cur.s)
+		if end < len(p.data) && p.data[end] == '"' && string(p.data[start:end]) == cur.s {
+			p.pos = end + 1
+			l.hits.Add(1)
+			return cur.v, true
+		}
+	}
+	str, err := p.str()
+	if err != nil {
+		return nil, false
+	}
+	var v any = str
+	if m := l.misses.Add(1); m <= 2*l.hits.Load()+8 && plainString(str) {
+		l.cur.Store(&boxedString{s: str, v: v})
+	}
+	return v, true
+}
+
+// plainString reports whether s is written as itself between quotes (no
+// escapes) and is valid UTF-8, so that its bytes in the input are s.
+func plainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return utf8.ValidString(s)
 }

@@ -3,6 +3,7 @@ package convert
 import (
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -230,5 +231,30 @@ func TestJSONFastPathOwnsItsValues(t *testing.T) {
 	}
 	if s := fmt.Sprint(got); s != wantText {
 		t.Fatalf("value changed with the input buffer:\n%s\nwant\n%s", s, wantText)
+	}
+}
+
+// TestJSONFastPathRepeatedStrings: the remembered last value of a string
+// field is returned only for exactly its text; longer, shorter, escaped
+// and differing values decode as the general path decodes them, in any
+// order, once remembering stopped too.
+func TestJSONFastPathRepeatedStrings(t *testing.T) {
+	j := mustJSON(t, nil)
+	statuses := []string{`"Created"`, `"Created"`, `"Created2"`, `"Create"`, `"Cr\u0065ated"`, `"Created"`, `""`, `""`,
+		`"Cre\"ated"`, `"Created"`, `"\u00e9t\u00e9"`, `"été"`, `"été"`, "\"\xff\"", "\"\xff\"", `"Created"`}
+	for round := range 3 {
+		for i, st := range statuses {
+			// Later rounds: every record differs first, so remembering stops.
+			if round > 0 {
+				st = `"v` + strconv.Itoa(round*100+i) + `"`
+				if i%5 == 0 {
+					st = statuses[i]
+				}
+			}
+			data := envelopeFor(t, strings.Replace(basePayload, `"Created"`, st, 1))
+			if !sameAsGeneral(t, j, data) {
+				t.Fatalf("round %d, status %s: the fast path did not decide", round, st)
+			}
+		}
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
-
-	"github.com/sluicehq/sluice/runtime/connect"
 )
 
 // A small JSON parser producing a tree that keeps number literals verbatim
@@ -95,9 +93,6 @@ type parser struct {
 	data  []byte
 	pos   int
 	depth int
-	// The fast read path (jsonfast.go) parses a private copy of the
-	// payload: its strings may alias data, and its structs come from arena.
-	arena *connect.StructArena
 }
 
 // SyntaxError reports malformed JSON with the byte offset at fault.
