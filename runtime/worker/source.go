@@ -228,6 +228,9 @@ func (p *sourceTopicPartitioner) Partition(r *kgo.Record, n int) int {
 	if r.Partition >= 0 {
 		return int(r.Partition) % n
 	}
+	if n == 1 { // every partitioner's answer; skips hashing the key
+		return 0
+	}
 	return p.inner.Partition(r, n)
 }
 
