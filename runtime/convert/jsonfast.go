@@ -2,6 +2,7 @@ package convert
 
 import (
 	"bytes"
+	"encoding/base64"
 	"math"
 	"sync/atomic"
 	"unicode/utf8"
@@ -244,8 +245,13 @@ func (j *JSON) fastStruct(p *parser, s *connect.Schema, pl *fastPlan) (any, bool
 			} else {
 				var v any
 				var ok bool
-				if pl != nil && pl.fields[idx].str && p.pos < len(p.data) && p.data[p.pos] == '"' {
+				quoted := p.pos < len(p.data) && p.data[p.pos] == '"'
+				if pl != nil && pl.fields[idx].str && quoted {
 					v, ok = pl.fields[idx].last.value(p)
+				} else if pl != nil && pl.fields[idx].dec && quoted {
+					if v, ok = p.base64Decimal(pl.fields[idx].scale); !ok {
+						v, ok = j.fastValue(p, s.Fields[idx].Schema, nil)
+					}
 				} else {
 					var sub *fastPlan
 					if pl != nil {
@@ -363,9 +369,11 @@ type fastPlan struct {
 }
 
 type fastField struct {
-	plan *fastPlan // struct fields
-	str  bool      // a string field without a logical type
-	last lastString
+	plan  *fastPlan // struct fields
+	str   bool      // a string field without a logical type
+	last  lastString
+	dec   bool  // a Decimal field with a valid scale
+	scale int32 // dec's scale
 }
 
 // maxPlanDepth bounds the plan of nested structs; deeper structs decode
@@ -389,18 +397,24 @@ func newFastPlan(s *connect.Schema, depth int) *fastPlan {
 			pl.fields[i].str = true
 		case fs.Type == connect.StructT:
 			pl.fields[i].plan = newFastPlan(fs, depth+1)
+		case fs.Name == connect.DecimalName:
+			if scale, err := connect.DecimalScale(fs); err == nil {
+				pl.fields[i].dec, pl.fields[i].scale = true, scale
+			}
 		}
 	}
 	return pl
 }
 
-// lastString is a string field's last value and how often it repeated. It
-// is safe for concurrent use; a field whose values mostly differ stops
-// being remembered, so it costs one comparison per record.
+// lastString is a string field's last value. It is safe for concurrent
+// use. A field whose values keep changing (maxMissStreak times in a row)
+// stops being remembered, so it costs one comparison per record.
 type lastString struct {
-	cur          atomic.Pointer[boxedString]
-	hits, misses atomic.Int64
+	cur    atomic.Pointer[boxedString]
+	streak atomic.Int32 // misses since the last repeat
 }
+
+const maxMissStreak = 4
 
 type boxedString struct {
 	s string
@@ -418,7 +432,9 @@ func (l *lastString) value(p *parser) (any, bool) {
 		end := start + len(cur.s)
 		if end < len(p.data) && p.data[end] == '"' && string(p.data[start:end]) == cur.s {
 			p.pos = end + 1
-			l.hits.Add(1)
+			if l.streak.Load() != 0 {
+				l.streak.Store(0)
+			}
 			return cur.v, true
 		}
 	}
@@ -427,7 +443,8 @@ func (l *lastString) value(p *parser) (any, bool) {
 		return nil, false
 	}
 	var v any = str
-	if m := l.misses.Add(1); m <= 2*l.hits.Load()+8 && plainString(str) {
+	if l.streak.Load() < maxMissStreak && plainString(str) {
+		l.streak.Add(1)
 		l.cur.Store(&boxedString{s: str, v: v})
 	}
 	return v, true
@@ -442,4 +459,29 @@ func plainString(s string) bool {
 		}
 	}
 	return utf8.ValidString(s)
+}
+
+// base64Decimal reads a Decimal written as a base64 string without
+// escapes, as toValue does for a string node; anything else (escapes,
+// control characters, base64 that only the unpadded alphabet accepts,
+// long values) is left to the general path, and p.pos is left alone.
+func (p *parser) base64Decimal(scale int32) (any, bool) {
+	start := p.pos + 1
+	end := start
+	for end < len(p.data) && p.data[end] != '"' {
+		if p.data[end] < 0x20 || p.data[end] == '\\' {
+			return nil, false
+		}
+		end++
+	}
+	if end >= len(p.data) || end == start || end-start > 88 {
+		return nil, false
+	}
+	var tmp [66]byte // base64.StdEncoding.DecodedLen(88)
+	n, err := base64.StdEncoding.Decode(tmp[:], p.data[start:end])
+	if err != nil || n == 0 {
+		return nil, false
+	}
+	p.pos = end + 1
+	return connect.DecimalFromBytes(tmp[:n], scale), true
 }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/runtime/connect"
 )
 
 // envelopeFor returns a compact envelope with the job_offer schema of
@@ -256,5 +258,34 @@ func TestJSONFastPathRepeatedStrings(t *testing.T) {
 				t.Fatalf("round %d, status %s: the fast path did not decide", round, st)
 			}
 		}
+	}
+}
+
+// TestJSONFastPathDecimals: Decimal fields written as base64 strings decode
+// as the general path decodes them, including what only the general path
+// handles (escapes, unpadded base64) and what it rejects.
+func TestJSONFastPathDecimals(t *testing.T) {
+	j := mustJSON(t, nil)
+	schema := `{"type":"struct","fields":[{"type":"bytes","optional":false,"name":"org.apache.kafka.connect.data.Decimal","version":1,` +
+		`"parameters":{"scale":"2"},"field":"amount"},{"type":"bytes","optional":true,"name":"org.apache.kafka.connect.data.Decimal",` +
+		`"version":1,"parameters":{"scale":"0"},"field":"bad"}],"optional":false,"name":"t"}`
+	long := strings.Repeat("AQID", 30)
+	for _, amount := range []string{`"AA=="`, `"MDk="`, `"/w=="`, `"gAAAAAAAAAAA"`, `"AQ"`, `"\u0041Q=="`, "\"AQ\n==\"", `""`,
+		`"!!"`, `"AQ=="`, `"` + long + `"`, `"` + long[:88] + `"`, `12.34`, `null`, `"AQ==`, `"MDk=\"`} {
+		for _, bad := range []string{`null`, `"AQ=="`} {
+			data := []byte(`{"schema":` + schema + `,"payload":{"amount":` + amount + `,"bad":` + bad + `}}`)
+			sameAsGeneral(t, j, data)
+		}
+	}
+	data := []byte(`{"schema":` + schema + `,"payload":{"amount":"MDk=","bad":null}}`)
+	if !sameAsGeneral(t, j, data) {
+		t.Fatal("the fast path did not decide a base64 Decimal")
+	}
+	_, v, err := j.ToConnect("t", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := v.(*connect.Struct).At(0).(connect.Decimal); !ok || d.String() != "123.45" {
+		t.Fatalf("amount = %#v, want 123.45", v.(*connect.Struct).At(0))
 	}
 }
