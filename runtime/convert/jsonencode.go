@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -45,6 +46,47 @@ func (en *encEntry) bufFor(dst []byte, extra int) []byte {
 type structPlan struct {
 	names  [][]byte
 	fields []*structPlan
+	kinds  []fieldKind
+}
+
+// fieldKind is how planned writes a field's non-nil value of the expected
+// Go type directly; anything else (nil, another type, logical types, other
+// schema types) goes through value(), which gives the same bytes.
+type fieldKind uint8
+
+const (
+	kindOther fieldKind = iota
+	kindString
+	kindInt8
+	kindInt16
+	kindInt32
+	kindInt64
+	kindBool
+)
+
+func kindOf(s *connect.Schema) fieldKind {
+	if s == nil {
+		return kindOther
+	}
+	switch s.Name {
+	case connect.DecimalName, connect.DateName, connect.TimeName, connect.TimestampName:
+		return kindOther
+	}
+	switch s.Type {
+	case connect.String:
+		return kindString
+	case connect.Int8:
+		return kindInt8
+	case connect.Int16:
+		return kindInt16
+	case connect.Int32:
+		return kindInt32
+	case connect.Int64:
+		return kindInt64
+	case connect.Boolean:
+		return kindBool
+	}
+	return kindOther
 }
 
 func newStructPlan(s *connect.Schema) *structPlan {
@@ -55,7 +97,7 @@ func newStructPlan(s *connect.Schema) *structPlan {
 	case connect.DecimalName, connect.DateName, connect.TimeName, connect.TimestampName:
 		return nil // value() rejects these names on a struct; leave it to it
 	}
-	pl := &structPlan{names: make([][]byte, len(s.Fields)), fields: make([]*structPlan, len(s.Fields))}
+	pl := &structPlan{names: make([][]byte, len(s.Fields)), fields: make([]*structPlan, len(s.Fields)), kinds: make([]fieldKind, len(s.Fields))}
 	for i, f := range s.Fields {
 		var b []byte
 		if i > 0 {
@@ -64,6 +106,7 @@ func newStructPlan(s *connect.Schema) *structPlan {
 		b = appendString(b, f.Name)
 		pl.names[i] = append(b, ':')
 		pl.fields[i] = newStructPlan(f.Schema)
+		pl.kinds[i] = kindOf(f.Schema)
 	}
 	return pl
 }
@@ -119,7 +162,40 @@ func (e *encoder) planned(buf []byte, pl *structPlan, s *connect.Schema, v any) 
 	var err error
 	for i, f := range s.Fields {
 		buf = append(buf, pl.names[i]...)
-		if buf, err = e.planned(buf, pl.fields[i], f.Schema, st.At(i)); err != nil {
+		fv := st.At(i)
+		switch pl.kinds[i] {
+		case kindString:
+			if x, ok := fv.(string); ok {
+				buf = appendString(buf, x)
+				continue
+			}
+		case kindInt64:
+			if x, ok := fv.(int64); ok {
+				buf = strconv.AppendInt(buf, x, 10)
+				continue
+			}
+		case kindInt32:
+			if x, ok := fv.(int32); ok {
+				buf = strconv.AppendInt(buf, int64(x), 10)
+				continue
+			}
+		case kindInt16:
+			if x, ok := fv.(int16); ok {
+				buf = strconv.AppendInt(buf, int64(x), 10)
+				continue
+			}
+		case kindInt8:
+			if x, ok := fv.(int8); ok {
+				buf = strconv.AppendInt(buf, int64(x), 10)
+				continue
+			}
+		case kindBool:
+			if x, ok := fv.(bool); ok {
+				buf = strconv.AppendBool(buf, x)
+				continue
+			}
+		}
+		if buf, err = e.planned(buf, pl.fields[i], f.Schema, fv); err != nil {
 			return nil, wrapPath(err, f.Name)
 		}
 	}

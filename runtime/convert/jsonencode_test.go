@@ -143,3 +143,20 @@ func TestJSONEncCacheBounded(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkJSONAppendFromConnect is the source task's path: the Debezium
+// insert serialized into a reused buffer.
+func BenchmarkJSONAppendFromConnect(b *testing.B) {
+	_, row, source, _, env := debeziumJobOffer()
+	j := mustJSON(b, nil)
+	v := debeziumInsertValue(row, source, env)
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		out, err := j.AppendFromConnect(buf, "t", env, v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		buf = out
+	}
+}

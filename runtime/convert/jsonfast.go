@@ -2,6 +2,7 @@ package convert
 
 import (
 	"bytes"
+	"encoding/base64"
 	"math"
 	"sync/atomic"
 	"unicode/utf8"
@@ -30,6 +31,7 @@ const recentSchemaCap = 8
 type recentSchema struct {
 	raw    []byte
 	schema *connect.Schema
+	plan   *fastPlan // nil unless schema is a struct
 }
 
 // recentSchemas is a small copy-on-write list: readers load it without a
@@ -63,7 +65,7 @@ func (r *recentSchemas) add(raw []byte, s *connect.Schema) {
 		}
 	}
 	next := make([]recentSchema, 0, min(len(cur)+1, recentSchemaCap))
-	next = append(next, recentSchema{raw: bytes.Clone(raw), schema: s})
+	next = append(next, recentSchema{raw: bytes.Clone(raw), schema: s, plan: newFastPlan(s, 0)})
 	next = append(next, cur[:min(len(cur), recentSchemaCap-1)]...)
 	r.list.Store(&next)
 }
@@ -101,17 +103,17 @@ func (j *JSON) fastEnvelope(data []byte) (*connect.Schema, any, bool) {
 	}
 	p := &parser{data: data, pos: len(envelopeSchemaPrefix) + len(e.raw) + len(envelopePayloadPrefix)}
 	p.skipSpace()
-	v, ok := j.fastValue(p, e.schema)
+	v, ok := j.fastValue(p, e.schema, e.plan)
 	if !ok {
 		return nil, nil, false
 	}
 	p.skipSpace()
-	if p.pos >= len(data) || data[p.pos] != '}' {
+	if p.pos >= len(p.data) || p.data[p.pos] != '}' {
 		return nil, nil, false
 	}
 	p.pos++
 	p.skipSpace()
-	if p.pos != len(data) {
+	if p.pos != len(p.data) {
 		return nil, nil, false
 	}
 	return e.schema, v, true
@@ -119,7 +121,7 @@ func (j *JSON) fastEnvelope(data []byte) (*connect.Schema, any, bool) {
 
 // fastValue decodes the JSON value at p.pos as s, exactly as
 // toValue(s, <parsed value>) would.
-func (j *JSON) fastValue(p *parser, s *connect.Schema) (any, bool) {
+func (j *JSON) fastValue(p *parser, s *connect.Schema, pl *fastPlan) (any, bool) {
 	if p.pos >= len(p.data) {
 		return nil, false
 	}
@@ -140,7 +142,7 @@ func (j *JSON) fastValue(p *parser, s *connect.Schema) (any, bool) {
 		if c != '{' {
 			return nil, false
 		}
-		return j.fastStruct(p, s)
+		return j.fastStruct(p, s, pl)
 	case connect.String:
 		if c != '"' {
 			return nil, false
@@ -195,7 +197,7 @@ func (j *JSON) treeValue(p *parser, s *connect.Schema) (any, bool) {
 // fastStruct decodes an object as struct s: members matched to fields by
 // name (the last of duplicate names wins, as in the tree), unknown members
 // parsed and ignored, missing fields converted from null.
-func (j *JSON) fastStruct(p *parser, s *connect.Schema) (any, bool) {
+func (j *JSON) fastStruct(p *parser, s *connect.Schema, pl *fastPlan) (any, bool) {
 	p.depth++
 	defer func() { p.depth-- }()
 	if p.depth > maxDepth {
@@ -241,7 +243,22 @@ func (j *JSON) fastStruct(p *parser, s *connect.Schema) (any, bool) {
 					return nil, false
 				}
 			} else {
-				v, ok := j.fastValue(p, s.Fields[idx].Schema)
+				var v any
+				var ok bool
+				quoted := p.pos < len(p.data) && p.data[p.pos] == '"'
+				if pl != nil && pl.fields[idx].str && quoted {
+					v, ok = pl.fields[idx].last.value(p)
+				} else if pl != nil && pl.fields[idx].dec && quoted {
+					if v, ok = p.base64Decimal(pl.fields[idx].scale); !ok {
+						v, ok = j.fastValue(p, s.Fields[idx].Schema, nil)
+					}
+				} else {
+					var sub *fastPlan
+					if pl != nil {
+						sub = pl.fields[idx].plan
+					}
+					v, ok = j.fastValue(p, s.Fields[idx].Schema, sub)
+				}
 				if !ok {
 					return nil, false
 				}
@@ -340,4 +357,131 @@ func (p *parser) smallInt() (int64, bool) {
 		return -int64(n), true
 	}
 	return int64(n), true
+}
+
+// fastPlan is what the fast read path keeps per struct schema of a recent
+// envelope schema: for each field, the plan of a struct field, or for a
+// plain string field the last value read, which many records repeat (a
+// CDC source's connector, database, table and operation names). A repeated
+// string is then returned as the same boxed value, without allocating.
+type fastPlan struct {
+	fields []fastField
+}
+
+type fastField struct {
+	plan  *fastPlan // struct fields
+	str   bool      // a string field without a logical type
+	last  lastString
+	dec   bool  // a Decimal field with a valid scale
+	scale int32 // dec's scale
+}
+
+// maxPlanDepth bounds the plan of nested structs; deeper structs decode
+// without one.
+const maxPlanDepth = 16
+
+func newFastPlan(s *connect.Schema, depth int) *fastPlan {
+	if s == nil || s.Type != connect.StructT || depth >= maxPlanDepth {
+		return nil
+	}
+	switch s.Name {
+	case connect.DecimalName, connect.DateName, connect.TimeName, connect.TimestampName:
+		return nil // fastValue hands these to the general path
+	}
+	pl := &fastPlan{fields: make([]fastField, len(s.Fields))}
+	for i, f := range s.Fields {
+		fs := f.Schema
+		switch {
+		case fs.Type == connect.String && fs.Name != connect.DecimalName && fs.Name != connect.DateName &&
+			fs.Name != connect.TimeName && fs.Name != connect.TimestampName:
+			pl.fields[i].str = true
+		case fs.Type == connect.StructT:
+			pl.fields[i].plan = newFastPlan(fs, depth+1)
+		case fs.Name == connect.DecimalName:
+			if scale, err := connect.DecimalScale(fs); err == nil {
+				pl.fields[i].dec, pl.fields[i].scale = true, scale
+			}
+		}
+	}
+	return pl
+}
+
+// lastString is a string field's last value. It is safe for concurrent
+// use. A field whose values keep changing (maxMissStreak times in a row)
+// stops being remembered, so it costs one comparison per record.
+type lastString struct {
+	cur    atomic.Pointer[boxedString]
+	streak atomic.Int32 // misses since the last repeat
+}
+
+const maxMissStreak = 4
+
+type boxedString struct {
+	s string
+	v any // s, boxed once
+}
+
+// value reads the string at p.pos (an opening quote) as fastValue does.
+func (l *lastString) value(p *parser) (any, bool) {
+	start := p.pos + 1
+	cur := l.cur.Load()
+	if cur != nil {
+		// A repeat: the same bytes followed by the closing quote (a plain
+		// string compares equal only to its own unescaped text, and a
+		// remembered string never contains a quote or backslash).
+		end := start + len(cur.s)
+		if end < len(p.data) && p.data[end] == '"' && string(p.data[start:end]) == cur.s {
+			p.pos = end + 1
+			if l.streak.Load() != 0 {
+				l.streak.Store(0)
+			}
+			return cur.v, true
+		}
+	}
+	str, err := p.str()
+	if err != nil {
+		return nil, false
+	}
+	var v any = str
+	if l.streak.Load() < maxMissStreak && plainString(str) {
+		l.streak.Add(1)
+		l.cur.Store(&boxedString{s: str, v: v})
+	}
+	return v, true
+}
+
+// plainString reports whether s is written as itself between quotes (no
+// escapes) and is valid UTF-8, so that its bytes in the input are s.
+func plainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return utf8.ValidString(s)
+}
+
+// base64Decimal reads a Decimal written as a base64 string without
+// escapes, as toValue does for a string node; anything else (escapes,
+// control characters, base64 that only the unpadded alphabet accepts,
+// long values) is left to the general path, and p.pos is left alone.
+func (p *parser) base64Decimal(scale int32) (any, bool) {
+	start := p.pos + 1
+	end := start
+	for end < len(p.data) && p.data[end] != '"' {
+		if p.data[end] < 0x20 || p.data[end] == '\\' {
+			return nil, false
+		}
+		end++
+	}
+	if end >= len(p.data) || end == start || end-start > 88 {
+		return nil, false
+	}
+	var tmp [66]byte // base64.StdEncoding.DecodedLen(88)
+	n, err := base64.StdEncoding.Decode(tmp[:], p.data[start:end])
+	if err != nil || n == 0 {
+		return nil, false
+	}
+	p.pos = end + 1
+	return connect.DecimalFromBytes(tmp[:n], scale), true
 }

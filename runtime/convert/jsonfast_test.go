@@ -3,8 +3,11 @@ package convert
 import (
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/runtime/connect"
 )
 
 // envelopeFor returns a compact envelope with the job_offer schema of
@@ -205,4 +208,84 @@ func FuzzJSONFastPath(f *testing.F) {
 		}
 		sameAsGeneral(t, j, envelopeFor(t, payload))
 	})
+}
+
+// TestJSONFastPathOwnsItsValues: the fast path's strings share a private
+// copy of the payload, never the caller's buffer, which the worker reuses
+// for the next fetch (kgo.Record.Recycle).
+func TestJSONFastPathOwnsItsValues(t *testing.T) {
+	j := mustJSON(t, nil)
+	data := envelopeFor(t, basePayload)
+	if !sameAsGeneral(t, j, data) {
+		t.Fatal("the fast path did not decide the Debezium insert")
+	}
+	_, want, err := j.ToConnect("t", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantText := fmt.Sprint(want)
+	_, got, err := j.ToConnect("t", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range data {
+		data[i] = 'x'
+	}
+	if s := fmt.Sprint(got); s != wantText {
+		t.Fatalf("value changed with the input buffer:\n%s\nwant\n%s", s, wantText)
+	}
+}
+
+// TestJSONFastPathRepeatedStrings: the remembered last value of a string
+// field is returned only for exactly its text; longer, shorter, escaped
+// and differing values decode as the general path decodes them, in any
+// order, once remembering stopped too.
+func TestJSONFastPathRepeatedStrings(t *testing.T) {
+	j := mustJSON(t, nil)
+	statuses := []string{`"Created"`, `"Created"`, `"Created2"`, `"Create"`, `"Cr\u0065ated"`, `"Created"`, `""`, `""`,
+		`"Cre\"ated"`, `"Created"`, `"\u00e9t\u00e9"`, `"été"`, `"été"`, "\"\xff\"", "\"\xff\"", `"Created"`}
+	for round := range 3 {
+		for i, st := range statuses {
+			// Later rounds: every record differs first, so remembering stops.
+			if round > 0 {
+				st = `"v` + strconv.Itoa(round*100+i) + `"`
+				if i%5 == 0 {
+					st = statuses[i]
+				}
+			}
+			data := envelopeFor(t, strings.Replace(basePayload, `"Created"`, st, 1))
+			if !sameAsGeneral(t, j, data) {
+				t.Fatalf("round %d, status %s: the fast path did not decide", round, st)
+			}
+		}
+	}
+}
+
+// TestJSONFastPathDecimals: Decimal fields written as base64 strings decode
+// as the general path decodes them, including what only the general path
+// handles (escapes, unpadded base64) and what it rejects.
+func TestJSONFastPathDecimals(t *testing.T) {
+	j := mustJSON(t, nil)
+	schema := `{"type":"struct","fields":[{"type":"bytes","optional":false,"name":"org.apache.kafka.connect.data.Decimal","version":1,` +
+		`"parameters":{"scale":"2"},"field":"amount"},{"type":"bytes","optional":true,"name":"org.apache.kafka.connect.data.Decimal",` +
+		`"version":1,"parameters":{"scale":"0"},"field":"bad"}],"optional":false,"name":"t"}`
+	long := strings.Repeat("AQID", 30)
+	for _, amount := range []string{`"AA=="`, `"MDk="`, `"/w=="`, `"gAAAAAAAAAAA"`, `"AQ"`, `"\u0041Q=="`, "\"AQ\n==\"", `""`,
+		`"!!"`, `"AQ=="`, `"` + long + `"`, `"` + long[:88] + `"`, `12.34`, `null`, `"AQ==`, `"MDk=\"`} {
+		for _, bad := range []string{`null`, `"AQ=="`} {
+			data := []byte(`{"schema":` + schema + `,"payload":{"amount":` + amount + `,"bad":` + bad + `}}`)
+			sameAsGeneral(t, j, data)
+		}
+	}
+	data := []byte(`{"schema":` + schema + `,"payload":{"amount":"MDk=","bad":null}}`)
+	if !sameAsGeneral(t, j, data) {
+		t.Fatal("the fast path did not decide a base64 Decimal")
+	}
+	_, v, err := j.ToConnect("t", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := v.(*connect.Struct).At(0).(connect.Decimal); !ok || d.String() != "123.45" {
+		t.Fatalf("amount = %#v, want 123.45", v.(*connect.Struct).At(0))
+	}
 }

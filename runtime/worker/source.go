@@ -228,6 +228,9 @@ func (p *sourceTopicPartitioner) Partition(r *kgo.Record, n int) int {
 	if r.Partition >= 0 {
 		return int(r.Partition) % n
 	}
+	if n == 1 { // every partitioner's answer; skips hashing the key
+		return 0
+	}
 	return p.inner.Partition(r, n)
 }
 
@@ -276,6 +279,13 @@ func (t *taskRunner) runSource(ctx context.Context, st connect.SourceTask, tcfg,
 		// Kafka's producer default compression.type is none (franz-go's
 		// is snappy); producer.compression.type chooses another codec.
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		// At most as many records in flight as the buffer free list
+		// (pipeline.bufs) keeps: every acknowledged record's buffers are
+		// then reused, instead of the client's default of 50,000 records
+		// (about 180 MB of JsonConverter output with embedded schemas)
+		// each with buffers of its own, which is GC work and RSS that buys
+		// no throughput: a few thousand records are many produce batches.
+		kgo.MaxBufferedRecords(maxFreeBufs),
 	}, override...)
 	prod, err := kgo.NewClient(w.clientOpts(popts...)...)
 	if err != nil {
