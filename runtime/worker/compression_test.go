@@ -14,9 +14,10 @@ import (
 	"github.com/sluicehq/sluice/runtime/api"
 )
 
-// TestSourceProducerCompressionDefault: source tasks produce uncompressed
-// batches by default, as Kafka's producer does (franz-go's own default is
-// snappy), and producer.override.compression.type picks a codec.
+// TestSourceProducerCompressionDefault: source tasks produce
+// snappy-compressed batches by default (Kafka's producer default is none;
+// docs/worker.md says why sluice differs), and
+// producer.override.compression.type picks a codec, none included.
 func TestSourceProducerCompressionDefault(t *testing.T) {
 	bs := testenv.StartBroker(t)
 	prefix := testPrefix(t)
@@ -26,7 +27,8 @@ func TestSourceProducerCompressionDefault(t *testing.T) {
 		override map[string]string
 		codec    int8 // RecordBatch attributes & 0x07
 	}{
-		{name: "default", codec: 0},
+		{name: "default", codec: 2},
+		{name: "none", override: map[string]string{"producer.override.compression.type": "none"}, codec: 0},
 		{name: "lz4", override: map[string]string{"producer.override.compression.type": "lz4"}, codec: 3},
 	}
 	for _, tc := range cases {

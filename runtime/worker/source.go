@@ -276,9 +276,12 @@ func (t *taskRunner) runSource(ctx context.Context, st connect.SourceTask, tcfg,
 		kgo.RecordPartitioner(sourcePartitioner{kgo.StickyKeyPartitioner(nil)}),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(5 * time.Millisecond),
-		// Kafka's producer default compression.type is none (franz-go's
-		// is snappy); producer.compression.type chooses another codec.
-		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		// snappy unless producer.compression.type says otherwise: Kafka's
+		// producer default is none, but JsonConverter records with
+		// embedded schemas are ~5x smaller compressed, and the broker
+		// writes (and fsyncs) every byte: uncompressed halved end-to-end
+		// throughput (BENCHMARKS.md, "End-to-end ... compression").
+		kgo.ProducerBatchCompression(kgo.SnappyCompression()),
 		// At most as many records in flight as the buffer free list
 		// (pipeline.bufs) keeps: every acknowledged record's buffers are
 		// then reused, instead of the client's default of 50,000 records
