@@ -124,7 +124,7 @@ func benchCopyRows(b *testing.B, bin bool) {
 	var w io.Writer
 	for i := 0; i < b.N; {
 		// A chunk of 16 times the rows, in batches of 1024.
-		cr := newCopyReader(context.Background(), t, tb, chunk{}, results, 1024)
+		cr := newCopyReader(context.Background(), t, tb, chunk{}, results, benchBatch)
 		if cr.binary != bin {
 			b.Fatalf("binary COPY %v, want %v", cr.binary, bin)
 		}
@@ -158,7 +158,7 @@ func benchCopyRows(b *testing.B, bin bool) {
 func TestCopyRowsValues(t *testing.T) {
 	task, tb := benchTable(t)
 	results := make(chan snapMsg, 16)
-	cr := newCopyReader(context.Background(), task, tb, chunk{}, results, 1024)
+	cr := newCopyReader(context.Background(), task, tb, chunk{}, results, benchBatch)
 	for _, line := range []string{"7\t7\t\\N\t2026-12-02 01:02:03.5+00\t1.00\tt\n", "8\t-1\ta\\tb\t\\N\t-12.50\t\\N\n"} {
 		// Split across writes, as the server may.
 		if _, err := cr.Write([]byte(line[:3])); err != nil {
@@ -198,3 +198,6 @@ func TestCopyRowsValues(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// benchBatch is BenchmarkCopyRows's raw batch size.
+var benchBatch = 1024

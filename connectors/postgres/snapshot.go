@@ -167,8 +167,29 @@ func (t *Task) snapshot(ctx context.Context, snapName string, lsn uint64, rs *sn
 			if xerr != nil {
 				return xerr
 			}
+			// A chunk's last batches are built while the next chunk is
+			// read; at most one chunk is finishing at a time.
+			var prev *copyReader
+			defer func() {
+				if prev != nil {
+					_ = prev.wait() // it sends on results: done before results closes
+				}
+			}()
 			for c := range work {
-				if err := t.readChunk(gctx, conn, sts[c.tbl].tb, c, results); err != nil {
+				cr, err := t.copyChunk(gctx, conn, sts[c.tbl].tb, c, results)
+				if err != nil {
+					return err
+				}
+				if prev != nil {
+					if err := prev.wait(); err != nil {
+						return err
+					}
+				}
+				cr.finishAsync()
+				prev = cr
+			}
+			if prev != nil {
+				if err := prev.wait(); err != nil {
 					return err
 				}
 			}
@@ -637,6 +658,16 @@ func (t *Task) planChunks(ctx context.Context, tb *table) ([]string, error) {
 // binary format when every column has a binary converter, else in text
 // format, with the same per-value text as a SELECT.
 func (t *Task) readChunk(ctx context.Context, conn *pgconn.PgConn, tb *table, c chunk, results chan<- snapMsg) error {
+	cr, err := t.copyChunk(ctx, conn, tb, c, results)
+	if err != nil {
+		return err
+	}
+	return cr.finish()
+}
+
+// copyChunk runs one chunk's COPY, handing its rows to the copy reader's
+// builders; the caller finishes the returned reader.
+func (t *Task) copyChunk(ctx context.Context, conn *pgconn.PgConn, tb *table, c chunk, results chan<- snapMsg) (*copyReader, error) {
 	cols := make([]string, len(tb.cols))
 	for i, col := range tb.cols {
 		cols[i] = quoteIdent(col.name)
@@ -659,18 +690,18 @@ func (t *Task) readChunk(ctx context.Context, conn *pgconn.PgConn, tb *table, c 
 	if _, err := conn.CopyTo(ctx, cr, stmt); err != nil {
 		cr.abort()
 		if e := cr.failure(); e != nil {
-			return e
+			return nil, e
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
-		return fmt.Errorf("postgres: snapshot of %s (%s): %w", tb.id, c.where, err)
+		return nil, fmt.Errorf("postgres: snapshot of %s (%s): %w", tb.id, c.where, err)
 	}
 	if len(cr.partial) > 0 || cr.binary && !cr.trailer {
 		cr.abort()
-		return fmt.Errorf("postgres: snapshot of %s (%s): COPY output ends inside a row", tb.id, c.where)
+		return nil, fmt.Errorf("postgres: snapshot of %s (%s): COPY output ends inside a row", tb.id, c.where)
 	}
-	return cr.finish()
+	return cr, nil
 }
 
 // copyReader turns COPY rows into snapshot records, batch by batch. The
@@ -693,6 +724,7 @@ type copyReader struct {
 	raw       *rawBatch
 	work      chan *rawBatch
 	free      chan *rawBatch // raw batches the builders are done with
+	finished  chan struct{}  // closed when finishAsync is done
 	builders  sync.WaitGroup
 	errMu     sync.Mutex
 	err       error // why Write or a builder failed
@@ -852,6 +884,25 @@ func (cr *copyReader) finish() error {
 	case <-cr.ctx.Done():
 		return cr.ctx.Err()
 	}
+}
+
+// finishAsync is finish in the background, so that the connection's next
+// chunk is read while the builders finish this one; wait returns its
+// error. The chunk's done message is sent as soon as its records were.
+func (cr *copyReader) finishAsync() {
+	cr.finished = make(chan struct{})
+	go func() {
+		defer close(cr.finished)
+		if err := cr.finish(); err != nil {
+			cr.fail(err)
+		}
+	}()
+}
+
+// wait waits for finishAsync and returns the chunk's failure, if any.
+func (cr *copyReader) wait() error {
+	<-cr.finished
+	return cr.failure()
 }
 
 // abort stops the builders once they finished the batches handed over.
