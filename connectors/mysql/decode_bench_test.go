@@ -45,13 +45,14 @@ func BenchmarkBinlogRowToRecord(b *testing.B) {
 		eb := s.eventBoxes(tb, h, 1000)
 		eb.rows = perEvent
 		for r, raw := range rows {
-			key, after, err := tb.binlogRow(o, raw)
+			key, after, err := tb.binlogRow(&s.arena, o, raw)
 			if err != nil {
 				b.Fatal(err)
 			}
 			s.emitRow(tb, "c", key, nil, after, eb, int64(r))
 		}
-		s.batch = s.batch[:0]
+		s.build(s.fills)
+		s.batch, s.fills = s.batch[:0], s.fills[:0]
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perEvent), "ns/row")
 }
