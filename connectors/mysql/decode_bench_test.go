@@ -45,7 +45,7 @@ func BenchmarkBinlogRowToRecord(b *testing.B) {
 		eb := s.eventBoxes(tb, h, 1000)
 		eb.rows = perEvent
 		for r, raw := range rows {
-			key, after, err := tb.binlogRow(&s.arena, o, raw)
+			key, after, err := tb.binlogRow(o, raw)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -118,10 +118,9 @@ type srcBoxes struct {
 	ms, us, ns, snapshot, db, table, serverID, gtid, file, pos, thread, query any
 }
 
-// sourceFromBoxes builds the source block of row row of an event,
-// allocated from a (nil: the heap).
-func (t *Task) sourceFromBoxes(a *connect.StructArena, b *srcBoxes, row int32) *connect.Struct {
-	s := newStruct(a, t.o.sourceSchema())
+// sourceFromBoxes builds the source block of row row of an event.
+func (t *Task) sourceFromBoxes(b *srcBoxes, row int32) *connect.Struct {
+	s := connect.NewStructValue(t.o.sourceSchema())
 	s.SetAt(0, t.srcConst[0])
 	s.SetAt(1, t.srcConst[1])
 	s.SetAt(2, t.srcConst[2])
@@ -181,15 +180,14 @@ type txBlock struct {
 // changeRecord builds one change event.
 func (t *Task) changeRecord(tb *table, op string, key, before, after *connect.Struct, si *srcInfo, tx *txBlock, offset map[string]any) *connect.Record {
 	now := t.now()
-	return t.changeRecordWith(nil, nil, tb, op, key, before, after, t.sourceStruct(si), tx, offset, &[3]any{now.UnixMilli(), now.UnixMicro(), now.UnixNano()})
+	return t.changeRecordWith(nil, tb, op, key, before, after, t.sourceStruct(si), tx, offset, &[3]any{now.UnixMilli(), now.UnixMicro(), now.UnixNano()})
 }
 
 // changeRecordWith builds one change event from its source block and the
 // processing time (ts_ms, ts_us, ts_ns) as interface values.
-// dst, when not nil, is where the record is built; a, when not nil, is
-// where its structs are allocated.
-func (t *Task) changeRecordWith(a *connect.StructArena, dst *connect.Record, tb *table, op string, key, before, after, src *connect.Struct, tx *txBlock, offset map[string]any, now *[3]any) *connect.Record {
-	env := newStruct(a, tb.envelope)
+// dst, when not nil, is where the record is built.
+func (t *Task) changeRecordWith(dst *connect.Record, tb *table, op string, key, before, after, src *connect.Struct, tx *txBlock, offset map[string]any, now *[3]any) *connect.Record {
+	env := connect.NewStructValue(tb.envelope)
 	if before != nil {
 		env.SetAt(0, before)
 	}
@@ -198,7 +196,7 @@ func (t *Task) changeRecordWith(a *connect.StructArena, dst *connect.Record, tb 
 	}
 	env.SetAt(2, src)
 	if tx != nil {
-		b := newStruct(a, txBlockSchema)
+		b := connect.NewStructValue(txBlockSchema)
 		b.SetAt(0, tx.id)
 		b.SetAt(1, tx.total)
 		b.SetAt(2, tx.collection)

@@ -457,7 +457,6 @@ func (t *Task) readChunk(ctx context.Context, c *client.Conn, tb *table, where s
 		file: off[offFile], pos: off[offPos]}
 	var now [3]any
 	var slab []connect.Record
-	var arena connect.StructArena // the chunk's structs share blocks
 	n := 0
 	var batch []*connect.Record
 	vals := make([]any, len(tb.cols))
@@ -475,7 +474,7 @@ func (t *Task) readChunk(ctx context.Context, c *client.Conn, tb *table, where s
 			}
 			vals[i] = v
 		}
-		key, after, err := tb.rowIn(&arena, o, vals)
+		key, after, err := tb.row(o, vals)
 		if err != nil {
 			rowErr = err
 			return err
@@ -485,7 +484,7 @@ func (t *Task) readChunk(ctx context.Context, c *client.Conn, tb *table, where s
 			now = [3]any{p.UnixMilli(), p.UnixMicro(), p.UnixNano()}
 			slab = make([]connect.Record, 1024)
 		}
-		rec := t.changeRecordWith(&arena, &slab[n%1024], tb, "r", key, nil, after, t.sourceFromBoxes(&arena, &sb, 0), nil, off, &now)
+		rec := t.changeRecordWith(&slab[n%1024], tb, "r", key, nil, after, t.sourceFromBoxes(&sb, 0), nil, off, &now)
 		n++
 		batch = append(batch, rec)
 		if len(batch) >= o.maxBatch {

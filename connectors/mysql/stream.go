@@ -70,10 +70,9 @@ type streamer struct {
 	txTotal  int64
 
 	batch    []*connect.Record
-	fills    []fill              // records of batch the builder completes
-	arena    connect.StructArena // the streamer's row structs
-	barena   connect.StructArena // the builder's envelope and source structs
-	jobs     chan buildJob       // to the builder goroutine, while run runs
+	fills    []fill        // records of batch the builder completes
+	spare    chan []fill   // fills slices the builder is done with
+	jobs     chan buildJob // to the builder goroutine, while run runs
 	lastBeat time.Time
 	ddl      *parser.Parser
 	ctx      context.Context // of the current run, for history writes
@@ -89,7 +88,7 @@ func newStreamer(t *Task, start position) (*streamer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &streamer{t: t, tables: map[uint64]*table{}, ignored: map[uint64]bool{}, gtids: g, ddl: parser.New()}
+	s := &streamer{t: t, tables: map[uint64]*table{}, ignored: map[uint64]bool{}, gtids: g, ddl: parser.New(), spare: make(chan []fill, 8)}
 	s.reset(start)
 	return s, nil
 }
@@ -187,6 +186,10 @@ func (s *streamer) run(ctx context.Context, st *replication.BinlogStreamer) erro
 				s.build(j.fills)
 				ok = s.t.emit(ctx, j.recs)
 			}
+			select {
+			case s.spare <- j.fills[:0]:
+			default:
+			}
 		}
 	}()
 	s.jobs = jobs
@@ -258,6 +261,10 @@ func (s *streamer) flush(ctx context.Context) bool {
 	}
 	j := buildJob{recs: s.batch, fills: s.fills}
 	s.batch, s.fills = nil, nil
+	select {
+	case s.fills = <-s.spare: // reuse a slice the builder is done with
+	default:
+	}
 	if s.jobs == nil {
 		s.build(j.fills)
 		return s.t.emit(ctx, j.recs)
@@ -299,8 +306,8 @@ func (s *streamer) build(fills []fill) {
 		if off == nil {
 			off = f.eb.off.offset(f.r + 1)
 		}
-		src := s.t.sourceFromBoxes(&s.barena, &f.eb.src, int32(f.r))
-		s.t.changeRecordWith(&s.barena, f.rec, f.tb, f.op, f.key, f.before, f.after, src, f.tx, off, &f.eb.now)
+		src := s.t.sourceFromBoxes(&f.eb.src, int32(f.r))
+		s.t.changeRecordWith(f.rec, f.tb, f.op, f.key, f.before, f.after, src, f.tx, off, &f.eb.now)
 		if f.tomb != nil {
 			*f.tomb = tombstone(f.rec)
 		}
@@ -547,7 +554,7 @@ func (s *streamer) rows(h *replication.EventHeader, evStart uint32, e *replicati
 		return nil
 	}
 	conv := func(raw []any) (*connect.Struct, *connect.Struct, error) {
-		k, v, err := tb.binlogRow(&s.arena, o, raw)
+		k, v, err := tb.binlogRow(o, raw)
 		if err != nil {
 			return nil, nil, &fatalError{fmt.Errorf("%w (at %s:%d)", err, s.file, evStart)}
 		}

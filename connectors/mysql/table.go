@@ -86,12 +86,7 @@ func newTable(o *options, db, name string, cols []column, pk []int) (*table, err
 // row converts one decoded row (normalized values, all columns) to the
 // key and value structs.
 func (tb *table) row(o *options, vals []any) (key, value *connect.Struct, err error) {
-	return tb.rowIn(nil, o, vals)
-}
-
-// rowIn is row with the structs allocated from a (nil: the heap).
-func (tb *table) rowIn(a *connect.StructArena, o *options, vals []any) (key, value *connect.Struct, err error) {
-	value = newStruct(a, tb.value)
+	value = connect.NewStructValue(tb.value)
 	for j, i := range tb.incl {
 		v, err := tb.cols[i].value(o, vals[i])
 		if err != nil {
@@ -100,7 +95,7 @@ func (tb *table) rowIn(a *connect.StructArena, o *options, vals []any) (key, val
 		value.SetAt(j, v)
 	}
 	if tb.keySchema != nil {
-		key = newStruct(a, tb.keySchema)
+		key = connect.NewStructValue(tb.keySchema)
 		for j, i := range tb.key {
 			v, err := tb.cols[i].value(o, vals[i])
 			if err != nil {
@@ -113,10 +108,9 @@ func (tb *table) rowIn(a *connect.StructArena, o *options, vals []any) (key, val
 }
 
 // binlogRow converts one go-mysql row image (all columns, as decoded) to
-// the key and value structs, allocated from a (nil: the heap); key fields
-// reuse the value's converted values.
-func (tb *table) binlogRow(a *connect.StructArena, o *options, raw []any) (key, value *connect.Struct, err error) {
-	value = newStruct(a, tb.value)
+// the key and value structs; key fields reuse the value's converted values.
+func (tb *table) binlogRow(o *options, raw []any) (key, value *connect.Struct, err error) {
+	value = connect.NewStructValue(tb.value)
 	for j, i := range tb.incl {
 		var in any
 		if i < len(raw) {
@@ -129,7 +123,7 @@ func (tb *table) binlogRow(a *connect.StructArena, o *options, raw []any) (key, 
 		value.SetAt(j, v)
 	}
 	if tb.keySchema != nil {
-		key = newStruct(a, tb.keySchema)
+		key = connect.NewStructValue(tb.keySchema)
 		for j, i := range tb.key {
 			if at := tb.keyInValue[j]; at >= 0 {
 				key.SetAt(j, value.At(at))
@@ -501,13 +495,4 @@ func latin1Collation(id uint64) bool {
 		return true
 	}
 	return false
-}
-
-// newStruct returns an empty struct of schema s from arena a, or from the
-// heap when a is nil.
-func newStruct(a *connect.StructArena, s *connect.Schema) *connect.Struct {
-	if a == nil {
-		return connect.NewStructValue(s)
-	}
-	return a.NewStructValue(s)
 }
