@@ -202,7 +202,7 @@ func (t *Task) changeRecordWith(dst *connect.Record, tb *table, op string, key, 
 		b.SetAt(2, tx.collection)
 		env.SetAt(3, b)
 	}
-	env.SetAt(4, op)
+	env.SetAt(4, boxOp(op))
 	env.SetAt(5, now[0])
 	env.SetAt(6, now[1])
 	env.SetAt(7, now[2])
@@ -221,9 +221,32 @@ func (t *Task) changeRecordWith(dst *connect.Record, tb *table, op string, key, 
 	return r
 }
 
-// tombstone returns the null-valued record following a delete.
-func tombstone(r *connect.Record) *connect.Record {
-	return &connect.Record{
+// The envelope's op values, boxed once.
+var (
+	opRead, opCreate, opUpdate, opDelete, opTruncate any = "r", "c", "u", "d", "t"
+)
+
+// boxOp returns op as an interface value without allocating for the
+// envelope's op codes.
+func boxOp(op string) any {
+	switch op {
+	case "r":
+		return opRead
+	case "c":
+		return opCreate
+	case "u":
+		return opUpdate
+	case "d":
+		return opDelete
+	case "t":
+		return opTruncate
+	}
+	return op
+}
+
+// tombstone returns the null-valued record following delete r.
+func tombstone(r *connect.Record) connect.Record {
+	return connect.Record{
 		Topic: r.Topic, Partition: -1, KeySchema: r.KeySchema, Key: r.Key,
 		SourcePartition: r.SourcePartition, SourceOffset: r.SourceOffset,
 	}

@@ -70,6 +70,9 @@ type streamer struct {
 	txTotal  int64
 
 	batch    []*connect.Record
+	fills    []fill        // records of batch the builder completes
+	spare    chan []fill   // fills slices the builder is done with
+	jobs     chan buildJob // to the builder goroutine, while run runs
 	lastBeat time.Time
 	ddl      *parser.Parser
 	ctx      context.Context // of the current run, for history writes
@@ -85,7 +88,7 @@ func newStreamer(t *Task, start position) (*streamer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &streamer{t: t, tables: map[uint64]*table{}, ignored: map[uint64]bool{}, gtids: g, ddl: parser.New()}
+	s := &streamer{t: t, tables: map[uint64]*table{}, ignored: map[uint64]bool{}, gtids: g, ddl: parser.New(), spare: make(chan []fill, 8)}
 	s.reset(start)
 	return s, nil
 }
@@ -117,6 +120,10 @@ func (s *streamer) restart() position {
 	return position{file: s.commitFile, pos: s.commitPos, gtids: s.gtidString(), tsSec: s.tsSec, server: s.serverID}
 }
 
+// eventCacheCount is the number of decoded binlog events go-mysql queues
+// ahead of the streamer.
+const eventCacheCount = 64
+
 // open connects a binlog syncer from the start position.
 func (s *streamer) open() (*replication.BinlogSyncer, *replication.BinlogStreamer, error) {
 	o := s.t.o
@@ -124,6 +131,15 @@ func (s *streamer) open() (*replication.BinlogSyncer, *replication.BinlogStreame
 		ServerID: o.serverID, Flavor: o.flavor, Host: o.host, Port: uint16(o.port), User: o.user, Password: o.password,
 		TimestampStringLocation: time.UTC, ParseTime: true, HeartbeatPeriod: 10 * time.Second, ReadTimeout: 60 * time.Second,
 		DisableRetrySync: true, MaxReconnectAttempts: 1, Logger: s.t.quietLog,
+		// The streamer keeps its own GTID set: go-mysql need not clone its
+		// set into every XID and QUERY event.
+		DiscardGTIDSet: true,
+		// go-mysql decodes events ahead of the streamer into a channel of
+		// this many events (default 10240, the whole 200000-row benchmark
+		// binlog): a short queue keeps the decoded backlog, and the heap
+		// the garbage collector scans, small while the socket applies
+		// backpressure to the server.
+		EventCacheCount: eventCacheCount,
 	}
 	if o.includeQry && o.flavor == flavorMariaDB {
 		cfg.DumpCommandFlag = replication.BINLOG_SEND_ANNOTATE_ROWS_EVENT
@@ -158,6 +174,30 @@ func (s *streamer) run(ctx context.Context, st *replication.BinlogStreamer) erro
 			return err
 		}
 	}
+	// The builder goroutine completes the change records (source block,
+	// envelope, offset) of flushed batches and hands them to Poll, in
+	// order, while this goroutine decodes the next rows.
+	jobs, built := make(chan buildJob, 4), make(chan struct{})
+	go func() {
+		defer close(built)
+		ok := true
+		for j := range jobs {
+			if ok {
+				s.build(j.fills)
+				ok = s.t.emit(ctx, j.recs)
+			}
+			select {
+			case s.spare <- j.fills[:0]:
+			default:
+			}
+		}
+	}()
+	s.jobs = jobs
+	defer func() {
+		close(jobs)
+		<-built
+		s.jobs = nil
+	}()
 	var flushAt time.Time
 	s.lastBeat = time.Now()
 	for {
@@ -219,9 +259,59 @@ func (s *streamer) flush(ctx context.Context) bool {
 	if len(s.batch) == 0 {
 		return true
 	}
-	b := s.batch
-	s.batch = nil
-	return s.t.emit(ctx, b)
+	j := buildJob{recs: s.batch, fills: s.fills}
+	s.batch, s.fills = nil, nil
+	select {
+	case s.fills = <-s.spare: // reuse a slice the builder is done with
+	default:
+	}
+	if s.jobs == nil {
+		s.build(j.fills)
+		return s.t.emit(ctx, j.recs)
+	}
+	select {
+	case s.jobs <- j:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// buildJob is a flushed batch: its records, of which fills are still to
+// be completed.
+type buildJob struct {
+	recs  []*connect.Record
+	fills []fill
+}
+
+// fill is a change record emitRow reserved and build completes: the parts
+// that need none of the streamer's state.
+type fill struct {
+	rec, tomb          *connect.Record // tomb: the delete's tombstone, or nil
+	tb                 *table
+	op                 string
+	key, before, after *connect.Struct
+	eb                 *rowsBoxes
+	r                  int64
+	tx                 *txBlock
+	off                map[string]any // nil: built from eb
+}
+
+// build completes the records of fills, on the builder goroutine (or the
+// streamer's when no builder runs).
+func (s *streamer) build(fills []fill) {
+	for i := range fills {
+		f := &fills[i]
+		off := f.off
+		if off == nil {
+			off = f.eb.off.offset(f.r + 1)
+		}
+		src := s.t.sourceFromBoxes(&f.eb.src, int32(f.r))
+		s.t.changeRecordWith(f.rec, f.tb, f.op, f.key, f.before, f.after, src, f.tx, off, &f.eb.now)
+		if f.tomb != nil {
+			*f.tomb = tombstone(f.rec)
+		}
+	}
 }
 
 func (s *streamer) maybeHeartbeat(ctx context.Context) {
@@ -523,11 +613,40 @@ func keysEqual(a, b *connect.Struct) bool {
 			}
 			continue
 		}
+		if eq, ok := sameScalar(x, y); ok {
+			if !eq {
+				return false
+			}
+			continue
+		}
 		if fmt.Sprint(x) != fmt.Sprint(y) {
 			return false
 		}
 	}
 	return true
+}
+
+// sameScalar compares two key values of the same common scalar type
+// without formatting them; ok is false for any other pair.
+func sameScalar(x, y any) (eq, ok bool) {
+	switch a := x.(type) {
+	case int64:
+		return cmpAs(a, y)
+	case int32:
+		return cmpAs(a, y)
+	case int16:
+		return cmpAs(a, y)
+	case int8:
+		return cmpAs(a, y)
+	case string:
+		return cmpAs(a, y)
+	}
+	return false, false
+}
+
+func cmpAs[T int64 | int32 | int16 | int8 | string](a T, y any) (eq, ok bool) {
+	b, ok := y.(T)
+	return ok && a == b, ok
 }
 
 // rowsBoxes are the interface values every record of one rows event
@@ -574,9 +693,13 @@ func (s *streamer) eventBoxes(tb *table, h *replication.EventHeader, evStart uin
 
 func (s *streamer) emitRow(tb *table, op string, key, before, after *connect.Struct, eb *rowsBoxes, r int64) {
 	o := s.t.o
-	off := eb.off.offset(r + 1)
+	// The offset depends on the incremental snapshot's and the
+	// transaction's state now; without either, the builder makes it.
+	var off map[string]any
+	if s.inc != nil || o.txMetadata {
+		off = s.withInc(eb.off.offset(r + 1))
+	}
 	s.inWindow(tb, key)
-	s.withInc(off)
 	var tx *txBlock
 	if o.txMetadata {
 		ts := time.UnixMicro(eb.src.us.(int64))
@@ -593,16 +716,18 @@ func (s *streamer) emitRow(tb *table, op string, key, before, after *connect.Str
 		tx = &txBlock{id: s.txID(), total: s.txTotal, collection: s.txCounts[id]}
 		off[offTxID] = s.txID()
 	}
-	src := s.t.sourceFromBoxes(&eb.src, int32(r))
 	if len(eb.slab) == cap(eb.slab) {
 		eb.slab = make([]connect.Record, 0, eb.rows)
 	}
 	eb.slab = eb.slab[:len(eb.slab)+1]
-	rec := s.t.changeRecordWith(&eb.slab[len(eb.slab)-1], tb, op, key, before, after, src, tx, off, &eb.now)
+	rec := &eb.slab[len(eb.slab)-1]
 	s.batch = append(s.batch, rec)
+	f := fill{rec: rec, tb: tb, op: op, key: key, before: before, after: after, eb: eb, r: r, tx: tx, off: off}
 	if op == "d" && o.tombstones && tb.keySchema != nil {
-		s.batch = append(s.batch, tombstone(rec))
+		f.tomb = new(connect.Record)
+		s.batch = append(s.batch, f.tomb)
 	}
+	s.fills = append(s.fills, f)
 	s.emittedEvent, s.emittedRow = s.txEventsOrZero(), r+1
 	s.t.streamed.Add(1)
 }
