@@ -13,8 +13,9 @@ import (
 // boxing points at a fresh heap copy. A slab element is written exactly
 // once, before its interface is made, and never again, so every interface
 // holds an immutable value as Go requires; a slab stays in memory while
-// any interface pointing into it is reachable. Strings built from bytes
-// are copied into an append-only byte slab (also never rewritten).
+// any interface pointing into it is reachable. Strings built by the
+// streamer are written into an append-only byte slab (also never
+// rewritten once taken).
 //
 // The zero boxer is ready to use. It is not safe for concurrent use.
 type boxer struct {
@@ -42,12 +43,10 @@ type eface struct {
 	data unsafe.Pointer
 }
 
-// Slab sizes of a boxer, in elements (bytes for the text slab), and the
-// longest string copied into the text slab.
+// Slab sizes of a boxer, in elements (bytes for the text slab).
 const (
-	boxSlab    = 256
-	textSlab   = 16 << 10
-	textInSlab = 512
+	boxSlab  = 256
+	textSlab = 16 << 10
 )
 
 func typeWord(v any) unsafe.Pointer { return (*eface)(unsafe.Pointer(&v)).typ }
@@ -154,23 +153,7 @@ func (b *boxer) decimal(unscaled int64, scale int32) any {
 	return makeAny(b.types().d, unsafe.Pointer(p))
 }
 
-// text returns a string holding a copy of p, carved from the text slab.
-func (b *boxer) textOf(p []byte) string {
-	if len(p) == 0 {
-		return ""
-	}
-	if len(p) > textInSlab {
-		return string(p)
-	}
-	if cap(b.text)-len(b.text) < len(p) {
-		b.text = make([]byte, 0, textSlab)
-	}
-	start := len(b.text)
-	b.text = append(b.text, p...)
-	return unsafe.String(&b.text[start], len(p))
-}
-
-// textAppend returns the text slab's free space (at least n bytes) for a
+// textSpace returns the text slab's free space (at least n bytes) for a
 // string of at most n bytes to be appended, then taken with textTake.
 func (b *boxer) textSpace(n int) []byte {
 	if cap(b.text)-len(b.text) < n {

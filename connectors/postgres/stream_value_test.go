@@ -30,7 +30,7 @@ func TestFastValuesMatchConverters(t *testing.T) {
 		{name: "tz0", typeOID: oidTimestamptz, typmod: 0},
 		{name: "tz3", typeOID: oidTimestamptz, typmod: 3},
 		{name: "n", typeOID: oidNumeric, typmod: (12<<16 | 2) + 4},
-		{name: "n0", typeOID: oidNumeric, typmod: (18<<16 | 0) + 4},
+		{name: "n0", typeOID: oidNumeric, typmod: 18<<16 + 4},
 		{name: "n5", typeOID: oidNumeric, typmod: (20<<16 | 5) + 4},
 		{name: "nv", typeOID: oidNumeric, typmod: -1}, // variable scale: no fast path
 	}
