@@ -22,14 +22,15 @@ type streamer struct {
 	pos position // what has been handed to Poll (or is in the batch)
 
 	relations map[uint32]*table
-	row       rowMsg // the row message being handled, reused
+	fast      map[*table][]colFast // fast paths of the relations' value columns
+	row       rowMsg               // the row message being handled, reused
 
 	// Allocation of streamed events: structs and records come from shared
 	// blocks, and values common to a transaction are boxed once.
 	arena   connect.StructArena
+	box     boxer
 	recs    []connect.Record
 	txb     txBoxes
-	seqBuf  []byte
 	prefixV any
 	dbV     any
 	stamp   stamp
@@ -71,6 +72,7 @@ func (s *streamer) run(ctx context.Context, conn *pgconn.PgConn) error {
 	t := s.t
 	o := t.o
 	s.relations = map[uint32]*table{}
+	s.fast = nil
 	s.inTx = false
 	s.txb.ok = false
 	start := s.pos.commitEnd
@@ -385,7 +387,7 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 			return &fatalError{err}
 		}
 		tb.captured, tb.signal = captured, signal
-		s.relations[m.RelationID] = tb
+		s.setRelation(m.RelationID, tb, cols)
 	case *pglogrepl.TruncateMessage:
 		for _, rel := range m.RelationIDs {
 			tb := s.relations[rel]
@@ -406,7 +408,7 @@ func (s *streamer) message(msg pglogrepl.Message, lsn uint64) error {
 // change handles a row message (insert, update or delete) at lsn.
 func (s *streamer) change(m *rowMsg, lsn uint64) error {
 	t := s.t
-	var lsnV any = int64(lsn) // shared by the source block and the offset
+	lsnV := s.box.int64(int64(lsn)) // shared by the source block and the offset
 	switch m.op {
 	case 'I':
 		tb := s.relations[m.rel]
@@ -422,7 +424,7 @@ func (s *streamer) change(m *rowMsg, lsn uint64) error {
 		if !tb.captured || !s.next(tb) {
 			return nil
 		}
-		after, verr := t.makeValueIn(&s.arena, tb, len(m.new), tupleSource(m.new), nil)
+		after, verr := s.makeValue(tb, m.new, nil)
 		key := tb.keyIn(&s.arena, after)
 		s.inWindow(tb, nil, after)
 		if skip, err := t.badValue(tb, key, verr); skip || err != nil {
@@ -441,9 +443,9 @@ func (s *streamer) change(m *rowMsg, lsn uint64) error {
 		var before *connect.Struct
 		var verr *ValueError
 		if m.hasOld {
-			before, verr = t.makeValueIn(&s.arena, tb, len(m.old), tupleSource(m.old), nil)
+			before, verr = s.makeValue(tb, m.old, nil)
 		}
-		after, verr2 := t.makeValueIn(&s.arena, tb, len(m.new), tupleSource(m.new), before)
+		after, verr2 := s.makeValue(tb, m.new, before)
 		if verr == nil {
 			verr = verr2
 		}
@@ -488,7 +490,7 @@ func (s *streamer) change(m *rowMsg, lsn uint64) error {
 		var before *connect.Struct
 		var verr *ValueError
 		if m.hasOld {
-			before, verr = t.makeValueIn(&s.arena, tb, len(m.old), tupleSource(m.old), nil)
+			before, verr = s.makeValue(tb, m.old, nil)
 		}
 		s.inWindow(tb, before, nil)
 		if skip, err := t.badValue(tb, tb.keyIn(&s.arena, before), verr); skip || err != nil {

@@ -38,7 +38,8 @@ func benchStreamer(tb testing.TB) *streamer {
 		tb.Fatal(err)
 	}
 	tbl.captured = true
-	s := &streamer{t: t, relations: map[uint32]*table{16384: tbl}}
+	s := &streamer{t: t, relations: map[uint32]*table{}}
+	s.setRelation(16384, tbl, cols)
 	return s
 }
 

@@ -63,9 +63,10 @@ func (s *streamer) source(tb *table, lsn uint64, lsnV any) *connect.Struct {
 	src.SetAt(4, snapFalse)
 	src.SetAt(5, s.dbV)
 	if lsn != 0 {
-		s.seqBuf = strconv.AppendUint(append(s.seqBuf[:0], b.seqPrefix...), lsn, 10)
-		s.seqBuf = append(s.seqBuf, '"', ']')
-		src.SetAt(6, string(s.seqBuf))
+		seq := s.box.textSpace(len(b.seqPrefix) + 22)
+		seq = strconv.AppendUint(append(seq, b.seqPrefix...), lsn, 10)
+		seq = append(seq, '"', ']')
+		src.SetAt(6, s.box.str(s.box.textTake(seq)))
 		src.SetAt(12, lsnV)
 	}
 	src.SetAt(7, b.tsUs)
@@ -85,7 +86,7 @@ func (s *streamer) rowOffset(lsnV, typ any) map[string]any {
 	b := s.boxes()
 	return s.withInc(map[string]any{
 		offLSN: lsnV, offLSNProc: lsnV, offLSNCommit: b.prevEnd,
-		offTxID: b.xid, offTsUsec: b.tsUs, offMessageType: typ, offTxSeq: s.seq,
+		offTxID: b.xid, offTsUsec: b.tsUs, offMessageType: typ, offTxSeq: s.box.int64(s.seq),
 	})
 }
 
