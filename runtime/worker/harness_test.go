@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluicehq/sluice/broker"
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/runtime/connect"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -118,7 +119,14 @@ func testConfig(bootstrap, prefix string, n int) Config {
 
 func startWorker(t testing.TB, cfg Config, col *collector) *Worker {
 	t.Helper()
-	w, err := New(cfg, testPlugins(col), WithLogger(testLogger(t)))
+	return startWorkerWith(t, cfg, testPlugins(col))
+}
+
+// startWorkerWith starts a worker of plugins with the test logger and opts
+// and closes it when the test ends.
+func startWorkerWith(t testing.TB, cfg Config, plugins []connect.Plugin, opts ...Option) *Worker {
+	t.Helper()
+	w, err := New(cfg, plugins, append([]Option{WithLogger(testLogger(t))}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -19,16 +18,7 @@ import (
 func startWorkerWithLevels(t *testing.T, cfg Config) (*Worker, *loglevel.Levels) {
 	t.Helper()
 	lv := loglevel.New(slog.LevelInfo)
-	w, err := New(cfg, testPlugins(newCollector()), WithLogger(testLogger(t)), WithLogLevels(lv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := w.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = w.Close() })
+	w := startWorkerWith(t, cfg, testPlugins(newCollector()), WithLogLevels(lv))
 	return w, lv
 }
 

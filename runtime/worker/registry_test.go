@@ -52,16 +52,7 @@ var suffixSpec = plugin.Spec{
 // API, returning both.
 func startRegistryWorker(t *testing.T, cfg Config, reg *plugin.Registry) (*Worker, *httptest.Server) {
 	t.Helper()
-	w, err := New(cfg, nil, WithRegistry(reg), WithLogger(testLogger(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := w.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = w.Close() })
+	w := startWorkerWith(t, cfg, nil, WithRegistry(reg))
 	srv := httptest.NewServer(rest.New(w))
 	t.Cleanup(srv.Close)
 	return w, srv
