@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/broker"
+	"github.com/sluicehq/sluice/internal/gctune"
 )
 
 func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -59,6 +60,7 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return &exitError{code: 2, err: err}
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	logger.Info("garbage collector", "policy", gctune.Current().String())
 	b, err := broker.New(append([]broker.Option{
 		broker.WithDataDir(*dataDir),
 		broker.WithListen(*listen),

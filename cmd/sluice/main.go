@@ -14,6 +14,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"github.com/sluicehq/sluice/internal/gctune"
 )
 
 // command is one subcommand of the sluice binary.
@@ -57,6 +59,7 @@ func commands() map[string]command {
 }
 
 func main() {
+	gctune.Apply() // before any work: see internal/gctune
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

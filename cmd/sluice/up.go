@@ -19,6 +19,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicehq/sluice/internal/gctune"
 	"github.com/sluicehq/sluice/runtime/console"
 	"github.com/sluicehq/sluice/runtime/loglevel"
 	"github.com/sluicehq/sluice/runtime/rest"
@@ -94,6 +95,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	levels := loglevel.New(lvl) // changed at run time through /admin/loggers
 	log := slog.New(levels.Handler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: loglevel.LevelTrace})))
+	log.Info("garbage collector", "policy", gctune.Current().String())
 	pprofURL := ""
 	if *pprofListen != "" {
 		u, stopPprof, err := startPprof(*pprofListen, log)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/gctune"
 	"github.com/sluicehq/sluice/runtime/console"
 	"github.com/sluicehq/sluice/runtime/kafkasec"
 	"github.com/sluicehq/sluice/runtime/loglevel"
@@ -66,6 +67,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	levels := loglevel.New(level) // changed at run time through /admin/loggers
 	log := slog.New(levels.Handler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: loglevel.LevelTrace})))
+	log.Info("garbage collector", "policy", gctune.Current().String())
 	cfg, err := worker.FromProperties(props)
 	if err != nil {
 		return &exitError{code: 2, err: err}
