@@ -119,6 +119,8 @@ func benchCopyRows(b *testing.B, bin bool) {
 	defer close(results)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := processCPU()
+	defer func() { b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op") }()
 	var w io.Writer
 	for i := 0; i < b.N; {
 		// A chunk of 16 times the rows, in batches of 1024.
