@@ -174,11 +174,14 @@ func TestBenchCDC(t *testing.T) {
 }
 
 // benchPsqlCopy runs psql COPY (SELECT ...) TO STDOUT of table to
-// /dev/null and returns its rows/s, timed from process start to exit.
-func benchPsqlCopy(t *testing.T, e *env, table string, binaryFormat bool) float64 {
+// /dev/null and returns its rows/s, timed from process start to exit, and
+// the CPU per row of psql and of the server.
+func benchPsqlCopy(t *testing.T, e *env, table string, binaryFormat bool) (rate float64, psqlCPU, srvCPU time.Duration) {
 	t.Helper()
 	var n int
 	e.query(t, "SELECT count(*) FROM "+table, &n)
+	waitBackendsGone(t, e)
+	srv0 := serverCPU(e.pg.Pid())
 	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -196,8 +199,55 @@ func benchPsqlCopy(t *testing.T, e *env, table string, binaryFormat bool) float6
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("psql COPY: %v\n%s", err, stderr.String())
 	}
-	return float64(n) / time.Since(start).Seconds()
+	rate = float64(n) / time.Since(start).Seconds()
+	psqlCPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()) / time.Duration(n)
+	waitBackendsGone(t, e)
+	return rate, psqlCPU, (serverCPU(e.pg.Pid()) - srv0) / time.Duration(n)
 }
+
+// serverCPU is the PostgreSQL server's CPU time so far: the postmaster's
+// own and that of its children that exited (backends, walsenders), from
+// /proc (10 ms resolution). Long-lived background processes are not
+// counted.
+func serverCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 15 {
+		return 0
+	}
+	var ticks int64
+	for _, i := range []int{11, 12, 13, 14} { // utime, stime, cutime, cstime
+		v, _ := strconv.ParseInt(f[i], 10, 64)
+		ticks += v
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ 100
+}
+
+// waitBackendsGone waits until no client backend or walsender but the
+// query's own is left, so that the finished ones' CPU is in serverCPU.
+func waitBackendsGone(t *testing.T, e *env) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		e.query(t, "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('client backend', 'walsender') AND pid <> pg_backend_pid()", &n)
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Logf("%d backends still running: their CPU is not counted", n)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// us is d in microseconds.
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 // processCPU is the test process's user and system CPU time so far.
 func processCPU() time.Duration {
@@ -223,15 +273,19 @@ func fillSnapTable(t *testing.T, e *env, snapRows int) {
 func benchSnapshotRep(t *testing.T, e *env, snapRows, i int, add func(string, int, time.Duration)) {
 	// psql COPY of the snapshot table to /dev/null, the physical
 	// limit of a snapshot read, then the snapshots of that table.
-	copyRate := benchPsqlCopy(t, e, "snap", false)
+	copyRate, psqlCPU, srvCPU := benchPsqlCopy(t, e, "snap", false)
 	add("psql COPY (SELECT ...) TO STDOUT > /dev/null", snapRows, time.Duration(float64(snapRows)/copyRate*float64(time.Second)))
-	binRate := benchPsqlCopy(t, e, "snap", true)
+	t.Logf("CPU rep %d: psql COPY text: psql %.2f µs/row, server %.2f µs/row", i+1, us(psqlCPU), us(srvCPU))
+	binRate, psqlCPU, srvCPU := benchPsqlCopy(t, e, "snap", true)
 	add("psql COPY (SELECT ...) TO STDOUT (FORMAT binary) > /dev/null", snapRows, time.Duration(float64(snapRows)/binRate*float64(time.Second)))
+	t.Logf("CPU rep %d: psql COPY binary: psql %.2f µs/row, server %.2f µs/row", i+1, us(psqlCPU), us(srvCPU))
 	for _, threads := range []int{1, 2, 4} {
 		cfg := e.config(KeySlotName, fmt.Sprintf("snap%d_%d", threads, i), KeySnapshotMode, "initial_only", KeyPublicationAuto, "disabled",
 			KeyTableInclude, "public.snap",
 			KeySnapshotThreads, strconv.Itoa(threads), KeySnapshotChunkRows, strconv.Itoa(max(snapRows/16, 1000)), KeySlotDropOnStop, "true")
 		e.offs = &memOffsets{}
+		waitBackendsGone(t, e)
+		srv0 := serverCPU(e.pg.Pid())
 		cpu0 := processCPU()
 		start := time.Now()
 		task := e.open(t, cfg)
@@ -240,12 +294,14 @@ func benchSnapshotRep(t *testing.T, e *env, snapRows, i int, add func(string, in
 		end := time.Now()
 		cpu := processCPU() - cpu0
 		task.Close()
+		waitBackendsGone(t, e)
+		srv := serverCPU(e.pg.Pid()) - srv0
 		what := fmt.Sprintf("snapshot, %d thread(s)", threads)
 		add(what, n, end.Sub(start))
 		add(what+", after Open", n, end.Sub(opened))
 		snapRate := float64(n) / end.Sub(start).Seconds()
-		t.Logf("PHASES rep %d: snapshot %d thread(s): Open %v, after Open %v, task CPU %.2f µs/row", i+1, threads,
-			opened.Sub(start).Round(time.Millisecond), end.Sub(opened).Round(time.Millisecond), cpu.Seconds()*1e6/float64(n))
+		t.Logf("PHASES rep %d: snapshot %d thread(s): Open %v, after Open %v, task CPU %.2f µs/row, server CPU %.2f µs/row", i+1, threads,
+			opened.Sub(start).Round(time.Millisecond), end.Sub(opened).Round(time.Millisecond), cpu.Seconds()*1e6/float64(n), srv.Seconds()*1e6/float64(n))
 		t.Logf("RATIO rep %d: snapshot %d thread(s) / psql COPY = %.2f (after Open %.2f; / binary psql COPY %.2f)", i+1, threads,
 			snapRate/copyRate, float64(n)/end.Sub(opened).Seconds()/copyRate, snapRate/binRate)
 	}
