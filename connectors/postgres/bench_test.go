@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,15 +21,23 @@ import (
 )
 
 // TestBenchCDC measures CDC and snapshot throughput. It runs only with
-// SLUICE_BENCH_PG=1 (scripts/bench-pg); SLUICE_BENCH_ROWS sets the row
-// count (default 200000).
+// SLUICE_BENCH_PG=1 (scripts/bench-pg); SLUICE_BENCH_ROWS sets the CDC
+// row count (default 200000), SLUICE_BENCH_SNAPSHOT_ROWS the snapshot
+// table's (default 1000000).
 //
-// On the same WAL (one bulk of committed inserts, two slots created before
-// it) it times pg_recvlogical (pgoutput proto_version 1, output to
-// /dev/null) and this connector's task: records built only, and records
-// converted with the JsonConverter and produced (acks=all) to the bundled
-// broker. Then it times the initial snapshot of the same table with 1 and 4
-// threads.
+// On the same WAL (one bulk of committed inserts, one slot per path
+// created before it) it times pg_recvlogical (pgoutput proto_version 1,
+// output to /dev/null) and this connector's task: records built only, and
+// records converted with the JsonConverter or AvroConverter and produced
+// (acks=all) to the bundled broker. Then, interleaved in each repetition,
+// it times psql COPY (SELECT ...) TO STDOUT > /dev/null of the snapshot
+// table (text, the issue's reference, and binary, what the snapshot
+// reads) and the initial snapshot of the same table with 1, 2 and 4
+// threads. A snapshot is timed from Task.Open (connection, publication
+// check, CREATE_REPLICATION_SLOT with an exported snapshot) to the last
+// record polled; psql from process start (connection included) to exit.
+// The snapshot's time after Open returned is reported too, as is the
+// task process's CPU per row (getrusage, PostgreSQL's backends excluded).
 func TestBenchCDC(t *testing.T) {
 	if os.Getenv("SLUICE_BENCH_PG") != "1" {
 		t.Skip("set SLUICE_BENCH_PG=1 (scripts/bench-pg) to run the Postgres CDC benchmark")
@@ -37,6 +46,10 @@ func TestBenchCDC(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_ROWS")); err == nil && v > 0 {
 		rows = v
 	}
+	snapRows := 1000000
+	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_SNAPSHOT_ROWS")); err == nil && v > 0 {
+		snapRows = v
+	}
 	reps := 3
 	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_REPS")); err == nil && v > 0 {
 		reps = v
@@ -44,6 +57,7 @@ func TestBenchCDC(t *testing.T) {
 	pg := testenv.StartPostgres(t, testenv.WithPostgresSetting("shared_buffers", "256MB"))
 	e := newEnv(t, pg)
 	e.exec(t, `CREATE TABLE bench (id bigint PRIMARY KEY, a int NOT NULL, b text, c timestamptz, d numeric(12,2), e boolean)`)
+	e.exec(t, `CREATE TABLE snap (id bigint PRIMARY KEY, a int NOT NULL, b text, c timestamptz, d numeric(12,2), e boolean)`)
 	e.exec(t, `CREATE PUBLICATION dbz_publication FOR ALL TABLES`)
 	for i := 0; i < reps; i++ {
 		for _, s := range []string{"recv", "task", "kafka", "kafkans", "avro"} {
@@ -62,7 +76,10 @@ func TestBenchCDC(t *testing.T) {
 	e.query(t, "SELECT pg_current_wal_lsn()::text", &endLSN)
 	var walBytes int64
 	e.query(t, "SELECT pg_current_wal_lsn() - confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'recv0'", &walBytes)
-	t.Logf("rows=%d transactions=%d wal=%.1f MiB reps=%d", rows, (rows+perTx-1)/perTx, float64(walBytes)/(1<<20), reps)
+	t.Logf("rows=%d transactions=%d wal=%.1f MiB reps=%d snapshot_rows=%d", rows, (rows+perTx-1)/perTx, float64(walBytes)/(1<<20), reps, snapRows)
+	// The snapshot table is filled after the CDC WAL's end: the CDC paths
+	// stop before its rows.
+	fillSnapTable(t, e, snapRows)
 
 	addr := testenv.StartBroker(t)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation(), kgo.RequiredAcks(kgo.AllISRAcks()),
@@ -146,38 +163,182 @@ func TestBenchCDC(t *testing.T) {
 			}
 		}
 
-		// psql COPY of the same rows to /dev/null: the physical limit of a
-		// snapshot read.
-		devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		start = time.Now()
-		cmd = exec.Command(filepath.Join(testenv.PostgresBinDir, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", pg.DSN(e.db),
-			"-c", "COPY (SELECT id, a, b, c, d, e FROM bench) TO STDOUT")
-		cmd.Stdout = devnull
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("psql COPY: %v\n%s", err, stderr.String())
-		}
-		add("psql COPY (SELECT ...) TO STDOUT > /dev/null", rows, time.Since(start))
-		devnull.Close()
+		benchSnapshotRep(t, e, snapRows, i, add)
+	}
+	t.Logf("SUMMARY | path | best rows/s | median rows/s |")
+	for _, w := range order {
+		v := append([]float64(nil), results[w]...)
+		sort.Float64s(v)
+		t.Logf("SUMMARY | %s | %.0f | %.0f |", w, v[len(v)-1], v[len(v)/2])
+	}
+}
 
-		// Snapshots.
-		for _, threads := range []int{1, 2, 4} {
-			cfg := e.config(KeySlotName, fmt.Sprintf("snap%d_%d", threads, i), KeySnapshotMode, "initial_only", KeyPublicationAuto, "disabled",
-				KeySnapshotThreads, strconv.Itoa(threads), KeySnapshotChunkRows, strconv.Itoa(max(rows/16, 1000)), KeySlotDropOnStop, "true")
-			e.offs = &memOffsets{}
-			start := time.Now()
-			task := e.open(t, cfg)
-			n := drain(t, task, rows, nil)
-			add(fmt.Sprintf("snapshot, %d thread(s)", threads), n, time.Since(start))
-			task.Close()
-			copyRate := results["psql COPY (SELECT ...) TO STDOUT > /dev/null"]
-			snapRate := results[fmt.Sprintf("snapshot, %d thread(s)", threads)]
-			t.Logf("RATIO rep %d: snapshot %d thread(s) / psql COPY = %.2f", i+1, threads, snapRate[len(snapRate)-1]/copyRate[len(copyRate)-1])
+// benchPsqlCopy runs psql COPY (SELECT ...) TO STDOUT of table to
+// /dev/null and returns its rows/s, timed from process start to exit, and
+// the CPU per row of psql and of the server.
+func benchPsqlCopy(t *testing.T, e *env, table string, binaryFormat bool) (rate float64, psqlCPU, srvCPU time.Duration) {
+	t.Helper()
+	var n int
+	e.query(t, "SELECT count(*) FROM "+table, &n)
+	waitBackendsGone(t, e)
+	srv0 := serverCPU(e.pg.Pid())
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devnull.Close()
+	stmt := "COPY (SELECT id, a, b, c, d, e FROM " + table + ") TO STDOUT"
+	if binaryFormat {
+		stmt += " (FORMAT binary)"
+	}
+	start := time.Now()
+	cmd := exec.Command(filepath.Join(testenv.PostgresBinDir, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", e.pg.DSN(e.db), "-c", stmt)
+	cmd.Stdout = devnull
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("psql COPY: %v\n%s", err, stderr.String())
+	}
+	rate = float64(n) / time.Since(start).Seconds()
+	psqlCPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()) / time.Duration(n)
+	waitBackendsGone(t, e)
+	return rate, psqlCPU, (serverCPU(e.pg.Pid()) - srv0) / time.Duration(n)
+}
+
+// serverCPU is the PostgreSQL server's CPU time so far: the postmaster's
+// own and that of its children that exited (backends, walsenders), from
+// /proc (10 ms resolution). Long-lived background processes are not
+// counted.
+func serverCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 15 {
+		return 0
+	}
+	var ticks int64
+	for _, i := range []int{11, 12, 13, 14} { // utime, stime, cutime, cstime
+		v, _ := strconv.ParseInt(f[i], 10, 64)
+		ticks += v
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ 100
+}
+
+// waitBackendsGone waits until no client backend or walsender but the
+// query's own is left, so that the finished ones' CPU is in serverCPU.
+func waitBackendsGone(t *testing.T, e *env) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		e.query(t, "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('client backend', 'walsender') AND pid <> pg_backend_pid()", &n)
+		if n == 0 {
+			return
 		}
+		if time.Now().After(deadline) {
+			t.Logf("%d backends still running: their CPU is not counted", n)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// us is d in microseconds.
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// processCPU is the test process's user and system CPU time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// fillSnapTable creates and fills the snapshot benchmark's table snap (the
+// bench table's columns; timestamps spread over 5000 seconds).
+func fillSnapTable(t *testing.T, e *env, snapRows int) {
+	for lo := 1; lo <= snapRows; lo += 250000 {
+		e.exec(t, fmt.Sprintf(`INSERT INTO snap SELECT g, g %% 1000, md5(g::text), now() - (g %% 5000) * interval '1 second', g / 7.0, g %% 2 = 0 FROM generate_series(%d, %d) g`, lo, min(lo+250000-1, snapRows)))
+	}
+	e.exec(t, "VACUUM ANALYZE snap")
+}
+
+// benchSnapshotRep is one repetition of the snapshot benchmark: psql COPY
+// of table snap (text, then binary), then snapshots of it with 1, 2 and 4
+// threads, interleaved.
+func benchSnapshotRep(t *testing.T, e *env, snapRows, i int, add func(string, int, time.Duration)) {
+	// psql COPY of the snapshot table to /dev/null, the physical
+	// limit of a snapshot read, then the snapshots of that table.
+	copyRate, psqlCPU, srvCPU := benchPsqlCopy(t, e, "snap", false)
+	add("psql COPY (SELECT ...) TO STDOUT > /dev/null", snapRows, time.Duration(float64(snapRows)/copyRate*float64(time.Second)))
+	t.Logf("CPU rep %d: psql COPY text: psql %.2f µs/row, server %.2f µs/row", i+1, us(psqlCPU), us(srvCPU))
+	binRate, psqlCPU, srvCPU := benchPsqlCopy(t, e, "snap", true)
+	add("psql COPY (SELECT ...) TO STDOUT (FORMAT binary) > /dev/null", snapRows, time.Duration(float64(snapRows)/binRate*float64(time.Second)))
+	t.Logf("CPU rep %d: psql COPY binary: psql %.2f µs/row, server %.2f µs/row", i+1, us(psqlCPU), us(srvCPU))
+	for _, threads := range []int{1, 2, 4} {
+		cfg := e.config(KeySlotName, fmt.Sprintf("snap%d_%d", threads, i), KeySnapshotMode, "initial_only", KeyPublicationAuto, "disabled",
+			KeyTableInclude, "public.snap",
+			KeySnapshotThreads, strconv.Itoa(threads), KeySnapshotChunkRows, strconv.Itoa(max(snapRows/16, 1000)), KeySlotDropOnStop, "true")
+		e.offs = &memOffsets{}
+		waitBackendsGone(t, e)
+		srv0 := serverCPU(e.pg.Pid())
+		cpu0 := processCPU()
+		start := time.Now()
+		task := e.open(t, cfg)
+		opened := time.Now()
+		n := drainTopic(t, task, snapRows, nil, ".snap")
+		end := time.Now()
+		cpu := processCPU() - cpu0
+		task.Close()
+		waitBackendsGone(t, e)
+		srv := serverCPU(e.pg.Pid()) - srv0
+		what := fmt.Sprintf("snapshot, %d thread(s)", threads)
+		add(what, n, end.Sub(start))
+		add(what+", after Open", n, end.Sub(opened))
+		snapRate := float64(n) / end.Sub(start).Seconds()
+		t.Logf("PHASES rep %d: snapshot %d thread(s): Open %v, after Open %v, task CPU %.2f µs/row, server CPU %.2f µs/row", i+1, threads,
+			opened.Sub(start).Round(time.Millisecond), end.Sub(opened).Round(time.Millisecond), cpu.Seconds()*1e6/float64(n), srv.Seconds()*1e6/float64(n))
+		t.Logf("RATIO rep %d: snapshot %d thread(s) / psql COPY = %.2f (after Open %.2f; / binary psql COPY %.2f)", i+1, threads,
+			snapRate/copyRate, float64(n)/end.Sub(opened).Seconds()/copyRate, snapRate/binRate)
+	}
+}
+
+// TestBenchSnapshot is TestBenchCDC's snapshot part alone, for A/B runs of
+// the snapshot path: SLUICE_BENCH_SNAPSHOT_ROWS rows (default 1000000),
+// SLUICE_BENCH_REPS repetitions (default 3). It runs only with
+// SLUICE_BENCH_PG=1.
+func TestBenchSnapshot(t *testing.T) {
+	if os.Getenv("SLUICE_BENCH_PG") != "1" {
+		t.Skip("set SLUICE_BENCH_PG=1 to run the Postgres snapshot benchmark")
+	}
+	snapRows := 1000000
+	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_SNAPSHOT_ROWS")); err == nil && v > 0 {
+		snapRows = v
+	}
+	reps := 3
+	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_REPS")); err == nil && v > 0 {
+		reps = v
+	}
+	pg := testenv.StartPostgres(t, testenv.WithPostgresSetting("shared_buffers", "256MB"))
+	e := newEnv(t, pg)
+	e.exec(t, `CREATE TABLE snap (id bigint PRIMARY KEY, a int NOT NULL, b text, c timestamptz, d numeric(12,2), e boolean)`)
+	e.exec(t, `CREATE PUBLICATION dbz_publication FOR ALL TABLES`)
+	fillSnapTable(t, e, snapRows)
+	results := map[string][]float64{}
+	var order []string
+	add := func(what string, n int, d time.Duration) {
+		if _, ok := results[what]; !ok {
+			order = append(order, what)
+		}
+		results[what] = append(results[what], float64(n)/d.Seconds())
+		report(t, what, n, d)
+	}
+	for i := 0; i < reps; i++ {
+		benchSnapshotRep(t, e, snapRows, i, add)
 	}
 	t.Logf("SUMMARY | path | best rows/s | median rows/s |")
 	for _, w := range order {
@@ -192,6 +353,11 @@ func report(t *testing.T, what string, n int, d time.Duration) {
 }
 
 func drain(t *testing.T, task *Task, rows int, sink func([]*connect.Record)) int {
+	return drainTopic(t, task, rows, sink, ".bench")
+}
+
+// drainTopic polls until rows records of the topic ending in suffix came.
+func drainTopic(t *testing.T, task *Task, rows int, sink func([]*connect.Record), suffix string) int {
 	n := 0
 	deadline := time.Now().Add(10 * time.Minute)
 	for n < rows {
@@ -203,7 +369,7 @@ func drain(t *testing.T, task *Task, rows int, sink func([]*connect.Record)) int
 			t.Fatal(err)
 		}
 		for _, r := range recs {
-			if strings.HasSuffix(r.Topic, ".bench") {
+			if strings.HasSuffix(r.Topic, suffix) {
 				n++
 			}
 		}
@@ -291,6 +457,7 @@ func snapshotOnce(b *testing.B, e *env, rows, threads int, text bool, builders i
 	task := NewTask()
 	task.textCopy = text
 	task.builders = builders
+	cpu0 := processCPU()
 	t0 := time.Now()
 	if err := task.Open(context.Background(), cfg, &fakeCtx{offs: e.offs, log: testLogger()}); err != nil {
 		b.Fatal(err)
@@ -311,6 +478,7 @@ func snapshotOnce(b *testing.B, e *env, rows, threads int, text bool, builders i
 	t3 := time.Now()
 	task.Close()
 	if os.Getenv("SLUICE_BENCH_PHASES") != "" {
-		b.Logf("builders=%d open %v, first record %v, rows %v, close %v", builders, t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), time.Since(t3))
+		b.Logf("builders=%d open %v, first record %v, rows %v, close %v, task CPU %.2f µs/row", builders, t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), time.Since(t3),
+			(processCPU()-cpu0).Seconds()*1e6/float64(rows))
 	}
 }

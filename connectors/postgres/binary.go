@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"math/bits"
 	"time"
+	"unsafe"
 
 	"github.com/sluicehq/sluice/runtime/connect"
 )
@@ -24,12 +25,19 @@ import (
 // epoch of binary date and timestamp values.
 const pgEpochMicros = 946684800_000_000
 
-// decimalArena hands out big.Int values for decoded numerics from blocks,
-// so that a numeric of up to 64 bits costs no allocation of its own. An
-// arena belongs to one goroutine.
+// decimalArena is one snapshot builder's value storage: big.Int values
+// for decoded numerics, and the bytes of decoded strings, carved from
+// blocks, so that a numeric of up to 64 bits or a short string costs no
+// allocation of its own. An arena belongs to one goroutine.
 type decimalArena struct {
 	ints  []big.Int
 	words []big.Word
+	text  []byte // string block: bytes before len are never written again
+
+	// The last day formatZonedIn formatted, and its "yyyy-mm-ddT" text.
+	day     int64
+	dayText [11]byte
+	dayOK   bool
 }
 
 // uint returns a big.Int holding u, negated when neg.
@@ -53,6 +61,103 @@ func (a *decimalArena) uint(u uint64, neg bool) *big.Int {
 	return z
 }
 
+// Block size of a decimalArena's string bytes, and the longest string
+// copied into a block.
+const (
+	textBlock  = 32 << 10
+	textInline = 512
+)
+
+// reserve returns n writable bytes at the end of the string block,
+// starting a new block when the current one is full.
+func (a *decimalArena) reserve(n int) []byte {
+	if cap(a.text)-len(a.text) < n {
+		a.text = make([]byte, 0, textBlock)
+	}
+	start := len(a.text)
+	a.text = a.text[:start+n]
+	return a.text[start : start+n : start+n]
+}
+
+// seal returns b, bytes just reserved and filled, as a string sharing the
+// block. The bytes are never written again, so the string is immutable.
+func (a *decimalArena) seal(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// str copies b into the arena as a string.
+func (a *decimalArena) str(b []byte) string {
+	if len(b) > textInline {
+		return string(b)
+	}
+	d := a.reserve(len(b))
+	copy(d, b)
+	return a.seal(d)
+}
+
+// convString is the text converter of string columns with its bytes in
+// the arena.
+func (a *decimalArena) convString(b []byte) (any, error) { return a.str(b), nil }
+
+// formatZonedIn is formatZoned with the text in the arena; consecutive
+// values of the same day reuse the date's digits.
+func (a *decimalArena) formatZonedIn(us int64, p int) string {
+	const dayMicros = 86400_000_000
+	day := floorDiv(us, dayMicros)
+	if !a.dayOK || day != a.day {
+		t := time.UnixMicro(day * dayMicros).UTC()
+		if y := t.Year(); y < 1 || y > 9999 {
+			return formatZoned(us, p)
+		}
+		y, mo, d := t.Date()
+		put4(a.dayText[0:4], y)
+		a.dayText[4] = '-'
+		put2(a.dayText[5:7], int(mo))
+		a.dayText[7] = '-'
+		put2(a.dayText[8:10], d)
+		a.dayText[10] = 'T'
+		a.day, a.dayOK = day, true
+	}
+	tod := us - day*dayMicros
+	secs, frac := int(tod/1_000_000), int(tod%1_000_000)
+	n := 20 // yyyy-mm-ddThh:mm:ss Z
+	if p > 0 {
+		n += 1 + p
+	}
+	out := a.reserve(n)
+	copy(out, a.dayText[:])
+	put2(out[11:13], secs/3600)
+	out[13] = ':'
+	put2(out[14:16], secs/60%60)
+	out[16] = ':'
+	put2(out[17:19], secs%60)
+	if p > 0 {
+		out[19] = '.'
+		for i := 6; i > p; i-- {
+			frac /= 10
+		}
+		for j := 19 + p; j >= 20; j-- {
+			out[j] = byte('0' + frac%10)
+			frac /= 10
+		}
+	}
+	out[n-1] = 'Z'
+	return a.seal(out)
+}
+
+// put2 and put4 write v as 2 and 4 decimal digits.
+func put2(b []byte, v int) {
+	b[0], b[1] = byte('0'+v/10), byte('0'+v%10)
+}
+
+func put4(b []byte, v int) {
+	put2(b[0:2], v/100)
+	put2(b[2:4], v%100)
+}
+
 // binaryConverter returns the binary COPY converter of a column, or nil
 // when the column is read as text. Numerics take their big.Int values
 // from ar.
@@ -72,7 +177,7 @@ func (m *mapper) binaryConverter(oid uint32, typmod int32, ar *decimalArena) con
 	case oidFloat8:
 		return binFloat64
 	case oidText, oidVarchar, oidBPChar, oidName, oidJSON:
-		return convString
+		return ar.convString
 	case oidJSONB:
 		return binJSONB
 	case oidUUID:
@@ -122,7 +227,7 @@ func (m *mapper) binaryConverter(oid uint32, typmod int32, ar *decimalArena) con
 			case math.MinInt64:
 				return "-infinity", nil
 			}
-			return formatZoned(us+pgEpochMicros, p), nil
+			return ar.formatZonedIn(us+pgEpochMicros, p), nil
 		}
 	}
 	return nil

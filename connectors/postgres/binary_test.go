@@ -127,3 +127,34 @@ func valueString(v any) string {
 	}
 	return fmt.Sprintf("%T(%#v)", v, v)
 }
+
+// TestFormatZonedIn checks the arena's ZonedTimestamp formatting (with its
+// cached date) against formatZoned, over consecutive values of one day,
+// day boundaries, dates before 1970 and years outside 1..9999, for every
+// precision.
+func TestFormatZonedIn(t *testing.T) {
+	var ar decimalArena
+	const day = int64(86400_000_000)
+	var uss []int64
+	for _, base := range []int64{0, 1764633723_123456, -1, -day, -62135596800_000_000, 253402300799_999999, 253402300800_000000, -62135596800_000_001} {
+		for _, d := range []int64{0, 1, 999_999, 1_000_000, 59_999_999, 3_599_999_999, day - 1, day, day + 1, -1, -day - 1} {
+			uss = append(uss, base+d)
+		}
+	}
+	for p := 0; p <= 6; p++ {
+		for _, us := range uss {
+			got, want := ar.formatZonedIn(us, p), formatZoned(us, p)
+			if got != want {
+				t.Errorf("formatZonedIn(%d, %d) = %q, want %q", us, p, got, want)
+			}
+		}
+	}
+	// Strings from the arena stay intact when later ones are formatted.
+	a := ar.formatZonedIn(1764633723_123456, 6)
+	for i := 0; i < 10000; i++ {
+		ar.formatZonedIn(int64(i)*7919_000_000, 6)
+	}
+	if a != "2025-12-02T00:02:03.123456Z" {
+		t.Errorf("arena string changed to %q", a)
+	}
+}

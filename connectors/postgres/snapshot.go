@@ -123,76 +123,15 @@ type snapMsg struct {
 // crash at most the chunks in flight are read again.
 func (t *Task) snapshot(ctx context.Context, snapName string, lsn uint64, rs *snapResume) error {
 	o := t.o
-	tables, err := t.snapshotTables(ctx)
-	if err != nil {
-		return err
-	}
-	var plan []string // "schema.table\x00where" per chunk
-	sts := make([]*snapTable, 0, len(tables))
-	var chunks []chunk
-	done := map[int]bool{}
-	if rs != nil {
-		byID := map[string]int{}
-		for _, tb := range tables {
-			byID[tb.id] = -1
-		}
-		plan = rs.plan
-		for i, p := range plan {
-			id, where, _ := strings.Cut(p, "\x00")
-			ti, ok := byID[id]
-			if !ok {
-				continue // table dropped or no longer captured
-			}
-			if ti < 0 {
-				for _, tb := range tables {
-					if tb.id == id {
-						ti = len(sts)
-						sts = append(sts, &snapTable{tb: tb})
-						byID[id] = ti
-					}
-				}
-			}
-			if rs.done[i] {
-				done[i] = true
-				continue
-			}
-			sts[ti].chunks++
-			chunks = append(chunks, chunk{tbl: ti, idx: i, where: where})
-		}
-	} else {
-		for _, tb := range tables {
-			cs, err := t.planChunks(ctx, tb)
-			if err != nil {
-				return err
-			}
-			ti := len(sts)
-			sts = append(sts, &snapTable{tb: tb, chunks: len(cs)})
-			for _, w := range cs {
-				chunks = append(chunks, chunk{tbl: ti, idx: len(plan), where: w})
-				plan = append(plan, tb.id+"\x00"+w)
-			}
-		}
-	}
-	tables = tables[:0]
-	for _, st := range sts {
-		tables = append(tables, st.tb)
-	}
-	planOff := make([]any, len(plan))
-	for i, p := range plan {
-		planOff[i] = p
-	}
-	t.setProgress(func(p *Progress) {
-		p.TablesTotal = len(tables)
-		for _, st := range sts {
-			p.Tables = append(p.Tables, TableProgress{Table: st.tb.id, Chunks: st.chunks})
-		}
-	})
-	t.log.Info("snapshot started", "tables", len(tables), "chunks", len(chunks), "threads", o.threads)
-
-	workers := min(o.threads, max(1, len(chunks)))
+	var sts []*snapTable // set before the first chunk is handed out
+	// The workers connect and import the snapshot while the chunks are
+	// planned: connection setup is most of a small snapshot's time.
+	workers := max(1, o.threads)
 	work := make(chan chunk)
 	results := make(chan snapMsg, workers*2)
-	g, gctx := errgroup.WithContext(ctx)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(wctx)
 	var xidOnce sync.Once
 	var snapXid int64
 	ready := make(chan error, workers)
@@ -237,12 +176,82 @@ func (t *Task) snapshot(ctx context.Context, snapName string, lsn uint64, rs *sn
 			return nil
 		})
 	}
+	abort := func(err error) error {
+		cancel()
+		close(work)
+		_ = g.Wait()
+		return err
+	}
+	tables, err := t.snapshotTables(ctx)
+	if err != nil {
+		return abort(err)
+	}
+	var plan []string // "schema.table\x00where" per chunk
+	sts = make([]*snapTable, 0, len(tables))
+	var chunks []chunk
+	done := map[int]bool{}
+	if rs != nil {
+		byID := map[string]int{}
+		for _, tb := range tables {
+			byID[tb.id] = -1
+		}
+		plan = rs.plan
+		for i, p := range plan {
+			id, where, _ := strings.Cut(p, "\x00")
+			ti, ok := byID[id]
+			if !ok {
+				continue // table dropped or no longer captured
+			}
+			if ti < 0 {
+				for _, tb := range tables {
+					if tb.id == id {
+						ti = len(sts)
+						sts = append(sts, &snapTable{tb: tb})
+						byID[id] = ti
+					}
+				}
+			}
+			if rs.done[i] {
+				done[i] = true
+				continue
+			}
+			sts[ti].chunks++
+			chunks = append(chunks, chunk{tbl: ti, idx: i, where: where})
+		}
+	} else {
+		for _, tb := range tables {
+			cs, err := t.planChunks(ctx, tb)
+			if err != nil {
+				return abort(err)
+			}
+			ti := len(sts)
+			sts = append(sts, &snapTable{tb: tb, chunks: len(cs)})
+			for _, w := range cs {
+				chunks = append(chunks, chunk{tbl: ti, idx: len(plan), where: w})
+				plan = append(plan, tb.id+"\x00"+w)
+			}
+		}
+	}
+	tables = tables[:0]
+	for _, st := range sts {
+		tables = append(tables, st.tb)
+	}
+	planOff := make([]any, len(plan))
+	for i, p := range plan {
+		planOff[i] = p
+	}
+	t.setProgress(func(p *Progress) {
+		p.TablesTotal = len(tables)
+		for _, st := range sts {
+			p.Tables = append(p.Tables, TableProgress{Table: st.tb.id, Chunks: st.chunks})
+		}
+	})
+	t.log.Info("snapshot started", "tables", len(tables), "chunks", len(chunks), "threads", o.threads)
+
 	// Every worker has imported the snapshot before chunks are handed out.
 	for w := 0; w < workers; w++ {
 		if err := <-ready; err != nil {
-			close(work)
-			_ = g.Wait()
-			return err
+			return abort(err)
 		}
 	}
 	g.Go(func() error {
@@ -292,7 +301,24 @@ func (t *Task) snapshot(ctx context.Context, snapName string, lsn uint64, rs *sn
 		r     *connect.Record
 		chunk int
 	}
-	var out []*connect.Record
+	out := make([]*connect.Record, 0, o.maxBatch)
+	// emitRecs emits records of one chunk; only the last can be the
+	// chunk's last pending one, the first carrying the chunk as done.
+	emitRecs := func(recs []*connect.Record, c int) {
+		if len(recs) == 0 {
+			return
+		}
+		pending[c] -= len(recs)
+		last := len(recs) - 1
+		for _, r := range recs[:last] {
+			r.SourceOffset = curOff
+		}
+		if pending[c] == 0 && ended[c] {
+			markDone(c)
+		}
+		recs[last].SourceOffset = curOff
+		out = append(out, recs...)
+	}
 	emitRec := func(h held) {
 		pending[h.chunk]--
 		if pending[h.chunk] == 0 && ended[h.chunk] {
@@ -331,18 +357,14 @@ func (t *Task) snapshot(ctx context.Context, snapName string, lsn uint64, rs *sn
 			if heldBy[m.tbl] != nil {
 				emitRec(*heldBy[m.tbl])
 			}
-			for i, r := range m.recs {
-				if st.emitted == 0 && i == 0 {
-					mark := snapFirstInColl
-					if first {
-						mark, first = snapFirst, false
-					}
-					setSnapshotMark(t, r, mark, si)
+			if st.emitted == 0 {
+				mark := snapFirstInColl
+				if first {
+					mark, first = snapFirst, false
 				}
-				if i < len(m.recs)-1 {
-					emitRec(held{r, m.chunk})
-				}
+				setSnapshotMark(t, m.recs[0], mark, si)
 			}
+			emitRecs(m.recs[:len(m.recs)-1], m.chunk)
 			heldBy[m.tbl] = &held{m.recs[len(m.recs)-1], m.chunk}
 			st.emitted += int64(len(m.recs))
 			t.setProgress(func(p *Progress) { p.Rows += int64(len(m.recs)); p.Tables[m.tbl].Rows += int64(len(m.recs)) })
@@ -375,7 +397,7 @@ func (t *Task) snapshot(ctx context.Context, snapName string, lsn uint64, rs *sn
 			if !t.emit(ctx, out) {
 				break
 			}
-			out = nil
+			out = make([]*connect.Record, 0, o.maxBatch)
 		}
 	}
 	<-waitDone
@@ -670,6 +692,7 @@ type copyReader struct {
 	partial   []byte // a row split across writes
 	raw       *rawBatch
 	work      chan *rawBatch
+	free      chan *rawBatch // raw batches the builders are done with
 	builders  sync.WaitGroup
 	errMu     sync.Mutex
 	err       error // why Write or a builder failed
@@ -681,10 +704,13 @@ type copyReader struct {
 	trailer bool // binary trailer read
 }
 
-// rawBatch holds rows' values copied out of the COPY stream.
+// rawBatch holds rows copied out of the COPY stream. With text COPY it
+// holds the rows' values, with binary COPY the rows as the server sent
+// them (field count, then length-prefixed values), checked by the reader.
+// Converters copy what they keep, so a built batch is reused.
 type rawBatch struct {
 	buf  []byte
-	ends []int32 // per value: end offset in buf, -1 for null
+	ends []int32 // text: per value, end offset in buf, -1 for null; binary: per row, end offset
 	rows int
 }
 
@@ -719,6 +745,7 @@ func newCopyReader(ctx context.Context, t *Task, tb *table, c chunk, results cha
 		n = t.builders
 	}
 	cr.work = make(chan *rawBatch, max(n, 1))
+	cr.free = make(chan *rawBatch, max(n, 1)+1)
 	for i := 0; i < n; i++ {
 		cr.builders.Add(1)
 		go cr.build()
@@ -727,8 +754,41 @@ func newCopyReader(ctx context.Context, t *Task, tb *table, c chunk, results cha
 	return cr
 }
 
+// newRaw starts the next raw batch, reusing one the builders are done
+// with when there is one.
 func (cr *copyReader) newRaw() {
-	cr.raw = &rawBatch{buf: make([]byte, 0, 64*cr.batchSize), ends: make([]int32, 0, len(cr.vals)*cr.batchSize)}
+	select {
+	case rb := <-cr.free:
+		rb.buf, rb.ends, rb.rows = rb.buf[:0], rb.ends[:0], 0
+		cr.raw = rb
+	default:
+		per := len(cr.vals)
+		if cr.binary {
+			per = 1
+		}
+		cr.raw = &rawBatch{buf: make([]byte, 0, 64*cr.batchSize), ends: make([]int32, 0, per*cr.batchSize)}
+	}
+}
+
+// recycle hands a built raw batch back to the reader.
+func (cr *copyReader) recycle(rb *rawBatch) {
+	select {
+	case cr.free <- rb:
+	default:
+	}
+}
+
+// stageRow copies one binary COPY row, checked by parseBinary, into the
+// raw batch.
+func (cr *copyReader) stageRow(row []byte) error {
+	rb := cr.raw
+	rb.buf = append(rb.buf, row...)
+	rb.ends = append(rb.ends, int32(len(rb.buf)))
+	rb.rows++
+	if rb.rows >= cr.batchSize {
+		return cr.dispatch()
+	}
+	return nil
 }
 
 // stage copies the row in cr.vals into the raw batch, handing full
@@ -759,6 +819,7 @@ func (cr *copyReader) dispatch() error {
 			cr.inline = cr.builderView()
 		}
 		cr.buildBatch(cr.raw, make([][]byte, len(cr.vals)), cr.inline)
+		cr.recycle(cr.raw)
 		cr.newRaw()
 		return cr.failure()
 	}
@@ -812,6 +873,7 @@ func (cr *copyReader) build() {
 			continue // drain
 		}
 		cr.buildBatch(rb, vals, view)
+		cr.recycle(rb)
 	}
 }
 
@@ -841,15 +903,31 @@ func (cr *copyReader) buildBatch(rb *rawBatch, vals [][]byte, view *table) {
 	var a connect.StructArena // the batch's structs share blocks
 	start, k := int32(0), 0
 	for row := 0; row < rb.rows; row++ {
-		for f := range vals {
-			end := rb.ends[k]
-			k++
-			if end < 0 {
-				vals[f] = nil
-				continue
+		if cr.binary {
+			// field count (checked), then per value a length and the bytes
+			pos := int(start) + 2
+			for f := range vals {
+				l := int(int32(binary.BigEndian.Uint32(rb.buf[pos:])))
+				pos += 4
+				if l < 0 {
+					vals[f] = nil
+					continue
+				}
+				vals[f] = rb.buf[pos : pos+l : pos+l]
+				pos += l
 			}
-			vals[f] = rb.buf[start:end:end]
-			start = end
+			start = rb.ends[row]
+		} else {
+			for f := range vals {
+				end := rb.ends[k]
+				k++
+				if end < 0 {
+					vals[f] = nil
+					continue
+				}
+				vals[f] = rb.buf[start:end:end]
+				start = end
+			}
 		}
 		r, err := cr.record(&a, view, vals, &slab[len(batch)], &st)
 		if err != nil {
@@ -991,20 +1069,18 @@ func (cr *copyReader) parseBinary(b []byte) (int, error) {
 			l := int(int32(binary.BigEndian.Uint32(b[pos:])))
 			pos += 4
 			if l < 0 {
-				cr.vals[f] = nil
 				continue
 			}
 			if pos+l > len(b) {
 				complete = false
 				break
 			}
-			cr.vals[f] = b[pos : pos+l : pos+l]
 			pos += l
 		}
 		if !complete {
 			break
 		}
-		if err := cr.stage(); err != nil {
+		if err := cr.stageRow(b[off:pos]); err != nil {
 			return 0, err
 		}
 		off = pos
@@ -1055,12 +1131,28 @@ func (cr *copyReader) row(line []byte) error {
 // the row.
 func (cr *copyReader) record(a *connect.StructArena, view *table, vals [][]byte, r *connect.Record, st *stamp) (*connect.Record, error) {
 	t, tb := cr.t, cr.tb
-	after, verr := t.makeValueIn(a, view, len(vals), func(pos int) (byte, []byte) {
-		if vals[pos] == nil {
-			return 'n', nil
+	// makeValueIn for a COPY row: the values are the columns in order.
+	after := a.NewStructValue(view.value)
+	var verr *ValueError
+	for idx, col := range view.cols[:len(vals)] {
+		data := vals[idx]
+		if data == nil {
+			if col.fallback != nil {
+				after.SetAt(idx, col.fallback)
+			}
+			continue
 		}
-		return 't', vals[pos]
-	}, nil)
+		v, err := col.conv(data)
+		if err != nil {
+			if verr == nil {
+				verr = &ValueError{Table: view.id, Column: col.name, Err: err}
+			}
+			v = col.fallback
+		} else if col.vsd {
+			v = bindVSD(col.schema, v)
+		}
+		after.SetAt(idx, v)
+	}
 	key := tb.keyIn(a, after)
 	if skip, err := t.badValue(tb, key, verr); err != nil {
 		return nil, err
