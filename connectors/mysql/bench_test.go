@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/replication"
+	"github.com/sluicehq/sluice/internal/gctune"
 	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/runtime/connect"
 	"github.com/sluicehq/sluice/runtime/convert"
@@ -45,6 +46,8 @@ func TestBenchCDC(t *testing.T) {
 	if os.Getenv("SLUICE_BENCH_MYSQL") != "1" {
 		t.Skip("set SLUICE_BENCH_MYSQL=1 (scripts/bench-mysql) to run the MySQL CDC benchmark")
 	}
+	// The task runs with the collector policy of a sluice process.
+	t.Logf("GC: %s, as in the sluice binary", gctune.Apply())
 	rows := 200000
 	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_ROWS")); err == nil && v > 0 {
 		rows = v

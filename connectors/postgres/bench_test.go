@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/gctune"
 	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/runtime/connect"
 	"github.com/sluicehq/sluice/runtime/convert"
@@ -42,6 +43,8 @@ func TestBenchCDC(t *testing.T) {
 	if os.Getenv("SLUICE_BENCH_PG") != "1" {
 		t.Skip("set SLUICE_BENCH_PG=1 (scripts/bench-pg) to run the Postgres CDC benchmark")
 	}
+	// The task runs with the collector policy of a sluice process.
+	t.Logf("GC: %s, as in the sluice binary", gctune.Apply())
 	rows := 200000
 	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_ROWS")); err == nil && v > 0 {
 		rows = v
@@ -315,6 +318,8 @@ func TestBenchSnapshot(t *testing.T) {
 	if os.Getenv("SLUICE_BENCH_PG") != "1" {
 		t.Skip("set SLUICE_BENCH_PG=1 to run the Postgres snapshot benchmark")
 	}
+	// The task runs with the collector policy of a sluice process.
+	t.Logf("GC: %s, as in the sluice binary", gctune.Apply())
 	snapRows := 1000000
 	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_SNAPSHOT_ROWS")); err == nil && v > 0 {
 		snapRows = v

@@ -9,7 +9,6 @@ import (
 	"math/big"
 	"math/bits"
 	"time"
-	"unsafe"
 
 	"github.com/sluicehq/sluice/runtime/connect"
 )
@@ -26,13 +25,12 @@ import (
 const pgEpochMicros = 946684800_000_000
 
 // decimalArena is one snapshot builder's value storage: big.Int values
-// for decoded numerics, and the bytes of decoded strings, carved from
-// blocks, so that a numeric of up to 64 bits or a short string costs no
+// for decoded numerics, the bytes of decoded strings and the boxed
+// values themselves, carved from the slabs of a boxer (box.go), so that
+// an integer, a numeric of up to 64 bits or a short string costs no
 // allocation of its own. An arena belongs to one goroutine.
 type decimalArena struct {
-	ints  []big.Int
-	words []big.Word
-	text  []byte // string block: bytes before len are never written again
+	box boxer
 
 	// The last day formatZonedIn formatted, and its "yyyy-mm-ddT" text.
 	day     int64
@@ -46,12 +44,16 @@ func (a *decimalArena) uint(u uint64, neg bool) *big.Int {
 	if bits.UintSize < 64 && u > math.MaxUint32 {
 		z = new(big.Int).SetUint64(u)
 	} else {
-		if len(a.ints) == 0 {
-			a.ints, a.words = make([]big.Int, 256), make([]big.Word, 256)
+		b := &a.box
+		if len(b.ints) == 0 {
+			b.ints = make([]big.Int, boxSlab)
 		}
-		z = &a.ints[0]
-		w := a.words[:1:1] // capacity 1: growing the value reallocates
-		a.ints, a.words = a.ints[1:], a.words[1:]
+		if len(b.words) == 0 {
+			b.words = make([]big.Word, boxSlab)
+		}
+		z = &b.ints[0]
+		w := b.words[:1:1] // capacity 1: growing the value reallocates
+		b.ints, b.words = b.ints[1:], b.words[1:]
 		w[0] = big.Word(u)
 		z.SetBits(w)
 	}
@@ -61,32 +63,16 @@ func (a *decimalArena) uint(u uint64, neg bool) *big.Int {
 	return z
 }
 
-// Block size of a decimalArena's string bytes, and the longest string
-// copied into a block.
-const (
-	textBlock  = 32 << 10
-	textInline = 512
-)
+// textInline is the longest string copied into the text slab.
+const textInline = 512
 
-// reserve returns n writable bytes at the end of the string block,
-// starting a new block when the current one is full.
-func (a *decimalArena) reserve(n int) []byte {
-	if cap(a.text)-len(a.text) < n {
-		a.text = make([]byte, 0, textBlock)
-	}
-	start := len(a.text)
-	a.text = a.text[:start+n]
-	return a.text[start : start+n : start+n]
-}
+// reserve returns n writable bytes at the end of the text slab, to be
+// filled and then sealed.
+func (a *decimalArena) reserve(n int) []byte { return a.box.textSpace(n)[:n] }
 
-// seal returns b, bytes just reserved and filled, as a string sharing the
-// block. The bytes are never written again, so the string is immutable.
-func (a *decimalArena) seal(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(unsafe.SliceData(b), len(b))
-}
+// seal returns b, the bytes reserve just returned, filled, as a string
+// sharing the slab; the bytes are never written again.
+func (a *decimalArena) seal(b []byte) string { return a.box.textTake(b) }
 
 // str copies b into the arena as a string.
 func (a *decimalArena) str(b []byte) string {
@@ -100,7 +86,7 @@ func (a *decimalArena) str(b []byte) string {
 
 // convString is the text converter of string columns with its bytes in
 // the arena.
-func (a *decimalArena) convString(b []byte) (any, error) { return a.str(b), nil }
+func (a *decimalArena) convString(b []byte) (any, error) { return a.box.str(a.str(b)), nil }
 
 // formatZonedIn is formatZoned with the text in the arena; consecutive
 // values of the same day reuse the date's digits.
@@ -167,11 +153,27 @@ func (m *mapper) binaryConverter(oid uint32, typmod int32, ar *decimalArena) con
 	case oidBool:
 		return binBool
 	case oidInt2:
-		return binInt16
+		return func(b []byte) (any, error) {
+			if len(b) != 2 {
+				return nil, errBinaryLength
+			}
+			return ar.box.int16(int16(binary.BigEndian.Uint16(b))), nil
+		}
 	case oidInt4:
-		return binInt32
+		return func(b []byte) (any, error) {
+			if len(b) != 4 {
+				return nil, errBinaryLength
+			}
+			return ar.box.int32(int32(binary.BigEndian.Uint32(b))), nil
+		}
 	case oidInt8:
-		return binInt64
+		return func(b []byte) (any, error) {
+			v, err := binInt64Raw(b)
+			if err != nil {
+				return nil, err
+			}
+			return ar.box.int64(v), nil
+		}
 	case oidFloat4:
 		return binFloat32
 	case oidFloat8:
@@ -189,6 +191,10 @@ func (m *mapper) binaryConverter(oid uint32, typmod int32, ar *decimalArena) con
 	case oidNumeric:
 		if o.decimalMode == "precise" {
 			post := numericPost(typmod)
+			if typmod >= 4 { // fixed scale: the rescaled Decimal boxed in the arena
+				_, scale := numericTypmod(typmod)
+				post = func(d connect.Decimal) (any, error) { return ar.box.dec(rescale(d, scale)), nil }
+			}
 			return func(b []byte) (any, error) {
 				d, special, err := decodeBinaryNumeric(b, ar)
 				if err != nil {
@@ -227,7 +233,7 @@ func (m *mapper) binaryConverter(oid uint32, typmod int32, ar *decimalArena) con
 			case math.MinInt64:
 				return "-infinity", nil
 			}
-			return ar.formatZonedIn(us+pgEpochMicros, p), nil
+			return ar.box.str(ar.formatZonedIn(us+pgEpochMicros, p)), nil
 		}
 	}
 	return nil
@@ -242,19 +248,7 @@ func binBool(b []byte) (any, error) {
 	return b[0] != 0, nil
 }
 
-func binInt16(b []byte) (any, error) {
-	if len(b) != 2 {
-		return nil, errBinaryLength
-	}
-	return int16(binary.BigEndian.Uint16(b)), nil
-}
 
-func binInt32(b []byte) (any, error) {
-	if len(b) != 4 {
-		return nil, errBinaryLength
-	}
-	return int32(binary.BigEndian.Uint32(b)), nil
-}
 
 func binInt64Raw(b []byte) (int64, error) {
 	if len(b) != 8 {
@@ -263,13 +257,6 @@ func binInt64Raw(b []byte) (int64, error) {
 	return int64(binary.BigEndian.Uint64(b)), nil
 }
 
-func binInt64(b []byte) (any, error) {
-	v, err := binInt64Raw(b)
-	if err != nil {
-		return nil, err
-	}
-	return v, nil
-}
 
 func binFloat32(b []byte) (any, error) {
 	if len(b) != 4 {

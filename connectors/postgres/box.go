@@ -126,9 +126,6 @@ func (b *boxer) decimal(unscaled int64, scale int32) any {
 	if len(b.ints) == 0 {
 		b.ints = make([]big.Int, boxSlab)
 	}
-	if len(b.decs) == 0 {
-		b.decs = make([]connect.Decimal, boxSlab)
-	}
 	z := &b.ints[0]
 	b.ints = b.ints[1:]
 	if unscaled != 0 {
@@ -147,9 +144,17 @@ func (b *boxer) decimal(unscaled int64, scale int32) any {
 			z.Neg(z)
 		}
 	}
+	return b.dec(connect.Decimal{Unscaled: z, Scale: scale})
+}
+
+// dec returns d boxed.
+func (b *boxer) dec(d connect.Decimal) any {
+	if len(b.decs) == 0 {
+		b.decs = make([]connect.Decimal, boxSlab)
+	}
 	p := &b.decs[0]
 	b.decs = b.decs[1:]
-	*p = connect.Decimal{Unscaled: z, Scale: scale}
+	*p = d
 	return makeAny(b.types().d, unsafe.Pointer(p))
 }
 
