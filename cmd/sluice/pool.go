@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicehq/sluice/internal/gctune"
 	"github.com/sluicehq/sluice/runtime/pool"
 )
 
@@ -60,6 +61,7 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageError("--log-level: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	log.Info("garbage collector", "policy", gctune.Current().String())
 	capacity := Capacity{ProvisionedCapacity: &ProvisionedCapacity{McuCount: 1, WorkerCount: 1}}
 	if s := def.config[capacityConfig]; s != "" {
 		if capacity, err = parseCapacity(s); err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -183,7 +184,7 @@ func benchPsqlCopy(t *testing.T, e *env, table string, binaryFormat bool) (rate 
 	t.Helper()
 	var n int
 	e.query(t, "SELECT count(*) FROM "+table, &n)
-	waitBackendsGone(t, e)
+	settle(t, e)
 	srv0 := serverCPU(e.pg.Pid())
 	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
@@ -249,6 +250,17 @@ func waitBackendsGone(t *testing.T, e *env) {
 	}
 }
 
+// settle starts a snapshot measurement (psql COPY or a snapshot) from the
+// same quiet state: the previous path's backends gone, its dirty buffers
+// written by a CHECKPOINT (not by the checkpointer during the next
+// measurement) and this process's garbage collected.
+func settle(t *testing.T, e *env) {
+	t.Helper()
+	e.exec(t, "CHECKPOINT")
+	waitBackendsGone(t, e)
+	runtime.GC()
+}
+
 // us is d in microseconds.
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
@@ -287,7 +299,7 @@ func benchSnapshotRep(t *testing.T, e *env, snapRows, i int, add func(string, in
 			KeyTableInclude, "public.snap",
 			KeySnapshotThreads, strconv.Itoa(threads), KeySnapshotChunkRows, strconv.Itoa(max(snapRows/16, 1000)), KeySlotDropOnStop, "true")
 		e.offs = &memOffsets{}
-		waitBackendsGone(t, e)
+		settle(t, e)
 		srv0 := serverCPU(e.pg.Pid())
 		cpu0 := processCPU()
 		start := time.Now()

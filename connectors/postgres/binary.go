@@ -248,15 +248,12 @@ func binBool(b []byte) (any, error) {
 	return b[0] != 0, nil
 }
 
-
-
 func binInt64Raw(b []byte) (int64, error) {
 	if len(b) != 8 {
 		return 0, errBinaryLength
 	}
 	return int64(binary.BigEndian.Uint64(b)), nil
 }
-
 
 func binFloat32(b []byte) (any, error) {
 	if len(b) != 4 {
