@@ -46,18 +46,9 @@ func TestBenchCDC(t *testing.T) {
 	}
 	// The task runs with the collector policy of a sluice process.
 	t.Logf("GC: %s, as in the sluice binary", gctune.Apply())
-	rows := 200000
-	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_ROWS")); err == nil && v > 0 {
-		rows = v
-	}
-	snapRows := 1000000
-	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_SNAPSHOT_ROWS")); err == nil && v > 0 {
-		snapRows = v
-	}
-	reps := 3
-	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_REPS")); err == nil && v > 0 {
-		reps = v
-	}
+	rows := benchEnv("SLUICE_BENCH_ROWS", 200000)
+	snapRows := benchEnv("SLUICE_BENCH_SNAPSHOT_ROWS", 1000000)
+	reps := benchEnv("SLUICE_BENCH_REPS", 3)
 	pg := testenv.StartPostgres(t, testenv.WithPostgresSetting("shared_buffers", "256MB"))
 	e := newEnv(t, pg)
 	e.exec(t, `CREATE TABLE bench (id bigint PRIMARY KEY, a int NOT NULL, b text, c timestamptz, d numeric(12,2), e boolean)`)
@@ -261,6 +252,14 @@ func settle(t *testing.T, e *env) {
 	runtime.GC()
 }
 
+// benchEnv is the positive integer in environment variable name, or def.
+func benchEnv(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
 // us is d in microseconds.
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
@@ -332,14 +331,8 @@ func TestBenchSnapshot(t *testing.T) {
 	}
 	// The task runs with the collector policy of a sluice process.
 	t.Logf("GC: %s, as in the sluice binary", gctune.Apply())
-	snapRows := 1000000
-	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_SNAPSHOT_ROWS")); err == nil && v > 0 {
-		snapRows = v
-	}
-	reps := 3
-	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_REPS")); err == nil && v > 0 {
-		reps = v
-	}
+	snapRows := benchEnv("SLUICE_BENCH_SNAPSHOT_ROWS", 1000000)
+	reps := benchEnv("SLUICE_BENCH_REPS", 3)
 	pg := testenv.StartPostgres(t, testenv.WithPostgresSetting("shared_buffers", "256MB"))
 	e := newEnv(t, pg)
 	e.exec(t, `CREATE TABLE snap (id bigint PRIMARY KEY, a int NOT NULL, b text, c timestamptz, d numeric(12,2), e boolean)`)
@@ -405,14 +398,8 @@ func BenchmarkSnapshot(b *testing.B) {
 	if os.Getenv("SLUICE_BENCH_PG") != "1" {
 		b.Skip("set SLUICE_BENCH_PG=1 to run the Postgres snapshot benchmark")
 	}
-	rows := 200000
-	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_ROWS")); err == nil && v > 0 {
-		rows = v
-	}
-	threads := 1
-	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_THREADS")); err == nil && v > 0 {
-		threads = v
-	}
+	rows := benchEnv("SLUICE_BENCH_ROWS", 200000)
+	threads := benchEnv("SLUICE_BENCH_THREADS", 1)
 	pg := testenv.StartPostgres(b, testenv.WithPostgresSetting("shared_buffers", "256MB"))
 	e := newEnv(b, pg)
 	e.exec(b, `CREATE TABLE bench (id bigint PRIMARY KEY, a int NOT NULL, b text, c timestamptz, d numeric(12,2), e boolean)`)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"math/bits"
 	"time"
 
 	"github.com/sluicehq/sluice/runtime/connect"
@@ -36,31 +35,6 @@ type decimalArena struct {
 	day     int64
 	dayText [11]byte
 	dayOK   bool
-}
-
-// uint returns a big.Int holding u, negated when neg.
-func (a *decimalArena) uint(u uint64, neg bool) *big.Int {
-	var z *big.Int
-	if bits.UintSize < 64 && u > math.MaxUint32 {
-		z = new(big.Int).SetUint64(u)
-	} else {
-		b := &a.box
-		if len(b.ints) == 0 {
-			b.ints = make([]big.Int, boxSlab)
-		}
-		if len(b.words) == 0 {
-			b.words = make([]big.Word, boxSlab)
-		}
-		z = &b.ints[0]
-		w := b.words[:1:1] // capacity 1: growing the value reallocates
-		b.ints, b.words = b.ints[1:], b.words[1:]
-		w[0] = big.Word(u)
-		z.SetBits(w)
-	}
-	if neg {
-		z.Neg(z)
-	}
-	return z
 }
 
 // textInline is the longest string copied into the text slab.
@@ -417,7 +391,7 @@ func decodeBinaryNumeric(b []byte, ar *decimalArena) (d connect.Decimal, special
 			n *= 10
 		}
 		if e == 0 {
-			return connect.Decimal{Unscaled: ar.uint(n, sign == 0x4000), Scale: int32(dscale)}, "", nil
+			return connect.Decimal{Unscaled: ar.box.bigInt(n, sign == 0x4000), Scale: int32(dscale)}, "", nil
 		}
 		u = new(big.Int).SetUint64(n)
 	} else {

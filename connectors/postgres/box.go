@@ -1,7 +1,9 @@
 package postgres
 
 import (
+	"math"
 	"math/big"
+	"math/bits"
 	"unsafe"
 
 	"github.com/sluicehq/sluice/runtime/connect"
@@ -59,6 +61,19 @@ func (b *boxer) types() *boxTypes {
 	return &b.typ
 }
 
+// boxIn stores v in the next element of slab, starting a new slab of
+// boxSlab elements when it is used up, and returns an interface of type
+// word typ (which must be T's) pointing at that element.
+func boxIn[T any](slab *[]T, v T, typ unsafe.Pointer) any {
+	if len(*slab) == 0 {
+		*slab = make([]T, boxSlab)
+	}
+	p := &(*slab)[0]
+	*slab = (*slab)[1:]
+	*p = v
+	return makeAny(typ, unsafe.Pointer(p))
+}
+
 func makeAny(typ, data unsafe.Pointer) any {
 	e := eface{typ: typ, data: data}
 	return *(*any)(unsafe.Pointer(&e))
@@ -69,13 +84,7 @@ func (b *boxer) str(s string) any {
 	if len(s) == 0 {
 		return "" // boxing the empty string does not allocate
 	}
-	if len(b.strs) == 0 {
-		b.strs = make([]string, boxSlab)
-	}
-	p := &b.strs[0]
-	b.strs = b.strs[1:]
-	*p = s
-	return makeAny(b.types().str, unsafe.Pointer(p))
+	return boxIn(&b.strs, s, b.types().str)
 }
 
 // int64 returns v boxed.
@@ -83,13 +92,7 @@ func (b *boxer) int64(v int64) any {
 	if uint64(v) < 256 {
 		return v // small values are boxed without allocating
 	}
-	if len(b.i64s) == 0 {
-		b.i64s = make([]int64, boxSlab)
-	}
-	p := &b.i64s[0]
-	b.i64s = b.i64s[1:]
-	*p = v
-	return makeAny(b.types().i64, unsafe.Pointer(p))
+	return boxIn(&b.i64s, v, b.types().i64)
 }
 
 // int32 returns v boxed.
@@ -97,13 +100,7 @@ func (b *boxer) int32(v int32) any {
 	if uint32(v) < 256 {
 		return v
 	}
-	if len(b.i32s) == 0 {
-		b.i32s = make([]int32, boxSlab)
-	}
-	p := &b.i32s[0]
-	b.i32s = b.i32s[1:]
-	*p = v
-	return makeAny(b.types().i32, unsafe.Pointer(p))
+	return boxIn(&b.i32s, v, b.types().i32)
 }
 
 // int16 returns v boxed.
@@ -111,51 +108,52 @@ func (b *boxer) int16(v int16) any {
 	if uint16(v) < 256 {
 		return v
 	}
-	if len(b.i16s) == 0 {
-		b.i16s = make([]int16, boxSlab)
-	}
-	p := &b.i16s[0]
-	b.i16s = b.i16s[1:]
-	*p = v
-	return makeAny(b.types().i16, unsafe.Pointer(p))
+	return boxIn(&b.i16s, v, b.types().i16)
 }
 
 // decimal returns the Decimal unscaled/10^scale boxed, its big.Int (and
 // the big.Int's word) carved from slabs too.
 func (b *boxer) decimal(unscaled int64, scale int32) any {
+	abs := uint64(unscaled)
+	if unscaled < 0 {
+		abs = -abs
+	}
+	return b.dec(connect.Decimal{Unscaled: b.bigInt(abs, unscaled < 0), Scale: scale})
+}
+
+// bigInt returns a big.Int holding u, negated when neg, carved with its
+// one word from the slabs.
+func (b *boxer) bigInt(u uint64, neg bool) *big.Int {
+	if bits.UintSize < 64 && u > math.MaxUint32 {
+		z := new(big.Int).SetUint64(u)
+		if neg {
+			z.Neg(z)
+		}
+		return z
+	}
 	if len(b.ints) == 0 {
 		b.ints = make([]big.Int, boxSlab)
 	}
 	z := &b.ints[0]
 	b.ints = b.ints[1:]
-	if unscaled != 0 {
+	if u != 0 {
 		if len(b.words) == 0 {
 			b.words = make([]big.Word, boxSlab)
 		}
-		w := b.words[:1:1]
+		w := b.words[:1:1] // capacity 1: growing the value reallocates
 		b.words = b.words[1:]
-		abs := uint64(unscaled)
-		if unscaled < 0 {
-			abs = -abs
-		}
-		w[0] = big.Word(abs)
+		w[0] = big.Word(u)
 		z.SetBits(w)
-		if unscaled < 0 {
+		if neg {
 			z.Neg(z)
 		}
 	}
-	return b.dec(connect.Decimal{Unscaled: z, Scale: scale})
+	return z
 }
 
 // dec returns d boxed.
 func (b *boxer) dec(d connect.Decimal) any {
-	if len(b.decs) == 0 {
-		b.decs = make([]connect.Decimal, boxSlab)
-	}
-	p := &b.decs[0]
-	b.decs = b.decs[1:]
-	*p = d
-	return makeAny(b.types().d, unsafe.Pointer(p))
+	return boxIn(&b.decs, d, b.types().d)
 }
 
 // textSpace returns the text slab's free space (at least n bytes) for a
