@@ -44,16 +44,8 @@ func TestBenchCDC(t *testing.T) {
 	if os.Getenv("SLUICE_BENCH_PG") != "1" {
 		t.Skip("set SLUICE_BENCH_PG=1 (scripts/bench-pg) to run the Postgres CDC benchmark")
 	}
-	// The task runs with the collector policy of a sluice process.
-	t.Logf("GC: %s, as in the sluice binary", gctune.Apply())
 	rows := benchEnv("SLUICE_BENCH_ROWS", 200000)
-	snapRows := benchEnv("SLUICE_BENCH_SNAPSHOT_ROWS", 1000000)
-	reps := benchEnv("SLUICE_BENCH_REPS", 3)
-	pg := testenv.StartPostgres(t, testenv.WithPostgresSetting("shared_buffers", "256MB"))
-	e := newEnv(t, pg)
-	e.exec(t, `CREATE TABLE bench (id bigint PRIMARY KEY, a int NOT NULL, b text, c timestamptz, d numeric(12,2), e boolean)`)
-	e.exec(t, `CREATE TABLE snap (id bigint PRIMARY KEY, a int NOT NULL, b text, c timestamptz, d numeric(12,2), e boolean)`)
-	e.exec(t, `CREATE PUBLICATION dbz_publication FOR ALL TABLES`)
+	e, pg, snapRows, reps := startBenchPG(t, "bench", "snap")
 	for i := 0; i < reps; i++ {
 		for _, s := range []string{"recv", "task", "kafka", "kafkans", "avro"} {
 			e.exec(t, fmt.Sprintf(`SELECT pg_create_logical_replication_slot('%s%d', 'pgoutput')`, s, i))
@@ -88,15 +80,8 @@ func TestBenchCDC(t *testing.T) {
 	kcNS, _ := convert.NewJSON(map[string]string{"schemas.enable": "false"}, true)
 	vcNS, _ := convert.NewJSON(map[string]string{"schemas.enable": "false"}, false)
 	kcAvro, vcAvro := benchAvroConverters(t, addr)
-	results := map[string][]float64{}
-	var order []string
-	add := func(what string, n int, d time.Duration) {
-		if _, ok := results[what]; !ok {
-			order = append(order, what)
-		}
-		results[what] = append(results[what], float64(n)/d.Seconds())
-		report(t, what, n, d)
-	}
+	res := &benchResults{t: t}
+	add := res.add
 	e.exec(t, "ANALYZE bench")
 	for i := 0; i < reps; i++ {
 		// pg_recvlogical.
@@ -160,12 +145,7 @@ func TestBenchCDC(t *testing.T) {
 
 		benchSnapshotRep(t, e, snapRows, i, add)
 	}
-	t.Logf("SUMMARY | path | best rows/s | median rows/s |")
-	for _, w := range order {
-		v := append([]float64(nil), results[w]...)
-		sort.Float64s(v)
-		t.Logf("SUMMARY | %s | %.0f | %.0f |", w, v[len(v)-1], v[len(v)/2])
-	}
+	res.summary()
 }
 
 // benchPsqlCopy runs psql COPY (SELECT ...) TO STDOUT of table to
@@ -329,32 +309,62 @@ func TestBenchSnapshot(t *testing.T) {
 	if os.Getenv("SLUICE_BENCH_PG") != "1" {
 		t.Skip("set SLUICE_BENCH_PG=1 to run the Postgres snapshot benchmark")
 	}
-	// The task runs with the collector policy of a sluice process.
-	t.Logf("GC: %s, as in the sluice binary", gctune.Apply())
-	snapRows := benchEnv("SLUICE_BENCH_SNAPSHOT_ROWS", 1000000)
-	reps := benchEnv("SLUICE_BENCH_REPS", 3)
-	pg := testenv.StartPostgres(t, testenv.WithPostgresSetting("shared_buffers", "256MB"))
-	e := newEnv(t, pg)
-	e.exec(t, `CREATE TABLE snap (id bigint PRIMARY KEY, a int NOT NULL, b text, c timestamptz, d numeric(12,2), e boolean)`)
-	e.exec(t, `CREATE PUBLICATION dbz_publication FOR ALL TABLES`)
+	e, _, snapRows, reps := startBenchPG(t, "snap")
 	fillSnapTable(t, e, snapRows)
-	results := map[string][]float64{}
-	var order []string
-	add := func(what string, n int, d time.Duration) {
-		if _, ok := results[what]; !ok {
-			order = append(order, what)
-		}
-		results[what] = append(results[what], float64(n)/d.Seconds())
-		report(t, what, n, d)
-	}
+	res := &benchResults{t: t}
+	add := res.add
 	for i := 0; i < reps; i++ {
 		benchSnapshotRep(t, e, snapRows, i, add)
 	}
-	t.Logf("SUMMARY | path | best rows/s | median rows/s |")
-	for _, w := range order {
-		v := append([]float64(nil), results[w]...)
+	res.summary()
+}
+
+// startBenchPG starts the benchmarks' Postgres under sluice's collector
+// policy, creates the given tables (the benchmark's six-column shape) and
+// the publication, and reads SLUICE_BENCH_SNAPSHOT_ROWS (default 1000000)
+// and SLUICE_BENCH_REPS (default 3).
+func startBenchPG(t *testing.T, tables ...string) (e *env, pg *testenv.Postgres, snapRows, reps int) {
+	t.Helper()
+	// The task runs with the collector policy of a sluice process.
+	t.Logf("GC: %s, as in the sluice binary", gctune.Apply())
+	snapRows = benchEnv("SLUICE_BENCH_SNAPSHOT_ROWS", 1000000)
+	reps = benchEnv("SLUICE_BENCH_REPS", 3)
+	pg = testenv.StartPostgres(t, testenv.WithPostgresSetting("shared_buffers", "256MB"))
+	e = newEnv(t, pg)
+	for _, tb := range tables {
+		e.exec(t, `CREATE TABLE `+tb+` (id bigint PRIMARY KEY, a int NOT NULL, b text, c timestamptz, d numeric(12,2), e boolean)`)
+	}
+	e.exec(t, `CREATE PUBLICATION dbz_publication FOR ALL TABLES`)
+	return e, pg, snapRows, reps
+}
+
+// benchResults collects rows/s per path over repetitions, in first-seen
+// order, for the closing summary table.
+type benchResults struct {
+	t     *testing.T
+	order []string
+	rates map[string][]float64
+}
+
+// add reports one timing of what and keeps its rate.
+func (r *benchResults) add(what string, n int, d time.Duration) {
+	if r.rates == nil {
+		r.rates = map[string][]float64{}
+	}
+	if _, ok := r.rates[what]; !ok {
+		r.order = append(r.order, what)
+	}
+	r.rates[what] = append(r.rates[what], float64(n)/d.Seconds())
+	report(r.t, what, n, d)
+}
+
+// summary logs the best and median rate of every path.
+func (r *benchResults) summary() {
+	r.t.Logf("SUMMARY | path | best rows/s | median rows/s |")
+	for _, w := range r.order {
+		v := append([]float64(nil), r.rates[w]...)
 		sort.Float64s(v)
-		t.Logf("SUMMARY | %s | %.0f | %.0f |", w, v[len(v)-1], v[len(v)/2])
+		r.t.Logf("SUMMARY | %s | %.0f | %.0f |", w, v[len(v)-1], v[len(v)/2])
 	}
 }
 
