@@ -169,7 +169,7 @@ func (f *fetcher) round(conn *kconn, parts map[*partition]followState, lg interf
 		}
 		latest := p.log.LatestEpoch()
 		if latest < 0 {
-			if p.log.EndOffset() == 0 {
+			if p.log.EndOffset() == p.log.StartOffset() { // empty: nothing to cut
 				f.markTruncated(p, s.epoch)
 				continue
 			}
@@ -226,7 +226,11 @@ func (f *fetcher) round(conn *kconn, parts map[*partition]followState, lg interf
 				if target < p.log.EndOffset() {
 					lg.Info("truncating divergent log tail", "topic", p.topic, "partition", p.index,
 						"from", p.log.EndOffset(), "to", target, "leader_epoch", rp.LeaderEpoch)
-					if err := p.log.Truncate(target); err != nil {
+					cut := p.log.Truncate
+					if target < p.log.StartOffset() { // nothing of ours is kept
+						cut = p.log.TruncateFullyAndStartAt
+					}
+					if err := cut(target); err != nil {
 						lg.Warn("truncation failed", "topic", p.topic, "partition", p.index, "err", err)
 						continue
 					}
@@ -296,6 +300,17 @@ func (f *fetcher) round(conn *kconn, parts map[*partition]followState, lg interf
 			switch rp.ErrorCode {
 			case 0:
 			case kerr.OffsetOutOfRange.Code:
+				if end := p.log.EndOffset(); rp.LogStartOffset > end {
+					// The leader deleted past our end (DeleteRecords or
+					// retention while we were away): nothing we hold is
+					// wanted; start over at the leader's log start.
+					lg.Info("follower behind the leader's log start: truncating fully", "topic", p.topic, "partition", p.index, "end", end, "leader_log_start", rp.LogStartOffset)
+					if err := p.log.TruncateFullyAndStartAt(rp.LogStartOffset); err != nil {
+						lg.Warn("truncating fully failed", "topic", p.topic, "partition", p.index, "err", err)
+						backoff = true
+					}
+					continue
+				}
 				// Our end is past the leader's: truncate again.
 				f.mu.Lock()
 				if s, ok := f.parts[p]; ok {

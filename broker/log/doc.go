@@ -125,6 +125,20 @@
 //     forgotten (as when the start offset moves at run time).
 //  5. A new checkpoint with Clean = 0 is written before Open returns.
 //
+// # Follower truncation
+//
+// Truncate(offset) (a divergent tail found by OffsetForLeaderEpoch) cuts the
+// segment holding offset at the batch boundary, deletes later segments and
+// their indexes, rewrites the checkpoint (recovery point at or below the
+// cut segment) and reloads as Open does. TruncateFullyAndStartAt(offset)
+// (a follower whose end is below its leader's log start) deletes every
+// segment, index and producer snapshot, writes a checkpoint with recovery
+// point and log start offset = offset, empties leader-epochs and writes
+// high-watermark = offset; the reload then creates the empty segment N =
+// offset. A crash part way leaves a suffix of the old segments, which Open
+// loads as a shorter log (start = first remaining base); the follower finds
+// itself below the leader's log start again and repeats the reset.
+//
 // # Idempotent producers
 //
 // For batches with ProducerID >= 0, BaseSequence >= 0 and no control flag,

@@ -251,28 +251,9 @@ func (l *Log) Truncate(offset int64) error {
 	if offset < l.StartOffset() {
 		return fmt.Errorf("log: truncate to %d is below the log start offset %d", offset, l.StartOffset())
 	}
-	// Keep fsyncs out while segments are replaced: hold the sync slot.
-	var done chan struct{}
-	for {
-		l.dmu.Lock()
-		if !l.syncing {
-			l.syncing = true
-			done = make(chan struct{})
-			l.syncDone = done
-			l.dmu.Unlock()
-			break
-		}
-		ch := l.syncDone
-		l.dmu.Unlock()
-		<-ch
-	}
+	release := l.holdSyncSlot()
 	err := l.truncateLocked(offset)
-	l.dmu.Lock()
-	end := l.end.Load()
-	l.durable.Store(end)
-	l.syncing = false
-	close(done)
-	l.dmu.Unlock()
+	end := release()
 	if err != nil {
 		return l.fail(fmt.Sprintf("truncate to offset %d", offset), err)
 	}
@@ -288,6 +269,109 @@ func (l *Log) Truncate(offset int64) error {
 	l.lg.Info("log truncated", "offset", offset, "end", end)
 	l.notify()
 	return nil
+}
+
+// holdSyncSlot keeps fsyncs out while segments are replaced (caller holds
+// wmu). The returned release marks everything up to the new end durable
+// (the replacement synced it), frees the slot and returns that end.
+func (l *Log) holdSyncSlot() (release func() int64) {
+	var done chan struct{}
+	for {
+		l.dmu.Lock()
+		if !l.syncing {
+			l.syncing = true
+			done = make(chan struct{})
+			l.syncDone = done
+			l.dmu.Unlock()
+			break
+		}
+		ch := l.syncDone
+		l.dmu.Unlock()
+		<-ch
+	}
+	return func() int64 {
+		l.dmu.Lock()
+		defer l.dmu.Unlock()
+		end := l.end.Load()
+		l.durable.Store(end)
+		l.syncing = false
+		close(done)
+		return end
+	}
+}
+
+// TruncateFullyAndStartAt empties the log and restarts it at offset, for a
+// follower whose end is below its leader's log start offset (after
+// DeleteRecords or retention on the leader while the follower was away):
+// every segment, index and producer snapshot is removed, the leader-epoch
+// cache is cleared, and the log start, end and high watermark become
+// offset. Appends then continue at offset.
+func (l *Log) TruncateFullyAndStartAt(offset int64) error {
+	if offset < 0 {
+		return fmt.Errorf("log: start at %d: negative offset", offset)
+	}
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.wclose {
+		return ErrClosed
+	}
+	if se := l.failed.Load(); se != nil {
+		return se
+	}
+	release := l.holdSyncSlot()
+	err := l.resetLocked(offset)
+	end := release()
+	if err != nil {
+		return l.fail(fmt.Sprintf("truncate fully and start at offset %d", offset), err)
+	}
+	l.epochs.entries = nil
+	if err := l.saveEpochsLocked(); err != nil {
+		return l.fail("write leader epoch cache", err)
+	}
+	l.hwCap.Store(end)
+	if err := l.saveHighWatermark(true); err != nil {
+		return l.fail("write high watermark", err)
+	}
+	l.lg.Info("log truncated fully", "start", end)
+	l.notify()
+	return nil
+}
+
+// resetLocked removes every segment's files and producer snapshot, and
+// reloads the log empty at offset (caller holds cleanMu, wmu and the sync
+// slot).
+func (l *Log) resetLocked(offset int64) error {
+	l.smu.Lock()
+	defer l.smu.Unlock()
+	for _, s := range l.segs {
+		s.close()
+	}
+	snaps, err := listSnapshots(l.dir)
+	if err != nil {
+		return err
+	}
+	for _, s := range l.segs {
+		for _, ext := range []string{extLog, extIndex, extTimeIndex} {
+			if err := os.Remove(s.path(ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	for _, off := range snaps {
+		if err := os.Remove(segName(l.dir, off, extSnapshot)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	if err := writeCheckpoint(l.dir, checkpoint{RecoveryPoint: offset, LogStartOffset: offset}, l.opts.sync); err != nil {
+		return err
+	}
+	if err := syncDir(l.dir, l.opts.sync); err != nil {
+		return err
+	}
+	l.segs = nil
+	return l.load()
 }
 
 // truncateLocked cuts the files and reloads the log from disk (caller

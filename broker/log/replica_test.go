@@ -2,6 +2,11 @@ package log
 
 import (
 	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -153,5 +158,87 @@ func TestEpochEndOffsetBeforeFirstEpoch(t *testing.T) {
 	}
 	if e, end := l.EpochEndOffset(0); e != 0 || end != 0 {
 		t.Fatalf("EpochEndOffset(0) = %d, %d; want 0, 0", e, end)
+	}
+}
+
+// TestTruncateFullyAndStartAt empties a follower's log and restarts it at
+// an offset past its old end, as when the leader's log start moved beyond
+// it, and checks that nothing of the old log survives a reopen.
+func TestTruncateFullyAndStartAt(t *testing.T) {
+	tests := []struct {
+		name     string
+		segBytes int64
+		start    int64
+	}{
+		{"one segment, past the end", 1 << 20, 100},
+		{"many segments, past the end", 300, 100},
+		{"many segments, at the end", 300, 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := DefaultConfig()
+			cfg.SegmentBytes = tt.segBytes
+			l, err := Open(dir, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for off := int64(0); off < 20; off += 2 {
+				if _, err := l.AppendReplica(replicaBatch(t, l, off, 2, int32(off/10))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			l.SetHighWatermarkCap(20)
+			if err := l.TruncateFullyAndStartAt(tt.start); err != nil {
+				t.Fatal(err)
+			}
+			check := func(when string, end int64) {
+				t.Helper()
+				if l.StartOffset() != tt.start || l.EndOffset() != end {
+					t.Fatalf("%s: start %d end %d, want %d and %d", when, l.StartOffset(), l.EndOffset(), tt.start, end)
+				}
+				if _, err := l.Read(0, 1<<20); !errors.Is(err, ErrOffsetOutOfRange) {
+					t.Fatalf("%s: read at 0: %v, want ErrOffsetOutOfRange", when, err)
+				}
+			}
+			check("after the reset", tt.start)
+			if got := l.Epochs(); len(got) != 0 {
+				t.Fatalf("epochs after the reset = %v, want none", got)
+			}
+			if hw := l.HighWatermark(); hw != tt.start {
+				t.Fatalf("high watermark after the reset = %d, want %d", hw, tt.start)
+			}
+			if _, err := l.AppendReplica(replicaBatch(t, l, tt.start-1, 1, 5)); err == nil {
+				t.Fatal("AppendReplica below the new start succeeded")
+			}
+			if _, err := l.AppendReplica(replicaBatch(t, l, tt.start, 3, 5)); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if l, err = Open(dir, cfg); err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			check("after reopen", tt.start+3)
+			if got := l.Epochs(); len(got) != 1 || got[0] != (EpochEntry{5, tt.start}) {
+				t.Fatalf("epochs after reopen = %v, want [{5 %d}]", got, tt.start)
+			}
+			data, err := l.ReadReplica(tt.start, 1<<20) // above the high watermark
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bs, _ := SplitBatches(data); len(bs) != 1 {
+				t.Fatalf("read at %d after reopen: %d batches, want 1", tt.start, len(bs))
+			}
+			ents, _ := os.ReadDir(dir)
+			for _, e := range ents {
+				name := e.Name()
+				if base, err := strconv.ParseInt(strings.TrimSuffix(name, filepath.Ext(name)), 10, 64); err == nil && base < tt.start {
+					t.Errorf("file %s of the old log is still there", name)
+				}
+			}
+		})
 	}
 }
