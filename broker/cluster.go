@@ -247,6 +247,9 @@ func (c *cluster) reconcile(st *controller.State) {
 			p := t.parts[i]
 			mine := slices.Contains(mp.Replicas, c.id) && c.ready.Load()
 			p.rep.update(c, p, mp, mine)
+			if c.ready.Load() && !slices.Contains(mp.Replicas, c.id) {
+				c.dropRecords(p)
+			}
 			if name == offsetsTopic && i == 0 {
 				c.offs.Store(p)
 			}
@@ -305,6 +308,23 @@ func (c *cluster) reconcile(st *controller.State) {
 			c.fetchers[leader] = f
 		}
 		f.set(ps)
+	}
+}
+
+// dropRecords empties the log of a partition this broker is not a replica
+// of (any more: a reassignment moved it away, or its records predate a
+// restart that found it moved), as Kafka deletes a removed replica. Only
+// called once this incarnation's registration was applied, so the state
+// is not one from before a reassignment that added this broker; a replica
+// added again later starts from empty, as any new follower does.
+func (c *cluster) dropRecords(p *partition) {
+	if p.log.EndOffset() == 0 && p.log.Size() == 0 {
+		return
+	}
+	c.b.log.Info("not a replica: deleting the partition's records", "topic", p.topic, "partition", p.index,
+		"log_start", p.log.StartOffset(), "log_end", p.log.EndOffset())
+	if err := p.log.TruncateFullyAndStartAt(0); err != nil {
+		c.b.log.Warn("deleting a removed replica's records failed", "topic", p.topic, "partition", p.index, "err", err)
 	}
 }
 

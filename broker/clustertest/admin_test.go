@@ -2,6 +2,9 @@ package clustertest
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -147,6 +150,19 @@ func TestClusterAdminAndFencing(t *testing.T) {
 			pd := md.Topics["moving"].Partitions[0]
 			return err == nil && slices.Equal(pd.Replicas, []int32{2, 3}) && len(pd.ISR) == 2 && pd.Leader == 2
 		})
+		// Broker 1, no longer a replica, deletes its copy.
+		md, err := adm.Metadata(ctx, "moving")
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := md.Topics["moving"].ID
+		dir := filepath.Join(c.nodes[1].dataDir, "logs", fmt.Sprintf("%x-%x-%x-%x-%x-0", id[0:4], id[4:6], id[6:8], id[8:10], id[10:16]))
+		waitFor(t, "broker 1 to delete the moved partition's records", 30*time.Second, func() bool {
+			return logBytes(t, dir) == 0
+		})
+		if n := logBytes(t, filepath.Join(c.nodes[3].dataDir, "logs", filepath.Base(dir))); n == 0 {
+			t.Fatalf("broker 3, the new replica, has no records in %s", filepath.Base(dir))
+		}
 		// Only broker 3, the added replica, is left to read from.
 		c.nodes[2].kill()
 		waitFor(t, "broker 3 to lead", 30*time.Second, func() bool {
@@ -348,4 +364,20 @@ func errorsIs(err error, target *kerr.Error) bool {
 		err = u.Unwrap()
 	}
 	return false
+}
+
+// logBytes is the size of the segment files (*.log) in a partition directory.
+func logBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil {
+			n += st.Size()
+		}
+	}
+	return n
 }
