@@ -1,7 +1,6 @@
 package clustertest
 
 import (
-	"context"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,15 +14,7 @@ import (
 // TestDeleteRecordsReplicated deletes records on the leader, then kills
 // it: the new leader's log starts where the deletion left it.
 func TestDeleteRecordsReplicated(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts three broker processes")
-	}
-	c := newCluster(t, 3, fastFlags...)
-	c.startAll()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	adm := kadm.NewClient(c.client())
-	waitLiveBrokers(t, ctx, adm, 3, 30*time.Second)
+	c, ctx, adm := startThree(t, 2*time.Minute)
 	const topic = "delrec"
 	createReplicatedTopic(t, ctx, adm, topic, 1)
 	prod := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic))
@@ -86,15 +77,7 @@ func TestDeleteRecordsReplicated(t *testing.T) {
 // the ISR; and after the leader dies its successor serves the same records.
 // Before the fix the follower re-truncated forever and never rejoined.
 func TestFollowerBehindLeaderLogStart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts three broker processes")
-	}
-	c := newCluster(t, 3, fastFlags...)
-	c.startAll()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	adm := kadm.NewClient(c.client())
-	waitLiveBrokers(t, ctx, adm, 3, 30*time.Second)
+	c, ctx, adm := startThree(t, 3*time.Minute)
 	const topic = "behindstart"
 	createReplicatedTopic(t, ctx, adm, topic, 1)
 	prod := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic))

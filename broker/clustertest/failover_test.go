@@ -134,15 +134,7 @@ func readAll(t *testing.T, c *cluster, topic string) map[int]int {
 }
 
 func TestKillLeaderUnderAcksAllLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts three broker processes")
-	}
-	c := newCluster(t, 3, fastFlags...)
-	c.startAll()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	adm := kadm.NewClient(c.client())
-	waitLiveBrokers(t, ctx, adm, 3, 30*time.Second)
+	c, ctx, adm := startThree(t, 3*time.Minute)
 	const topic = "failover"
 	createReplicatedTopic(t, ctx, adm, topic, 1)
 	leader, epoch, isr, err := partitionInfo(ctx, adm, topic, 0)

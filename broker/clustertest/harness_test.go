@@ -261,6 +261,23 @@ func waitLiveBrokers(t *testing.T, ctx context.Context, adm *kadm.Client, n int,
 
 // createReplicatedTopic creates topic with replication factor 3 and
 // min.insync.replicas=2, the setting every acks=all test here relies on.
+// startThree starts a three-broker cluster with fastFlags (skipped with
+// -short) and waits until all three are live; ctx ends after timeout or
+// with the test.
+func startThree(t *testing.T, timeout time.Duration) (*cluster, context.Context, *kadm.Client) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts three broker processes")
+	}
+	c := newCluster(t, 3, fastFlags...)
+	c.startAll()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	adm := kadm.NewClient(c.client())
+	waitLiveBrokers(t, ctx, adm, 3, 30*time.Second)
+	return c, ctx, adm
+}
+
 func createReplicatedTopic(t *testing.T, ctx context.Context, adm *kadm.Client, topic string, partitions int32) {
 	t.Helper()
 	res, err := adm.CreateTopic(ctx, partitions, 3, map[string]*string{"min.insync.replicas": kmsg.StringPtr("2")}, topic)

@@ -1,7 +1,6 @@
 package clustertest
 
 import (
-	"context"
 	"strconv"
 	"testing"
 	"time"
@@ -14,15 +13,7 @@ import (
 // again: the partition's high watermark is the pre-restart one as soon as
 // a leader serves it, and a consumer reads every record below it.
 func TestFullRestartKeepsHighWatermark(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts three broker processes")
-	}
-	c := newCluster(t, 3, fastFlags...)
-	c.startAll()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	adm := kadm.NewClient(c.client())
-	waitLiveBrokers(t, ctx, adm, 3, 30*time.Second)
+	c, ctx, adm := startThree(t, 3*time.Minute)
 	const topic = "hwrestart"
 	createReplicatedTopic(t, ctx, adm, topic, 1)
 	prod := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic))

@@ -1,7 +1,6 @@
 package clustertest
 
 import (
-	"context"
 	"slices"
 	"strconv"
 	"testing"
@@ -15,15 +14,7 @@ import (
 // exactly the replicas it holds (leader and follower), with their sizes,
 // and that in-sync replicas report no offset lag.
 func TestDescribeAllLogDirs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts three broker processes")
-	}
-	c := newCluster(t, 3, fastFlags...)
-	c.startAll()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	adm := kadm.NewClient(c.client())
-	waitLiveBrokers(t, ctx, adm, 3, 30*time.Second)
+	c, ctx, adm := startThree(t, 2*time.Minute)
 	const topic = "dirs"
 	// Six partitions, two replicas each: every broker holds some, not all.
 	res, err := adm.CreateTopic(ctx, 6, 2, nil, topic)

@@ -235,16 +235,11 @@ func (l *Log) AppendReplica(v ValidBatch) (AppendResult, error) {
 // removed whole. The leader-epoch cache loses entries starting at or after
 // the new end. Offsets below the log start offset are refused.
 func (l *Log) Truncate(offset int64) error {
-	l.cleanMu.Lock()
-	defer l.cleanMu.Unlock()
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
-	if l.wclose {
-		return ErrClosed
+	unlock, err := l.lockReplace()
+	if err != nil {
+		return err
 	}
-	if se := l.failed.Load(); se != nil {
-		return se
-	}
+	defer unlock()
 	if offset >= l.end.Load() {
 		return nil
 	}
@@ -252,7 +247,7 @@ func (l *Log) Truncate(offset int64) error {
 		return fmt.Errorf("log: truncate to %d is below the log start offset %d", offset, l.StartOffset())
 	}
 	release := l.holdSyncSlot()
-	err := l.truncateLocked(offset)
+	err = l.truncateLocked(offset)
 	end := release()
 	if err != nil {
 		return l.fail(fmt.Sprintf("truncate to offset %d", offset), err)
@@ -269,6 +264,26 @@ func (l *Log) Truncate(offset int64) error {
 	l.lg.Info("log truncated", "offset", offset, "end", end)
 	l.notify()
 	return nil
+}
+
+// lockReplace takes cleanMu and wmu for an operation that replaces
+// segments, refusing a closed or failed log; unlock releases both.
+func (l *Log) lockReplace() (unlock func(), err error) {
+	l.cleanMu.Lock()
+	l.wmu.Lock()
+	unlock = func() {
+		l.wmu.Unlock()
+		l.cleanMu.Unlock()
+	}
+	if l.wclose {
+		unlock()
+		return nil, ErrClosed
+	}
+	if se := l.failed.Load(); se != nil {
+		unlock()
+		return nil, se
+	}
+	return unlock, nil
 }
 
 // holdSyncSlot keeps fsyncs out while segments are replaced (caller holds
@@ -310,18 +325,13 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 	if offset < 0 {
 		return fmt.Errorf("log: start at %d: negative offset", offset)
 	}
-	l.cleanMu.Lock()
-	defer l.cleanMu.Unlock()
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
-	if l.wclose {
-		return ErrClosed
+	unlock, err := l.lockReplace()
+	if err != nil {
+		return err
 	}
-	if se := l.failed.Load(); se != nil {
-		return se
-	}
+	defer unlock()
 	release := l.holdSyncSlot()
-	err := l.resetLocked(offset)
+	err = l.resetLocked(offset)
 	end := release()
 	if err != nil {
 		return l.fail(fmt.Sprintf("truncate fully and start at offset %d", offset), err)

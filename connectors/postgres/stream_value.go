@@ -95,35 +95,16 @@ func (s *streamer) makeValue(tb *table, cols []tupleCol, old *connect.Struct) (*
 		}
 		col := tb.cols[idx]
 		c := &cols[pos]
-		switch c.kind {
-		case 'n':
-			if col.fallback != nil {
-				st.SetAt(idx, col.fallback)
-			}
-		case 'u':
-			if old != nil && old.At(idx) != nil {
-				st.SetAt(idx, old.At(idx))
-			} else {
-				st.SetAt(idx, col.placeholder)
-			}
-		default:
-			if c.kind == 't' {
-				if v, ok := s.fastValue(fast[idx], c.data); ok {
-					st.SetAt(idx, v)
-					continue
-				}
-			}
-			v, err := col.conv(c.data)
-			if err != nil {
-				if verr == nil {
-					verr = &ValueError{Table: tb.id, Column: col.name, Err: err}
-				}
-				v = col.fallback
-			} else if col.vsd {
-				v = bindVSD(col.schema, v)
-			}
-			st.SetAt(idx, v)
+		if setSpecial(st, old, col, idx, c.kind) {
+			continue
 		}
+		if c.kind == 't' {
+			if v, ok := s.fastValue(fast[idx], c.data); ok {
+				st.SetAt(idx, v)
+				continue
+			}
+		}
+		st.SetAt(idx, tb.convert(col, c.data, &verr))
 	}
 	return st, verr
 }
@@ -179,28 +160,10 @@ func (s *streamer) fastValue(f colFast, d []byte) (any, bool) {
 // zoned is convTimestamptzP's fast path (values in UTC as sessions print
 // them), writing the result into the text slab.
 func (s *streamer) zoned(b []byte, p int) (any, bool) {
-	n := len(b)
-	if !(n >= 22 && n <= 32 && b[10] == ' ' && b[n-3] == '+' && b[n-2] == '0' && b[n-1] == '0' && b[4] == '-' && b[13] == ':') {
+	if !isUTCTimestamptz(b) {
 		return nil, false
 	}
-	out := s.box.textSpace(21 + p)
-	out = append(out, b[:19]...)
-	out[10] = 'T'
-	frac := b[19 : n-3]
-	if len(frac) > 0 {
-		frac = frac[1:] // '.'
-	}
-	if p > 0 {
-		out = append(out, '.')
-		for i := 0; i < p; i++ {
-			if i < len(frac) {
-				out = append(out, frac[i])
-			} else {
-				out = append(out, '0')
-			}
-		}
-	}
-	out = append(out, 'Z')
+	out := appendZonedUTC(s.box.textSpace(21+p), b, p)
 	return s.box.str(s.box.textTake(out)), true
 }
 

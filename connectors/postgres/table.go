@@ -329,31 +329,49 @@ func (t *Task) makeValueIn(a *connect.StructArena, tb *table, n int, get rowSour
 		}
 		col := tb.cols[idx]
 		kind, data := get(pos)
-		switch kind {
-		case 'n':
-			if col.fallback != nil {
-				st.SetAt(idx, col.fallback)
-			}
-		case 'u':
-			if old != nil && old.At(idx) != nil {
-				st.SetAt(idx, old.At(idx))
-			} else {
-				st.SetAt(idx, col.placeholder)
-			}
-		default:
-			v, err := col.conv(data)
-			if err != nil {
-				if verr == nil {
-					verr = &ValueError{Table: tb.id, Column: col.name, Err: err}
-				}
-				v = col.fallback
-			} else if col.vsd {
-				v = bindVSD(col.schema, v)
-			}
-			st.SetAt(idx, v)
+		if !setSpecial(st, old, col, idx, kind) {
+			st.SetAt(idx, tb.convert(col, data, &verr))
 		}
 	}
 	return st, verr
+}
+
+// setSpecial sets value column idx of st for a tuple column of kind 'n'
+// (null: the NOT NULL fallback, if any) or 'u' (unchanged TOAST: old's
+// value, else the placeholder), and reports whether kind was one of them.
+func setSpecial(st, old *connect.Struct, col *column, idx int, kind byte) bool {
+	switch kind {
+	case 'n':
+		if col.fallback != nil {
+			st.SetAt(idx, col.fallback)
+		}
+	case 'u':
+		if old != nil && old.At(idx) != nil {
+			st.SetAt(idx, old.At(idx))
+		} else {
+			st.SetAt(idx, col.placeholder)
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// convert decodes col's text value data with the column's converter. A
+// value that cannot be decoded becomes the column's fallback, and the
+// row's first such failure is kept in *verr.
+func (tb *table) convert(col *column, data []byte, verr **ValueError) any {
+	v, err := col.conv(data)
+	if err != nil {
+		if *verr == nil {
+			*verr = &ValueError{Table: tb.id, Column: col.name, Err: err}
+		}
+		return col.fallback
+	}
+	if col.vsd {
+		v = bindVSD(col.schema, v)
+	}
+	return v
 }
 
 // badValue applies event.processing.failure.handling.mode to a value

@@ -916,29 +916,41 @@ func zonedTimestamp(p int32) converter {
 
 func convTimestamptz(b []byte) (any, error) { return convTimestamptzP(b, 6) }
 
+// isUTCTimestamptz reports whether b is a timestamptz as a UTC session
+// prints it ("2024-01-02 03:04:05[.ffffff]+00").
+func isUTCTimestamptz(b []byte) bool {
+	n := len(b)
+	return n >= 22 && n <= 32 && b[10] == ' ' && b[n-3] == '+' && b[n-2] == '0' && b[n-1] == '0' && b[4] == '-' && b[13] == ':'
+}
+
+// appendZonedUTC appends b (isUTCTimestamptz) as Debezium's ZonedTimestamp
+// with exactly p fractional digits: 21+p bytes.
+func appendZonedUTC(out, b []byte, p int) []byte {
+	start := len(out)
+	out = append(out, b[:19]...)
+	out[start+10] = 'T'
+	frac := b[19 : len(b)-3]
+	if len(frac) > 0 {
+		frac = frac[1:] // '.'
+	}
+	if p > 0 {
+		out = append(out, '.')
+		for i := 0; i < p; i++ {
+			if i < len(frac) {
+				out = append(out, frac[i])
+			} else {
+				out = append(out, '0')
+			}
+		}
+	}
+	return append(out, 'Z')
+}
+
 func convTimestamptzP(b []byte, p int) (any, error) {
 	// Fast path: sessions run with TimeZone=UTC, so values end in "+00" and
 	// PostgreSQL prints the fraction without trailing zeros.
-	if n := len(b); n >= 22 && n <= 32 && b[10] == ' ' && b[n-3] == '+' && b[n-2] == '0' && b[n-1] == '0' && b[4] == '-' && b[13] == ':' {
-		out := make([]byte, 0, 20+p+1)
-		out = append(out, b[:19]...)
-		out[10] = 'T'
-		frac := b[19 : n-3]
-		if len(frac) > 0 {
-			frac = frac[1:] // '.'
-		}
-		if p > 0 {
-			out = append(out, '.')
-			for i := 0; i < p; i++ {
-				if i < len(frac) {
-					out = append(out, frac[i])
-				} else {
-					out = append(out, '0')
-				}
-			}
-		}
-		out = append(out, 'Z')
-		return string(out), nil
+	if isUTCTimestamptz(b) {
+		return string(appendZonedUTC(make([]byte, 0, 21+p), b, p)), nil
 	}
 	s := string(b)
 	if s == "infinity" || s == "-infinity" {
