@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/broker"
+	"github.com/sluicehq/sluice/internal/testenv"
 )
 
 // benchEnv enables TestBenchBrokerVsKfake (run by scripts/bench-broker).
@@ -28,8 +28,8 @@ func TestBenchBrokerVsKfake(t *testing.T) {
 	if os.Getenv(benchEnv) != "1" {
 		t.Skip("set " + benchEnv + "=1 (scripts/bench-broker) to run the broker benchmark")
 	}
-	records := envInt("SLUICE_BENCH_RECORDS", 300_000)
-	size := envInt("SLUICE_BENCH_RECORD_BYTES", 1024)
+	records := testenv.EnvInt("SLUICE_BENCH_RECORDS", 300_000)
+	size := testenv.EnvInt("SLUICE_BENCH_RECORD_BYTES", 1024)
 	const topic, partitions = "bench", 4
 
 	targets := []struct {
@@ -74,7 +74,7 @@ func TestBenchBrokerVsKfake(t *testing.T) {
 	// Repetitions run interleaved (target after target) so background
 	// load on a shared machine hits every target alike; best and median
 	// are reported.
-	reps := envInt("SLUICE_BENCH_REPS", 3)
+	reps := testenv.EnvInt("SLUICE_BENCH_REPS", 3)
 	prod := make([][]float64, len(targets))
 	cons := make([][]float64, len(targets))
 	for rep := 0; rep < reps; rep++ {
@@ -105,13 +105,6 @@ func bestMedian(v []float64) (float64, float64) {
 	s := append([]float64(nil), v...)
 	sort.Float64s(s)
 	return s[len(s)-1], s[len(s)/2]
-}
-
-func envInt(k string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(k)); err == nil && n > 0 {
-		return n
-	}
-	return def
 }
 
 func startBench(t *testing.T, fp broker.FlushPolicy) string {

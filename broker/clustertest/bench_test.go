@@ -14,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/testenv"
 )
 
 // TestBenchCluster (opt-in: SLUICE_BENCH_CLUSTER=1, run by
@@ -27,9 +29,9 @@ func TestBenchCluster(t *testing.T) {
 	if os.Getenv("SLUICE_BENCH_CLUSTER") != "1" {
 		t.Skip("set SLUICE_BENCH_CLUSTER=1 (scripts/bench-cluster) to run the cluster benchmark")
 	}
-	records := envInt("SLUICE_BENCH_RECORDS", 100_000)
-	size := envInt("SLUICE_BENCH_RECORD_BYTES", 1024)
-	reps := envInt("SLUICE_BENCH_REPS", 3)
+	records := testenv.EnvInt("SLUICE_BENCH_RECORDS", 100_000)
+	size := testenv.EnvInt("SLUICE_BENCH_RECORD_BYTES", 1024)
+	reps := testenv.EnvInt("SLUICE_BENCH_REPS", 3)
 	c := newCluster(t, 3, "--log-level", "warn")
 	c.startAll()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
@@ -129,11 +131,4 @@ func produceRun(t *testing.T, c *cluster, topic string, n int, value []byte) flo
 		t.Fatalf("produce to %s: %v", topic, first)
 	}
 	return float64(n*len(value)) / 1e6 / el.Seconds()
-}
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
 }

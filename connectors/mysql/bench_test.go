@@ -48,14 +48,8 @@ func TestBenchCDC(t *testing.T) {
 	}
 	// The task runs with the collector policy of a sluice process.
 	t.Logf("GC: %s, as in the sluice binary", gctune.Apply())
-	rows := 200000
-	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_ROWS")); err == nil && v > 0 {
-		rows = v
-	}
-	reps := 3
-	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_REPS")); err == nil && v > 0 {
-		reps = v
-	}
+	rows := testenv.EnvInt("SLUICE_BENCH_ROWS", 200000)
+	reps := testenv.EnvInt("SLUICE_BENCH_REPS", 3)
 	m := testenv.StartMariaDB(t, testenv.WithMariaDBSetting("max-binlog-size", "1073741824"))
 	e := newEnv(t, m)
 	e.exec(t, "CREATE TABLE bench (id BIGINT PRIMARY KEY, a INT NOT NULL, b VARCHAR(64), c DATETIME(6), d DECIMAL(12,2), e TINYINT)")

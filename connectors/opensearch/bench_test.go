@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/opensearchtest"
+	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/runtime/connect"
 )
 
@@ -48,14 +49,8 @@ func TestBenchOpenSearch(t *testing.T) {
 	if os.Getenv("SLUICE_BENCH_OPENSEARCH") == "" {
 		t.Skip("set SLUICE_BENCH_OPENSEARCH=1 (make bench-opensearch)")
 	}
-	n, _ := strconv.Atoi(os.Getenv("SLUICE_BENCH_RECORDS"))
-	if n <= 0 {
-		n = 200000
-	}
-	reps, _ := strconv.Atoi(os.Getenv("SLUICE_BENCH_REPS"))
-	if reps <= 0 {
-		reps = 3
-	}
+	n := testenv.EnvInt("SLUICE_BENCH_RECORDS", 200000)
+	reps := testenv.EnvInt("SLUICE_BENCH_REPS", 3)
 	const batch, inFlight = 2000, 5
 	recs := benchRecords(n)
 	ctx := context.Background()

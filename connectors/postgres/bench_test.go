@@ -44,7 +44,7 @@ func TestBenchCDC(t *testing.T) {
 	if os.Getenv("SLUICE_BENCH_PG") != "1" {
 		t.Skip("set SLUICE_BENCH_PG=1 (scripts/bench-pg) to run the Postgres CDC benchmark")
 	}
-	rows := benchEnv("SLUICE_BENCH_ROWS", 200000)
+	rows := testenv.EnvInt("SLUICE_BENCH_ROWS", 200000)
 	e, pg, snapRows, reps := startBenchPG(t, "bench", "snap")
 	for i := 0; i < reps; i++ {
 		for _, s := range []string{"recv", "task", "kafka", "kafkans", "avro"} {
@@ -232,14 +232,6 @@ func settle(t *testing.T, e *env) {
 	runtime.GC()
 }
 
-// benchEnv is the positive integer in environment variable name, or def.
-func benchEnv(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
 // us is d in microseconds.
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
@@ -312,9 +304,8 @@ func TestBenchSnapshot(t *testing.T) {
 	e, _, snapRows, reps := startBenchPG(t, "snap")
 	fillSnapTable(t, e, snapRows)
 	res := &benchResults{t: t}
-	add := res.add
 	for i := 0; i < reps; i++ {
-		benchSnapshotRep(t, e, snapRows, i, add)
+		benchSnapshotRep(t, e, snapRows, i, res.add)
 	}
 	res.summary()
 }
@@ -327,8 +318,8 @@ func startBenchPG(t *testing.T, tables ...string) (e *env, pg *testenv.Postgres,
 	t.Helper()
 	// The task runs with the collector policy of a sluice process.
 	t.Logf("GC: %s, as in the sluice binary", gctune.Apply())
-	snapRows = benchEnv("SLUICE_BENCH_SNAPSHOT_ROWS", 1000000)
-	reps = benchEnv("SLUICE_BENCH_REPS", 3)
+	snapRows = testenv.EnvInt("SLUICE_BENCH_SNAPSHOT_ROWS", 1000000)
+	reps = testenv.EnvInt("SLUICE_BENCH_REPS", 3)
 	pg = testenv.StartPostgres(t, testenv.WithPostgresSetting("shared_buffers", "256MB"))
 	e = newEnv(t, pg)
 	for _, tb := range tables {
@@ -408,8 +399,8 @@ func BenchmarkSnapshot(b *testing.B) {
 	if os.Getenv("SLUICE_BENCH_PG") != "1" {
 		b.Skip("set SLUICE_BENCH_PG=1 to run the Postgres snapshot benchmark")
 	}
-	rows := benchEnv("SLUICE_BENCH_ROWS", 200000)
-	threads := benchEnv("SLUICE_BENCH_THREADS", 1)
+	rows := testenv.EnvInt("SLUICE_BENCH_ROWS", 200000)
+	threads := testenv.EnvInt("SLUICE_BENCH_THREADS", 1)
 	pg := testenv.StartPostgres(b, testenv.WithPostgresSetting("shared_buffers", "256MB"))
 	e := newEnv(b, pg)
 	e.exec(b, `CREATE TABLE bench (id bigint PRIMARY KEY, a int NOT NULL, b text, c timestamptz, d numeric(12,2), e boolean)`)

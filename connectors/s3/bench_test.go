@@ -15,6 +15,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/runtime/connect"
 )
 
@@ -53,17 +54,11 @@ func TestBenchS3Sink(t *testing.T) {
 	if os.Getenv("SLUICE_BENCH") != "1" {
 		t.Skip("set SLUICE_BENCH=1 (make bench-s3)")
 	}
-	rows := 400_000
-	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_ROWS")); err == nil && v > 0 {
-		rows = v
-	}
+	rows := testenv.EnvInt("SLUICE_BENCH_ROWS", 400_000)
 	const parts = 4
 	const flush = 50_000
 
-	reps := 3
-	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_REPS")); err == nil && v > 0 {
-		reps = v
-	}
+	reps := testenv.EnvInt("SLUICE_BENCH_REPS", 3)
 
 	// Raw parquet-go: GenericWriter over Go structs, snappy, to io.Discard,
 	// one file per flush.size rows like the sink.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -209,4 +210,13 @@ func RepoRoot(t testing.TB) string {
 		}
 		d = parent
 	}
+}
+
+// EnvInt returns the positive integer in environment variable name, or def
+// when it is unset, not a number or not positive (the benchmarks' sizes).
+func EnvInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
 }

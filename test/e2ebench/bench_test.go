@@ -3,10 +3,11 @@ package e2ebench
 import (
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testenv"
 )
 
 // TestBenchE2E is the end-to-end benchmark (scripts/bench-e2e). It runs only
@@ -20,12 +21,6 @@ import (
 func TestBenchE2E(t *testing.T) {
 	if os.Getenv("SLUICE_BENCH_E2E") != "1" {
 		t.Skip("set SLUICE_BENCH_E2E=1 (scripts/bench-e2e) to run the end-to-end benchmark")
-	}
-	env := func(k string, def int) int {
-		if v, err := strconv.Atoi(os.Getenv(k)); err == nil && v > 0 {
-			return v
-		}
-		return def
 	}
 	out := os.Getenv("SLUICE_BENCH_OUT")
 	if out == "" {
@@ -49,12 +44,12 @@ func TestBenchE2E(t *testing.T) {
 		}
 	}
 	run(t, config{
-		rows:          max(1000, env("SLUICE_BENCH_ROWS", 300000)/1000*1000),
+		rows:          max(1000, testenv.EnvInt("SLUICE_BENCH_ROWS", 300000)/1000*1000),
 		perTx:         100,
-		reps:          env("SLUICE_BENCH_REPS", 2),
+		reps:          testenv.EnvInt("SLUICE_BENCH_REPS", 2),
 		storages:      []string{"local", "s3"},
-		freshRate:     env("SLUICE_BENCH_RATE", 2000),
-		freshDuration: time.Duration(env("SLUICE_BENCH_SECONDS", 60)) * time.Second,
+		freshRate:     testenv.EnvInt("SLUICE_BENCH_RATE", 2000),
+		freshDuration: time.Duration(testenv.EnvInt("SLUICE_BENCH_SECONDS", 60)) * time.Second,
 		// At the full rate flush.size (1000 rows) commits a file every
 		// half second under either setting; at 200 rows/s the time-based
 		// rotation decides.

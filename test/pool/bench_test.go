@@ -3,9 +3,10 @@ package pool
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testenv"
 )
 
 // TestBenchPool is `make bench-pool` (SLUICE_BENCH_POOL=1): the time from
@@ -16,10 +17,7 @@ func TestBenchPool(t *testing.T) {
 	if os.Getenv("SLUICE_BENCH_POOL") != "1" {
 		t.Skip("set SLUICE_BENCH_POOL=1 (make bench-pool)")
 	}
-	n := 4000
-	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_RECORDS")); err == nil && v > 0 {
-		n = v
-	}
+	n := testenv.EnvInt("SLUICE_BENCH_RECORDS", 4000)
 	rounds := "20000"
 
 	t.Run("scale-out", func(t *testing.T) {
