@@ -245,9 +245,10 @@ func (c *cluster) reconcile(st *controller.State) {
 				break
 			}
 			p := t.parts[i]
-			mine := slices.Contains(mp.Replicas, c.id) && c.ready.Load()
+			replica, ready := slices.Contains(mp.Replicas, c.id), c.ready.Load()
+			mine := replica && ready
 			p.rep.update(c, p, mp, mine)
-			if c.ready.Load() && !slices.Contains(mp.Replicas, c.id) {
+			if ready && !replica {
 				c.dropRecords(p)
 			}
 			if name == offsetsTopic && i == 0 {

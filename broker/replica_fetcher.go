@@ -226,11 +226,7 @@ func (f *fetcher) round(conn *kconn, parts map[*partition]followState, lg interf
 				if target < p.log.EndOffset() {
 					lg.Info("truncating divergent log tail", "topic", p.topic, "partition", p.index,
 						"from", p.log.EndOffset(), "to", target, "leader_epoch", rp.LeaderEpoch)
-					cut := p.log.Truncate
-					if target < p.log.StartOffset() { // nothing of ours is kept
-						cut = p.log.TruncateFullyAndStartAt
-					}
-					if err := cut(target); err != nil {
+					if err := p.log.Truncate(target); err != nil {
 						lg.Warn("truncation failed", "topic", p.topic, "partition", p.index, "err", err)
 						continue
 					}

@@ -130,8 +130,9 @@
 // Truncate(offset) (a divergent tail found by OffsetForLeaderEpoch) cuts the
 // segment holding offset at the batch boundary, deletes later segments and
 // their indexes, rewrites the checkpoint (recovery point at or below the
-// cut segment) and reloads as Open does. TruncateFullyAndStartAt(offset)
-// (a follower whose end is below its leader's log start) deletes every
+// cut segment) and reloads as Open does; an offset below the log start
+// offset is a full truncation. TruncateFullyAndStartAt(offset) (a follower
+// whose end is below its leader's log start) deletes every
 // segment, index and producer snapshot, writes a checkpoint with recovery
 // point and log start offset = offset, empties leader-epochs and writes
 // high-watermark = offset; the reload then creates the empty segment N =

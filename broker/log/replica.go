@@ -233,8 +233,12 @@ func (l *Log) AppendReplica(v ValidBatch) (AppendResult, error) {
 // Truncate removes every batch at or after offset (a follower dropping a
 // divergent tail after OffsetForLeaderEpoch); a batch straddling offset is
 // removed whole. The leader-epoch cache loses entries starting at or after
-// the new end. Offsets below the log start offset are refused.
+// the new end. An offset below the log start offset keeps nothing: the log
+// is truncated fully and starts at offset, as TruncateFullyAndStartAt.
 func (l *Log) Truncate(offset int64) error {
+	if offset < 0 {
+		return fmt.Errorf("log: truncate to %d: negative offset", offset)
+	}
 	unlock, err := l.lockReplace()
 	if err != nil {
 		return err
@@ -244,7 +248,7 @@ func (l *Log) Truncate(offset int64) error {
 		return nil
 	}
 	if offset < l.StartOffset() {
-		return fmt.Errorf("log: truncate to %d is below the log start offset %d", offset, l.StartOffset())
+		return l.truncateFullyLocked(offset)
 	}
 	release := l.holdSyncSlot()
 	err = l.truncateLocked(offset)
@@ -330,8 +334,13 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 		return err
 	}
 	defer unlock()
+	return l.truncateFullyLocked(offset)
+}
+
+// truncateFullyLocked is TruncateFullyAndStartAt under lockReplace.
+func (l *Log) truncateFullyLocked(offset int64) error {
 	release := l.holdSyncSlot()
-	err = l.resetLocked(offset)
+	err := l.resetLocked(offset)
 	end := release()
 	if err != nil {
 		return l.fail(fmt.Sprintf("truncate fully and start at offset %d", offset), err)
@@ -356,18 +365,13 @@ func (l *Log) resetLocked(offset int64) error {
 	l.smu.Lock()
 	defer l.smu.Unlock()
 	for _, s := range l.segs {
-		s.close()
+		if err := s.remove(); err != nil {
+			return err
+		}
 	}
 	snaps, err := listSnapshots(l.dir)
 	if err != nil {
 		return err
-	}
-	for _, s := range l.segs {
-		for _, ext := range []string{extLog, extIndex, extTimeIndex} {
-			if err := os.Remove(s.path(ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return err
-			}
-		}
 	}
 	for _, off := range snaps {
 		if err := os.Remove(segName(l.dir, off, extSnapshot)); err != nil && !errors.Is(err, fs.ErrNotExist) {

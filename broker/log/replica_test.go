@@ -169,10 +169,16 @@ func TestTruncateFullyAndStartAt(t *testing.T) {
 		name     string
 		segBytes int64
 		start    int64
+		// truncate below a log start moved to deleteBefore, through
+		// Truncate instead of TruncateFullyAndStartAt.
+		truncate     bool
+		deleteBefore int64
 	}{
-		{"one segment, past the end", 1 << 20, 100},
-		{"many segments, past the end", 300, 100},
-		{"many segments, at the end", 300, 20},
+		{"one segment, past the end", 1 << 20, 100, false, 0},
+		{"many segments, past the end", 300, 100, false, 0},
+		{"many segments, at the end", 300, 20, false, 0},
+		{"Truncate below the log start, one segment", 1 << 20, 8, true, 12},
+		{"Truncate below the log start, many segments", 300, 8, true, 12},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -189,7 +195,14 @@ func TestTruncateFullyAndStartAt(t *testing.T) {
 				}
 			}
 			l.SetHighWatermarkCap(20)
-			if err := l.TruncateFullyAndStartAt(tt.start); err != nil {
+			reset := l.TruncateFullyAndStartAt
+			if tt.truncate {
+				if err := l.DeleteRecords(tt.deleteBefore); err != nil {
+					t.Fatal(err)
+				}
+				reset = l.Truncate
+			}
+			if err := reset(tt.start); err != nil {
 				t.Fatal(err)
 			}
 			check := func(when string, end int64) {

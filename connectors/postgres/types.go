@@ -924,7 +924,7 @@ func isUTCTimestamptz(b []byte) bool {
 }
 
 // appendZonedUTC appends b (isUTCTimestamptz) as Debezium's ZonedTimestamp
-// with exactly p fractional digits: 21+p bytes.
+// with exactly p fractional digits: 20 bytes, plus 1+p when p > 0.
 func appendZonedUTC(out, b []byte, p int) []byte {
 	start := len(out)
 	out = append(out, b[:19]...)
